@@ -1,0 +1,128 @@
+"""``otxgen validate PATH ...``: backbone.yaml files and model configs against the committed schemas.
+
+The I/O edge of ``otxgen.validate``: reads files and the schema store, never executes a config, imports
+neither torch nor any mm* package.
+
+What each PATH means:
+
+- ``*.yaml`` / ``*.yml``: a backbone.yaml (a ``backbone:`` mapping with ``type``);
+- ``*.py``: a model config (``model = dict(backbone=dict(...), ...)``);
+- a directory: walked recursively (hidden directories, ``__pycache__`` and virtual envs skipped) for
+  files named ``backbone.yaml`` / ``backbone.yml`` and for ``*.py`` files that assign ``model`` at
+  module level; other files are not considered.
+
+Unreadable input (missing file, binary, not UTF-8, invalid YAML or Python, duplicate keys) is reported
+like a finding and makes the exit code 2; schema errors make it 1; notes ("cannot check statically")
+leave it 0.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from otxgen.app import Outcome, Say
+from otxgen.errors import InputError
+from otxgen.options import ValidateOptions
+from otxgen.validate.located import Finding, Where
+
+YAML_SUFFIXES = (".yaml", ".yml")
+BACKBONE_YAML_NAMES = ("backbone.yaml", "backbone.yml")
+SKIPPED_DIRS = frozenset({"__pycache__", "node_modules", "venv", "site-packages"})
+_MODEL_ASSIGNMENT = re.compile(rb"^model\s*=", re.MULTILINE)
+
+
+def validate(options: ValidateOptions, say: Say) -> Outcome:
+    from otxgen.validate.report import render, summary
+
+    catalog = StoreCatalog()
+    findings: list[Finding] = []
+    files = 0
+    for path in _expand(options.paths, findings):
+        files += 1
+        findings += validate_file(path, catalog)
+    say(f"[*] otxgen validate: {summary(findings, files)}")
+    exit_code = max((finding.exit_code for finding in findings), default=0)
+    return Outcome(render(findings, options.output_format, files), exit_code)
+
+
+def validate_file(path: Path, catalog: Any) -> list[Finding]:
+    """Findings for one file; unreadable input becomes one ``unreadable`` finding."""
+    from otxgen.validate.files import validate_backbone_yaml, validate_model_config
+    from otxgen.validate.yamlpos import decode_source
+
+    file = str(path)
+    try:
+        text = decode_source(_read(path), file)
+        if path.suffix.lower() in YAML_SUFFIXES:
+            return validate_backbone_yaml(text, file, catalog)
+        return validate_model_config(text, file, catalog)
+    except InputError as error:
+        where = Where(error.path or file, error.line, error.col)
+        return [Finding(where, "", error.cause, "error", unreadable=True)]
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise InputError(f"cannot read: {error.strerror or error}", str(path)) from None
+
+
+def _expand(paths: Sequence[Path], findings: list[Finding]) -> Iterator[Path]:
+    """Files to validate, in order; paths that are neither are recorded as unreadable."""
+    for path in paths:
+        if path.is_dir():
+            yield from _walk(path)
+        elif path.suffix.lower() in (*YAML_SUFFIXES, ".py") or not path.exists():
+            yield path
+        else:
+            message = "not a backbone.yaml (.yaml, .yml) or a model config (.py)"
+            findings.append(Finding(Where(str(path), 0, 0), "", message, "error", unreadable=True))
+
+
+def _walk(directory: Path) -> Iterator[Path]:
+    for child in sorted(directory.iterdir()):
+        if child.is_dir():
+            if not child.name.startswith(".") and child.name not in SKIPPED_DIRS and not child.is_symlink():
+                yield from _walk(child)
+        elif child.name in BACKBONE_YAML_NAMES or (child.suffix == ".py" and _assigns_model(child)):
+            yield child
+
+
+def _assigns_model(path: Path) -> bool:
+    try:
+        return _MODEL_ASSIGNMENT.search(path.read_bytes()) is not None
+    except OSError:
+        return True  # let validate_file report why it cannot be read
+
+
+class StoreCatalog:
+    """The committed schemas (``otxgen.schema.store``), loaded on first use."""
+
+    def __init__(self) -> None:
+        self._index: dict[str, Any] | None = None
+
+    def index(self) -> dict[str, Any]:
+        if self._index is None:
+            from otxgen.schema.store import load_index
+
+            self._index = load_index()
+        return self._index
+
+    def types(self) -> Sequence[str]:
+        return [entry["type"] for entry in self.index()["backbones"]]
+
+    def excluded(self) -> dict[str, str]:
+        libraries = self.index().get("libraries", {})
+        return {
+            f"{lib}.{name}": why for lib, info in libraries.items() for name, why in info.get("excluded", {}).items()
+        }
+
+    def schema(self, backbone_type: str) -> dict[str, Any]:
+        from otxgen.schema.store import load_schema
+
+        schema: dict[str, Any] = load_schema(backbone_type)
+        return schema

@@ -1,0 +1,141 @@
+"""A backbone mapping + its JSON Schema -> findings with positions; neck/head channels vs the schema's
+channel table. Pure: the schema, index and values come in as data."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from jsonschema import Draft202012Validator, ValidationError
+from jsonschema.exceptions import best_match
+
+from otxgen.validate.located import Finding, JsonPath, Located, dotted
+
+CANNOT = "cannot check statically"
+_VALUE_PRIORITY = {"enum": 0, "const": 1, "anyOf": 2, "oneOf": 2, "type": 3}
+# Necks that keep the channel count of the last feature map (classifiers): the head sees it directly.
+PASSTHROUGH_NECKS = frozenset({"GlobalAveragePooling", "GeneralizedMeanPooling", "mmpretrain.GlobalAveragePooling"})
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'style'?"`` for a close match, else ``""``."""
+    options = list(choices)
+    found = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    if not found:  # compare case-insensitively: 'resnet' -> 'ResNet'
+        lowered = {option.lower(): option for option in options}
+        found = [lowered[m] for m in difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)]
+    return f"; did you mean {found[0]!r}?" if found else ""
+
+
+def check_backbone(instance: dict[str, Any], located: Located, base: JsonPath, schema: dict[str, Any]) -> list[Finding]:
+    """Every schema error of ``instance`` (the backbone mapping found at ``base`` in ``located``)."""
+    findings = list(_unresolved_notes(located, base))
+    errors = Draft202012Validator(schema).iter_errors(as_json(instance))
+    findings += _findings(errors, located, base, schema)
+    return sorted(findings, key=lambda f: (f.where.line, f.where.col, f.path))
+
+
+def as_json(value: Any) -> Any:
+    """Tuples are JSON arrays (``out_indices=(0, 1)`` in a config); jsonschema wants lists for ``array``."""
+    if isinstance(value, dict):
+        return {key: as_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [as_json(item) for item in value]
+    return value
+
+
+def _unresolved_notes(located: Located, base: JsonPath) -> Iterator[Finding]:
+    for path, code in sorted(located.unresolved.items(), key=lambda item: str(item[0])):
+        if path[: len(base)] == base and len(path) > len(base):
+            yield Finding(located.where(path), dotted(path), f"{CANNOT}: {code!s}", "note")
+
+
+def _findings(
+    errors: Iterable[ValidationError], located: Located, base: JsonPath, schema: dict[str, Any]
+) -> list[Finding]:
+    found: list[Finding] = []
+    best: dict[JsonPath, ValidationError] = {}
+    for error in errors:
+        path = (*base, *error.absolute_path)
+        if error.validator == "additionalProperties":
+            found += _extra_keys(error, path, located, base, schema)
+        elif error.validator == "required":
+            found += _missing_keys(error, path, located)
+        elif path not in best or _rank(error) < _rank(best[path]):
+            best[path] = error
+    for path, error in best.items():
+        found.append(Finding(located.where(path), dotted(path), _message(error)))
+    return list({(f.path, f.message): f for f in found}.values())
+
+
+def _rank(error: ValidationError) -> int:
+    return _VALUE_PRIORITY.get(str(error.validator), 4)
+
+
+def _message(error: ValidationError) -> str:
+    """jsonschema's message, made specific for ``anyOf``/``oneOf`` (which otherwise says 'not valid under any')."""
+    if error.validator not in ("anyOf", "oneOf") or not error.context:
+        return error.message
+    shallow = [e for e in error.context if not e.relative_path]
+    if shallow and all(e.validator == "type" for e in shallow) and len(shallow) == len(error.context):
+        kinds = [
+            k
+            for e in shallow
+            for k in (e.validator_value if isinstance(e.validator_value, list) else [e.validator_value])
+        ]
+        return f"{error.instance!r} is not of type " + " or ".join(repr(k) for k in dict.fromkeys(kinds))
+    deepest = best_match(error.context)
+    return deepest.message if deepest is not None else error.message
+
+
+def _extra_keys(
+    error: ValidationError, path: JsonPath, located: Located, base: JsonPath, schema: dict[str, Any]
+) -> list[Finding]:
+    subschema = error.schema if isinstance(error.schema, dict) else {}
+    known = subschema.get("properties", {})
+    patterns = subschema.get("patternProperties", {})
+    instance = error.instance if isinstance(error.instance, dict) else {}
+    extras = [key for key in instance if key not in known and not any(re.search(p, key) for p in patterns)]
+    title = schema.get("title", "this backbone")
+    findings = []
+    for key in extras:
+        what = f"{title} has no argument {key!r}" if path == base else f"unexpected key {key!r}"
+        findings.append(
+            Finding(located.where((*path, key), key=True), dotted((*path, key)), what + did_you_mean(key, known))
+        )
+    return findings
+
+
+def _missing_keys(error: ValidationError, path: JsonPath, located: Located) -> list[Finding]:
+    required = error.validator_value if isinstance(error.validator_value, list) else []
+    return [
+        Finding(located.where(path, key=True), dotted(path), f"{name!r} is a required property")
+        for name in required
+        if isinstance(error.instance, dict) and name not in error.instance and (*path, name) not in located.unresolved
+    ]
+
+
+def backbone_outputs(backbone: dict[str, Any], schema: dict[str, Any]) -> list[int] | str:
+    """Output channels per feature map at ``out_indices`` from the schema's table, or why that is unknown."""
+    table = (schema.get("x-otxgen") or {}).get("channels")
+    if not table:
+        return "the schema has no channel table for this backbone"
+    shape_args = sorted(set(table.get("shape_args", [])) & set(backbone))
+    if shape_args:
+        return f"{', '.join(shape_args)} set, which changes the channels"
+    key = table.get("key")
+    row_key = "default" if key is None else str(backbone.get(key))
+    stages = table.get("table", {}).get(row_key)
+    if stages is None:
+        return f"no channel table entry for {key}={backbone.get(key)!r}"
+    indices = backbone.get("out_indices", table.get("default_out_indices"))
+    if isinstance(indices, int):
+        indices = [indices]
+    if not isinstance(indices, (list, tuple)) or not all(isinstance(i, int) for i in indices):
+        return f"out_indices {indices!r} is not a list of integers"
+    try:
+        return [int(stages[i]["channels"]) for i in indices]
+    except (IndexError, KeyError, TypeError):
+        return f"out_indices {list(indices)} do not fit the {len(stages)} stages of the table"

@@ -1,0 +1,95 @@
+"""One file's text -> findings: ``backbone.yaml`` files and model configs. Pure given a ``Catalog``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from otxgen.validate.backbones import Catalog, custom_modules, infer_library, resolve_type
+from otxgen.validate.channels import check_consumers
+from otxgen.validate.check import CANNOT, backbone_outputs, check_backbone
+from otxgen.validate.located import Finding, JsonPath, Located, Where, dotted
+from otxgen.validate.model_config import read_config
+from otxgen.validate.yamlpos import load_located
+
+YAML_HINT = "expected 'backbone:' with a mapping such as {type: mmdet.ResNet, depth: 50}"
+
+
+def validate_backbone_yaml(text: str, file: str, catalog: Catalog) -> list[Finding]:
+    """A ``backbone.yaml``: its ``backbone:`` mapping against the schema of its ``type``."""
+    located = load_located(text, file)
+    if "backbone" not in located.value:
+        return [Finding(Where(file, 1, 1), "", f"no 'backbone' key; {YAML_HINT}")]
+    return _check(located, ("backbone",), None, catalog, [])[0]
+
+
+def validate_model_config(text: str, file: str, catalog: Catalog) -> list[Finding]:
+    """A model config: ``model.backbone`` against its schema, then neck/head channels against its table."""
+    facts = read_config(text, file)
+    located = facts.names
+    if ("model",) in located.unresolved:
+        return [_note(located, ("model",), f"{CANNOT}: model is {located.unresolved[('model',)]}")]
+    model = facts.get("model")
+    if not isinstance(model, dict) or "backbone" not in model:
+        reason = "the model comes from _base_ (not followed)" if facts.bases else "no model.backbone here"
+        reason = "read_base() imports are not followed" if facts.read_base else reason
+        return [_note(located, ("model",) if model is not None else (), f"{CANNOT}: {reason}")]
+    backbone = model["backbone"]
+    inherits = bool(facts.bases) and not (isinstance(backbone, dict) and backbone.get("_delete_"))
+    if inherits and isinstance(backbone, dict) and "type" not in backbone:
+        return [_note(located, ("model", "backbone"), f"{CANNOT}: the backbone type comes from _base_ (not followed)")]
+    library = infer_library(facts, model)
+    findings, checked = _check(located, ("model", "backbone"), library, catalog, custom_modules(facts))
+    if checked is not None:
+        instance, schema = checked
+        findings += check_consumers(model, located, ("model",), backbone_outputs(instance, schema))
+    if inherits:
+        findings = _without_required(findings, located)
+    return sorted(findings, key=lambda f: (f.where.line, f.where.col, f.path))
+
+
+def _check(
+    located: Located, path: JsonPath, library: str | None, catalog: Catalog, custom: list[str]
+) -> tuple[list[Finding], tuple[dict[str, Any], dict[str, Any]] | None]:
+    """Schema findings for the backbone at ``path``, and (backbone, schema) when a schema was found."""
+    backbone = located.value
+    for part in path:
+        backbone = backbone[part]
+    if path in located.unresolved:
+        return [_note(located, path, f"{CANNOT}: {located.unresolved[path]}")], None
+    if not isinstance(backbone, dict):
+        return [Finding(located.where(path), dotted(path), f"{backbone!r} is not a mapping; {YAML_HINT}")], None
+    raw = backbone.get("type")
+    if not isinstance(raw, str):
+        return [_type_problem(located, path, raw)], None
+    resolved = resolve_type(raw, library, catalog, custom)
+    if resolved.type is None:
+        where = located.where((*path, "type"))
+        return [
+            Finding(where, dotted((*path, "type")), resolved.problem, "note" if resolved.is_note else "error")
+        ], None
+    schema = catalog.schema(resolved.type)
+    instance = {key: value for key, value in backbone.items() if key != "_delete_"}
+    instance["type"] = resolved.type
+    return check_backbone(instance, located, path, schema), (instance, schema)
+
+
+def _type_problem(located: Located, path: JsonPath, raw: Any) -> Finding:
+    type_path = (*path, "type")
+    if type_path in located.unresolved:
+        return _note(located, type_path, f"{CANNOT}: type is {located.unresolved[type_path]}")
+    if raw is None and type_path not in located.keys:
+        return Finding(located.where(path, key=True), dotted(path), "'type' is a required property")
+    return Finding(located.where(type_path), dotted(type_path), f"{raw!r} is not of type 'string'")
+
+
+def _without_required(findings: list[Finding], located: Located) -> list[Finding]:
+    """With ``_base_`` (not followed) and no ``_delete_``, missing arguments may come from the base."""
+    kept = [f for f in findings if not f.message.endswith("is a required property")]
+    if len(kept) < len(findings):
+        note = f"{CANNOT}: required arguments may come from _base_ (not followed)"
+        kept.append(_note(located, ("model", "backbone"), note))
+    return kept
+
+
+def _note(located: Located, path: JsonPath, message: str) -> Finding:
+    return Finding(located.where(path), dotted(path), message, "note")

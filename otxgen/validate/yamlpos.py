@@ -1,0 +1,129 @@
+"""YAML text -> ``Located``: plain values plus the 1-based position of every key and value.
+
+``yaml.compose`` gives nodes with marks; this module walks them itself so that it can refuse what
+``yaml.safe_load`` would silently accept or choke on: duplicate keys (the last one would win), alias
+bombs (a few lines expanding to millions of nodes), recursive aliases, and non-mapping roots.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from otxgen.errors import InputError
+from otxgen.validate.located import JsonPath, Located, Where
+
+MAX_NODES = 100_000  # expanded nodes, aliases counted each time they are used
+MAX_BYTES = 5 * 1024 * 1024
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def decode_source(data: bytes, file: str) -> str:
+    """Bytes of a text file -> str; binary, oversized or non-UTF-8 input is an ``InputError``."""
+    if len(data) > MAX_BYTES:
+        raise InputError(f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB", file)
+    if b"\0" in data:
+        raise InputError("binary file (contains NUL bytes)", file)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        col = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        raise InputError(f"not UTF-8: byte 0x{data[error.start]:02x} cannot be decoded", file, line, col) from None
+
+
+def load_located(text: str, file: str) -> Located:
+    """Parse one YAML document whose root is a mapping; every problem is an ``InputError`` with a position."""
+    loader = _Loader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            raise InputError("empty file: expected a mapping", file)
+        if not isinstance(root, yaml.MappingNode):
+            raise InputError(f"expected a mapping at the top level, found {_kind(root)}", file, *_start(root))
+        located = Located(None)
+        located.value = _Walker(loader, file, located).walk(root, ())
+        return located
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        cause = ", ".join(part for part in (error.context, error.problem) if part)
+        raise InputError(f"invalid YAML: {cause}", file, line, col) from None
+    except yaml.YAMLError as error:
+        raise InputError(f"invalid YAML: {error}", file) from None
+    finally:
+        loader.dispose()
+
+
+def _start(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _kind(node: yaml.Node) -> str:
+    return {yaml.ScalarNode: "a scalar", yaml.SequenceNode: "a sequence"}.get(type(node), "a mapping")
+
+
+class _Walker:
+    """Turns a node graph into values while recording positions and counting expanded nodes."""
+
+    def __init__(self, loader: yaml.SafeLoader, file: str, located: Located) -> None:
+        self.loader, self.file, self.located = loader, file, located
+        self.count = 0
+        self.open: set[int] = set()  # ids of the collection nodes being walked: a repeat is a cycle
+
+    def walk(self, node: yaml.Node, path: JsonPath) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise InputError(f"document expands to more than {MAX_NODES} nodes (alias bomb?)", self.file, *_start(node))
+        self.located.values[path] = Where(self.file, *_start(node))
+        if isinstance(node, yaml.ScalarNode):
+            return self.loader.construct_object(node)
+        if id(node) in self.open:
+            raise InputError("recursive alias", self.file, *_start(node))
+        self.open.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return [self.walk(item, (*path, index)) for index, item in enumerate(node.value)]
+            assert isinstance(node, yaml.MappingNode)
+            return self._mapping(node, path)
+        finally:
+            self.open.discard(id(node))
+
+    def _mapping(self, node: yaml.MappingNode, path: JsonPath) -> dict[str, Any]:
+        # Merged entries first, so that explicit keys overwrite their values and positions.
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == MERGE_TAG:
+                result.update(self._merge(value_node, path))
+        explicit: set[str] = set()
+        for key_node, value_node in node.value:
+            if key_node.tag == MERGE_TAG:
+                continue
+            key = self._key(key_node)
+            if key in explicit:
+                first = self.located.keys[(*path, key)]
+                raise InputError(f"duplicate key {key!r} (first at line {first.line})", self.file, *_start(key_node))
+            explicit.add(key)
+            self.located.keys[(*path, key)] = Where(self.file, *_start(key_node))
+            result[key] = self.walk(value_node, (*path, key))
+        return result
+
+    def _merge(self, node: yaml.Node, path: JsonPath) -> dict[str, Any]:
+        """``<<: *base`` or ``<<: [*a, *b]``: earlier mappings win, explicit keys win over all."""
+        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        merged: dict[str, Any] = {}
+        for source in reversed(sources):
+            if not isinstance(source, yaml.MappingNode):
+                raise InputError("a merge key '<<' needs a mapping or a list of mappings", self.file, *_start(source))
+            merged.update(self._mapping(source, path))
+        return merged
+
+    def _key(self, node: yaml.Node) -> str:
+        key = self.loader.construct_object(node) if isinstance(node, yaml.ScalarNode) else None
+        if not isinstance(key, str):
+            shown = "a collection" if key is None and not isinstance(node, yaml.ScalarNode) else repr(key)
+            raise InputError(f"mapping keys must be strings, found {shown}", self.file, *_start(node))
+        return key
