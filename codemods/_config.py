@@ -1,0 +1,142 @@
+"""Find things in an mmengine config module: top-level assignments, ``dict(...)`` keys, dotted paths."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import libcst as cst
+import libcst.matchers as m
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+
+from codemods.errors import CodemodError
+
+DICT_CALL = m.Call(func=m.Name("dict"))
+_ASSIGN_NAME = m.SimpleStatementLine(body=[m.Assign(targets=[m.AssignTarget(target=m.Name())])])
+
+Path = tuple[str, ...]
+
+
+def parse(source: str) -> cst.Module:
+    """Parse config source, turning a syntax error into a ``CodemodError`` with its position."""
+    try:
+        return cst.parse_module(source)
+    except cst.ParserSyntaxError as exc:
+        raise CodemodError(f"not valid Python: {exc.message}", exc.raw_line, exc.raw_column + 1) from exc
+
+
+def assignments(module: cst.Module) -> Iterator[tuple[str, cst.Assign]]:
+    """Top-level ``NAME = value`` statements in file order."""
+    for statement in module.body:
+        if m.matches(statement, _ASSIGN_NAME):
+            assign = cst.ensure_type(cst.ensure_type(statement, cst.SimpleStatementLine).body[0], cst.Assign)
+            yield cst.ensure_type(assign.targets[0].target, cst.Name).value, assign
+
+
+def assigned(module: cst.Module, name: str) -> cst.Assign | None:
+    """The last top-level assignment to ``name`` (the one mmengine sees)."""
+    found = None
+    for target, assign in assignments(module):
+        if target == name:
+            found = assign
+    return found
+
+
+def has_base(module: cst.Module) -> bool:
+    """Whether the config inherits from ``_base_`` files, so its dicts are merged into the base's."""
+    return assigned(module, "_base_") is not None
+
+
+def is_dict_call(node: cst.CSTNode | None) -> bool:
+    return node is not None and m.matches(node, DICT_CALL)
+
+
+def keyword_arg(call: cst.Call, key: str) -> cst.Arg | None:
+    """The ``key=...`` argument of a ``dict(...)`` call."""
+    for arg in call.args:
+        if m.matches(arg, m.Arg(keyword=m.Name(key))):
+            return arg
+    return None
+
+
+def dict_value(call: cst.Call, key: str) -> cst.BaseExpression | None:
+    arg = keyword_arg(call, key)
+    return arg.value if arg is not None else None
+
+
+def dicts_in(node: cst.BaseExpression) -> list[cst.Call]:
+    """``node`` itself when it is a ``dict(...)``, or the ``dict(...)`` items of a list/tuple of them."""
+    if is_dict_call(node):
+        return [cst.ensure_type(node, cst.Call)]
+    if isinstance(node, (cst.List, cst.Tuple)):
+        return [cst.ensure_type(el.value, cst.Call) for el in node.elements if is_dict_call(el.value)]
+    return []
+
+
+def keyword_paths(call: cst.Call, key: str, prefix: Path) -> Iterator[Path]:
+    """Dotted paths of every ``key=`` inside nested ``dict(...)`` calls (list items count as ``name.N``)."""
+    for arg in call.args:
+        if arg.keyword is None:
+            continue
+        here = (*prefix, arg.keyword.value)
+        if arg.keyword.value == key:
+            yield here
+        nested = dicts_in(arg.value)
+        for index, inner in enumerate(nested):
+            sub = here if is_dict_call(arg.value) else (*here, str(index))
+            yield from keyword_paths(inner, key, sub)
+
+
+def all_keyword_paths(module: cst.Module, key: str) -> list[Path]:
+    """Every ``key=`` path under the top-level ``NAME = dict(...)`` assignments (latest assignment wins)."""
+    latest = {name: assign for name, assign in assignments(module)}
+    paths: list[Path] = []
+    for name, assign in latest.items():
+        if is_dict_call(assign.value):
+            paths.extend(keyword_paths(cst.ensure_type(assign.value, cst.Call), key, (name,)))
+    return paths
+
+
+def resolve(module: cst.Module, path: Path) -> cst.BaseExpression | None:
+    """The expression at a dotted path (``model.neck.0``), or None when a step is missing."""
+    assign = assigned(module, path[0])
+    node: cst.BaseExpression | None = assign.value if assign is not None else None
+    for step in path[1:]:
+        if node is None:
+            return None
+        if step.isdigit():
+            nested = dicts_in(node)
+            node = nested[int(step)] if int(step) < len(nested) else None
+        elif is_dict_call(node):
+            node = dict_value(cst.ensure_type(node, cst.Call), step)
+        else:
+            return None
+    return node
+
+
+def position(module: cst.Module, node: cst.CSTNode) -> tuple[int, int]:
+    """1-based line and column of ``node`` (``node`` must belong to ``module``)."""
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    where = wrapper.resolve(PositionProvider).get(node)
+    if not isinstance(where, CodeRange):
+        return 0, 0
+    return where.start.line, where.start.column + 1
+
+
+def error_at(module: cst.Module, node: cst.CSTNode | None, message: str) -> CodemodError:
+    line, col = position(module, node) if node is not None else (0, 0)
+    return CodemodError(message, line, col)
+
+
+def append_statement(module: cst.Module, code: str) -> cst.Module:
+    """Add a statement at the end of the module (after a blank line)."""
+    statement = cst.parse_statement(code)
+    blank = [cst.EmptyLine()] if module.body else []
+    statement = statement.with_changes(leading_lines=blank)
+    return module.with_changes(body=[*module.body, statement])
+
+
+def split_path(target: str) -> Path:
+    parts = tuple(part for part in target.split(".") if part)
+    if len(parts) < 2 or not all(part.isidentifier() or part.isdigit() for part in parts):
+        raise CodemodError(f"target {target!r} is not a dotted path like 'model.backbone'")
+    return parts

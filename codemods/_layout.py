@@ -1,0 +1,169 @@
+"""Re-lay out the arguments of a call after keys were dropped, added or moved, keeping comments and style.
+
+libcst stores the whitespace between two arguments on the first one's comma. Here each argument
+instead owns what belongs to it: the comment lines above it and the comment at the end of its line;
+the call owns the comment after ``(`` and the lines before ``)``. After the argument list changes,
+the gaps are rebuilt from those parts, and a new argument copies the placement of the nearest sibling
+(same line, or its own line with the sibling's indentation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import libcst as cst
+
+_Gap = cst.BaseParenthesizableWhitespace
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where an argument starts: on a new line (``indent`` is the line's indentation) or inline after the
+    previous one (``indent`` is the whitespace before it); ``leading`` holds the lines above it."""
+
+    newline: bool
+    indent: str
+    leading: tuple[cst.EmptyLine, ...] = ()
+
+
+@dataclass(frozen=True)
+class Item:
+    """One argument with the layout it owns; ``placement`` None means new (placed like a sibling)."""
+
+    arg: cst.Arg
+    placement: Placement | None = None
+    trailing: cst.TrailingWhitespace | None = None
+    first: bool = False
+
+
+@dataclass(frozen=True)
+class Frame:
+    """The call's own layout: after ``(``, before ``)``, and whether the last argument had a comma."""
+
+    open_trailing: cst.TrailingWhitespace | None
+    opening: Placement
+    closing: Placement
+    trailing_comma: cst.Comma | None
+
+
+def _split(gap: _Gap) -> tuple[cst.TrailingWhitespace | None, Placement]:
+    if isinstance(gap, cst.ParenthesizedWhitespace):
+        return gap.first_line, Placement(True, gap.last_line.value, tuple(gap.empty_lines))
+    return None, Placement(False, cst.ensure_type(gap, cst.SimpleWhitespace).value)
+
+
+def decompose(call: cst.Call) -> tuple[Frame, list[Item]]:
+    """Split a call's arguments and the whitespace between them into owned parts."""
+    args = list(call.args)
+    open_trailing, opening = _split(call.whitespace_before_args)
+    if not args:
+        return Frame(None, Placement(False, ""), opening, None), []
+    gaps: list[_Gap] = [cst.ensure_type(arg.comma, cst.Comma).whitespace_after for arg in args[:-1]]
+    last = args[-1]
+    comma = last.comma if isinstance(last.comma, cst.Comma) else None
+    gaps.append(comma.whitespace_after if comma else last.whitespace_after_arg)
+    items: list[Item] = []
+    placement = opening
+    for index, (arg, gap) in enumerate(zip(args, gaps)):
+        trailing, next_placement = _split(gap)
+        after_arg = arg.whitespace_after_arg if comma or index < len(args) - 1 else cst.SimpleWhitespace("")
+        stripped = arg.with_changes(comma=cst.MaybeSentinel.DEFAULT, whitespace_after_arg=after_arg)
+        items.append(Item(stripped, placement, trailing, first=index == 0))
+        placement = next_placement
+    return Frame(open_trailing, opening, placement, comma), items
+
+
+def _has_comment(trailing: cst.TrailingWhitespace | None) -> bool:
+    return trailing is not None and trailing.comment is not None
+
+
+def _newline_indent(frame: Frame, items: Sequence[Item]) -> str:
+    for item in items:
+        if item.placement is not None and item.placement.newline:
+            return item.placement.indent
+    return frame.closing.indent + "    " if frame.closing.newline else "    "
+
+
+def _sibling(frame: Frame, items: Sequence[Item]) -> Placement:
+    """How a new argument is placed: like the last old argument after the first, else by the frame."""
+    for item in reversed(items):
+        if item.placement is not None and not item.first:
+            return Placement(item.placement.newline, item.placement.indent or " ")
+    if frame.opening.newline:
+        return Placement(True, frame.opening.indent)
+    return Placement(False, " ")
+
+
+def _placement_at(position: int, item: Item, frame: Frame, sibling: Placement) -> Placement:
+    own = item.placement
+    if position == 0:
+        if item.first and own is not None:
+            return own
+        if frame.opening.newline or (own is not None and own.leading):
+            indent = frame.opening.indent if frame.opening.newline else sibling.indent
+            return Placement(True, indent, own.leading if own else ())
+        return frame.opening
+    if own is None or (item.first and not own.newline):
+        return sibling
+    if not own.newline and not own.indent:
+        return sibling
+    return own
+
+
+def _gap(trailing: cst.TrailingWhitespace | None, placement: Placement, newline_indent: str) -> _Gap:
+    if not placement.newline and not _has_comment(trailing) and not placement.leading:
+        return cst.SimpleWhitespace(placement.indent)
+    indent = placement.indent if placement.newline else newline_indent
+    return cst.ParenthesizedWhitespace(
+        first_line=trailing or cst.TrailingWhitespace(),
+        empty_lines=list(placement.leading),
+        indent=True,
+        last_line=cst.SimpleWhitespace(indent),
+    )
+
+
+def assemble(call: cst.Call, frame: Frame, items: Sequence[Item]) -> cst.Call:
+    """Rebuild ``call`` with ``items`` as its arguments, gaps rebuilt from the owned parts."""
+    if not items:
+        return call.with_changes(args=[], whitespace_before_args=cst.SimpleWhitespace(""))
+    sibling = _sibling(frame, items)
+    newline_indent = _newline_indent(frame, items)
+    placements = [_placement_at(pos, item, frame, sibling) for pos, item in enumerate(items)]
+    args: list[cst.Arg] = []
+    for pos, item in enumerate(items[:-1]):
+        gap = _gap(item.trailing, placements[pos + 1], newline_indent)
+        before = cst.SimpleWhitespace("")
+        args.append(item.arg.with_changes(comma=cst.Comma(whitespace_before=before, whitespace_after=gap)))
+    last = items[-1]
+    closing = _gap(last.trailing, frame.closing, newline_indent)
+    if frame.trailing_comma is not None:
+        args.append(last.arg.with_changes(comma=frame.trailing_comma.with_changes(whitespace_after=closing)))
+    else:
+        args.append(last.arg.with_changes(whitespace_after_arg=closing))
+    opening = _gap(frame.open_trailing, placements[0], newline_indent)
+    return call.with_changes(args=args, whitespace_before_args=opening)
+
+
+def new_item(keyword: str, value: cst.BaseExpression) -> Item:
+    """A new ``keyword=value`` argument, to be placed like its siblings."""
+    arg = cst.Arg(
+        value=value,
+        keyword=cst.Name(keyword),
+        equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")),
+    )
+    return Item(arg)
+
+
+def with_value(item: Item, value: cst.BaseExpression) -> Item:
+    """The same argument, layout and comments with a new value."""
+    return replace(item, arg=item.arg.with_changes(value=value))
+
+
+def new_line_indent(frame: Frame, items: Sequence[Item], item: Item | None = None) -> str | None:
+    """The indentation for the keys of a multi-line dict rendered as ``item``'s value (a new argument when
+    None), or None to keep it on one line because its siblings share a line."""
+    placement = item.placement if item is not None and item.placement is not None else _sibling(frame, items)
+    if not placement.newline:
+        return None
+    return placement.indent + "    "

@@ -1,0 +1,164 @@
+"""Read CST expressions as Python literals and render Python values back as config source.
+
+Configs spell mappings as ``dict(k=v)``, which ``ast.literal_eval`` rejects; this module rewrites such
+calls (and references to literal module-level names) into plain literals before evaluating them.
+"""
+
+from __future__ import annotations
+
+import ast
+import keyword
+from collections.abc import Mapping
+
+import libcst as cst
+import libcst.matchers as m
+
+_EMPTY_MODULE = cst.Module(body=[])
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+class NotLiteral(Exception):
+    """The expression is not a literal (a call, an f-string, a reference to ``_base_``...)."""
+
+
+class _DictCallsToLiterals(ast.NodeTransformer):
+    """``dict(a=1)`` -> ``{'a': 1}`` and known names -> their values, so ``ast.literal_eval`` can read them."""
+
+    def __init__(self, names: Mapping[str, object]) -> None:
+        self.names = names
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        is_dict = isinstance(node.func, ast.Name) and node.func.id == "dict"
+        if not is_dict or node.args or any(kw.arg is None for kw in node.keywords):
+            raise NotLiteral(ast.unparse(node))
+        keys: list[ast.expr | None] = [ast.Constant(kw.arg) for kw in node.keywords]
+        return ast.Dict(keys=keys, values=[kw.value for kw in node.keywords])
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if node.id in self.names:
+            return ast.parse(repr(self.names[node.id]), mode="eval").body
+        return node
+
+
+def code_of(node: cst.CSTNode) -> str:
+    """The source text of one node."""
+    return _EMPTY_MODULE.code_for_node(node)
+
+
+def literal_value(node: cst.BaseExpression, names: Mapping[str, object] | None = None) -> object:
+    """The Python value of a literal expression (``dict(...)`` calls allowed); raises ``NotLiteral``."""
+    try:
+        tree = ast.parse(f"(\n{code_of(node)}\n)", mode="eval")
+        return ast.literal_eval(_DictCallsToLiterals(names or {}).visit(tree))
+    except (ValueError, TypeError, SyntaxError, RecursionError) as exc:
+        raise NotLiteral(code_of(node)) from exc
+
+
+def maybe_literal(node: cst.BaseExpression | None, names: Mapping[str, object] | None = None) -> object:
+    """Like ``literal_value`` but ``NotLiteral`` (the class itself) for anything that is not a literal."""
+    if node is None:
+        return NotLiteral
+    try:
+        return literal_value(node, names)
+    except NotLiteral:
+        return NotLiteral
+
+
+def same_value(left: object, right: object) -> bool:
+    """Equal, counting a tuple and a list with equal items as equal (YAML has no tuples)."""
+    return _normalized(left) == _normalized(right)
+
+
+def _normalized(value: object) -> object:
+    if isinstance(value, (list, tuple)):
+        return [_normalized(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _normalized(item) for key, item in value.items()}
+    return value
+
+
+def module_literals(module: cst.Module) -> dict[str, object]:
+    """Top-level ``NAME = <literal>`` assignments (the last one wins), for resolving ``norm_cfg=norm_cfg``."""
+    names: dict[str, object] = {}
+    pattern = m.SimpleStatementLine(body=[m.Assign(targets=[m.AssignTarget(target=m.Name())])])
+    for statement in module.body:
+        if m.matches(statement, pattern):
+            assign = cst.ensure_type(cst.ensure_type(statement, cst.SimpleStatementLine).body[0], cst.Assign)
+            value = maybe_literal(assign.value, names)
+            if value is not NotLiteral:
+                names[cst.ensure_type(assign.targets[0].target, cst.Name).value] = value
+    return names
+
+
+def dominant_quote(module: cst.Module) -> str:
+    """The quote character most single-line string literals of the file use (``'`` on a tie)."""
+    singles = doubles = 0
+    for string in m.findall(module, m.SimpleString()):
+        text = cst.ensure_type(string, cst.SimpleString).value.lstrip("rRbBuU")
+        if text[:3] in ("'''", '"""'):
+            continue
+        singles += text.startswith("'")
+        doubles += text.startswith('"')
+    return '"' if doubles > singles else "'"
+
+
+def quote_string(text: str, quote: str) -> str:
+    """A string literal for ``text`` delimited by ``quote``."""
+    body = []
+    for char in text:
+        if char in _ESCAPES:
+            body.append(_ESCAPES[char])
+        elif char == quote:
+            body.append("\\" + char)
+        elif not char.isprintable():
+            body.append(repr(char)[1:-1])
+        else:
+            body.append(char)
+    return quote + "".join(body) + quote
+
+
+def is_keyword_name(key: object) -> bool:
+    """Whether ``key`` can be written as ``dict(key=...)``."""
+    return isinstance(key, str) and key.isidentifier() and not keyword.iskeyword(key)
+
+
+def render(value: object, quote: str, indent: str | None = None) -> str:
+    """Source for ``value``: mappings as ``dict(...)``, strings in ``quote``; ``indent`` breaks a dict's keys
+    onto lines of their own (``dict(\\n<indent>k=v,\\n<indent>k2=v2)``), otherwise all on one line."""
+    if isinstance(value, Mapping):
+        return _render_mapping(value, quote, indent)
+    if isinstance(value, tuple):
+        items = [render(item, quote) for item in value]
+        return f"({items[0]},)" if len(items) == 1 else "(" + ", ".join(items) + ")"
+    if isinstance(value, list):
+        return "[" + ", ".join(render(item, quote) for item in value) + "]"
+    if isinstance(value, str):
+        return quote_string(value, quote)
+    if value is None or isinstance(value, (bool, int, float)):
+        return repr(value)
+    raise TypeError(f"cannot write a {type(value).__name__} into a config: {value!r}")
+
+
+def _render_mapping(value: Mapping[object, object], quote: str, indent: str | None) -> str:
+    if not all(is_keyword_name(key) for key in value):
+        return "{" + ", ".join(f"{render(k, quote)}: {render(v, quote)}" for k, v in value.items()) + "}"
+    pairs = [f"{key}={render(item, quote)}" for key, item in value.items()]
+    if indent is None or len(pairs) < 2:
+        return "dict(" + ", ".join(pairs) + ")"
+    return "dict(\n" + ",\n".join(indent + pair for pair in pairs) + ")"
+
+
+def render_like(value: object, old: cst.BaseExpression | None, quote: str, indent: str | None = None) -> str:
+    """``render``, but a sequence keeps the bracket kind of the value it replaces (tuples stay tuples)."""
+    if isinstance(value, (list, tuple)) and old is not None:
+        if isinstance(old, cst.Tuple):
+            value = tuple(value)
+        elif isinstance(old, cst.List):
+            value = list(value)
+    return render(value, quote, indent)
+
+
+def expression(code: str) -> cst.BaseExpression:
+    """Parse rendered source back into a CST expression."""
+    return cst.parse_expression(code)

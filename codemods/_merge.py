@@ -1,0 +1,105 @@
+"""Merge new values into a ``dict(...)`` call: equal values keep their text, others are rendered."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from codemods import _layout
+from codemods._config import is_dict_call
+from codemods._literal import (
+    NotLiteral,
+    dominant_quote,
+    expression,
+    maybe_literal,
+    module_literals,
+    render_like,
+    same_value,
+)
+
+
+@dataclass(frozen=True)
+class Style:
+    """What the file looks like: its quote character and the literal module-level names it defines."""
+
+    quote: str = "'"
+    names: Mapping[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, module: cst.Module) -> Style:
+        return cls(dominant_quote(module), module_literals(module))
+
+
+def is_plain_dict(node: cst.BaseExpression | None) -> bool:
+    """A ``dict(k=v, ...)`` call with keyword arguments only (no ``**other``), so keys can be merged."""
+    return isinstance(node, cst.Call) and is_dict_call(node) and all(arg.keyword is not None for arg in node.args)
+
+
+def updated_value(old: cst.BaseExpression, value: object, style: Style) -> cst.BaseExpression:
+    """``old`` itself when it already equals ``value``; a merged dict call; else ``value`` rendered."""
+    current = maybe_literal(old, style.names)
+    if current is not NotLiteral and same_value(current, value):
+        return old
+    if isinstance(value, Mapping) and isinstance(old, cst.Call) and is_plain_dict(old):
+        return merge_call(old, value, style)
+    return expression(render_like(value, old, style.quote))
+
+
+def _key(item: _layout.Item) -> str:
+    return cst.ensure_type(item.arg.keyword, cst.Name).value
+
+
+def merge_call(
+    call: cst.Call,
+    new: Mapping[str, object],
+    style: Style,
+    *,
+    drop_missing: bool = True,
+    delete_first: bool = False,
+    indent: str | None = None,
+) -> cst.Call:
+    """``call`` with the keys of ``new``: existing keys keep their position (and text when equal), keys
+    not in ``new`` are dropped when ``drop_missing`` (``_delete_`` never is), new keys go last, and
+    ``delete_first`` puts ``_delete_=True`` first. Returns ``call`` itself when nothing changes.
+    ``indent`` lays out a new dict value of a new key over several lines (see ``render``)."""
+    frame, items = _layout.decompose(call)
+    kept: list[_layout.Item] = []
+    changed = False
+    for item in items:
+        key = _key(item)
+        if key != "_delete_" and key not in new:
+            changed = changed or drop_missing
+            if not drop_missing:
+                kept.append(item)
+            continue
+        value = item.arg.value if key == "_delete_" else updated_value(item.arg.value, new[key], style)
+        changed = changed or value is not item.arg.value
+        kept.append(_layout.with_value(item, value))
+    present = {_key(item) for item in items}
+    for key, new_value in new.items():
+        if key not in present:
+            kept.append(_layout.new_item(key, expression(render_like(new_value, None, style.quote, indent))))
+            changed = True
+    if delete_first and "_delete_" not in present:
+        kept.insert(0, _layout.new_item("_delete_", cst.Name("True")))
+        changed = True
+    return _layout.assemble(call, frame, kept) if changed else call
+
+
+class _NodeReplacer(cst.CSTTransformer):
+    def __init__(self, replacements: Mapping[int, cst.CSTNode]) -> None:
+        super().__init__()
+        self.replacements = replacements
+
+    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> cst.CSTNode:  # type: ignore[override]
+        return self.replacements.get(id(original_node), updated_node)
+
+
+def replace_nodes(root: cst.Call, pairs: list[tuple[cst.CSTNode, cst.CSTNode]]) -> cst.Call:
+    """``root`` with each old node (by identity) swapped for its new one, in one pass."""
+    changed = [(old, new) for old, new in pairs if old is not new]
+    if not changed:
+        return root
+    return cst.ensure_type(root.visit(_NodeReplacer({id(old): new for old, new in changed})), cst.Call)

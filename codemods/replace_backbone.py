@@ -1,0 +1,178 @@
+"""Replace the ``backbone=`` of an mmengine model config, changing nothing else in the file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping
+
+import libcst as cst
+from libcst.codemod import CodemodCommand, CodemodContext
+
+from codemods import _config, _layout
+from codemods._literal import NotLiteral, expression, literal_value, maybe_literal, render
+from codemods._merge import Style, is_plain_dict, merge_call
+from codemods.errors import CodemodError
+
+DEFAULT_PATH: _config.Path = ("model", "backbone")
+
+
+def backbone_path(module: cst.Module, target: str | None = None) -> _config.Path:
+    """The dotted path of the backbone to change: ``target`` when given, else ``model.backbone``.
+
+    Without a target, any other ``backbone=`` in the file's top-level dicts (a teacher and a student, a
+    detector inside a semi-supervised wrapper, a re-id model) is an error: the codemod never guesses."""
+    found = _config.all_keyword_paths(module, "backbone")
+    if target is not None:
+        path = _config.split_path(target)
+        if path not in found and _config.resolve(module, path[:-1]) is None:
+            listed = ", ".join(".".join(p) for p in found) or "none"
+            raise CodemodError(f"target {target!r} not found in the config (backbones: {listed})")
+        return path
+    others = [path for path in found if path != DEFAULT_PATH]
+    if others:
+        listed = ", ".join(".".join(path) for path in found)
+        node = _config.resolve(module, others[0])
+        message = f"the config holds more than one model or a nested backbone ({listed}); pass target= one of them"
+        raise _config.error_at(module, node, message)
+    return DEFAULT_PATH
+
+
+def _check_backbone(backbone: Mapping[str, object]) -> dict[str, object]:
+    if not isinstance(backbone, Mapping) or not isinstance(backbone.get("type"), str):
+        raise CodemodError(f"the new backbone must be a mapping with a string 'type', got {backbone!r}")
+    try:
+        render(dict(backbone), "'")
+    except TypeError as exc:
+        raise CodemodError(str(exc)) from exc
+    return dict(backbone)
+
+
+def _type_changes(old: cst.BaseExpression, new_type: object, style: Style) -> bool:
+    old_type = maybe_literal(_config.dict_value(old, "type"), style.names) if isinstance(old, cst.Call) else NotLiteral
+    return old_type is NotLiteral or old_type != new_type
+
+
+def _with_delete(backbone: dict[str, object], needed: bool) -> dict[str, object]:
+    return {"_delete_": True, **backbone} if needed and "_delete_" not in backbone else backbone
+
+
+def _replace_existing(
+    module: cst.Module, old: cst.BaseExpression, host: cst.Call, backbone: dict[str, object], style: Style
+) -> cst.Module:
+    delete = _config.has_base(module) and _type_changes(old, backbone["type"], style)
+    if isinstance(old, cst.Call) and is_plain_dict(old):
+        new: cst.BaseExpression = merge_call(old, backbone, style, delete_first=delete)
+    else:
+        frame, items = _layout.decompose(host)
+        item = next(it for it in items if it.arg.value is old)
+        indent = _layout.new_line_indent(frame, items, item)
+        new = expression(render(_with_delete(backbone, delete), style.quote, indent))
+    return module if new is old else cst.ensure_type(module.deep_replace(old, new), cst.Module)
+
+
+def _add_missing(module: cst.Module, path: _config.Path, backbone: dict[str, object], style: Style) -> cst.Module:
+    parent = _config.resolve(module, path[:-1])
+    if not _config.has_base(module):
+        raise CodemodError(f"no {'.'.join(path)} in the config and no _base_ to inherit one from")
+    value = _with_delete(backbone, True)
+    if parent is None and path[:-1] == ("model",):
+        code = f"model = dict(\n    {path[-1]}={render(value, style.quote, ' ' * 8)})\n"
+        return _config.append_statement(module, code)
+    if not isinstance(parent, cst.Call) or not is_plain_dict(parent):
+        raise _config.error_at(module, parent, f"{'.'.join(path[:-1])} is not a dict(...) the codemod can extend")
+    frame, items = _layout.decompose(parent)
+    indent = _layout.new_line_indent(frame, items)
+    new = merge_call(parent, {path[-1]: value}, style, drop_missing=False, indent=indent)
+    return cst.ensure_type(module.deep_replace(parent, new), cst.Module)
+
+
+def replace_backbone_in_module(
+    module: cst.Module, backbone: Mapping[str, object], *, target: str | None = None
+) -> cst.Module:
+    """The CST-level rewrite behind ``replace_backbone``."""
+    new = _check_backbone(backbone)
+    style = Style.of(module)
+    path = backbone_path(module, target)
+    old = _config.resolve(module, path)
+    if old is None:
+        return _add_missing(module, path, new, style)
+    host = cst.ensure_type(_config.resolve(module, path[:-1]), cst.Call)
+    return _replace_existing(module, old, host, new, style)
+
+
+def replace_backbone(source: str, backbone: Mapping[str, object], *, target: str | None = None) -> str:
+    """Set the ``backbone=`` value inside ``model = dict(...)`` to ``backbone``, touching nothing else.
+
+    Keys whose value already equals the new one (by literal value; a tuple equals a list) keep their text
+    and comments; other keys get the new value, keys missing from ``backbone`` are dropped, new keys are
+    appended in the layout of their siblings. Values are written as ``dict(...)`` in the file's dominant
+    quote style; a replaced tuple stays a tuple. When the file inherits ``_base_`` and the type changes
+    (or is not stated in the file), ``_delete_=True`` comes first so the base's keys do not leak in; a
+    file with ``_base_`` and no backbone gets ``model = dict(backbone=dict(_delete_=True, ...))``.
+
+    ``target`` is the dotted path of the backbone to change (``model.backbone`` by default). A config
+    with another ``backbone=`` anywhere in its top-level dicts (teacher and student, ``model.detector``,
+    ``model.reid``) raises ``CodemodError`` unless ``target`` names one, e.g. ``model.student.backbone``.
+
+    Before::
+
+        _base_ = ['../_base_/models/retinanet_r50_fpn.py']
+        model = dict(
+            backbone=dict(
+                type='ResNet',
+                depth=101,  # deeper
+                init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet101')),
+            neck=dict(in_channels=[256, 512, 1024, 2048]))
+
+    ``replace_backbone(source, {'type': 'RegNet', 'arch': 'regnetx_3.2gf', 'out_indices': (0, 1, 2, 3)})``::
+
+        _base_ = ['../_base_/models/retinanet_r50_fpn.py']
+        model = dict(
+            backbone=dict(
+                _delete_=True,
+                type='RegNet',
+                arch='regnetx_3.2gf',
+                out_indices=(0, 1, 2, 3)),
+            neck=dict(in_channels=[256, 512, 1024, 2048]))
+    """
+    module = _config.parse(source)
+    return replace_backbone_in_module(module, backbone, target=target).code
+
+
+def parse_mapping(text: str) -> dict[str, object]:
+    """A backbone given on the command line: a Python literal or JSON object, ``dict(...)`` allowed."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        try:
+            value = literal_value(expression(text))
+        except (NotLiteral, cst.ParserSyntaxError) as exc:
+            raise argparse.ArgumentTypeError(f"not a dict literal: {text}") from exc
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"not a dict literal: {text}")
+    return value
+
+
+class ReplaceBackboneCommand(CodemodCommand):
+    """``python -m libcst.tool codemod -x codemods.replace_backbone.ReplaceBackboneCommand --no-format
+    --backbone "dict(type='RegNet', arch='regnetx_3.2gf')" configs/``"""
+
+    DESCRIPTION: str = "Replace model.backbone of mmengine configs (adds _delete_=True over a _base_)."
+
+    def __init__(self, context: CodemodContext, backbone: dict[str, object], target: str | None = None) -> None:
+        super().__init__(context)
+        self.backbone, self.target = backbone, target
+
+    @staticmethod
+    def add_args(arg_parser: argparse.ArgumentParser) -> None:
+        arg_parser.add_argument(
+            "--backbone",
+            type=parse_mapping,
+            required=True,
+            help="the new backbone as a Python dict literal or JSON object",
+        )
+        arg_parser.add_argument("--target", default=None, help="dotted path of the backbone, e.g. model.backbone")
+
+    def transform_module_impl(self, tree: cst.Module) -> cst.Module:
+        return replace_backbone_in_module(tree, self.backbone, target=self.target)
