@@ -1,0 +1,40 @@
+"""Backbone JSON Schemas: extraction (``export``, needs the [mm] extra) and loading (``store``, static).
+
+Format of ``schemas/<lib>/<Name>.json`` (JSON Schema draft 2020-12)::
+
+    {
+      "$schema": "https://json-schema.org/draft/2020-12/schema",
+      "$id": "otxgen/mmdet/ResNet.json",
+      "title": "mmdet.ResNet",
+      "description": "<first paragraph of the class docstring>",
+      "type": "object",
+      "properties": {
+        "type": {"const": "mmdet.ResNet"},
+        "depth": {"type": "integer", "enum": [18, 34, 50, 101, 152], "description": "..."},
+        "norm_cfg": {"type": "object", "properties": {"type": {"type": "string"}}, "default": {...}},
+        ...
+      },
+      "required": ["type", "depth"],
+      "additionalProperties": false,
+      "x-otxgen": {
+        "library": "mmdet", "library_version": "3.3.0", "name": "ResNet",
+        "source": "mmdet/models/backbones/resnet.py",
+        "custom_import": "mmdet.models",
+        "required_args": {"depth": [18, 34, 50, 101, 152]},       # [] when there are no options
+        "tasks": ["classification", "detection", "instance-segmentation", "segmentation"],
+        "channels": {                                              # null when no table could be made
+          "key": "depth",                                          # the arch argument, or null
+          "default_out_indices": [0, 1, 2, 3],
+          "shape_args": ["base_channels", "num_stages", ...],      # args that change the table
+          "table": {"50": [{"channels": 256, "stride": 4}, ...]}   # every stage, index = out_index;
+        }                                                          # key "default" when key is null
+      }
+    }
+
+``schemas/index.json``::
+
+    {"format": 1,
+     "libraries": {"mmdet": {"version": "3.3.0", "excluded": {"Name": "reason", ...}}, ...},
+     "backbones": [{"type": "mmdet.ResNet", "library": "mmdet", "required_args": {...},
+                    "tasks": [...], "schema": "mmdet/ResNet.json"}, ...]}
+"""

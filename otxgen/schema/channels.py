@@ -1,0 +1,153 @@
+"""Measure a backbone's channel/stride table (the ``x-otxgen.channels`` block) with the shape probe.
+
+For each arch/depth option (options sharing one arch setting are probed once):
+
+* ``defaults``: the outputs at default settings (may be pooled ``(N, C)`` vectors: ndim 2, stride null);
+* ``table``: every stage's 4-D output (channels, stride), index = out_index, probed with
+  ``out_indices`` set to all stages. Backbones that pool by default get the smallest set of
+  ``dense_args`` that yields feature maps (``out_type='featmap'``, ``gap_before_final_norm=False``),
+  recorded so the static tier knows the table assumes them.
+
+``shape_args`` rule (conservative): every argument except the arch/depth key, ``out_indices`` and a
+short list of arguments that cannot change output channels or strides (initialisation, freezing,
+normalisation and activation configs, checkpointing, dropout rates, weights). Setting any shape
+argument to a non-default value makes the static tier step aside for the probe.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from otxgen.libraries import DENSE_TASKS, TASKS
+from otxgen.shapes import ProbeError, ShapeResult, probe_outputs
+
+NEUTRAL_ARGS = frozenset({
+    "init_cfg", "pretrained", "frozen_stages", "norm_eval", "with_cp", "zero_init_residual", "norm_cfg",
+    "act_cfg", "conv_cfg", "drop_rate", "drop_path_rate", "attn_drop_rate", "dropout", "dropout_ratio",
+    "style", "dcn", "stage_with_dcn", "convert_weights", "init_values", "layer_scale_init_value",
+    "qkv_bias", "progress", "pretrained2d", "frozen_stages", "with_cp",
+})
+_DENSE_VARIANTS: tuple[dict[str, Any], ...] = (
+    {}, {"out_type": "featmap"}, {"gap_before_final_norm": False},
+)
+_STAGE_ATTRIBUTES = ("num_stages", "num_layers", "stages", "layers", "res_layers", "blocks")
+
+
+def measure(backbone_type: str, params: dict[str, Any], key: str | None, options: list[Any],
+            table_values: dict[Any, Any]) -> tuple[dict[str, Any] | None, list[str]]:
+    """``(channels block or None, tasks)`` for one backbone; ``params`` maps argument name -> default."""
+    probed: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]] | None]] = {}
+    dense_args: dict[str, Any] | None = None
+    seen: dict[str, str] = {}
+    for option in options or [None]:
+        label = "default" if key is None else str(option)
+        same_as = seen.get(repr(table_values.get(option)) if key else "")
+        if same_as is not None:
+            probed[label] = probed[same_as]
+            continue
+        cfg = {"type": backbone_type, **({key: option} if key else {})}
+        result = _measure_option(cfg, params, dense_args)
+        if result is None:
+            continue
+        defaults, table, dense_args = result
+        probed[label] = (defaults, table)
+        if key:
+            seen[repr(table_values.get(option))] = label
+    if not probed:
+        return None, list(TASKS)
+    dense = any(table is not None for _, table in probed.values())
+    tasks = list(TASKS) if dense else [t for t in TASKS if t not in DENSE_TASKS]
+    if not dense:
+        return None, tasks
+    return _block(key, params, probed, dense_args or {}), tasks
+
+
+def _block(key: str | None, params: dict[str, Any], probed: dict[str, Any], dense_args: dict[str, Any]
+           ) -> dict[str, Any]:
+    tables = {label: table for label, (_, table) in probed.items() if table is not None}
+    count = len(next(iter(tables.values())))
+    return {
+        "key": key,
+        "default_out_indices": _normalised(params.get("out_indices"), count),
+        "shape_args": sorted(n for n in params if n not in NEUTRAL_ARGS and n not in {key, "out_indices"}),
+        "dense_args": dense_args,
+        "defaults": {label: defaults for label, (defaults, table) in probed.items() if table is not None},
+        "table": tables,
+    }
+
+
+def _normalised(out_indices: Any, count: int) -> list[int]:
+    if out_indices is None:
+        return list(range(count))
+    raw = [out_indices] if isinstance(out_indices, int) else list(out_indices)
+    return [i + count if i < 0 else i for i in raw]
+
+
+def _measure_option(cfg: dict[str, Any], params: dict[str, Any], dense_args: dict[str, Any] | None
+                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None, dict[str, Any]] | None:
+    try:
+        defaults = probe_outputs(cfg, tier="probe")
+    except ProbeError:
+        return None
+    default_rows = [_row(o.channels, o.stride, o.ndim) for o in defaults.outputs]
+    if "out_indices" not in params:
+        table = [_row(o.channels, o.stride) for o in defaults.outputs] if defaults.is_dense else None
+        return default_rows, table, {}
+    variants = [dense_args] if dense_args is not None else [v for v in _DENSE_VARIANTS if set(v) <= set(params)]
+    for variant in variants:
+        table = _all_stages(cfg | variant, _stage_counts(cfg, params, defaults))
+        if table is not None:
+            return default_rows, table, variant
+    return default_rows, None, {}
+
+
+def _row(channels: int | None, stride: int | None, ndim: int | None = None) -> dict[str, Any]:
+    row: dict[str, Any] = {"channels": channels, "stride": stride}
+    return row if ndim is None else row | {"ndim": ndim}
+
+
+def _all_stages(cfg: dict[str, Any], counts: list[int]) -> list[dict[str, Any]] | None:
+    for count in counts:
+        try:
+            result = probe_outputs(cfg | {"out_indices": tuple(range(count))}, tier="probe")
+        except ProbeError:
+            continue
+        if len(result.outputs) == count and result.is_dense:
+            return [_row(o.channels, o.stride) for o in result.outputs]
+    return None
+
+
+def _stage_counts(cfg: dict[str, Any], params: dict[str, Any], defaults: ShapeResult) -> list[int]:
+    """Candidate stage counts, most likely first: ``num_stages``, the model's stage attributes, then
+    the default output count."""
+    counts = []
+    if isinstance(params.get("num_stages"), int):
+        counts.append(params["num_stages"])
+    counts += _model_stage_counts(cfg)
+    counts.append(len(defaults.outputs))
+    unique = []
+    for count in counts:
+        if count > 0 and count not in unique:
+            unique.append(count)
+    return unique
+
+
+def _model_stage_counts(cfg: dict[str, Any]) -> list[int]:
+    from otxgen.shapes import build_backbone
+
+    for construct in ("meta", "hybrid"):
+        try:
+            model = build_backbone(cfg, construct)
+            break
+        except Exception:  # noqa: BLE001 - construction quirks: no attribute-based guess then
+            continue
+    else:
+        return []
+    counts = []
+    for name in _STAGE_ATTRIBUTES:
+        value = getattr(model, name, None)
+        if isinstance(value, int) and not isinstance(value, bool):
+            counts.append(value)
+        elif value is not None and hasattr(value, "__len__"):
+            counts.append(len(value))
+    return counts

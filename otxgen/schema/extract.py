@@ -1,0 +1,363 @@
+"""A backbone class's signature (MRO walk, docstrings, arch tables) -> the properties of its JSON Schema.
+
+Parameters come from the class's ``__init__`` and, when it passes ``**kwargs`` on to a parent's
+``__init__``, from the parent's (minus the ones the child fixes in that call), and so on. A class
+"really takes arbitrary kwargs" when its ``**kwargs`` go somewhere other than a parent ``__init__``
+(the torchvision/pytorchcv wrappers hand them to the model factory): only then is
+``additionalProperties`` true. Imports the libraries (through the adapters): export only.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import math
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from otxgen.schema import types as schema_types
+from otxgen.schema.docstrings import ArgDoc, parse_args_section, summary
+from otxgen.schema.structured import structured_property
+
+Schema = dict[str, Any]
+_EMPTY = inspect.Parameter.empty
+_CONFIG_OBJECT: Schema = {"type": "object", "properties": {"type": {"type": "string"}}}
+_ARCH_TABLES = ("arch_settings", "arch_zoo")
+_CONFIG_NAMES = frozenset({"dcn", "plugins"})
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: Any
+    annotation: Any
+    doc: ArgDoc | None
+
+
+@dataclass(frozen=True)
+class Signature:
+    params: tuple[Param, ...]
+    arbitrary_kwargs: bool
+
+
+def collect_signature(cls: type) -> Signature:
+    """Parameters of ``cls(...)`` following ``**kwargs`` into parents' ``__init__``."""
+    params: dict[str, Param] = {}
+    blocked: set[str] = set()
+    owner: type | None = _init_owner(cls, cls)
+    leaf_docs = _docs(cls, cls.__dict__.get("__init__"))
+    while owner is not None:
+        function = owner.__dict__["__init__"]
+        docs = _docs(owner, function)
+        signature = inspect.signature(function)
+        for parameter in list(signature.parameters.values())[1:]:
+            if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD) or parameter.name in blocked:
+                continue
+            doc = docs.get(parameter.name) or leaf_docs.get(parameter.name)
+            params.setdefault(parameter.name, Param(parameter.name, parameter.default, parameter.annotation, doc))
+        var_keyword = next((p.name for p in signature.parameters.values() if p.kind == p.VAR_KEYWORD), None)
+        if var_keyword is None:
+            return Signature(tuple(params.values()), False)
+        forward = _forwarding_call(function, var_keyword)
+        if forward is None:
+            return Signature(tuple(params.values()), True)
+        target, positional, explicit = forward
+        parent = _resolve_parent(cls, owner, function, target)
+        if parent is None or parent.__module__.startswith("torch.") or parent is object:
+            return Signature(tuple(params.values()), False)
+        parent_names = list(inspect.signature(parent.__dict__["__init__"]).parameters)[1:]
+        blocked |= set(parent_names[:positional]) | explicit
+        owner = parent
+    return Signature(tuple(params.values()), False)
+
+
+def _init_owner(cls: type, start: type) -> type | None:
+    mro = cls.__mro__
+    for klass in mro[mro.index(start):]:
+        if "__init__" in klass.__dict__:
+            return klass
+    return None
+
+
+def _docs(owner: type, function: Any) -> dict[str, ArgDoc]:
+    docs = parse_args_section(getattr(function, "__doc__", None))
+    return parse_args_section(owner.__doc__) | docs
+
+
+def _forwarding_call(function: Any, var_keyword: str) -> tuple[ast.expr, int, set[str]] | None:
+    """The ``X.__init__(...)`` call that receives ``**var_keyword``: (callee, positional count, explicit names)."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):
+        return None
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "__init__"):
+            continue
+        passes = any(k.arg is None and isinstance(k.value, ast.Name) and k.value.id == var_keyword
+                     for k in node.keywords)
+        if passes:
+            callee = node.func.value
+            positional = len(node.args) - (0 if isinstance(callee, ast.Call) else 1)
+            return callee, max(positional, 0), {k.arg for k in node.keywords if k.arg}
+    return None
+
+
+def _resolve_parent(cls: type, owner: type, function: Any, callee: ast.expr) -> type | None:
+    mro = cls.__mro__
+    if isinstance(callee, ast.Call) and isinstance(callee.func, ast.Name) and callee.func.id == "super":
+        start = owner
+        if callee.args and isinstance(callee.args[0], ast.Name):
+            start = function.__globals__.get(callee.args[0].id, owner)
+        if start not in mro:
+            return None
+        return _init_owner(cls, mro[mro.index(start) + 1]) if mro.index(start) + 1 < len(mro) else None
+    if isinstance(callee, ast.Name):
+        named = function.__globals__.get(callee.id)
+        return _init_owner(named, named) if isinstance(named, type) else None
+    return None
+
+
+def arch_table(cls: type, names: set[str]) -> tuple[str, list[Any], dict[Any, Any]] | None:
+    """``(argument, options, table)`` from ``arch_settings`` / ``arch_zoo``: int keys go to ``depth``,
+    string keys to ``arch``."""
+    for attribute in _ARCH_TABLES:
+        table = getattr(cls, attribute, None)
+        if not isinstance(table, dict) or not table:
+            continue
+        keys = list(table)
+        if all(isinstance(k, int) and not isinstance(k, bool) for k in keys) and "depth" in names:
+            return "depth", keys, table
+        if all(isinstance(k, str) for k in keys) and "arch" in names:
+            return "arch", keys, table
+    return None
+
+
+def property_schema(param: Param, options: list[Any] | None, owner_name: str) -> Schema:
+    """The JSON Schema of one parameter: type, enum, default and description."""
+    schema = structured_property(owner_name, param.name) or _type_schema(param)
+    if options:
+        schema = _with_enum(schema, options)
+    elif param.doc and param.doc.options and "enum" not in schema:
+        schema = _with_enum(schema, list(param.doc.options), only_if_typed=True)
+    default = jsonable(param.default)
+    if param.default is not _EMPTY:
+        schema = _admit(schema, param.default, default)
+    if default is not _UNSET:
+        schema["default"] = default
+    if param.doc and param.doc.description:
+        schema["description"] = param.doc.description
+    return schema
+
+
+def _type_schema(param: Param) -> Schema:
+    schema = None
+    if param.annotation is not _EMPTY:
+        schema = schema_types.from_hint(param.annotation)
+    if schema is None and param.doc is not None:
+        schema = schema_types.from_text(param.doc.type_text)
+    if schema is None and param.default not in (_EMPTY, None):
+        kind = schema_types.json_type(jsonable(param.default))
+        schema = {"type": kind} if kind else None
+    schema = dict(schema or {})
+    if not param.name.endswith("cfg") and param.name not in _CONFIG_NAMES:
+        return schema
+    return _config_objects(schema) if schema else dict(_CONFIG_OBJECT)
+
+
+def _config_objects(schema: Schema) -> Schema:
+    """``*_cfg`` arguments: every bare object becomes a config dict (an object with a ``type`` string)."""
+    if schema.get("type") == "object" and set(schema) == {"type"}:
+        return dict(_CONFIG_OBJECT)
+    if isinstance(schema.get("type"), list) and "object" in schema["type"]:
+        others = [{"type": t} for t in schema["type"] if t != "object"]
+        return schema_types.union([dict(_CONFIG_OBJECT), *others])
+    if "anyOf" in schema:
+        return {"anyOf": [_config_objects(part) for part in schema["anyOf"]]}
+    if schema.get("type") == "array" and isinstance(schema.get("items"), dict):
+        return dict(schema, items=_config_objects(schema["items"]))
+    return schema
+
+
+def _with_enum(schema: Schema, options: list[Any], only_if_typed: bool = False) -> Schema:
+    enum = schema_types.enum_schema(options)
+    if enum is None:
+        return schema
+    parts = _parts(schema)
+    kept = [p for p in parts if p.get("type") != enum["type"] and not (enum["type"] == "integer" and p.get("type") == "number")]
+    if only_if_typed and len(kept) == len(parts):
+        return schema
+    if not parts:
+        return enum
+    return schema_types.union([enum, *kept])
+
+
+def _parts(schema: Schema) -> list[Schema]:
+    if "anyOf" in schema:
+        return [dict(p) for p in schema["anyOf"]]
+    if isinstance(schema.get("type"), list):
+        return [{"type": t} for t in schema["type"]]
+    return [dict(schema)] if schema else []
+
+
+def _admit(schema: Schema, raw_default: Any, default: Any) -> Schema:
+    """Widen ``schema`` so the parameter's own default is valid (None defaults mean null is accepted)."""
+    if not schema:
+        return schema
+    value = None if raw_default is None else default
+    if value is _UNSET or Draft202012Validator(schema).is_valid(value):
+        return schema
+    kind = schema_types.json_type(value)
+    return schema_types.union([schema, {"type": kind}]) if kind else {}
+
+
+_UNSET: Any = type("_Unset", (), {"__repr__": lambda self: "<unset>"})()
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as JSON data (tuples -> lists, ConfigDict -> dict), or ``_UNSET`` when it has no JSON form."""
+    if value is _EMPTY:
+        return _UNSET
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else _UNSET
+    if isinstance(value, (list, tuple)):
+        items = [jsonable(v) for v in value]
+        return _UNSET if any(i is _UNSET for i in items) else items
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        pairs = {k: jsonable(v) for k, v in value.items()}
+        return _UNSET if any(v is _UNSET for v in pairs.values()) else pairs
+    return _UNSET
+
+
+def source_path(obj: Any) -> str | None:
+    """The file defining ``obj``, relative to the site-packages (or source root) that holds its package."""
+    try:
+        path = Path(inspect.getfile(obj)).resolve()
+    except (TypeError, OSError):
+        return None
+    top = obj.__module__.split(".")[0]
+    package = sys.modules.get(top)
+    package_file = getattr(package, "__file__", None)
+    if not package_file:
+        return path.name
+    root = Path(package_file).resolve().parent.parent
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.name
+
+
+def class_summary(cls: type) -> str:
+    return summary(cls.__doc__)
+
+
+# ---- the whole schema ---------------------------------------------------------------------------
+
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+METHOD_VERSION = 1  # bump when the extraction or measuring method changes: invalidates fingerprints
+
+
+def signature_schema(entry: Any, adapter: Any) -> Schema:
+    """Everything but the measured part (``tasks``, ``channels``): cheap, no probing."""
+    cls = entry.target
+    signature = collect_signature(cls)
+    names = {p.name for p in signature.params}
+    arch = arch_table(cls, names)
+    properties: Schema = {"type": {"const": entry.type}}
+    for param in signature.params:
+        options = arch[1] if arch and arch[0] == param.name else None
+        properties[param.name] = property_schema(param, options, entry.name)
+    required = [p.name for p in signature.params if p.default is _EMPTY]
+    return {
+        "$schema": SCHEMA_DIALECT,
+        "$id": f"otxgen/{entry.library}/{entry.name}.json",
+        "title": entry.type,
+        "description": class_summary(cls),
+        "type": "object",
+        "properties": properties,
+        "required": ["type", *required],
+        "additionalProperties": signature.arbitrary_kwargs,
+        "x-otxgen": {
+            "library": entry.library,
+            "library_version": adapter.version(),
+            "name": entry.name,
+            "source": source_path(_defining_object(entry)),
+            "custom_import": adapter.custom_import(),
+            "required_args": {name: _options(properties[name]) for name in required},
+        },
+    }
+
+
+def _defining_object(entry: Any) -> Any:
+    """The code a backbone really comes from: the model builder for the classifier wrappers."""
+    if entry.library == "torchvision":
+        import torchvision
+
+        return torchvision.models.get_model_builder(entry.name)
+    if entry.library == "pytorchcv":
+        from pytorchcv.model_provider import _models
+
+        return _models.get(entry.name, entry.target)
+    return entry.target
+
+
+def _options(prop: Schema) -> list[Any]:
+    for part in [prop, *prop.get("anyOf", [])]:
+        if "enum" in part:
+            return list(part["enum"])
+    return []
+
+
+def fingerprint(entry: Any, adapter: Any, schema: Schema) -> str:
+    """What the measured part depends on: method, library and torch versions, the signature schema,
+    the arch table values and the class source. Equal fingerprints let export reuse a table."""
+    import hashlib
+    import json
+
+    cls = entry.target
+    arch = arch_table(cls, set(schema["properties"]))
+    try:
+        source = inspect.getsource(_defining_object(entry))
+    except (OSError, TypeError):
+        source = ""
+    payload = json.dumps({
+        "method": METHOD_VERSION, "library_version": adapter.version(), "torch": _torch_version(),
+        "schema": schema, "arch": repr(arch[2]) if arch else None, "source": source,
+    }, sort_keys=True, default=repr)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _torch_version() -> str:
+    from importlib.metadata import version
+
+    return version("torch")
+
+
+def schema_for(entry: Any, adapter: Any, previous: Schema | None = None) -> Schema:
+    """The full schema of ``entry``; the channel table and tasks are reused from ``previous`` (the
+    committed schema) when its fingerprint matches, else measured with the shape probe."""
+    from otxgen.schema.channels import measure
+
+    schema = signature_schema(entry, adapter)
+    extension = schema["x-otxgen"]
+    stamp = fingerprint(entry, adapter, schema)
+    old = (previous or {}).get("x-otxgen", {})
+    if old.get("fingerprint") == stamp:
+        channels, tasks = old.get("channels"), old.get("tasks")
+    else:
+        params = {p: _default_of(schema["properties"][p]) for p in schema["properties"] if p != "type"}
+        arch = arch_table(entry.target, set(params))
+        key, options, table = (arch[0], arch[1], arch[2]) if arch else (None, [], {})
+        channels, tasks = measure(entry.type, params, key, options, table)
+    extension.update(tasks=tasks, channels=channels, fingerprint=stamp)
+    return schema
+
+
+def _default_of(prop: Schema) -> Any:
+    return prop.get("default")

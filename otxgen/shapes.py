@@ -1,0 +1,382 @@
+"""What a backbone outputs: (channels, stride, ndim) per output, cheapest tier first.
+
+Tiers (``ShapeResult.tier`` says which one answered):
+
+* ``static``: the committed schema's channel table (``x-otxgen.channels``), when it applies to the
+  arguments: no argument listed in ``shape_args`` differs from its default (``dense_args`` set to
+  exactly their table values are fine). No torch.
+* ``meta``: construct on the meta device (or, for constructors that call ``.item()`` on a drop-path
+  schedule, on meta with small schedule tensors on CPU, or finally on CPU) and forward a meta tensor.
+* ``fake``: the CPU-built module forwarded under ``FakeTensorMode`` (for ops without meta kernels).
+* ``forward``: a real CPU forward at an input size valid for the backbone (its ``img_size`` when it
+  has one, else 256), the reference.
+
+Strides are input size / output size. Results of the torch tiers are cached on disk under
+``${XDG_CACHE_HOME:-~/.cache}/otxgen/shapes/`` keyed by (type, arguments, library and torch version).
+torch is imported inside the functions that need it only.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import inspect
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from otxgen.errors import UsageError
+
+TIERS = ("auto", "static", "probe", "meta", "fake", "forward")
+DEFAULT_INPUT = 256
+CACHE_FORMAT = 1
+_DISTRIBUTIONS = {"mmseg": "mmsegmentation"}
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Output:
+    """One output of a backbone: channels (dim 1), stride (None unless 4-D), ndim, and the probed shape."""
+
+    channels: int | None
+    stride: int | None
+    ndim: int
+    shape: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class ShapeResult:
+    outputs: tuple[Output, ...]
+    tier: str
+    construct: str | None = None  # meta tier: how the module was built (meta, hybrid or cpu)
+
+    @property
+    def is_dense(self) -> bool:
+        """Every output is a 4-D feature map."""
+        return bool(self.outputs) and all(o.ndim == 4 for o in self.outputs)
+
+    def to_json(self) -> dict[str, Any]:
+        outputs = [asdict(o) | {"shape": list(o.shape)} for o in self.outputs]
+        return {"tier": self.tier, "construct": self.construct, "outputs": outputs}
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> ShapeResult:
+        outputs = tuple(Output(o["channels"], o["stride"], o["ndim"], tuple(o["shape"])) for o in data["outputs"])
+        return ShapeResult(outputs, data["tier"], data.get("construct"))
+
+
+class ProbeError(RuntimeError):
+    """No tier could produce the outputs; the message holds each tier's failure."""
+
+
+def probe_outputs(
+    backbone_cfg: dict[str, Any], *, tier: str = "auto", input_size: int | None = None, use_cache: bool = True,
+) -> ShapeResult:
+    """Outputs of the backbone ``backbone_cfg`` (``{"type": "LIB.Name", ...}``) from the cheapest tier that works.
+
+    ``tier``: ``auto`` (static, then meta/fake, then forward), ``probe`` (the same without static),
+    or one tier by name.
+    """
+    if tier not in TIERS:
+        raise UsageError(f"unknown shape tier {tier!r}; valid: {', '.join(TIERS)}")
+    if tier in ("auto", "static"):
+        static = static_from_store(backbone_cfg)
+        if static is not None or tier == "static":
+            if static is None:
+                raise ProbeError(f"{backbone_cfg.get('type')}: the static table does not apply to these arguments")
+            return static
+    key = _cache_key(backbone_cfg, tier, input_size)
+    cached = _cache_read(key) if use_cache else None
+    if cached is not None:
+        return cached
+    result = _probe_with_torch(backbone_cfg, tier, input_size)
+    if use_cache:
+        _cache_write(key, result)
+    return result
+
+
+# ---- static tier (no torch) -------------------------------------------------------------------
+
+
+def static_from_store(backbone_cfg: dict[str, Any]) -> ShapeResult | None:
+    """The static tier using the committed schema of the config's type; None when it does not apply."""
+    from otxgen.schema import store
+
+    try:
+        schema = store.load_schema(str(backbone_cfg.get("type", "")))
+    except (KeyError, FileNotFoundError, UsageError):
+        return None
+    return static_outputs(backbone_cfg, schema)
+
+
+def static_outputs(backbone_cfg: dict[str, Any], schema: dict[str, Any]) -> ShapeResult | None:
+    """Pure: the outputs the schema's channel table gives for these arguments, or None if it does not apply."""
+    channels = schema.get("x-otxgen", {}).get("channels")
+    properties = schema.get("properties", {})
+    args = {k: v for k, v in backbone_cfg.items() if k != "type"}
+    if not channels or any(name not in properties for name in args):
+        return None
+    changed = {name for name, value in args.items() if not _equals_default(value, properties[name])}
+    dense_args: dict[str, Any] = channels.get("dense_args", {})
+    if changed & set(channels["shape_args"]) - set(dense_args):
+        return None
+    option = _option(args, properties, channels.get("key"))
+    if option not in channels["table"]:
+        return None
+    if not changed & ({"out_indices"} | set(dense_args)):
+        return _rows(channels["defaults"][option], "static")
+    if not all(_same(args.get(k, properties[k].get("default")), v) for k, v in dense_args.items()):
+        return None
+    table = channels["table"][option]
+    indices = _indices(args.get("out_indices", channels.get("default_out_indices")), len(table))
+    if indices is None:
+        return None
+    return _rows([dict(table[i], ndim=4) for i in indices], "static")
+
+
+def _option(args: dict[str, Any], properties: dict[str, Any], key: str | None) -> str:
+    if key is None:
+        return "default"
+    return str(args.get(key, properties.get(key, {}).get("default")))
+
+
+def _equals_default(value: Any, prop: dict[str, Any]) -> bool:
+    return "default" in prop and _same(value, prop["default"])
+
+
+def _same(left: Any, right: Any) -> bool:
+    return bool(json.dumps(_plain(left), sort_keys=True) == json.dumps(_plain(right), sort_keys=True))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def _indices(out_indices: Any, count: int) -> list[int] | None:
+    raw = [out_indices] if isinstance(out_indices, int) else list(out_indices or [])
+    resolved = [i + count if i < 0 else i for i in raw]
+    return resolved if resolved and all(0 <= i < count for i in resolved) else None
+
+
+def _rows(rows: list[dict[str, Any]], tier: str) -> ShapeResult:
+    outputs = tuple(Output(r.get("channels"), r.get("stride"), int(r.get("ndim", 4))) for r in rows)
+    return ShapeResult(outputs, tier)
+
+
+# ---- torch tiers ------------------------------------------------------------------------------
+
+
+def _probe_with_torch(backbone_cfg: dict[str, Any], tier: str, input_size: int | None) -> ShapeResult:
+    order = {"auto": ("meta", "fake", "forward"), "probe": ("meta", "fake", "forward")}.get(tier, (tier,))
+    failures = []
+    for name in order:
+        try:
+            return _TIER_FUNCTIONS[name](backbone_cfg, input_size)
+        except Exception as error:  # noqa: BLE001 - any failure moves on to the next, costlier tier
+            failures.append(f"{name}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
+    raise ProbeError(f"{backbone_cfg.get('type')}: " + "; ".join(failures))
+
+
+def build_backbone(backbone_cfg: dict[str, Any], construct: str = "cpu") -> Any:
+    """Construct the backbone: ``construct`` is ``cpu``, ``meta`` or ``hybrid`` (meta, schedules on CPU)."""
+    import torch
+
+    from otxgen.libraries import get_adapter, split_type
+
+    library, name = split_type(str(backbone_cfg["type"]))
+    args = copy.deepcopy({k: v for k, v in backbone_cfg.items() if k != "type"})
+    adapter = get_adapter(library)
+    if construct == "meta":
+        with torch.device("meta"):
+            return adapter.build(name, **args)
+    if construct == "hybrid":
+        with _meta_except_schedules():
+            return adapter.build(name, **args).to("meta")
+    return adapter.build(name, **args)
+
+
+def _meta_except_schedules() -> Any:
+    """A function mode like ``torch.device('meta')`` that keeps ``linspace``/``arange``/``logspace`` on CPU.
+
+    Drop-path schedules (``[x.item() for x in torch.linspace(0, rate, depth)]``) and relative position
+    indices are tiny; everything else (the weights) stays weightless on meta.
+    """
+    import torch
+    from torch.overrides import TorchFunctionMode
+    from torch.utils._device import _device_constructors
+
+    factories = _device_constructors()
+    on_cpu = {torch.linspace, torch.arange, torch.logspace}
+
+    class MetaExceptSchedules(TorchFunctionMode):
+        def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            kwargs = dict(kwargs or {})
+            if func in factories and kwargs.get("device") is None:
+                kwargs["device"] = "cpu" if func in on_cpu else "meta"
+            return func(*args, **kwargs)
+
+    return MetaExceptSchedules()
+
+
+def _meta_tier(backbone_cfg: dict[str, Any], input_size: int | None) -> ShapeResult:
+    import torch
+
+    model, construct = _construct_cheapest(backbone_cfg)
+    size = input_size or _input_size(model)
+    result = _result(_forward(model.to("meta"), size, torch.device("meta")), size, "meta")
+    return ShapeResult(result.outputs, result.tier, construct)
+
+
+def _construct_cheapest(backbone_cfg: dict[str, Any]) -> tuple[Any, str]:
+    failures = []
+    for construct in ("meta", "hybrid"):
+        try:
+            return build_backbone(backbone_cfg, construct), construct
+        except Exception as error:  # noqa: BLE001 - .item() on meta tensors and friends: next construction
+            failures.append(error)
+    return build_backbone(backbone_cfg, "cpu"), "cpu"
+
+
+def _fake_tier(backbone_cfg: dict[str, Any], input_size: int | None) -> ShapeResult:
+    import torch
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    model = build_backbone(backbone_cfg, "cpu")
+    size = input_size or _input_size(model)
+    with FakeTensorMode(allow_non_fake_inputs=True) as mode:
+        shapes = _forward(model, size, torch.device("cpu"), wrap=mode.from_tensor)
+    return _result(shapes, size, "fake")
+
+
+def _forward_tier(backbone_cfg: dict[str, Any], input_size: int | None) -> ShapeResult:
+    import torch
+
+    model = build_backbone(backbone_cfg, "cpu")
+    size = input_size or _input_size(model)
+    return _result(_forward(model, size, torch.device("cpu")), size, "forward")
+
+
+_TIER_FUNCTIONS: dict[str, Callable[[dict[str, Any], int | None], ShapeResult]] = {
+    "meta": _meta_tier, "fake": _fake_tier, "forward": _forward_tier,
+}
+
+
+def _forward(model: Any, size: int, device: Any, wrap: Callable[[Any], Any] | None = None) -> list[tuple[int, ...]]:
+    import torch
+
+    model.eval()
+    batch = torch.zeros(1, 3, size, size, device=device)
+    with torch.no_grad():
+        outputs = model(wrap(batch) if wrap else batch)
+    return [tuple(int(d) for d in t.shape) for t in _tensors(outputs)]
+
+
+def _tensors(value: Any) -> Iterator[Any]:
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _tensors(item)
+    elif hasattr(value, "shape"):
+        yield value
+
+
+def _input_size(model: Any) -> int:
+    """The class's ``img_size`` default (fixed-size patch/window models), else 256."""
+    parameter = inspect.signature(type(model).__init__).parameters.get("img_size")
+    default = parameter.default if parameter is not None else None
+    if isinstance(default, (list, tuple)) and default:
+        default = default[0]
+    return default if isinstance(default, int) and default >= 32 else DEFAULT_INPUT
+
+
+def _result(shapes: list[tuple[int, ...]], size: int, tier: str) -> ShapeResult:
+    if not shapes:
+        raise ProbeError("the backbone returned no tensors")
+    return ShapeResult(tuple(_output(shape, size) for shape in shapes), tier)
+
+
+def _output(shape: tuple[int, ...], size: int) -> Output:
+    channels = shape[1] if len(shape) >= 2 else None
+    stride = stride_for(size, shape[2]) if len(shape) == 4 else None
+    return Output(channels, stride, len(shape), shape)
+
+
+def stride_for(size: int, side: int) -> int:
+    """Stride from input side / output side: exact division, else the power of two whose (ceil or floor)
+    output matches (padded stride-64 maps at 224), else the rounded ratio (patch 14 at 256)."""
+    if side <= 0:
+        return 0
+    if size % side == 0:
+        return size // side
+    power = 1 << max(0, round((size / side)).bit_length() - 1)
+    for candidate in (power, power * 2):
+        if -(-size // candidate) == side or size // candidate == side:
+            return candidate
+    return round(size / side)
+
+
+# ---- disk cache -------------------------------------------------------------------------------
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("OTXGEN_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "otxgen")
+    return Path(root) / "shapes"
+
+
+def library_version(backbone_type: str) -> str:
+    """The installed version of the type's library, read from package metadata (imports nothing)."""
+    from otxgen.libraries import split_type
+
+    library, _ = split_type(backbone_type)
+    try:
+        return version(_DISTRIBUTIONS.get(library, library))
+    except PackageNotFoundError:
+        return "missing"
+
+
+def _cache_key(backbone_cfg: dict[str, Any], tier: str, input_size: int | None) -> str:
+    backbone_type = str(backbone_cfg.get("type", ""))
+    versions = {name: _version_or_missing(name) for name in ("torch", "otxgen")}
+    payload = {
+        "format": CACHE_FORMAT, "cfg": _plain(backbone_cfg), "tier": tier, "input_size": input_size,
+        "library_version": library_version(backbone_type), **versions,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=repr).encode()).hexdigest()[:32]
+
+
+def _version_or_missing(distribution: str) -> str:
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return "missing"
+
+
+def _cache_read(key: str) -> ShapeResult | None:
+    path = cache_dir() / f"{key}.json"
+    try:
+        return ShapeResult.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _cache_write(key: str, result: ShapeResult) -> None:
+    directory = cache_dir()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(result.to_json(), stream)
+        os.replace(temp, directory / f"{key}.json")
+    except OSError:  # a read-only or full cache only costs speed
+        pass
