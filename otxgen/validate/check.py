@@ -86,7 +86,9 @@ def _message(error: ValidationError) -> str:
             for k in (e.validator_value if isinstance(e.validator_value, list) else [e.validator_value])
         ]
         return f"{error.instance!r} is not of type " + " or ".join(repr(k) for k in dict.fromkeys(kinds))
-    deepest = best_match(error.context)
+    # A branch whose type matched failed deeper: its error says more than "not of type 'null'".
+    deeper = [e for e in error.context if e.validator != "type"] or error.context
+    deepest = best_match(deeper)
     return deepest.message if deepest is not None else error.message
 
 
@@ -122,7 +124,12 @@ def backbone_outputs(backbone: dict[str, Any], schema: dict[str, Any]) -> list[i
     table = (schema.get("x-otxgen") or {}).get("channels")
     if not table:
         return "the schema has no channel table for this backbone"
-    shape_args = sorted(set(table.get("shape_args", [])) & set(backbone))
+    defaults = {name: spec.get("default") for name, spec in schema.get("properties", {}).items()}
+    shape_args = [
+        name
+        for name in table.get("shape_args", [])
+        if name in backbone and as_json(backbone[name]) != defaults.get(name)
+    ]
     if shape_args:
         return f"{', '.join(shape_args)} set, which changes the channels"
     key = table.get("key")

@@ -1,0 +1,324 @@
+"""The pure layers of ``otxgen.validate`` against hand-written schemas in ``fixtures/validate/schemas``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from otxgen.errors import InputError
+from otxgen.validate.backbones import infer_library, resolve_type
+from otxgen.validate.check import backbone_outputs
+from otxgen.validate.files import validate_backbone_yaml, validate_model_config
+from otxgen.validate.located import Finding
+from otxgen.validate.model_config import read_config
+from otxgen.validate.report import render
+from otxgen.validate.yamlpos import decode_source, load_located
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "validate"
+
+
+class DirCatalog:
+    """A schema directory laid out like the committed ``schemas/``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.index = json.loads((root / "index.json").read_text())
+
+    def types(self) -> list[str]:
+        return [entry["type"] for entry in self.index["backbones"]]
+
+    def excluded(self) -> dict[str, str]:
+        return {
+            f"{lib}.{n}": why for lib, info in self.index["libraries"].items() for n, why in info["excluded"].items()
+        }
+
+    def schema(self, backbone_type: str) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads((self.root / f"{backbone_type.replace('.', '/')}.json").read_text())
+        return result
+
+
+@pytest.fixture(scope="module")
+def catalog() -> DirCatalog:
+    return DirCatalog(FIXTURES / "schemas")
+
+
+def lines(findings: list[Finding]) -> list[str]:
+    return render(findings, "text", 1).splitlines()
+
+
+# --- yamlpos -------------------------------------------------------------------------------------
+
+
+def test_positions_of_keys_and_values_are_one_based() -> None:
+    located = load_located("backbone:\n  type: mmdet.ResNet\n  strides: [1, 2]\n", "b.yaml")
+    assert located.value == {"backbone": {"type": "mmdet.ResNet", "strides": [1, 2]}}
+    assert (located.keys[("backbone", "strides")].line, located.keys[("backbone", "strides")].col) == (3, 3)
+    assert (located.values[("backbone", "strides", 1)].line, located.values[("backbone", "strides", 1)].col) == (3, 16)
+
+
+def test_merge_keys_keep_explicit_values_and_positions() -> None:
+    located = load_located("a: &x {p: 1, q: 2}\nb:\n  <<: *x\n  q: 3\n", "m.yaml")
+    assert located.value["b"] == {"p": 1, "q": 3}
+    assert located.keys[("b", "q")].line == 4
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("duplicate.yaml", "duplicate.yaml:4:3: duplicate key 'depth' (first at line 3)"),
+        ("latin1.yaml", "latin1.yaml:3:25: not UTF-8: byte 0xe9 cannot be decoded"),
+        ("binary.yaml", "binary.yaml: binary file (contains NUL bytes)"),
+        ("list-root.yaml", "list-root.yaml:1:1: expected a mapping at the top level, found a sequence"),
+        ("empty.yaml", "empty.yaml: empty file: expected a mapping"),
+        ("bomb.yaml", "bomb.yaml:"),
+    ],
+)
+def test_unreadable_yaml_is_an_input_error_with_position(name: str, expected: str) -> None:
+    path = FIXTURES / "unreadable" / name
+    with pytest.raises(InputError) as raised:
+        load_located(decode_source(path.read_bytes(), name), name)
+    assert str(raised.value).startswith(expected)
+    assert raised.value.exit_code == 2
+
+
+def test_alias_bomb_is_refused_quickly() -> None:
+    text = (FIXTURES / "unreadable" / "bomb.yaml").read_text()
+    with pytest.raises(InputError, match="alias bomb"):
+        load_located(text, "bomb.yaml")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a: &a [*a]\n", "recursive alias"),
+        ("a: !!python/object:os.system 1\n", "could not determine a constructor"),
+        ("a: [\n", "invalid YAML"),
+        ("---\na: 1\n---\nb: 2\n", "expected a single document"),
+        ("1: 2\n", "mapping keys must be strings, found 1"),
+        ("x\n", "found a scalar"),
+    ],
+)
+def test_hostile_or_odd_yaml(text: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        load_located(text, "x.yaml")
+
+
+# --- backbone.yaml ---------------------------------------------------------------------------------
+
+
+def test_misspelled_key_and_bad_enum_give_two_errors_with_lines(catalog: DirCatalog) -> None:
+    text = (FIXTURES / "invalid" / "yaml" / "backbone.yaml").read_text()
+    assert lines(validate_backbone_yaml(text, "backbone.yaml", catalog)) == [
+        "backbone.yaml:4:10: backbone.depth: 'fifty' is not one of [18, 34, 50, 101, 152]",
+        "backbone.yaml:5:3: backbone.styel: mmdet.ResNet has no argument 'styel'; did you mean 'style'?",
+    ]
+
+
+def test_valid_backbone_yaml_has_no_findings(catalog: DirCatalog) -> None:
+    text = (FIXTURES / "valid" / "yaml" / "backbone.yaml").read_text()
+    assert validate_backbone_yaml(text, "backbone.yaml", catalog) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            "  type: mmdet.ResNt\n  depth: 50\n",
+            "2:9: backbone.type: unknown backbone type 'mmdet.ResNt'; did you mean 'mmdet.ResNet'?",
+        ),
+        (
+            "  type: ResNet\n  depth: 50\n",
+            "2:9: backbone.type: type 'ResNet' is ambiguous: scope it as one of mmdet.ResNet, mmseg.ResNet",
+        ),
+        ("  type: ResNetV1c\n  depth: 50\n", None),
+        (
+            "  type: mmdet.DetectoRS_ResNet\n",
+            "2:9: note: backbone.type: cannot check statically: mmdet.DetectoRS_ResNet has no schema (needs a full detector)",
+        ),
+        ("  depth: 50\n", "1:1: backbone: 'type' is a required property"),
+        ("  type: mmdet.ResNet\n", "1:1: backbone: 'depth' is a required property"),
+        ("  type: 5\n", "2:9: backbone.type: 5 is not of type 'string'"),
+        (
+            "  type: mmdet.ResNet\n  depth: 50\n  norm_cfg: BN\n",
+            "4:13: backbone.norm_cfg: 'BN' is not of type 'object' or 'null'",
+        ),
+        (
+            "  type: mmdet.ResNet\n  depth: 50\n  norm_cfg: {typ: BN}\n",
+            "4:13: backbone.norm_cfg: 'type' is a required property",
+        ),
+        (
+            "  type: mmdet.ResNet\n  depth: 50\n  strides: [1, two]\n",
+            "4:16: backbone.strides[1]: 'two' is not of type 'integer'",
+        ),
+    ],
+)
+def test_backbone_yaml_findings(catalog: DirCatalog, body: str, expected: str | None) -> None:
+    found = lines(validate_backbone_yaml("backbone:\n" + body, "b.yaml", catalog))
+    assert found == ([f"b.yaml:{expected}"] if expected else [])
+
+
+def test_yaml_without_backbone_key(catalog: DirCatalog) -> None:
+    assert lines(validate_backbone_yaml("model: {}\n", "b.yaml", catalog)) == [
+        "b.yaml:1:1: no 'backbone' key; expected 'backbone:' with a mapping such as {type: mmdet.ResNet, depth: 50}"
+    ]
+
+
+def test_every_error_is_reported_not_only_the_first(catalog: DirCatalog) -> None:
+    body = "  type: mmdet.ResNet\n  depth: 7\n  style: keras\n  norm_eval: maybe\n  extra_a: 1\n  extra_b: 2\n"
+    found = validate_backbone_yaml("backbone:\n" + body, "b.yaml", catalog)
+    assert [f.path for f in found] == [
+        "backbone.depth",
+        "backbone.style",
+        "backbone.norm_eval",
+        "backbone.extra_a",
+        "backbone.extra_b",
+    ]
+    assert all(f.severity == "error" for f in found)
+
+
+# --- model configs ---------------------------------------------------------------------------------
+
+
+def test_module_level_names_and_positions() -> None:
+    facts = read_config("norm = dict(type='BN')\nmodel = dict(backbone=dict(type='ResNet', norm_cfg=norm))\n", "m.py")
+    assert facts.get("model") == {"backbone": {"type": "ResNet", "norm_cfg": {"type": "BN"}}}
+    where = facts.names.values[("model", "backbone", "norm_cfg", "type")]
+    assert (where.line, where.col) == (1, 18)  # inside the definition, not the use site
+    assert facts.names.keys[("model", "backbone", "norm_cfg")].line == 2
+
+
+def test_non_literals_are_unresolved_not_guessed() -> None:
+    facts = read_config(
+        "import os\nx = os.environ['X']\nmodel = dict(backbone=dict(depth=2 * 25, s=x, ok=-1))\n", "m.py"
+    )
+    assert facts.get("model") == {"backbone": {"ok": -1}}
+    assert facts.names.unresolved[("model", "backbone", "depth")] == "2 * 25"
+    assert facts.names.unresolved[("model", "backbone", "s")] == "x"
+
+
+def test_invalid_python_is_an_input_error() -> None:
+    text = (FIXTURES / "unreadable" / "syntax.py").read_text()
+    with pytest.raises(InputError, match=r"^syntax.py:\d+:\d+: invalid Python"):
+        read_config(text, "syntax.py")
+
+
+def test_valid_model_config_has_no_findings(catalog: DirCatalog) -> None:
+    text = (FIXTURES / "valid" / "config" / "model.py").read_text()
+    assert validate_model_config(text, "model.py", catalog) == []
+
+
+def test_invalid_model_config_reports_key_and_channels(catalog: DirCatalog) -> None:
+    text = (FIXTURES / "invalid" / "config" / "model.py").read_text()
+    assert lines(validate_model_config(text, "model.py", catalog)) == [
+        "model.py:9:9: model.backbone.styel: mmdet.ResNet has no argument 'styel'; did you mean 'style'?",
+        "model.py:10:39: model.neck.in_channels: [256, 512, 1024, 2048] does not match the backbone's output "
+        "channels [64, 128, 256, 512]",
+    ]
+
+
+SEG = """model = dict(
+    type='EncoderDecoder',
+    backbone=dict(type='ResNetV1c', depth=50, out_indices=(0, 1, 2, 3)),
+    decode_head=dict(type='PSPHead', in_channels={decode}, in_index={index}),
+    auxiliary_head=dict(type='FCNHead', in_channels=1024, in_index=2))
+"""
+
+
+@pytest.mark.parametrize(
+    ("decode", "index", "expected"),
+    [
+        ("2048", "3", []),
+        ("2048", "-1", []),
+        ("[512, 2048]", "[1, 3]", []),
+        (
+            "512",
+            "3",
+            ["m.py:4:50: model.decode_head.in_channels: 512 does not match the backbone's output channels 2048"],
+        ),
+        (
+            "2048",
+            "7",
+            ["m.py:4:65: model.decode_head.in_index: in_index 7 is out of range for the backbone's 4 feature maps"],
+        ),
+    ],
+)
+def test_segmentation_heads_follow_in_index(catalog: DirCatalog, decode: str, index: str, expected: list[str]) -> None:
+    assert lines(validate_model_config(SEG.format(decode=decode, index=index), "m.py", catalog)) == expected
+
+
+def test_shape_args_make_channels_uncheckable(catalog: DirCatalog) -> None:
+    text = (
+        "default_scope = 'mmdet'\nmodel = dict(backbone=dict(type='ResNet', depth=50, base_channels=32),\n"
+        "    neck=dict(type='FPN', in_channels=[256, 512, 1024, 2048]))\n"
+    )
+    assert lines(validate_model_config(text, "m.py", catalog)) == [
+        "m.py:3:39: note: model.neck.in_channels: cannot check statically: base_channels set, which changes the channels"
+    ]
+
+
+def test_unresolved_values_are_notes_and_do_not_fail(catalog: DirCatalog) -> None:
+    text = "default_scope = 'mmdet'\nDEPTH = int('50')\nmodel = dict(backbone=dict(type='ResNet', depth=DEPTH))\n"
+    found = validate_model_config(text, "m.py", catalog)
+    assert lines(found) == ["m.py:3:49: note: model.backbone.depth: cannot check statically: DEPTH"]
+    assert max(f.exit_code for f in found) == 0
+
+
+def test_inherited_partial_backbone_is_a_note(catalog: DirCatalog) -> None:
+    text = "_base_ = ['../_base_/models/retinanet_r50_fpn.py']\nmodel = dict(backbone=dict(depth=101))\n"
+    assert lines(validate_model_config(text, "m.py", catalog)) == [
+        "m.py:2:23: note: model.backbone: cannot check statically: the backbone type comes from _base_ (not followed)"
+    ]
+
+
+def test_library_is_inferred_from_scope_model_and_bases() -> None:
+    def library(text: str) -> str | None:
+        facts = read_config(text, "m.py")
+        return infer_library(facts, facts.get("model") or {})
+
+    assert library("default_scope = 'mmseg'\nmodel = dict(type='ImageClassifier')") == "mmseg"
+    assert library("model = dict(type='EncoderDecoder')") == "mmseg"
+    assert library("model = dict(type='X', data_preprocessor=dict(type='DetDataPreprocessor'))") == "mmdet"
+    assert library("model = dict(type='X', head=dict())") is None
+    assert library("_base_ = ['../_base_/datasets/coco_detection.py']\nmodel = dict(type='X')") == "mmdet"
+    assert library("custom_imports = dict(imports=['mmpretrain.models'])\nmodel = dict()") == "mmpretrain"
+
+
+def test_scoped_types_and_custom_imports(catalog: DirCatalog) -> None:
+    assert resolve_type("mmseg.ResNet", "mmdet", catalog).type == "mmseg.ResNet"
+    assert (
+        resolve_type("mmcls.ResNet", None, catalog).problem == "unknown backbone type 'mmcls.ResNet'; did you "
+        "mean 'mmdet.ResNet'?"
+    )
+    custom = resolve_type("MyNet", "mmdet", catalog, ["my_project.backbones"])
+    assert (custom.type, custom.is_note) == (None, True)
+    assert "custom_imports: my_project.backbones" in custom.problem
+
+
+def test_channel_table_lookup() -> None:
+    schema = json.loads((FIXTURES / "schemas" / "mmdet" / "ResNet.json").read_text())
+    assert backbone_outputs({"depth": 50}, schema) == [256, 512, 1024, 2048]
+    assert backbone_outputs({"depth": 18, "out_indices": [3, -1]}, schema) == [512, 512]
+    assert backbone_outputs({"depth": 34}, schema) == "no channel table entry for depth=34"
+    assert backbone_outputs({"depth": 50, "out_indices": [9]}, schema).startswith("out_indices [9] do not fit")
+
+
+# --- reports -----------------------------------------------------------------------------------------
+
+
+def test_github_and_json_formats(catalog: DirCatalog) -> None:
+    text = (FIXTURES / "invalid" / "yaml" / "backbone.yaml").read_text()
+    found = validate_backbone_yaml(text, "a,b:c.yaml", catalog)
+    github = render(found, "github", 1).splitlines()
+    assert github[0] == (
+        "::error file=a%2Cb%3Ac.yaml,line=4,col=10,title=otxgen validate::backbone.depth: 'fifty' is "
+        "not one of [18, 34, 50, 101, 152]"
+    )
+    report = json.loads(render(found, "json", 1))
+    assert report["valid"] is False
+    assert [(f["line"], f["col"], f["path"]) for f in report["findings"]] == [
+        (4, 10, "backbone.depth"),
+        (5, 3, "backbone.styel"),
+    ]
