@@ -214,8 +214,10 @@ def test_invalid_model_config_reports_key_and_channels(catalog: DirCatalog) -> N
     text = (FIXTURES / "invalid" / "config" / "model.py").read_text()
     assert lines(validate_model_config(text, "model.py", catalog)) == [
         "model.py:9:9: model.backbone.styel: mmdet.ResNet has no argument 'styel'; did you mean 'style'?",
-        "model.py:10:39: model.neck.in_channels: [256, 512, 1024, 2048] does not match the backbone's output "
-        "channels [64, 128, 256, 512]",
+        (
+            "model.py:10:39: model.neck.in_channels: [256, 512, 1024, 2048] does not match the backbone's output "
+            "channels [64, 128, 256, 512]"
+        ),
     ]
 
 
