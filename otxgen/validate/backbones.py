@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from otxgen.libraries import ALIASES, LIBRARIES
 from otxgen.validate.check import did_you_mean
-from otxgen.validate.model_config import ConfigFacts
+
+if TYPE_CHECKING:  # libcst costs ~0.1 s to import: a backbone.yaml does not need it
+    from otxgen.validate.model_config import ConfigFacts
 
 # Hints for an unscoped type, from the strongest to the weakest (see ``infer_library``).
 _MODEL_TYPES = {

@@ -8,7 +8,6 @@ from otxgen.validate.backbones import Catalog, custom_modules, infer_library, re
 from otxgen.validate.channels import check_consumers
 from otxgen.validate.check import CANNOT, backbone_outputs, check_backbone
 from otxgen.validate.located import Finding, JsonPath, Located, Where, dotted
-from otxgen.validate.model_config import read_config
 from otxgen.validate.yamlpos import load_located
 
 YAML_HINT = "expected 'backbone:' with a mapping such as {type: mmdet.ResNet, depth: 50}"
@@ -24,6 +23,8 @@ def validate_backbone_yaml(text: str, file: str, catalog: Catalog) -> list[Findi
 
 def validate_model_config(text: str, file: str, catalog: Catalog) -> list[Finding]:
     """A model config: ``model.backbone`` against its schema, then neck/head channels against its table."""
+    from otxgen.validate.model_config import read_config  # libcst: only model configs need it
+
     facts = read_config(text, file)
     located = facts.names
     if ("model",) in located.unresolved:

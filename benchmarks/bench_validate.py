@@ -1,0 +1,115 @@
+"""Benchmark: ``otxgen validate`` vs ``check-jsonschema`` on the same schema and files, and ``otxgen find``.
+
+Whole-process wall time (median of ``--runs`` runs after one warm-up) and peak resident memory of
+each process (``wait4``'s ``ru_maxrss``), on 1 and on 200 backbone.yaml files. check-jsonschema gets
+the committed ``schemas/mmdet/ResNet.json`` wrapped as ``{"backbone": <that schema>}``, because a
+backbone.yaml holds the backbone mapping under ``backbone:``.
+
+Targets: otxgen/check-jsonschema time ratio <= 1.0 on both; peak memory <= 80 MiB;
+``otxgen find --backbone mmdet`` <= 0.15 s.
+
+    python benchmarks/bench_validate.py [--runs 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA = ROOT / "schemas" / "mmdet" / "ResNet.json"
+BIN = Path(sys.executable).parent
+DEPTHS = (18, 34, 50, 101, 152)
+RATIO_TARGET, MEMORY_TARGET_MIB, FIND_TARGET_S = 1.0, 80.0, 0.15
+
+
+@dataclass(frozen=True)
+class Measure:
+    median_s: float
+    min_s: float
+    peak_mib: float
+    exit_code: int
+
+
+def run_once(command: list[str]) -> tuple[float, float, int]:
+    """Wall seconds, peak RSS in MiB, exit code of one process."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return elapsed, usage.ru_maxrss / 1024, process.returncode
+
+
+def measure(command: list[str], runs: int) -> Measure:
+    run_once(command)  # warm-up: file system cache, .pyc files
+    samples = [run_once(command) for _ in range(runs)]
+    times = [s[0] for s in samples]
+    return Measure(statistics.median(times), min(times), max(s[1] for s in samples), samples[-1][2])
+
+
+def write_inputs(directory: Path, count: int) -> list[str]:
+    files = []
+    for number in range(count):
+        path = directory / f"case{number:03d}" / "backbone.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        depth = DEPTHS[number % len(DEPTHS)]
+        path.write_text(
+            f"backbone:\n  type: mmdet.ResNet\n  depth: {depth}\n  out_indices: [0, 1, 2, 3]\n"
+            "  style: pytorch\n  norm_cfg: {type: BN, requires_grad: true}\n"
+        )
+        files.append(str(path))
+    return files
+
+
+def wrapped_schema(directory: Path) -> str:
+    schema = json.loads(SCHEMA.read_text())
+    inner = {key: value for key, value in schema.items() if key not in ("$schema", "$id")}
+    wrapper = {
+        "$schema": schema["$schema"],
+        "type": "object",
+        "properties": {"backbone": inner},
+        "required": ["backbone"],
+    }
+    path = directory / "backbone-wrapper.json"
+    path.write_text(json.dumps(wrapper))
+    return str(path)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    rows: list[tuple[str, str, Measure, str]] = []
+    failed = False
+    with tempfile.TemporaryDirectory() as tmp:
+        schema = wrapped_schema(Path(tmp))
+        for count in (1, 200):
+            files = write_inputs(Path(tmp) / f"n{count}", count)
+            ours = measure([str(BIN / "otxgen"), "validate", *files], args.runs)
+            theirs = measure([str(BIN / "check-jsonschema"), "--schemafile", schema, *files], args.runs)
+            ratio = ours.median_s / theirs.median_s
+            verdict = "ok" if ratio <= RATIO_TARGET and ours.peak_mib <= MEMORY_TARGET_MIB else "MISSED"
+            failed |= verdict != "ok" or ours.exit_code != 0 or theirs.exit_code != 0
+            rows.append((f"{count} file{'s' * (count > 1)}", "otxgen validate", ours, f"ratio {ratio:.2f} {verdict}"))
+            rows.append((f"{count} file{'s' * (count > 1)}", "check-jsonschema", theirs, ""))
+    find = measure([str(BIN / "otxgen"), "find", "--backbone", "mmdet"], args.runs)
+    verdict = "ok" if find.median_s <= FIND_TARGET_S else "MISSED"
+    failed |= verdict != "ok" or find.exit_code != 0
+    rows.append(("index", "otxgen find --backbone mmdet", find, f"target {FIND_TARGET_S} s {verdict}"))
+    print(f"{'case':<9} {'command':<29} {'median s':>9} {'min s':>7} {'peak MiB':>9} {'exit':>4}  note")
+    for case, name, m, note in rows:
+        print(f"{case:<9} {name:<29} {m.median_s:>9.3f} {m.min_s:>7.3f} {m.peak_mib:>9.1f} {m.exit_code:>4}  {note}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

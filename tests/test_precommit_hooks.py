@@ -1,0 +1,103 @@
+"""The published hooks, run through pre-commit itself (``pre-commit try-repo``), offline.
+
+A copy of the package sources is committed to a temporary git repository (so that the checkout's
+untracked virtual env is not swept into try-repo's shadow commit); pre-commit builds the hook's
+``language: python`` environment from it with pip, as it would for a user.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures" / "validate"
+PACKAGE_FILES = ("pyproject.toml", "README.md", ".pre-commit-hooks.yaml", "otxgen", "codemods", "schemas")
+HEAVY = ("torch", "torchvision", "mmcv", "mmengine", "mmdet", "mmseg", "mmpretrain", "pytorchcv")
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.org",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.org",
+}
+
+
+def git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, env={**os.environ, **GIT_ENV})
+
+
+@pytest.fixture(scope="module")
+def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repo = tmp_path_factory.mktemp("hooks")
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc")
+    for name in PACKAGE_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, repo / name, ignore=ignore)
+        else:
+            shutil.copy2(source, repo / name)
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "hooks under test")
+    return repo
+
+
+@pytest.fixture(scope="module")
+def user_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repo = tmp_path_factory.mktemp("user")
+    for kind in ("valid", "invalid"):
+        (repo / kind).mkdir()
+        shutil.copy2(FIXTURES / kind / "yaml" / "backbone.yaml", repo / kind / "backbone.yaml")
+        shutil.copy2(FIXTURES / kind / "config" / "model.py", repo / kind / "model.py")
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    return repo
+
+
+@pytest.fixture(scope="module")
+def pre_commit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("pre-commit-home")
+
+
+def try_repo(hook_repo: Path, user_repo: Path, home: Path, *files: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "pre_commit", "try-repo", str(hook_repo), "otxgen-validate", "--files", *files]
+    env = {**os.environ, "PRE_COMMIT_HOME": str(home), "PRE_COMMIT_COLOR": "never"}
+    return subprocess.run(command, cwd=user_repo, capture_output=True, text=True, env=env, check=False, timeout=600)
+
+
+def test_hook_definitions() -> None:
+    hooks = {hook["id"]: hook for hook in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
+    assert hooks["otxgen-validate"]["language"] == "python"
+    assert hooks["otxgen-check"]["entry"] == "otxgen build --check --backbone"
+    assert (hooks["otxgen-smoke"]["language"], hooks["otxgen-smoke"]["stages"]) == ("system", ["manual"])
+
+
+def test_validate_hook_passes_valid_files(hook_repo: Path, user_repo: Path, pre_commit_home: Path) -> None:
+    done = try_repo(hook_repo, user_repo, pre_commit_home, "valid/backbone.yaml", "valid/model.py")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "otxgen validate" in done.stdout and "Passed" in done.stdout
+
+
+def test_validate_hook_fails_invalid_files_with_positions(
+    hook_repo: Path, user_repo: Path, pre_commit_home: Path
+) -> None:
+    done = try_repo(hook_repo, user_repo, pre_commit_home, "invalid/backbone.yaml", "invalid/model.py")
+    assert done.returncode == 1
+    assert "- exit code: 1" in done.stdout
+    assert "invalid/backbone.yaml:4:10: backbone.depth: 'fifty' is not one of [18, 34, 50, 101, 152]" in done.stdout
+    assert "invalid/model.py:9:9: model.backbone.styel:" in done.stdout
+
+
+def test_hook_environment_has_core_dependencies_only(hook_repo: Path, user_repo: Path, pre_commit_home: Path) -> None:
+    try_repo(hook_repo, user_repo, pre_commit_home, "valid/backbone.yaml")
+    site_packages = [p for p in pre_commit_home.glob("repo*/py_env-*/lib/python*/site-packages")]
+    assert site_packages, "pre-commit built no python environment"
+    installed = {p.name.split("-")[0].lower() for p in site_packages[0].iterdir()}
+    assert {"otxgen", "libcst", "jsonschema", "yaml", "click"} <= installed
+    assert not installed & set(HEAVY)

@@ -1,0 +1,119 @@
+"""``otxgen validate`` end to end against the committed schemas: exit codes, formats, no heavy imports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from otxgen.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures" / "validate"
+VALID_YAML = FIXTURES / "valid" / "yaml" / "backbone.yaml"
+INVALID_YAML = FIXTURES / "invalid" / "yaml" / "backbone.yaml"
+VALID_CONFIG = FIXTURES / "valid" / "config" / "model.py"
+INVALID_CONFIG = FIXTURES / "invalid" / "config" / "model.py"
+HEAVY = ("torch", "torchvision", "mmcv", "mmengine", "mmdet", "mmseg", "mmpretrain", "pytorchcv")
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, ["validate", *args])
+
+
+def test_committed_resnet_schema_is_what_the_fixtures_assume() -> None:
+    schema = json.loads((ROOT / "schemas" / "mmdet" / "ResNet.json").read_text())
+    assert schema["properties"]["depth"]["enum"] == [18, 34, 50, 101, 152]
+    assert "depth" in schema["required"]
+
+
+def test_invalid_backbone_yaml_gives_two_errors_with_lines_and_exit_1() -> None:
+    result = run(str(INVALID_YAML))
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        f"{INVALID_YAML}:4:10: backbone.depth: 'fifty' is not one of [18, 34, 50, 101, 152]",
+        f"{INVALID_YAML}:5:3: backbone.styel: mmdet.ResNet has no argument 'styel'; did you mean 'style'?",
+    ]
+    assert "2 errors in 1 file" in result.stderr
+
+
+@pytest.mark.parametrize("path", [VALID_YAML, VALID_CONFIG])
+def test_valid_inputs_exit_0_without_findings(path: Path) -> None:
+    result = run(str(path))
+    assert (result.exit_code, result.stdout) == (0, "")
+
+
+def test_invalid_model_config_reports_key_and_neck_channels() -> None:
+    result = run(str(INVALID_CONFIG))
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        f"{INVALID_CONFIG}:9:9: model.backbone.styel: mmdet.ResNet has no argument 'styel'; did you mean 'style'?",
+        f"{INVALID_CONFIG}:10:39: model.neck.in_channels: [256, 512, 1024, 2048] does not match the backbone's "
+        "output channels [64, 128, 256, 512]",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "position"),
+    [("duplicate.yaml", ":4:3: "), ("latin1.yaml", ":3:25: "), ("syntax.py", ":3:1: "), ("bomb.yaml", ":")],
+)
+def test_unreadable_input_exits_2_with_position(name: str, position: str) -> None:
+    path = FIXTURES / "unreadable" / name
+    result = run(str(path))
+    assert result.exit_code == 2
+    assert result.stdout.startswith(f"{path}{position}")
+
+
+def test_missing_path_exits_2_and_other_files_are_still_checked(tmp_path: Path) -> None:
+    result = run(str(tmp_path / "nope.yaml"), str(INVALID_YAML))
+    assert result.exit_code == 2
+    assert result.stdout.splitlines()[0].startswith(f"{tmp_path / 'nope.yaml'}: cannot read")
+    assert "backbone.depth" in result.stdout
+
+
+def test_directory_walk_finds_backbone_yaml_and_model_configs() -> None:
+    result = run(str(FIXTURES / "valid"))
+    assert result.exit_code == 0
+    assert "0 errors in 2 files" in result.stderr
+    result = run(str(FIXTURES / "invalid"))
+    assert result.exit_code == 1
+    assert "4 errors in 2 files" in result.stderr
+
+
+def test_github_annotations() -> None:
+    result = run("--output-format", "github", str(INVALID_YAML))
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[0] == (
+        f"::error file={INVALID_YAML},line=4,col=10,title=otxgen validate::backbone.depth: 'fifty' is not one of "
+        "[18, 34, 50, 101, 152]"
+    )
+
+
+def test_json_report() -> None:
+    result = run("--output-format", "json", str(INVALID_YAML), str(VALID_YAML))
+    report = json.loads(result.stdout)
+    assert (result.exit_code, report["valid"], report["files"]) == (1, False, 2)
+    assert [(f["line"], f["col"], f["path"]) for f in report["findings"]] == [
+        (4, 10, "backbone.depth"),
+        (5, 3, "backbone.styel"),
+    ]
+
+
+def test_validate_imports_neither_torch_nor_mm_packages() -> None:
+    script = f"""
+import json, sys
+from otxgen.cli import main
+try:
+    main(["validate", {str(INVALID_YAML)!r}, {str(INVALID_CONFIG)!r}])
+except SystemExit as exit:
+    code = exit.code
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in {HEAVY!r})
+print(json.dumps({{"code": code, "heavy": heavy}}))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False, cwd=ROOT)
+    report = json.loads(done.stdout.splitlines()[-1])
+    assert report == {"code": 1, "heavy": []}
