@@ -60,9 +60,10 @@ def merge_call(
     delete_first: bool = False,
     indent: str | None = None,
 ) -> cst.Call:
-    """``call`` with the keys of ``new``: existing keys keep their position (and text when equal), keys
-    not in ``new`` are dropped when ``drop_missing`` (``_delete_`` never is), new keys go last, and
-    ``delete_first`` puts ``_delete_=True`` first. Returns ``call`` itself when nothing changes.
+    """``call`` with the keys of ``new``: existing keys keep their order (and text when equal), keys
+    not in ``new`` are dropped when ``drop_missing`` (``_delete_`` never is), a new key goes right after
+    the key that precedes it in ``new`` (see ``_insert_position``), and ``delete_first`` puts
+    ``_delete_=True`` first. Returns ``call`` itself when nothing changes.
     ``indent`` lays out a new dict value of a new key over several lines (see ``render``)."""
     frame, items = _layout.decompose(call)
     kept: list[_layout.Item] = []
@@ -78,14 +79,29 @@ def merge_call(
         changed = changed or value is not item.arg.value
         kept.append(_layout.with_value(item, value))
     present = {_key(item) for item in items}
-    for key, new_value in new.items():
-        if key not in present:
-            kept.append(_layout.new_item(key, expression(render_like(new_value, None, style.quote, indent))))
-            changed = True
     if delete_first and "_delete_" not in present:
         kept.insert(0, _layout.new_item("_delete_", cst.Name("True")))
         changed = True
+    previous = None
+    for key, new_value in new.items():
+        if key not in present:
+            item = _layout.new_item(key, expression(render_like(new_value, None, style.quote, indent)))
+            kept.insert(_insert_position(kept, previous, drop_missing), item)
+            changed = True
+        previous = key
     return _layout.assemble(call, frame, kept) if changed else call
+
+
+def _insert_position(items: list[_layout.Item], previous: str | None, whole: bool) -> int:
+    """Right after ``previous`` (the key before it in the new mapping), so new keys read in the new
+    mapping's order while the existing keys keep theirs; with no such key, first (after ``_delete_``)
+    when the mapping is the ``whole`` new value, else last (a partial update appends)."""
+    keys = [_key(item) for item in items]
+    if previous is not None and previous in keys:
+        return keys.index(previous) + 1
+    if not whole:
+        return len(keys)
+    return 1 if keys[:1] == ["_delete_"] else 0
 
 
 class _NodeReplacer(cst.CSTTransformer):

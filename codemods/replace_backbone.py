@@ -15,6 +15,9 @@ from codemods._merge import Style, is_plain_dict, merge_call
 from codemods.errors import CodemodError
 
 DEFAULT_PATH: _config.Path = ("model", "backbone")
+# Keys of models that wrap other models (semi-supervised, distillation, tracking): their backbone is
+# not ``model.backbone``, so one is never added there.
+WRAPPER_KEYS = ("detector", "teacher", "student", "architecture", "segmentor", "reid")
 
 
 def backbone_path(module: cst.Module, target: str | None = None) -> _config.Path:
@@ -81,6 +84,10 @@ def _add_missing(module: cst.Module, path: _config.Path, backbone: dict[str, obj
         return _config.append_statement(module, code)
     if not isinstance(parent, cst.Call) or not is_plain_dict(parent):
         raise _config.error_at(module, parent, f"{'.'.join(path[:-1])} is not a dict(...) the codemod can extend")
+    wraps = [key for key in (*WRAPPER_KEYS, "_delete_") if _config.keyword_arg(parent, key) is not None]
+    if path == DEFAULT_PATH and wraps:
+        message = f"model has no backbone= and wraps or redefines a model ({wraps[0]}=); pass target= the backbone path"
+        raise _config.error_at(module, parent, message)
     frame, items = _layout.decompose(parent)
     indent = _layout.new_line_indent(frame, items)
     new = merge_call(parent, {path[-1]: value}, style, drop_missing=False, indent=indent)
@@ -106,8 +113,8 @@ def replace_backbone(source: str, backbone: Mapping[str, object], *, target: str
 
     Keys whose value already equals the new one (by literal value; a tuple equals a list) keep their text
     and comments; other keys get the new value, keys missing from ``backbone`` are dropped, new keys are
-    appended in the layout of their siblings. Values are written as ``dict(...)`` in the file's dominant
-    quote style; a replaced tuple stays a tuple. When the file inherits ``_base_`` and the type changes
+    inserted after the key that precedes them in ``backbone``, in the layout of their siblings. Values
+    are written as ``dict(...)`` in the file's dominant quote style; a replaced tuple stays a tuple. When the file inherits ``_base_`` and the type changes
     (or is not stated in the file), ``_delete_=True`` comes first so the base's keys do not leak in; a
     file with ``_base_`` and no backbone gets ``model = dict(backbone=dict(_delete_=True, ...))``.
 
