@@ -1,8 +1,9 @@
-"""The published hooks, run through pre-commit itself (``pre-commit try-repo``), offline.
+"""The published hooks, run through pre-commit itself (``pre-commit run``), offline.
 
-A copy of the package sources is committed to a temporary git repository (so that the checkout's
-untracked virtual env is not swept into try-repo's shadow commit); pre-commit builds the hook's
-``language: python`` environment from it with pip, as it would for a user.
+A copy of the package sources is committed to a temporary git repository (the checkout itself may
+hold an untracked virtual env); a temporary user repository points its ``.pre-commit-config.yaml`` at
+that commit, and pre-commit builds the hook's ``language: python`` environment from it with pip, as it
+does for a user.
 """
 
 from __future__ import annotations
@@ -48,9 +49,17 @@ def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return repo
 
 
+def head(repo: Path) -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
 @pytest.fixture(scope="module")
-def user_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def user_repo(tmp_path_factory: pytest.TempPathFactory, hook_repo: Path) -> Path:
     repo = tmp_path_factory.mktemp("user")
+    config = {"repos": [{"repo": str(hook_repo), "rev": head(hook_repo), "hooks": [{"id": "otxgen-validate"}]}]}
+    (repo / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config))
     for kind in ("valid", "invalid"):
         (repo / kind).mkdir()
         shutil.copy2(FIXTURES / kind / "yaml" / "backbone.yaml", repo / kind / "backbone.yaml")
@@ -65,8 +74,8 @@ def pre_commit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("pre-commit-home")
 
 
-def try_repo(hook_repo: Path, user_repo: Path, home: Path, *files: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "pre_commit", "try-repo", str(hook_repo), "otxgen-validate", "--files", *files]
+def pre_commit(user_repo: Path, home: Path, *files: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "pre_commit", "run", "otxgen-validate", "--files", *files]
     env = {**os.environ, "PRE_COMMIT_HOME": str(home), "PRE_COMMIT_COLOR": "never"}
     return subprocess.run(command, cwd=user_repo, capture_output=True, text=True, env=env, check=False, timeout=600)
 
@@ -78,25 +87,23 @@ def test_hook_definitions() -> None:
     assert (hooks["otxgen-smoke"]["language"], hooks["otxgen-smoke"]["stages"]) == ("system", ["manual"])
 
 
-def test_validate_hook_passes_valid_files(hook_repo: Path, user_repo: Path, pre_commit_home: Path) -> None:
-    done = try_repo(hook_repo, user_repo, pre_commit_home, "valid/backbone.yaml", "valid/model.py")
+def test_validate_hook_passes_valid_files(user_repo: Path, pre_commit_home: Path) -> None:
+    done = pre_commit(user_repo, pre_commit_home, "valid/backbone.yaml", "valid/model.py")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "otxgen validate" in done.stdout and "Passed" in done.stdout
 
 
-def test_validate_hook_fails_invalid_files_with_positions(
-    hook_repo: Path, user_repo: Path, pre_commit_home: Path
-) -> None:
-    done = try_repo(hook_repo, user_repo, pre_commit_home, "invalid/backbone.yaml", "invalid/model.py")
+def test_validate_hook_fails_invalid_files_with_positions(user_repo: Path, pre_commit_home: Path) -> None:
+    done = pre_commit(user_repo, pre_commit_home, "invalid/backbone.yaml", "invalid/model.py")
     assert done.returncode == 1
     assert "- exit code: 1" in done.stdout
     assert "invalid/backbone.yaml:4:10: backbone.depth: 'fifty' is not one of [18, 34, 50, 101, 152]" in done.stdout
     assert "invalid/model.py:9:9: model.backbone.styel:" in done.stdout
 
 
-def test_hook_environment_has_core_dependencies_only(hook_repo: Path, user_repo: Path, pre_commit_home: Path) -> None:
-    try_repo(hook_repo, user_repo, pre_commit_home, "valid/backbone.yaml")
-    site_packages = [p for p in pre_commit_home.glob("repo*/py_env-*/lib/python*/site-packages")]
+def test_hook_environment_has_core_dependencies_only(user_repo: Path, pre_commit_home: Path) -> None:
+    pre_commit(user_repo, pre_commit_home, "valid/backbone.yaml")
+    site_packages = list(pre_commit_home.glob("repo*/py_env-*/lib/python*/site-packages"))
     assert site_packages, "pre-commit built no python environment"
     installed = {p.name.split("-")[0].lower() for p in site_packages[0].iterdir()}
     assert {"otxgen", "libcst", "jsonschema", "yaml", "click"} <= installed

@@ -52,8 +52,10 @@ def test_invalid_model_config_reports_key_and_neck_channels() -> None:
     assert result.exit_code == 1
     assert result.stdout.splitlines() == [
         f"{INVALID_CONFIG}:9:9: model.backbone.styel: mmdet.ResNet has no argument 'styel'; did you mean 'style'?",
-        f"{INVALID_CONFIG}:10:39: model.neck.in_channels: [256, 512, 1024, 2048] does not match the backbone's "
-        "output channels [64, 128, 256, 512]",
+        (
+            f"{INVALID_CONFIG}:10:39: model.neck.in_channels: [256, 512, 1024, 2048] does not match the backbone's "
+            "output channels [64, 128, 256, 512]"
+        ),
     ]
 
 

@@ -104,6 +104,8 @@ class StoreCatalog:
 
     def __init__(self) -> None:
         self._index: dict[str, Any] | None = None
+        self._types: list[str] | None = None
+        self._schemas: dict[str, dict[str, Any]] = {}  # read-only for the checks: one parse per type
 
     def index(self) -> dict[str, Any]:
         if self._index is None:
@@ -113,7 +115,9 @@ class StoreCatalog:
         return self._index
 
     def types(self) -> Sequence[str]:
-        return [entry["type"] for entry in self.index()["backbones"]]
+        if self._types is None:
+            self._types = [entry["type"] for entry in self.index()["backbones"]]
+        return self._types
 
     def excluded(self) -> dict[str, str]:
         libraries = self.index().get("libraries", {})
@@ -124,5 +128,6 @@ class StoreCatalog:
     def schema(self, backbone_type: str) -> dict[str, Any]:
         from otxgen.schema.store import load_schema
 
-        schema: dict[str, Any] = load_schema(backbone_type)
-        return schema
+        if backbone_type not in self._schemas:
+            self._schemas[backbone_type] = load_schema(backbone_type)
+        return self._schemas[backbone_type]
