@@ -1,0 +1,159 @@
+"""Command line: parse options into frozen objects, call one ``otxgen.app`` function, and turn errors
+into messages and exit codes in one place (``_run``)."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from otxgen import __version__
+from otxgen.app import Outcome
+from otxgen.errors import OtxgenError
+from otxgen.libraries import TASKS, resolve_library
+from otxgen.options import (
+    FindBackboneOptions,
+    FindTemplateOptions,
+    SchemaExportOptions,
+    SmokeOptions,
+    ValidateOptions,
+)
+
+EXIT_CODES_HELP = """\b
+Exit codes: 0 done or unchanged; 1 findings, would change, needs input, shape mismatch;
+2 usage error or unreadable/invalid input; 3 internal error (traceback with --verbose)."""
+
+
+def _say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _run(ctx: click.Context, call: Callable[[], Outcome]) -> None:
+    """The one place that maps outcomes and errors to output and exit codes."""
+    try:
+        outcome = call()
+    except OtxgenError as error:
+        click.echo(f"otxgen: error: {error}", err=True)
+        ctx.exit(error.exit_code)
+    except Exception as error:  # noqa: BLE001 - the last line of defence: exit 3, not a traceback
+        if ctx.find_root().params.get("verbose"):
+            traceback.print_exc()
+        click.echo(f"otxgen: internal error: {type(error).__name__}: {error}", err=True)
+        ctx.exit(3)
+    if outcome.stdout:
+        click.echo(outcome.stdout, nl=not outcome.stdout.endswith("\n"))
+    ctx.exit(outcome.exit_code)
+
+
+def _libraries(names: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(resolve_library(n) for n in names))
+
+
+@click.group(epilog=EXIT_CODES_HELP)
+@click.version_option(__version__, prog_name="otxgen")
+@click.option("--verbose", is_flag=True, help="Print a traceback on internal errors.")
+def main(verbose: bool) -> None:
+    """Swap the backbone of an OpenMMLab model config, keeping every comment.
+
+    Static commands (find, validate, build --backbone with a known channel table) never execute
+    your config and never import torch. Only `smoke` (and `build` unless --no-smoke) executes it.
+    """
+
+
+@main.command(epilog=EXIT_CODES_HELP)
+@click.option("--backbone", "backbone_libs", is_flag=True, help="List backbones (default).")
+@click.option("--template", is_flag=True, help="List workspace templates instead of backbones.")
+@click.option("--task", type=click.Choice(TASKS), help="Keep what serves this task.")
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table")
+@click.argument("libraries", nargs=-1, metavar="[LIB ...]")
+@click.pass_context
+def find(
+    ctx: click.Context,
+    backbone_libs: bool,
+    template: bool,
+    task: str | None,
+    output_format: str,
+    libraries: tuple[str, ...],
+) -> None:
+    """List backbones with their required arguments and options, or templates.
+
+    LIB is mmdet, mmseg, mmpretrain (aliases mmcls, omz.mmcls), torchvision or pytorchcv.
+    Reads the committed schemas: imports no torch.
+    """
+    from otxgen.app import find as app
+
+    if template:
+        _run(ctx, lambda: app.find_templates(FindTemplateOptions(task, output_format), _say))
+        return
+    _run(ctx, lambda: app.find_backbones(FindBackboneOptions(_libraries(libraries), task, output_format), _say))
+
+
+@main.group()
+def schema() -> None:
+    """Backbone JSON Schemas (generated from the live libraries)."""
+
+
+@schema.command("export", epilog=EXIT_CODES_HELP)
+@click.argument("libraries", nargs=-1, metavar="[LIB ...]")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), help="Default: the package's schemas/.")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 and name the files that would change.")
+@click.pass_context
+def schema_export(ctx: click.Context, libraries: tuple[str, ...], out: Path | None, check: bool) -> None:
+    """Extract backbone signatures into schemas/<lib>/<Name>.json and schemas/index.json.
+
+    Imports torch and the libraries (needs the [mm] extra).
+    """
+    from otxgen.app import schema_export as app
+
+    _run(ctx, lambda: app.export(SchemaExportOptions(_libraries(libraries), out, check), _say))
+
+
+@main.command(epilog=EXIT_CODES_HELP)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--output-format", type=click.Choice(["text", "json", "github"]), default="text")
+@click.pass_context
+def validate(ctx: click.Context, paths: tuple[Path, ...], output_format: str) -> None:
+    """Validate backbone.yaml files and model configs against the backbone schemas.
+
+    Model configs are parsed, never executed; imports neither torch nor any mm* package.
+    """
+    from otxgen.app import validate as app
+
+    _run(ctx, lambda: app.validate(ValidateOptions(paths, output_format), _say))
+
+
+@main.command(epilog=EXIT_CODES_HELP)
+@click.argument("model", required=False, type=click.Path(path_type=Path))
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda", "meta"]),
+    default="auto",
+    help="auto: cuda when available, else cpu.",
+)
+@click.option("--input-size", type=click.IntRange(min=16), help="Side of the dummy input (default per model).")
+@click.option("--train-step", is_flag=True, help="Also run one forward+backward+optimizer step.")
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table")
+@click.pass_context
+def smoke(
+    ctx: click.Context,
+    model: Path | None,
+    device: str,
+    input_size: int | None,
+    train_step: bool,
+    output_format: str,
+) -> None:
+    """Build the whole model and check that the backbone's feature maps fit the neck.
+
+    WARNING: this EXECUTES the config (mmengine.Config.fromfile); run it only on configs you trust.
+    MODEL defaults to the workspace's model.py.
+    """
+    from otxgen.app import smoke as app
+
+    _run(ctx, lambda: app.smoke(SmokeOptions(model, device, input_size, train_step, output_format), _say))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""What every library adapter provides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class BackboneEntry:
+    """One backbone a library offers: ``type`` is ``LIB.Name``; ``target`` the class or factory."""
+
+    library: str
+    name: str
+    target: Any
+
+    @property
+    def type(self) -> str:
+        return f"{self.library}.{self.name}"
+
+
+class Adapter(Protocol):
+    library: str
+
+    def version(self) -> str:
+        """The installed library's version."""
+        ...
+
+    def entries(self) -> list[BackboneEntry]:
+        """Every backbone the live library offers, sorted by name."""
+        ...
+
+    def excluded(self) -> dict[str, str]:
+        """Names the library offers that are not usable as backbones, with the reason."""
+        ...
+
+    def build(self, name: str, **kwargs: Any) -> Any:
+        """Construct backbone ``name`` with ``kwargs`` (an ``nn.Module``)."""
+        ...
+
+    def custom_import(self) -> str:
+        """The module to put in a config's ``custom_imports`` so its registry knows these types."""
+        ...

@@ -1,0 +1,83 @@
+"""Adapter for the OpenMMLab libraries: mmdet, mmseg, mmpretrain (formerly mmcls)."""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+from typing import Any
+
+from otxgen.libraries.base import BackboneEntry
+
+_PACKAGE = {"mmdet": "mmdet", "mmseg": "mmseg", "mmpretrain": "mmpretrain"}
+
+
+@cache
+def _backbones_module(library: str) -> Any:
+    """Import ``<lib>.models`` (registers everything) and return its ``backbones`` module."""
+    importlib.import_module(f"{_PACKAGE[library]}.models")
+    return importlib.import_module(f"{_PACKAGE[library]}.models.backbones")
+
+
+def _registry(library: str) -> Any:
+    return importlib.import_module(f"{_PACKAGE[library]}.registry").MODELS
+
+
+def _is_abstract_base(name: str) -> bool:
+    # mmpretrain exports BaseBackbone next to the real ones; it has no forward of its own.
+    return name.startswith("Base")
+
+
+def _missing_optional_package(cls: type) -> str | None:
+    """The optional package a backbone's module imported as ``try: import x / except: x = None``
+    when ``x`` is not installed (mmseg/mmpretrain ``TIMMBackbone`` needs timm, ``VPD`` needs ldm)."""
+    import importlib.util
+    import sys
+
+    module_globals = vars(sys.modules[cls.__module__])
+    for name, value in module_globals.items():
+        if value is None and not name.startswith("_") and importlib.util.find_spec(name) is None:
+            return name
+    return None
+
+
+class MMAdapter:
+    """Backbones are the classes of ``<lib>.models.backbones`` that are public (``__all__``) and
+    registered in the library's MODELS registry. Helper modules that live in the same package but
+    are not exported (mmseg's ``DeconvModule``, ``InterpConv``) are excluded, and said so."""
+
+    def __init__(self, library: str) -> None:
+        self.library = library
+
+    def version(self) -> str:
+        return str(importlib.import_module(_PACKAGE[self.library]).__version__)
+
+    def entries(self) -> list[BackboneEntry]:
+        module = _backbones_module(self.library)
+        registered = _registry(self.library).module_dict
+        public = set(getattr(module, "__all__", ()))
+        skip = self.excluded()
+        names = sorted(n for n in public if n in registered and n not in skip)
+        return [BackboneEntry(self.library, n, registered[n]) for n in names]
+
+    def excluded(self) -> dict[str, str]:
+        module = _backbones_module(self.library)
+        public = set(getattr(module, "__all__", ()))
+        prefix = module.__name__ + "."
+        reasons = {}
+        for name, cls in _registry(self.library).module_dict.items():
+            if not getattr(cls, "__module__", "").startswith(prefix):
+                continue
+            if name not in public:
+                reasons[name] = "helper module of the backbones package, not exported as a backbone"
+            elif _is_abstract_base(name):
+                reasons[name] = "abstract base class"
+            elif missing := _missing_optional_package(cls):
+                reasons[name] = f"needs the package {missing!r}, which is not installed"
+        return dict(sorted(reasons.items()))
+
+    def build(self, name: str, **kwargs: Any) -> Any:
+        _backbones_module(self.library)
+        return _registry(self.library).build(dict(type=name, **kwargs))
+
+    def custom_import(self) -> str:
+        return f"{_PACKAGE[self.library]}.models"

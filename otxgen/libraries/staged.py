@@ -1,0 +1,262 @@
+"""Turn a classification network into a multi-scale backbone, cut by stride stage.
+
+torchvision and pytorchcv models are plain classifiers. ``StagedBackbone`` flattens the network's
+feature path (``features`` when it has one, else its children up to the classifier; nested
+``nn.Sequential`` containers are unrolled, which keeps their semantics) into a list of layers, probes
+the output stride of each layer once, and returns the output of the last layer at each stride
+4, 8, 16, 32 (, 64): stage ``i`` is stride ``2 ** (i + 2)``. This module imports torch and
+mmengine at import time: it is only imported on the paths that build models.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from mmengine.model import BaseModule
+from torch import nn
+
+PROBE_SIZE = 256
+_CLASSIFIER_TYPES = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Linear, nn.Flatten, nn.Dropout)
+
+
+class NotABackboneError(ValueError):
+    """The network cannot be cut into stride-4..32 feature maps; the message says why."""
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """Where each stage ends in the flattened layer list, and its output channels and stride."""
+
+    ends: tuple[int, ...]
+    channels: tuple[int, ...]
+    strides: tuple[int, ...]
+
+
+def body_layers(network: nn.Module) -> list[nn.Module]:
+    """The network's feature path as a flat list of layers, classifier excluded."""
+    features = getattr(network, "features", None)
+    root = features if isinstance(features, nn.Sequential) else network
+    layers = []
+    for layer in _unrolled(root):
+        if isinstance(layer, _CLASSIFIER_TYPES):
+            break
+        layers.append(layer)
+    return layers
+
+
+def _unrolled(module: nn.Module) -> Iterator[nn.Module]:
+    for child in module.children():
+        if isinstance(child, nn.Sequential):
+            yield from _unrolled(child)
+        else:
+            yield child
+
+
+def plan_stages(layers: Sequence[nn.Module], in_channels: int = 3) -> StagePlan:
+    """Run a probe through ``layers`` (on the meta device when possible) and find the stage ends."""
+    shapes = _probe_shapes(layers, in_channels)
+    last_at_stride: dict[int, int] = {}
+    for index, shape in enumerate(shapes):
+        stride = _exact_stride(shape)
+        if stride is not None:
+            last_at_stride[stride] = index
+    strides: list[int] = []
+    while (next_stride := 2 ** (len(strides) + 2)) in last_at_stride:  # 4, 8, 16, ... up to the first gap;
+        strides.append(next_stride)  # beyond a gap lie classifier pools (a 7x7 average pool gives 2x2)
+    if len(strides) < 4:
+        raise NotABackboneError(
+            f"no channels-first feature maps at exactly strides 4, 8, 16, 32 (found strides {sorted(last_at_stride)})"
+        )
+    ends = tuple(last_at_stride[s] for s in strides)
+    if list(ends) != sorted(ends):
+        raise NotABackboneError(f"strides are not increasing along the network (stage ends {ends})")
+    return StagePlan(ends, tuple(shapes[e][1] for e in ends), tuple(strides))
+
+
+def _exact_stride(shape: tuple[int, ...]) -> int | None:
+    if len(shape) != 4 or shape[2] == 0 or PROBE_SIZE % shape[2] or shape[2] != shape[3]:
+        return None
+    stride = PROBE_SIZE // shape[2]
+    return stride if stride & (stride - 1) == 0 else None
+
+
+def _probe_shapes(layers: Sequence[nn.Module], in_channels: int) -> list[tuple[int, ...]]:
+    try:
+        return _forward_shapes(layers, in_channels, torch.device("meta"))
+    except NotImplementedError:  # an op without a meta kernel: pay for a real forward
+        return _forward_shapes(layers, in_channels, torch.device("cpu"))
+
+
+def _forward_shapes(layers: Sequence[nn.Module], in_channels: int, device: torch.device) -> list[tuple[int, ...]]:
+    x: Any = torch.zeros(1, in_channels, PROBE_SIZE, PROBE_SIZE, device=device)
+    shapes = []
+    with torch.no_grad():
+        for layer in layers:
+            probe = layer.to_empty(device=device).eval()  # a throwaway copy: weights do not matter
+            try:
+                x = probe(x)
+            except Exception as error:
+                if isinstance(error, NotImplementedError) and device.type == "meta":
+                    raise
+                raise NotABackboneError(
+                    f"its layers do not run in sequence ({type(error).__name__}: {error})"
+                ) from error
+            if not isinstance(x, torch.Tensor):
+                raise NotABackboneError(f"a layer returns {type(x).__name__}, not a tensor")
+            shapes.append(tuple(x.shape))
+    return shapes
+
+
+class StagedBackbone(BaseModule):
+    """A classifier's feature path returning a tuple of 4-D maps, one per ``out_indices`` stage."""
+
+    def __init__(
+        self,
+        network_factory: Callable[[], nn.Module],
+        out_indices: Sequence[int] = (0, 1, 2, 3),
+        frozen_stages: int = -1,
+        norm_eval: bool = False,
+        init_cfg: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(init_cfg=init_cfg)
+        layers = body_layers(network_factory())
+        self.plan = probe_plan(network_factory)
+        bad = [i for i in out_indices if not 0 <= i < len(self.plan.ends)]
+        if bad or not out_indices:
+            raise ValueError(f"out_indices {tuple(out_indices)} must be within 0..{len(self.plan.ends) - 1}")
+        self.out_indices = tuple(out_indices)
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self.layers = nn.ModuleList(layers[: self.plan.ends[max(self.out_indices)] + 1])
+        self._freeze_stages()
+
+    @property
+    def out_channels(self) -> tuple[int, ...]:
+        return tuple(self.plan.channels[i] for i in self.out_indices)
+
+    @property
+    def out_strides(self) -> tuple[int, ...]:
+        return tuple(self.plan.strides[i] for i in self.out_indices)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        wanted = {self.plan.ends[i] for i in self.out_indices}
+        outs = []
+        for index, layer in enumerate(self.layers):
+            x = layer(x)
+            if index in wanted:
+                outs.append(x)
+        return tuple(outs)
+
+    def _freeze_stages(self) -> None:
+        if self.frozen_stages < 0:
+            return
+        last = self.plan.ends[min(self.frozen_stages, len(self.plan.ends) - 1)]
+        for layer in self.layers[: last + 1]:
+            layer.eval()
+            for param in layer.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True) -> StagedBackbone:
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for module in self.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
+        return self
+
+
+def probe_plan(network_factory: Callable[[], nn.Module]) -> StagePlan:
+    """Plan the stages on a second, weightless instance, so probing never touches real weights."""
+    with warnings.catch_warnings():  # constructors warn about future default initialisations
+        warnings.simplefilter("ignore")
+        try:
+            with torch.device("meta"):
+                layers = body_layers(network_factory())
+        except (NotImplementedError, RuntimeError):  # constructors that call .item() on meta tensors
+            layers = body_layers(network_factory())
+    return plan_stages(layers)
+
+
+FactoryFor = Callable[[str, bool, dict[str, Any]], Callable[[], nn.Module]]
+"""``(model_name, pretrained, model_kwargs) -> zero-argument constructor of the classifier``."""
+
+
+def backbone_class(library: str, model_name: str, factory_for: FactoryFor) -> type[StagedBackbone]:
+    """A ``StagedBackbone`` subclass named after ``model_name``, with a signature mmengine can build."""
+
+    def __init__(  # noqa: N807 - the generated class's constructor
+        self: StagedBackbone,
+        out_indices: Sequence[int] = (0, 1, 2, 3),
+        frozen_stages: int = -1,
+        norm_eval: bool = False,
+        pretrained: bool = False,
+        init_cfg: dict[str, Any] | None = None,
+        **model_kwargs: Any,
+    ) -> None:
+        """Args:
+        out_indices (Sequence[int]): stages to return; stage i has stride 2 ** (i + 2).
+        frozen_stages (int): freeze the stem and the stages up to this index; -1 freezes nothing.
+        norm_eval (bool): keep batch-norm layers in eval mode while training.
+        pretrained (bool): load the library's ImageNet weights (they must be cached locally).
+        init_cfg (dict, optional): mmengine initialisation config.
+        **model_kwargs: passed to the library's model constructor.
+        """
+        factory = factory_for(model_name, pretrained, model_kwargs)
+        StagedBackbone.__init__(self, factory, out_indices, frozen_stages, norm_eval, init_cfg)
+
+    doc = f"{library} ``{model_name}`` cut into stride stages (see ``otxgen.libraries.staged``)."
+    namespace = {"__init__": __init__, "__doc__": doc, "__module__": f"otxgen.libraries.{library}"}
+    return type(model_name, (StagedBackbone,), namespace)
+
+
+class ClassifierAdapter:
+    """Adapter for a library of plain classifiers registered as ``StagedBackbone`` subclasses.
+
+    Every classifier is registered; those that cannot be cut into stride stages are listed by
+    ``excluded()`` with the reason, found by probing each once on the meta device.
+    """
+
+    def __init__(self, library: str, version: str, names: Sequence[str], factory_for: FactoryFor) -> None:
+        from mmengine.registry import MODELS as ROOT_MODELS
+        from mmengine.registry import Registry
+
+        self.library = library
+        self._version = version
+        self._names = sorted(names)
+        self._factory_for = factory_for
+        self._reasons: dict[str, str] | None = None
+        self.registry = Registry("model", parent=ROOT_MODELS, scope=library)
+        for name in self._names:
+            self.registry.register_module(name=name, module=backbone_class(library, name, factory_for))
+
+    def version(self) -> str:
+        return self._version
+
+    def entries(self) -> list[Any]:
+        from otxgen.libraries.base import BackboneEntry
+
+        skip = self.excluded()
+        return [BackboneEntry(self.library, n, self.registry.get(n)) for n in self._names if n not in skip]
+
+    def excluded(self) -> dict[str, str]:
+        if self._reasons is None:
+            self._reasons = {}
+            for name in self._names:
+                try:
+                    probe_plan(self._factory_for(name, False, {}))
+                except NotABackboneError as error:
+                    self._reasons[name] = str(error)
+                except Exception as error:  # noqa: BLE001 - a classifier that does not even construct
+                    self._reasons[name] = f"does not construct ({type(error).__name__}: {error})"
+        return self._reasons
+
+    def build(self, name: str, **kwargs: Any) -> Any:
+        return self.registry.build(dict(type=name, **kwargs))
+
+    def custom_import(self) -> str:
+        return f"otxgen.libraries.{self.library}"

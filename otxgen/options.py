@@ -1,0 +1,58 @@
+"""Frozen options objects: the CLI parses into these and passes them explicitly to ``otxgen.app``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class FindBackboneOptions:
+    libraries: tuple[str, ...]  # canonical names; empty means all
+    task: str | None = None
+    output_format: str = "table"
+
+
+@dataclass(frozen=True)
+class FindTemplateOptions:
+    task: str | None = None
+    output_format: str = "table"
+
+
+@dataclass(frozen=True)
+class BuildTaskOptions:
+    task: str
+    template: str | None = None
+    workspace: Path | None = None
+
+
+@dataclass(frozen=True)
+class BuildBackboneOptions:
+    backbone: str  # LIB.Name or a path to backbone.yaml
+    overrides: tuple[tuple[str, str], ...] = ()  # --set KEY=VALUE, in order
+    workspace: Path | None = None
+    models: tuple[Path, ...] = ()
+    mode: str = "write"  # write | diff | check
+    smoke: bool = True
+
+
+@dataclass(frozen=True)
+class SchemaExportOptions:
+    libraries: tuple[str, ...]
+    out: Path | None = None
+    check: bool = False
+
+
+@dataclass(frozen=True)
+class ValidateOptions:
+    paths: tuple[Path, ...]
+    output_format: str = "text"  # text | json | github
+
+
+@dataclass(frozen=True)
+class SmokeOptions:
+    model: Path | None = None
+    device: str = "auto"  # auto | cpu | cuda | meta
+    input_size: int | None = None
+    train_step: bool = False
+    output_format: str = "table"
