@@ -136,7 +136,8 @@ def test_valid_backbone_yaml_has_no_findings(catalog: DirCatalog) -> None:
         ("  type: ResNetV1c\n  depth: 50\n", None),
         (
             "  type: mmdet.DetectoRS_ResNet\n",
-            "2:9: note: backbone.type: cannot check statically: mmdet.DetectoRS_ResNet has no schema (needs a full detector)",
+            "2:9: note: backbone.type: cannot check statically: mmdet.DetectoRS_ResNet has no schema "
+            "(needs a full detector)",
         ),
         ("  depth: 50\n", "1:1: backbone: 'type' is a required property"),
         ("  type: mmdet.ResNet\n", "1:1: backbone: 'depth' is a required property"),
@@ -257,7 +258,8 @@ def test_shape_args_make_channels_uncheckable(catalog: DirCatalog) -> None:
         "    neck=dict(type='FPN', in_channels=[256, 512, 1024, 2048]))\n"
     )
     assert lines(validate_model_config(text, "m.py", catalog)) == [
-        "m.py:3:39: note: model.neck.in_channels: cannot check statically: base_channels set, which changes the channels"
+        "m.py:3:39: note: model.neck.in_channels: cannot check statically: base_channels set, which changes the "
+        "channels"
     ]
 
 

@@ -132,6 +132,10 @@ def backbone_outputs(backbone: dict[str, Any], schema: dict[str, Any]) -> list[i
     ]
     if shape_args:
         return f"{', '.join(shape_args)} set, which changes the channels"
+    dense = table.get("dense_args") or {}
+    if any(as_json(backbone.get(name)) != as_json(value) for name, value in dense.items()):
+        wanted = ", ".join(f"{name}={value!r}" for name, value in dense.items())
+        return f"the channel table assumes {wanted} (feature maps, not pooled vectors)"
     key = table.get("key")
     row_key = "default" if key is None else str(backbone.get(key))
     stages = table.get("table", {}).get(row_key)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,8 +51,14 @@ def read_config(text: str, file: str) -> ConfigFacts:
     try:
         module = cst.parse_module(text)
     except cst.ParserSyntaxError as error:
-        message = error.message.split(": error at")[0]
-        raise InputError(f"invalid Python: {message}", file, error.editor_line, error.editor_column) from None
+        # The native parser's message holds the exact place ("error at 3:0: expected ..."); libcst's
+        # own line is the start of the statement.
+        native = re.match(r"parser error: error at (\d+):(\d+): (.*)", error.message, re.DOTALL)
+        if native:
+            line, col, cause = int(native[1]), int(native[2]) + 1, native[3]
+        else:
+            line, col, cause = error.editor_line, error.editor_column, error.message
+        raise InputError(f"invalid Python: {cause}", file, line, col) from None
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     evaluator = _Evaluator(module, wrapper.resolve(PositionProvider), file)
     read_base = False
@@ -69,7 +76,7 @@ def read_config(text: str, file: str) -> ConfigFacts:
     return ConfigFacts(file, evaluator.names, read_base, bases)
 
 
-class _Unresolved(Exception):
+class _UnresolvedError(Exception):
     """An expression that cannot be evaluated without executing the file."""
 
 
@@ -89,7 +96,7 @@ class _Evaluator:
         self.names.keys[path] = self._where(target)
         try:
             self.names.value[name] = self.eval(expr, path)
-        except _Unresolved:
+        except _UnresolvedError:
             self.names.value.pop(name, None)
             self.names.unresolved[path] = self.module.code_for_node(expr)
 
@@ -107,14 +114,14 @@ class _Evaluator:
         try:
             return ast.literal_eval(self.module.code_for_node(expr).strip())
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-            raise _Unresolved from None
+            raise _UnresolvedError from None
 
     def _dict_call(self, call: cst.Call, path: JsonPath) -> dict[str, Any]:
         result: dict[str, Any] = {}
         for arg in call.args:
             if arg.keyword is None:  # dict(other) or dict(**other): merge a resolvable mapping
                 if arg.star == "*":
-                    raise _Unresolved
+                    raise _UnresolvedError
                 result.update(self._splat(arg.value, path))
                 continue
             self._entry(result, arg.keyword.value, arg.keyword, arg.value, path)
@@ -129,9 +136,9 @@ class _Evaluator:
             try:
                 key = ast.literal_eval(self.module.code_for_node(element.key).strip())
             except (ValueError, TypeError, SyntaxError):
-                raise _Unresolved from None
+                raise _UnresolvedError from None
             if not isinstance(key, str):
-                raise _Unresolved
+                raise _UnresolvedError
             self._entry(result, key, element.key, element.value, path)
         return result
 
@@ -141,26 +148,26 @@ class _Evaluator:
         self.names.keys[(*path, key)] = self._where(key_node)
         try:
             result[key] = self.eval(expr, (*path, key))
-        except _Unresolved:
+        except _UnresolvedError:
             result.pop(key, None)
             self.names.unresolved[(*path, key)] = self.module.code_for_node(expr)
 
     def _splat(self, expr: cst.BaseExpression, path: JsonPath) -> dict[str, Any]:
         value = self.eval(expr, path)
         if not isinstance(value, dict):
-            raise _Unresolved
+            raise _UnresolvedError
         return value
 
     def _element(self, element: cst.BaseElement, path: JsonPath) -> Any:
         if isinstance(element, cst.StarredElement):
-            raise _Unresolved
+            raise _UnresolvedError
         return self.eval(element.value, path)
 
     def _name(self, name: str, path: JsonPath) -> Any:
         if name in _CONSTANTS:
             return _CONSTANTS[name]
         if name not in self.names.value:
-            raise _Unresolved
+            raise _UnresolvedError
         self._copy_positions((name,), path)
         return copy.deepcopy(self.names.value[name])
 
