@@ -15,6 +15,8 @@ from otxgen.app import Outcome
 from otxgen.errors import OtxgenError
 from otxgen.libraries import TASKS, resolve_library
 from otxgen.options import (
+    BuildBackboneOptions,
+    BuildTaskOptions,
     FindBackboneOptions,
     FindTemplateOptions,
     SchemaExportOptions,
@@ -89,6 +91,55 @@ def find(
         _run(ctx, lambda: app.find_templates(FindTemplateOptions(task, output_format), _say))
         return
     _run(ctx, lambda: app.find_backbones(FindBackboneOptions(_libraries(libraries), task, output_format), _say))
+
+
+@main.command(epilog=EXIT_CODES_HELP)
+@click.option("--task", type=click.Choice(TASKS), help="Create a workspace for this task.")
+@click.option("--template", "template_id", metavar="ID", help="Template to start from (see 'find --template').")
+@click.option("--workspace", type=click.Path(path_type=Path), help="Workspace folder (default: the current one).")
+@click.option("--backbone", metavar="TYPE|FILE.yaml", help="Backbone to put in: LIB.Name or a backbone.yaml.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Backbone argument (YAML value).")
+@click.option("--model", "models", multiple=True, type=click.Path(path_type=Path), help="Model config to rewrite.")
+@click.option("--target", metavar="PATH", help="Dotted path of the backbone when a config has several models.")
+@click.option("--diff", "mode", flag_value="diff", help="Print a unified diff; write nothing.")
+@click.option("--check", "mode", flag_value="check", help="Write nothing; exit 1 if anything would change.")
+@click.option("--no-smoke", is_flag=True, help="Skip the smoke-build (which executes the rewritten config).")
+@click.pass_context
+def build(
+    ctx: click.Context, task: str | None, template_id: str | None, workspace: Path | None, backbone: str | None,
+    overrides: tuple[str, ...], models: tuple[Path, ...], target: str | None, mode: str | None, no_smoke: bool,
+) -> None:
+    """Create a workspace (--task) or swap the backbone of model configs (--backbone).
+
+    \b
+    otxgen build --task detection              # writes otx-workspace-DETECTION/
+    otxgen build --backbone mmdet.RegNet       # inside a workspace: writes backbone.yaml, rewrites model*.py
+    otxgen build --backbone backbone.yaml --model configs/my_model.py --diff
+
+    Configs are parsed and rewritten, never executed, except by the final smoke-build.
+    Every write is atomic; the previous version of a rewritten file is in your VCS, or run with
+    --diff first and keep the output (see README, "Getting a file back").
+    """
+    from otxgen.app import build as app
+
+    if (task is None) == (backbone is None):
+        raise click.UsageError("give exactly one of --task or --backbone")
+    if task is not None:
+        _run(ctx, lambda: app.build_task(BuildTaskOptions(task, template_id, workspace), _say))
+        return
+    assert backbone is not None
+    parsed = tuple(_key_value(item) for item in overrides)
+    options = BuildBackboneOptions(
+        backbone, parsed, workspace, models, mode or "write", not no_smoke and mode is None, target
+    )
+    _run(ctx, lambda: app.build_backbone(options, _say))
+
+
+def _key_value(item: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--set")
+    return key.strip(), value.strip()
 
 
 @main.group()

@@ -34,6 +34,7 @@ class BuildBackboneOptions:
     models: tuple[Path, ...] = ()
     mode: str = "write"  # write | diff | check
     smoke: bool = True
+    target: str | None = None  # dotted path of the backbone in a config with several models
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,322 @@
+"""``otxgen build``: lay out a workspace (``--task``), or swap the backbone of model configs (``--backbone``).
+
+``build --backbone`` never executes a config: it reads configs with libcst, rewrites them with the
+``codemods`` package, and gets the new backbone's channels from the schema's static table (or, when
+the table does not apply, from a probe that builds the backbone alone). Only the smoke-build at the end
+(skipped with ``--no-smoke``, ``--diff`` and ``--check``) executes the rewritten config.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from otxgen import fsio
+from otxgen.app import Outcome, Say
+from otxgen.errors import FindingsError, InputError, UsageError
+from otxgen.options import BuildBackboneOptions, BuildTaskOptions, SmokeOptions
+
+BACKBONE_YAML = "backbone.yaml"
+SCHEMA_URL = "https://otxgen.invalid/schemas/{path}"  # placeholder host: editors resolve $schema locally
+
+
+def build_task(options: BuildTaskOptions, say: Say) -> Outcome:
+    from otxgen.workspace import WORKSPACE_MARKER, data_yaml, default_workspace_name, pick_template
+
+    template = pick_template(options.task, options.template)
+    workspace = options.workspace or Path(default_workspace_name(options.task))
+    if (workspace / WORKSPACE_MARKER).exists():
+        raise UsageError(f"{workspace}: a workspace is already there; choose another --workspace")
+    if workspace.exists() and not workspace.is_dir():
+        raise InputError("exists and is not a folder", str(workspace))
+    workspace.mkdir(parents=True, exist_ok=True)
+    say(f"[*] Workspace Path: {workspace}")
+    say(f"[*] Load Model Template ID: {template.id}")
+    say(f"[*] Load Model Name: {template.name}")
+    with fsio.folder_lock(workspace):
+        for name in template.workspace_files():
+            fsio.write_text_atomic(workspace / name, (template.folder / name).read_text(encoding="utf-8"))
+            say(f"[*]     - Updated: {workspace / name}")
+        fsio.write_text_atomic(workspace / "data.yaml", data_yaml(template.task))
+        say(f"[*]     - Updated: {workspace / 'data.yaml'}")
+    return Outcome()
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Where ``backbone.yaml`` lives (``home``) and the model configs to rewrite."""
+
+    home: Path
+    models: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    path: Path
+    before: str
+    after: str
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+
+def build_backbone(options: BuildBackboneOptions, say: Say) -> Outcome:
+    from otxgen.app.validate import StoreCatalog
+
+    targets = _targets(options)
+    catalog = StoreCatalog()
+    is_file = options.backbone.endswith((".yaml", ".yml")) or Path(options.backbone).is_file()
+    if is_file:
+        backbone = _backbone_from_yaml(Path(options.backbone), options.overrides, catalog, say)
+    else:
+        backbone = _backbone_from_type(options.backbone, options.overrides, catalog, targets, options.mode, say)
+        if backbone is None:
+            return Outcome(exit_code=1)
+    schema = catalog.schema(backbone["type"])
+    say("[*] Update model configs with backbone.yaml")
+    outputs = _backbone_outputs(backbone, say)
+    rewrites = [_rewrite(path, backbone, schema, outputs, options.target) for path in targets.models]
+    for rewrite in rewrites:
+        say(f"Target Model: {rewrite.path}")
+    say(f"Target Backbone: {backbone['type']}")
+    say(f"Backbone config: {backbone}")
+    return _finish(rewrites, options, targets, say)
+
+
+def _targets(options: BuildBackboneOptions) -> Targets:
+    from otxgen.workspace import workspace_model_files
+
+    if options.models:
+        if options.workspace:
+            raise UsageError("--workspace and --model exclude each other")
+        for model in options.models:
+            if not model.is_file():
+                raise InputError("no such file" if not model.exists() else "not a file", str(model))
+        return Targets(Path.cwd(), options.models)
+    workspace = options.workspace or Path.cwd()
+    return Targets(workspace, tuple(workspace_model_files(workspace)))
+
+
+# -- the backbone mapping ---------------------------------------------------------------------------
+
+
+def _backbone_from_type(
+    backbone_type: str,
+    overrides: tuple[tuple[str, str], ...],
+    catalog: Any,
+    targets: Targets,
+    mode: str,
+    say: Say,
+) -> dict[str, Any] | None:
+    """Write ``backbone.yaml`` for ``TYPE`` (required args at their first option, ``--set`` applied) and
+    return the mapping; ``None`` when a required argument has no options (the user must fill it in)."""
+    from otxgen.libraries import split_type
+    from otxgen.validate.backbones import resolve_type
+
+    library, name = split_type(backbone_type)
+    resolved = resolve_type(f"{library}.{name}", library, catalog)
+    if resolved.type is None:
+        raise UsageError(resolved.problem)
+    schema = catalog.schema(resolved.type)
+    meta = schema["x-otxgen"]
+    say(f"[*] Backbone Config: {resolved.type}")
+    required = meta["required_args"]
+    backbone: dict[str, Any] = {"type": resolved.type}
+    if required:
+        say(f"[*] {resolved.type} requires the argument : {list(required)}")
+        say(f"[*] Please refer to {meta['source']}")
+    missing = []
+    for arg, choices in required.items():
+        if choices:
+            say(f"[*] '{arg}' can choose between: {choices}")
+            say(f"[*] '{arg}' default value: {choices[0]}")
+            backbone[arg] = choices[0]
+        else:
+            missing.append(arg)
+            backbone[arg] = None
+    backbone.update(_parse_overrides(overrides))
+    missing = [arg for arg in missing if backbone[arg] is None]
+    backbone_yaml = targets.home / BACKBONE_YAML
+    text = render_backbone_yaml(backbone, _schema_ref(resolved.type))
+    if missing:
+        if mode == "write":
+            fsio.write_text_atomic(backbone_yaml, text)
+            say(f"[*] Save backbone configuration: {backbone_yaml}")
+        say(f"[!] {resolved.type} backbone has inputs that the user must enter.")
+        say(f"[!] Edit {BACKBONE_YAML} and run 'otxgen build --backbone {BACKBONE_YAML}'.")
+        say(f"[!] Missing: {', '.join(missing)} (the schema {_schema_ref(resolved.type)} shows the expected shape)")
+        return None
+    _raise_on_findings(text, str(backbone_yaml), catalog)
+    if mode == "write":
+        fsio.write_text_atomic(backbone_yaml, text)
+        say(f"[*] Save backbone configuration: {backbone_yaml}")
+    return backbone
+
+
+def _backbone_from_yaml(
+    path: Path, overrides: tuple[tuple[str, str], ...], catalog: Any, say: Say
+) -> dict[str, Any]:
+    from otxgen.validate.yamlpos import load_located
+
+    text = fsio.read_text(path)
+    if overrides:
+        raise UsageError("--set applies to 'build --backbone TYPE'; edit the yaml file instead")
+    _raise_on_findings(text, str(path), catalog)
+    backbone: dict[str, Any] = dict(load_located(text, str(path)).value["backbone"])
+    from otxgen.validate.backbones import resolve_type
+
+    resolved = resolve_type(str(backbone["type"]), None, catalog)
+    backbone["type"] = resolved.type
+    say(f"[*] Backbone Config: {resolved.type} (from {path})")
+    return backbone
+
+
+def _raise_on_findings(text: str, file: str, catalog: Any) -> None:
+    from otxgen.validate.files import validate_backbone_yaml
+
+    errors = [f for f in validate_backbone_yaml(text, file, catalog) if f.severity == "error"]
+    if errors:
+        details = "; ".join(str(f) for f in errors)
+        raise InputError(f"invalid backbone configuration ({len(errors)} error(s)): {details}")
+
+
+def _parse_overrides(overrides: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """``--set depth=50 --set out_indices=[0,1]`` -> ``{'depth': 50, 'out_indices': [0, 1]}`` (YAML values)."""
+    parsed = {}
+    for key, raw in overrides:
+        if not key.isidentifier() or key == "type":
+            raise UsageError(f"--set {key}={raw}: KEY must be an argument name (not 'type')")
+        try:
+            parsed[key] = yaml.safe_load(raw) if raw else None
+        except yaml.YAMLError as error:
+            raise UsageError(f"--set {key}={raw}: not a YAML value ({error.problem})") from None
+    return parsed
+
+
+def _schema_ref(backbone_type: str) -> str:
+    from otxgen.schema.store import schema_path
+
+    return SCHEMA_URL.format(path=schema_path(backbone_type))
+
+
+def render_backbone_yaml(backbone: dict[str, Any], schema_ref: str) -> str:
+    body = yaml.safe_dump({"backbone": backbone}, sort_keys=False, default_flow_style=None)
+    return f"# yaml-language-server: $schema={schema_ref}\n{body}"
+
+
+# -- the rewrite ------------------------------------------------------------------------------------
+
+
+def _backbone_outputs(backbone: dict[str, Any], say: Say) -> list[int]:
+    from otxgen.shapes import ProbeError, probe_outputs
+
+    try:
+        result = probe_outputs(backbone)
+    except ProbeError as error:
+        raise InputError(f"cannot work out the outputs of {backbone['type']}: {error}") from None
+    if not result.is_dense:
+        shapes = ", ".join(f"{o.ndim}-D" for o in result.outputs)
+        raise FindingsError(
+            f"{backbone['type']} gives {shapes} outputs with these arguments, not 4-D feature maps; "
+            "set out_indices (and the library's options for feature maps) in backbone.yaml"
+        )
+    channels = [int(o.channels or 0) for o in result.outputs]
+    strides = [o.stride for o in result.outputs]
+    say(f"[*] Backbone outputs ({result.tier}): channels {channels}, strides {strides}")
+    return channels
+
+
+def _rewrite(
+    path: Path, backbone: dict[str, Any], schema: dict[str, Any], channels: list[int], target: str | None
+) -> Rewrite:
+    from codemods.custom_imports import add_custom_imports
+    from codemods.errors import CodemodError
+    from codemods.replace_backbone import replace_backbone
+    from codemods.set_in_channels import set_in_channels
+
+    before = fsio.read_text(path)
+    config_backbone, imports = _as_config_value(before, str(path), backbone, schema)
+    try:
+        after = replace_backbone(before, config_backbone, target=target)
+        after = set_in_channels(after, channels, target=target)
+        if imports:
+            after = add_custom_imports(after, imports)
+    except CodemodError as error:
+        raise InputError(error.message, str(path), error.line, error.col) from None
+    return Rewrite(path, before, after)
+
+
+def _as_config_value(
+    text: str, file: str, backbone: dict[str, Any], schema: dict[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """The backbone as this config should spell it: the type unscoped when the config's own library
+    registers it, else scoped, with the registering module for ``custom_imports``."""
+    from otxgen.validate.backbones import infer_library
+    from otxgen.validate.model_config import read_config
+
+    facts = read_config(text, file)
+    model = facts.get("model")
+    library = infer_library(facts, model if isinstance(model, dict) else {})
+    meta = schema["x-otxgen"]
+    value = {key: _tuple_lists(key, val) for key, val in backbone.items()}
+    if meta["library"] == library:
+        value["type"] = meta["name"]
+        return value, []
+    return value, [meta["custom_import"]]
+
+
+def _tuple_lists(key: str, value: Any) -> Any:
+    """YAML has no tuples; mm configs spell index and size sequences as tuples."""
+    return tuple(value) if isinstance(value, list) and key.endswith(("indices", "_size", "strides")) else value
+
+
+def _finish(rewrites: list[Rewrite], options: BuildBackboneOptions, targets: Targets, say: Say) -> Outcome:
+    changed = [r for r in rewrites if r.changed]
+    if options.mode == "diff":
+        return Outcome("".join(_diff(r) for r in changed))
+    if options.mode == "check":
+        for rewrite in changed:
+            say(f"[!] would change: {rewrite.path}")
+        return Outcome(exit_code=1 if changed else 0)
+    with fsio.folder_lock(targets.home):
+        for rewrite in changed:
+            fsio.write_text_atomic(rewrite.path, rewrite.after)
+            say(f"[*] Save model configuration: {rewrite.path}")
+    for rewrite in rewrites:
+        if not rewrite.changed:
+            say(f"[*] Unchanged: {rewrite.path}")
+    return _smoke(targets, options, say) if options.smoke else Outcome()
+
+
+def _diff(rewrite: Rewrite) -> str:
+    name = _display(rewrite.path)
+    lines = difflib.unified_diff(
+        rewrite.before.splitlines(keepends=True), rewrite.after.splitlines(keepends=True), f"a/{name}", f"b/{name}"
+    )
+    return "".join(lines)
+
+
+def _display(path: Path) -> str:
+    """``path`` relative to the current folder when it is inside it (diffs read like ``git diff``)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _smoke(targets: Targets, options: BuildBackboneOptions, say: Say) -> Outcome:
+    from otxgen.app.smoke import smoke
+
+    say("[*] Smoke-build (executes the rewritten config; skip with --no-smoke)")
+    worst = Outcome()
+    for model in targets.models:
+        outcome = smoke(SmokeOptions(model=model), say)
+        if outcome.exit_code > worst.exit_code:
+            worst = outcome
+        say(outcome.stdout.rstrip())
+    return Outcome(exit_code=worst.exit_code)
