@@ -191,6 +191,29 @@ def test_module_level_names_and_positions() -> None:
     assert facts.names.keys[("model", "backbone", "norm_cfg")].line == 2
 
 
+def test_implicitly_concatenated_strings_over_lines() -> None:
+    facts = read_config("model = dict(backbone=dict(init_cfg=dict(checkpoint='https://x/'\n    'y.pth')))\n", "m.py")
+    assert facts.get("model")["backbone"]["init_cfg"] == {"checkpoint": "https://x/y.pth"}
+
+
+def test_yolov3_neck_reads_channels_deepest_first(catalog: DirCatalog) -> None:
+    text = (
+        "default_scope = 'mmdet'\nmodel = dict(backbone=dict(type='ResNet', depth=18, out_indices=(1, 2, 3)),\n"
+        "    neck=dict(type='YOLOV3Neck', in_channels=[{}]))\n"
+    )
+    assert validate_model_config(text.format("512, 256, 128"), "m.py", catalog) == []
+    assert len(validate_model_config(text.format("128, 256, 512"), "m.py", catalog)) == 1
+
+
+def test_library_without_schemas_is_a_note(catalog: DirCatalog) -> None:
+    found = resolve_type("mmpretrain.ConvNeXt", "mmdet", catalog)
+    assert (found.type, found.is_note, found.problem) == (
+        None,
+        True,
+        "cannot check statically: the schemas hold no mmpretrain backbones",
+    )
+
+
 def test_non_literals_are_unresolved_not_guessed() -> None:
     facts = read_config(
         "import os\nx = os.environ['X']\nmodel = dict(backbone=dict(depth=2 * 25, s=x, ok=-1))\n", "m.py"
@@ -293,8 +316,14 @@ def test_library_is_inferred_from_scope_model_and_bases() -> None:
 def test_scoped_types_and_custom_imports(catalog: DirCatalog) -> None:
     assert resolve_type("mmseg.ResNet", "mmdet", catalog).type == "mmseg.ResNet"
     assert (
-        resolve_type("mmcls.ResNet", None, catalog).problem == "unknown backbone type 'mmcls.ResNet'; did you "
-        "mean 'mmdet.ResNet'?"
+        resolve_type("mmseg.ResNt", None, catalog).problem == "unknown backbone type 'mmseg.ResNt'; did you "
+        "mean 'mmseg.ResNet'?"
+    )
+    assert resolve_type("DetectoRS_ResNet", None, catalog).is_note
+    unplaced = resolve_type("MAEViT", None, catalog)
+    assert (unplaced.is_note, unplaced.problem) == (
+        True,
+        "cannot check statically: 'MAEViT' is in no schema and the config does not say its library",
     )
     custom = resolve_type("MyNet", "mmdet", catalog, ["my_project.backbones"])
     assert (custom.type, custom.is_note) == (None, True)

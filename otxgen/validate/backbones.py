@@ -75,12 +75,14 @@ def resolve_type(raw: str, library: str | None, catalog: Catalog, custom: Sequen
         library = canonical_library(prefix)
         if library is None:
             return Resolved(None, f"{CANNOT_PREFIX} scope {prefix!r} is not a library otxgen knows", True)
+    if library and not any(t.startswith(f"{library}.") for t in known):
+        return Resolved(None, f"{CANNOT_PREFIX} the schemas hold no {library} backbones", True)
     candidates = [f"{library}.{name}"] if library else [t for t in known if t.rpartition(".")[2] == name]
     found = [t for t in candidates if t in known]
     if len(found) == 1:
         return Resolved(found[0])
     excluded = catalog.excluded()
-    for candidate in candidates:
+    for candidate in candidates or [t for t in excluded if t.rpartition(".")[2] == name]:
         if candidate in excluded:
             return Resolved(None, f"{CANNOT_PREFIX} {candidate} has no schema ({excluded[candidate]})", True)
     if found:
@@ -93,6 +95,8 @@ def resolve_type(raw: str, library: str | None, catalog: Catalog, custom: Sequen
     hint = (
         f"; did you mean {elsewhere[0]!r}?" if elsewhere else did_you_mean(candidates[0] if candidates else raw, known)
     )
+    if not library and not hint:
+        return Resolved(None, f"{CANNOT_PREFIX} {raw!r} is in no schema and the config does not say its library", True)
     where = f" in {library}" if library and not dot else ""
     return Resolved(None, f"unknown backbone type {raw!r}{where}{hint}")
 

@@ -15,6 +15,8 @@ from otxgen.validate.check import CANNOT, PASSTHROUGH_NECKS
 from otxgen.validate.located import Finding, JsonPath, Located, dotted
 
 HEAD_KEYS = ("decode_head", "auxiliary_head", "head")
+# Necks whose in_channels run from the deepest feature map to the shallowest.
+REVERSED_NECKS = frozenset({"YOLOV3Neck"})
 
 
 def check_consumers(
@@ -24,7 +26,8 @@ def check_consumers(
     findings: list[Finding] = []
     neck_path, neck = _first(model.get("neck"), (*model_path, "neck"))
     if isinstance(neck, dict) and not _passes_through(neck):
-        return _compare(neck, neck_path, located, outputs, None)
+        reverse = str(neck.get("type", "")).rpartition(".")[2] in REVERSED_NECKS
+        return _compare(neck, neck_path, located, outputs[::-1] if reverse else outputs, None)
     for key in HEAD_KEYS:
         for head_path, head in _each(model.get(key), (*model_path, key)):
             default_index: int | None = -1 if key != "head" or neck is not None else None

@@ -111,6 +111,12 @@ class _Evaluator:
             return items if isinstance(expr, cst.List) else tuple(items)
         if isinstance(expr, cst.Name):
             return self._name(expr.value, path)
+        if isinstance(expr, cst.ConcatenatedString):  # 'a' 'b' over several lines: literal_eval needs one line
+            left, right = self.eval(expr.left, path), self.eval(expr.right, path)
+            if type(left) is not type(right):
+                raise _UnresolvedError
+            self.names.values[path] = self._where(expr)
+            return left + right
         try:
             return ast.literal_eval(self.module.code_for_node(expr).strip())
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
