@@ -65,7 +65,7 @@ def decompose(call: cst.Call) -> tuple[Frame, list[Item]]:
     gaps.append(comma.whitespace_after if comma else last.whitespace_after_arg)
     items: list[Item] = []
     placement = opening
-    for index, (arg, gap) in enumerate(zip(args, gaps)):
+    for index, (arg, gap) in enumerate(zip(args, gaps, strict=True)):
         trailing, next_placement = _split(gap)
         after_arg = arg.whitespace_after_arg if comma or index < len(args) - 1 else cst.SimpleWhitespace("")
         stripped = arg.with_changes(comma=cst.MaybeSentinel.DEFAULT, whitespace_after_arg=after_arg)

@@ -17,7 +17,7 @@ _EMPTY_MODULE = cst.Module(body=[])
 _ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
-class NotLiteral(Exception):
+class NotLiteralError(Exception):
     """The expression is not a literal (a call, an f-string, a reference to ``_base_``...)."""
 
 
@@ -31,7 +31,7 @@ class _DictCallsToLiterals(ast.NodeTransformer):
         self.generic_visit(node)
         is_dict = isinstance(node.func, ast.Name) and node.func.id == "dict"
         if not is_dict or node.args or any(kw.arg is None for kw in node.keywords):
-            raise NotLiteral(ast.unparse(node))
+            raise NotLiteralError(ast.unparse(node))
         keys: list[ast.expr | None] = [ast.Constant(kw.arg) for kw in node.keywords]
         return ast.Dict(keys=keys, values=[kw.value for kw in node.keywords])
 
@@ -47,22 +47,22 @@ def code_of(node: cst.CSTNode) -> str:
 
 
 def literal_value(node: cst.BaseExpression, names: Mapping[str, object] | None = None) -> object:
-    """The Python value of a literal expression (``dict(...)`` calls allowed); raises ``NotLiteral``."""
+    """The Python value of a literal expression (``dict(...)`` calls allowed); raises ``NotLiteralError``."""
     try:
         tree = ast.parse(f"(\n{code_of(node)}\n)", mode="eval")
         return ast.literal_eval(_DictCallsToLiterals(names or {}).visit(tree))
     except (ValueError, TypeError, SyntaxError, RecursionError) as exc:
-        raise NotLiteral(code_of(node)) from exc
+        raise NotLiteralError(code_of(node)) from exc
 
 
 def maybe_literal(node: cst.BaseExpression | None, names: Mapping[str, object] | None = None) -> object:
-    """Like ``literal_value`` but ``NotLiteral`` (the class itself) for anything that is not a literal."""
+    """Like ``literal_value`` but ``NotLiteralError`` (the class itself) for anything that is not a literal."""
     if node is None:
-        return NotLiteral
+        return NotLiteralError
     try:
         return literal_value(node, names)
-    except NotLiteral:
-        return NotLiteral
+    except NotLiteralError:
+        return NotLiteralError
 
 
 def same_value(left: object, right: object) -> bool:
@@ -86,7 +86,7 @@ def module_literals(module: cst.Module) -> dict[str, object]:
         if m.matches(statement, pattern):
             assign = cst.ensure_type(cst.ensure_type(statement, cst.SimpleStatementLine).body[0], cst.Assign)
             value = maybe_literal(assign.value, names)
-            if value is not NotLiteral:
+            if value is not NotLiteralError:
                 names[cst.ensure_type(assign.targets[0].target, cst.Name).value] = value
     return names
 

@@ -10,7 +10,7 @@ import libcst as cst
 from codemods import _layout
 from codemods._config import is_dict_call
 from codemods._literal import (
-    NotLiteral,
+    NotLiteralError,
     dominant_quote,
     expression,
     maybe_literal,
@@ -40,7 +40,7 @@ def is_plain_dict(node: cst.BaseExpression | None) -> bool:
 def updated_value(old: cst.BaseExpression, value: object, style: Style) -> cst.BaseExpression:
     """``old`` itself when it already equals ``value``; a merged dict call; else ``value`` rendered."""
     current = maybe_literal(old, style.names)
-    if current is not NotLiteral and same_value(current, value):
+    if current is not NotLiteralError and same_value(current, value):
         return old
     if isinstance(value, Mapping) and isinstance(old, cst.Call) and is_plain_dict(old):
         return merge_call(old, value, style)

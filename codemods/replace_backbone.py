@@ -9,8 +9,8 @@ from collections.abc import Mapping
 import libcst as cst
 from libcst.codemod import CodemodCommand, CodemodContext
 
-from codemods import _config, _layout
-from codemods._literal import NotLiteral, expression, literal_value, maybe_literal, render
+from codemods import _config, _layout, inheritance
+from codemods._literal import NotLiteralError, expression, literal_value, maybe_literal, render
 from codemods._merge import Style, is_plain_dict, merge_call
 from codemods.errors import CodemodError
 
@@ -52,8 +52,10 @@ def _check_backbone(backbone: Mapping[str, object]) -> dict[str, object]:
 
 
 def _type_changes(old: cst.BaseExpression, new_type: object, style: Style) -> bool:
-    old_type = maybe_literal(_config.dict_value(old, "type"), style.names) if isinstance(old, cst.Call) else NotLiteral
-    return old_type is NotLiteral or old_type != new_type
+    old_type = (
+        maybe_literal(_config.dict_value(old, "type"), style.names) if isinstance(old, cst.Call) else NotLiteralError
+    )
+    return old_type is NotLiteralError or old_type != new_type
 
 
 def _with_delete(backbone: dict[str, object], needed: bool) -> dict[str, object]:
@@ -61,9 +63,10 @@ def _with_delete(backbone: dict[str, object], needed: bool) -> dict[str, object]
 
 
 def _replace_existing(
-    module: cst.Module, old: cst.BaseExpression, host: cst.Call, backbone: dict[str, object], style: Style
+    module: cst.Module, old: cst.BaseExpression, host: cst.Call, backbone: dict[str, object], inherited: bool
 ) -> cst.Module:
-    delete = _config.has_base(module) and _type_changes(old, backbone["type"], style)
+    style = Style.of(module)
+    delete = inherited and _type_changes(old, backbone["type"], style)
     if isinstance(old, cst.Call) and is_plain_dict(old):
         new: cst.BaseExpression = merge_call(old, backbone, style, delete_first=delete)
     else:
@@ -74,11 +77,12 @@ def _replace_existing(
     return module if new is old else cst.ensure_type(module.deep_replace(old, new), cst.Module)
 
 
-def _add_missing(module: cst.Module, path: _config.Path, backbone: dict[str, object], style: Style) -> cst.Module:
+def _add_missing(module: cst.Module, path: _config.Path, backbone: dict[str, object], inherited: bool) -> cst.Module:
     parent = _config.resolve(module, path[:-1])
     if not _config.has_base(module):
         raise CodemodError(f"no {'.'.join(path)} in the config and no _base_ to inherit one from")
-    value = _with_delete(backbone, True)
+    style = Style.of(module)
+    value = _with_delete(backbone, inherited)
     if parent is None and path[:-1] == ("model",):
         code = f"model = dict(\n    {path[-1]}={render(value, style.quote, ' ' * 8)})\n"
         return _config.append_statement(module, code)
@@ -94,29 +98,49 @@ def _add_missing(module: cst.Module, path: _config.Path, backbone: dict[str, obj
     return cst.ensure_type(module.deep_replace(parent, new), cst.Module)
 
 
+def is_inherited(module: cst.Module, path: _config.Path, inherited: bool | None) -> bool:
+    """Whether the ``_base_`` chain defines ``path``: as told by the caller (who can read the base files,
+    see ``codemods.inheritance.inherits``), else guessed from the ``_base_`` entries' names."""
+    if not _config.has_base(module) or inheritance.deletes_above(module, path):
+        return False
+    return inherited if inherited is not None else inheritance.guess_inherits(module)
+
+
 def replace_backbone_in_module(
-    module: cst.Module, backbone: Mapping[str, object], *, target: str | None = None
+    module: cst.Module,
+    backbone: Mapping[str, object],
+    *,
+    target: str | None = None,
+    inherited: bool | None = None,
 ) -> cst.Module:
     """The CST-level rewrite behind ``replace_backbone``."""
     new = _check_backbone(backbone)
-    style = Style.of(module)
     path = backbone_path(module, target)
+    base = is_inherited(module, path, inherited)
     old = _config.resolve(module, path)
     if old is None:
-        return _add_missing(module, path, new, style)
+        return _add_missing(module, path, new, base)
     host = cst.ensure_type(_config.resolve(module, path[:-1]), cst.Call)
-    return _replace_existing(module, old, host, new, style)
+    return _replace_existing(module, old, host, new, base)
 
 
-def replace_backbone(source: str, backbone: Mapping[str, object], *, target: str | None = None) -> str:
+def replace_backbone(
+    source: str, backbone: Mapping[str, object], *, target: str | None = None, inherited: bool | None = None
+) -> str:
     """Set the ``backbone=`` value inside ``model = dict(...)`` to ``backbone``, touching nothing else.
 
     Keys whose value already equals the new one (by literal value; a tuple equals a list) keep their text
     and comments; other keys get the new value, keys missing from ``backbone`` are dropped, new keys are
     inserted after the key that precedes them in ``backbone``, in the layout of their siblings. Values
-    are written as ``dict(...)`` in the file's dominant quote style; a replaced tuple stays a tuple. When the file inherits ``_base_`` and the type changes
-    (or is not stated in the file), ``_delete_=True`` comes first so the base's keys do not leak in; a
-    file with ``_base_`` and no backbone gets ``model = dict(backbone=dict(_delete_=True, ...))``.
+    are written as ``dict(...)`` in the file's dominant quote style; a replaced tuple stays a tuple.
+
+    When the ``_base_`` files define the backbone too (``inherited``; when None, guessed: any ``_base_``
+    entry that is not a dataset, schedule or runtime file; pass the truth from
+    ``codemods.inheritance.inherits``) and the type changes (or is not stated in the file),
+    ``_delete_=True`` comes first so the base's keys do not leak in. (mmengine leaves ``_delete_`` in
+    place over a base without the key, so it is never added then, nor under a ``model`` that already
+    says ``_delete_=True``.) A file with ``_base_`` and no backbone gets one, e.g.
+    ``model = dict(backbone=dict(_delete_=True, ...))``.
 
     ``target`` is the dotted path of the backbone to change (``model.backbone`` by default). A config
     with another ``backbone=`` anywhere in its top-level dicts (teacher and student, ``model.detector``,
@@ -144,7 +168,7 @@ def replace_backbone(source: str, backbone: Mapping[str, object], *, target: str
             neck=dict(in_channels=[256, 512, 1024, 2048]))
     """
     module = _config.parse(source)
-    return replace_backbone_in_module(module, backbone, target=target).code
+    return replace_backbone_in_module(module, backbone, target=target, inherited=inherited).code
 
 
 def parse_mapping(text: str) -> dict[str, object]:
@@ -154,7 +178,7 @@ def parse_mapping(text: str) -> dict[str, object]:
     except ValueError:
         try:
             value = literal_value(expression(text))
-        except (NotLiteral, cst.ParserSyntaxError) as exc:
+        except (NotLiteralError, cst.ParserSyntaxError) as exc:
             raise argparse.ArgumentTypeError(f"not a dict literal: {text}") from exc
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"not a dict literal: {text}")

@@ -9,10 +9,10 @@ import libcst as cst
 from libcst.codemod import CodemodCommand, CodemodContext
 
 from codemods import _config
-from codemods._literal import NotLiteral, maybe_literal
+from codemods._literal import NotLiteralError, maybe_literal
 from codemods._merge import Style, is_plain_dict, merge_call, replace_nodes
 from codemods.errors import CodemodError
-from codemods.replace_backbone import backbone_path
+from codemods.replace_backbone import backbone_path, is_inherited
 
 _SEG_HEADS = ("decode_head", "auxiliary_head")
 _Pair = tuple[cst.CSTNode, cst.CSTNode]
@@ -31,9 +31,11 @@ def _is_gap(neck: cst.Call, style: Style) -> bool:
     return isinstance(neck_type, str) and neck_type.split(".")[-1] in ("GlobalAveragePooling", "GAP")
 
 
-def _may_add(call: cst.Call, base: bool) -> bool:
-    """A key the file does not set may be added only as an override of a ``_base_`` (never under ``_delete_``)."""
-    return base and _config.keyword_arg(call, "_delete_") is None
+def _may_add(call: cst.Call, inherited: bool = False) -> bool:
+    """A key the file does not set may be added to a dict that overrides an inherited one: known to be
+    inherited, or without ``type`` (so the type comes from a base); never under ``_delete_``."""
+    overrides = inherited or _config.keyword_arg(call, "type") is None
+    return overrides and _config.keyword_arg(call, "_delete_") is None
 
 
 def _neck_value(neck: cst.Call, channels: list[int], style: Style) -> object:
@@ -42,8 +44,8 @@ def _neck_value(neck: cst.Call, channels: list[int], style: Style) -> object:
     return channels[-1] if isinstance(current, int) else list(channels)
 
 
-def _set_neck(neck: cst.Call, channels: list[int], style: Style, base: bool) -> cst.Call:
-    if _config.keyword_arg(neck, "in_channels") is None and not _may_add(neck, base):
+def _set_neck(neck: cst.Call, channels: list[int], style: Style, inherited: bool) -> cst.Call:
+    if _config.keyword_arg(neck, "in_channels") is None and not _may_add(neck, inherited):
         return neck
     return merge_call(neck, {"in_channels": _neck_value(neck, channels, style)}, style, drop_missing=False)
 
@@ -62,19 +64,17 @@ def _levels(old_index: object, old_channels: object, count: int) -> int | list[i
     if isinstance(old_index, int) and _valid(old_index, count):
         return old_index
     wants_list = isinstance(old_index, (list, tuple)) or isinstance(old_channels, (list, tuple))
-    if old_index is NotLiteral and not wants_list:
+    if old_index is NotLiteralError and not wants_list:
         return -1
     return list(range(count)) if wants_list else count - 1
 
 
-def _head_updates(
-    head: cst.Call, channels: list[int], in_index: list[int] | None, style: Style, base: bool
-) -> dict[str, object]:
+def _head_updates(head: cst.Call, channels: list[int], in_index: list[int] | None, style: Style) -> dict[str, object]:
     old_channels = maybe_literal(_config.dict_value(head, "in_channels"), style.names)
     old_index = maybe_literal(_config.dict_value(head, "in_index"), style.names)
     has_channels = _config.keyword_arg(head, "in_channels") is not None
     if not has_channels and in_index is None:
-        if _may_add(head, base):
+        if _may_add(head):
             raise _HeadError(head, "in_channels of this head comes from _base_; pass in_index to choose levels")
         return {}
     levels: int | list[int]
@@ -92,39 +92,39 @@ def _head_updates(
     return updates
 
 
-def _seg_heads(
-    host: cst.Call, channels: list[int], in_index: list[int] | None, style: Style, base: bool
-) -> list[_Pair]:
+def _seg_heads(host: cst.Call, channels: list[int], in_index: list[int] | None, style: Style) -> list[_Pair]:
     pairs: list[_Pair] = []
     for key in _SEG_HEADS:
         node = _config.dict_value(host, key)
         for head in _config.dicts_in(node) if node is not None else []:
             levels = in_index if key == "decode_head" else None
-            updates = _head_updates(head, channels, levels, style, base)
+            updates = _head_updates(head, channels, levels, style)
             if updates:
                 pairs.append((head, merge_call(head, updates, style, drop_missing=False)))
     return pairs
 
 
-def _cls_head(host: cst.Call, channels: list[int], style: Style, base: bool) -> list[_Pair]:
+def _cls_head(host: cst.Call, channels: list[int], style: Style) -> list[_Pair]:
     node = _config.dict_value(host, "head")
     heads = _config.dicts_in(node) if node is not None else []
-    if not heads or (_config.keyword_arg(heads[0], "in_channels") is None and not _may_add(heads[0], base)):
+    if not heads or (_config.keyword_arg(heads[0], "in_channels") is None and not _may_add(heads[0])):
         return []
     return [(heads[0], merge_call(heads[0], {"in_channels": channels[-1]}, style, drop_missing=False))]
 
 
-def _update_host(host: cst.Call, channels: list[int], in_index: list[int] | None, style: Style, base: bool) -> cst.Call:
+def _update_host(
+    host: cst.Call, channels: list[int], in_index: list[int] | None, style: Style, neck_inherited: bool
+) -> cst.Call:
     neck_node = _config.dict_value(host, "neck")
     necks = _config.dicts_in(neck_node) if neck_node is not None else []
     if necks and not _is_gap(necks[0], style):
-        return replace_nodes(host, [(necks[0], _set_neck(necks[0], channels, style, base))])
+        return replace_nodes(host, [(necks[0], _set_neck(necks[0], channels, style, neck_inherited))])
     if neck_node is not None and not necks:
         return host  # a neck given by reference (``neck=_base_.neck``) is not ours to edit
     has_heads = any(_config.keyword_arg(host, key) is not None for key in (*_SEG_HEADS, "head"))
-    if not has_heads and neck_node is None and base:
+    if not has_heads and neck_node is None and neck_inherited:
         return merge_call(host, {"neck": {"in_channels": list(channels)}}, style, drop_missing=False)
-    pairs = _seg_heads(host, channels, in_index, style, base) + _cls_head(host, channels, style, base)
+    pairs = _seg_heads(host, channels, in_index, style) + _cls_head(host, channels, style)
     return replace_nodes(host, pairs)
 
 
@@ -137,27 +137,38 @@ def _check(channels: Sequence[int], in_index: Sequence[int] | None) -> tuple[lis
 
 
 def set_in_channels_in_module(
-    module: cst.Module, channels: Sequence[int], *, in_index: Sequence[int] | None = None, target: str | None = None
+    module: cst.Module,
+    channels: Sequence[int],
+    *,
+    in_index: Sequence[int] | None = None,
+    target: str | None = None,
+    inherited: bool | None = None,
 ) -> cst.Module:
     """The CST-level rewrite behind ``set_in_channels``."""
     levels, index = _check(channels, in_index)
-    style, base = Style.of(module), _config.has_base(module)
+    style = Style.of(module)
     host_path = backbone_path(module, target)[:-1]
+    neck_inherited = is_inherited(module, (*host_path, "neck"), inherited)
     host = _config.resolve(module, host_path)
-    if host is None and base and host_path == ("model",):
+    if host is None and neck_inherited and host_path == ("model",):
         code = f"model = dict(neck=dict(in_channels={levels!r}))\n"
         return _config.append_statement(module, code)
     if not isinstance(host, cst.Call) or not is_plain_dict(host):
         raise _config.error_at(module, host, f"no {'.'.join(host_path)} = dict(...) to set in_channels in")
     try:
-        new = _update_host(host, levels, index, style, base)
+        new = _update_host(host, levels, index, style, neck_inherited)
     except _HeadError as exc:
         raise _config.error_at(module, exc.node, exc.message) from exc
     return module if new is host else cst.ensure_type(module.deep_replace(host, new), cst.Module)
 
 
 def set_in_channels(
-    source: str, channels: list[int], *, in_index: list[int] | None = None, target: str | None = None
+    source: str,
+    channels: list[int],
+    *,
+    in_index: list[int] | None = None,
+    target: str | None = None,
+    inherited: bool | None = None,
 ) -> str:
     """Set the input channels of whatever reads the backbone's feature maps to ``channels`` (one per level).
 
@@ -168,7 +179,10 @@ def set_in_channels(
       them (else the last level for an int head, all levels for a list head) and get those levels'
       channels; ``in_index`` given here overrides the decode head's (one level -> ints). A classification
       ``head`` gets the last level's channels.
-    - A file with ``_base_`` and no neck and no head gets the smallest override ``neck=dict(in_channels=...)``.
+    - A file with no neck and no head whose ``_base_`` defines the neck (``inherited``, from
+      ``codemods.inheritance.inherits(source, 'model.neck', read)``; when None, guessed from the
+      ``_base_`` entries' names) gets the smallest override ``neck=dict(in_channels=...)``. A neck or head
+      dict without ``type`` overrides an inherited one, so a missing ``in_channels`` is added to it.
 
     Values that are already equal keep their text. ``target`` is the backbone's dotted path, as for
     ``replace_backbone``; the neck and heads are its siblings.
@@ -186,7 +200,7 @@ def set_in_channels(
             neck=dict(type='FPN', in_channels=[96, 192, 432, 1008], out_channels=256))
     """
     module = _config.parse(source)
-    return set_in_channels_in_module(module, channels, in_index=in_index, target=target).code
+    return set_in_channels_in_module(module, channels, in_index=in_index, target=target, inherited=inherited).code
 
 
 def parse_ints(text: str) -> list[int]:

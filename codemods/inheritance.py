@@ -1,0 +1,86 @@
+"""What a config inherits from its ``_base_`` files, read statically (no config is executed).
+
+mmengine merges a child's dict into its base's; ``_delete_=True`` drops the base's keys first, but it is
+only consumed when the base has that key: over a base without it, ``_delete_`` stays in the config and
+reaches the constructor. So the codemods need to know whether the ``_base_`` chain defines e.g.
+``model.backbone``. Reading files is the caller's job: ``inherits`` takes a ``read`` callback.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Callable
+
+import libcst as cst
+
+from codemods import _config
+from codemods._literal import maybe_literal
+
+# Base files that hold data pipelines, schedules or runtime settings, never a model.
+_DATA_ONLY = re.compile(r"(^|/)(datasets?|schedules?)/|default_runtime|(^|/)[^/]*runtime[^/]*\.py$")
+
+
+def base_files(source: str) -> list[str]:
+    """The ``_base_`` entries of a config (a string or a list of strings), ``[]`` when it has none."""
+    return _base_files(_config.parse(source))
+
+
+def _base_files(module: cst.Module) -> list[str]:
+    assign = _config.assigned(module, "_base_")
+    value = maybe_literal(assign.value) if assign is not None else []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
+        return list(value)
+    raise _config.error_at(module, assign, "_base_ is not a literal string or list of strings")
+
+
+def defines(source: str, dotted: str) -> bool:
+    """Whether the file itself sets ``dotted`` (e.g. ``model.backbone``) in its top-level dicts."""
+    return _config.resolve(_config.parse(source), _config.split_path(dotted)) is not None
+
+
+def deletes_above(module: cst.Module, path: _config.Path) -> bool:
+    """Whether a dict on the way to ``path`` (``model`` for ``model.backbone``) says ``_delete_=True``:
+    then nothing below it is inherited."""
+    for end in range(1, len(path)):
+        node = _config.resolve(module, path[:end])
+        if isinstance(node, cst.Call) and _config.keyword_arg(node, "_delete_") is not None:
+            return True
+    return False
+
+
+def guess_inherits(module: cst.Module) -> bool:
+    """Without the base files: inherit a model unless every ``_base_`` entry is a data/schedule/runtime file."""
+    try:
+        bases = _base_files(module)
+    except Exception:  # noqa: BLE001 - an unreadable _base_ may define anything
+        return True
+    return any(not _DATA_ONLY.search(base) for base in bases)
+
+
+def inherits(source: str, dotted: str, read: Callable[[str], str], here: str = "") -> bool | None:
+    """Whether a file of the ``_base_`` chain of ``source`` defines ``dotted``; None when a base cannot
+    be read (``read`` raised ``OSError``, or a ``package::path`` base).
+
+    ``read(path)`` returns a base file's text; ``path`` is a base entry joined onto the folder of
+    ``here`` (the config's own path relative to whatever ``read`` resolves against, ``""`` for its folder).
+    """
+    module = _config.parse(source)
+    if deletes_above(module, _config.split_path(dotted)):
+        return False
+    for base in _base_files(module):
+        if "::" in base:
+            return None
+        where = posixpath.normpath(posixpath.join(posixpath.dirname(here), base))
+        try:
+            text = read(where)
+        except OSError:
+            return None
+        if defines(text, dotted):
+            return True
+        deeper = inherits(text, dotted, read, where)
+        if deeper is not False:
+            return deeper
+    return False

@@ -1,0 +1,166 @@
+"""The codemods on real configs: those shipped inside the mmdet package.
+
+For 50 configs that define ``model = dict(... backbone=dict(...))`` and whose loaded model has a neck
+with ``in_channels``, the rewrite to RegNet-3.2GF parses, keeps every comment outside the replaced
+backbone block, is idempotent, and ``mmengine.Config.fromfile`` of the result equals the original's
+except for ``model.backbone`` and the neck's ``in_channels``. The configs tree is copied once, so the
+rewritten file sits beside the ``_base_`` files it inherits from.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import io
+import shutil
+import tokenize
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import libcst as cst
+import pytest
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+
+from codemods import _config
+from codemods.errors import CodemodError
+from codemods.inheritance import inherits
+from codemods.replace_backbone import backbone_path, replace_backbone
+from codemods.set_in_channels import set_in_channels
+
+mmengine_config = pytest.importorskip("mmengine.config", reason="the [mm] extra is not installed")
+pytest.importorskip("mmdet", reason="the [mm] extra is not installed")
+
+BACKBONE: dict[str, Any] = {"type": "RegNet", "arch": "regnetx_3.2gf", "out_indices": (0, 1, 2, 3)}
+CHANNELS = [96, 192, 432, 1008]
+COUNT = 50
+
+
+def configs_root() -> Path:
+    return Path(str(importlib.resources.files("mmdet") / ".mim" / "configs"))
+
+
+def defines_backbone(source: str) -> bool:
+    """``model = dict(... backbone=dict(...))`` in the file itself, and nothing that needs imports."""
+    if "custom_imports" in source:
+        return False
+    module = cst.parse_module(source)
+    try:
+        value = _config.resolve(module, backbone_path(module))
+    except CodemodError:
+        return False
+    return value is not None and _config.is_dict_call(value)
+
+
+def neck_of(model: dict[str, Any]) -> dict[str, Any] | None:
+    neck = model.get("neck")
+    neck = neck[0] if isinstance(neck, list) and neck else neck
+    return neck if isinstance(neck, dict) and isinstance(neck.get("in_channels"), (list, tuple)) else None
+
+
+def load(path: Path) -> dict[str, Any]:
+    config: dict[str, Any] = mmengine_config.Config.fromfile(str(path)).to_dict()
+    return config
+
+
+def normalized(value: object) -> object:
+    if isinstance(value, (list, tuple)):
+        return [normalized(item) for item in value]
+    if isinstance(value, dict):
+        return {key: normalized(item) for key, item in value.items()}
+    return value
+
+
+def comments(source: str) -> list[tuple[tuple[int, int], str]]:
+    tokens = tokenize.generate_tokens(io.StringIO(source).readline)
+    return [(token.start, token.string) for token in tokens if token.type == tokenize.COMMENT]
+
+
+def comments_outside_backbone(source: str) -> Counter[str]:
+    module = cst.parse_module(source)
+    value = _config.resolve(module, backbone_path(module))
+    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    arg = next(node for node in positions if isinstance(node, cst.Arg) and node.value is value)
+    where = positions[arg]
+    assert isinstance(where, CodeRange)
+    start, end = (where.start.line, where.start.column), (where.end.line, where.end.column)
+    return Counter(text for at, text in comments(source) if not start <= at <= end)
+
+
+@pytest.fixture(scope="session")
+def real_configs(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, dict[str, Any]]]:
+    """(copied config, its loaded original) for the first ``COUNT`` suitable configs, spread over folders."""
+    root = tmp_path_factory.mktemp("mmdet") / "configs"
+    shutil.copytree(configs_root(), root, ignore=shutil.ignore_patterns("__pycache__"))
+    candidates = [path for path in sorted(root.rglob("*.py")) if defines_backbone(path.read_text())]
+    spread = candidates[::3] + candidates[1::3] + candidates[2::3]
+    chosen: list[tuple[Path, dict[str, Any]]] = []
+    for path in spread:
+        original = load(path)
+        if neck_of(original["model"]) is not None:
+            chosen.append((path, original))
+        if len(chosen) == COUNT:
+            break
+    return chosen
+
+
+def rewrite(path: Path, source: str) -> str:
+    """What ``otxgen build`` does: read the ``_base_`` chain (I/O here), then the pure rewrites."""
+
+    def read(relative: str) -> str:
+        return (path.parent / relative).read_text()
+
+    backbone_inherited = inherits(source, "model.backbone", read, here=path.name)
+    out = replace_backbone(source, BACKBONE, inherited=backbone_inherited)
+    return set_in_channels(out, CHANNELS, inherited=inherits(out, "model.neck", read, here=path.name))
+
+
+def without_intended_keys(config: dict[str, Any]) -> dict[str, Any]:
+    model = dict(config["model"])
+    model.pop("backbone")
+    neck = model["neck"]
+    first = dict(neck[0] if isinstance(neck, list) else neck)
+    first.pop("in_channels")
+    model["neck"] = [first, *neck[1:]] if isinstance(neck, list) else first
+    return {**config, "model": model}
+
+
+def test_enough_real_configs(real_configs: list[tuple[Path, dict[str, Any]]]) -> None:
+    assert len(real_configs) == COUNT
+    assert len({path.parent for path, _ in real_configs}) >= 20
+
+
+def test_real_configs_rewrite_losslessly(real_configs: list[tuple[Path, dict[str, Any]]]) -> None:
+    failures = []
+    for path, original in real_configs:
+        source = path.read_text()
+        out = rewrite(path, source)
+        cst.parse_module(out)
+        assert rewrite(path, out) == out, f"{path.name}: not idempotent"
+        lost = comments_outside_backbone(source) - Counter(text for _, text in comments(out))
+        assert not lost, f"{path.name}: lost comments {sorted(lost)}"
+        rewritten = path.with_name(f"otxgen_rewritten_{path.name}")
+        rewritten.write_text(out)
+        result = load(rewritten)
+        backbone = result["model"]["backbone"]
+        if not all(normalized(backbone.get(key)) == normalized(value) for key, value in BACKBONE.items()):
+            failures.append(f"{path.name}: backbone {backbone}")
+        neck = neck_of(result["model"])
+        if neck is None or normalized(neck["in_channels"]) != CHANNELS:
+            failures.append(f"{path.name}: neck {result['model'].get('neck')}")
+        if normalized(without_intended_keys(result)) != normalized(without_intended_keys(original)):
+            failures.append(f"{path.name}: other keys changed")
+    assert not failures, "\n".join(failures)
+
+
+def test_a_changed_type_gives_exactly_the_new_backbone(
+    real_configs: list[tuple[Path, dict[str, Any]]],
+) -> None:
+    checked = 0
+    for path, original in real_configs:
+        if original["model"]["backbone"].get("type") == BACKBONE["type"]:
+            continue
+        rewritten = path.with_name(f"otxgen_whole_{path.name}")
+        rewritten.write_text(rewrite(path, path.read_text()))
+        assert normalized(load(rewritten)["model"]["backbone"]) == normalized(BACKBONE), path.name
+        checked += 1
+    assert checked >= COUNT // 2
