@@ -1,0 +1,95 @@
+"""``otxgen find`` reads the committed schema index: table, JSON, task filter, errors, no torch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from otxgen.cli import main
+
+
+def _find(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, ["find", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_json_lists_mmdet_backbones_with_required_args() -> None:
+    code, out, _ = _find("--backbone", "mmdet", "--format", "json")
+    assert code == 0
+    backbones = {b["type"]: b for b in json.loads(out)["backbones"]}
+    assert len(backbones) >= 18
+    assert backbones["mmdet.ResNet"]["required_args"] == {"depth": [18, 34, 50, 101, 152]}
+    assert backbones["mmdet.RegNet"]["required_args"]["arch"][0] == "regnetx_400mf"
+    assert backbones["mmdet.ResNet"]["schema"] == "mmdet/ResNet.json"
+
+
+def test_every_library_lists_at_least_ten() -> None:
+    code, out, _ = _find("--backbone", "--format", "json")
+    assert code == 0
+    libraries = [b["library"] for b in json.loads(out)["backbones"]]
+    for library in ("mmdet", "mmseg", "mmpretrain", "torchvision", "pytorchcv"):
+        assert libraries.count(library) >= 10, library
+
+
+def test_table_matches_json() -> None:
+    _, table, _ = _find("--backbone", "mmdet")
+    _, out, _ = _find("--backbone", "mmdet", "--format", "json")
+    assert "| Index | Backbone Type" in table and "Required-Args" in table and "Options" in table
+    for backbone in json.loads(out)["backbones"]:
+        assert f" {backbone['type']} " in table
+    resnet_row = next(line for line in table.splitlines() if " mmdet.ResNet " in line)
+    assert "depth" in resnet_row and "18, 34, 50, 101, 152" in resnet_row
+
+
+def test_long_option_lists_wrap() -> None:
+    _, table, _ = _find("--backbone", "mmdet")
+    widths = {len(line) for line in table.splitlines()}
+    assert len(widths) == 1, "every line of the table has the same width"
+    regnet = table.splitlines().index(next(line for line in table.splitlines() if " mmdet.RegNet " in line))
+    assert "regnetx" in table.splitlines()[regnet + 1], "the RegNet options continue on the next line"
+
+
+def test_alias_and_task_filter() -> None:
+    _, out, _ = _find("--backbone", "mmcls", "--task", "detection", "--format", "json")
+    found = json.loads(out)["backbones"]
+    assert found and all(b["library"] == "mmpretrain" and "detection" in b["tasks"] for b in found)
+
+
+def test_excluded_models_are_visible() -> None:
+    _, out, _ = _find("--backbone", "torchvision", "--format", "json")
+    excluded = {e["type"]: e["reason"] for e in json.loads(out)["excluded"]}
+    assert "torchvision.vit_b_16" in excluded and excluded["torchvision.vit_b_16"]
+
+
+def test_unknown_library_exits_2_naming_the_valid_ones() -> None:
+    code, _, err = _find("--backbone", "mmfoo")
+    assert code == 2
+    assert err.count("\n") == 1 and "valid: mmdet, mmseg, mmpretrain, torchvision, pytorchcv" in err
+
+
+def test_templates_are_listed() -> None:
+    code, out, _ = _find("--template", "--format", "json")
+    templates = json.loads(out)["templates"]
+    assert code == 0
+    assert {t["task"] for t in templates if t["default"]} == {
+        "classification", "detection", "instance-segmentation", "segmentation"
+    }
+
+
+def _modules_after(*argv: str) -> set[str]:
+    code = (
+        "import sys\nfrom otxgen.cli import main\n"
+        f"try:\n    main({list(argv)!r})\nexcept SystemExit:\n    pass\n"
+        "print('MODULES', ' '.join(sys.modules), file=sys.stderr)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(result.stderr.rpartition("MODULES ")[2].split())
+
+
+def test_help_and_find_import_no_torch() -> None:
+    for argv in (["--help"], ["find", "--backbone", "mmdet"], ["find", "--template"]):
+        loaded = _modules_after(*argv)
+        assert "torch" not in loaded and not any(m.startswith(("mmdet", "mmengine")) for m in loaded), argv

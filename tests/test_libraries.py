@@ -1,0 +1,94 @@
+"""Library adapters against the real, installed libraries (no mocks)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from otxgen.errors import UsageError
+from otxgen.libraries import get_adapter, resolve_library, split_type
+
+
+@pytest.mark.parametrize(("name", "canonical"), [("mmcls", "mmpretrain"), ("omz.mmcls", "mmpretrain"), ("MMDET", "mmdet")])
+def test_aliases_resolve(name: str, canonical: str) -> None:
+    assert resolve_library(name) == canonical
+
+
+def test_unknown_library_names_the_valid_ones() -> None:
+    with pytest.raises(UsageError, match=r"unknown library 'mmdett' \(did you mean 'mmdet'\?\); valid: mmdet, mmseg"):
+        resolve_library("mmdett")
+
+
+def test_split_type_resolves_the_alias() -> None:
+    assert split_type("omz.mmcls.ResNet") == ("mmpretrain", "ResNet")
+
+
+def test_mmdet_lists_its_real_backbones() -> None:
+    names = [e.name for e in get_adapter("mmdet").entries()]
+    assert len(names) >= 18
+    assert {"ResNet", "RegNet", "SwinTransformer", "CSPDarknet", "HRNet"} <= set(names)
+
+
+def test_mmseg_helpers_are_excluded_with_a_reason() -> None:
+    adapter = get_adapter("mmseg")
+    names = {e.name for e in adapter.entries()}
+    assert "UNet" in names and "MobileNetV3" in names
+    assert "DeconvModule" not in names and "InterpConv" not in names
+    assert "not exported as a backbone" in adapter.excluded()["InterpConv"]
+
+
+def test_mmpretrain_lists_many_backbones_without_the_abstract_base() -> None:
+    names = {e.name for e in get_adapter("mmcls").entries()}
+    assert len(names) >= 10 and "ConvNeXt" in names and "BaseBackbone" not in names
+
+
+def _through_mmdet(cfg: dict[str, object]) -> torch.nn.Module:
+    import mmdet.models  # noqa: F401 - registers mmdet's modules
+    from mmdet.registry import MODELS
+
+    module: torch.nn.Module = MODELS.build(cfg)
+    return module
+
+
+def test_torchvision_resnet50_builds_in_mmdets_registry_with_stride_stages() -> None:
+    import otxgen.libraries.torchvision  # noqa: F401 - the custom_imports module
+
+    backbone = _through_mmdet(dict(type="torchvision.resnet50", out_indices=(0, 1, 2, 3))).eval()
+    with torch.no_grad():
+        outs = backbone(torch.zeros(1, 3, 128, 128))
+    assert [tuple(o.shape) for o in outs] == [(1, 256, 32, 32), (1, 512, 16, 16), (1, 1024, 8, 8), (1, 2048, 4, 4)]
+
+
+def test_pytorchcv_model_builds_in_mmdets_registry() -> None:
+    import otxgen.libraries.pytorchcv  # noqa: F401
+
+    backbone = _through_mmdet(dict(type="pytorchcv.mobilenetv2_w1", out_indices=(1, 3))).eval()
+    with torch.no_grad():
+        outs = backbone(torch.zeros(1, 3, 128, 128))
+    assert [tuple(o.shape)[2:] for o in outs] == [(16, 16), (4, 4)]  # strides 8 and 32
+    assert backbone.out_strides == (8, 32)
+
+
+def test_frozen_stages_and_norm_eval() -> None:
+    import otxgen.libraries.torchvision  # noqa: F401
+
+    backbone = _through_mmdet(dict(type="torchvision.resnet18", frozen_stages=1, norm_eval=True)).train()
+    first_frozen = backbone.layers[0]
+    last = backbone.layers[-1]
+    assert not any(p.requires_grad for p in first_frozen.parameters())
+    assert all(p.requires_grad for p in last.parameters())
+    assert not any(m.training for m in backbone.modules() if isinstance(m, torch.nn.BatchNorm2d))
+
+
+def test_out_indices_out_of_range_is_a_clear_error() -> None:
+    import otxgen.libraries.torchvision  # noqa: F401
+
+    with pytest.raises(ValueError, match=r"out_indices \(0, 7\) must be within 0..3"):
+        _through_mmdet(dict(type="torchvision.resnet18", out_indices=(0, 7)))
+
+
+def test_torchvision_exclusions_are_recorded() -> None:
+    adapter = get_adapter("torchvision")
+    excluded = adapter.excluded()
+    assert "vit_b_16" in excluded and "resnet50" not in excluded
+    assert len(adapter.entries()) >= 10
