@@ -1,0 +1,232 @@
+"""What the parts after the backbone expect of its outputs, read from the ``model`` config dict.
+
+Pure: no torch, no mm* import. A *demand* is one consumer's claim on one backbone output (its
+channels, and for detectors its stride); a *count demand* is a claim on the number of outputs.
+The checks in ``otxgen.smoke.check`` hold the measured outputs against these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+# Necks whose output j is input ``start_level + j`` at the same stride (extra levels come after).
+LEVEL_PRESERVING_NECKS = frozenset(
+    {
+        "FPN",
+        "PAFPN",
+        "FPN_CARAFE",
+        "FPN_DropBlock",
+        "NASFPN",
+        "NASFCOS_FPN",
+        "FPG",
+        "RFP",
+        "ChannelMapper",
+        "YOLOXPAFPN",
+        "CSPNeXtPAFPN",
+        "SSH",
+    }
+)
+# Classification necks that pool a (N, C, H, W) map into (N, C).
+POOLING_NECKS = frozenset({"GlobalAveragePooling", "GeneralizedMeanPooling", "GAP"})
+# Where detectors keep the strides they assume for the neck's outputs, in the order checked.
+PRIOR_STRIDE_PATHS = (
+    ("rpn_head", "anchor_generator", "strides"),
+    ("rpn_head", "prior_generator", "strides"),
+    ("bbox_head", "anchor_generator", "strides"),
+    ("bbox_head", "prior_generator", "strides"),
+    ("roi_head", "bbox_roi_extractor", "featmap_strides"),
+    ("roi_head", "mask_roi_extractor", "featmap_strides"),
+)
+
+
+@dataclass(frozen=True)
+class Demand:
+    """``consumer`` wants backbone output ``index`` (negative: from the end) to have these."""
+
+    consumer: str
+    index: int
+    channels: int | None = None
+    stride: int | None = None
+    stride_source: str = ""
+
+
+@dataclass(frozen=True)
+class CountDemand:
+    """``consumer`` needs exactly (or at least, when ``exact`` is false) ``count`` outputs."""
+
+    consumer: str
+    count: int
+    exact: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class Expectation:
+    demands: tuple[Demand, ...] = ()
+    counts: tuple[CountDemand, ...] = ()
+    maps_required: bool = True  # every output must be a 4-D (N, C, H, W) map
+    strictly_increasing: bool = False  # strides must grow level by level (detection necks)
+    notes: tuple[str, ...] = ()
+
+
+def _type_name(cfg: Mapping[str, Any]) -> str:
+    return str(cfg.get("type", "?")).rpartition(".")[2]
+
+
+def _first(value: Any) -> Mapping[str, Any] | None:
+    """A neck or head may be a dict or a list of dicts (applied in turn): the first meets the backbone."""
+    if isinstance(value, Mapping):
+        return value
+    if isinstance(value, Sequence) and not isinstance(value, str) and value and isinstance(value[0], Mapping):
+        return value[0]
+    return None
+
+
+def _ints(value: Any) -> list[int] | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [value]
+    if isinstance(value, Sequence) and not isinstance(value, str) and all(isinstance(v, int) for v in value):
+        return [int(v) for v in value]
+    return None
+
+
+def _stride_value(value: Any) -> int | None:
+    """A prior stride is an int or an ``(h, w)`` pair; pairs count only when square."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, Sequence) and len(value) == 2 and value[0] == value[1] and isinstance(value[0], int):
+        return int(value[0])
+    return None
+
+
+def _dig(cfg: Mapping[str, Any], path: Sequence[str]) -> Any:
+    node: Any = cfg
+    for key in path:
+        if not isinstance(node, Mapping) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def prior_strides(model: Mapping[str, Any]) -> list[tuple[str, list[int]]]:
+    """Every stride list a detector keeps for its neck outputs, as ``(dotted path, strides)``."""
+    found = []
+    for path in PRIOR_STRIDE_PATHS:
+        raw = _dig(model, path)
+        if isinstance(raw, Sequence) and not isinstance(raw, str):
+            strides = [_stride_value(v) for v in raw]
+            if strides and all(s is not None for s in strides):
+                found.append((".".join(path), [int(s) for s in strides if s is not None]))
+    return found
+
+
+def expectation(model: Mapping[str, Any], task: str) -> Expectation:
+    """The demands on the backbone's outputs made by the config's neck, decode head(s) or head."""
+    neck = _first(model.get("neck"))
+    if task == "classification":
+        return _classification(model, neck)
+    if neck is not None and "in_channels" in neck:
+        return _from_neck(model, neck, task)
+    if _first(model.get("decode_head")) is not None:
+        return _from_decode_heads(model)
+    return Expectation(notes=("no neck or decode head with in_channels: only the whole-model forward is checked",))
+
+
+def _from_neck(model: Mapping[str, Any], neck: Mapping[str, Any], task: str) -> Expectation:
+    name = f"neck {_type_name(neck)}"
+    channels = _ints(neck["in_channels"])
+    if channels is None:
+        return Expectation(notes=(f"{name}: in_channels {neck['in_channels']!r} is not an int or a list of ints",))
+    if isinstance(neck["in_channels"], int):  # a single-input neck reads the last output
+        return Expectation(demands=(Demand(f"{name} in_channels", -1, channels[0]),))
+    demands = [Demand(f"{name} in_channels[{i}]", i, c) for i, c in enumerate(channels)]
+    counts = (CountDemand(name, len(channels), True, f"in_channels has {len(channels)} entries"),)
+    detecting = task in ("detection", "instance-segmentation")
+    notes: tuple[str, ...] = ()
+    if detecting and _type_name(neck) in LEVEL_PRESERVING_NECKS:
+        demands = _with_prior_strides(model, neck, demands)
+    elif detecting:
+        notes = (f"{name}: strides are not mapped through this neck type; only their order is checked",)
+    return Expectation(tuple(demands), counts, True, detecting, notes)
+
+
+def _with_prior_strides(model: Mapping[str, Any], neck: Mapping[str, Any], demands: list[Demand]) -> list[Demand]:
+    """Neck output j comes from backbone level ``start_level + j``: it must have stride ``strides[j]``."""
+    start = int(neck.get("start_level", 0))
+    end = int(neck.get("end_level", -1))
+    last = len(demands) - 1 if end == -1 else end
+    sources = prior_strides(model)
+    result = []
+    for demand in demands:
+        level = demand.index
+        stride, source = None, ""
+        for path, strides in sources:
+            j = level - start
+            if start <= level <= last and j < len(strides):
+                stride, source = strides[j], f"{path}[{j}] (through {_type_name(neck)} start_level={start})"
+                break
+        result.append(Demand(demand.consumer, level, demand.channels, stride, source))
+    return result
+
+
+def _from_decode_heads(model: Mapping[str, Any]) -> Expectation:
+    demands: list[Demand] = []
+    counts: list[CountDemand] = []
+    heads = [("decode_head", model.get("decode_head"))]
+    auxiliary = model.get("auxiliary_head")
+    heads += [("auxiliary_head", a) for a in (auxiliary if isinstance(auxiliary, list) else [auxiliary]) if a]
+    for key, head in heads:
+        head = _first(head)
+        if head is not None:
+            _decode_head_demands(f"{key} {_type_name(head)}", head, demands, counts)
+    return Expectation(tuple(demands), tuple(counts), True, False)
+
+
+def _decode_head_demands(
+    name: str,
+    head: Mapping[str, Any],
+    demands: list[Demand],
+    counts: list[CountDemand],
+) -> None:
+    indices = _ints(head.get("in_index", -1)) or [-1]
+    channels = _ints(head.get("in_channels"))
+    if channels is not None and len(channels) != len(indices):
+        counts.append(
+            CountDemand(
+                name, len(indices), True, f"in_channels has {len(channels)} entries but in_index has {len(indices)}"
+            )
+        )
+    for k, index in enumerate(indices):
+        wanted = channels[k] if channels is not None and k < len(channels) else None
+        label = f"{name} in_channels[{k}]" if len(indices) > 1 else f"{name} in_channels"
+        demands.append(Demand(label, index, wanted))
+    needed = max(max(i + 1 if i >= 0 else -i for i in indices), 1)
+    counts.append(CountDemand(name, needed, False, f"in_index {tuple(indices)}"))
+
+
+def _classification(model: Mapping[str, Any], neck: Mapping[str, Any] | None) -> Expectation:
+    """mmpretrain heads read the last output; a pooling neck needs it to be a 4-D map."""
+    head = _first(model.get("head"))
+    pooled_by_neck = neck is not None and _type_name(neck) in POOLING_NECKS
+    demands: tuple[Demand, ...] = ()
+    if head is not None:
+        channels = head.get("in_channels")
+        if channels is None:
+            channels = _task_heads_in_channels(head)
+        if isinstance(channels, int):
+            demands = (Demand(f"head {_type_name(head)} in_channels", -1, channels),)
+    notes = () if pooled_by_neck else ("no pooling neck: the head reads the last output as it is",)
+    return Expectation(
+        demands, (CountDemand("head", 1, False, "the head reads the last output"),), pooled_by_neck, False, notes
+    )
+
+
+def _task_heads_in_channels(head: Mapping[str, Any]) -> int | None:
+    tasks = head.get("task_heads")
+    if isinstance(tasks, Mapping):
+        for sub in tasks.values():
+            if isinstance(sub, Mapping) and isinstance(sub.get("in_channels"), int):
+                return int(sub["in_channels"])
+    return None

@@ -1,0 +1,152 @@
+"""Smoke-build one model config: load (executes it), build in its registry scope, measure the
+backbone's outputs, hold them against the neck / head / anchors, then the whole-model forward and,
+when asked, one training step. Imports torch and mmengine (through ``runtime``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+from torch import nn
+
+from otxgen.errors import UsageError
+from otxgen.smoke import runtime, steps
+from otxgen.smoke.check import LevelReport, check_levels
+from otxgen.smoke.expect import expectation
+from otxgen.smoke.report import SmokeResult, Step
+from otxgen.smoke.synthetic import make_batch
+
+Say = Callable[[str], None]
+T = TypeVar("T")
+TRAIN_BATCH = 2  # BatchNorm needs more than one value per channel in train mode
+
+
+def run_smoke(path: Path, device: str, input_size: int | None, train: bool, say: Say) -> SmokeResult:
+    """The smoke-build of the config at ``path``; mismatches are in the result, not raised."""
+    device = runtime.resolve_device(device)
+    if train and device == "meta":
+        raise UsageError("--train-step needs a real device; --device meta computes shapes only")
+    config = runtime.load_config(path)
+    scope = runtime.scope_of(config)
+    model_cfg: dict[str, Any] = config.model.to_dict()
+    task = runtime.task_of(scope, model_cfg)
+    backbone_cfg = model_cfg.get("backbone") or {}
+    size = input_size or runtime.default_input_size(task, model_cfg)
+    say(f"[*] Building {model_cfg.get('type')} ({scope}, {task}) from {path}")
+    seconds: dict[str, float] = {}
+    torch.manual_seed(0)
+    model = _timed(seconds, "build", lambda: runtime.build_model(config, scope))
+    init_note = runtime.initialise(model, model_cfg)
+    if device not in ("cpu", "meta"):
+        model.to(device)
+    levels, shapes_from = _measure(model, model_cfg, task, size, device, seconds)
+    forward, train_result = _whole_model(model, task, size, device, train, levels, seconds)
+    notes = levels.notes + ((init_note,) if init_note else ())
+    return SmokeResult(
+        str(path),
+        scope,
+        task,
+        str(model_cfg.get("type")),
+        _type_name(backbone_cfg, model.backbone),
+        device,
+        size,
+        shapes_from,
+        levels,
+        forward,
+        train_result,
+        seconds,
+        notes,
+    )
+
+
+def _timed(seconds: dict[str, float], name: str, work: Callable[[], T]) -> T:
+    start = time.perf_counter()
+    try:
+        return work()
+    finally:
+        seconds[name] = time.perf_counter() - start
+
+
+def _type_name(backbone_cfg: Mapping[str, Any], backbone: nn.Module) -> str:
+    return str(backbone_cfg.get("type") or type(backbone).__name__)
+
+
+def _measure(
+    model: nn.Module,
+    model_cfg: Mapping[str, Any],
+    task: str,
+    size: int,
+    device: str,
+    seconds: dict[str, float],
+) -> tuple[LevelReport, str]:
+    in_channels = (model_cfg.get("backbone") or {}).get("in_channels", 3)
+    in_channels = in_channels if isinstance(in_channels, int) else 3
+    expected = expectation(model_cfg, task)
+    start = time.perf_counter()
+    try:
+        if device == "meta":
+            shapes, source = runtime.meta_backbone_shapes(model.backbone, size, in_channels)
+        else:
+            shapes, source = runtime.backbone_shapes(model.backbone, size, device, in_channels), device
+    except Exception as error:  # noqa: BLE001 - a backbone that cannot run is a finding, not a crash
+        seconds["backbone"] = time.perf_counter() - start
+        failed = f"the backbone forward at {size}x{size} failed: {type(error).__name__}: {error}"
+        return LevelReport((), (failed,), expected.notes), device
+    seconds["backbone"] = time.perf_counter() - start
+    return check_levels(shapes, size, expected), source
+
+
+def _whole_model(
+    model: nn.Module,
+    task: str,
+    size: int,
+    device: str,
+    train: bool,
+    levels: LevelReport,
+    seconds: dict[str, float],
+) -> tuple[Step, Step]:
+    if device == "meta":
+        return Step("skipped", "--device meta computes shapes only"), Step("skipped", "not requested")
+    if not levels.ok:
+        reason = "the backbone's outputs do not fit"
+        return Step("skipped", reason), Step("skipped", reason if train else "not requested")
+    forward = _attempt(seconds, "forward", lambda: steps.tensor_forward(model, make_batch(task, model, size, 1)))
+    if not train:
+        return forward, Step("skipped", "not requested")
+    if forward.state != "ok":
+        return forward, Step("skipped", "the forward failed")
+    return forward, _train(model, task, size, seconds)
+
+
+def _attempt(seconds: dict[str, float], name: str, work: Callable[[], None]) -> Step:
+    start = time.perf_counter()
+    try:
+        work()
+    except Exception as error:  # noqa: BLE001 - any failure of the model is a finding
+        seconds[name] = time.perf_counter() - start
+        return Step("failed", f"{type(error).__name__}: {error}".splitlines()[0], seconds[name])
+    seconds[name] = time.perf_counter() - start
+    return Step("ok", "", seconds[name])
+
+
+def _train(model: nn.Module, task: str, size: int, seconds: dict[str, float]) -> Step:
+    start = time.perf_counter()
+    try:
+        result = steps.train_step(model, make_batch(task, model, size, TRAIN_BATCH))
+    except Exception as error:  # noqa: BLE001 - a model that cannot train is a finding
+        seconds["train"] = time.perf_counter() - start
+        return Step("failed", f"{type(error).__name__}: {error}".splitlines()[0], seconds["train"])
+    seconds["train"] = time.perf_counter() - start
+    data = {
+        "loss": result.loss,
+        "loss_terms": list(result.loss_terms),
+        "backbone_tensors_with_gradient": result.reached,
+        "backbone_trainable_tensors": result.trainable,
+    }
+    if result.problems:
+        return Step("failed", "; ".join(result.problems), seconds["train"], data)
+    detail = f"loss {result.loss:.4f}, gradients reach {result.reached}/{result.trainable} backbone tensors"
+    return Step("ok", detail, seconds["train"], data)

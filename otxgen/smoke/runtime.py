@@ -1,0 +1,186 @@
+"""Load a config, find its registry scope and task, build the model, run the backbone.
+
+This module imports torch and mmengine at the top: only ``otxgen smoke`` (and the benchmark)
+import it. ``load_config`` EXECUTES the config file (``mmengine.Config.fromfile``) by design.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from mmengine.config import Config
+from mmengine.registry import MODELS, init_default_scope
+from torch import nn
+
+from otxgen.errors import InputError, UsageError
+
+SCOPES = ("mmdet", "mmseg", "mmpretrain")
+_SCOPE_OF_MODEL = {"EncoderDecoder": "mmseg", "CascadeEncoderDecoder": "mmseg", "ImageClassifier": "mmpretrain"}
+_TASK_OF_SCOPE = {"mmseg": "segmentation", "mmpretrain": "classification"}
+_INSTANCE_MODELS = frozenset({"SOLO", "SOLOv2", "CondInst", "BoxInst", "MaskFormer", "Mask2Former", "RTMDetIns"})
+_TRANSFORMER_MARKS = (
+    "ViT",
+    "VisionTransformer",
+    "Swin",
+    "BEiT",
+    "DeiT",
+    "MAE",
+    "Twins",
+    "PVT",
+    "MixVision",
+    "PCPVT",
+    "SVT",
+    "T2T",
+    "Levit",
+    "EVA",
+    "HiViT",
+    "ConvMixer",
+    "MViT",
+)
+# Heads with a fixed-size window: LR-ASPP pools 49x49 at stride 8, so it needs at least 392 pixels.
+_HEAD_MIN_SIZE = {"LRASPPHead": 512}
+
+
+def load_config(path: Path) -> Config:
+    """Execute and load ``path`` (its ``custom_imports`` are imported too); needs a ``model`` dict."""
+    if not path.is_file():
+        raise InputError("no such model config (pass MODEL.py or run inside a workspace)", str(path))
+    try:
+        config = Config.fromfile(str(path))
+    except SyntaxError as error:
+        raise InputError(f"syntax error: {error.msg}", str(path), error.lineno or 0, error.offset or 0) from error
+    except Exception as error:  # executing a user's config can raise anything
+        raise InputError(f"cannot load the config: {type(error).__name__}: {error}", str(path)) from error
+    if not isinstance(config.get("model"), Mapping):
+        raise InputError("the config has no `model = dict(...)`", str(path))
+    return config
+
+
+def scope_of(config: Config) -> str:
+    """``default_scope`` when set, else the model type's scope prefix, else the registry that knows it."""
+    declared = config.get("default_scope")
+    if isinstance(declared, str) and declared:
+        return declared
+    model_type = str(config.model.get("type", ""))
+    prefix, dot, name = model_type.rpartition(".")
+    if dot and prefix in SCOPES:
+        return prefix
+    if name in _SCOPE_OF_MODEL:
+        return _SCOPE_OF_MODEL[name]
+    for scope in SCOPES:
+        registry = importlib.import_module(f"{scope}.registry").MODELS
+        importlib.import_module(f"{scope}.models")
+        if name in registry.module_dict:
+            return scope
+    raise InputError(
+        f"model type {model_type!r} is in none of the registries {', '.join(SCOPES)}; set default_scope in the config"
+    )
+
+
+def task_of(scope: str, model: Mapping[str, Any]) -> str:
+    """classification (mmpretrain), segmentation (mmseg), else detection or instance-segmentation."""
+    if scope in _TASK_OF_SCOPE:
+        return _TASK_OF_SCOPE[scope]
+    return "instance-segmentation" if _has_masks(model) else "detection"
+
+
+def _has_masks(node: Any) -> bool:
+    if isinstance(node, Mapping):
+        if "mask_head" in node or str(node.get("type", "")).rpartition(".")[2] in _INSTANCE_MODELS:
+            return True
+        return any(_has_masks(v) for v in node.values())
+    if isinstance(node, list | tuple):
+        return any(_has_masks(v) for v in node)
+    return False
+
+
+def default_input_size(task: str, model: Mapping[str, Any]) -> int:
+    """A side valid for the model: the backbone's own ``img_size`` when it has one, a head's minimum,
+    224 for classification and transformers, else 256."""
+    heads = [_type_name(model.get(key)) for key in ("decode_head", "auxiliary_head", "head", "bbox_head")]
+    minimum = max((_HEAD_MIN_SIZE.get(name, 0) for name in heads), default=0)
+    backbone = model.get("backbone") or {}
+    return max(_backbone_size(task, backbone), minimum)
+
+
+def _type_name(cfg: Any) -> str:
+    return str(cfg.get("type", "")).rpartition(".")[2] if isinstance(cfg, Mapping) else ""
+
+
+def _backbone_size(task: str, backbone: Mapping[str, Any]) -> int:
+    img_size = backbone.get("img_size")
+    if isinstance(img_size, int):
+        return img_size
+    if isinstance(img_size, list | tuple) and img_size and isinstance(img_size[0], int):
+        return int(img_size[0])
+    backbone_type = str(backbone.get("type", ""))
+    if task == "classification" or any(mark in backbone_type for mark in _TRANSFORMER_MARKS):
+        return 224
+    return 256
+
+
+def resolve_device(requested: str) -> str:
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is available here (use --device auto or cpu)")
+    return requested
+
+
+def build_model(config: Config, scope: str) -> nn.Module:
+    """Build the whole model on the CPU with ``scope`` as the default registry scope."""
+    init_default_scope(scope)
+    try:
+        model = MODELS.build(config.model)
+    except Exception as error:  # a constructor may raise anything for a bad config
+        raise InputError(f"cannot build the model: {type(error).__name__}: {error}", config.filename) from error
+    if not isinstance(getattr(model, "backbone", None), nn.Module):
+        raise InputError(f"the model {type(model).__name__} has no backbone module", config.filename)
+    return model
+
+
+def initialise(model: nn.Module, model_cfg: Mapping[str, Any]) -> str:
+    """Run the model's own ``init_weights`` (head priors, e.g. focal-loss bias) unless the config asks
+    for pretrained weights, which would be downloaded; returns a note when it did not."""
+    if _wants_pretrained(model_cfg):
+        return "init_weights skipped: the config asks for pretrained weights; weights are the constructors' defaults"
+    init_weights = getattr(model, "init_weights", None)
+    if callable(init_weights):
+        init_weights()
+    return ""
+
+
+def _wants_pretrained(node: Any) -> bool:
+    if isinstance(node, Mapping):
+        if node.get("pretrained") or node.get("type") == "Pretrained" or "checkpoint" in node:
+            return True
+        return any(_wants_pretrained(v) for v in node.values())
+    if isinstance(node, list | tuple):
+        return any(_wants_pretrained(v) for v in node)
+    return False
+
+
+def backbone_shapes(backbone: nn.Module, size: int, device: str, in_channels: int = 3) -> list[tuple[int, ...] | None]:
+    """Run ``backbone`` on a (1, C, size, size) batch in eval mode; one shape per output (None: not a tensor)."""
+    backbone.eval()
+    with torch.no_grad():
+        outputs = backbone(torch.randn(1, in_channels, size, size, device=device))
+    if isinstance(outputs, torch.Tensor):
+        outputs = (outputs,)
+    return [tuple(o.shape) if isinstance(o, torch.Tensor) else None for o in outputs]
+
+
+def meta_backbone_shapes(backbone: nn.Module, size: int, in_channels: int) -> tuple[list[tuple[int, ...] | None], str]:
+    """Shapes on the meta device (no compute), from a weightless copy; falls back to a CPU forward
+    for backbones with ops that have no meta kernel. Also returns where the shapes came from."""
+    try:
+        probe = copy.deepcopy(backbone).to_empty(device="meta")
+        return backbone_shapes(probe, size, "meta", in_channels), "meta"
+    except (NotImplementedError, RuntimeError) as error:
+        shapes = backbone_shapes(backbone, size, "cpu", in_channels)
+        return shapes, f"cpu (the meta forward failed: {type(error).__name__})"

@@ -1,0 +1,57 @@
+"""The whole-model steps of a smoke-build: a ``mode='tensor'`` forward, and one training step
+(forward with the model's own loss, backward, SGD step) that proves gradients reach the backbone."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from otxgen.smoke.synthetic import Batch
+
+
+@dataclass(frozen=True)
+class TrainStep:
+    loss: float
+    loss_terms: tuple[str, ...]  # the loss names the model reported
+    reached: int  # backbone parameter tensors with a non-zero gradient
+    trainable: int  # backbone parameter tensors that require a gradient
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        found = []
+        if not math.isfinite(self.loss):
+            found.append(f"train step: the loss is {self.loss}, not finite")
+        if self.trainable == 0:
+            found.append("train step: the backbone has no trainable parameters")
+        elif self.reached == 0:
+            found.append(f"train step: no gradient reaches the backbone (0 of {self.trainable} trainable tensors)")
+        return tuple(found)
+
+
+def tensor_forward(model: nn.Module, batch: Batch) -> None:
+    """``model(**data, mode='tensor')`` in eval mode, after the model's own preprocessing (which
+    also moves the batch to the model's device)."""
+    model.eval()
+    with torch.no_grad():
+        data = model.data_preprocessor(batch, False)
+        model(**data, mode="tensor")
+
+
+def train_step(model: nn.Module, batch: Batch, learning_rate: float = 1e-3) -> TrainStep:
+    """One forward + backward + SGD step with ``mode='loss'``; counts backbone tensors reached."""
+    model.train()
+    data = model.data_preprocessor(batch, True)
+    losses = model(**data, mode="loss")
+    loss, _ = model.parse_losses(losses)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(trainable, lr=learning_rate, momentum=0.9)
+    optimizer.zero_grad()
+    loss.backward()
+    backbone = [p for p in model.backbone.parameters() if p.requires_grad]
+    reached = sum(1 for p in backbone if p.grad is not None and bool(p.grad.abs().sum() > 0))
+    optimizer.step()
+    terms = tuple(k for k in losses if "loss" in k)
+    return TrainStep(float(loss.detach().cpu()), terms, reached, len(backbone))
