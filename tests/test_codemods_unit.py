@@ -1,0 +1,170 @@
+"""Unit tests of the codemods beyond the golden files: docstring examples, errors, inheritance, the
+libcst command-line entry points, rendering."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from codemods import _literal
+from codemods.custom_imports import add_custom_imports
+from codemods.errors import CodemodError
+from codemods.inheritance import base_files, defines, inherits
+from codemods.replace_backbone import replace_backbone
+from codemods.set_in_channels import set_in_channels
+
+REGNET = {"type": "RegNet", "arch": "regnetx_3.2gf", "out_indices": (0, 1, 2, 3)}
+
+
+def docstring_example(function: Any) -> tuple[str, str]:
+    """The first two ``::`` literal blocks of a docstring: before and after."""
+    lines = (inspect.getdoc(function) or "").splitlines()
+    blocks, index = [], 0
+    while index < len(lines):
+        index += 1
+        if lines[index - 1].rstrip().endswith("::"):
+            block = []
+            while index < len(lines) and (not lines[index].strip() or lines[index].startswith("    ")):
+                block.append(lines[index])
+                index += 1
+            blocks.append(textwrap.dedent("\n".join(block)).strip() + "\n")
+    return blocks[0], blocks[1]
+
+
+@pytest.mark.parametrize(
+    ("function", "args"),
+    [
+        (replace_backbone, ({"type": "RegNet", "arch": "regnetx_3.2gf", "out_indices": (0, 1, 2, 3)},)),
+        (set_in_channels, ([96, 192, 432, 1008],)),
+        (add_custom_imports, (["otxgen.libraries.torchvision"],)),
+    ],
+)
+def test_docstring_examples_hold(function: Any, args: tuple[Any, ...]) -> None:
+    before, after = docstring_example(function)
+    assert before != after
+    assert function(before, *args) == after
+
+
+def test_a_syntax_error_has_a_position() -> None:
+    with pytest.raises(CodemodError) as caught:
+        replace_backbone("model = dict(\n    backbone=dict(type='A',,))\n", REGNET)
+    assert (caught.value.line, caught.value.message.startswith("not valid Python")) == (2, True)
+    assert caught.value.col > 0
+    assert isinstance(caught.value, ValueError)
+
+
+def test_a_backbone_needs_a_type() -> None:
+    with pytest.raises(CodemodError, match="string 'type'"):
+        replace_backbone("model = dict(backbone=dict(type='A'))\n", {"arch": "x"})
+
+
+def test_an_unknown_target_lists_the_backbones() -> None:
+    source = "model = dict(teacher=dict(backbone=dict(type='A')), student=dict(backbone=dict(type='B')))\n"
+    with pytest.raises(CodemodError, match=r"model\.teacher\.backbone, model\.student\.backbone"):
+        replace_backbone(source, REGNET, target="model.pupil.backbone")
+    with pytest.raises(CodemodError, match="dotted path"):
+        replace_backbone(source, REGNET, target="backbone")
+
+
+def test_no_backbone_and_no_base_is_an_error() -> None:
+    with pytest.raises(CodemodError, match="no _base_"):
+        replace_backbone("model = dict(type='A')\n", REGNET)
+
+
+def test_module_level_names_count_as_their_values() -> None:
+    source = (
+        "norm_cfg = dict(type='SyncBN', requires_grad=True)\nmodel = dict(backbone=dict(type='A', norm_cfg=norm_cfg))\n"
+    )
+    out = replace_backbone(source, {"type": "B", "norm_cfg": {"type": "SyncBN", "requires_grad": True}})
+    assert "norm_cfg=norm_cfg" in out
+    assert "type='B'" in out
+
+
+def test_a_backbone_by_reference_is_rendered_in_full_over_several_lines() -> None:
+    source = "model = dict(\n    type='X',\n    backbone=some_backbone)\n"
+    out = replace_backbone(source, {"type": "B", "depth": 2, "name": 'it\'s "q"'})
+    expected = "backbone=dict(\n        type='B',\n        depth=2,\n        name='it\\'s \"q\"'))\n"
+    assert out == "model = dict(\n    type='X',\n    " + expected
+
+
+def test_in_index_out_of_range_is_an_error() -> None:
+    with pytest.raises(CodemodError, match="out of range"):
+        set_in_channels("model = dict(backbone=dict(type='A'))\n", [8, 16], in_index=[2])
+
+
+def test_a_neck_given_by_reference_is_left_alone() -> None:
+    source = "_base_ = './m.py'\nmodel = dict(backbone=dict(type='A'), neck=_base_.neck)\n"
+    assert set_in_channels(source, [8, 16]) == source
+
+
+def test_custom_imports_refuses_a_non_literal_list() -> None:
+    with pytest.raises(CodemodError, match="not a literal list"):
+        add_custom_imports("custom_imports = dict(imports=base_imports + ['x'])\n", ["y"])
+
+
+def test_inherits_follows_the_base_chain() -> None:
+    files = {
+        "configs/a/child.py": "_base_ = ['../b/mid.py', '../data.py']\nmodel = dict(neck=dict(out_channels=1))\n",
+        "configs/b/mid.py": "_base_ = '../models/net.py'\n",
+        "configs/models/net.py": "model = dict(backbone=dict(type='ResNet'), neck=dict(type='FPN'))\n",
+        "configs/data.py": "train_dataloader = dict(batch_size=2)\n",
+    }
+
+    def read(path: str) -> str:
+        if path not in files:
+            raise FileNotFoundError(path)
+        return files[path]
+
+    child = files["configs/a/child.py"]
+    assert inherits(child, "model.backbone", read, here="configs/a/child.py") is True
+    assert inherits(child, "model.bbox_head", read, here="configs/a/child.py") is False
+    assert inherits(child, "model.backbone", read, here="elsewhere/child.py") is None
+    assert inherits("_base_ = 'mmdet::x.py'\n", "model.backbone", read) is None
+    assert base_files(child) == ["../b/mid.py", "../data.py"]
+    assert defines(child, "model.neck") and not defines(child, "model.backbone")
+
+
+def test_render_keeps_the_quote_and_container_kind() -> None:
+    assert (
+        _literal.render({"a": (1,), "b": [1.5, None, True], "c": "x\ny"}, '"')
+        == 'dict(a=(1,), b=[1.5, None, True], c="x\\ny")'
+    )
+    assert _literal.render({"not an identifier": 1}, "'") == "{'not an identifier': 1}"
+    with pytest.raises(TypeError):
+        _literal.render({"a": {1, 2}}, "'")
+
+
+def run_tool(command: str, extra: list[str], folder: Path) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "libcst.tool", "codemod", "-x", command, "--no-format", *extra, str(folder)]
+    return subprocess.run(argv, capture_output=True, text=True, check=False, cwd=folder)
+
+
+def test_the_libcst_tool_runs_each_command(tmp_path: Path) -> None:
+    config = tmp_path / "model.py"
+    config.write_text(
+        "model = dict(\n    backbone=dict(type='ResNet', depth=50),  # swap me\n"
+        "    neck=dict(type='FPN', in_channels=[256, 512, 1024, 2048]))\n"
+    )
+    steps = [
+        (
+            "codemods.replace_backbone.ReplaceBackboneCommand",
+            ["--backbone", '{"type": "RegNet", "arch": "regnetx_3.2gf"}'],
+        ),
+        ("codemods.set_in_channels.SetInChannelsCommand", ["--channels", "96,192,432,1008"]),
+        ("codemods.custom_imports.AddCustomImportsCommand", ["--module", "otxgen.libraries.torchvision"]),
+    ]
+    for command, extra in steps:
+        result = run_tool(command, extra, tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert "Failed to codemod 0 files" in result.stderr
+    assert config.read_text() == (
+        "custom_imports = dict(imports=['otxgen.libraries.torchvision'], allow_failed_imports=False)\n"
+        "model = dict(\n    backbone=dict(type='RegNet', arch='regnetx_3.2gf'),  # swap me\n"
+        "    neck=dict(type='FPN', in_channels=[96, 192, 432, 1008]))\n"
+    )
