@@ -15,45 +15,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
+
+from _common import Measure, emit_row, measure
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "schemas" / "mmdet" / "ResNet.json"
 BIN = Path(sys.executable).parent
 DEPTHS = (18, 34, 50, 101, 152)
 RATIO_TARGET, MEMORY_TARGET_MIB, FIND_TARGET_S = 1.0, 80.0, 0.15
-
-
-@dataclass(frozen=True)
-class Measure:
-    median_s: float
-    min_s: float
-    peak_mib: float
-    exit_code: int
-
-
-def run_once(command: list[str]) -> tuple[float, float, int]:
-    """Wall seconds, peak RSS in MiB, exit code of one process."""
-    start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return elapsed, usage.ru_maxrss / 1024, process.returncode
-
-
-def measure(command: list[str], runs: int) -> Measure:
-    run_once(command)  # warm-up: file system cache, .pyc files
-    samples = [run_once(command) for _ in range(runs)]
-    times = [s[0] for s in samples]
-    return Measure(statistics.median(times), min(times), max(s[1] for s in samples), samples[-1][2])
 
 
 def write_inputs(directory: Path, count: int) -> list[str]:
@@ -101,10 +74,18 @@ def main() -> int:
             failed |= verdict != "ok" or ours.exit_code != 0 or theirs.exit_code != 0
             rows.append((f"{count} file{'s' * (count > 1)}", "otxgen validate", ours, f"ratio {ratio:.2f} {verdict}"))
             rows.append((f"{count} file{'s' * (count > 1)}", "check-jsonschema", theirs, ""))
+            emit_row(f"validate {count} file(s) vs check-jsonschema, s", ours.median_s, theirs.median_s, "s",
+                     f"ratio <= {RATIO_TARGET}", ratio <= RATIO_TARGET)
+            emit_row(f"validate {count} file(s) peak memory", ours.peak_mib, theirs.peak_mib, "MiB",
+                     f"<= {MEMORY_TARGET_MIB:.0f} MiB", ours.peak_mib <= MEMORY_TARGET_MIB)
     find = measure([str(BIN / "otxgen"), "find", "--backbone", "mmdet"], args.runs)
     verdict = "ok" if find.median_s <= FIND_TARGET_S else "MISSED"
     failed |= verdict != "ok" or find.exit_code != 0
     rows.append(("index", "otxgen find --backbone mmdet", find, f"target {FIND_TARGET_S} s {verdict}"))
+    stack = measure([sys.executable, "-c", "import mmdet.models"], args.runs)
+    rows.append(("stack", "python -c 'import mmdet.models'", stack, "what find would cost live"))
+    emit_row("find --backbone mmdet vs importing mmdet.models, s", find.median_s, stack.median_s, "s",
+             f"<= {FIND_TARGET_S} s", find.median_s <= FIND_TARGET_S)
     print(f"{'case':<9} {'command':<29} {'median s':>9} {'min s':>7} {'peak MiB':>9} {'exit':>4}  note")
     for case, name, m, note in rows:
         print(f"{case:<9} {name:<29} {m.median_s:>9.3f} {m.min_s:>7.3f} {m.peak_mib:>9.1f} {m.exit_code:>4}  {note}")
