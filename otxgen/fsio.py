@@ -1,5 +1,10 @@
 """The one module that writes user files: atomically (temp file in the same folder + ``os.replace``),
-under a per-folder lock so two otxgen processes never interleave their writes."""
+under a per-folder lock so two otxgen processes never interleave their writes.
+
+Symlinks are followed: writing ``model.py -> ../shared/model.py`` replaces the link's target and keeps
+the link. A file without any write permission bit is refused, even for root: someone marked it
+read-only on purpose.
+"""
 
 from __future__ import annotations
 
@@ -7,49 +12,93 @@ import contextlib
 import errno
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from otxgen.errors import InputError
+
+MAX_BYTES = 5 * 1024 * 1024  # configs and backbone.yaml files are kilobytes; refuse before parsing more
+TEMP_SUFFIX = ".otxgen-tmp"
 
 
 def read_text(path: Path) -> str:
     """Read a UTF-8 text file keeping its line endings; unreadable input is an ``InputError``."""
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
     except IsADirectoryError:
         raise InputError("is a directory, expected a file", str(path)) from None
     except FileNotFoundError:
         raise InputError("no such file", str(path)) from None
     except OSError as error:
-        raise InputError(f"cannot read: {error.strerror}", str(path)) from None
+        raise InputError(f"cannot read: {error.strerror or error}", str(path)) from None
+    if len(data) > MAX_BYTES:
+        raise InputError(f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB", str(path))
     if b"\x00" in data:
         raise InputError("binary file, expected text", str(path))
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise InputError(f"not UTF-8 (byte {error.start})", str(path)) from None
+        line = data[: error.start].count(b"\n") + 1
+        col = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        raise InputError(f"not UTF-8: byte 0x{data[error.start]:02x} cannot be decoded", str(path), line, col) from None
+
+
+def ensure_writable(path: Path) -> None:
+    """Refuse, before anything is written, a target that is read-only or in a folder we cannot write."""
+    target = path.resolve()
+    if target.is_dir():
+        raise InputError("is a directory, expected a file", str(path))
+    if target.exists() and (target.stat().st_mode & 0o222 == 0 or not os.access(target, os.W_OK)):
+        raise InputError("file is read-only; make it writable or pass another target", str(path))
+    if not os.access(target.parent, os.W_OK | os.X_OK):
+        raise InputError("cannot write in this folder", str(target.parent))
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Replace ``path``'s content with ``text`` atomically; a symlink is followed (its target is
-    replaced, the link stays); the file's permission bits are kept."""
+    """Replace ``path``'s content with ``text`` atomically; the file's permission bits are kept."""
+    write_all_atomic([(path, text)])
+
+
+def write_all_atomic(items: Sequence[tuple[Path, str]]) -> None:
+    """Write several files as close to all-or-nothing as a file system allows: every temp file is
+    written and synced first (a failure there changes nothing), then each is renamed over its target."""
+    for path, _ in items:
+        ensure_writable(path)
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, text in items:
+            staged.append((_stage(path, text), path.resolve()))
+        for tmp, target in staged:
+            os.replace(tmp, target)
+    except OSError as error:
+        raise InputError(f"cannot write: {error.strerror or error}", str(error.filename or items[0][0])) from None
+    finally:
+        _remove([tmp for tmp, _ in staged])
+
+
+def _stage(path: Path, text: str) -> str:
+    """A synced temp file beside ``path``'s target holding ``text``, with the target's permission bits."""
     target = path.resolve()
     mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
-    if target.exists() and not os.access(target, os.W_OK):
-        raise InputError("file is read-only", str(path))
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".otxgen-tmp")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)
-        os.replace(tmp, target)
     except BaseException:
+        _remove([tmp])
+        raise
+    return tmp
+
+
+def _remove(paths: Iterable[str]) -> None:
+    """Delete temp files that were not renamed (after a rename they are gone: nothing to do)."""
+    for tmp in paths:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        raise
 
 
 @contextlib.contextmanager
@@ -58,7 +107,10 @@ def folder_lock(folder: Path) -> Iterator[None]:
     exits 2 with a clear message instead of waiting or interleaving."""
     import fcntl
 
-    fd = os.open(folder, os.O_RDONLY)  # flock on the folder itself: no lock file left behind
+    try:
+        fd = os.open(folder, os.O_RDONLY)  # flock on the folder itself: no lock file left behind
+    except OSError as error:
+        raise InputError(f"cannot open folder: {error.strerror or error}", str(folder)) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -71,3 +123,12 @@ def folder_lock(folder: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def folder_locks(folders: Iterable[Path]) -> Iterator[None]:
+    """``folder_lock`` on each distinct folder (resolved, in sorted order)."""
+    with contextlib.ExitStack() as stack:
+        for folder in sorted({f.resolve() for f in folders}):
+            stack.enter_context(folder_lock(folder))
+        yield

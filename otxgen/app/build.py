@@ -53,6 +53,11 @@ class Targets:
     home: Path
     models: tuple[Path, ...]
 
+    @property
+    def folders(self) -> list[Path]:
+        """The folders a build writes in (their locks keep a second build out until this one ends)."""
+        return [self.home, *(model.resolve().parent for model in self.models)]
+
 
 @dataclass(frozen=True)
 class Rewrite:
@@ -66,17 +71,27 @@ class Rewrite:
 
 
 def build_backbone(options: BuildBackboneOptions, say: Say) -> Outcome:
+    """Read and check everything first; write (``backbone.yaml`` and the changed configs) only at the
+    end, all under the folder locks, so that a refusal or an error leaves every file as it was."""
+    targets = _targets(options)
+    if options.mode != "write":
+        return _build_backbone(options, targets, say)
+    with fsio.folder_locks(targets.folders):
+        return _build_backbone(options, targets, say)
+
+
+def _build_backbone(options: BuildBackboneOptions, targets: Targets, say: Say) -> Outcome:
     from otxgen.app.validate import StoreCatalog
 
-    targets = _targets(options)
     catalog = StoreCatalog()
-    is_file = options.backbone.endswith((".yaml", ".yml")) or Path(options.backbone).is_file()
-    if is_file:
+    backbone_yaml: tuple[Path, str] | None = None
+    if _is_yaml_file(options.backbone):
         backbone = _backbone_from_yaml(Path(options.backbone), options.overrides, catalog, say)
     else:
-        backbone = _backbone_from_type(options.backbone, options.overrides, catalog, targets, options.mode, say)
-        if backbone is None:
+        chosen = _backbone_from_type(options.backbone, options.overrides, catalog, targets, options.mode, say)
+        if chosen is None:
             return Outcome(exit_code=1)
+        backbone, backbone_yaml = chosen
     schema = catalog.schema(backbone["type"])
     say("[*] Update model configs with backbone.yaml")
     outputs = _backbone_outputs(backbone, say)
@@ -85,7 +100,11 @@ def build_backbone(options: BuildBackboneOptions, say: Say) -> Outcome:
         say(f"Target Model: {rewrite.path}")
     say(f"Target Backbone: {backbone['type']}")
     say(f"Backbone config: {backbone}")
-    return _finish(rewrites, options, targets, say)
+    return _finish(rewrites, backbone_yaml, options, targets, say)
+
+
+def _is_yaml_file(backbone: str) -> bool:
+    return backbone.endswith((".yaml", ".yml")) or "/" in backbone or Path(backbone).is_file()
 
 
 def _targets(options: BuildBackboneOptions) -> Targets:
@@ -112,35 +131,22 @@ def _backbone_from_type(
     targets: Targets,
     mode: str,
     say: Say,
-) -> dict[str, Any] | None:
-    """Write ``backbone.yaml`` for ``TYPE`` (required args at their first option, ``--set`` applied) and
-    return the mapping; ``None`` when a required argument has no options (the user must fill it in)."""
+) -> tuple[dict[str, Any], tuple[Path, str]] | None:
+    """The mapping for ``TYPE`` (required args at their first option, ``--set`` applied) and the
+    ``backbone.yaml`` to write; ``None`` when a required argument has no options: then ``backbone.yaml``
+    is written for the user to fill in (in write mode) and nothing else is."""
     from otxgen.libraries import split_type
-    from otxgen.validate.backbones import resolve_type
+    from otxgen.validate.backbones import CANNOT_PREFIX, resolve_type
 
+    settings = _parse_overrides(overrides)
     library, name = split_type(backbone_type)
     resolved = resolve_type(f"{library}.{name}", library, catalog)
     if resolved.type is None:
-        raise UsageError(resolved.problem)
-    schema = catalog.schema(resolved.type)
-    meta = schema["x-otxgen"]
-    say(f"[*] Backbone Config: {resolved.type}")
-    required = meta["required_args"]
-    backbone: dict[str, Any] = {"type": resolved.type}
-    if required:
-        say(f"[*] {resolved.type} requires the argument : {list(required)}")
-        say(f"[*] Please refer to {meta['source']}")
-    missing = []
-    for arg, choices in required.items():
-        if choices:
-            say(f"[*] '{arg}' can choose between: {choices}")
-            say(f"[*] '{arg}' default value: {choices[0]}")
-            backbone[arg] = choices[0]
-        else:
-            missing.append(arg)
-            backbone[arg] = None
-    backbone.update(_parse_overrides(overrides))
-    missing = [arg for arg in missing if backbone[arg] is None]
+        raise UsageError(resolved.problem.removeprefix(CANNOT_PREFIX).strip())
+    meta = catalog.schema(resolved.type)["x-otxgen"]
+    backbone = _with_required(resolved.type, meta, say)
+    backbone.update(settings)
+    missing = [arg for arg, value in backbone.items() if value is None and arg in meta["required_args"]]
     backbone_yaml = targets.home / BACKBONE_YAML
     text = render_backbone_yaml(backbone, _schema_ref(resolved.type))
     if missing:
@@ -151,38 +157,59 @@ def _backbone_from_type(
         say(f"[!] Edit {BACKBONE_YAML} and run 'otxgen build --backbone {BACKBONE_YAML}'.")
         say(f"[!] Missing: {', '.join(missing)} (the schema {_schema_ref(resolved.type)} shows the expected shape)")
         return None
-    _raise_on_findings(text, str(backbone_yaml), catalog)
-    if mode == "write":
-        fsio.write_text_atomic(backbone_yaml, text)
-        say(f"[*] Save backbone configuration: {backbone_yaml}")
+    _raise_on_findings(text, str(backbone_yaml), catalog, generated=True)
+    return backbone, (backbone_yaml, text)
+
+
+def _with_required(backbone_type: str, meta: dict[str, Any], say: Say) -> dict[str, Any]:
+    """``{type, required args}``, each at its first option (``None`` when it has none), telling the user."""
+    say(f"[*] Backbone Config: {backbone_type}")
+    required: dict[str, list[Any]] = meta["required_args"]
+    if required:
+        say(f"[*] {backbone_type} requires the argument : {list(required)}")
+        say(f"[*] Please refer to {meta['source']}")
+    backbone: dict[str, Any] = {"type": backbone_type}
+    for arg, choices in required.items():
+        if choices:
+            say(f"[*] '{arg}' can choose between: {choices}")
+            say(f"[*] '{arg}' default value: {choices[0]}")
+        backbone[arg] = choices[0] if choices else None
     return backbone
 
 
-def _backbone_from_yaml(
-    path: Path, overrides: tuple[tuple[str, str], ...], catalog: Any, say: Say
-) -> dict[str, Any]:
+def _backbone_from_yaml(path: Path, overrides: tuple[tuple[str, str], ...], catalog: Any, say: Say) -> dict[str, Any]:
+    from otxgen.validate.backbones import CANNOT_PREFIX, resolve_type
     from otxgen.validate.yamlpos import load_located
 
-    text = fsio.read_text(path)
     if overrides:
         raise UsageError("--set applies to 'build --backbone TYPE'; edit the yaml file instead")
-    _raise_on_findings(text, str(path), catalog)
-    backbone: dict[str, Any] = dict(load_located(text, str(path)).value["backbone"])
-    from otxgen.validate.backbones import resolve_type
-
+    text = fsio.read_text(path)
+    _raise_on_findings(text, str(path), catalog, generated=False)
+    located = load_located(text, str(path))
+    backbone: dict[str, Any] = dict(located.value["backbone"])
     resolved = resolve_type(str(backbone["type"]), None, catalog)
+    if resolved.type is None:  # a note for validate ("cannot check statically"), a dead end for build
+        where = located.where(("backbone", "type"))
+        problem = resolved.problem.removeprefix(CANNOT_PREFIX).strip()
+        raise InputError(f"backbone.type: {problem}", str(path), where.line, where.col)
     backbone["type"] = resolved.type
     say(f"[*] Backbone Config: {resolved.type} (from {path})")
     return backbone
 
 
-def _raise_on_findings(text: str, file: str, catalog: Any) -> None:
+def _raise_on_findings(text: str, file: str, catalog: Any, *, generated: bool) -> None:
+    """The schema's errors as one line: for a file, at the first error's position; for a generated
+    ``backbone.yaml`` (``TYPE`` and ``--set``), naming the arguments since the file does not exist yet."""
     from otxgen.validate.files import validate_backbone_yaml
 
     errors = [f for f in validate_backbone_yaml(text, file, catalog) if f.severity == "error"]
-    if errors:
-        details = "; ".join(str(f) for f in errors)
-        raise InputError(f"invalid backbone configuration ({len(errors)} error(s)): {details}")
+    if not errors:
+        return
+    details = "; ".join(f"{f.path}: {f.message}" if f.path else f.message for f in errors)
+    if generated:
+        raise UsageError(f"invalid backbone arguments (check --set): {details}")
+    first = errors[0].where
+    raise InputError(details, file, first.line, first.col)
 
 
 def _parse_overrides(overrides: tuple[tuple[str, str], ...]) -> dict[str, Any]:
@@ -194,7 +221,7 @@ def _parse_overrides(overrides: tuple[tuple[str, str], ...]) -> dict[str, Any]:
         try:
             parsed[key] = yaml.safe_load(raw) if raw else None
         except yaml.YAMLError as error:
-            raise UsageError(f"--set {key}={raw}: not a YAML value ({error.problem})") from None
+            raise UsageError(f"--set {key}={raw}: not a YAML value ({getattr(error, 'problem', error)})") from None
     return parsed
 
 
@@ -241,7 +268,9 @@ def _rewrite(
 
     before = fsio.read_text(path)
     config_backbone, imports = _as_config_value(before, str(path), backbone, schema)
+    _refuse_uncompilable(before, str(path))
     try:
+        _refuse_computed_backbone(before, str(path), target)
         after = replace_backbone(before, config_backbone, target=target)
         after = set_in_channels(after, channels, target=target)
         if imports:
@@ -249,6 +278,41 @@ def _rewrite(
     except CodemodError as error:
         raise InputError(error.message, str(path), error.line, error.col) from None
     return Rewrite(path, before, after)
+
+
+def _refuse_uncompilable(text: str, file: str) -> None:
+    """Errors that libcst accepts but Python's compiler (and so mmengine) refuses, such as a repeated
+    keyword (``dict(backbone=..., backbone=...)``). Compiling runs none of the file's code."""
+    try:
+        compile(text, file, "exec", dont_inherit=True)
+    except SyntaxError as error:
+        raise InputError(f"invalid Python: {error.msg}", file, error.lineno or 0, error.offset or 0) from None
+    except (ValueError, RecursionError, MemoryError) as error:
+        raise InputError(f"invalid Python: {error}", file) from None
+
+
+def _refuse_computed_backbone(text: str, file: str, target: str | None) -> None:
+    """A backbone written as a name or a call (``backbone=bb``, ``backbone=make()``) is not rewritten:
+    replacing it would drop what the expression computes, or leave its variable behind."""
+    import libcst as cst
+
+    from codemods import _config
+    from codemods.replace_backbone import backbone_path
+
+    module = _config.parse(text)
+    path = backbone_path(module, target)
+    node = _config.resolve(module, path)
+    if node is None or _config.is_dict_call(node) or isinstance(node, cst.Dict):
+        return
+    code = module.code_for_node(node)
+    shown = code if len(code) <= 40 else code[:37] + "..."
+    line, col = _config.position(module, node)
+    raise InputError(
+        f"{'.'.join(path)} is {shown!r}, not dict(...): write the backbone inline as dict(...) to rewrite it",
+        file,
+        line,
+        col,
+    )
 
 
 def _as_config_value(
@@ -275,7 +339,13 @@ def _tuple_lists(key: str, value: Any) -> Any:
     return tuple(value) if isinstance(value, list) and key.endswith(("indices", "_size", "strides")) else value
 
 
-def _finish(rewrites: list[Rewrite], options: BuildBackboneOptions, targets: Targets, say: Say) -> Outcome:
+def _finish(
+    rewrites: list[Rewrite],
+    backbone_yaml: tuple[Path, str] | None,
+    options: BuildBackboneOptions,
+    targets: Targets,
+    say: Say,
+) -> Outcome:
     changed = [r for r in rewrites if r.changed]
     if options.mode == "diff":
         return Outcome("".join(_diff(r) for r in changed))
@@ -283,14 +353,23 @@ def _finish(rewrites: list[Rewrite], options: BuildBackboneOptions, targets: Tar
         for rewrite in changed:
             say(f"[!] would change: {rewrite.path}")
         return Outcome(exit_code=1 if changed else 0)
-    with fsio.folder_lock(targets.home):
-        for rewrite in changed:
-            fsio.write_text_atomic(rewrite.path, rewrite.after)
-            say(f"[*] Save model configuration: {rewrite.path}")
+    writes = [(r.path, r.after) for r in changed]
+    if backbone_yaml is not None and not _holds(*backbone_yaml):
+        writes.insert(0, backbone_yaml)
+    fsio.write_all_atomic(writes)
+    if backbone_yaml is not None:
+        say(f"[*] Save backbone configuration: {backbone_yaml[0]}")
     for rewrite in rewrites:
-        if not rewrite.changed:
-            say(f"[*] Unchanged: {rewrite.path}")
+        say(f"[*] Save model configuration: {rewrite.path}" if rewrite.changed else f"[*] Unchanged: {rewrite.path}")
     return _smoke(targets, options, say) if options.smoke else Outcome()
+
+
+def _holds(path: Path, text: str) -> bool:
+    """Whether ``path`` already holds ``text`` (then it is not rewritten: its mtime stays)."""
+    try:
+        return path.read_bytes() == text.encode("utf-8")
+    except OSError:
+        return False
 
 
 def _diff(rewrite: Rewrite) -> str:
