@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import click
@@ -104,10 +104,20 @@ def find(
 @click.option("--diff", "mode", flag_value="diff", help="Print a unified diff; write nothing.")
 @click.option("--check", "mode", flag_value="check", help="Write nothing; exit 1 if anything would change.")
 @click.option("--no-smoke", is_flag=True, help="Skip the smoke-build (which executes the rewritten config).")
+@click.argument("more_backbones", nargs=-1, type=click.Path(path_type=Path), metavar="[FILE.yaml ...]")
 @click.pass_context
 def build(
-    ctx: click.Context, task: str | None, template_id: str | None, workspace: Path | None, backbone: str | None,
-    overrides: tuple[str, ...], models: tuple[Path, ...], target: str | None, mode: str | None, no_smoke: bool,
+    ctx: click.Context,
+    task: str | None,
+    template_id: str | None,
+    workspace: Path | None,
+    backbone: str | None,
+    overrides: tuple[str, ...],
+    models: tuple[Path, ...],
+    target: str | None,
+    mode: str | None,
+    no_smoke: bool,
+    more_backbones: tuple[Path, ...],
 ) -> None:
     """Create a workspace (--task) or swap the backbone of model configs (--backbone).
 
@@ -128,11 +138,35 @@ def build(
         _run(ctx, lambda: app.build_task(BuildTaskOptions(task, template_id, workspace), _say))
         return
     assert backbone is not None
+    if more_backbones and (task or overrides or models or workspace):
+        raise click.UsageError("several backbone files go with none of --set, --model, --workspace")
     parsed = tuple(_key_value(item) for item in overrides)
-    options = BuildBackboneOptions(
-        backbone, parsed, workspace, models, mode or "write", not no_smoke and mode is None, target
-    )
-    _run(ctx, lambda: app.build_backbone(options, _say))
+    runs = [
+        BuildBackboneOptions(
+            name,
+            parsed,
+            workspace or _home_workspace(name, models),
+            models,
+            mode or "write",
+            not no_smoke and mode is None,
+            target,
+        )
+        for name in (backbone, *map(str, more_backbones))
+    ]
+    _run(ctx, lambda: _worst(app.build_backbone(options, _say) for options in runs))
+
+
+def _home_workspace(backbone: str, models: tuple[Path, ...]) -> Path | None:
+    """A backbone.yaml inside a workspace targets that workspace (pre-commit passes repo-relative paths)."""
+    folder = Path(backbone).parent
+    is_workspace_file = backbone.endswith((".yaml", ".yml")) and (folder / "template.yaml").is_file()
+    return folder if is_workspace_file and not models and folder != Path() else None
+
+
+def _worst(outcomes: Iterable[Outcome]) -> Outcome:
+    """Several runs of one command as one outcome: their outputs joined, the highest exit code."""
+    done = list(outcomes)
+    return Outcome("".join(o.stdout for o in done), max(o.exit_code for o in done))
 
 
 def _key_value(item: str) -> tuple[str, str]:
