@@ -1,0 +1,177 @@
+"""``otxgen smoke`` on the real libraries, on CPU: the workspace templates build, run and train one
+step; broken configs (wrong neck in_channels, stride-4 maps where the anchors expect stride 8) fail
+with exit 1 naming the level and both numbers.
+
+Input sizes are the smallest valid ones for each model so the file stays fast on two cores.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from otxgen.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = ROOT / "otxgen" / "templates"
+FIXTURES = ROOT / "fixtures" / "smoke"
+# The smallest input side each template is valid at (ATSS's last anchor stride is 128).
+FAST_SIZE = {"classification": 64, "detection": 128, "instance-segmentation": 128, "segmentation": 128}
+# LR-ASPP pools a 49x49 window at stride 8: it needs at least 392 pixels.
+TEMPLATE_SIZE = {"segmentation-lraspp-mobilenetv3": 416}
+
+
+def _templates() -> list[dict[str, Any]]:
+    found = []
+    for path in sorted(TEMPLATES.glob("*/template.yaml")):
+        meta = yaml.safe_load(path.read_text())
+        found.append({**meta, "dir": path.parent})
+    return found
+
+
+TEMPLATES_FOUND = _templates()
+DEFAULTS = [t for t in TEMPLATES_FOUND if t["default"]]
+DEFAULT_IDS = [t["id"] for t in DEFAULTS]
+
+
+def _smoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, ["smoke", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_one_default_template_per_task() -> None:
+    assert sorted(t["task"] for t in DEFAULTS) == sorted(FAST_SIZE)
+
+
+@pytest.mark.parametrize("template", DEFAULTS, ids=DEFAULT_IDS)
+def test_default_template_passes(template: dict[str, Any]) -> None:
+    size = str(FAST_SIZE[template["task"]])
+    code, out, err = _smoke(str(template["dir"] / "model.py"), "--device", "cpu", "--input-size", size)
+    assert code == 0, out + err
+    assert out.rstrip().splitlines()[-1].startswith("OK: "), out
+    assert "✗" not in out
+    assert "forward (mode='tensor'): ok" in out
+    assert "train step: skipped" in out
+
+
+def _size(template: dict[str, Any]) -> str:
+    return str(TEMPLATE_SIZE.get(template["id"], FAST_SIZE[template["task"]]))
+
+
+def _train_cases() -> list[Any]:
+    cases = []
+    for template in TEMPLATES_FOUND:
+        for model in sorted(template["dir"].glob("model*.py")):
+            cases.append(pytest.param(template, model.name, id=f"{template['id']}/{model.name}"))
+    return cases
+
+
+def test_templates_are_complete() -> None:
+    assert len(TEMPLATES_FOUND) >= 6
+    for template in TEMPLATES_FOUND:
+        assert template["dir"].name == template["id"]
+        assert set(template) >= {"id", "task", "name", "backbone", "description", "default"}
+        expected = {"template.yaml", "model.py", "data_pipeline.py"}
+        if template["task"] == "classification":
+            expected |= {"model_multilabel.py", "model_hierarchical.py"}
+        assert {p.name for p in template["dir"].iterdir() if p.is_file()} == expected, template["id"]
+
+
+@pytest.mark.parametrize(("template", "model"), _train_cases())
+def test_every_template_trains_one_step(template: dict[str, Any], model: str) -> None:
+    size = _size(template)
+    code, out, err = _smoke(str(template["dir"] / model), "--train-step", "--input-size", size, "--format", "json")
+    assert code == 0, out + err
+    report = json.loads(out)
+    assert report["ok"] and report["problems"] == []
+    assert report["task"] == template["task"]
+    assert report["backbone_type"] == template["backbone"].rpartition(".")[2]
+    assert all(level["ok"] for level in report["levels"]) and report["levels"]
+    assert report["forward"]["state"] == "ok"
+    train = report["train_step"]
+    assert train["state"] == "ok" and math.isfinite(train["loss"])
+    assert 0 < train["backbone_tensors_with_gradient"] <= train["backbone_trainable_tensors"]
+
+
+def test_wrong_neck_in_channels_fails_naming_level_and_numbers() -> None:
+    code, out, _ = _smoke(str(FIXTURES / "neck_in_channels_wrong.py"), "--input-size", "128")
+    assert code == 1
+    assert "level 2: 96 channels, neck FPN in_channels[2] expects 64" in out
+    assert out.rstrip().splitlines()[-1].startswith("MISMATCH: level 2: 96 channels")
+    level_two = next(line for line in out.splitlines() if line.startswith("2 "))
+    assert "(1, 96, 8, 8)" in level_two and "64 ch" in level_two and level_two.endswith("✗")
+    assert "forward (mode='tensor'): skipped" in out
+
+
+def test_stride_4_where_anchors_expect_8_fails() -> None:
+    fixture = str(FIXTURES / "stride4_where_anchors_expect_8.py")
+    code, out, _ = _smoke(fixture, "--input-size", "128", "--format", "json")
+    assert code == 1
+    report = json.loads(out)
+    assert not report["ok"]
+    level_one = report["levels"][1]
+    assert (level_one["channels"], level_one["stride"], level_one["ok"]) == (24, 4, False)
+    assert report["problems"][0] == (
+        "level 1: stride 4, bbox_head.anchor_generator.strides[0] (through FPN start_level=1) expects 8"
+    )
+    assert report["verdict"].startswith("MISMATCH: level 1: stride 4")
+
+
+def test_meta_device_gives_the_cpu_shapes_without_compute() -> None:
+    model = str(TEMPLATES / "detection-atss-mobilenetv2" / "model.py")
+    cpu_code, cpu, _ = _smoke(model, "--device", "cpu", "--input-size", "128", "--format", "json")
+    code, meta, _ = _smoke(model, "--device", "meta", "--input-size", "128", "--format", "json")
+    assert (cpu_code, code) == (0, 0)
+    meta_report, cpu_report = json.loads(meta), json.loads(cpu)
+    assert meta_report["shapes_from"] == "meta"
+    assert [lv["shape"] for lv in meta_report["levels"]] == [lv["shape"] for lv in cpu_report["levels"]]
+    assert [lv["stride"] for lv in meta_report["levels"]] == [4, 8, 16, 32]
+    assert meta_report["forward"]["state"] == "skipped"
+
+
+def test_meta_device_refuses_a_train_step() -> None:
+    code, _, err = _smoke(str(FIXTURES / "neck_in_channels_wrong.py"), "--device", "meta", "--train-step")
+    assert code == 2
+    assert "--train-step needs a real device" in err
+
+
+def test_model_defaults_to_model_py_in_the_current_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copy(TEMPLATES / "classification-efficientnet-b0" / "model.py", tmp_path / "model.py")
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = _smoke("--input-size", "64")
+    assert code == 0
+    assert out.startswith("model.py: ImageClassifier (mmpretrain, classification)")
+
+
+def test_missing_model_is_an_input_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _smoke()
+    assert code == 2 and out == ""
+    assert "model.py: no such model config (no MODEL given and no model.py in the current directory)" in err
+
+
+def test_a_config_that_does_not_build_is_an_input_error(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.py"
+    broken.write_text(
+        "default_scope = 'mmpretrain'\nmodel = dict(type='ImageClassifier', backbone=dict(type='NoSuchNet'))\n"
+    )
+    code, _, err = _smoke(str(broken))
+    assert code == 2
+    assert f"{broken}: cannot build the model" in err and "NoSuchNet" in err
+
+
+def test_cuda_follows_the_machine() -> None:
+    import torch
+
+    code, out, err = _smoke(str(FIXTURES / "neck_in_channels_wrong.py"), "--device", "cuda", "--input-size", "128")
+    if torch.cuda.is_available():
+        assert code == 1 and "level 2: 96 channels" in out
+    else:
+        assert code == 2 and "no CUDA device" in err
