@@ -40,17 +40,16 @@ class LevelReport:
 
 
 def stride_of(input_side: int, map_side: int) -> int | None:
-    """The power-of-two stride ``s`` with ``ceil(input_side / s) == map_side`` (convs round up)."""
+    """The power-of-two stride ``s`` with ``ceil(input_side / s) == map_side`` (strided convs round up),
+    else the exact ratio when there is one."""
     if map_side <= 0:
         return None
-    if input_side % map_side == 0:
-        return input_side // map_side
     stride = 1
-    while stride <= input_side:
+    while stride <= 2 * input_side:
         if -(-input_side // stride) == map_side:
             return stride
         stride *= 2
-    return None
+    return input_side // map_side if input_side % map_side == 0 else None
 
 
 def check_levels(shapes: list[Shape | None], input_size: int, expected: Expectation) -> LevelReport:
