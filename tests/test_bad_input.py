@@ -1,0 +1,266 @@
+"""Bad input through the CLI: each case exits with its exact code, says what is wrong in one line (with
+``file:line:col`` where there is a position), and leaves every file exactly as it was (bytes and mtimes).
+
+Symlinks are followed (``otxgen.fsio``): a linked model config is rewritten in its target, the link
+stays; a dangling link is a missing file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from otxgen import fsio
+from otxgen.cli import main
+from otxgen.errors import InputError
+
+ROOT = Path(__file__).resolve().parent.parent
+BAD = ROOT / "fixtures" / "bad"
+Snapshot = dict[str, tuple[bytes, int, int]]
+
+
+def snapshot(root: Path) -> Snapshot:
+    """Every file and folder under ``root``: bytes, mtime and permission bits."""
+    state: Snapshot = {}
+    for path in sorted(root.rglob("*")):
+        stat = path.lstat()
+        data = path.read_bytes() if path.is_file() and not path.is_symlink() else b""
+        state[str(path.relative_to(root))] = (data, stat.st_mtime_ns, stat.st_mode)
+    return state
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh detection workspace, made the current folder, with the bad inputs copied beside it."""
+    result = invoke("build", "--task", "detection", "--workspace", str(tmp_path / "ws"))
+    assert result.exit_code == 0, result.output
+    shutil.copytree(BAD, tmp_path / "bad")
+    monkeypatch.chdir(tmp_path / "ws")
+    return tmp_path / "ws"
+
+
+@dataclass(frozen=True)
+class Case:
+    """``setup`` prepares files under ``tmp_path`` and returns the command line; ``message`` is a regex
+    for the one error line, ``{tmp}`` standing for ``tmp_path``."""
+
+    id: str
+    setup: Callable[[Path], list[str]]
+    message: str
+    exit_code: int = 2
+
+
+def bad(name: str, *extra: str) -> Callable[[Path], list[str]]:
+    """``build --backbone`` with the backbone.yaml ``fixtures/bad/<name>``."""
+    return lambda tmp: ["build", "--backbone", str(tmp / "bad" / name), "--no-smoke", *extra]
+
+
+def model(name: str, *extra: str) -> Callable[[Path], list[str]]:
+    """``build --backbone mmdet.RegNet --model fixtures/bad/<name>``."""
+    return lambda tmp: ["build", "--backbone", "mmdet.RegNet", "--model", str(tmp / "bad" / name), "--no-smoke", *extra]
+
+
+def typed(*extra: str) -> Callable[[Path], list[str]]:
+    """``build --backbone mmdet.RegNet`` inside the workspace, with ``extra`` arguments."""
+    return lambda tmp: ["build", "--backbone", "mmdet.RegNet", "--no-smoke", *extra]
+
+
+def write(name: str, data: bytes, args: Callable[[Path], list[str]]) -> Callable[[Path], list[str]]:
+    """Write ``tmp_path/bad/<name>`` (inputs too big or too odd to commit), then ``args``."""
+
+    def setup(tmp: Path) -> list[str]:
+        (tmp / "bad" / name).write_bytes(data)
+        return args(tmp)
+
+    return setup
+
+
+def read_only_model(tmp: Path) -> list[str]:
+    (tmp / "ws" / "model.py").chmod(0o444)
+    return typed()(tmp)
+
+
+def dangling_link(tmp: Path) -> list[str]:
+    (tmp / "bad" / "link.py").symlink_to(tmp / "bad" / "gone.py")
+    return model("link.py")(tmp)
+
+
+def no_template(tmp: Path) -> list[str]:
+    (tmp / "ws" / "template.yaml").rename(tmp / "template.yaml.moved")
+    return typed()(tmp)
+
+
+BIG = b"backbone:\n  type: mmdet.RegNet\n  arch: regnetx_400mf\n" + b"# padding\n" * (1024 * 1024)
+Y = r"{tmp}/bad/"
+CASES = [
+    # backbone.yaml that cannot be read as YAML
+    Case("malformed-yaml", bad("malformed.yaml"), Y + r"malformed.yaml:4:1: invalid YAML: .*flow sequence"),
+    Case("duplicate-key", bad("duplicate.yaml"), Y + r"duplicate.yaml:3:3: duplicate key 'type' \(first at line 2\)"),
+    Case("sequence-root", bad("list-root.yaml"), Y + r"list-root.yaml:1:1: expected a mapping .* found a sequence"),
+    Case("scalar-root", bad("scalar-root.yaml"), Y + r"scalar-root.yaml:1:1: expected a mapping .* found a scalar"),
+    Case("alias-bomb", bad("bomb.yaml"), Y + r"bomb.yaml:\d+:\d+: document expands to more than 100000 nodes"),
+    Case("empty-yaml", bad("empty.yaml"), Y + r"empty.yaml: empty file: expected a mapping"),
+    Case("comments-only-yaml", bad("comments.yaml"), Y + r"comments.yaml: empty file: expected a mapping"),
+    Case("latin1-yaml", bad("latin1.yaml"), Y + r"latin1.yaml:3:8: not UTF-8: byte 0xe9 cannot be decoded"),
+    Case("binary-yaml", bad("binary.yaml"), Y + r"binary.yaml: binary file, expected text"),
+    Case("10mb-yaml", write("big.yaml", BIG, bad("big.yaml")), Y + r"big.yaml: file is larger than 5 MiB"),
+    Case("missing-yaml", bad("nonexistent.yaml"), Y + r"nonexistent.yaml: no such file"),
+    Case("directory-yaml", bad("folder.yaml"), Y + r"folder.yaml: is a directory, expected a file"),
+    # backbone.yaml that is YAML but not a valid backbone
+    Case("no-backbone-key", bad("no-backbone.yaml"), Y + r"no-backbone.yaml:1:1: no 'backbone' key"),
+    Case("backbone-not-mapping", bad("backbone-scalar.yaml"), Y + r"backbone-scalar.yaml:1:11: backbone: 3 is not"),
+    Case(
+        "unknown-type-yaml",
+        bad("unknown-type.yaml"),
+        Y + r"unknown-type.yaml:2:9: backbone.type: unknown backbone type 'mmdet.RegNett'.*did you mean 'mmdet.RegNet'",
+    ),
+    Case("unknown-scope-yaml", bad("unknown-scope.yaml"), Y + r"unknown-scope.yaml:2:9: backbone.type: scope 'foo'"),
+    Case("unknown-arg-yaml", bad("unknown-arg.yaml"), Y + r"unknown-arg.yaml:4:3: backbone.archh: .*no argument"),
+    Case("wrong-type-yaml", bad("wrong-type.yaml"), Y + r"wrong-type.yaml:4:18: backbone.frozen_stages: 'two' is not"),
+    Case("enum-yaml", bad("enum.yaml"), Y + r"enum.yaml:3:9: backbone.arch: 'regnetx_1mf' is not one of \["),
+    Case(
+        "missing-required-yaml", bad("missing-required.yaml"), Y + r"missing-required.yaml:1:1: .*'arch' is a required"
+    ),
+    Case("set-with-yaml", bad("enum.yaml", "--set", "arch=regnetx_400mf"), r"--set applies to 'build --backbone TYPE'"),
+    # build --backbone TYPE and --set
+    Case(
+        "unknown-type",
+        lambda t: ["build", "--backbone", "mmdet.RegNett", "--no-smoke"],
+        r"unknown backbone type 'mmdet.RegNett'; did you mean 'mmdet.RegNet'\?",
+    ),
+    Case("unknown-library", lambda t: ["build", "--backbone", "foo.Bar"], r"unknown library 'foo'; valid: mmdet"),
+    Case("unscoped-type", lambda t: ["build", "--backbone", "RegNet"], r"'RegNet' must look like LIB.Name"),
+    Case("unknown-arg-set", typed("--set", "archh=1"), r"backbone.archh: mmdet.RegNet has no argument 'archh'"),
+    Case("wrong-type-set", typed("--set", "frozen_stages=abc"), r"backbone.frozen_stages: 'abc' is not of type"),
+    Case("enum-set", typed("--set", "arch=nope"), r"backbone.arch: 'nope' is not one of \['regnetx_400mf', "),
+    Case("set-without-equals", typed("--set", "arch"), r"Invalid value for --set: 'arch' is not KEY=VALUE"),
+    Case("set-without-key", typed("--set", "=1"), r"Invalid value for --set: '=1' is not KEY=VALUE"),
+    Case("set-bad-yaml-value", typed("--set", "arch=["), r"--set arch=\[: not a YAML value"),
+    Case("set-type", typed("--set", "type=mmdet.ResNet"), r"--set type=mmdet.ResNet: KEY must be an argument name"),
+    Case("set-bad-key", typed("--set", "a-b=1"), r"--set a-b=1: KEY must be an argument name"),
+    # model configs that cannot be rewritten
+    Case("syntax-error", model("syntax.py"), Y + r"syntax.py:5:1: invalid Python: "),
+    Case("no-model", model("no-model.py"), Y + r"no-model.py: no model.backbone in the config"),
+    Case("no-backbone", model("no-backbone.py"), Y + r"no-backbone.py: no model.backbone in the config"),
+    Case("empty-model", model("empty.py"), Y + r"empty.py: no model.backbone in the config"),
+    Case("backbone-variable", model("variable.py"), Y + r"variable.py:5:14: model.backbone is 'bb', not dict\(...\)"),
+    Case("backbone-call", model("call.py"), Y + r"call.py:6:14: model.backbone is 'make_backbone\(50\)', not dict"),
+    Case("two-backbone-keys", model("two-backbones.py"), Y + r"two-backbones.py:4:5: .*keyword argument repeated"),
+    Case("two-models", model("two-models.py"), Y + r"two-models.py:7:\d+: the config holds more than one model"),
+    Case(
+        "unknown-target",
+        model("two-models.py", "--target", "model.nope"),
+        r"two-models.py: no model.nope in the config",
+    ),
+    Case("latin1-model", model("latin1.py"), Y + r"latin1.py:2:9: not UTF-8: byte 0xe9"),
+    Case("binary-model", write("binary.py", b"model = dict()\n\x00\x01", model("binary.py")), r"binary file"),
+    Case("10mb-model", write("big.py", b"x = 1\n" * (2 * 1024 * 1024), model("big.py")), r"larger than 5 MiB"),
+    Case("missing-model", model("nonexistent.py"), Y + r"nonexistent.py: no such file"),
+    Case(
+        "directory-model", lambda t: ["build", "--backbone", "mmdet.RegNet", "--model", str(t / "bad")], r"not a file"
+    ),
+    Case("dangling-symlink", dangling_link, Y + r"link.py: no such file"),
+    Case("read-only-model", read_only_model, r"{tmp}/ws/model.py: file is read-only"),
+    # workspaces and options
+    Case("no-template-yaml", no_template, r"{tmp}/ws: not a workspace \(no template.yaml\)"),
+    Case("missing-workspace", typed("--workspace", "../nowhere"), r"\.\./nowhere: no such workspace folder"),
+    Case("workspace-and-model", model("syntax.py", "--workspace", "."), r"--workspace and --model exclude each other"),
+    Case("unknown-option", typed("--bogus"), r"No such option: --bogus|No such option '--bogus'"),
+    Case("task-and-backbone", lambda t: ["build", "--task", "detection", "--backbone", "mmdet.RegNet"], r"exactly one"),
+    Case("neither-task-nor-backbone", lambda t: ["build"], r"give exactly one of --task or --backbone"),
+    Case("unknown-task", lambda t: ["build", "--task", "pose"], r"Invalid value for '--task': 'pose' is not one of"),
+    Case("workspace-exists", lambda t: ["build", "--task", "detection", "--workspace", "."], r"already there"),
+    Case(
+        "unknown-template", lambda t: ["build", "--task", "detection", "--template", "x"], r"no template 'x' for task"
+    ),
+]
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith(("otxgen: error:", "Error:"))]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_bad_input_exits_with_one_message_and_writes_nothing(case: Case, workspace: Path) -> None:
+    tmp = workspace.parent
+    args = case.setup(tmp)
+    before = snapshot(tmp)
+    result = invoke(*args)
+    assert result.exit_code == case.exit_code, result.output
+    assert result.stdout == ""
+    errors = error_lines(result.stderr)
+    assert len(errors) == 1, result.stderr
+    assert re.search(case.message.replace("{tmp}", re.escape(str(tmp))), errors[0]), errors[0]
+    assert "Traceback" not in result.stderr
+    assert snapshot(tmp) == before
+
+
+def test_the_matrix_holds_at_least_thirty_cases() -> None:
+    assert len(CASES) >= 30
+
+
+def test_an_alias_bomb_is_refused_in_bounded_memory(workspace: Path) -> None:
+    tracemalloc.start()
+    try:
+        result = invoke(*bad("bomb.yaml")(workspace.parent))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.exit_code == 2
+    assert peak < 64 * 1024 * 1024  # the fully expanded document would hold 9**7 (4.8 million) nodes
+
+
+def test_a_write_interrupted_before_the_rename_keeps_the_original(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = (workspace / "model.py").read_bytes()
+
+    def fail(src: str, dst: str) -> None:
+        raise OSError(28, "No space left on device", dst)
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(InputError, match=r"model\.py: cannot write: No space left on device"):
+        fsio.write_text_atomic(workspace / "model.py", "model = dict()\n")
+    assert (workspace / "model.py").read_bytes() == original
+    assert sorted(p.name for p in workspace.iterdir()) == ["data.yaml", "data_pipeline.py", "model.py", "template.yaml"]
+
+
+def test_an_interrupted_build_exits_2_and_leaves_every_file_intact(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = snapshot(workspace)
+
+    def fail(src: str, dst: str) -> None:
+        raise OSError(5, "Input/output error", dst)
+
+    monkeypatch.setattr(os, "replace", fail)
+    result = invoke(*typed()(workspace.parent))
+    assert result.exit_code == 2
+    assert error_lines(result.stderr) == [
+        f"otxgen: error: {workspace.resolve()}/backbone.yaml: cannot write: Input/output error"
+    ]
+    assert snapshot(workspace) == before  # no temp file left, nothing replaced
+
+
+def test_a_symlinked_model_is_followed_and_the_link_kept(workspace: Path) -> None:
+    real = workspace.parent / "shared" / "model.py"
+    real.parent.mkdir()
+    (workspace / "model.py").rename(real)
+    (workspace / "model.py").symlink_to(real)
+    result = invoke(*typed()(workspace.parent))
+    assert result.exit_code == 0, result.output
+    assert (workspace / "model.py").is_symlink()
+    assert "type='RegNet'" in real.read_text()
+    assert not [p for p in real.parent.iterdir() if p.name.endswith(fsio.TEMP_SUFFIX)]
