@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 import libcst as cst
@@ -24,12 +25,19 @@ def parse(source: str) -> cst.Module:
         raise CodemodError(f"not valid Python: {exc.message}", exc.raw_line, exc.raw_column + 1) from exc
 
 
-def assignments(module: cst.Module) -> Iterator[tuple[str, cst.Assign]]:
-    """Top-level ``NAME = value`` statements in file order."""
+def assignments(module: cst.Module) -> tuple[tuple[str, cst.Assign], ...]:
+    """Top-level ``NAME = value`` statements in file order (indexed once per module: nodes are immutable)."""
+    return _assignments(module)
+
+
+@functools.lru_cache(maxsize=16)
+def _assignments(module: cst.Module) -> tuple[tuple[str, cst.Assign], ...]:
+    found = []
     for statement in module.body:
         if m.matches(statement, _ASSIGN_NAME):
             assign = cst.ensure_type(cst.ensure_type(statement, cst.SimpleStatementLine).body[0], cst.Assign)
-            yield cst.ensure_type(assign.targets[0].target, cst.Name).value, assign
+            found.append((cst.ensure_type(assign.targets[0].target, cst.Name).value, assign))
+    return tuple(found)
 
 
 def assigned(module: cst.Module, name: str) -> cst.Assign | None:
@@ -99,8 +107,14 @@ def all_keyword_paths(module: cst.Module, key: str) -> list[Path]:
 def resolve(module: cst.Module, path: Path) -> cst.BaseExpression | None:
     """The expression at a dotted path (``model.neck.0``), or None when a step is missing."""
     assign = assigned(module, path[0])
-    node: cst.BaseExpression | None = assign.value if assign is not None else None
-    for step in path[1:]:
+    return resolve_in(assign.value, path[1:]) if assign is not None else None
+
+
+def resolve_in(root: cst.BaseExpression, steps: Path) -> cst.BaseExpression | None:
+    """The expression at the relative path ``steps`` under ``root``; a digit picks the n-th dict of a list
+    (``0`` is the dict itself when there is no list)."""
+    node: cst.BaseExpression | None = root
+    for step in steps:
         if node is None:
             return None
         if step.isdigit():
@@ -111,6 +125,41 @@ def resolve(module: cst.Module, path: Path) -> cst.BaseExpression | None:
         else:
             return None
     return node
+
+
+def replace_at(module: cst.Module, path: Path, new: cst.BaseExpression) -> cst.Module:
+    """``module`` with the expression at ``path`` replaced, rebuilding only the nodes on the way to it
+    (libcst's ``deep_replace`` would rebuild the whole tree)."""
+    index = max(i for i, statement in enumerate(module.body) if _assigns(statement, path[0]))
+    statement = cst.ensure_type(module.body[index], cst.SimpleStatementLine)
+    assign = cst.ensure_type(statement.body[0], cst.Assign)
+    new_statement = statement.with_changes(body=[assign.with_changes(value=replaced(assign.value, path[1:], new))])
+    return module.with_changes(body=[*module.body[:index], new_statement, *module.body[index + 1 :]])
+
+
+def _assigns(statement: cst.CSTNode, name: str) -> bool:
+    return m.matches(statement, m.SimpleStatementLine(body=[m.Assign(targets=[m.AssignTarget(target=m.Name(name))])]))
+
+
+def replaced(node: cst.BaseExpression, steps: Path, new: cst.BaseExpression) -> cst.BaseExpression:
+    """``node`` with the expression at the relative path ``steps`` replaced (see ``resolve``)."""
+    if not steps:
+        return new
+    step, rest = steps[0], steps[1:]
+    if step.isdigit() and is_dict_call(node):
+        return replaced(node, rest, new)
+    if step.isdigit():
+        sequence = node if isinstance(node, (cst.List, cst.Tuple)) else None
+        assert sequence is not None, f"no list at {step}"
+        elements = list(sequence.elements)
+        at = [i for i, element in enumerate(elements) if is_dict_call(element.value)][int(step)]
+        elements[at] = elements[at].with_changes(value=replaced(elements[at].value, rest, new))
+        return sequence.with_changes(elements=elements)
+    call = cst.ensure_type(node, cst.Call)
+    args = list(call.args)
+    at = next(i for i, arg in enumerate(args) if arg.keyword is not None and arg.keyword.value == step)
+    args[at] = args[at].with_changes(value=replaced(args[at].value, rest, new))
+    return call.with_changes(args=args)
 
 
 def position(module: cst.Module, node: cst.CSTNode) -> tuple[int, int]:

@@ -11,7 +11,6 @@ import keyword
 from collections.abc import Mapping
 
 import libcst as cst
-import libcst.matchers as m
 
 _EMPTY_MODULE = cst.Module(body=[])
 _ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -78,29 +77,29 @@ def _normalized(value: object) -> object:
     return value
 
 
-def module_literals(module: cst.Module) -> dict[str, object]:
-    """Top-level ``NAME = <literal>`` assignments (the last one wins), for resolving ``norm_cfg=norm_cfg``."""
+def quote_and_names(source: str) -> tuple[str, dict[str, object]]:
+    """The file's dominant quote character (``'`` on a tie; triple-quoted strings do not count) and its
+    top-level ``NAME = <literal>`` assignments (the last one wins), for ``norm_cfg=norm_cfg``."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return "'", {}
+    lines = source.splitlines()
+    counts = {"'": 0, '"': 0}
     names: dict[str, object] = {}
-    pattern = m.SimpleStatementLine(body=[m.Assign(targets=[m.AssignTarget(target=m.Name())])])
-    for statement in module.body:
-        if m.matches(statement, pattern):
-            assign = cst.ensure_type(cst.ensure_type(statement, cst.SimpleStatementLine).body[0], cst.Assign)
-            value = maybe_literal(assign.value, names)
-            if value is not NotLiteralError:
-                names[cst.ensure_type(assign.targets[0].target, cst.Name).value] = value
-    return names
-
-
-def dominant_quote(module: cst.Module) -> str:
-    """The quote character most single-line string literals of the file use (``'`` on a tie)."""
-    singles = doubles = 0
-    for string in m.findall(module, m.SimpleString()):
-        text = cst.ensure_type(string, cst.SimpleString).value.lstrip("rRbBuU")
-        if text[:3] in ("'''", '"""'):
-            continue
-        singles += text.startswith("'")
-        doubles += text.startswith('"')
-    return '"' if doubles > singles else "'"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            text = lines[node.lineno - 1].encode()[node.col_offset :].decode(errors="replace").lstrip("rRbBuU")
+            if text[:1] in counts and text[:3] not in ("'''", '"""'):
+                counts[text[0]] += 1
+    for statement in tree.body:
+        target = statement.targets[0] if isinstance(statement, ast.Assign) and len(statement.targets) == 1 else None
+        if isinstance(statement, ast.Assign) and isinstance(target, ast.Name):
+            try:
+                names[target.id] = ast.literal_eval(_DictCallsToLiterals(names).visit(statement.value))
+            except (ValueError, TypeError, SyntaxError, NotLiteralError, RecursionError):
+                continue
+    return ('"' if counts['"'] > counts["'"] else "'"), names
 
 
 def quote_string(text: str, quote: str) -> str:

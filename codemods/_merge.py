@@ -11,10 +11,9 @@ from codemods import _layout
 from codemods._config import is_dict_call
 from codemods._literal import (
     NotLiteralError,
-    dominant_quote,
     expression,
     maybe_literal,
-    module_literals,
+    quote_and_names,
     render_like,
     same_value,
 )
@@ -28,8 +27,13 @@ class Style:
     names: Mapping[str, object] = field(default_factory=dict)
 
     @classmethod
+    def from_source(cls, source: str) -> Style:
+        """Read from the text with ``ast`` (C-fast), not by walking the CST."""
+        return cls(*quote_and_names(source))
+
+    @classmethod
     def of(cls, module: cst.Module) -> Style:
-        return cls(dominant_quote(module), module_literals(module))
+        return cls.from_source(module.code)
 
 
 def is_plain_dict(node: cst.BaseExpression | None) -> bool:
@@ -102,20 +106,3 @@ def _insert_position(items: list[_layout.Item], previous: str | None, whole: boo
     if not whole:
         return len(keys)
     return 1 if keys[:1] == ["_delete_"] else 0
-
-
-class _NodeReplacer(cst.CSTTransformer):
-    def __init__(self, replacements: Mapping[int, cst.CSTNode]) -> None:
-        super().__init__()
-        self.replacements = replacements
-
-    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> cst.CSTNode:  # type: ignore[override]
-        return self.replacements.get(id(original_node), updated_node)
-
-
-def replace_nodes(root: cst.Call, pairs: list[tuple[cst.CSTNode, cst.CSTNode]]) -> cst.Call:
-    """``root`` with each old node (by identity) swapped for its new one, in one pass."""
-    changed = [(old, new) for old, new in pairs if old is not new]
-    if not changed:
-        return root
-    return cst.ensure_type(root.visit(_NodeReplacer({id(old): new for old, new in changed})), cst.Call)

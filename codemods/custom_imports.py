@@ -66,7 +66,8 @@ def _merged_imports(call: cst.Call, modules: list[str], style: Style) -> cst.Cal
     if not missing:
         return call
     if isinstance(node, (cst.List, cst.Tuple)) and all(isinstance(e.value, cst.SimpleString) for e in node.elements):
-        return cst.ensure_type(call.deep_replace(node, _append_elements(node, missing, style.quote)), cst.Call)
+        new = _append_elements(node, missing, style.quote)
+        return cst.ensure_type(_config.replaced(call, ("imports",), new), cst.Call)
     if node is not None and not isinstance(current, str):
         raise CodemodError("custom_imports.imports is not a literal list of module names")
     return merge_call(call, {"imports": [*have, *missing]}, style, drop_missing=False)
@@ -81,12 +82,12 @@ def _insert_at(module: cst.Module) -> int:
     return index
 
 
-def add_custom_imports_in_module(module: cst.Module, modules: list[str]) -> cst.Module:
-    """The CST-level rewrite behind ``add_custom_imports``."""
+def add_custom_imports_in_module(module: cst.Module, modules: list[str], style: Style | None = None) -> cst.Module:
+    """The CST-level rewrite behind ``add_custom_imports`` (``style`` defaults to the module's own)."""
     names = _strings(modules)
     if not names:
         return module
-    style = Style.of(module)
+    style = style or Style.of(module)
     assign = _config.assigned(module, "custom_imports")
     if assign is None:
         code = "custom_imports = " + _new_value(names, style.quote) + "\n"
@@ -96,7 +97,7 @@ def add_custom_imports_in_module(module: cst.Module, modules: list[str]) -> cst.
     if not isinstance(assign.value, cst.Call) or not is_plain_dict(assign.value):
         raise _config.error_at(module, assign.value, "custom_imports is not a dict(...) the codemod can extend")
     new = _merged_imports(assign.value, names, style)
-    return module if new is assign.value else cst.ensure_type(module.deep_replace(assign.value, new), cst.Module)
+    return module if new is assign.value else _config.replace_at(module, ("custom_imports",), new)
 
 
 def _new_value(names: list[str], quote: str) -> str:
@@ -121,7 +122,7 @@ def add_custom_imports(source: str, modules: list[str]) -> str:
         _base_ = ['./model.py']
         custom_imports = dict(imports=['mmpretrain.models', 'otxgen.libraries.torchvision'], allow_failed_imports=False)
     """
-    return add_custom_imports_in_module(_config.parse(source), modules).code
+    return add_custom_imports_in_module(_config.parse(source), modules, Style.from_source(source)).code
 
 
 class AddCustomImportsCommand(CodemodCommand):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import libcst as cst
 from libcst.codemod import CodemodCommand, CodemodContext
@@ -62,29 +63,36 @@ def _with_delete(backbone: dict[str, object], needed: bool) -> dict[str, object]
     return {"_delete_": True, **backbone} if needed and "_delete_" not in backbone else backbone
 
 
-def _replace_existing(
-    module: cst.Module, old: cst.BaseExpression, host: cst.Call, backbone: dict[str, object], inherited: bool
-) -> cst.Module:
-    style = Style.of(module)
-    delete = inherited and _type_changes(old, backbone["type"], style)
+@dataclass(frozen=True)
+class _Job:
+    module: cst.Module
+    path: _config.Path
+    backbone: dict[str, object]
+    inherited: bool
+    style: Style
+
+
+def _replace_existing(job: _Job, old: cst.BaseExpression) -> cst.Module:
+    delete = job.inherited and _type_changes(old, job.backbone["type"], job.style)
     if isinstance(old, cst.Call) and is_plain_dict(old):
-        new: cst.BaseExpression = merge_call(old, backbone, style, delete_first=delete)
+        new: cst.BaseExpression = merge_call(old, job.backbone, job.style, delete_first=delete)
     else:
+        host = cst.ensure_type(_config.resolve(job.module, job.path[:-1]), cst.Call)
         frame, items = _layout.decompose(host)
         item = next(it for it in items if it.arg.value is old)
         indent = _layout.new_line_indent(frame, items, item)
-        new = expression(render(_with_delete(backbone, delete), style.quote, indent))
-    return module if new is old else cst.ensure_type(module.deep_replace(old, new), cst.Module)
+        new = expression(render(_with_delete(job.backbone, delete), job.style.quote, indent))
+    return job.module if new is old else _config.replace_at(job.module, job.path, new)
 
 
-def _add_missing(module: cst.Module, path: _config.Path, backbone: dict[str, object], inherited: bool) -> cst.Module:
+def _add_missing(job: _Job) -> cst.Module:
+    module, path = job.module, job.path
     parent = _config.resolve(module, path[:-1])
     if not _config.has_base(module):
         raise CodemodError(f"no {'.'.join(path)} in the config and no _base_ to inherit one from")
-    style = Style.of(module)
-    value = _with_delete(backbone, inherited)
+    value = _with_delete(job.backbone, job.inherited)
     if parent is None and path[:-1] == ("model",):
-        code = f"model = dict(\n    {path[-1]}={render(value, style.quote, ' ' * 8)})\n"
+        code = f"model = dict(\n    {path[-1]}={render(value, job.style.quote, ' ' * 8)})\n"
         return _config.append_statement(module, code)
     if not isinstance(parent, cst.Call) or not is_plain_dict(parent):
         raise _config.error_at(module, parent, f"{'.'.join(path[:-1])} is not a dict(...) the codemod can extend")
@@ -94,8 +102,8 @@ def _add_missing(module: cst.Module, path: _config.Path, backbone: dict[str, obj
         raise _config.error_at(module, parent, message)
     frame, items = _layout.decompose(parent)
     indent = _layout.new_line_indent(frame, items)
-    new = merge_call(parent, {path[-1]: value}, style, drop_missing=False, indent=indent)
-    return cst.ensure_type(module.deep_replace(parent, new), cst.Module)
+    new = merge_call(parent, {path[-1]: value}, job.style, drop_missing=False, indent=indent)
+    return _config.replace_at(module, path[:-1], new)
 
 
 def is_inherited(module: cst.Module, path: _config.Path, inherited: bool | None) -> bool:
@@ -112,16 +120,14 @@ def replace_backbone_in_module(
     *,
     target: str | None = None,
     inherited: bool | None = None,
+    style: Style | None = None,
 ) -> cst.Module:
-    """The CST-level rewrite behind ``replace_backbone``."""
+    """The CST-level rewrite behind ``replace_backbone`` (``style`` defaults to the module's own)."""
     new = _check_backbone(backbone)
     path = backbone_path(module, target)
-    base = is_inherited(module, path, inherited)
+    job = _Job(module, path, new, is_inherited(module, path, inherited), style or Style.of(module))
     old = _config.resolve(module, path)
-    if old is None:
-        return _add_missing(module, path, new, base)
-    host = cst.ensure_type(_config.resolve(module, path[:-1]), cst.Call)
-    return _replace_existing(module, old, host, new, base)
+    return _add_missing(job) if old is None else _replace_existing(job, old)
 
 
 def replace_backbone(
@@ -167,8 +173,8 @@ def replace_backbone(
                 out_indices=(0, 1, 2, 3)),
             neck=dict(in_channels=[256, 512, 1024, 2048]))
     """
-    module = _config.parse(source)
-    return replace_backbone_in_module(module, backbone, target=target, inherited=inherited).code
+    module, style = _config.parse(source), Style.from_source(source)
+    return replace_backbone_in_module(module, backbone, target=target, inherited=inherited, style=style).code
 
 
 def parse_mapping(text: str) -> dict[str, object]:

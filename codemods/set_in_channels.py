@@ -10,12 +10,12 @@ from libcst.codemod import CodemodCommand, CodemodContext
 
 from codemods import _config
 from codemods._literal import NotLiteralError, maybe_literal
-from codemods._merge import Style, is_plain_dict, merge_call, replace_nodes
+from codemods._merge import Style, is_plain_dict, merge_call
 from codemods.errors import CodemodError
 from codemods.replace_backbone import backbone_path, is_inherited
 
 _SEG_HEADS = ("decode_head", "auxiliary_head")
-_Pair = tuple[cst.CSTNode, cst.CSTNode]
+_Pair = tuple[_config.Path, cst.Call]  # where in the host (``decode_head.1``) and the new dict
 
 
 class _HeadError(Exception):
@@ -96,11 +96,11 @@ def _seg_heads(host: cst.Call, channels: list[int], in_index: list[int] | None, 
     pairs: list[_Pair] = []
     for key in _SEG_HEADS:
         node = _config.dict_value(host, key)
-        for head in _config.dicts_in(node) if node is not None else []:
+        for position, head in enumerate(_config.dicts_in(node) if node is not None else []):
             levels = in_index if key == "decode_head" else None
             updates = _head_updates(head, channels, levels, style)
             if updates:
-                pairs.append((head, merge_call(head, updates, style, drop_missing=False)))
+                pairs.append(((key, str(position)), merge_call(head, updates, style, drop_missing=False)))
     return pairs
 
 
@@ -109,7 +109,7 @@ def _cls_head(host: cst.Call, channels: list[int], style: Style) -> list[_Pair]:
     heads = _config.dicts_in(node) if node is not None else []
     if not heads or (_config.keyword_arg(heads[0], "in_channels") is None and not _may_add(heads[0])):
         return []
-    return [(heads[0], merge_call(heads[0], {"in_channels": channels[-1]}, style, drop_missing=False))]
+    return [(("head", "0"), merge_call(heads[0], {"in_channels": channels[-1]}, style, drop_missing=False))]
 
 
 def _update_host(
@@ -118,14 +118,21 @@ def _update_host(
     neck_node = _config.dict_value(host, "neck")
     necks = _config.dicts_in(neck_node) if neck_node is not None else []
     if necks and not _is_gap(necks[0], style):
-        return replace_nodes(host, [(necks[0], _set_neck(necks[0], channels, style, neck_inherited))])
+        return _apply(host, [(("neck", "0"), _set_neck(necks[0], channels, style, neck_inherited))])
     if neck_node is not None and not necks:
         return host  # a neck given by reference (``neck=_base_.neck``) is not ours to edit
     has_heads = any(_config.keyword_arg(host, key) is not None for key in (*_SEG_HEADS, "head"))
     if not has_heads and neck_node is None and neck_inherited:
         return merge_call(host, {"neck": {"in_channels": list(channels)}}, style, drop_missing=False)
     pairs = _seg_heads(host, channels, in_index, style) + _cls_head(host, channels, style)
-    return replace_nodes(host, pairs)
+    return _apply(host, pairs)
+
+
+def _apply(host: cst.Call, pairs: list[_Pair]) -> cst.Call:
+    for path, new in pairs:
+        if _config.resolve_in(host, path) is not new:
+            host = cst.ensure_type(_config.replaced(host, path, new), cst.Call)
+    return host
 
 
 def _check(channels: Sequence[int], in_index: Sequence[int] | None) -> tuple[list[int], list[int] | None]:
@@ -143,10 +150,11 @@ def set_in_channels_in_module(
     in_index: Sequence[int] | None = None,
     target: str | None = None,
     inherited: bool | None = None,
+    style: Style | None = None,
 ) -> cst.Module:
-    """The CST-level rewrite behind ``set_in_channels``."""
+    """The CST-level rewrite behind ``set_in_channels`` (``style`` defaults to the module's own)."""
     levels, index = _check(channels, in_index)
-    style = Style.of(module)
+    style = style or Style.of(module)
     host_path = backbone_path(module, target)[:-1]
     neck_inherited = is_inherited(module, (*host_path, "neck"), inherited)
     host = _config.resolve(module, host_path)
@@ -159,7 +167,7 @@ def set_in_channels_in_module(
         new = _update_host(host, levels, index, style, neck_inherited)
     except _HeadError as exc:
         raise _config.error_at(module, exc.node, exc.message) from exc
-    return module if new is host else cst.ensure_type(module.deep_replace(host, new), cst.Module)
+    return module if new is host else _config.replace_at(module, host_path, new)
 
 
 def set_in_channels(
@@ -199,8 +207,11 @@ def set_in_channels(
             backbone=dict(type='RegNet', arch='regnetx_3.2gf'),
             neck=dict(type='FPN', in_channels=[96, 192, 432, 1008], out_channels=256))
     """
-    module = _config.parse(source)
-    return set_in_channels_in_module(module, channels, in_index=in_index, target=target, inherited=inherited).code
+    module, style = _config.parse(source), Style.from_source(source)
+    rewritten = set_in_channels_in_module(
+        module, channels, in_index=in_index, target=target, inherited=inherited, style=style
+    )
+    return rewritten.code
 
 
 def parse_ints(text: str) -> list[int]:

@@ -26,6 +26,7 @@ from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 from codemods import _config
 from codemods.custom_imports import add_custom_imports
 from codemods.errors import CodemodError
+from codemods.pipeline import swap_backbone
 from codemods.replace_backbone import backbone_path, replace_backbone
 from codemods.set_in_channels import set_in_channels
 
@@ -75,6 +76,24 @@ def test_golden(case: str) -> None:
     once = rewrite(source, args)
     assert once == read(FIXTURES / case / "expected.py")
     assert rewrite(once, args) == once, "not idempotent"
+
+
+@pytest.mark.parametrize("case", POSITIVE)
+def test_the_one_pass_pipeline_matches_the_three_codemods(case: str) -> None:
+    source, args = read(FIXTURES / case / "input.py"), case_args(case)
+    if "backbone" not in args or "channels" not in args:
+        pytest.fail(f"{case}: every positive case swaps a backbone and sets channels")
+    out = swap_backbone(
+        source,
+        args["backbone"],
+        args["channels"],
+        imports=args.get("custom_imports", ()),
+        in_index=args.get("in_index"),
+        target=args.get("target"),
+        backbone_inherited=args.get("inherited"),
+        neck_inherited=args.get("neck_inherited"),
+    )
+    assert out == read(FIXTURES / case / "expected.py")
 
 
 def comments(source: str) -> list[tuple[tuple[int, int], str]]:

@@ -16,6 +16,7 @@ from codemods import _literal
 from codemods.custom_imports import add_custom_imports
 from codemods.errors import CodemodError
 from codemods.inheritance import base_files, defines, inherits
+from codemods.pipeline import swap_backbone
 from codemods.replace_backbone import replace_backbone
 from codemods.set_in_channels import set_in_channels
 
@@ -43,11 +44,15 @@ def docstring_example(function: Any) -> tuple[str, str]:
         (replace_backbone, ({"type": "RegNet", "arch": "regnetx_3.2gf", "out_indices": (0, 1, 2, 3)},)),
         (set_in_channels, ([96, 192, 432, 1008],)),
         (add_custom_imports, (["otxgen.libraries.torchvision"],)),
+        (swap_backbone, ({"type": "torchvision.resnet18"}, [64, 128, 256, 512], ["otxgen.libraries.torchvision"])),
     ],
 )
 def test_docstring_examples_hold(function: Any, args: tuple[Any, ...]) -> None:
     before, after = docstring_example(function)
     assert before != after
+    if function is swap_backbone:
+        assert function(before, *args[:2], imports=args[2]) == after
+        return
     assert function(before, *args) == after
 
 

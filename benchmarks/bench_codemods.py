@@ -1,0 +1,202 @@
+"""Benchmark: otxgen's codemods vs load-and-dump with ``mmengine.Config`` (the OTX 1.x method).
+
+The same 100 configs shipped inside the mmdet package (those defining ``model = dict(... backbone=...)``
+with a neck that has ``in_channels``) get RegNet-3.2GF as their backbone, once per method:
+
+- codemods: ``swap_backbone`` (``replace_backbone`` + ``set_in_channels`` over one parse) on the source
+  text, after reading the ``_base_`` chain to know whether ``_delete_`` is needed;
+- baseline: ``Config.fromfile``, set ``model.backbone`` and the neck's ``in_channels``, ``pretty_text``.
+
+Reported per method: time per file, lines changed in the unified diff against the original, comments
+kept, and whether the result loads to the same config as the other method's. Run with the [mm] extra:
+
+    python benchmarks/bench_codemods.py [--count 100] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import importlib.resources
+import io
+import shutil
+import statistics
+import tempfile
+import time
+import tokenize
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from codemods import _config
+from codemods.errors import CodemodError
+from codemods.inheritance import inherits
+from codemods.pipeline import swap_backbone
+from codemods.replace_backbone import backbone_path
+
+BACKBONE: dict[str, Any] = {"type": "RegNet", "arch": "regnetx_3.2gf", "out_indices": (0, 1, 2, 3)}
+CHANNELS = [96, 192, 432, 1008]
+
+
+@dataclass
+class Result:
+    seconds: list[float]
+    lines_changed: list[int]
+    comments_total: int = 0
+    comments_kept: int = 0
+
+
+def defines_backbone(source: str) -> bool:
+    if "custom_imports" in source:
+        return False
+    module = _config.parse(source)
+    try:
+        value = _config.resolve(module, backbone_path(module))
+    except CodemodError:
+        return False
+    return value is not None and _config.is_dict_call(value)
+
+
+def first_neck(model: Any) -> Any:
+    neck = model.get("neck")
+    neck = neck[0] if isinstance(neck, list) and neck else neck
+    return neck if isinstance(neck, dict) and isinstance(neck.get("in_channels"), (list, tuple)) else None
+
+
+def comments(source: str) -> Counter[str]:
+    tokens = tokenize.generate_tokens(io.StringIO(source).readline)
+    return Counter(token.string for token in tokens if token.type == tokenize.COMMENT)
+
+
+def lines_changed(before: str, after: str) -> int:
+    diff = difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0)
+    return sum(1 for line in diff if line[:1] in "+-" and not line.startswith(("+++", "---")))
+
+
+def codemod(path: Path, source: str) -> str:
+    def read(relative: str) -> str:
+        return (path.parent / relative).read_text()
+
+    backbone_inherited = inherits(source, "model.backbone", read, here=path.name)
+    neck_inherited = inherits(source, "model.neck", read, here=path.name)
+    return swap_backbone(
+        source, BACKBONE, CHANNELS, backbone_inherited=backbone_inherited, neck_inherited=neck_inherited
+    )
+
+
+def load_and_dump(path: Path) -> str:
+    from mmengine.config import Config
+
+    config = Config.fromfile(str(path))
+    config.model.backbone = dict(BACKBONE)
+    first_neck(config.model).in_channels = list(CHANNELS)
+    return str(config.pretty_text)
+
+
+def normalized(value: object) -> object:
+    if isinstance(value, (list, tuple)):
+        return [normalized(item) for item in value]
+    if isinstance(value, dict):
+        return {key: normalized(item) for key, item in value.items()}
+    return value
+
+
+def loaded(path: Path, text: str) -> object:
+    """The result as mmengine loads it, or the error's text when it does not load."""
+    from mmengine.config import Config
+
+    out = path.with_name(f"bench_{path.name}")
+    out.write_text(text)
+    try:
+        return normalized(Config.fromfile(str(out)).to_dict())
+    except Exception as error:  # noqa: BLE001 - reported, not raised
+        return f"{path.name}: {type(error).__name__}: {str(error)[:160]}"
+
+
+def has_neck(path: Path) -> bool:
+    """Loads with mmengine here (``pkg::`` bases need ``pkg_resources``) and has a neck with in_channels."""
+    from mmengine.config import Config
+
+    try:
+        return first_neck(Config.fromfile(str(path)).model) is not None
+    except Exception:  # noqa: BLE001 - a config the baseline cannot load is not a fair comparison
+        return False
+
+
+def pick(root: Path, count: int) -> list[Path]:
+    candidates = [path for path in sorted(root.rglob("*.py")) if defines_backbone(path.read_text())]
+    spread = candidates[::3] + candidates[1::3] + candidates[2::3]
+    chosen: list[Path] = []
+    for path in spread:
+        if len(chosen) == count:
+            break
+        if has_neck(path):
+            chosen.append(path)
+    return chosen
+
+
+def measure(paths: list[Path], repeat: int) -> tuple[Result, Result, list[str]]:
+    ours, theirs, mismatches = Result([], []), Result([], []), []
+    for path in paths:
+        source = path.read_text()
+        timings = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            new = codemod(path, source)
+            timings.append(time.perf_counter() - start)
+        ours.seconds.append(min(timings))
+        start = time.perf_counter()
+        dumped = load_and_dump(path)
+        theirs.seconds.append(time.perf_counter() - start)
+        ours_loaded, theirs_loaded = loaded(path, new), loaded(path, dumped)
+        if ours_loaded != theirs_loaded:
+            mismatches.append(ours_loaded if isinstance(ours_loaded, str) else f"{path.name}: differs")
+        original = comments(source)
+        for result, text in ((ours, new), (theirs, dumped)):
+            result.lines_changed.append(lines_changed(source, text))
+            result.comments_total += sum(original.values())
+            result.comments_kept += sum((original & comments(text)).values())
+    return ours, theirs, mismatches
+
+
+def table(ours: Result, theirs: Result, mismatches: list[str], count: int) -> str:
+    rows = [("method", "median ms/file", "total s", "lines changed (median / max)", "comments kept")]
+    for name, result in (("otxgen codemods", ours), ("Config load + pretty_text", theirs)):
+        kept = 100.0 * result.comments_kept / max(result.comments_total, 1)
+        rows.append(
+            (
+                name,
+                f"{1000 * statistics.median(result.seconds):.2f}",
+                f"{sum(result.seconds):.2f}",
+                f"{statistics.median(result.lines_changed):.0f} / {max(result.lines_changed)}",
+                f"{result.comments_kept}/{result.comments_total} ({kept:.0f}%)",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [" | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
+    lines.insert(1, "-+-".join("-" * width for width in widths))
+    ratio = statistics.median(theirs.seconds) / statistics.median(ours.seconds)
+    total_ratio = sum(theirs.seconds) / sum(ours.seconds)
+    lines.append(f"\n{count} configs; speed-up {ratio:.0f}x (median per file), {total_ratio:.0f}x (total)")
+    lines.append(f"results that load to the same config with both methods: {count - len(mismatches)}/{count}")
+    lines.extend(f"  - {mismatch}" for mismatch in mismatches)
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=5, help="codemod runs per file (the fastest counts)")
+    args = parser.parse_args()
+    source_root = Path(str(importlib.resources.files("mmdet") / ".mim" / "configs"))
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder) / "configs"
+        shutil.copytree(source_root, root, ignore=shutil.ignore_patterns("__pycache__"))
+        paths = pick(root, args.count)
+        ours, theirs, mismatches = measure(paths, args.repeat)
+    print(table(ours, theirs, mismatches, len(paths)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""The three codemods in one pass over one parse: what ``otxgen build --backbone`` runs on a model config."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from codemods import _config
+from codemods._merge import Style
+from codemods.custom_imports import add_custom_imports_in_module
+from codemods.replace_backbone import replace_backbone_in_module
+from codemods.set_in_channels import set_in_channels_in_module
+
+
+def swap_backbone(
+    source: str,
+    backbone: Mapping[str, object],
+    channels: Sequence[int],
+    *,
+    imports: Sequence[str] = (),
+    in_index: Sequence[int] | None = None,
+    target: str | None = None,
+    backbone_inherited: bool | None = None,
+    neck_inherited: bool | None = None,
+) -> str:
+    """``replace_backbone``, then ``set_in_channels``, then ``add_custom_imports``, parsing once.
+
+    Same result as calling the three (see their docstrings); ``backbone_inherited`` / ``neck_inherited``
+    are their ``inherited`` (from ``codemods.inheritance.inherits(source, 'model.backbone', read)`` and
+    ``'model.neck'``).
+
+    Before::
+
+        model = dict(
+            backbone=dict(type='ResNet', depth=50),  # the old one
+            neck=dict(type='FPN', in_channels=[256, 512, 1024, 2048], out_channels=256))
+
+    ``swap_backbone(source, {'type': 'torchvision.resnet18'}, [64, 128, 256, 512], imports=[TV])``
+    with ``TV = 'otxgen.libraries.torchvision'``::
+
+        custom_imports = dict(imports=['otxgen.libraries.torchvision'], allow_failed_imports=False)
+        model = dict(
+            backbone=dict(type='torchvision.resnet18'),  # the old one
+            neck=dict(type='FPN', in_channels=[64, 128, 256, 512], out_channels=256))
+    """
+    original = module = _config.parse(source)
+    style = Style.from_source(source)
+    module = replace_backbone_in_module(module, backbone, target=target, inherited=backbone_inherited, style=style)
+    module = set_in_channels_in_module(
+        module, channels, in_index=in_index, target=target, inherited=neck_inherited, style=style
+    )
+    if imports:
+        module = add_custom_imports_in_module(module, list(imports), style)
+    return source if module is original else module.code
