@@ -9,7 +9,7 @@ Tiers (``ShapeResult.tier`` says which one answered):
   schedule, on meta with small schedule tensors on CPU, or finally on CPU) and forward a meta tensor.
 * ``fake``: the CPU-built module forwarded under ``FakeTensorMode`` (for ops without meta kernels).
 * ``forward``: a real CPU forward at an input size valid for the backbone (its ``img_size`` when it
-  has one, else 256), the reference.
+  has one, else 224), the reference.
 
 Strides are input size / output size. Results of the torch tiers are cached on disk under
 ``${XDG_CACHE_HOME:-~/.cache}/otxgen/shapes/`` keyed by (type, arguments, library and torch version).
@@ -22,6 +22,7 @@ import copy
 import hashlib
 import inspect
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -33,8 +34,9 @@ from typing import Any
 from otxgen.errors import UsageError
 
 TIERS = ("auto", "static", "probe", "meta", "fake", "forward")
-DEFAULT_INPUT = 256
-CACHE_FORMAT = 1
+DEFAULT_INPUT = 224
+CACHE_FORMAT = 2
+_MM_SCOPES = ("mmdet", "mmseg", "mmpretrain")
 _DISTRIBUTIONS = {"mmseg": "mmsegmentation"}
 _MISSING = object()
 
@@ -133,6 +135,8 @@ def static_outputs(backbone_cfg: dict[str, Any], schema: dict[str, Any]) -> Shap
     if not all(_same(args.get(k, properties[k].get("default")), v) for k, v in dense_args.items()):
         return None
     table = channels["table"][option]
+    if dense_args and "out_indices" not in changed:
+        return None  # the default indices may count stages the table did not measure: probe instead
     indices = _indices(args.get("out_indices", channels.get("default_out_indices")), len(table))
     if indices is None:
         return None
@@ -195,13 +199,26 @@ def build_backbone(backbone_cfg: dict[str, Any], construct: str = "cpu") -> Any:
     library, name = split_type(str(backbone_cfg["type"]))
     args = copy.deepcopy({k: v for k, v in backbone_cfg.items() if k != "type"})
     adapter = get_adapter(library)
-    if construct == "meta":
-        with torch.device("meta"):
-            return adapter.build(name, **args)
-    if construct == "hybrid":
-        with _meta_except_schedules():
-            return adapter.build(name, **args).to("meta")
-    return adapter.build(name, **args)
+    with _registry_scope(library):
+        if construct == "meta":
+            with torch.device("meta"):
+                return adapter.build(name, **args)
+        if construct == "hybrid":
+            with _meta_except_schedules():
+                return adapter.build(name, **args).to("meta")
+        return adapter.build(name, **args)
+
+
+def _registry_scope(library: str) -> Any:
+    """The library's default registry scope, so nested configs (``upsample_cfg=dict(type='InterpConv')``)
+    resolve in the library's own registries."""
+    import contextlib
+
+    if library not in _MM_SCOPES:
+        return contextlib.nullcontext()
+    from mmengine.registry import DefaultScope
+
+    return DefaultScope.overwrite_default_scope(library)
 
 
 def _meta_except_schedules() -> Any:
@@ -217,7 +234,7 @@ def _meta_except_schedules() -> Any:
     factories = _device_constructors()
     on_cpu = {torch.linspace, torch.arange, torch.logspace}
 
-    class MetaExceptSchedules(TorchFunctionMode):
+    class MetaExceptSchedules(TorchFunctionMode):  # type: ignore[misc]
         def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
             kwargs = dict(kwargs or {})
             if func in factories and kwargs.get("device") is None:
@@ -252,8 +269,14 @@ def _fake_tier(backbone_cfg: dict[str, Any], input_size: int | None) -> ShapeRes
 
     model = build_backbone(backbone_cfg, "cpu")
     size = input_size or _input_size(model)
-    with FakeTensorMode(allow_non_fake_inputs=True) as mode:
-        shapes = _forward(model, size, torch.device("cpu"), wrap=mode.from_tensor)
+    fake_log = logging.getLogger("torch._subclasses.fake_tensor")
+    level = fake_log.level
+    fake_log.setLevel(logging.CRITICAL)  # a failure here is expected and handled: the next tier runs
+    try:
+        with FakeTensorMode(allow_non_fake_inputs=True) as mode:
+            shapes = _forward(model, size, torch.device("cpu"), wrap=mode.from_tensor)
+    finally:
+        fake_log.setLevel(level)
     return _result(shapes, size, "fake")
 
 
@@ -274,7 +297,7 @@ def _forward(model: Any, size: int, device: Any, wrap: Callable[[Any], Any] | No
     import torch
 
     model.eval()
-    batch = torch.zeros(1, 3, size, size, device=device)
+    batch = torch.zeros(1, _input_channels(model), size, size, device=device)
     with torch.no_grad():
         outputs = model(wrap(batch) if wrap else batch)
     return [tuple(int(d) for d in t.shape) for t in _tensors(outputs)]
@@ -290,8 +313,17 @@ def _tensors(value: Any) -> Iterator[Any]:
         yield value
 
 
+def _input_channels(model: Any) -> int:
+    """The first convolution's input channels (LeNet5 takes 1), else 3."""
+    from torch import nn
+
+    first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    return int(first.in_channels) if first is not None else 3
+
+
 def _input_size(model: Any) -> int:
-    """The class's ``img_size`` default (fixed-size patch/window models), else 256."""
+    """The class's ``img_size`` default (fixed-size patch/window models), else 224 (ImageNet's size,
+    which models with fixed attention biases such as EfficientFormer need)."""
     parameter = inspect.signature(type(model).__init__).parameters.get("img_size")
     default = parameter.default if parameter is not None else None
     if isinstance(default, (list, tuple)) and default:
@@ -312,17 +344,17 @@ def _output(shape: tuple[int, ...], size: int) -> Output:
 
 
 def stride_for(size: int, side: int) -> int:
-    """Stride from input side / output side: exact division, else the power of two whose (ceil or floor)
-    output matches (padded stride-64 maps at 224), else the rounded ratio (patch 14 at 256)."""
+    """Stride from input side / output side: the power of two whose (ceil or floor) division gives
+    ``side`` (a padded stride-64 map at 224 is 4 wide), else the exact ratio (patch 14 at 224), else
+    the rounded ratio."""
     if side <= 0:
         return 0
-    if size % side == 0:
-        return size // side
-    power = 1 << max(0, round((size / side)).bit_length() - 1)
-    for candidate in (power, power * 2):
+    ratio = size / side
+    low = 1 << max(0, int(ratio).bit_length() - 1)
+    for candidate in (low, low * 2):
         if -(-size // candidate) == side or size // candidate == side:
             return candidate
-    return round(size / side)
+    return size // side if size % side == 0 else round(ratio)
 
 
 # ---- disk cache -------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ NEUTRAL_ARGS = frozenset({
     "init_cfg", "pretrained", "frozen_stages", "norm_eval", "with_cp", "zero_init_residual", "norm_cfg",
     "act_cfg", "conv_cfg", "drop_rate", "drop_path_rate", "attn_drop_rate", "dropout", "dropout_ratio",
     "style", "dcn", "stage_with_dcn", "convert_weights", "init_values", "layer_scale_init_value",
-    "qkv_bias", "progress", "pretrained2d", "frozen_stages", "with_cp",
+    "qkv_bias", "progress", "pretrained2d",
 })
 _DENSE_VARIANTS: tuple[dict[str, Any], ...] = (
     {}, {"out_type": "featmap"}, {"gap_before_final_norm": False},
@@ -143,7 +143,8 @@ def _model_stage_counts(cfg: dict[str, Any]) -> list[int]:
             continue
     else:
         return []
-    counts = []
+    plan = getattr(model, "plan", None)  # otxgen's StagedBackbone wrappers know their stages
+    counts = [len(plan.strides)] if plan is not None and hasattr(plan, "strides") else []
     for name in _STAGE_ATTRIBUTES:
         value = getattr(model, name, None)
         if isinstance(value, int) and not isinstance(value, bool):

@@ -16,7 +16,7 @@ _SECTION = re.compile(r"^(\s*)(Args|Arguments|Parameters|Keyword Args|Kwargs)\s*
 _OTHER_SECTION = re.compile(r"^\s*[A-Z][A-Za-z ]*:\s*$")
 _ENTRY_NAME = re.compile(r"^\*{0,2}([A-Za-z_][A-Za-z0-9_]*)\s*")
 _OPTION_SET = re.compile(r"\{([^{}:]*)\}")
-_DEFAULT = re.compile(r"\s*\b(?:Default|Defaults)(?:\s+to)?\s*[:]?\s*(.+?)\.?\s*$", re.IGNORECASE | re.DOTALL)
+_DEFAULT = re.compile(r"\s*\b(?:Defaults\s+to|Default\s*:|Default\s+is)\s*(.+?)\.?\s*$", re.IGNORECASE | re.DOTALL)
 
 
 @dataclass(frozen=True)

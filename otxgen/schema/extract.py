@@ -28,7 +28,7 @@ Schema = dict[str, Any]
 _EMPTY = inspect.Parameter.empty
 _CONFIG_OBJECT: Schema = {"type": "object", "properties": {"type": {"type": "string"}}}
 _ARCH_TABLES = ("arch_settings", "arch_zoo")
-_CONFIG_NAMES = frozenset({"dcn", "plugins"})
+_CONFIG_NAMES = frozenset({"dcn"})
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,8 @@ def _forwarding_call(function: Any, var_keyword: str) -> tuple[ast.expr, int, se
                      for k in node.keywords)
         if passes:
             callee = node.func.value
-            positional = len(node.args) - (0 if isinstance(callee, ast.Call) else 1)
+            plain_args = [a for a in node.args if not isinstance(a, ast.Starred)]  # *args: nothing fixed
+            positional = len(plain_args) - (0 if isinstance(callee, ast.Call) else 1)
             return callee, max(positional, 0), {k.arg for k in node.keywords if k.arg}
     return None
 
@@ -188,7 +189,8 @@ def _with_enum(schema: Schema, options: list[Any], only_if_typed: bool = False) 
     if enum is None:
         return schema
     parts = _parts(schema)
-    kept = [p for p in parts if p.get("type") != enum["type"] and not (enum["type"] == "integer" and p.get("type") == "number")]
+    replaced = {enum["type"], "number"} if enum["type"] == "integer" else {enum["type"]}
+    kept = [p for p in parts if p.get("type") not in replaced]
     if only_if_typed and len(kept) == len(parts):
         return schema
     if not parts:
@@ -260,7 +262,7 @@ def class_summary(cls: type) -> str:
 # ---- the whole schema ---------------------------------------------------------------------------
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-METHOD_VERSION = 1  # bump when the extraction or measuring method changes: invalidates fingerprints
+METHOD_VERSION = 2  # bump when the extraction or measuring method changes: invalidates fingerprints
 
 
 def signature_schema(entry: Any, adapter: Any) -> Schema:
@@ -299,11 +301,11 @@ def _defining_object(entry: Any) -> Any:
     if entry.library == "torchvision":
         import torchvision
 
-        return torchvision.models.get_model_builder(entry.name)
+        return inspect.unwrap(torchvision.models.get_model_builder(entry.name))  # past the legacy-API decorator
     if entry.library == "pytorchcv":
         from pytorchcv.model_provider import _models
 
-        return _models.get(entry.name, entry.target)
+        return inspect.unwrap(_models.get(entry.name, entry.target))
     return entry.target
 
 

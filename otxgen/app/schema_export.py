@@ -1,0 +1,148 @@
+"""``otxgen schema export [LIB ...] [--out DIR] [--check]``: live libraries -> ``schemas/``.
+
+Output is deterministic: sorted keys, two-space indent, a trailing newline, no timestamps; backbones
+in name order. Each schema carries a fingerprint (``x-otxgen.fingerprint``: extraction method,
+library and torch versions, the signature schema, arch tables and the class source). Where the
+committed schema's fingerprint equals the fresh one, its channel table and tasks are reused, so a
+drift check on an unchanged stack costs the library imports and signature reading only; tables are
+re-measured (shape probe) only for backbones whose fingerprint changed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from otxgen.app import Outcome, Say
+from otxgen.errors import MissingExtraError
+from otxgen.libraries import LIBRARIES
+from otxgen.options import SchemaExportOptions
+
+INDEX_FORMAT = 1
+
+
+def render(data: Any) -> str:
+    """The one JSON rendering used for every generated file."""
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def default_out() -> Path:
+    """The package's schemas folder (``schemas/`` of the checkout for an editable install)."""
+    from importlib import resources
+
+    return Path(str(resources.files("otxgen.schemas")))
+
+
+def export(options: SchemaExportOptions, say: Say) -> Outcome:
+    out = options.out or default_out()
+    libraries = options.libraries or LIBRARIES
+    files: dict[str, str] = {}
+    index = _read_json(out / "index.json") or {}
+    index_libraries: dict[str, Any] = dict(index.get("libraries", {}))
+    backbones = [b for b in index.get("backbones", []) if b.get("library") not in libraries]
+    for library in libraries:
+        schemas, info = _export_library(library, out)
+        index_libraries[library] = info
+        for schema in schemas:
+            extension = schema["x-otxgen"]
+            files[_relative(schema)] = render(schema)
+            backbones.append(_index_row(schema, extension))
+    backbones.sort(key=lambda row: (LIBRARIES.index(row["library"]), row["type"]))
+    files["index.json"] = render({"format": INDEX_FORMAT, "libraries": dict(sorted(index_libraries.items())),
+                                  "backbones": backbones})
+    stale = _stale_files(out, libraries, files)
+    if options.check:
+        return _check(out, files, stale, say)
+    _write(out, files, stale)
+    say(f"wrote {len(files) - 1} schemas and index.json to {out}")
+    return Outcome()
+
+
+def _export_library(library: str, out: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    import click
+
+    from otxgen.schema.extract import schema_for
+
+    adapter = _adapter(library)
+    entries = adapter.entries()
+    schemas = []
+    with click.progressbar(entries, label=f"{library:<11}", file=sys.stderr,
+                           item_show_func=lambda e: e.name if e else None) as bar:
+        for entry in bar:
+            previous = _read_json(out / library / f"{entry.name}.json")
+            schemas.append(schema_for(entry, adapter, previous))
+    return schemas, {"version": adapter.version(), "excluded": dict(sorted(adapter.excluded().items()))}
+
+
+def _adapter(library: str) -> Any:
+    try:
+        from otxgen.libraries import get_adapter
+
+        adapter = get_adapter(library)
+        adapter.version()
+    except ImportError as error:
+        raise MissingExtraError(f"schema export needs the [mm] extra ({error.name or error} is missing)") from None
+    return adapter
+
+
+def _relative(schema: dict[str, Any]) -> str:
+    extension = schema["x-otxgen"]
+    return f"{extension['library']}/{extension['name']}.json"
+
+
+def _index_row(schema: dict[str, Any], extension: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": schema["title"], "library": extension["library"], "required_args": extension["required_args"],
+        "tasks": extension["tasks"], "schema": _relative(schema),
+    }
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _stale_files(out: Path, libraries: Iterable[str], files: dict[str, str]) -> list[str]:
+    """Committed schemas of the exported libraries that the libraries no longer offer."""
+    stale = []
+    for library in libraries:
+        for path in sorted((out / library).glob("*.json")):
+            relative = f"{library}/{path.name}"
+            if relative not in files:
+                stale.append(relative)
+    return stale
+
+
+def _check(out: Path, files: dict[str, str], stale: list[str], say: Say) -> Outcome:
+    drift = [rel for rel, text in sorted(files.items()) if _current(out / rel) != text] + stale
+    if not drift:
+        say(f"{len(files)} files up to date in {out}")
+        return Outcome()
+    say(f"{len(drift)} file(s) drift from the live libraries; run 'otxgen schema export' to update them")
+    return Outcome("".join(f"{out / rel}\n" for rel in drift), 1)
+
+
+def _current(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+
+
+def _write(out: Path, files: dict[str, str], stale: list[str]) -> None:
+    from otxgen.fsio import write_text_atomic
+
+    for relative, text in sorted(files.items()):
+        path = out / relative
+        if _current(path) == text:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, text)
+    for relative in stale:
+        (out / relative).unlink()

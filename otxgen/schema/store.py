@@ -1,0 +1,57 @@
+"""Read the committed schemas (``schemas/`` in a checkout, ``otxgen/schemas`` when installed). No torch.
+
+The schemas live in the package ``otxgen.schemas``; pyproject maps it to the repository's top-level
+``schemas/`` folder, so a checkout, an editable install and a wheel all load them with
+``importlib.resources``.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from importlib.resources.abc import Traversable
+from typing import Any
+
+from otxgen.errors import UsageError
+from otxgen.libraries import split_type
+
+PACKAGE = "otxgen.schemas"
+INDEX = "index.json"
+
+
+def schemas_root() -> Traversable:
+    """The folder holding ``index.json`` and ``<lib>/<Name>.json``."""
+    return resources.files(PACKAGE)
+
+
+@cache
+def load_index() -> dict[str, Any]:
+    """``schemas/index.json`` (see ``otxgen.schema`` for its format)."""
+    return _read_json(schemas_root().joinpath(INDEX))
+
+
+@cache
+def _load_schema_text(library: str, name: str) -> str:
+    path = schemas_root().joinpath(library).joinpath(f"{name}.json")
+    if not path.is_file():
+        raise UsageError(f"no schema for backbone type '{library}.{name}'")
+    return path.read_text(encoding="utf-8")
+
+
+def load_schema(backbone_type: str) -> dict[str, Any]:
+    """The schema of ``LIB.Name`` (aliases such as ``mmcls.X`` allowed); a fresh dict on every call."""
+    library, name = split_type(backbone_type)
+    data: dict[str, Any] = json.loads(_load_schema_text(library, name))
+    return data
+
+
+def schema_path(backbone_type: str) -> str:
+    """The schema's path relative to the schemas folder, e.g. ``mmdet/ResNet.json``."""
+    library, name = split_type(backbone_type)
+    return f"{library}/{name}.json"
+
+
+def _read_json(path: Traversable) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data

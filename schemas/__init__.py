@@ -1,0 +1,1 @@
+"""Generated backbone JSON Schemas (``otxgen schema export``), shipped as the package ``otxgen.schemas``."""

@@ -1,0 +1,83 @@
+"""The shape service: static table vs real forward, the meta-construction fallback, pooled defaults, cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from otxgen.schema import store
+from otxgen.shapes import ShapeResult, probe_outputs, static_outputs, stride_for
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OTXGEN_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def _summary(result: ShapeResult) -> list[tuple[int | None, int | None, int]]:
+    return [(o.channels, o.stride, o.ndim) for o in result.outputs]
+
+
+def test_static_resnet50_agrees_with_a_real_forward() -> None:
+    cfg = {"type": "mmdet.ResNet", "depth": 50}
+    static = probe_outputs(cfg)
+    assert static.tier == "static"
+    assert _summary(static) == [(256, 4, 4), (512, 8, 4), (1024, 16, 4), (2048, 32, 4)]
+    real = probe_outputs(cfg, tier="forward", use_cache=False)
+    assert real.tier == "forward"
+    assert _summary(real) == _summary(static)
+
+
+def test_static_table_follows_out_indices_and_steps_aside_for_shape_args() -> None:
+    schema = store.load_schema("mmdet.ResNet")
+    picked = static_outputs({"type": "mmdet.ResNet", "depth": 18, "out_indices": (1, 3), "norm_eval": False}, schema)
+    assert picked is not None and _summary(picked) == [(128, 8, 4), (512, 32, 4)]
+    assert static_outputs({"type": "mmdet.ResNet", "depth": 50, "base_channels": 32}, schema) is None
+    assert static_outputs({"type": "mmdet.ResNet", "depth": 50, "strides": (1, 2, 2, 2)}, schema) is not None  # default
+    assert static_outputs({"type": "mmdet.ResNet", "depth": 50, "bogus": 1}, schema) is None
+
+
+def test_meta_failure_falls_back_and_matches_forward() -> None:
+    # ConvNeXt's constructor calls .item() on a drop-path schedule: pure meta construction fails.
+    cfg = {"type": "mmpretrain.ConvNeXt", "arch": "tiny", "out_indices": (0, 1, 2, 3), "gap_before_final_norm": False}
+    probed = probe_outputs(cfg, tier="meta", use_cache=False)
+    assert probed.tier == "meta" and probed.construct in ("hybrid", "cpu")
+    assert _summary(probed) == [(96, 4, 4), (192, 8, 4), (384, 16, 4), (768, 32, 4)]
+    assert _summary(probe_outputs(cfg, tier="forward", use_cache=False)) == _summary(probed)
+
+
+@pytest.mark.parametrize("cfg, channels", [
+    ({"type": "mmpretrain.ConvNeXt", "arch": "tiny"}, 768),
+    ({"type": "mmpretrain.VisionTransformer", "arch": "b"}, 768),
+])
+def test_pooled_defaults_are_not_4d(cfg: dict[str, object], channels: int) -> None:
+    for tier in ("auto", "probe"):
+        result = probe_outputs(cfg, tier=tier, use_cache=False)
+        assert not result.is_dense
+        assert [(o.channels, o.ndim) for o in result.outputs] == [(channels, 2)]
+
+
+def test_vit_featmap_static_table_matches_probe() -> None:
+    cfg = {"type": "mmpretrain.VisionTransformer", "arch": "b", "out_type": "featmap", "out_indices": (3, 11)}
+    static = probe_outputs(cfg, tier="static")
+    assert _summary(static) == [(768, 16, 4), (768, 16, 4)]
+    assert _summary(probe_outputs(cfg, tier="probe", use_cache=False)) == _summary(static)
+
+
+def test_results_are_cached_on_disk(tmp_path: Path) -> None:
+    cfg = {"type": "mmdet.ResNet", "depth": 18, "base_channels": 32}
+    first = probe_outputs(cfg, tier="probe")
+    files = list((tmp_path / "cache" / "otxgen" / "shapes").glob("*.json"))
+    assert len(files) == 1
+    assert probe_outputs(cfg, tier="probe") == first
+    assert _summary(first)[0] == (32, 4, 4)
+
+
+def test_stride_from_sizes() -> None:
+    assert stride_for(256, 64) == 4
+    assert stride_for(224, 4) == 64  # padded stride-64 map at 224
+    assert stride_for(256, 18) == 14  # patch 14
+    assert stride_for(224, 7) == 32
+    assert stride_for(224, 16) == 14  # patch 14 at 224
