@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -175,3 +177,12 @@ def test_cuda_follows_the_machine() -> None:
         assert code == 1 and "level 2: 96 channels" in out
     else:
         assert code == 2 and "no CUDA device" in err
+
+
+def test_stdout_of_a_real_process_is_only_the_result() -> None:
+    """mmengine logs (init_weights writes one INFO block per parameter) must not reach stdout."""
+    model = str(TEMPLATES / "detection-retinanet-r50" / "model.py")
+    command = [sys.executable, "-m", "otxgen", "smoke", model, "--input-size", "128", "--format", "json"]
+    process = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert process.returncode == 0, process.stderr[-2000:]
+    assert json.loads(process.stdout)["ok"] is True

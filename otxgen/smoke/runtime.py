@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import copy
 import importlib
-from collections.abc import Mapping
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 from mmengine.config import Config
+from mmengine.logging import MMLogger
 from mmengine.registry import MODELS, init_default_scope
 from torch import nn
 
@@ -134,9 +137,10 @@ def resolve_device(requested: str) -> str:
 
 def build_model(config: Config, scope: str) -> nn.Module:
     """Build the whole model on the CPU with ``scope`` as the default registry scope."""
-    init_default_scope(scope)
     try:
-        model = MODELS.build(config.model)
+        with quiet_mmengine():
+            init_default_scope(scope)
+            model = MODELS.build(config.model)
     except Exception as error:  # a constructor may raise anything for a bad config
         raise InputError(f"cannot build the model: {type(error).__name__}: {error}", config.filename) from error
     if not isinstance(getattr(model, "backbone", None), nn.Module):
@@ -151,8 +155,21 @@ def initialise(model: nn.Module, model_cfg: Mapping[str, Any]) -> str:
         return "init_weights skipped: the config asks for pretrained weights; weights are the constructors' defaults"
     init_weights = getattr(model, "init_weights", None)
     if callable(init_weights):
-        init_weights()
+        with quiet_mmengine():  # it logs one INFO block per parameter, on stdout
+            init_weights()
     return ""
+
+
+@contextmanager
+def quiet_mmengine() -> Iterator[None]:
+    """Keep mmengine's logger (which writes to stdout) to errors: stdout carries otxgen's results."""
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _wants_pretrained(node: Any) -> bool:
