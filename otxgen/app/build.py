@@ -232,8 +232,19 @@ def _schema_ref(backbone_type: str) -> str:
 
 
 def render_backbone_yaml(backbone: dict[str, Any], schema_ref: str) -> str:
-    body = yaml.safe_dump({"backbone": backbone}, sort_keys=False, default_flow_style=None)
+    """Block mappings (one argument a line, easy to edit), flow lists of scalars (``[0, 1, 2, 3]``)."""
+    body = yaml.dump({"backbone": backbone}, Dumper=_BackboneDumper, sort_keys=False, default_flow_style=False)
     return f"# yaml-language-server: $schema={schema_ref}\n{body}"
+
+
+class _BackboneDumper(yaml.SafeDumper):
+    def represent_list(self, data: Any) -> yaml.SequenceNode:
+        flat = all(not isinstance(item, (dict, list, tuple)) for item in data)
+        return self.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flat)
+
+
+_BackboneDumper.add_representer(list, _BackboneDumper.represent_list)
+_BackboneDumper.add_representer(tuple, _BackboneDumper.represent_list)
 
 
 # -- the rewrite ------------------------------------------------------------------------------------

@@ -1,0 +1,241 @@
+"""``otxgen build`` as a user runs it: lay out a workspace, swap its backbone, look at the diff, check,
+rebuild; on a standalone config with --model; and once with the smoke-build that ends a real build."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from otxgen.cli import main
+
+TASK_FILES = ["data.yaml", "data_pipeline.py", "model.py", "template.yaml"]
+CLASSIFICATION_MODELS = ["model.py", "model_hierarchical.py", "model_multilabel.py"]
+REGNET_ARCHS = [
+    "regnetx_400mf",
+    "regnetx_800mf",
+    "regnetx_1.6gf",
+    "regnetx_3.2gf",
+    "regnetx_4.0gf",
+    "regnetx_6.4gf",
+    "regnetx_8.0gf",
+    "regnetx_12gf",
+]
+STANDALONE = """\
+# A RetinaNet config outside any workspace (as in an mmdet checkout, with the bases inlined).
+default_scope = 'mmdet'
+
+model = dict(
+    type='RetinaNet',
+    data_preprocessor=dict(type='DetDataPreprocessor', bgr_to_rgb=True, pad_size_divisor=32),
+    backbone=dict(
+        type='ResNet',
+        depth=50,
+        num_stages=4,
+        out_indices=(0, 1, 2, 3),
+        frozen_stages=1,
+        norm_cfg=dict(type='BN', requires_grad=True),  # frozen BN statistics
+        norm_eval=True,
+        style='pytorch',
+    ),
+    neck=dict(
+        type='FPN',
+        in_channels=[256, 512, 1024, 2048],  # one per backbone stage
+        out_channels=256,
+        start_level=1,
+        add_extra_convs='on_input',
+        num_outs=5,
+    ),
+    bbox_head=dict(type='RetinaHead', num_classes=80, in_channels=256, stacked_convs=4, feat_channels=256),
+)
+"""
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+def stderr_lines(result: Result) -> list[str]:
+    return result.stderr.splitlines()
+
+
+def files(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
+
+
+def workspace_for(task: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    result = invoke("build", "--task", task)
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / f"otx-workspace-{task.upper()}"
+    monkeypatch.chdir(folder)
+    return folder
+
+
+@pytest.fixture
+def detection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return workspace_for("detection", tmp_path, monkeypatch)
+
+
+def changed_lines(diff: str) -> list[str]:
+    return [line for line in diff.splitlines() if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+
+
+@pytest.mark.parametrize("task", ["classification", "detection", "instance-segmentation", "segmentation"])
+def test_build_task_lays_out_a_workspace(task: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = invoke("build", "--task", task)
+    assert result.exit_code == 0, result.output
+    folder = Path(f"otx-workspace-{task.upper()}")
+    extra = ["model_hierarchical.py", "model_multilabel.py"] if task == "classification" else []
+    assert sorted(p.name for p in folder.iterdir()) == sorted(TASK_FILES + extra)
+    lines = stderr_lines(result)
+    assert lines[0] == f"[*] Workspace Path: {folder}"
+    assert lines[1].startswith("[*] Load Model Template ID: ")
+    assert lines[2].startswith("[*] Load Model Name: ")
+    assert sorted(lines[3:]) == sorted(f"[*]     - Updated: {folder / name}" for name in TASK_FILES + extra)
+    for model in folder.glob("model*.py"):
+        ast.parse(model.read_text())
+
+
+def test_build_backbone_prints_the_tutorial_lines_and_writes_backbone_yaml(detection: Path) -> None:
+    result = invoke("build", "--backbone", "mmdet.RegNet", "--no-smoke")
+    assert result.exit_code == 0, result.output
+    lines = stderr_lines(result)
+    expected = [
+        "[*] Backbone Config: mmdet.RegNet",
+        "[*] mmdet.RegNet requires the argument : ['arch']",
+        f"[*] 'arch' can choose between: {REGNET_ARCHS}",
+        "[*] 'arch' default value: regnetx_400mf",
+        f"[*] Save backbone configuration: {detection / 'backbone.yaml'}",
+        f"[*] Save model configuration: {detection / 'model.py'}",
+    ]
+    assert [line for line in lines if line in expected] == expected  # all of them, in this order
+    text = (detection / "backbone.yaml").read_text()
+    assert text.splitlines()[0] == "# yaml-language-server: $schema=https://otxgen.invalid/schemas/mmdet/RegNet.json"
+    assert text.splitlines()[1:] == ["backbone:", "  type: mmdet.RegNet", "  arch: regnetx_400mf"]
+    model = (detection / "model.py").read_text()
+    assert "type='RegNet'," in model and "arch='regnetx_400mf'," in model
+    assert "in_channels=[32, 64, 160, 384],  # one entry per backbone output, in order" in model
+
+
+def test_diff_touches_only_backbone_and_neck_channels_and_writes_nothing(detection: Path) -> None:
+    before = files(detection)
+    original = (detection / "model.py").read_text()
+    result = invoke("build", "--backbone", "mmdet.RegNet", "--diff")
+    assert result.exit_code == 0, result.output
+    assert files(detection) == before
+    assert result.stdout.startswith("--- a/model.py\n+++ b/model.py\n")
+    changed = changed_lines(result.stdout)
+    assert "+        type='RegNet'," in changed and "+        arch='regnetx_400mf'," in changed
+    assert "+        in_channels=[32, 64, 160, 384],  # one entry per backbone output, in order" in changed
+    start = original.index("    backbone=dict(")
+    block = original[start : original.index("\n    ),\n", start)].splitlines()
+    for line in changed:
+        assert line[1:] in block or "in_channels=" in line or line.startswith("+        "), line
+
+
+def test_check_exits_1_before_and_0_after_and_a_second_build_changes_nothing(detection: Path) -> None:
+    before = files(detection)
+    check = invoke("build", "--backbone", "mmdet.RegNet", "--check")
+    assert check.exit_code == 1
+    assert f"[!] would change: {detection / 'model.py'}" in stderr_lines(check)
+    assert files(detection) == before
+    assert invoke("build", "--backbone", "mmdet.RegNet", "--no-smoke").exit_code == 0
+    assert invoke("build", "--backbone", "mmdet.RegNet", "--check").exit_code == 0
+    assert invoke("build", "--backbone", "backbone.yaml", "--check").exit_code == 0
+    built = files(detection)
+    again = invoke("build", "--backbone", "mmdet.RegNet", "--no-smoke")
+    assert again.exit_code == 0
+    assert f"[*] Unchanged: {detection / 'model.py'}" in stderr_lines(again)
+    assert files(detection) == built  # bytes and mtimes
+
+
+def test_a_required_argument_without_options_stops_before_the_models(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = workspace_for("segmentation", tmp_path, monkeypatch)
+    models = {name: data for name, data in files(folder).items() if name.startswith("model")}
+    result = invoke("build", "--backbone", "mmseg.HRNet", "--no-smoke")
+    assert result.exit_code == 1
+    lines = stderr_lines(result)
+    assert "[!] mmseg.HRNet backbone has inputs that the user must enter." in lines
+    assert "[!] Edit backbone.yaml and run 'otxgen build --backbone backbone.yaml'." in lines
+    assert {name: data for name, data in files(folder).items() if name.startswith("model")} == models
+    assert (folder / "backbone.yaml").read_text().splitlines()[1:] == [
+        "backbone:",
+        "  type: mmseg.HRNet",
+        "  extra: null",
+    ]
+    again = invoke("build", "--backbone", "backbone.yaml", "--no-smoke")  # not filled in yet: invalid input
+    assert again.exit_code == 2
+    assert re.search(r"backbone.yaml:\d+:\d+: backbone.extra: None is not of type 'object'", again.stderr)
+
+
+def test_set_is_honoured_and_a_bad_value_names_the_allowed_ones(detection: Path) -> None:
+    result = invoke("build", "--backbone", "mmdet.RegNet", "--set", "arch=regnetx_800mf", "--no-smoke")
+    assert result.exit_code == 0, result.output
+    assert "  arch: regnetx_800mf" in (detection / "backbone.yaml").read_text()
+    assert "arch='regnetx_800mf'," in (detection / "model.py").read_text()
+    bad = invoke("build", "--backbone", "mmdet.RegNet", "--set", "arch=nope", "--no-smoke")
+    assert bad.exit_code == 2
+    assert f"'nope' is not one of {REGNET_ARCHS}" in bad.stderr
+
+
+def test_model_option_rewrites_a_standalone_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "configs" / "retinanet_r50_fpn.py"
+    config.parent.mkdir()
+    config.write_text(STANDALONE)
+    result = invoke("build", "--backbone", "mmdet.RegNet", "--model", str(config), "--no-smoke")
+    assert result.exit_code == 0, result.output
+    text = config.read_text()
+    assert "type='RegNet'," in text and "arch='regnetx_400mf'," in text and "depth=50" not in text
+    assert "in_channels=[32, 64, 160, 384],  # one per backbone stage" in text
+    assert "custom_imports" not in text  # default_scope = 'mmdet' registers RegNet already
+    assert text.startswith("# A RetinaNet config outside any workspace")
+    assert (tmp_path / "backbone.yaml").exists()
+    assert invoke("build", "--backbone", "backbone.yaml", "--model", str(config), "--check").exit_code == 0
+
+
+@pytest.mark.parametrize("backbone", ["torchvision.resnet18"])
+def test_a_torchvision_or_pytorchcv_backbone_adds_custom_imports(detection: Path, backbone: str) -> None:
+    library = backbone.partition(".")[0]
+    result = invoke("build", "--backbone", backbone, "--no-smoke")
+    assert result.exit_code == 0, result.output
+    text = (detection / "model.py").read_text()
+    assert re.search(r"^custom_imports = dict\(imports=\[.*'otxgen\.libraries.*'\]", text, re.MULTILINE), text
+    assert f"type='{library}." in text
+
+
+def test_another_mm_library_in_a_detection_workspace_adds_custom_imports(detection: Path) -> None:
+    result = invoke("build", "--backbone", "mmseg.ResNetV1c", "--no-smoke")
+    assert result.exit_code == 0, result.output
+    text = (detection / "model.py").read_text()
+    assert "custom_imports = dict(imports=['mmseg.models'], allow_failed_imports=False)" in text
+    assert "type='mmseg.ResNetV1c'," in text
+
+
+def test_a_classification_workspace_rewrites_all_three_model_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = workspace_for("classification", tmp_path, monkeypatch)
+    result = invoke("build", "--backbone", "mmpretrain.RegNet", "--no-smoke")
+    assert result.exit_code == 0, result.output
+    lines = stderr_lines(result)
+    for name in CLASSIFICATION_MODELS:
+        assert f"[*] Save model configuration: {folder / name}" in lines
+        text = (folder / name).read_text()
+        assert "type='RegNet'," in text and "arch='regnetx_400mf'," in text
+        assert "in_channels=384," in text
+    assert invoke("build", "--backbone", "backbone.yaml", "--check").exit_code == 0
+
+
+def test_a_full_build_with_its_smoke_build_exits_0(detection: Path) -> None:
+    """The one test that runs the smoke-build: it executes the rewritten config (CPU here)."""
+    result = invoke("build", "--backbone", "mmdet.RegNet")
+    assert result.exit_code == 0, result.output
+    assert "[*] Smoke-build (executes the rewritten config; skip with --no-smoke)" in stderr_lines(result)
