@@ -44,6 +44,14 @@ def read_text(path: Path) -> str:
         raise InputError(f"not UTF-8: byte 0x{data[error.start]:02x} cannot be decoded", str(path), line, col) from None
 
 
+def holds(path: Path, text: str) -> bool:
+    """Whether ``path`` already holds ``text`` (a caller then leaves it alone: its mtime stays)."""
+    try:
+        return path.read_bytes() == text.encode("utf-8")
+    except OSError:
+        return False
+
+
 def ensure_writable(path: Path) -> None:
     """Refuse, before anything is written, a target that is read-only or in a folder we cannot write."""
     target = path.resolve()

@@ -68,6 +68,24 @@ def pick_template(task: str, template_id: str | None) -> Template:
     raise UsageError(f"no template {template_id!r} for task {task!r}; templates for it: {known}")
 
 
+def workspace_contents(template: Template) -> dict[str, str]:
+    """File name -> text of a new workspace: the template's files, then ``data.yaml``."""
+    contents = {name: (template.folder / name).read_text(encoding="utf-8") for name in template.workspace_files()}
+    contents["data.yaml"] = data_yaml(template.task)
+    return contents
+
+
+def check_new_workspace(workspace: Path, names: list[str]) -> None:
+    """Refuse to lay a workspace out over an existing one, over a file, or over any file it would write."""
+    if workspace.exists() and not workspace.is_dir():
+        raise InputError("exists and is not a folder", str(workspace))
+    if (workspace / WORKSPACE_MARKER).exists():
+        raise UsageError(f"{workspace}: a workspace is already there; choose another --workspace")
+    existing = [name for name in names if (workspace / name).exists() or (workspace / name).is_symlink()]
+    if existing:
+        raise UsageError(f"{workspace}: would overwrite {', '.join(existing)}; choose a new or empty --workspace")
+
+
 def default_workspace_name(task: str) -> str:
     return f"otx-workspace-{task.upper()}"
 

@@ -102,6 +102,18 @@ def no_template(tmp: Path) -> list[str]:
     return typed()(tmp)
 
 
+def task_in(relative: str) -> Callable[[Path], list[str]]:
+    """``build --task detection --workspace tmp_path/<relative>``."""
+    return lambda tmp: ["build", "--task", "detection", "--workspace", str(tmp / relative)]
+
+
+def task_over_model(tmp: Path) -> list[str]:
+    """A folder that holds the user's own model.py (not a workspace): ``build --task`` must not replace it."""
+    (tmp / "mine").mkdir()
+    (tmp / "mine" / "model.py").write_text("model = dict(type='Mine')\n")
+    return task_in("mine")(tmp)
+
+
 BIG = b"backbone:\n  type: mmdet.RegNet\n  arch: regnetx_400mf\n" + b"# padding\n" * (1024 * 1024)
 Y = r"{tmp}/bad/"
 CASES = [
@@ -182,6 +194,9 @@ CASES = [
     Case("neither-task-nor-backbone", lambda t: ["build"], r"give exactly one of --task or --backbone"),
     Case("unknown-task", lambda t: ["build", "--task", "pose"], r"Invalid value for '--task': 'pose' is not one of"),
     Case("workspace-exists", lambda t: ["build", "--task", "detection", "--workspace", "."], r"already there"),
+    Case("task-over-a-file", task_in("bad/empty.py"), r"{tmp}/bad/empty.py: exists and is not a folder"),
+    Case("task-under-a-file", task_in("bad/empty.py/ws"), r"{tmp}/bad/empty.py/ws: cannot create the folder: "),
+    Case("task-over-a-model", task_over_model, r"{tmp}/mine: would overwrite model.py; choose a new or empty"),
     Case(
         "unknown-template", lambda t: ["build", "--task", "detection", "--template", "x"], r"no template 'x' for task"
     ),

@@ -25,24 +25,25 @@ SCHEMA_URL = "https://otxgen.invalid/schemas/{path}"  # placeholder host: editor
 
 
 def build_task(options: BuildTaskOptions, say: Say) -> Outcome:
-    from otxgen.workspace import WORKSPACE_MARKER, data_yaml, default_workspace_name, pick_template
+    """Lay a workspace out from a template; refuses to overwrite any file that is already there."""
+    from otxgen.workspace import check_new_workspace, default_workspace_name, pick_template, workspace_contents
 
     template = pick_template(options.task, options.template)
     workspace = options.workspace or Path(default_workspace_name(options.task))
-    if (workspace / WORKSPACE_MARKER).exists():
-        raise UsageError(f"{workspace}: a workspace is already there; choose another --workspace")
-    if workspace.exists() and not workspace.is_dir():
-        raise InputError("exists and is not a folder", str(workspace))
-    workspace.mkdir(parents=True, exist_ok=True)
+    contents = workspace_contents(template)
+    check_new_workspace(workspace, list(contents))
+    try:
+        workspace.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"cannot create the folder: {error.strerror or error}", str(workspace)) from None
     say(f"[*] Workspace Path: {workspace}")
     say(f"[*] Load Model Template ID: {template.id}")
     say(f"[*] Load Model Name: {template.name}")
     with fsio.folder_lock(workspace):
-        for name in template.workspace_files():
-            fsio.write_text_atomic(workspace / name, (template.folder / name).read_text(encoding="utf-8"))
-            say(f"[*]     - Updated: {workspace / name}")
-        fsio.write_text_atomic(workspace / "data.yaml", data_yaml(template.task))
-        say(f"[*]     - Updated: {workspace / 'data.yaml'}")
+        check_new_workspace(workspace, list(contents))  # again, now that no other otxgen can write here
+        fsio.write_all_atomic([(workspace / name, text) for name, text in contents.items()])
+    for name in contents:
+        say(f"[*]     - Updated: {workspace / name}")
     return Outcome()
 
 
@@ -365,7 +366,7 @@ def _finish(
             say(f"[!] would change: {rewrite.path}")
         return Outcome(exit_code=1 if changed else 0)
     writes = [(r.path, r.after) for r in changed]
-    if backbone_yaml is not None and not _holds(*backbone_yaml):
+    if backbone_yaml is not None and not fsio.holds(*backbone_yaml):
         writes.insert(0, backbone_yaml)
     fsio.write_all_atomic(writes)
     if backbone_yaml is not None:
@@ -373,14 +374,6 @@ def _finish(
     for rewrite in rewrites:
         say(f"[*] Save model configuration: {rewrite.path}" if rewrite.changed else f"[*] Unchanged: {rewrite.path}")
     return _smoke(targets, options, say) if options.smoke else Outcome()
-
-
-def _holds(path: Path, text: str) -> bool:
-    """Whether ``path`` already holds ``text`` (then it is not rewritten: its mtime stays)."""
-    try:
-        return path.read_bytes() == text.encode("utf-8")
-    except OSError:
-        return False
 
 
 def _diff(rewrite: Rewrite) -> str:
