@@ -74,13 +74,16 @@ def write_all_atomic(items: Sequence[tuple[Path, str]]) -> None:
     for path, _ in items:
         ensure_writable(path)
     staged: list[tuple[str, Path]] = []
+    current = Path()  # the file being written, for the message: an OSError names the temp file
     try:
         for path, text in items:
-            staged.append((_stage(path, text), path.resolve()))
-        for tmp, target in staged:
-            os.replace(tmp, target)
+            current = path
+            staged.append((_stage(path, text), path))
+        for tmp, path in staged:
+            current = path
+            os.replace(tmp, path.resolve())
     except OSError as error:
-        raise InputError(f"cannot write: {error.strerror or error}", str(error.filename or items[0][0])) from None
+        raise InputError(f"cannot write: {error.strerror or error}", str(current)) from None
     finally:
         _remove([tmp for tmp, _ in staged])
 

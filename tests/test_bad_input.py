@@ -258,7 +258,7 @@ def test_an_interrupted_build_exits_2_and_leaves_every_file_intact(
     before = snapshot(workspace)
 
     def fail(src: str, dst: str) -> None:
-        raise OSError(5, "Input/output error", dst)
+        raise OSError(5, "Input/output error", src, None, dst)
 
     monkeypatch.setattr(os, "replace", fail)
     result = invoke(*typed()(workspace.parent))
