@@ -135,3 +135,24 @@ def test_build_help_says_only_the_smoke_build_executes() -> None:
     text = " ".join(result.output.split())
     assert "never executed, except by the final smoke" in text
     assert "Skip the smoke-build (which executes the rewritten config)" in text
+
+
+HEAVY_PROBE = """
+import sys
+from click.testing import CliRunner
+from otxgen.cli import main
+for args in (["find"], ["validate", "."], ["build", "--backbone", "mmdet.RegNet", "--diff"],
+             ["build", "--backbone", "mmdet.RegNet", "--check"], ["build", "--backbone", "mmdet.RegNet", "--no-smoke"]):
+    CliRunner().invoke(main, args)
+print(sorted(m for m in ("torch", "mmcv", "mmengine", "mmdet", "mmseg", "mmpretrain") if m in sys.modules))
+"""
+
+
+def test_static_commands_import_neither_torch_nor_any_mm_package(workspace: Path, marker: Path) -> None:
+    """In a fresh interpreter (this one may have imported them for other tests)."""
+    done = subprocess.run(
+        [sys.executable, "-c", HEAVY_PROBE], cwd=workspace, capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == "[]", done.stderr
+    assert "type='RegNet'" in (workspace / "model.py").read_text()  # the build did run
+    assert markers(marker) == []
