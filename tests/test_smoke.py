@@ -126,6 +126,37 @@ def test_stride_4_where_anchors_expect_8_fails() -> None:
     assert report["verdict"].startswith("MISMATCH: level 1: stride 4")
 
 
+def test_a_torchvision_backbone_inside_mmdet_runs() -> None:
+    fixture = str(FIXTURES / "torchvision_backbone_in_mmdet.py")
+    code, out, err = _smoke(fixture, "--input-size", "128", "--format", "json")
+    assert code == 0, out + err
+    report = json.loads(out)
+    assert report["backbone_type"] == "torchvision.resnet18"
+    assert [lv["channels"] for lv in report["levels"]] == [64, 128, 256, 512]
+    assert report["forward"]["state"] == "ok"
+
+
+def test_a_pooled_vector_fed_to_an_fpn_fails() -> None:
+    code, out, _ = _smoke(str(FIXTURES / "pooled_vector_into_fpn.py"), "--input-size", "128", "--format", "json")
+    assert code == 1
+    problems = json.loads(out)["problems"]
+    assert problems == [
+        "the backbone gives 1 output, neck FPN expects 4 (in_channels has 4 entries)",
+        "level 0: the output is shaped (1, 768), not a 4-D (N, C, H, W) feature map",
+        "level 0: 768 channels, neck FPN in_channels[0] expects 96",
+    ]
+
+
+def test_scope_is_inferred_without_default_scope(tmp_path: Path) -> None:
+    source = (TEMPLATES / "detection-atss-mobilenetv2" / "model.py").read_text()
+    unscoped = tmp_path / "model.py"
+    unscoped.write_text(source.replace("default_scope = 'mmdet'", "# no default_scope"))
+    assert "default_scope =" not in unscoped.read_text()
+    code, out, _ = _smoke(str(unscoped), "--input-size", "128", "--format", "json")
+    assert code == 0
+    assert (json.loads(out)["scope"], json.loads(out)["task"]) == ("mmdet", "detection")
+
+
 def test_meta_device_gives_the_cpu_shapes_without_compute() -> None:
     model = str(TEMPLATES / "detection-atss-mobilenetv2" / "model.py")
     cpu_code, cpu, _ = _smoke(model, "--device", "cpu", "--input-size", "128", "--format", "json")

@@ -61,11 +61,12 @@ def check_levels(shapes: list[Shape | None], input_size: int, expected: Expectat
         for i, shape in enumerate(shapes)
     ]
     problems = [p for c in expected.counts for p in _count_problems(c, count)]
-    problems += [
-        f"{d.consumer} wants output {d.index}, but the backbone gives {count} outputs"
-        for d, idx in resolved
-        if idx is None
-    ]
+    if not problems:  # a wrong count already explains every output a consumer cannot find
+        problems += [
+            f"{d.consumer} wants output {d.index}, but the backbone gives {_outputs(count)}"
+            for d, idx in resolved
+            if idx is None
+        ]
     problems += [p for level in levels for p in level.problems]
     problems += _order_problems(levels, expected.strictly_increasing)
     return LevelReport(tuple(levels), tuple(problems), expected.notes)
@@ -78,12 +79,16 @@ def _resolve(demand: Demand, count: int) -> tuple[Demand, int | None]:
 
 def _count_problems(demand: CountDemand, count: int) -> list[str]:
     if demand.exact and count != demand.count:
-        return [f"the backbone gives {count} outputs, {demand.consumer} expects {demand.count} ({demand.reason})"]
+        return [f"the backbone gives {_outputs(count)}, {demand.consumer} expects {demand.count} ({demand.reason})"]
     if not demand.exact and count < demand.count:
         return [
-            f"the backbone gives {count} outputs, {demand.consumer} needs at least {demand.count} ({demand.reason})"
+            f"the backbone gives {_outputs(count)}, {demand.consumer} needs at least {demand.count} ({demand.reason})"
         ]
     return []
+
+
+def _outputs(count: int) -> str:
+    return f"{count} output" if count == 1 else f"{count} outputs"
 
 
 def _level(index: int, shape: Shape | None, input_size: int, demands: list[Demand], maps_required: bool) -> Level:

@@ -59,7 +59,8 @@ def verdict(result: SmokeResult) -> str:
         count = len(result.problems)
         more = f" (+{count - 1} more)" if count > 1 else ""
         return f"MISMATCH: {result.problems[0]}{more} {where}"
-    proven = [f"{len(result.levels.levels)} backbone outputs fit"]
+    count = len(result.levels.levels)
+    proven = ["1 backbone output fits" if count == 1 else f"{count} backbone outputs fit"]
     proven += [
         f"{name} {step.detail}".strip() if name != "forward" else "forward ok"
         for name, step in (("forward", result.forward), ("train step", result.train))
