@@ -28,10 +28,8 @@ def machine() -> str:
          if line.startswith("model name")),
         platform.processor() or "unknown CPU",
     )
-    memory_kib = next(
-        (int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")),
-        0,
-    )
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    memory_kib = next((int(line.split()[1]) for line in meminfo if line.startswith("MemTotal")), 0)
     return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}), "
             f"{memory_kib / 2**20:.0f} GiB, Python {platform.python_version()}")
 
@@ -66,10 +64,10 @@ def main() -> int:
     header = ("figure", "otxgen", "baseline", "unit", "ratio", "target", "ok")
     table = [[fmt(row[k]) if k != "ok" else ("yes" if row["ok"] else "NO") for k in header] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in table)) if table else len(h) for i, h in enumerate(header)]
-    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |")
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |")
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for row in table:
-        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |")
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
     return worst
 
 

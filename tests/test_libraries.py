@@ -9,7 +9,9 @@ from otxgen.errors import UsageError
 from otxgen.libraries import get_adapter, resolve_library, split_type
 
 
-@pytest.mark.parametrize(("name", "canonical"), [("mmcls", "mmpretrain"), ("omz.mmcls", "mmpretrain"), ("MMDET", "mmdet")])
+@pytest.mark.parametrize(
+    ("name", "canonical"), [("mmcls", "mmpretrain"), ("omz.mmcls", "mmpretrain"), ("MMDET", "mmdet")]
+)
 def test_aliases_resolve(name: str, canonical: str) -> None:
     assert resolve_library(name) == canonical
 
