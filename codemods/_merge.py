@@ -36,9 +36,23 @@ class Style:
         return cls.from_source(module.code)
 
 
+class UnplainDictError(Exception):
+    """A ``dict(...)`` to merge into holds a positional or ``**`` argument (``node``): its keys are unknown,
+    so a key could be lost or given twice. Callers turn it into a ``CodemodError`` at ``node``'s position."""
+
+    def __init__(self, node: cst.Arg) -> None:
+        super().__init__("a dict(...) with positional or ** arguments")
+        self.node = node
+
+
 def is_plain_dict(node: cst.BaseExpression | None) -> bool:
     """A ``dict(k=v, ...)`` call with keyword arguments only (no ``**other``), so keys can be merged."""
     return isinstance(node, cst.Call) and is_dict_call(node) and all(arg.keyword is not None for arg in node.args)
+
+
+def unplain_arg(call: cst.Call) -> cst.Arg | None:
+    """The first positional or ``**`` argument of ``call``, None when it has keyword arguments only."""
+    return next((arg for arg in call.args if arg.keyword is None), None)
 
 
 def updated_value(old: cst.BaseExpression, value: object, style: Style) -> cst.BaseExpression:
@@ -68,7 +82,11 @@ def merge_call(
     not in ``new`` are dropped when ``drop_missing`` (``_delete_`` never is), a new key goes right after
     the key that precedes it in ``new`` (see ``_insert_position``), and ``delete_first`` puts
     ``_delete_=True`` first. Returns ``call`` itself when nothing changes.
-    ``indent`` lays out a new dict value of a new key over several lines (see ``render``)."""
+    ``indent`` lays out a new dict value of a new key over several lines (see ``render``).
+    Raises ``UnplainDictError`` when ``call`` has a positional or ``**`` argument."""
+    unplain = unplain_arg(call)
+    if unplain is not None:
+        raise UnplainDictError(unplain)
     frame, items = _layout.decompose(call)
     kept: list[_layout.Item] = []
     changed = False

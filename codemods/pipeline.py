@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+
+import libcst as cst
 
 from codemods import _config
 from codemods._merge import Style
 from codemods.custom_imports import add_custom_imports_in_module
+from codemods.errors import CodemodError
 from codemods.replace_backbone import replace_backbone_in_module
 from codemods.set_in_channels import set_in_channels_in_module
 
@@ -26,7 +29,8 @@ def swap_backbone(
 
     Same result as calling the three (see their docstrings); ``backbone_inherited`` / ``neck_inherited``
     are their ``inherited`` (from ``codemods.inheritance.inherits(source, 'model.backbone', read)`` and
-    ``'model.neck'``).
+    ``'model.neck'``). A ``CodemodError`` points into ``source`` (not into the text after the backbone
+    was replaced, whose lines may have moved).
 
     Before::
 
@@ -45,9 +49,29 @@ def swap_backbone(
     original = module = _config.parse(source)
     style = Style.from_source(source)
     module = replace_backbone_in_module(module, backbone, target=target, inherited=backbone_inherited, style=style)
-    module = set_in_channels_in_module(
-        module, channels, in_index=in_index, target=target, inherited=neck_inherited, style=style
-    )
+
+    def set_channels(tree: cst.Module) -> cst.Module:
+        return set_in_channels_in_module(
+            tree, channels, in_index=in_index, target=target, inherited=neck_inherited, style=style
+        )
+
+    module = _located(set_channels, module, original)
     if imports:
-        module = add_custom_imports_in_module(module, list(imports), style)
+        module = _located(lambda tree: add_custom_imports_in_module(tree, list(imports), style), module, original)
     return source if module is original else module.code
+
+
+def _located(step: Callable[[cst.Module], cst.Module], module: cst.Module, original: cst.Module) -> cst.Module:
+    """``step(module)``; when it fails, and fails alike on the original module, that error instead: its
+    line and column are in the caller's text. (Only the failing path runs ``step`` twice.)"""
+    try:
+        return step(module)
+    except CodemodError as error:
+        if module is original:
+            raise
+        try:
+            step(original)
+        except CodemodError as at_original:
+            if at_original.message == error.message:
+                raise at_original from None
+        raise

@@ -11,8 +11,8 @@ import libcst as cst
 from libcst.codemod import CodemodCommand, CodemodContext
 
 from codemods import _config, _layout, inheritance
-from codemods._literal import NotLiteralError, expression, literal_value, maybe_literal, render
-from codemods._merge import Style, is_plain_dict, merge_call
+from codemods._literal import NotLiteralError, code_of, expression, literal_value, maybe_literal, render
+from codemods._merge import Style, is_plain_dict, merge_call, unplain_arg
 from codemods.errors import CodemodError
 
 DEFAULT_PATH: _config.Path = ("model", "backbone")
@@ -72,7 +72,25 @@ class _Job:
     style: Style
 
 
+def _check_old(module: cst.Module, path: _config.Path, old: cst.BaseExpression) -> None:
+    """Refuse what a rewrite would silently lose: the positional or ``**`` arguments of a ``dict(...)``,
+    or a backbone computed by an expression (``backbone=bb``, ``backbone=make()``), whose variable or
+    call would be left behind. A ``{...}`` display or a literal is replaced like a ``dict(...)``."""
+    if _config.is_dict_call(old):
+        unplain = unplain_arg(cst.ensure_type(old, cst.Call))
+        if unplain is not None:
+            raise _config.error_at(module, unplain, "cannot rewrite a backbone dict with positional or ** arguments")
+        return
+    if isinstance(old, cst.Dict) or maybe_literal(old) is not NotLiteralError:
+        return
+    code = code_of(old)
+    shown = code if len(code) <= 40 else code[:37] + "..."
+    message = f"{'.'.join(path)} is {shown!r}, not dict(...): write the backbone inline as dict(...) to rewrite it"
+    raise _config.error_at(module, old, message)
+
+
 def _replace_existing(job: _Job, old: cst.BaseExpression) -> cst.Module:
+    _check_old(job.module, job.path, old)
     delete = job.inherited and _type_changes(old, job.backbone["type"], job.style)
     if isinstance(old, cst.Call) and is_plain_dict(old):
         new: cst.BaseExpression = merge_call(old, job.backbone, job.style, delete_first=delete)

@@ -10,7 +10,7 @@ from libcst.codemod import CodemodCommand, CodemodContext
 
 from codemods import _config
 from codemods._literal import NotLiteralError, maybe_literal
-from codemods._merge import Style, is_plain_dict, merge_call
+from codemods._merge import Style, UnplainDictError, is_plain_dict, merge_call
 from codemods.errors import CodemodError
 from codemods.replace_backbone import backbone_path, is_inherited
 
@@ -167,6 +167,9 @@ def set_in_channels_in_module(
         new = _update_host(host, levels, index, style, neck_inherited)
     except _HeadError as exc:
         raise _config.error_at(module, exc.node, exc.message) from exc
+    except UnplainDictError as exc:
+        message = "cannot set in_channels in a dict(...) with positional or ** arguments"
+        raise _config.error_at(module, exc.node, message) from exc
     return module if new is host else _config.replace_at(module, host_path, new)
 
 

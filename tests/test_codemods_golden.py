@@ -78,12 +78,8 @@ def test_golden(case: str) -> None:
     assert rewrite(once, args) == once, "not idempotent"
 
 
-@pytest.mark.parametrize("case", POSITIVE)
-def test_the_one_pass_pipeline_matches_the_three_codemods(case: str) -> None:
-    source, args = read(FIXTURES / case / "input.py"), case_args(case)
-    if "backbone" not in args or "channels" not in args:
-        pytest.fail(f"{case}: every positive case swaps a backbone and sets channels")
-    out = swap_backbone(
+def pipeline(source: str, args: dict[str, Any]) -> str:
+    return swap_backbone(
         source,
         args["backbone"],
         args["channels"],
@@ -93,7 +89,20 @@ def test_the_one_pass_pipeline_matches_the_three_codemods(case: str) -> None:
         backbone_inherited=args.get("inherited"),
         neck_inherited=args.get("neck_inherited"),
     )
-    assert out == read(FIXTURES / case / "expected.py")
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_one_pass_pipeline_matches_the_three_codemods(case: str) -> None:
+    """The same output, or the same error at the same position of the input."""
+    source, args = read(FIXTURES / case / "input.py"), case_args(case)
+    if "backbone" not in args or "channels" not in args:
+        pytest.fail(f"{case}: every case swaps a backbone and sets channels")
+    if is_negative(case):
+        with pytest.raises(CodemodError) as caught:
+            pipeline(source, args)
+        assert str(caught.value) == read(FIXTURES / case / "expected_error.txt").strip()
+        return
+    assert pipeline(source, args) == read(FIXTURES / case / "expected.py")
 
 
 def comments(source: str) -> list[tuple[tuple[int, int], str]]:

@@ -91,11 +91,73 @@ def test_module_level_names_count_as_their_values() -> None:
     assert "type='B'" in out
 
 
-def test_a_backbone_by_reference_is_rendered_in_full_over_several_lines() -> None:
-    source = "model = dict(\n    type='X',\n    backbone=some_backbone)\n"
+def test_a_backbone_as_a_braced_dict_is_rendered_in_full_over_several_lines() -> None:
+    source = "model = dict(\n    type='X',\n    backbone={'type': 'A'})\n"
     out = replace_backbone(source, {"type": "B", "depth": 2, "name": 'it\'s "q"'})
     expected = "backbone=dict(\n        type='B',\n        depth=2,\n        name='it\\'s \"q\"'))\n"
     assert out == "model = dict(\n    type='X',\n    " + expected
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [("some_backbone", "some_backbone"), ("make(50)", "make(50)"), ("_base_.model.backbone", "_base_.model.backbone")],
+)
+def test_a_computed_backbone_is_refused_at_its_position(value: str, shown: str) -> None:
+    source = f"bb = 1\nmodel = dict(\n    type='X',\n    backbone={value})\n"
+    for rewrite in (
+        lambda: replace_backbone(source, REGNET),
+        lambda: swap_backbone(source, REGNET, [8, 16]),
+    ):
+        with pytest.raises(CodemodError) as caught:
+            rewrite()
+        assert (caught.value.line, caught.value.col) == (4, 14)
+        assert caught.value.message == (
+            f"model.backbone is {shown!r}, not dict(...): write the backbone inline as dict(...) to rewrite it"
+        )
+
+
+@pytest.mark.parametrize(
+    ("backbone", "col"),
+    [("dict('ResNet', depth=50)", 19), ("dict(type='ResNet', **extra)", 34), ("dict(base, depth=50)", 19)],
+)
+def test_a_backbone_dict_with_positional_or_star_arguments_is_refused(backbone: str, col: int) -> None:
+    source = f"model = dict(\n    backbone={backbone},\n    neck=dict(type='FPN', in_channels=[1, 2]))\n"
+    with pytest.raises(CodemodError) as caught:
+        replace_backbone(source, REGNET)
+    assert (caught.value.line, caught.value.col) == (2, col)
+    assert caught.value.message == "cannot rewrite a backbone dict with positional or ** arguments"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "col"),
+    [
+        ("neck", "dict('FPN', in_channels=[1, 2])", 15),
+        ("neck", "[dict(**fpn, in_channels=[1, 2])]", 16),
+        ("decode_head", "dict(head_cfg, in_channels=[1, 2])", 22),
+        ("head", "dict(*parts, in_channels=2)", 15),
+    ],
+)
+def test_a_neck_or_head_with_positional_or_star_arguments_is_refused(key: str, value: str, col: int) -> None:
+    source = f"model = dict(\n    backbone=dict(type='ResNet'),\n    {key}={value})\n"
+    with pytest.raises(CodemodError) as caught:
+        set_in_channels(source, [32, 64])
+    assert (caught.value.line, caught.value.col) == (3, col)
+    assert caught.value.message == "cannot set in_channels in a dict(...) with positional or ** arguments"
+
+
+def test_the_positional_neck_from_the_property_test_is_a_codemod_error() -> None:
+    source = "model = dict(backbone=dict(type='ResNet'), neck=dict('FPN', in_channels=[1, 2]))\n"
+    with pytest.raises(CodemodError, match=r"^1:54: cannot set in_channels"):
+        set_in_channels(source, [32, 64])
+
+
+def test_the_pipeline_reports_positions_in_the_original_text() -> None:
+    """The new backbone takes more lines than the old one: the neck's error still points at its line."""
+    source = "model = dict(\n    backbone=dict(type='ResNet'),\n    neck=dict(**fpn, in_channels=[1, 2]))\n"
+    big = {"type": "RegNet", "arch": "regnetx_3.2gf", "out_indices": (0, 1, 2, 3), "frozen_stages": 1}
+    with pytest.raises(CodemodError) as caught:
+        swap_backbone(source, big, [8, 16, 32, 64])
+    assert (caught.value.line, caught.value.col) == (3, 15)
 
 
 def test_in_index_out_of_range_is_an_error() -> None:
