@@ -17,6 +17,7 @@ import libcst as cst
 
 from codemods import _config
 from codemods._literal import maybe_literal
+from codemods.errors import CodemodError
 
 # Base files that hold data pipelines, schedules or runtime settings, never a model.
 _DATA_ONLY = re.compile(r"(^|/)(datasets?|schedules?)/|default_runtime|(^|/)[^/]*runtime[^/]*\.py$")
@@ -109,29 +110,41 @@ def guess_inherits(module: cst.Module) -> bool:
 
 def inherits(source: str, dotted: str, read: Callable[[str], str], here: str = "") -> bool | None:
     """Whether a file of the ``_base_`` chain of ``source`` defines ``dotted``; None when a base cannot
-    be read (``read`` raised ``OSError``, a ``package::path`` base, a ``_base_`` that is not a literal).
+    be read or parsed (``read`` raised ``OSError``, a ``package::path`` base, a ``_base_`` that is not a
+    literal, a base that is not valid Python, a chain that loops).
 
     ``read(path)`` returns a base file's text; ``path`` is a base entry joined onto the folder of
     ``here`` (the config's own path relative to whatever ``read`` resolves against, ``""`` for its folder).
     """
     path = _config.split_path(dotted)
-    tree = _Tree(source)
+    try:
+        tree = _Tree(source)
+    except SyntaxError as exc:
+        raise CodemodError(f"not valid Python: {exc.msg}", exc.lineno or 0, exc.offset or 0) from exc
+    except ValueError as exc:  # a null byte
+        raise CodemodError(f"not valid Python: {exc}") from exc
+    return _inherits(tree, path, read, here, frozenset({posixpath.normpath(here)} if here else ()))
+
+
+def _inherits(
+    tree: _Tree, path: _config.Path, read: Callable[[str], str], here: str, seen: frozenset[str]
+) -> bool | None:
     if tree.deletes_above(path):
         return False
     bases = tree.bases()
     if bases is None:
         return None
     for base in bases:
-        if "::" in base:
-            return None
         where = posixpath.normpath(posixpath.join(posixpath.dirname(here), base))
-        try:
-            text = read(where)
-        except OSError:
+        if "::" in base or where in seen:
             return None
-        if _Tree(text).resolve(path) is not None:
+        try:
+            parent = _Tree(read(where))
+        except (OSError, SyntaxError, ValueError):
+            return None
+        if parent.resolve(path) is not None:
             return True
-        deeper = inherits(text, dotted, read, where)
+        deeper = _inherits(parent, path, read, where, seen | {where})
         if deeper is not False:
             return deeper
     return False

@@ -201,6 +201,38 @@ def test_model_option_rewrites_a_standalone_config(tmp_path: Path, monkeypatch: 
     assert invoke("build", "--backbone", "backbone.yaml", "--model", str(config), "--check").exit_code == 0
 
 
+CHILD = "_base_ = ['../_base_/models/retina.py']\nmodel = dict(\n    backbone=dict(type='ResNet', depth=101))\n"
+BASE_WITH_BACKBONE = "model = dict(\n    backbone=dict(type='ResNet', depth=50),\n    neck=dict(type='FPN'))\n"
+BASE_WITHOUT_BACKBONE = "model = dict(type='RetinaNet')\n"
+
+
+@pytest.mark.parametrize(
+    ("base", "delete", "neck"),
+    [(BASE_WITH_BACKBONE, True, True), (BASE_WITHOUT_BACKBONE, False, False), (None, True, True)],
+    ids=["base-defines-backbone-and-neck", "base-without-backbone", "base-file-missing"],
+)
+def test_model_option_reads_the_base_files_to_know_what_is_inherited(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, base: str | None, delete: bool, neck: bool
+) -> None:
+    """``_delete_=True`` only over a base that defines the backbone (mmengine would pass it on to the
+    constructor otherwise); the neck's channels are added over a base that defines the neck. A missing
+    base file is not an error: the codemods then guess from its name (``models/``: a model)."""
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "configs" / "retina" / "child.py"
+    config.parent.mkdir(parents=True)
+    config.write_text(CHILD)
+    if base is not None:
+        (tmp_path / "configs" / "_base_" / "models").mkdir(parents=True)
+        (tmp_path / "configs" / "_base_" / "models" / "retina.py").write_text(base)
+    result = invoke("build", "--backbone", "mmdet.RegNet", "--model", str(config), "--no-smoke")
+    assert result.exit_code == 0, result.output
+    text = config.read_text()
+    assert ("_delete_=True" in text) is delete, text
+    assert ("neck=dict(in_channels=[32, 64, 160, 384])" in text) is neck, text
+    assert "type='mmdet.RegNet'" in text and "depth=101" not in text  # no default_scope here: scoped
+    assert invoke("build", "--backbone", "backbone.yaml", "--model", str(config), "--check").exit_code == 0
+
+
 @pytest.mark.parametrize("backbone", ["torchvision.resnet18"])
 def test_a_torchvision_or_pytorchcv_backbone_adds_custom_imports(detection: Path, backbone: str) -> None:
     library = backbone.partition(".")[0]

@@ -235,3 +235,28 @@ def test_the_libcst_tool_runs_each_command(tmp_path: Path) -> None:
         "model = dict(\n    backbone=dict(type='RegNet', arch='regnetx_3.2gf'),  # swap me\n"
         "    neck=dict(type='FPN', in_channels=[96, 192, 432, 1008]))\n"
     )
+
+
+def test_inherits_is_unknown_for_a_base_that_does_not_parse_or_loops() -> None:
+    files = {
+        "broken.py": "model = dict(backbone=dict(type='ResNet'\n",
+        "nul.py": "model = 1\x00\n",
+        "a.py": "_base_ = './b.py'\n",
+        "b.py": "_base_ = './a.py'\n",
+        "self.py": "_base_ = './self.py'\n",
+    }
+
+    def read(path: str) -> str:
+        if path not in files:
+            raise FileNotFoundError(path)
+        return files[path]
+
+    for base in ("broken.py", "nul.py", "a.py", "self.py", "missing.py"):
+        assert inherits(f"_base_ = './{base}'\n", "model.backbone", read, here="child.py") is None
+    assert inherits(files["self.py"], "model.backbone", read, here="self.py") is None
+
+
+def test_inherits_refuses_a_config_that_does_not_parse_with_a_position() -> None:
+    with pytest.raises(CodemodError) as caught:
+        inherits("_base_ = './m.py'\nmodel = dict(a=1,, a=2)\n", "model.backbone", lambda path: "")
+    assert (caught.value.line, caught.value.message.startswith("not valid Python")) == (2, True)

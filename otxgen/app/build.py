@@ -9,6 +9,7 @@ the table does not apply, from a probe that builds the backbone alone). Only the
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -273,23 +274,42 @@ def _backbone_outputs(backbone: dict[str, Any], say: Say) -> list[int]:
 def _rewrite(
     path: Path, backbone: dict[str, Any], schema: dict[str, Any], channels: list[int], target: str | None
 ) -> Rewrite:
-    from codemods.custom_imports import add_custom_imports
+    """The new text of one model config: backbone, channels and ``custom_imports`` in one codemod pass,
+    told by the ``_base_`` files (read, never executed) whether ``_delete_`` is needed."""
     from codemods.errors import CodemodError
-    from codemods.replace_backbone import replace_backbone
-    from codemods.set_in_channels import set_in_channels
+    from codemods.inheritance import inherits
+    from codemods.pipeline import swap_backbone
 
     before = fsio.read_text(path)
     config_backbone, imports = _as_config_value(before, str(path), backbone, schema)
     _refuse_uncompilable(before, str(path))
+    read, host = _base_reader(path.parent), (target or "model.backbone").rpartition(".")[0]
     try:
-        _refuse_computed_backbone(before, str(path), target)
-        after = replace_backbone(before, config_backbone, target=target)
-        after = set_in_channels(after, channels, target=target)
-        if imports:
-            after = add_custom_imports(after, imports)
+        after = swap_backbone(
+            before,
+            config_backbone,
+            channels,
+            imports=imports,
+            target=target,
+            backbone_inherited=inherits(before, target or "model.backbone", read, here=path.name),
+            neck_inherited=inherits(before, f"{host}.neck", read, here=path.name),
+        )
     except CodemodError as error:
         raise InputError(error.message, str(path), error.line, error.col) from None
     return Rewrite(path, before, after)
+
+
+def _base_reader(folder: Path) -> Callable[[str], str]:
+    """Reads ``_base_`` files relative to the model's folder; one that cannot be read (missing, binary,
+    too large) is an ``OSError``, which ``inherits`` takes as "unknown" (the codemods then guess)."""
+
+    def read(relative: str) -> str:
+        try:
+            return fsio.read_text(folder / relative)
+        except InputError as error:
+            raise OSError(str(error)) from None
+
+    return read
 
 
 def _refuse_uncompilable(text: str, file: str) -> None:
@@ -303,47 +323,28 @@ def _refuse_uncompilable(text: str, file: str) -> None:
         raise InputError(f"invalid Python: {error}", file) from None
 
 
-def _refuse_computed_backbone(text: str, file: str, target: str | None) -> None:
-    """A backbone written as a name or a call (``backbone=bb``, ``backbone=make()``) is not rewritten:
-    replacing it would drop what the expression computes, or leave its variable behind."""
-    import libcst as cst
-
-    from codemods import _config
-    from codemods.replace_backbone import backbone_path
-
-    module = _config.parse(text)
-    path = backbone_path(module, target)
-    node = _config.resolve(module, path)
-    if node is None or _config.is_dict_call(node) or isinstance(node, cst.Dict):
-        return
-    code = module.code_for_node(node)
-    shown = code if len(code) <= 40 else code[:37] + "..."
-    line, col = _config.position(module, node)
-    raise InputError(
-        f"{'.'.join(path)} is {shown!r}, not dict(...): write the backbone inline as dict(...) to rewrite it",
-        file,
-        line,
-        col,
-    )
-
-
 def _as_config_value(
     text: str, file: str, backbone: dict[str, Any], schema: dict[str, Any]
 ) -> tuple[dict[str, Any], list[str]]:
     """The backbone as this config should spell it: the type unscoped when the config's own library
-    registers it, else scoped, with the registering module for ``custom_imports``."""
+    registers it (unless the config already spells it scoped: a build adds ``custom_imports``, which
+    then names the library, and a second build must not unscope the type), else scoped, with the
+    registering module for ``custom_imports``."""
     from otxgen.validate.backbones import infer_library
     from otxgen.validate.model_config import read_config
 
     facts = read_config(text, file)
     model = facts.get("model")
-    library = infer_library(facts, model if isinstance(model, dict) else {})
+    model = model if isinstance(model, dict) else {}
+    library = infer_library(facts, model)
     meta = schema["x-otxgen"]
     value = {key: _tuple_lists(key, val) for key, val in backbone.items()}
-    if meta["library"] == library:
+    if meta["library"] != library:
+        return value, [meta["custom_import"]]
+    old = model.get("backbone")
+    if not (isinstance(old, dict) and old.get("type") == backbone["type"]):
         value["type"] = meta["name"]
-        return value, []
-    return value, [meta["custom_import"]]
+    return value, []
 
 
 def _tuple_lists(key: str, value: Any) -> Any:
