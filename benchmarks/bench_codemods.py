@@ -8,7 +8,8 @@ with a neck that has ``in_channels``) get RegNet-3.2GF as their backbone, once p
 - baseline: ``Config.fromfile``, set ``model.backbone`` and the neck's ``in_channels``, ``pretty_text``.
 
 Reported per method: time per file, lines changed in the unified diff against the original, comments
-kept, and whether the result loads to the same config as the other method's. Run with the [mm] extra:
+kept, and whether the result loads to the same config as the other method's; then two ``BENCHROW`` lines
+(``_common.emit_row``) for ``run_all.py``. Run with the [mm] extra:
 
     python benchmarks/bench_codemods.py [--count 100] [--repeat 5]
 """
@@ -31,7 +32,7 @@ from typing import Any
 
 from codemods import _config
 from codemods.errors import CodemodError
-from codemods.inheritance import inherits
+from codemods.inheritance import inherited_list, inherits
 from codemods.pipeline import swap_backbone
 from codemods.replace_backbone import backbone_path
 
@@ -80,8 +81,14 @@ def codemod(path: Path, source: str) -> str:
 
     backbone_inherited = inherits(source, "model.backbone", read, here=path.name)
     neck_inherited = inherits(source, "model.neck", read, here=path.name)
+    base_neck = inherited_list(source, "model.neck", read, here=path.name)
     return swap_backbone(
-        source, BACKBONE, CHANNELS, backbone_inherited=backbone_inherited, neck_inherited=neck_inherited
+        source,
+        BACKBONE,
+        CHANNELS,
+        backbone_inherited=backbone_inherited,
+        neck_inherited=neck_inherited,
+        base_neck=base_neck,
     )
 
 
@@ -196,6 +203,17 @@ def main() -> None:
         paths = pick(root, args.count)
         ours, theirs, mismatches = measure(paths, args.repeat)
     print(table(ours, theirs, mismatches, len(paths)))
+    emit_rows(ours, theirs)
+
+
+def emit_rows(ours: Result, theirs: Result) -> None:
+    """The headline figures for ``run_all.py``: time per config, and comments kept."""
+    from _common import emit_row
+
+    ours_ms, theirs_ms = (1000 * statistics.median(result.seconds) for result in (ours, theirs))
+    emit_row("codemods: median ms per config", ours_ms, theirs_ms, "ms", "ratio <= 0.02", ours_ms <= 0.02 * theirs_ms)
+    ours_kept, theirs_kept = (100.0 * r.comments_kept / max(r.comments_total, 1) for r in (ours, theirs))
+    emit_row("codemods: comments kept", ours_kept, theirs_kept, "%", "100%", ours.comments_kept == ours.comments_total)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ calls (and references to literal module-level names) into plain literals before 
 from __future__ import annotations
 
 import ast
+import copy
 import keyword
 from collections.abc import Mapping
 
@@ -52,6 +53,14 @@ def literal_value(node: cst.BaseExpression, names: Mapping[str, object] | None =
         return ast.literal_eval(_DictCallsToLiterals(names or {}).visit(tree))
     except (ValueError, TypeError, SyntaxError, RecursionError) as exc:
         raise NotLiteralError(code_of(node)) from exc
+
+
+def ast_literal(node: ast.expr, names: Mapping[str, object] | None = None) -> object:
+    """The Python value of an ``ast`` expression (``dict(...)`` calls allowed); raises ``NotLiteralError``."""
+    try:
+        return ast.literal_eval(_DictCallsToLiterals(names or {}).visit(copy.deepcopy(node)))
+    except (ValueError, TypeError, SyntaxError, RecursionError) as exc:
+        raise NotLiteralError(ast.unparse(node)) from exc
 
 
 def maybe_literal(node: cst.BaseExpression | None, names: Mapping[str, object] | None = None) -> object:
@@ -124,14 +133,18 @@ def is_keyword_name(key: object) -> bool:
 
 def render(value: object, quote: str, indent: str | None = None) -> str:
     """Source for ``value``: mappings as ``dict(...)``, strings in ``quote``; ``indent`` breaks a dict's keys
-    onto lines of their own (``dict(\\n<indent>k=v,\\n<indent>k2=v2)``), otherwise all on one line."""
+    onto lines of their own (``dict(\\n<indent>k=v,\\n<indent>k2=v2)``), and a list of dicts into one dict a
+    line, otherwise all on one line."""
     if isinstance(value, Mapping):
         return _render_mapping(value, quote, indent)
     if isinstance(value, tuple):
         items = [render(item, quote) for item in value]
         return f"({items[0]},)" if len(items) == 1 else "(" + ", ".join(items) + ")"
     if isinstance(value, list):
-        return "[" + ", ".join(render(item, quote) for item in value) + "]"
+        items = [render(item, quote) for item in value]
+        if indent is not None and len(items) > 1 and all(isinstance(item, Mapping) for item in value):
+            return "[\n" + ",\n".join(indent + item for item in items) + "]"  # a list of dicts, one a line
+        return "[" + ", ".join(items) + "]"
     if isinstance(value, str):
         return quote_string(value, quote)
     if value is None or isinstance(value, (bool, int, float)):

@@ -12,11 +12,12 @@ import ast
 import posixpath
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import libcst as cst
 
 from codemods import _config
-from codemods._literal import maybe_literal
+from codemods._literal import NotLiteralError, ast_literal, maybe_literal, quote_and_names
 from codemods.errors import CodemodError
 
 # Base files that hold data pipelines, schedules or runtime settings, never a model.
@@ -48,6 +49,7 @@ class _Tree:
     than a libcst parse; the base files are only read, never rewritten)."""
 
     def __init__(self, source: str) -> None:
+        self.source = source
         self.assigned: dict[str, ast.expr] = {}
         for statement in ast.parse(source).body:
             if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
@@ -116,19 +118,52 @@ def inherits(source: str, dotted: str, read: Callable[[str], str], here: str = "
     ``read(path)`` returns a base file's text; ``path`` is a base entry joined onto the folder of
     ``here`` (the config's own path relative to whatever ``read`` resolves against, ``""`` for its folder).
     """
-    path = _config.split_path(dotted)
+    found = _definition(_own_tree(source), _config.split_path(dotted), read, here)
+    return found if found is None or isinstance(found, bool) else True
+
+
+def inherited_list(source: str, dotted: str, read: Callable[[str], str], here: str = "") -> list[object] | None:
+    """The list the ``_base_`` chain of ``source`` gives ``dotted`` (e.g. libra-rcnn's two necks), read as
+    literals with the defining file's own module-level names; None when the nearest definition is not a
+    list, or there is none, or it is unknown (as for ``inherits``).
+
+    mmengine replaces a list, and refuses to merge a dict into one: an override of one key of an inherited
+    list of necks has to be the whole list. Raises ``CodemodError`` for a list that is not literal."""
+    found = _definition(_own_tree(source), _config.split_path(dotted), read, here)
+    if found is None or isinstance(found, bool) or not isinstance(found.node, (ast.List, ast.Tuple)):
+        return None
     try:
-        tree = _Tree(source)
+        value = ast_literal(found.node, quote_and_names(found.tree.source)[1])
+    except NotLiteralError as exc:
+        message = f"{dotted} inherited from {found.file} is a list that is not a literal; set it in this file"
+        raise CodemodError(message) from exc
+    return list(value) if isinstance(value, (list, tuple)) else None
+
+
+def _own_tree(source: str) -> _Tree:
+    try:
+        return _Tree(source)
     except SyntaxError as exc:
         raise CodemodError(f"not valid Python: {exc.msg}", exc.lineno or 0, exc.offset or 0) from exc
     except ValueError as exc:  # a null byte
         raise CodemodError(f"not valid Python: {exc}") from exc
-    return _inherits(tree, path, read, here, frozenset({posixpath.normpath(here)} if here else ()))
 
 
-def _inherits(
-    tree: _Tree, path: _config.Path, read: Callable[[str], str], here: str, seen: frozenset[str]
-) -> bool | None:
+@dataclass(frozen=True)
+class _Found:
+    """Where the ``_base_`` chain defines a path: the base file, read, and the expression there."""
+
+    file: str
+    tree: _Tree
+    node: ast.expr
+
+
+def _definition(
+    tree: _Tree, path: _config.Path, read: Callable[[str], str], here: str, seen: frozenset[str] | None = None
+) -> _Found | bool | None:
+    """The nearest base definition of ``path`` (``_Found``), False when no base defines it, None when a
+    base cannot be read (see ``inherits``)."""
+    seen = seen if seen is not None else frozenset({posixpath.normpath(here)} if here else ())
     if tree.deletes_above(path):
         return False
     bases = tree.bases()
@@ -142,9 +177,10 @@ def _inherits(
             parent = _Tree(read(where))
         except (OSError, SyntaxError, ValueError):
             return None
-        if parent.resolve(path) is not None:
-            return True
-        deeper = _inherits(parent, path, read, where, seen | {where})
+        node = parent.resolve(path)
+        if node is not None:
+            return _Found(where, parent, node)
+        deeper = _definition(parent, path, read, where, seen | {where})
         if deeper is not False:
             return deeper
     return False

@@ -24,13 +24,15 @@ def swap_backbone(
     target: str | None = None,
     backbone_inherited: bool | None = None,
     neck_inherited: bool | None = None,
+    base_neck: Sequence[object] | None = None,
 ) -> str:
     """``replace_backbone``, then ``set_in_channels``, then ``add_custom_imports``, parsing once.
 
     Same result as calling the three (see their docstrings); ``backbone_inherited`` / ``neck_inherited``
     are their ``inherited`` (from ``codemods.inheritance.inherits(source, 'model.backbone', read)`` and
-    ``'model.neck'``). A ``CodemodError`` points into ``source`` (not into the text after the backbone
-    was replaced, whose lines may have moved).
+    ``'model.neck'``); ``base_neck`` is ``set_in_channels``'s (``inheritance.inherited_list``). A
+    ``CodemodError`` points into ``source`` (not into the text after the backbone was replaced, whose
+    lines may have moved).
 
     Before::
 
@@ -52,7 +54,13 @@ def swap_backbone(
 
     def set_channels(tree: cst.Module) -> cst.Module:
         return set_in_channels_in_module(
-            tree, channels, in_index=in_index, target=target, inherited=neck_inherited, style=style
+            tree,
+            channels,
+            in_index=in_index,
+            target=target,
+            inherited=neck_inherited,
+            base_neck=base_neck,
+            style=style,
         )
 
     module = _located(set_channels, module, original)

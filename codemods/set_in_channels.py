@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import libcst as cst
 from libcst.codemod import CodemodCommand, CodemodContext
 
-from codemods import _config
-from codemods._literal import NotLiteralError, maybe_literal
+from codemods import _config, _layout
+from codemods._literal import NotLiteralError, maybe_literal, render, same_value
 from codemods._merge import Style, UnplainDictError, is_plain_dict, merge_call
 from codemods.errors import CodemodError
 from codemods.replace_backbone import backbone_path, is_inherited
@@ -27,7 +27,10 @@ class _HeadError(Exception):
 
 
 def _is_gap(neck: cst.Call, style: Style) -> bool:
-    neck_type = maybe_literal(_config.dict_value(neck, "type"), style.names)
+    return _is_gap_type(maybe_literal(_config.dict_value(neck, "type"), style.names))
+
+
+def _is_gap_type(neck_type: object) -> bool:
     return isinstance(neck_type, str) and neck_type.split(".")[-1] in ("GlobalAveragePooling", "GAP")
 
 
@@ -42,6 +45,23 @@ def _neck_value(neck: cst.Call, channels: list[int], style: Style) -> object:
     """An int ``in_channels`` (YOLOF's DilatedEncoder, CenterNet's neck) reads the last level only."""
     current = maybe_literal(_config.dict_value(neck, "in_channels"), style.names)
     return channels[-1] if isinstance(current, int) else list(channels)
+
+
+def _neck_override(channels: list[int], base_neck: Sequence[object] | None) -> object:
+    """What a file without a neck writes over an inherited one: ``dict(in_channels=...)``, merged into the
+    base's dict by mmengine; or, over an inherited LIST of necks (which mmengine replaces and will not
+    merge a dict into), the whole list with the first neck's channels set. None when nothing is needed."""
+    if base_neck is None:
+        return {"in_channels": list(channels)}
+    necks = list(base_neck)
+    first = necks[0] if necks else None
+    if not isinstance(first, dict) or _is_gap_type(first.get("type")):
+        return None
+    current = first.get("in_channels")
+    new = channels[-1] if isinstance(current, int) and not isinstance(current, bool) else list(channels)
+    if same_value(current, new):
+        return None
+    return [{**first, "in_channels": new}, *necks[1:]]
 
 
 def _set_neck(neck: cst.Call, channels: list[int], style: Style, inherited: bool) -> cst.Call:
@@ -113,7 +133,12 @@ def _cls_head(host: cst.Call, channels: list[int], style: Style) -> list[_Pair]:
 
 
 def _update_host(
-    host: cst.Call, channels: list[int], in_index: list[int] | None, style: Style, neck_inherited: bool
+    host: cst.Call,
+    channels: list[int],
+    in_index: list[int] | None,
+    style: Style,
+    neck_inherited: bool,
+    base_neck: Sequence[object] | None,
 ) -> cst.Call:
     neck_node = _config.dict_value(host, "neck")
     necks = _config.dicts_in(neck_node) if neck_node is not None else []
@@ -123,7 +148,12 @@ def _update_host(
         return host  # a neck given by reference (``neck=_base_.neck``) is not ours to edit
     has_heads = any(_config.keyword_arg(host, key) is not None for key in (*_SEG_HEADS, "head"))
     if not has_heads and neck_node is None and neck_inherited:
-        return merge_call(host, {"neck": {"in_channels": list(channels)}}, style, drop_missing=False)
+        override = _neck_override(channels, base_neck)
+        if override is None:
+            return host
+        frame, items = _layout.decompose(host)
+        indent = _layout.new_line_indent(frame, items)
+        return merge_call(host, {"neck": override}, style, drop_missing=False, indent=indent)
     pairs = _seg_heads(host, channels, in_index, style) + _cls_head(host, channels, style)
     return _apply(host, pairs)
 
@@ -150,6 +180,7 @@ def set_in_channels_in_module(
     in_index: Sequence[int] | None = None,
     target: str | None = None,
     inherited: bool | None = None,
+    base_neck: Sequence[object] | None = None,
     style: Style | None = None,
 ) -> cst.Module:
     """The CST-level rewrite behind ``set_in_channels`` (``style`` defaults to the module's own)."""
@@ -159,12 +190,15 @@ def set_in_channels_in_module(
     neck_inherited = is_inherited(module, (*host_path, "neck"), inherited)
     host = _config.resolve(module, host_path)
     if host is None and neck_inherited and host_path == ("model",):
-        code = f"model = dict(neck=dict(in_channels={levels!r}))\n"
-        return _config.append_statement(module, code)
+        override = _neck_override(levels, base_neck)
+        if override is None:
+            return module
+        neck = render(override, style.quote, " " * 4 if isinstance(override, list) else None)
+        return _config.append_statement(module, f"model = dict(neck={neck})\n")
     if not isinstance(host, cst.Call) or not is_plain_dict(host):
         raise _config.error_at(module, host, f"no {'.'.join(host_path)} = dict(...) to set in_channels in")
     try:
-        new = _update_host(host, levels, index, style, neck_inherited)
+        new = _update_host(host, levels, index, style, neck_inherited, base_neck)
     except _HeadError as exc:
         raise _config.error_at(module, exc.node, exc.message) from exc
     except UnplainDictError as exc:
@@ -180,6 +214,7 @@ def set_in_channels(
     in_index: list[int] | None = None,
     target: str | None = None,
     inherited: bool | None = None,
+    base_neck: list[object] | None = None,
 ) -> str:
     """Set the input channels of whatever reads the backbone's feature maps to ``channels`` (one per level).
 
@@ -194,6 +229,8 @@ def set_in_channels(
       ``codemods.inheritance.inherits(source, 'model.neck', read)``; when None, guessed from the
       ``_base_`` entries' names) gets the smallest override ``neck=dict(in_channels=...)``. A neck or head
       dict without ``type`` overrides an inherited one, so a missing ``in_channels`` is added to it.
+      When the inherited neck is a LIST (``base_neck``, from ``codemods.inheritance.inherited_list``),
+      mmengine cannot merge a dict into it: the override is the whole list, first neck's channels set.
 
     Values that are already equal keep their text. ``target`` is the backbone's dotted path, as for
     ``replace_backbone``; the neck and heads are its siblings.
@@ -212,7 +249,7 @@ def set_in_channels(
     """
     module, style = _config.parse(source), Style.from_source(source)
     rewritten = set_in_channels_in_module(
-        module, channels, in_index=in_index, target=target, inherited=inherited, style=style
+        module, channels, in_index=in_index, target=target, inherited=inherited, base_neck=base_neck, style=style
     )
     return rewritten.code
 

@@ -23,7 +23,7 @@ from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from codemods import _config
 from codemods.errors import CodemodError
-from codemods.inheritance import inherits
+from codemods.inheritance import inherited_list, inherits
 from codemods.replace_backbone import backbone_path, replace_backbone
 from codemods.set_in_channels import set_in_channels
 
@@ -111,7 +111,9 @@ def rewrite(path: Path, source: str) -> str:
 
     backbone_inherited = inherits(source, "model.backbone", read, here=path.name)
     out = replace_backbone(source, BACKBONE, inherited=backbone_inherited)
-    return set_in_channels(out, CHANNELS, inherited=inherits(out, "model.neck", read, here=path.name))
+    neck_inherited = inherits(out, "model.neck", read, here=path.name)
+    base_neck = inherited_list(out, "model.neck", read, here=path.name)
+    return set_in_channels(out, CHANNELS, inherited=neck_inherited, base_neck=base_neck)
 
 
 def without_intended_keys(config: dict[str, Any]) -> dict[str, Any]:
@@ -164,3 +166,22 @@ def test_a_changed_type_gives_exactly_the_new_backbone(
         assert normalized(load(rewritten)["model"]["backbone"]) == normalized(BACKBONE), path.name
         checked += 1
     assert checked >= COUNT // 2
+
+
+def test_over_a_base_list_of_necks_the_result_loads_with_the_new_channels(tmp_path: Path) -> None:
+    """libra-faster-rcnn_r101 sets only its backbone; its base's neck is a list (FPN, BFP), which
+    mmengine will not merge a dict into: the override is the whole list, and it loads."""
+    root = tmp_path / "configs"
+    for folder in ("libra_rcnn", "faster_rcnn", "_base_"):
+        shutil.copytree(configs_root() / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    path = root / "libra_rcnn" / "libra-faster-rcnn_r101_fpn_1x_coco.py"
+    original = load(path)
+    assert isinstance(original["model"]["neck"], list) and "neck" not in path.read_text()
+    out = rewrite(path, path.read_text())
+    assert rewrite(path, out) == out
+    rewritten = path.with_name(f"otxgen_rewritten_{path.name}")
+    rewritten.write_text(out)
+    result = load(rewritten)
+    assert normalized(result["model"]["backbone"]) == normalized(BACKBONE)
+    assert normalized(result["model"]["neck"][0]["in_channels"]) == CHANNELS
+    assert normalized(without_intended_keys(result)) == normalized(without_intended_keys(original))

@@ -15,7 +15,7 @@ import pytest
 from codemods import _literal
 from codemods.custom_imports import add_custom_imports
 from codemods.errors import CodemodError
-from codemods.inheritance import base_files, defines, inherits
+from codemods.inheritance import base_files, defines, inherited_list, inherits
 from codemods.pipeline import swap_backbone
 from codemods.replace_backbone import replace_backbone
 from codemods.set_in_channels import set_in_channels
@@ -260,3 +260,53 @@ def test_inherits_refuses_a_config_that_does_not_parse_with_a_position() -> None
     with pytest.raises(CodemodError) as caught:
         inherits("_base_ = './m.py'\nmodel = dict(a=1,, a=2)\n", "model.backbone", lambda path: "")
     assert (caught.value.line, caught.value.message.startswith("not valid Python")) == (2, True)
+
+
+def test_inherited_list_reads_the_nearest_base_list_with_that_files_names() -> None:
+    files = {
+        "models/net.py": (
+            "norm = dict(type='BN')\nmodel = dict(neck=[dict(type='FPN', norm_cfg=norm), dict(type='BFP')])\n"
+        ),
+        "mid.py": "_base_ = './models/net.py'\nmodel = dict(backbone=dict(depth=101))\n",
+        "dict_neck.py": "model = dict(neck=dict(type='FPN'))\n",
+        "computed.py": "model = dict(neck=[dict(type='FPN', norm_cfg=_base_.norm)])\n",
+    }
+    read = files.__getitem__
+    assert inherited_list("_base_ = './mid.py'\n", "model.neck", read) == [
+        {"type": "FPN", "norm_cfg": {"type": "BN"}},
+        {"type": "BFP"},
+    ]
+    assert inherited_list("_base_ = './dict_neck.py'\n", "model.neck", read) is None
+    assert inherited_list("_base_ = './mid.py'\nmodel = dict(_delete_=True)\n", "model.neck", read) is None
+    assert inherited_list("model = dict(neck=[dict(type='FPN')])\n", "model.neck", read) is None  # not inherited
+    with pytest.raises(CodemodError, match=r"model.neck inherited from computed.py is a list that is not a literal"):
+        inherited_list("_base_ = './computed.py'\n", "model.neck", read)
+
+
+LIBRA = [
+    {"type": "FPN", "in_channels": [256, 512, 1024, 2048], "out_channels": 256, "num_outs": 5},
+    {"type": "BFP", "in_channels": 256, "num_levels": 5},
+]
+
+
+def test_over_an_inherited_list_of_necks_the_override_is_the_whole_list() -> None:
+    source = "_base_ = './libra.py'\nmodel = dict(\n    backbone=dict(type='ResNet', depth=101))\n"
+    out = set_in_channels(source, [8, 16, 32, 64], inherited=True, base_neck=LIBRA)
+    assert out == (
+        "_base_ = './libra.py'\nmodel = dict(\n    backbone=dict(type='ResNet', depth=101),\n    neck=[\n"
+        "        dict(type='FPN', in_channels=[8, 16, 32, 64], out_channels=256, num_outs=5),\n"
+        "        dict(type='BFP', in_channels=256, num_levels=5)])\n"
+    )
+    assert set_in_channels(out, [8, 16, 32, 64], inherited=True, base_neck=LIBRA) == out
+    no_model = set_in_channels("_base_ = './libra.py'\n", [8, 16, 32, 64], inherited=True, base_neck=LIBRA)
+    assert no_model.endswith(
+        "model = dict(neck=[\n"
+        "    dict(type='FPN', in_channels=[8, 16, 32, 64], out_channels=256, num_outs=5),\n"
+        "    dict(type='BFP', in_channels=256, num_levels=5)])\n"
+    )
+
+
+def test_over_an_inherited_list_with_equal_channels_or_a_pooling_neck_nothing_is_added() -> None:
+    source = "_base_ = './libra.py'\nmodel = dict(backbone=dict(type='ResNet'))\n"
+    assert set_in_channels(source, [256, 512, 1024, 2048], inherited=True, base_neck=LIBRA) == source
+    assert set_in_channels(source, [8], inherited=True, base_neck=[{"type": "GlobalAveragePooling"}]) == source

@@ -275,9 +275,10 @@ def _rewrite(
     path: Path, backbone: dict[str, Any], schema: dict[str, Any], channels: list[int], target: str | None
 ) -> Rewrite:
     """The new text of one model config: backbone, channels and ``custom_imports`` in one codemod pass,
-    told by the ``_base_`` files (read, never executed) whether ``_delete_`` is needed."""
+    told by the ``_base_`` files (read, never executed) whether ``_delete_`` is needed and whether the
+    inherited neck is a list (then the override is the whole list)."""
     from codemods.errors import CodemodError
-    from codemods.inheritance import inherits
+    from codemods.inheritance import inherited_list, inherits
     from codemods.pipeline import swap_backbone
 
     before = fsio.read_text(path)
@@ -293,6 +294,7 @@ def _rewrite(
             target=target,
             backbone_inherited=inherits(before, target or "model.backbone", read, here=path.name),
             neck_inherited=inherits(before, f"{host}.neck", read, here=path.name),
+            base_neck=inherited_list(before, f"{host}.neck", read, here=path.name),
         )
     except CodemodError as error:
         raise InputError(error.message, str(path), error.line, error.col) from None
