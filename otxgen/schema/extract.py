@@ -10,8 +10,10 @@ Parameters come from the class's ``__init__`` and, when it passes ``**kwargs`` o
 from __future__ import annotations
 
 import ast
+import copy
 import inspect
 import math
+import re
 import sys
 import textwrap
 from dataclasses import dataclass
@@ -29,6 +31,9 @@ _EMPTY = inspect.Parameter.empty
 _CONFIG_OBJECT: Schema = {"type": "object", "properties": {"type": {"type": "string"}}}
 _ARCH_TABLES = ("arch_settings", "arch_zoo")
 _CONFIG_NAMES = frozenset({"dcn"})
+_LOWERS_ARCH = re.compile(r"\barch\s*=\s*arch\.lower\(\)")
+# mmengine accepts one init config or a list of them, whatever a docstring says.
+_INIT_CFG: Schema = {"anyOf": [_CONFIG_OBJECT, {"type": "array", "items": _CONFIG_OBJECT}]}
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,8 @@ def arch_table(cls: type, names: set[str]) -> tuple[str, list[Any], dict[Any, An
 def property_schema(param: Param, options: list[Any] | None, owner_name: str) -> Schema:
     """The JSON Schema of one parameter: type, enum, default and description."""
     schema = structured_property(owner_name, param.name) or _type_schema(param)
+    if param.name == "init_cfg":
+        schema = copy.deepcopy(_INIT_CFG)
     if options:
         schema = _with_enum(schema, options)
     elif param.doc and param.doc.options and "enum" not in schema:
@@ -273,9 +280,10 @@ def signature_schema(entry: Any, adapter: Any) -> Schema:
     arch = arch_table(cls, names)
     properties: Schema = {"type": {"const": entry.type}}
     for param in signature.params:
-        options = arch[1] if arch and arch[0] == param.name else None
+        options = _accepted(cls, arch[1]) if arch and arch[0] == param.name else None
         properties[param.name] = property_schema(param, options, entry.name)
     required = [p.name for p in signature.params if p.default is _EMPTY]
+    required_args = {n: arch[1] if arch and arch[0] == n else _options(properties[n]) for n in required}
     return {
         "$schema": SCHEMA_DIALECT,
         "$id": f"otxgen/{entry.library}/{entry.name}.json",
@@ -291,9 +299,25 @@ def signature_schema(entry: Any, adapter: Any) -> Schema:
             "name": entry.name,
             "source": source_path(_defining_object(entry)),
             "custom_import": adapter.custom_import(),
-            "required_args": {name: _options(properties[name]) for name in required},
+            "required_args": required_args,
         },
     }
+
+
+def _accepted(cls: type, options: list[Any]) -> list[Any]:
+    """Arch options as the class accepts them: mmpretrain lower-cases ``arch`` strings first, so
+    ``'B'`` and ``'Base'`` are valid there too."""
+    if not any(_LOWERS_ARCH.search(_source(klass)) for klass in cls.__mro__ if "__init__" in klass.__dict__):
+        return options
+    variants = [v for o in options if isinstance(o, str) for v in (o.upper(), o.capitalize())]
+    return options + [v for v in dict.fromkeys(variants) if v not in options]
+
+
+def _source(klass: type) -> str:
+    try:
+        return inspect.getsource(klass.__dict__["__init__"])
+    except (OSError, TypeError):
+        return ""
 
 
 def _defining_object(entry: Any) -> Any:
@@ -317,8 +341,9 @@ def _options(prop: Schema) -> list[Any]:
 
 
 def fingerprint(entry: Any, adapter: Any, schema: Schema) -> str:
-    """What the measured part depends on: method, library and torch versions, the signature schema,
-    the arch table values and the class source. Equal fingerprints let export reuse a table."""
+    """What the measured part depends on: method, library and torch versions, the signature (names and
+    defaults), the arch table values and the class source; not descriptions or type details, so
+    improving the extraction does not force a re-probe. Equal fingerprints let export reuse a table."""
     import hashlib
     import json
 
@@ -330,7 +355,8 @@ def fingerprint(entry: Any, adapter: Any, schema: Schema) -> str:
         source = ""
     payload = json.dumps({
         "method": METHOD_VERSION, "library_version": adapter.version(), "torch": _torch_version(),
-        "schema": schema, "arch": repr(arch[2]) if arch else None, "source": source,
+        "signature": {name: prop.get("default", "<required>") for name, prop in schema["properties"].items()},
+        "arch": repr(arch[2]) if arch else None, "source": source,
     }, sort_keys=True, default=repr)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
