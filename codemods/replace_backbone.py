@@ -52,13 +52,6 @@ def _check_backbone(backbone: Mapping[str, object]) -> dict[str, object]:
     return dict(backbone)
 
 
-def _type_changes(old: cst.BaseExpression, new_type: object, style: Style) -> bool:
-    old_type = (
-        maybe_literal(_config.dict_value(old, "type"), style.names) if isinstance(old, cst.Call) else NotLiteralError
-    )
-    return old_type is NotLiteralError or old_type != new_type
-
-
 def _with_delete(backbone: dict[str, object], needed: bool) -> dict[str, object]:
     return {"_delete_": True, **backbone} if needed and "_delete_" not in backbone else backbone
 
@@ -91,15 +84,14 @@ def _check_old(module: cst.Module, path: _config.Path, old: cst.BaseExpression) 
 
 def _replace_existing(job: _Job, old: cst.BaseExpression) -> cst.Module:
     _check_old(job.module, job.path, old)
-    delete = job.inherited and _type_changes(old, job.backbone["type"], job.style)
     if isinstance(old, cst.Call) and is_plain_dict(old):
-        new: cst.BaseExpression = merge_call(old, job.backbone, job.style, delete_first=delete)
+        new: cst.BaseExpression = merge_call(old, job.backbone, job.style, delete_first=job.inherited)
     else:
         host = cst.ensure_type(_config.resolve(job.module, job.path[:-1]), cst.Call)
         frame, items = _layout.decompose(host)
         item = next(it for it in items if it.arg.value is old)
         indent = _layout.new_line_indent(frame, items, item)
-        new = expression(render(_with_delete(job.backbone, delete), job.style.quote, indent))
+        new = expression(render(_with_delete(job.backbone, job.inherited), job.style.quote, indent))
     return job.module if new is old else _config.replace_at(job.module, job.path, new)
 
 
@@ -158,38 +150,41 @@ def replace_backbone(
     inserted after the key that precedes them in ``backbone``, in the layout of their siblings. Values
     are written as ``dict(...)`` in the file's dominant quote style; a replaced tuple stays a tuple.
 
-    When the ``_base_`` files define the backbone too (``inherited``; when None, guessed: any ``_base_``
-    entry that is not a dataset, schedule or runtime file; pass the truth from
-    ``codemods.inheritance.inherits``) and the type changes (or is not stated in the file),
-    ``_delete_=True`` comes first so the base's keys do not leak in. (mmengine leaves ``_delete_`` in
-    place over a base without the key, so it is never added then, nor under a ``model`` that already
-    says ``_delete_=True``.) A file with ``_base_`` and no backbone gets one, e.g.
-    ``model = dict(backbone=dict(_delete_=True, ...))``.
+    The backbone this leaves is exactly ``backbone``: when the ``_base_`` files define it too
+    (``inherited``; when None, guessed: any ``_base_`` entry that is not a dataset, schedule or runtime
+    file; pass the truth from ``codemods.inheritance.inherits``), ``_delete_=True`` comes first, whether
+    or not the type changes, so none of the base's keys merge back in (a base ``init_cfg`` would load
+    the old backbone's weights; a base ``depth`` or ``arch`` would override a key just dropped). mmengine
+    leaves ``_delete_`` in place over a base without the key, so it is never added then, nor under a
+    ``model`` that already says ``_delete_=True``. A file with ``_base_`` and no backbone gets one, e.g.
+    ``model = dict(backbone=dict(_delete_=True, ...))``. A ``_delete_`` already in the backbone is kept,
+    so a second run changes nothing.
 
     ``target`` is the dotted path of the backbone to change (``model.backbone`` by default). A config
     with another ``backbone=`` anywhere in its top-level dicts (teacher and student, ``model.detector``,
     ``model.reid``) raises ``CodemodError`` unless ``target`` names one, e.g. ``model.student.backbone``.
 
-    Before::
+    Before (the base file defines ``backbone=dict(type='RegNet', arch='regnetx_3.2gf', init_cfg=...)``)::
 
-        _base_ = ['../_base_/models/retinanet_r50_fpn.py']
+        _base_ = ['../_base_/models/retinanet_regnetx-3.2GF_fpn.py']
         model = dict(
             backbone=dict(
-                type='ResNet',
-                depth=101,  # deeper
-                init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet101')),
-            neck=dict(in_channels=[256, 512, 1024, 2048]))
+                type='RegNet',
+                arch='regnetx_1.6gf',  # smaller
+                out_indices=(0, 1, 2, 3)),
+            neck=dict(in_channels=[72, 168, 408, 912]))
 
-    ``replace_backbone(source, {'type': 'RegNet', 'arch': 'regnetx_3.2gf', 'out_indices': (0, 1, 2, 3)})``::
+    ``replace_backbone(source, {'type': 'RegNet', 'arch': 'regnetx_400mf', 'out_indices': (0, 1, 2, 3)},
+    inherited=True)``, the type unchanged::
 
-        _base_ = ['../_base_/models/retinanet_r50_fpn.py']
+        _base_ = ['../_base_/models/retinanet_regnetx-3.2GF_fpn.py']
         model = dict(
             backbone=dict(
                 _delete_=True,
                 type='RegNet',
-                arch='regnetx_3.2gf',
+                arch='regnetx_400mf',  # smaller
                 out_indices=(0, 1, 2, 3)),
-            neck=dict(in_channels=[256, 512, 1024, 2048]))
+            neck=dict(in_channels=[72, 168, 408, 912]))
     """
     module, style = _config.parse(source), Style.from_source(source)
     return replace_backbone_in_module(module, backbone, target=target, inherited=inherited, style=style).code

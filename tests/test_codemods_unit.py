@@ -41,7 +41,7 @@ def docstring_example(function: Any) -> tuple[str, str]:
 @pytest.mark.parametrize(
     ("function", "args"),
     [
-        (replace_backbone, ({"type": "RegNet", "arch": "regnetx_3.2gf", "out_indices": (0, 1, 2, 3)},)),
+        (replace_backbone, ({"type": "RegNet", "arch": "regnetx_400mf", "out_indices": (0, 1, 2, 3)},)),
         (set_in_channels, ([96, 192, 432, 1008],)),
         (add_custom_imports, (["otxgen.libraries.torchvision"],)),
         (swap_backbone, ({"type": "torchvision.resnet18"}, [64, 128, 256, 512], ["otxgen.libraries.torchvision"])),
@@ -54,6 +54,37 @@ def test_docstring_examples_hold(function: Any, args: tuple[Any, ...]) -> None:
         assert function(before, *args[:2], imports=args[2]) == after
         return
     assert function(before, *args) == after
+
+
+SAME_TYPE = "_base_ = ['{base}']\nmodel = dict(\n    backbone=dict(type='RegNet', arch='regnetx_3.2gf'))\n"
+SMALL = {"type": "RegNet", "arch": "regnetx_400mf"}
+
+
+@pytest.mark.parametrize(
+    ("base", "inherited", "delete"),
+    [
+        ("../_base_/models/retinanet_regnet.py", True, True),
+        ("../_base_/models/retinanet_regnet.py", False, False),
+        ("../_base_/models/retinanet_regnet.py", None, True),  # guessed: a models/ base defines a model
+        ("../_base_/datasets/coco_detection.py", None, False),  # guessed: a dataset base defines none
+    ],
+)
+def test_an_inherited_backbone_is_deleted_first_even_when_the_type_is_kept(
+    base: str, inherited: bool | None, delete: bool
+) -> None:
+    """The result is exactly the new backbone: keys of the base's (a pretrained ``init_cfg``) never merge
+    back in, whatever the type; over a base without a backbone ``_delete_`` would reach the constructor."""
+    out = replace_backbone(SAME_TYPE.format(base=base), SMALL, inherited=inherited)
+    backbone = f"dict({'_delete_=True, ' if delete else ''}type='RegNet', arch='regnetx_400mf')"
+    assert out == SAME_TYPE.format(base=base).replace("dict(type='RegNet', arch='regnetx_3.2gf')", backbone)
+    assert replace_backbone(out, SMALL, inherited=inherited) == out
+
+
+def test_an_unchanged_backbone_over_a_base_gets_delete_and_nothing_else() -> None:
+    source = SAME_TYPE.format(base="../_base_/models/retinanet_regnet.py")
+    out = replace_backbone(source, {"type": "RegNet", "arch": "regnetx_3.2gf"}, inherited=True)
+    assert out == source.replace("dict(type=", "dict(_delete_=True, type=")
+    assert replace_backbone(source, {"type": "RegNet", "arch": "regnetx_3.2gf"}, inherited=False) == source
 
 
 def test_a_syntax_error_has_a_position() -> None:
