@@ -148,6 +148,8 @@ def property_schema(param: Param, options: list[Any] | None, owner_name: str) ->
     schema = structured_property(owner_name, param.name) or _type_schema(param)
     if param.name == "init_cfg":
         schema = copy.deepcopy(_INIT_CFG)
+    if param.name == "out_indices" and schema == {"type": "integer"}:  # "(int)" in a docstring, lists in configs
+        schema = {"anyOf": [{"type": "integer"}, {"type": "array", "items": {"type": "integer"}}]}
     if options:
         schema = _with_enum(schema, options)
     elif param.doc and param.doc.options and "enum" not in schema:
