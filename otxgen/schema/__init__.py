@@ -22,14 +22,23 @@ Format of ``schemas/<lib>/<Name>.json`` (JSON Schema draft 2020-12)::
         "custom_import": "mmdet.models",
         "required_args": {"depth": [18, 34, 50, 101, 152]},       # [] when there are no options
         "tasks": ["classification", "detection", "instance-segmentation", "segmentation"],
+        "fingerprint": "7ad97896f821dcf3",     # what the channel table depends on (see extract.fingerprint)
         "channels": {                                              # null when no table could be made
           "key": "depth",                                          # the arch argument, or null
           "default_out_indices": [0, 1, 2, 3],
           "shape_args": ["base_channels", "num_stages", ...],      # args that change the table
+          "dense_args": {},                  # args the table assumes, e.g. {"out_type": "featmap"}
+          "defaults": {"50": [{"channels": 256, "stride": 4, "ndim": 4}, ...]},  # outputs at defaults;
+                                             # pooled (N, C) outputs have ndim 2 and stride null
           "table": {"50": [{"channels": 256, "stride": 4}, ...]}   # every stage, index = out_index;
         }                                                          # key "default" when key is null
       }
     }
+
+``tasks`` leaves out the dense tasks only when neither the defaults nor any ``dense_args`` variant
+gives 4-D maps. ``shape_args``: every argument except the key, ``out_indices`` and the shape-neutral
+ones in ``otxgen.schema.channels.NEUTRAL_ARGS``; ``otxgen.shapes.static_outputs`` applies the table
+only when no shape argument differs from its default (``dense_args`` at their table values excepted).
 
 ``schemas/index.json``::
 
