@@ -297,10 +297,18 @@ def _forward(model: Any, size: int, device: Any, wrap: Callable[[Any], Any] | No
     import torch
 
     model.eval()
-    batch = torch.zeros(1, _input_channels(model), size, size, device=device)
-    with torch.no_grad():
-        outputs = model(wrap(batch) if wrap else batch)
-    return [tuple(int(d) for d in t.shape) for t in _tensors(outputs)]
+    channels = _input_channels(model)
+    for tried in dict.fromkeys((3, channels)):  # RGB first: a stem may space-to-depth it (CSPDarknet's Focus: 12)
+        batch = torch.zeros(1, tried, size, size, device=device)
+        try:
+            with torch.no_grad():
+                outputs = model(wrap(batch) if wrap else batch)
+        except RuntimeError:
+            if tried == channels:
+                raise
+            continue
+        return [tuple(int(d) for d in t.shape) for t in _tensors(outputs)]
+    raise AssertionError("unreachable: the last candidate returns or raises")
 
 
 def _tensors(value: Any) -> Iterator[Any]:
@@ -314,7 +322,7 @@ def _tensors(value: Any) -> Iterator[Any]:
 
 
 def _input_channels(model: Any) -> int:
-    """The first convolution's input channels (LeNet5 takes 1), else 3."""
+    """The first convolution's input channels (LeNet5 takes 1), else 3; tried after 3 channels."""
     from torch import nn
 
     first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)

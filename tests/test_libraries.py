@@ -94,3 +94,16 @@ def test_torchvision_exclusions_are_recorded() -> None:
     excluded = adapter.excluded()
     assert "vit_b_16" in excluded and "resnet50" not in excluded
     assert len(adapter.entries()) >= 10
+
+
+def test_backbones_needing_a_missing_package_are_excluded() -> None:
+    # mmpretrain declares timm with @require on __init__; mmseg imports it as `timm = None`
+    for library in ("mmpretrain", "mmseg"):
+        adapter = get_adapter(library)
+        assert "timm" in adapter.excluded()["TIMMBackbone"]
+        assert "TIMMBackbone" not in {e.name for e in adapter.entries()}
+
+
+def test_mm_build_runs_in_the_librarys_scope() -> None:
+    # mmseg's UNet builds its upsampling blocks by unscoped type: it needs mmseg's default scope
+    assert type(get_adapter("mmseg").build("UNet")).__name__ == "UNet"

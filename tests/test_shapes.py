@@ -81,3 +81,9 @@ def test_stride_from_sizes() -> None:
     assert stride_for(256, 18) == 14  # patch 14
     assert stride_for(224, 7) == 32
     assert stride_for(224, 16) == 14  # patch 14 at 224
+
+
+def test_a_space_to_depth_stem_gets_an_rgb_input() -> None:
+    # CSPDarknet's first conv takes 12 channels (its Focus stem folds 2x2 pixels of an RGB image)
+    result = probe_outputs({"type": "mmdet.CSPDarknet"}, tier="forward", use_cache=False)
+    assert [(o.channels, o.stride) for o in result.outputs] == [(256, 8), (512, 16), (1024, 32)]

@@ -28,11 +28,18 @@ def _is_abstract_base(name: str) -> bool:
 
 
 def _missing_optional_package(cls: type) -> str | None:
-    """The optional package a backbone's module imported as ``try: import x / except: x = None``
-    when ``x`` is not installed (mmseg/mmpretrain ``TIMMBackbone`` needs timm, ``VPD`` needs ldm)."""
+    """The optional package a backbone needs and which is not installed: imported by its module as
+    ``try: import x / except: x = None`` (mmseg ``TIMMBackbone``: timm), or declared with mmpretrain's
+    ``@require('x')`` on ``__init__`` (mmpretrain ``TIMMBackbone``)."""
     import importlib.util
     import sys
 
+    verify = getattr(cls.__init__, "_verify_require", None)
+    if callable(verify):
+        try:
+            verify()
+        except ImportError as error:  # the placeholder constructor: it names the package
+            return str(error).split(" requires ", 1)[-1].split(",", 1)[0]
     module_globals = vars(sys.modules[cls.__module__])
     for name, value in module_globals.items():
         if value is None and not name.startswith("_") and importlib.util.find_spec(name) is None:
@@ -76,8 +83,13 @@ class MMAdapter:
         return dict(sorted(reasons.items()))
 
     def build(self, name: str, **kwargs: Any) -> Any:
+        from mmengine.registry import DefaultScope
+
         _backbones_module(self.library)
-        return _registry(self.library).build(dict(type=name, **kwargs))
+        # Some backbones build sub-modules by unscoped type (mmseg UNet's upsample_cfg): they need the
+        # library's default scope active while they are constructed.
+        with DefaultScope.overwrite_default_scope(self.library):
+            return _registry(self.library).build(dict(type=name, **kwargs))
 
     def custom_import(self) -> str:
         return f"{_PACKAGE[self.library]}.models"
