@@ -2,8 +2,9 @@
 # Both set up .venv first (idempotent; the first run builds mmcv, later runs take seconds).
 VENV := .venv
 BIN := $(VENV)/bin
+CODE := otxgen codemods tests benchmarks
 
-.PHONY: setup demo test lint bench
+.PHONY: setup demo test lint schemas-check bench
 
 setup:
 	@bash tools/setup-env.sh
@@ -12,12 +13,16 @@ demo: setup
 	@bash tools/demo.sh
 
 lint: setup
-	$(BIN)/ruff check otxgen codemods tests benchmarks
-	$(BIN)/ruff format --check otxgen codemods
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/mypy
 
-test: lint
+# The committed schemas must equal what the installed libraries give (see README, "Schemas").
+schemas-check: setup
+	$(BIN)/otxgen schema export --check
+
+test: lint schemas-check
 	$(BIN)/python -m pytest -q
 
 bench: setup
-	$(BIN)/python benchmarks/run_all.py
+	cd benchmarks && ../$(BIN)/python run_all.py

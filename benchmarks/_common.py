@@ -46,6 +46,13 @@ def measure(command: list[str], runs: int) -> Measure:
 def emit_row(figure: str, otxgen: float, baseline: float | None, unit: str, target: str, ok: bool) -> None:
     """One headline figure for ``run_all.py``; ``ratio`` is otxgen / baseline."""
     ratio = otxgen / baseline if baseline else None
-    row = {"figure": figure, "otxgen": otxgen, "baseline": baseline, "unit": unit, "ratio": ratio,
-           "target": target, "ok": ok}
+    row = {
+        "figure": figure,
+        "otxgen": otxgen,
+        "baseline": baseline,
+        "unit": unit,
+        "ratio": ratio,
+        "target": target,
+        "ok": ok,
+    }
     print(ROW_PREFIX + json.dumps(row), flush=True)

@@ -73,18 +73,36 @@ def main() -> int:
             failed |= verdict != "ok" or ours.exit_code != 0 or theirs.exit_code != 0
             rows.append((f"{count} file{'s' * (count > 1)}", "otxgen validate", ours, f"ratio {ratio:.2f} {verdict}"))
             rows.append((f"{count} file{'s' * (count > 1)}", "check-jsonschema", theirs, ""))
-            emit_row(f"validate {count} file(s) vs check-jsonschema, s", ours.median_s, theirs.median_s, "s",
-                     f"ratio <= {RATIO_TARGET}", ratio <= RATIO_TARGET)
-            emit_row(f"validate {count} file(s) peak memory", ours.peak_mib, theirs.peak_mib, "MiB",
-                     f"<= {MEMORY_TARGET_MIB:.0f} MiB", ours.peak_mib <= MEMORY_TARGET_MIB)
+            emit_row(
+                f"validate {count} file(s) vs check-jsonschema, s",
+                ours.median_s,
+                theirs.median_s,
+                "s",
+                f"ratio <= {RATIO_TARGET}",
+                ratio <= RATIO_TARGET,
+            )
+            emit_row(
+                f"validate {count} file(s) peak memory",
+                ours.peak_mib,
+                theirs.peak_mib,
+                "MiB",
+                f"<= {MEMORY_TARGET_MIB:.0f} MiB",
+                ours.peak_mib <= MEMORY_TARGET_MIB,
+            )
     find = measure([str(BIN / "otxgen"), "find", "--backbone", "mmdet"], args.runs)
     verdict = "ok" if find.median_s <= FIND_TARGET_S else "MISSED"
     failed |= verdict != "ok" or find.exit_code != 0
     rows.append(("index", "otxgen find --backbone mmdet", find, f"target {FIND_TARGET_S} s {verdict}"))
     stack = measure([sys.executable, "-c", "import mmdet.models"], args.runs)
     rows.append(("stack", "python -c 'import mmdet.models'", stack, "what find would cost live"))
-    emit_row("find --backbone mmdet vs importing mmdet.models, s", find.median_s, stack.median_s, "s",
-             f"<= {FIND_TARGET_S} s", find.median_s <= FIND_TARGET_S)
+    emit_row(
+        "find --backbone mmdet vs importing mmdet.models, s",
+        find.median_s,
+        stack.median_s,
+        "s",
+        f"<= {FIND_TARGET_S} s",
+        find.median_s <= FIND_TARGET_S,
+    )
     print(f"{'case':<9} {'command':<29} {'median s':>9} {'min s':>7} {'peak MiB':>9} {'exit':>4}  note")
     for case, name, m, note in rows:
         print(f"{case:<9} {name:<29} {m.median_s:>9.3f} {m.min_s:>7.3f} {m.peak_mib:>9.1f} {m.exit_code:>4}  {note}")

@@ -24,14 +24,19 @@ SCRIPTS = ("bench_validate.py", "bench_codemods.py", "bench_shapes.py")
 
 def machine() -> str:
     cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")),
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
         platform.processor() or "unknown CPU",
     )
     meminfo = Path("/proc/meminfo").read_text().splitlines()
     memory_kib = next((int(line.split()[1]) for line in meminfo if line.startswith("MemTotal")), 0)
-    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}), "
-            f"{memory_kib / 2**20:.0f} GiB, Python {platform.python_version()}")
+    return (
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}), "
+        f"{memory_kib / 2**20:.0f} GiB, Python {platform.python_version()}"
+    )
 
 
 def run(script: str) -> tuple[list[dict[str, object]], int]:
@@ -40,7 +45,7 @@ def run(script: str) -> tuple[list[dict[str, object]], int]:
     rows = []
     for line in process.stdout.splitlines():
         if line.startswith(ROW_PREFIX):
-            rows.append(json.loads(line[len(ROW_PREFIX):]))
+            rows.append(json.loads(line[len(ROW_PREFIX) :]))
         else:
             print(line)
     if process.returncode not in (0, 1):

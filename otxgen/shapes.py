@@ -77,7 +77,11 @@ class ProbeError(RuntimeError):
 
 
 def probe_outputs(
-    backbone_cfg: dict[str, Any], *, tier: str = "auto", input_size: int | None = None, use_cache: bool = True,
+    backbone_cfg: dict[str, Any],
+    *,
+    tier: str = "auto",
+    input_size: int | None = None,
+    use_cache: bool = True,
 ) -> ShapeResult:
     """Outputs of the backbone ``backbone_cfg`` (``{"type": "LIB.Name", ...}``) from the cheapest tier that works.
 
@@ -234,7 +238,7 @@ def _meta_except_schedules() -> Any:
     factories = _device_constructors()
     on_cpu = {torch.linspace, torch.arange, torch.logspace}
 
-    class MetaExceptSchedules(TorchFunctionMode):  # type: ignore[misc]
+    class MetaExceptSchedules(TorchFunctionMode):
         def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
             kwargs = dict(kwargs or {})
             if func in factories and kwargs.get("device") is None:
@@ -289,7 +293,9 @@ def _forward_tier(backbone_cfg: dict[str, Any], input_size: int | None) -> Shape
 
 
 _TIER_FUNCTIONS: dict[str, Callable[[dict[str, Any], int | None], ShapeResult]] = {
-    "meta": _meta_tier, "fake": _fake_tier, "forward": _forward_tier,
+    "meta": _meta_tier,
+    "fake": _fake_tier,
+    "forward": _forward_tier,
 }
 
 
@@ -370,7 +376,8 @@ def stride_for(size: int, side: int) -> int:
 
 def cache_dir() -> Path:
     root = os.environ.get("OTXGEN_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "otxgen")
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "otxgen"
+    )
     return Path(root) / "shapes"
 
 
@@ -389,8 +396,12 @@ def _cache_key(backbone_cfg: dict[str, Any], tier: str, input_size: int | None) 
     backbone_type = str(backbone_cfg.get("type", ""))
     versions = {name: _version_or_missing(name) for name in ("torch", "otxgen")}
     payload = {
-        "format": CACHE_FORMAT, "cfg": _plain(backbone_cfg), "tier": tier, "input_size": input_size,
-        "library_version": library_version(backbone_type), **versions,
+        "format": CACHE_FORMAT,
+        "cfg": _plain(backbone_cfg),
+        "tier": tier,
+        "input_size": input_size,
+        "library_version": library_version(backbone_type),
+        **versions,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=repr).encode()).hexdigest()[:32]
 

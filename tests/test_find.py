@@ -75,7 +75,10 @@ def test_templates_are_listed() -> None:
     templates = json.loads(out)["templates"]
     assert code == 0
     assert {t["task"] for t in templates if t["default"]} == {
-        "classification", "detection", "instance-segmentation", "segmentation"
+        "classification",
+        "detection",
+        "instance-segmentation",
+        "segmentation",
     }
 
 

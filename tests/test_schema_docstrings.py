@@ -9,7 +9,7 @@ from otxgen.schema import types
 from otxgen.schema.docstrings import default_text, option_set, parse_args_section, summary
 
 # Verbatim excerpt of mmdet 3.3.0 ResNet's class docstring (nested bullets inside `plugins`).
-RESNET_DOC = '''ResNet backbone.
+RESNET_DOC = """ResNet backbone.
 
     Args:
         depth (int): Depth of resnet, from {18, 34, 50, 101, 152}.
@@ -26,10 +26,10 @@ RESNET_DOC = '''ResNet backbone.
 
     Example:
         >>> from mmdet.models import ResNet
-    '''
+    """
 
 # Excerpt of mmpretrain's style: `Defaults to`, tuple types, dict | None.
-MMPRETRAIN_DOC = '''ConvNeXt v1&v2 backbone.
+MMPRETRAIN_DOC = """ConvNeXt v1&v2 backbone.
 
     Args:
         arch (str | dict): The model's architecture. If string, it should be
@@ -39,7 +39,7 @@ MMPRETRAIN_DOC = '''ConvNeXt v1&v2 backbone.
         norm_cfg (dict | None): The config dict for norm layers.
             Defaults to ``dict(type='LN2d', eps=1e-6)``.
         strides (tuple[int]): Strides. Defaults to (2, 2, 2, 2).
-    '''
+    """
 
 
 def test_resnet_args_are_parsed_with_types_options_and_multiline_descriptions() -> None:
@@ -78,7 +78,8 @@ def test_type_text_to_schema() -> None:
     assert types.from_text("Sequence[int]") == {"type": "array", "items": {"type": "integer"}}
     assert types.from_text("tuple[int]") == {"type": "array", "items": {"type": "integer"}}
     assert types.from_text("dict or list[dict], optional") == {
-        "anyOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]}
+        "anyOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]
+    }
     assert types.from_text(":obj:`ConfigDict` or dict") == {"type": "object"}
     assert types.from_text("tuple of int") == {"type": "array", "items": {"type": "integer"}}
     assert types.from_text("nn.Module") is None
@@ -88,7 +89,8 @@ def test_type_text_to_schema() -> None:
 def test_annotations_to_schema() -> None:
     assert types.from_hint(Optional[int]) == {"type": ["integer", "null"]}  # noqa: UP045 - the libraries write it this way
     assert types.from_hint(Union[int, Sequence[int]]) == {  # noqa: UP007
-        "anyOf": [{"type": "integer"}, {"type": "array", "items": {"type": "integer"}}]}
+        "anyOf": [{"type": "integer"}, {"type": "array", "items": {"type": "integer"}}]
+    }
     assert types.from_hint(Literal["a", "b"]) == {"type": "string", "enum": ["a", "b"]}
     assert types.from_hint(tuple[int, ...]) == {"type": "array", "items": {"type": "integer"}}
     assert types.from_hint(bool) == {"type": "boolean"}

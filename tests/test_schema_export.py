@@ -46,11 +46,13 @@ def test_export_rewrites_drift_and_is_then_clean(tmp_path: Path) -> None:
     (out / "mmdet" / "Gone.json").write_text("{}\n", encoding="utf-8")
     assert export(SchemaExportOptions(("mmdet",), out), lambda _: None).exit_code == 0
     assert (out / "mmdet" / "RegNet.json").read_text(encoding="utf-8") == (SCHEMAS / "mmdet" / "RegNet.json").read_text(
-        encoding="utf-8")
+        encoding="utf-8"
+    )
     assert not (out / "mmdet" / "Gone.json").exists()
     assert export(SchemaExportOptions(("mmdet",), out, check=True), lambda _: None).exit_code == 0
 
 
 def test_render_is_deterministic() -> None:
     assert render({"b": [2, 1], "a": {"y": 1, "x": None}}) == (
-        '{\n  "a": {\n    "x": null,\n    "y": 1\n  },\n  "b": [\n    2,\n    1\n  ]\n}\n')
+        '{\n  "a": {\n    "x": null,\n    "y": 1\n  },\n  "b": [\n    2,\n    1\n  ]\n}\n'
+    )

@@ -15,17 +15,32 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_every_package_directory_is_listed_in_pyproject() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     listed = set(config["tool"]["setuptools"]["packages"])
-    found = {".".join(p.parent.relative_to(ROOT).parts) for top in ("otxgen", "codemods")
-             for p in (ROOT / top).rglob("*.py") if "templates" not in p.parts}
+    found = {
+        ".".join(p.parent.relative_to(ROOT).parts)
+        for top in ("otxgen", "codemods")
+        for p in (ROOT / top).rglob("*.py")
+        if "templates" not in p.parts
+    }
     assert found <= listed, f"add to [tool.setuptools] packages: {sorted(found - listed)}"
     assert config["tool"]["setuptools"]["package-dir"]["otxgen.schemas"] == "schemas"
 
 
 def test_wheel_contains_the_schemas(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path),
-         str(ROOT)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
     )
     (wheel,) = tmp_path.glob("otxgen-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())

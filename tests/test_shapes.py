@@ -48,10 +48,13 @@ def test_meta_failure_falls_back_and_matches_forward() -> None:
     assert _summary(probe_outputs(cfg, tier="forward", use_cache=False)) == _summary(probed)
 
 
-@pytest.mark.parametrize("cfg, channels", [
-    ({"type": "mmpretrain.ConvNeXt", "arch": "tiny"}, 768),
-    ({"type": "mmpretrain.VisionTransformer", "arch": "b"}, 768),
-])
+@pytest.mark.parametrize(
+    "cfg, channels",
+    [
+        ({"type": "mmpretrain.ConvNeXt", "arch": "tiny"}, 768),
+        ({"type": "mmpretrain.VisionTransformer", "arch": "b"}, 768),
+    ],
+)
 def test_pooled_defaults_are_not_4d(cfg: dict[str, object], channels: int) -> None:
     for tier in ("auto", "probe"):
         result = probe_outputs(cfg, tier=tier, use_cache=False)

@@ -51,8 +51,9 @@ def export(options: SchemaExportOptions, say: Say) -> Outcome:
             files[_relative(schema)] = render(schema)
             backbones.append(_index_row(schema, extension))
     backbones.sort(key=lambda row: (LIBRARIES.index(row["library"]), row["type"]))
-    files["index.json"] = render({"format": INDEX_FORMAT, "libraries": dict(sorted(index_libraries.items())),
-                                  "backbones": backbones})
+    files["index.json"] = render(
+        {"format": INDEX_FORMAT, "libraries": dict(sorted(index_libraries.items())), "backbones": backbones}
+    )
     stale = _stale_files(out, libraries, files)
     if options.check:
         return _check(out, files, stale, say)
@@ -69,8 +70,9 @@ def _export_library(library: str, out: Path) -> tuple[list[dict[str, Any]], dict
     adapter = _adapter(library)
     entries = adapter.entries()
     schemas = []
-    with click.progressbar(entries, label=f"{library:<11}", file=sys.stderr,
-                           item_show_func=lambda e: e.name if e else None) as bar:
+    with click.progressbar(
+        entries, label=f"{library:<11}", file=sys.stderr, item_show_func=lambda e: e.name if e else None
+    ) as bar:
         for entry in bar:
             previous = _read_json(out / library / f"{entry.name}.json")
             schemas.append(schema_for(entry, adapter, previous))
@@ -95,8 +97,11 @@ def _relative(schema: dict[str, Any]) -> str:
 
 def _index_row(schema: dict[str, Any], extension: dict[str, Any]) -> dict[str, Any]:
     return {
-        "type": schema["title"], "library": extension["library"], "required_args": extension["required_args"],
-        "tasks": extension["tasks"], "schema": _relative(schema),
+        "type": schema["title"],
+        "library": extension["library"],
+        "required_args": extension["required_args"],
+        "tasks": extension["tasks"],
+        "schema": _relative(schema),
     }
 
 

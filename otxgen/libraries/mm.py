@@ -34,7 +34,7 @@ def _missing_optional_package(cls: type) -> str | None:
     import importlib.util
     import sys
 
-    verify = getattr(cls.__init__, "_verify_require", None)
+    verify = getattr(vars(cls).get("__init__"), "_verify_require", None)
     if callable(verify):
         try:
             verify()

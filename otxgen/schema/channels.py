@@ -21,20 +21,44 @@ from typing import Any
 from otxgen.libraries import DENSE_TASKS, TASKS
 from otxgen.shapes import ProbeError, ShapeResult, probe_outputs
 
-NEUTRAL_ARGS = frozenset({
-    "init_cfg", "pretrained", "frozen_stages", "norm_eval", "with_cp", "zero_init_residual", "norm_cfg",
-    "act_cfg", "conv_cfg", "drop_rate", "drop_path_rate", "attn_drop_rate", "dropout", "dropout_ratio",
-    "style", "dcn", "stage_with_dcn", "convert_weights", "init_values", "layer_scale_init_value",
-    "qkv_bias", "progress", "pretrained2d",
-})
+NEUTRAL_ARGS = frozenset(
+    {
+        "init_cfg",
+        "pretrained",
+        "frozen_stages",
+        "norm_eval",
+        "with_cp",
+        "zero_init_residual",
+        "norm_cfg",
+        "act_cfg",
+        "conv_cfg",
+        "drop_rate",
+        "drop_path_rate",
+        "attn_drop_rate",
+        "dropout",
+        "dropout_ratio",
+        "style",
+        "dcn",
+        "stage_with_dcn",
+        "convert_weights",
+        "init_values",
+        "layer_scale_init_value",
+        "qkv_bias",
+        "progress",
+        "pretrained2d",
+    }
+)
 _DENSE_VARIANTS: tuple[dict[str, Any], ...] = (
-    {}, {"out_type": "featmap"}, {"gap_before_final_norm": False},
+    {},
+    {"out_type": "featmap"},
+    {"gap_before_final_norm": False},
 )
 _STAGE_ATTRIBUTES = ("num_stages", "num_layers", "stages", "layers", "res_layers", "blocks")
 
 
-def measure(backbone_type: str, params: dict[str, Any], key: str | None, options: list[Any],
-            table_values: dict[Any, Any]) -> tuple[dict[str, Any] | None, list[str]]:
+def measure(
+    backbone_type: str, params: dict[str, Any], key: str | None, options: list[Any], table_values: dict[Any, Any]
+) -> tuple[dict[str, Any] | None, list[str]]:
     """``(channels block or None, tasks)`` for one backbone; ``params`` maps argument name -> default."""
     probed: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]] | None]] = {}
     dense_args: dict[str, Any] | None = None
@@ -62,8 +86,9 @@ def measure(backbone_type: str, params: dict[str, Any], key: str | None, options
     return _block(key, params, probed, dense_args or {}), tasks
 
 
-def _block(key: str | None, params: dict[str, Any], probed: dict[str, Any], dense_args: dict[str, Any]
-           ) -> dict[str, Any]:
+def _block(
+    key: str | None, params: dict[str, Any], probed: dict[str, Any], dense_args: dict[str, Any]
+) -> dict[str, Any]:
     tables = {label: table for label, (_, table) in probed.items() if table is not None}
     count = len(next(iter(tables.values())))
     return {
@@ -83,8 +108,9 @@ def _normalised(out_indices: Any, count: int) -> list[int]:
     return [i + count if i < 0 else i for i in raw]
 
 
-def _measure_option(cfg: dict[str, Any], params: dict[str, Any], dense_args: dict[str, Any] | None
-                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None, dict[str, Any]] | None:
+def _measure_option(
+    cfg: dict[str, Any], params: dict[str, Any], dense_args: dict[str, Any] | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None, dict[str, Any]] | None:
     try:
         defaults = probe_outputs(cfg, tier="probe")
     except ProbeError:

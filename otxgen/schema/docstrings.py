@@ -75,7 +75,7 @@ def _read_section(lines: list[str], index: int, section_indent: int, out: list[t
             entry_indent = indent if entry_indent is None else entry_indent
             name_match = _ENTRY_NAME.match(line.strip())
             if indent == entry_indent and name_match:
-                out.append((name_match.group(1), line.strip()[name_match.end():], []))
+                out.append((name_match.group(1), line.strip()[name_match.end() :], []))
             elif out:
                 out[-1][2].append(line.strip())
         index += 1
@@ -91,7 +91,7 @@ def _split_head(head: str) -> tuple[str | None, str]:
     for position, char in enumerate(head):
         depth += {"(": 1, ")": -1}.get(char, 0)
         if depth == 0:
-            return head[1:position].strip() or None, head[position + 1:].lstrip().lstrip(":").strip()
+            return head[1:position].strip() or None, head[position + 1 :].lstrip().lstrip(":").strip()
     return None, head
 
 

@@ -83,7 +83,7 @@ def collect_signature(cls: type) -> Signature:
 
 def _init_owner(cls: type, start: type) -> type | None:
     mro = cls.__mro__
-    for klass in mro[mro.index(start):]:
+    for klass in mro[mro.index(start) :]:
         if "__init__" in klass.__dict__:
             return klass
     return None
@@ -103,8 +103,9 @@ def _forwarding_call(function: Any, var_keyword: str) -> tuple[ast.expr, int, se
     for node in ast.walk(tree):
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "__init__"):
             continue
-        passes = any(k.arg is None and isinstance(k.value, ast.Name) and k.value.id == var_keyword
-                     for k in node.keywords)
+        passes = any(
+            k.arg is None and isinstance(k.value, ast.Name) and k.value.id == var_keyword for k in node.keywords
+        )
         if passes:
             callee = node.func.value
             plain_args = [a for a in node.args if not isinstance(a, ast.Starred)]  # *args: nothing fixed
@@ -355,11 +356,18 @@ def fingerprint(entry: Any, adapter: Any, schema: Schema) -> str:
         source = inspect.getsource(_defining_object(entry))
     except (OSError, TypeError):
         source = ""
-    payload = json.dumps({
-        "method": METHOD_VERSION, "library_version": adapter.version(), "torch": _torch_version(),
-        "signature": {name: prop.get("default", "<required>") for name, prop in schema["properties"].items()},
-        "arch": repr(arch[2]) if arch else None, "source": source,
-    }, sort_keys=True, default=repr)
+    payload = json.dumps(
+        {
+            "method": METHOD_VERSION,
+            "library_version": adapter.version(),
+            "torch": _torch_version(),
+            "signature": {name: prop.get("default", "<required>") for name, prop in schema["properties"].items()},
+            "arch": repr(arch[2]) if arch else None,
+            "source": source,
+        },
+        sort_keys=True,
+        default=repr,
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

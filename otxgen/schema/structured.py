@@ -25,10 +25,20 @@ _HRNET_STAGE: dict[str, Any] = {
 _HRNET_W18 = {
     "stage1": {"num_modules": 1, "num_branches": 1, "block": "BOTTLENECK", "num_blocks": [4], "num_channels": [64]},
     "stage2": {"num_modules": 1, "num_branches": 2, "block": "BASIC", "num_blocks": [4, 4], "num_channels": [18, 36]},
-    "stage3": {"num_modules": 4, "num_branches": 3, "block": "BASIC", "num_blocks": [4, 4, 4],
-               "num_channels": [18, 36, 72]},
-    "stage4": {"num_modules": 3, "num_branches": 4, "block": "BASIC", "num_blocks": [4, 4, 4, 4],
-               "num_channels": [18, 36, 72, 144]},
+    "stage3": {
+        "num_modules": 4,
+        "num_branches": 3,
+        "block": "BASIC",
+        "num_blocks": [4, 4, 4],
+        "num_channels": [18, 36, 72],
+    },
+    "stage4": {
+        "num_modules": 3,
+        "num_branches": 4,
+        "block": "BASIC",
+        "num_blocks": [4, 4, 4, 4],
+        "num_channels": [18, 36, 72, 144],
+    },
 }
 _HRNET_EXTRA: dict[str, Any] = {
     "type": "object",

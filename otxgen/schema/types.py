@@ -16,8 +16,16 @@ from typing import Any
 Schema = dict[str, Any]
 
 _SCALARS = {
-    "int": "integer", "integer": "integer", "float": "number", "number": "number", "bool": "boolean",
-    "boolean": "boolean", "str": "string", "string": "string", "none": "null", "nonetype": "null",
+    "int": "integer",
+    "integer": "integer",
+    "float": "number",
+    "number": "number",
+    "bool": "boolean",
+    "boolean": "boolean",
+    "str": "string",
+    "string": "string",
+    "none": "null",
+    "nonetype": "null",
 }
 _OBJECTS = {"dict", "configdict", "mapping", "config", "configtype", "multiconfig", "obj", "ordereddict"}
 _OPTIONAL_OBJECTS = {"optconfigtype", "optmulticonfig"}
