@@ -9,6 +9,7 @@ the table does not apply, from a probe that builds the backbone alone). Only the
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,6 @@ from otxgen.errors import FindingsError, InputError, UsageError
 from otxgen.options import BuildBackboneOptions, BuildTaskOptions, SmokeOptions
 
 BACKBONE_YAML = "backbone.yaml"
-SCHEMA_URL = "https://otxgen.invalid/schemas/{path}"  # placeholder host: editors resolve $schema locally
 
 
 def build_task(options: BuildTaskOptions, say: Say) -> Outcome:
@@ -150,14 +150,15 @@ def _backbone_from_type(
     backbone.update(settings)
     missing = [arg for arg, value in backbone.items() if value is None and arg in meta["required_args"]]
     backbone_yaml = targets.home / BACKBONE_YAML
-    text = render_backbone_yaml(backbone, _schema_ref(resolved.type))
+    text = render_backbone_yaml(backbone, _schema_ref(resolved.type, targets.home))
     if missing:
         if mode == "write":
             fsio.write_text_atomic(backbone_yaml, text)
             say(f"[*] Save backbone configuration: {backbone_yaml}")
         say(f"[!] {resolved.type} backbone has inputs that the user must enter.")
         say(f"[!] Edit {BACKBONE_YAML} and run 'otxgen build --backbone {BACKBONE_YAML}'.")
-        say(f"[!] Missing: {', '.join(missing)} (the schema {_schema_ref(resolved.type)} shows the expected shape)")
+        schema = _schema_ref(resolved.type, Path.cwd())
+        say(f"[!] Missing: {', '.join(missing)} (the schema {schema} shows the expected shape)")
         return None
     _raise_on_findings(text, str(backbone_yaml), catalog, generated=True)
     return backbone, (backbone_yaml, text)
@@ -227,10 +228,16 @@ def _parse_overrides(overrides: tuple[tuple[str, str], ...]) -> dict[str, Any]:
     return parsed
 
 
-def _schema_ref(backbone_type: str) -> str:
-    from otxgen.schema.store import schema_path
+def _schema_ref(backbone_type: str, folder: Path) -> str:
+    """Where an editor finds the schema: the installed file, relative to the backbone.yaml's folder
+    (yaml-language-server resolves a relative ``$schema`` against the file), else as a file URI."""
+    from otxgen.schema.store import schema_path, schemas_root
 
-    return SCHEMA_URL.format(path=schema_path(backbone_type))
+    schema = Path(str(schemas_root().joinpath(*schema_path(backbone_type).split("/"))))
+    try:
+        return os.path.relpath(schema, folder.resolve())
+    except ValueError:  # another drive
+        return schema.as_uri()
 
 
 def render_backbone_yaml(backbone: dict[str, Any], schema_ref: str) -> str:
