@@ -147,6 +147,19 @@ def static_outputs(backbone_cfg: dict[str, Any], schema: dict[str, Any]) -> Shap
     return _rows([dict(table[i], ndim=4) for i in indices], "static")
 
 
+def stage_table(backbone_cfg: dict[str, Any], schema: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """Pure: every stage (channels, stride; index = out_index) the schema measured for the arch option
+    these arguments select, or None when the schema has no table for it."""
+    channels = schema.get("x-otxgen", {}).get("channels")
+    if not channels:
+        return None
+    args = {k: v for k, v in backbone_cfg.items() if k != "type"}
+    table: list[dict[str, Any]] | None = channels["table"].get(
+        _option(args, schema.get("properties", {}), channels.get("key"))
+    )
+    return table
+
+
 def _option(args: dict[str, Any], properties: dict[str, Any], key: str | None) -> str:
     if key is None:
         return "default"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -274,3 +275,32 @@ def test_a_full_build_with_its_smoke_build_exits_0(detection: Path) -> None:
     result = invoke("build", "--backbone", "mmdet.RegNet")
     assert result.exit_code == 0, result.output
     assert "[*] Smoke-build (executes the rewritten config; skip with --no-smoke)" in stderr_lines(result)
+
+
+def test_the_new_backbone_keeps_the_strides_the_neck_and_heads_were_built_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mmdet's YOLOX-S feeds its neck and its prior generator at strides 8, 16, 32 (CSPDarknet's
+    out_indices (2, 3, 4)); RegNet's default outputs start at stride 4, so the build picks
+    out_indices (1, 2, 3), and the real config (with its _base_ files) then smoke-builds."""
+    import mmdet
+
+    configs = Path(mmdet.__file__).parent / ".mim" / "configs"
+    for folder in ("_base_", "yolox"):
+        shutil.copytree(configs / folder, tmp_path / folder)
+    monkeypatch.chdir(tmp_path / "yolox")
+    result = invoke("build", "--backbone", "mmdet.RegNet", "--model", "yolox_s_8xb8-300e_coco.py")
+    assert result.exit_code == 0, result.output
+    assert "out_indices=(1, 2, 3) keeps the strides its neck expects (8, 16, 32)" in result.stderr
+    text = (tmp_path / "yolox" / "yolox_s_8xb8-300e_coco.py").read_text()
+    assert "out_indices=(1, 2, 3)," in text and "in_channels=[64, 160, 384]," in text
+    assert (
+        invoke("build", "--backbone", "mmdet.RegNet", "--model", "yolox_s_8xb8-300e_coco.py", "--check").exit_code == 0
+    )
+
+
+def test_an_explicit_out_indices_is_the_users_choice(detection: Path) -> None:
+    result = invoke("build", "--backbone", "mmdet.RegNet", "--set", "out_indices=[1, 2, 3]", "--no-smoke")
+    assert result.exit_code == 0, result.output
+    assert "keeps the strides" not in result.stderr
+    assert "in_channels=[64, 160, 384]," in (detection / "model.py").read_text()

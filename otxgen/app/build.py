@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -21,6 +21,10 @@ from otxgen import fsio
 from otxgen.app import Outcome, Say
 from otxgen.errors import FindingsError, InputError, UsageError
 from otxgen.options import BuildBackboneOptions, BuildTaskOptions, SmokeOptions
+
+if TYPE_CHECKING:  # both import lazily: a --task build needs neither
+    from otxgen.shapes import ShapeResult
+    from otxgen.validate.model_config import ConfigFacts
 
 BACKBONE_YAML = "backbone.yaml"
 
@@ -97,7 +101,7 @@ def _build_backbone(options: BuildBackboneOptions, targets: Targets, say: Say) -
     schema = catalog.schema(backbone["type"])
     say("[*] Update model configs with backbone.yaml")
     outputs = _backbone_outputs(backbone, say)
-    rewrites = [_rewrite(path, backbone, schema, outputs, options.target) for path in targets.models]
+    rewrites = [_rewrite(path, backbone, schema, outputs, catalog, options.target, say) for path in targets.models]
     for rewrite in rewrites:
         say(f"Target Model: {rewrite.path}")
     say(f"Target Backbone: {backbone['type']}")
@@ -259,7 +263,7 @@ _BackboneDumper.add_representer(tuple, _BackboneDumper.represent_list)
 # -- the rewrite ------------------------------------------------------------------------------------
 
 
-def _backbone_outputs(backbone: dict[str, Any], say: Say) -> list[int]:
+def _backbone_outputs(backbone: dict[str, Any], say: Say) -> ShapeResult:
     from otxgen.shapes import ProbeError, probe_outputs
 
     try:
@@ -275,11 +279,17 @@ def _backbone_outputs(backbone: dict[str, Any], say: Say) -> list[int]:
     channels = [int(o.channels or 0) for o in result.outputs]
     strides = [o.stride for o in result.outputs]
     say(f"[*] Backbone outputs ({result.tier}): channels {channels}, strides {strides}")
-    return channels
+    return result
 
 
 def _rewrite(
-    path: Path, backbone: dict[str, Any], schema: dict[str, Any], channels: list[int], target: str | None
+    path: Path,
+    backbone: dict[str, Any],
+    schema: dict[str, Any],
+    outputs: ShapeResult,
+    catalog: Any,
+    target: str | None,
+    say: Say,
 ) -> Rewrite:
     """The new text of one model config: backbone, channels and ``custom_imports`` in one codemod pass,
     told by the ``_base_`` files (read, never executed) whether ``_delete_`` is needed and whether the
@@ -287,9 +297,17 @@ def _rewrite(
     from codemods.errors import CodemodError
     from codemods.inheritance import inherited_list, inherits
     from codemods.pipeline import swap_backbone
+    from otxgen.validate.model_config import read_config
 
     before = fsio.read_text(path)
-    config_backbone, imports = _as_config_value(before, str(path), backbone, schema)
+    facts = read_config(before, str(path))
+    kept = _keeping_strides(facts, backbone, schema, outputs, catalog)
+    if kept is not None:
+        backbone, outputs = kept
+        strides = ", ".join(str(o.stride) for o in outputs.outputs)
+        say(f"[*] {path.name}: out_indices={backbone['out_indices']} keeps the strides its neck expects ({strides})")
+    channels = [int(o.channels or 0) for o in outputs.outputs]
+    config_backbone, imports = _as_config_value(facts, backbone, schema)
     _refuse_uncompilable(before, str(path))
     read, host = _base_reader(path.parent), (target or "model.backbone").rpartition(".")[0]
     try:
@@ -332,17 +350,66 @@ def _refuse_uncompilable(text: str, file: str) -> None:
         raise InputError(f"invalid Python: {error}", file) from None
 
 
+def _keeping_strides(
+    facts: ConfigFacts, backbone: dict[str, Any], schema: dict[str, Any], outputs: ShapeResult, catalog: Any
+) -> tuple[dict[str, Any], ShapeResult] | None:
+    """The new backbone with ``out_indices`` chosen so that its maps come at the strides the config's
+    old backbone gave (the strides its neck, anchors and heads were built for: a YOLOX neck fed at 8, 16,
+    32 stays fed at 8, 16, 32), with its outputs; None when the user chose ``out_indices``, the strides
+    already agree, or a schema table does not say (then the smoke-build is the judge)."""
+    from otxgen.shapes import stage_table, static_outputs
+
+    old_strides = _old_strides(facts, catalog)
+    new_strides = [o.stride for o in outputs.outputs]
+    if "out_indices" in backbone or outputs.tier != "static" or old_strides in (None, new_strides):
+        return None
+    stages = [row.get("stride") for row in stage_table(backbone, schema) or []]
+    if not all(stride in stages for stride in old_strides):
+        return None
+    adjusted = {**backbone, "out_indices": tuple(stages.index(stride) for stride in old_strides)}
+    result = static_outputs(adjusted, schema)
+    return (adjusted, result) if result is not None and result.is_dense else None
+
+
+def _old_strides(facts: ConfigFacts, catalog: Any) -> list[int] | None:
+    """The output strides of the backbone a config has now, from its schema's table (no torch). A
+    stage's stride depends on the arch option and ``out_indices``, not on width or depth multipliers,
+    so those may differ from the table's; arguments that do move strides (``strides``, ``dilations``,
+    ``output_stride``...) make the answer unknown."""
+    from otxgen.shapes import stage_table
+    from otxgen.validate.backbones import infer_library, resolve_type
+
+    model = facts.get("model")
+    old = model.get("backbone") if isinstance(model, dict) else None
+    if not isinstance(old, dict) or not isinstance(old.get("type"), str):
+        return None
+    if any("stride" in key or "dilation" in key for key in old):
+        return None
+    resolved = resolve_type(old["type"], infer_library(facts, model), catalog)
+    if resolved.type is None:
+        return None
+    schema = catalog.schema(resolved.type)
+    stages = stage_table(old, schema) or []
+    indices = old.get("out_indices", (schema["x-otxgen"]["channels"] or {}).get("default_out_indices"))
+    if isinstance(indices, int):
+        indices = [indices]
+    if not isinstance(indices, (list, tuple)) or not all(
+        isinstance(i, int) and -len(stages) <= i < len(stages) for i in indices
+    ):
+        return None
+    strides = [stages[i].get("stride") for i in indices]
+    return strides if all(isinstance(s, int) for s in strides) else None
+
+
 def _as_config_value(
-    text: str, file: str, backbone: dict[str, Any], schema: dict[str, Any]
+    facts: ConfigFacts, backbone: dict[str, Any], schema: dict[str, Any]
 ) -> tuple[dict[str, Any], list[str]]:
     """The backbone as this config should spell it: the type unscoped when the config's own library
     registers it (unless the config already spells it scoped: a build adds ``custom_imports``, which
     then names the library, and a second build must not unscope the type), else scoped, with the
     registering module for ``custom_imports``."""
     from otxgen.validate.backbones import infer_library
-    from otxgen.validate.model_config import read_config
 
-    facts = read_config(text, file)
     model = facts.get("model")
     model = model if isinstance(model, dict) else {}
     library = infer_library(facts, model)
