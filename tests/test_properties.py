@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 from codemods.errors import CodemodError
 from codemods.replace_backbone import replace_backbone
 from codemods.set_in_channels import set_in_channels
-from otxgen.app.validate import StoreCatalog
 from otxgen.errors import InputError
+from otxgen.schema.store import StoreCatalog
 from otxgen.validate.files import validate_backbone_yaml
 
 PROPERTY = settings(

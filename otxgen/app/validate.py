@@ -35,6 +35,7 @@ _MODEL_ASSIGNMENT = re.compile(rb"^model\s*=", re.MULTILINE)
 
 
 def validate(options: ValidateOptions, say: Say) -> Outcome:
+    from otxgen.schema.store import StoreCatalog
     from otxgen.validate.report import render, summary
 
     catalog = StoreCatalog()
@@ -97,37 +98,3 @@ def _assigns_model(path: Path) -> bool:
         return _MODEL_ASSIGNMENT.search(path.read_bytes()) is not None
     except OSError:
         return True  # let validate_file report why it cannot be read
-
-
-class StoreCatalog:
-    """The committed schemas (``otxgen.schema.store``), loaded on first use."""
-
-    def __init__(self) -> None:
-        self._index: dict[str, Any] | None = None
-        self._types: list[str] | None = None
-        self._schemas: dict[str, dict[str, Any]] = {}  # read-only for the checks: one parse per type
-
-    def index(self) -> dict[str, Any]:
-        if self._index is None:
-            from otxgen.schema.store import load_index
-
-            self._index = load_index()
-        return self._index
-
-    def types(self) -> Sequence[str]:
-        if self._types is None:
-            self._types = [entry["type"] for entry in self.index()["backbones"]]
-        return self._types
-
-    def excluded(self) -> dict[str, str]:
-        libraries = self.index().get("libraries", {})
-        return {
-            f"{lib}.{name}": why for lib, info in libraries.items() for name, why in info.get("excluded", {}).items()
-        }
-
-    def schema(self, backbone_type: str) -> dict[str, Any]:
-        from otxgen.schema.store import load_schema
-
-        if backbone_type not in self._schemas:
-            self._schemas[backbone_type] = load_schema(backbone_type)
-        return self._schemas[backbone_type]

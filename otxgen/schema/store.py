@@ -8,6 +8,7 @@ The schemas live in the package ``otxgen.schemas``; pyproject maps it to the rep
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -55,3 +56,34 @@ def schema_path(backbone_type: str) -> str:
 def _read_json(path: Traversable) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data
+
+
+class StoreCatalog:
+    """The committed schemas as ``validate`` and ``build`` use them (the ``Catalog`` protocol of
+    ``otxgen.validate.backbones``): every type, the excluded ones, one schema by type; loaded on first use."""
+
+    def __init__(self) -> None:
+        self._index: dict[str, Any] | None = None
+        self._types: list[str] | None = None
+        self._schemas: dict[str, dict[str, Any]] = {}  # read-only for the checks: one parse per type
+
+    def index(self) -> dict[str, Any]:
+        if self._index is None:
+            self._index = load_index()
+        return self._index
+
+    def types(self) -> Sequence[str]:
+        if self._types is None:
+            self._types = [entry["type"] for entry in self.index()["backbones"]]
+        return self._types
+
+    def excluded(self) -> dict[str, str]:
+        libraries = self.index().get("libraries", {})
+        return {
+            f"{lib}.{name}": why for lib, info in libraries.items() for name, why in info.get("excluded", {}).items()
+        }
+
+    def schema(self, backbone_type: str) -> dict[str, Any]:
+        if backbone_type not in self._schemas:
+            self._schemas[backbone_type] = load_schema(backbone_type)
+        return self._schemas[backbone_type]

@@ -1,0 +1,146 @@
+"""The backbone mapping of ``build --backbone``: from ``TYPE`` (required arguments at their first option,
+``--set`` applied, written to ``backbone.yaml``) or from a ``backbone.yaml``, validated against its schema."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from otxgen import fsio
+from otxgen.app import Say
+from otxgen.errors import InputError, UsageError
+
+BACKBONE_YAML = "backbone.yaml"
+
+
+def backbone_from_type(
+    backbone_type: str,
+    overrides: tuple[tuple[str, str], ...],
+    catalog: Any,
+    home: Path,
+    mode: str,
+    say: Say,
+) -> tuple[dict[str, Any], tuple[Path, str]] | None:
+    """The mapping for ``TYPE`` (required args at their first option, ``--set`` applied) and the
+    ``backbone.yaml`` to write; ``None`` when a required argument has no options: then ``backbone.yaml``
+    is written for the user to fill in (in write mode) and nothing else is."""
+    from otxgen.libraries import split_type
+    from otxgen.validate.backbones import CANNOT_PREFIX, resolve_type
+
+    settings = _parse_overrides(overrides)
+    library, name = split_type(backbone_type)
+    resolved = resolve_type(f"{library}.{name}", library, catalog)
+    if resolved.type is None:
+        raise UsageError(resolved.problem.removeprefix(CANNOT_PREFIX).strip())
+    meta = catalog.schema(resolved.type)["x-otxgen"]
+    backbone = _with_required(resolved.type, meta, say)
+    backbone.update(settings)
+    missing = [arg for arg, value in backbone.items() if value is None and arg in meta["required_args"]]
+    backbone_yaml = home / BACKBONE_YAML
+    text = render_backbone_yaml(backbone, _schema_ref(resolved.type, home))
+    if missing:
+        if mode == "write":
+            fsio.write_text_atomic(backbone_yaml, text)
+            say(f"[*] Save backbone configuration: {backbone_yaml}")
+        say(f"[!] {resolved.type} backbone has inputs that the user must enter.")
+        say(f"[!] Edit {BACKBONE_YAML} and run 'otxgen build --backbone {BACKBONE_YAML}'.")
+        schema = _schema_ref(resolved.type, Path.cwd())
+        say(f"[!] Missing: {', '.join(missing)} (the schema {schema} shows the expected shape)")
+        return None
+    _raise_on_findings(text, str(backbone_yaml), catalog, generated=True)
+    return backbone, (backbone_yaml, text)
+
+
+def _with_required(backbone_type: str, meta: dict[str, Any], say: Say) -> dict[str, Any]:
+    """``{type, required args}``, each at its first option (``None`` when it has none), telling the user."""
+    say(f"[*] Backbone Config: {backbone_type}")
+    required: dict[str, list[Any]] = meta["required_args"]
+    if required:
+        say(f"[*] {backbone_type} requires the argument : {list(required)}")
+        say(f"[*] Please refer to {meta['source']}")
+    backbone: dict[str, Any] = {"type": backbone_type}
+    for arg, choices in required.items():
+        if choices:
+            say(f"[*] '{arg}' can choose between: {choices}")
+            say(f"[*] '{arg}' default value: {choices[0]}")
+        backbone[arg] = choices[0] if choices else None
+    return backbone
+
+
+def backbone_from_yaml(path: Path, overrides: tuple[tuple[str, str], ...], catalog: Any, say: Say) -> dict[str, Any]:
+    from otxgen.validate.backbones import CANNOT_PREFIX, resolve_type
+    from otxgen.validate.yamlpos import load_located
+
+    if overrides:
+        raise UsageError("--set applies to 'build --backbone TYPE'; edit the yaml file instead")
+    text = fsio.read_text(path)
+    _raise_on_findings(text, str(path), catalog, generated=False)
+    located = load_located(text, str(path))
+    backbone: dict[str, Any] = dict(located.value["backbone"])
+    resolved = resolve_type(str(backbone["type"]), None, catalog)
+    if resolved.type is None:  # a note for validate ("cannot check statically"), a dead end for build
+        where = located.where(("backbone", "type"))
+        problem = resolved.problem.removeprefix(CANNOT_PREFIX).strip()
+        raise InputError(f"backbone.type: {problem}", str(path), where.line, where.col)
+    backbone["type"] = resolved.type
+    say(f"[*] Backbone Config: {resolved.type} (from {path})")
+    return backbone
+
+
+def _raise_on_findings(text: str, file: str, catalog: Any, *, generated: bool) -> None:
+    """The schema's errors as one line: for a file, at the first error's position; for a generated
+    ``backbone.yaml`` (``TYPE`` and ``--set``), naming the arguments since the file does not exist yet."""
+    from otxgen.validate.files import validate_backbone_yaml
+
+    errors = [f for f in validate_backbone_yaml(text, file, catalog) if f.severity == "error"]
+    if not errors:
+        return
+    details = "; ".join(f"{f.path}: {f.message}" if f.path else f.message for f in errors)
+    if generated:
+        raise UsageError(f"invalid backbone arguments (check --set): {details}")
+    first = errors[0].where
+    raise InputError(details, file, first.line, first.col)
+
+
+def _parse_overrides(overrides: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """``--set depth=50 --set out_indices=[0,1]`` -> ``{'depth': 50, 'out_indices': [0, 1]}`` (YAML values)."""
+    parsed = {}
+    for key, raw in overrides:
+        if not key.isidentifier() or key == "type":
+            raise UsageError(f"--set {key}={raw}: KEY must be an argument name (not 'type')")
+        try:
+            parsed[key] = yaml.safe_load(raw) if raw else None
+        except yaml.YAMLError as error:
+            raise UsageError(f"--set {key}={raw}: not a YAML value ({getattr(error, 'problem', error)})") from None
+    return parsed
+
+
+def _schema_ref(backbone_type: str, folder: Path) -> str:
+    """Where an editor finds the schema: the installed file, relative to the backbone.yaml's folder
+    (yaml-language-server resolves a relative ``$schema`` against the file), else as a file URI."""
+    from otxgen.schema.store import schema_path, schemas_root
+
+    schema = Path(str(schemas_root().joinpath(*schema_path(backbone_type).split("/"))))
+    try:
+        return os.path.relpath(schema, folder.resolve())
+    except ValueError:  # another drive
+        return schema.as_uri()
+
+
+def render_backbone_yaml(backbone: dict[str, Any], schema_ref: str) -> str:
+    """Block mappings (one argument a line, easy to edit), flow lists of scalars (``[0, 1, 2, 3]``)."""
+    body = yaml.dump({"backbone": backbone}, Dumper=_BackboneDumper, sort_keys=False, default_flow_style=False)
+    return f"# yaml-language-server: $schema={schema_ref}\n{body}"
+
+
+class _BackboneDumper(yaml.SafeDumper):
+    def represent_list(self, data: Any) -> yaml.SequenceNode:
+        flat = all(not isinstance(item, (dict, list, tuple)) for item in data)
+        return self.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flat)
+
+
+_BackboneDumper.add_representer(list, _BackboneDumper.represent_list)
+_BackboneDumper.add_representer(tuple, _BackboneDumper.represent_list)
