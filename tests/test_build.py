@@ -146,7 +146,7 @@ def test_check_exits_1_before_and_0_after_and_a_second_build_changes_nothing(det
     before = files(detection)
     check = invoke("build", "--backbone", "mmdet.RegNet", "--check")
     assert check.exit_code == 1
-    assert f"[!] would change: {detection / 'model.py'}" in stderr_lines(check)
+    assert f"[!] Would change: {detection / 'model.py'}" in stderr_lines(check)
     assert files(detection) == before
     assert invoke("build", "--backbone", "mmdet.RegNet", "--no-smoke").exit_code == 0
     assert invoke("build", "--backbone", "mmdet.RegNet", "--check").exit_code == 0
@@ -169,14 +169,23 @@ def test_a_required_argument_without_options_stops_before_the_models(
     assert "[!] mmseg.HRNet backbone has inputs that the user must enter." in lines
     assert "[!] Edit backbone.yaml and run 'otxgen build --backbone backbone.yaml'." in lines
     assert {name: data for name, data in files(folder).items() if name.startswith("model")} == models
-    assert (folder / "backbone.yaml").read_text().splitlines()[1:] == [
+    skeleton = (folder / "backbone.yaml").read_text().splitlines()
+    assert skeleton[1:5] == [
         "backbone:",
         "  type: mmseg.HRNet",
         "  extra: null",
+        "# 'extra' must be filled in; an example from the schema:",
     ]
     again = invoke("build", "--backbone", "backbone.yaml", "--no-smoke")  # not filled in yet: invalid input
     assert again.exit_code == 2
     assert re.search(r"backbone.yaml:\d+:\d+: backbone.extra: None is not of type 'object'", again.stderr)
+    # the commented example, uncommented in place of the null, is a valid HRNet-W18
+    filled = skeleton[:3] + [line.removeprefix("# ") for line in skeleton[5:]]
+    (folder / "backbone.yaml").write_text("\n".join(filled) + "\n")
+    assert invoke("validate", "backbone.yaml").exit_code == 0
+    done = invoke("build", "--backbone", "backbone.yaml", "--no-smoke")
+    assert done.exit_code == 0, done.output
+    assert "in_channels=[18, 36, 72, 144]" in (folder / "model.py").read_text()
 
 
 def test_set_is_honoured_and_a_bad_value_names_the_allowed_ones(detection: Path) -> None:

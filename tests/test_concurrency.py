@@ -122,4 +122,4 @@ def test_diff_and_check_read_while_another_build_holds_the_lock(original: Path) 
         process = spawn(original, ["build", "--backbone", "mmdet.RegNet", "--check"])
         _, stderr = process.communicate(timeout=120)
     assert process.returncode == 1, stderr
-    assert "[!] would change:" in stderr
+    assert "[!] Would change:" in stderr

@@ -24,18 +24,9 @@ cd otx-workspace-DETECTION || exit 2
 expect 0 otxgen build --backbone mmdet.RegNet --diff
 expect 0 otxgen build --backbone mmdet.RegNet
 expect 1 otxgen build --backbone mmseg.HRNet
-step "edit backbone.yaml (fill in HRNet-W18's 'extra', keeping its \$schema line)"
+step "edit backbone.yaml: uncomment the schema's example for 'extra' (HRNet-W18)"
 cat backbone.yaml
-{ head -n 1 backbone.yaml; cat <<'YAML'
-backbone:
-  type: mmseg.HRNet
-  extra:
-    stage1: {num_modules: 1, num_branches: 1, block: BOTTLENECK, num_blocks: [4], num_channels: [64]}
-    stage2: {num_modules: 1, num_branches: 2, block: BASIC, num_blocks: [4, 4], num_channels: [18, 36]}
-    stage3: {num_modules: 4, num_branches: 3, block: BASIC, num_blocks: [4, 4, 4], num_channels: [18, 36, 72]}
-    stage4: {num_modules: 3, num_branches: 4, block: BASIC, num_blocks: [4, 4, 4, 4], num_channels: [18, 36, 72, 144]}
-YAML
-} >backbone.yaml.new && mv backbone.yaml.new backbone.yaml
+sed -i -e '/^  extra: null$/d' -e '/must be filled in/d' -e 's/^# \(  \)/\1/' backbone.yaml
 cat backbone.yaml
 expect 0 otxgen validate backbone.yaml
 expect 0 otxgen build --backbone backbone.yaml

@@ -35,12 +35,15 @@ def backbone_from_type(
     resolved = resolve_type(f"{library}.{name}", library, catalog)
     if resolved.type is None:
         raise UsageError(resolved.problem.removeprefix(CANNOT_PREFIX).strip())
-    meta = catalog.schema(resolved.type)["x-otxgen"]
+    schema = catalog.schema(resolved.type)
+    meta = schema["x-otxgen"]
     backbone = _with_required(resolved.type, meta, say)
     backbone.update(settings)
     missing = [arg for arg, value in backbone.items() if value is None and arg in meta["required_args"]]
     backbone_yaml = home / BACKBONE_YAML
-    text = render_backbone_yaml(backbone, _schema_ref(resolved.type, home))
+    properties = schema["properties"]
+    examples = {arg: properties[arg]["examples"][0] for arg in missing if properties[arg].get("examples")}
+    text = render_backbone_yaml(backbone, _schema_ref(resolved.type, home), examples)
     if missing:
         if mode == "write":
             fsio.write_text_atomic(backbone_yaml, text)
@@ -130,10 +133,19 @@ def _schema_ref(backbone_type: str, folder: Path) -> str:
         return schema.as_uri()
 
 
-def render_backbone_yaml(backbone: dict[str, Any], schema_ref: str) -> str:
-    """Block mappings (one argument a line, easy to edit), flow lists of scalars (``[0, 1, 2, 3]``)."""
-    body = yaml.dump({"backbone": backbone}, Dumper=_BackboneDumper, sort_keys=False, default_flow_style=False)
+def render_backbone_yaml(backbone: dict[str, Any], schema_ref: str, examples: dict[str, Any] | None = None) -> str:
+    """Block mappings (one argument a line, easy to edit), flow lists of scalars (``[0, 1, 2, 3]``);
+    ``examples`` (for arguments the user must fill in) follow as comments, ready to uncomment."""
+    body = _dump({"backbone": backbone})
+    for arg, example in (examples or {}).items():
+        lines = _dump({arg: example}).splitlines()
+        body += f"# {arg!r} must be filled in; an example from the schema:\n"
+        body += "".join(f"#   {line}\n" for line in lines)
     return f"# yaml-language-server: $schema={schema_ref}\n{body}"
+
+
+def _dump(data: dict[str, Any]) -> str:
+    return yaml.dump(data, Dumper=_BackboneDumper, sort_keys=False, default_flow_style=False)
 
 
 class _BackboneDumper(yaml.SafeDumper):

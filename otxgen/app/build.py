@@ -124,8 +124,8 @@ def _finish(
     if options.mode == "diff":
         return Outcome("".join(_diff(r) for r in changed))
     if options.mode == "check":
-        for rewrite in changed:
-            say(f"[!] would change: {rewrite.path}")
+        for rewrite in rewrites:
+            say(f"[!] Would change: {rewrite.path}" if rewrite.changed else f"[*] Up to date: {rewrite.path}")
         return Outcome(exit_code=1 if changed else 0)
     writes = [(r.path, r.after) for r in changed]
     if backbone_yaml is not None and not fsio.holds(*backbone_yaml):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import importlib
 import logging
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -162,12 +163,16 @@ def initialise(model: nn.Module, model_cfg: Mapping[str, Any]) -> str:
 
 @contextmanager
 def quiet_mmengine() -> Iterator[None]:
-    """Keep mmengine's logger (which writes to stdout) to errors: stdout carries otxgen's results."""
+    """Keep mmengine's logger (which writes to stdout) to errors: stdout carries otxgen's results. The
+    libraries' own deprecation notices (``num_anchors``, ``build_loss``...) are theirs, not the user's
+    config's, and are silenced too."""
     logger = MMLogger.get_current_instance()
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"(mmcv|mmdet|mmseg|mmpretrain|mmengine)\.")
+            yield
     finally:
         logger.setLevel(level)
 
