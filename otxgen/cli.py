@@ -125,11 +125,15 @@ def build(
     otxgen build --task detection              # writes otx-workspace-DETECTION/
     otxgen build --backbone mmdet.RegNet       # inside a workspace: writes backbone.yaml, rewrites model*.py
     otxgen build --backbone backbone.yaml --model configs/my_model.py --diff
+    otxgen build --check --backbone ws1/backbone.yaml ws2/backbone.yaml   # each against its own workspace
 
-    Configs are parsed and rewritten, never executed, except by the final smoke-build.
-    Every write is atomic; the previous version of a rewritten file is in your VCS, or run with
-    --diff first and keep the output (see README, "Getting a file back").
+    Only the backbone, the neck/head in_channels and custom_imports change; every comment elsewhere
+    stays. Unless you set out_indices, the new backbone keeps the output strides the config's neck and
+    heads were built for. Configs are parsed, never executed, except by the final smoke-build. Writes
+    are atomic; to get a file back use your VCS, or keep the output of --diff (README, "getting a file
+    back").
     """
+
     from otxgen.app import build as app
 
     if (task is None) == (backbone is None):
