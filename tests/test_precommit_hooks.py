@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import CliRunner
+
+from otxgen.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "validate"
@@ -58,12 +61,22 @@ def head(repo: Path) -> str:
 @pytest.fixture(scope="module")
 def user_repo(tmp_path_factory: pytest.TempPathFactory, hook_repo: Path) -> Path:
     repo = tmp_path_factory.mktemp("user")
-    config = {"repos": [{"repo": str(hook_repo), "rev": head(hook_repo), "hooks": [{"id": "otxgen-validate"}]}]}
+    hooks = [{"id": "otxgen-validate"}, {"id": "otxgen-check"}]
+    config = {"repos": [{"repo": str(hook_repo), "rev": head(hook_repo), "hooks": hooks}]}
     (repo / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config))
     for kind in ("valid", "invalid"):
         (repo / kind).mkdir()
         shutil.copy2(FIXTURES / kind / "yaml" / "backbone.yaml", repo / kind / "backbone.yaml")
         shutil.copy2(FIXTURES / kind / "config" / "model.py", repo / kind / "model.py")
+    for workspace in ("ws-fresh", "ws-stale"):  # built with RegNet; ws-stale's backbone.yaml then edited
+        runner = CliRunner()
+        assert (
+            runner.invoke(main, ["build", "--task", "detection", "--workspace", str(repo / workspace)]).exit_code == 0
+        )
+        swap = ["build", "--backbone", "mmdet.RegNet", "--no-smoke", "--workspace", str(repo / workspace)]
+        assert runner.invoke(main, swap).exit_code == 0
+    stale = repo / "ws-stale" / "backbone.yaml"
+    stale.write_text(stale.read_text().replace("regnetx_400mf", "regnetx_800mf"))
     git(repo, "init", "-q")
     git(repo, "add", "-A")
     return repo
@@ -74,8 +87,10 @@ def pre_commit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("pre-commit-home")
 
 
-def pre_commit(user_repo: Path, home: Path, *files: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "pre_commit", "run", "otxgen-validate", "--files", *files]
+def pre_commit(
+    user_repo: Path, home: Path, *files: str, hook: str = "otxgen-validate"
+) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "pre_commit", "run", hook, "--files", *files]
     env = {**os.environ, "PRE_COMMIT_HOME": str(home), "PRE_COMMIT_COLOR": "never"}
     return subprocess.run(command, cwd=user_repo, capture_output=True, text=True, env=env, check=False, timeout=600)
 
@@ -108,3 +123,17 @@ def test_hook_environment_has_core_dependencies_only(user_repo: Path, pre_commit
     installed = {p.name.split("-")[0].lower() for p in site_packages[0].iterdir()}
     assert {"otxgen", "libcst", "jsonschema", "yaml", "click"} <= installed
     assert not installed & set(HEAVY)
+
+
+def test_check_hook_passes_an_up_to_date_workspace_and_fails_a_stale_one(
+    user_repo: Path, pre_commit_home: Path
+) -> None:
+    fresh = pre_commit(user_repo, pre_commit_home, "ws-fresh/backbone.yaml", hook="otxgen-check")
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+    assert "Passed" in fresh.stdout
+    both = pre_commit(
+        user_repo, pre_commit_home, "ws-fresh/backbone.yaml", "ws-stale/backbone.yaml", hook="otxgen-check"
+    )
+    assert both.returncode == 1
+    assert "[!] Would change: ws-stale/model.py" in both.stdout
+    assert "[*] Up to date: ws-fresh/model.py" in both.stdout
