@@ -19,25 +19,19 @@ torch is imported inside the functions that need it only.
 from __future__ import annotations
 
 import copy
-import hashlib
 import inspect
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 from typing import Any
 
+from otxgen import shape_cache
 from otxgen.errors import UsageError
 
 TIERS = ("auto", "static", "probe", "meta", "fake", "forward")
 DEFAULT_INPUT = 224
-CACHE_FORMAT = 2
 _MM_SCOPES = ("mmdet", "mmseg", "mmpretrain")
-_DISTRIBUTIONS = {"mmseg": "mmsegmentation"}
 _MISSING = object()
 
 
@@ -96,17 +90,25 @@ def probe_outputs(
             if static is None:
                 raise ProbeError(f"{backbone_cfg.get('type')}: the static table does not apply to these arguments")
             return static
-    key = _cache_key(backbone_cfg, tier, input_size)
-    cached = _cache_read(key) if use_cache else None
+    key = shape_cache.key(_plain(backbone_cfg), tier, input_size)
+    cached = _cached(key) if use_cache else None
     if cached is not None:
         return cached
     result = _probe_with_torch(backbone_cfg, tier, input_size)
     if use_cache:
-        _cache_write(key, result)
+        shape_cache.write(key, result.to_json())
     return result
 
 
 # ---- static tier (no torch) -------------------------------------------------------------------
+
+
+def _cached(key: str) -> ShapeResult | None:
+    data = shape_cache.read(key)
+    try:
+        return ShapeResult.from_json(data) if data is not None else None
+    except (KeyError, TypeError, ValueError):  # a cache file of another shape: probe again
+        return None
 
 
 def static_from_store(backbone_cfg: dict[str, Any]) -> ShapeResult | None:
@@ -382,65 +384,3 @@ def stride_for(size: int, side: int) -> int:
         if -(-size // candidate) == side or size // candidate == side:
             return candidate
     return size // side if size % side == 0 else round(ratio)
-
-
-# ---- disk cache -------------------------------------------------------------------------------
-
-
-def cache_dir() -> Path:
-    root = os.environ.get("OTXGEN_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "otxgen"
-    )
-    return Path(root) / "shapes"
-
-
-def library_version(backbone_type: str) -> str:
-    """The installed version of the type's library, read from package metadata (imports nothing)."""
-    from otxgen.libraries import split_type
-
-    library, _ = split_type(backbone_type)
-    try:
-        return version(_DISTRIBUTIONS.get(library, library))
-    except PackageNotFoundError:
-        return "missing"
-
-
-def _cache_key(backbone_cfg: dict[str, Any], tier: str, input_size: int | None) -> str:
-    backbone_type = str(backbone_cfg.get("type", ""))
-    versions = {name: _version_or_missing(name) for name in ("torch", "otxgen")}
-    payload = {
-        "format": CACHE_FORMAT,
-        "cfg": _plain(backbone_cfg),
-        "tier": tier,
-        "input_size": input_size,
-        "library_version": library_version(backbone_type),
-        **versions,
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=repr).encode()).hexdigest()[:32]
-
-
-def _version_or_missing(distribution: str) -> str:
-    try:
-        return version(distribution)
-    except PackageNotFoundError:
-        return "missing"
-
-
-def _cache_read(key: str) -> ShapeResult | None:
-    path = cache_dir() / f"{key}.json"
-    try:
-        return ShapeResult.from_json(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _cache_write(key: str, result: ShapeResult) -> None:
-    directory = cache_dir()
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(result.to_json(), stream)
-        os.replace(temp, directory / f"{key}.json")
-    except OSError:  # a read-only or full cache only costs speed
-        pass

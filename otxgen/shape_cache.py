@@ -1,0 +1,67 @@
+"""The shape probes' disk cache: ``${OTXGEN_CACHE_DIR:-${XDG_CACHE_HOME:-~/.cache}/otxgen}/shapes/``,
+one JSON file per (backbone arguments, tier, input size, library / torch / otxgen versions), so a library
+upgrade invalidates it. A cache that cannot be read or written only costs speed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+FORMAT = 2
+_DISTRIBUTIONS = {"mmseg": "mmsegmentation"}  # distribution names that differ from the library's
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("OTXGEN_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "otxgen"
+    )
+    return Path(root) / "shapes"
+
+
+def installed_version(distribution: str) -> str:
+    """The installed version of a distribution or library name, from package metadata (imports nothing)."""
+    try:
+        return version(_DISTRIBUTIONS.get(distribution, distribution))
+    except PackageNotFoundError:
+        return "missing"
+
+
+def key(backbone_cfg: dict[str, Any], tier: str, input_size: int | None) -> str:
+    """The cache key of one probe; ``backbone_cfg`` holds plain JSON values and a ``LIB.Name`` type."""
+    from otxgen.libraries import split_type
+
+    library, _ = split_type(str(backbone_cfg.get("type", "")))
+    payload = {
+        "format": FORMAT,
+        "cfg": backbone_cfg,
+        "tier": tier,
+        "input_size": input_size,
+        "library_version": installed_version(library),
+        **{name: installed_version(name) for name in ("torch", "otxgen")},
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=repr).encode()).hexdigest()[:32]
+
+
+def read(cache_key: str) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads((cache_dir() / f"{cache_key}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write(cache_key: str, data: dict[str, Any]) -> None:
+    directory = cache_dir()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(data, stream)
+        os.replace(temp, directory / f"{cache_key}.json")
+    except OSError:  # a read-only or full cache only costs speed
+        pass
