@@ -160,6 +160,21 @@ def with_value(item: Item, value: cst.BaseExpression) -> Item:
     return replace(item, arg=item.arg.with_changes(value=value))
 
 
+def without_comments(item: Item) -> Item:
+    """The same argument without the comments it owns: the one at the end of its line and the comment lines
+    directly above it (blank lines, and comment lines a blank line away from it, stay)."""
+    trailing = item.trailing
+    if trailing is not None and trailing.comment is not None:
+        trailing = trailing.with_changes(whitespace=cst.SimpleWhitespace(""), comment=None)
+    placement = item.placement
+    if placement is not None:
+        leading = list(placement.leading)
+        while leading and leading[-1].comment is not None:
+            leading.pop()
+        placement = replace(placement, leading=tuple(leading))
+    return replace(item, placement=placement, trailing=trailing)
+
+
 def new_line_indent(frame: Frame, items: Sequence[Item], item: Item | None = None) -> str | None:
     """The indentation for the keys of a multi-line dict rendered as ``item``'s value (a new argument when
     None), or None to keep it on one line because its siblings share a line."""

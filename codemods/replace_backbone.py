@@ -85,7 +85,9 @@ def _check_old(module: cst.Module, path: _config.Path, old: cst.BaseExpression) 
 def _replace_existing(job: _Job, old: cst.BaseExpression) -> cst.Module:
     _check_old(job.module, job.path, old)
     if isinstance(old, cst.Call) and is_plain_dict(old):
-        new: cst.BaseExpression = merge_call(old, job.backbone, job.style, delete_first=job.inherited)
+        new: cst.BaseExpression = merge_call(
+            old, job.backbone, job.style, delete_first=job.inherited, drop_stale_comments=True
+        )
     else:
         host = cst.ensure_type(_config.resolve(job.module, job.path[:-1]), cst.Call)
         frame, items = _layout.decompose(host)
@@ -146,7 +148,10 @@ def replace_backbone(
     """Set the ``backbone=`` value inside ``model = dict(...)`` to ``backbone``, touching nothing else.
 
     Keys whose value already equals the new one (by literal value; a tuple equals a list) keep their text
-    and comments; other keys get the new value, keys missing from ``backbone`` are dropped, new keys are
+    and comments; other keys get the new value and lose the comments they own, which described the old
+    value: the one at the end of their line and the comment lines right above them (a comment block a
+    blank line away stays; inside a changed nested dict, the same holds key by key). Comments after the
+    dict's ``(`` and before its ``)`` stay. Keys missing from ``backbone`` are dropped, new keys are
     inserted after the key that precedes them in ``backbone``, in the layout of their siblings. Values
     are written as ``dict(...)`` in the file's dominant quote style; a replaced tuple stays a tuple.
 
@@ -169,20 +174,21 @@ def replace_backbone(
         _base_ = ['../_base_/models/retinanet_regnetx-3.2GF_fpn.py']
         model = dict(
             backbone=dict(
-                type='RegNet',
+                type='RegNet',  # same family
+                # 1.6 GFLOPs
                 arch='regnetx_1.6gf',  # smaller
                 out_indices=(0, 1, 2, 3)),
             neck=dict(in_channels=[72, 168, 408, 912]))
 
     ``replace_backbone(source, {'type': 'RegNet', 'arch': 'regnetx_400mf', 'out_indices': (0, 1, 2, 3)},
-    inherited=True)``, the type unchanged::
+    inherited=True)``, the type unchanged, the ``arch`` comments gone with their value::
 
         _base_ = ['../_base_/models/retinanet_regnetx-3.2GF_fpn.py']
         model = dict(
             backbone=dict(
                 _delete_=True,
-                type='RegNet',
-                arch='regnetx_400mf',  # smaller
+                type='RegNet',  # same family
+                arch='regnetx_400mf',
                 out_indices=(0, 1, 2, 3)),
             neck=dict(in_channels=[72, 168, 408, 912]))
     """

@@ -138,9 +138,24 @@ def test_comments_outside_the_backbone_survive(case: str) -> None:
 
 def test_the_comment_case_keeps_comments_inside_the_backbone_that_stay_valid() -> None:
     out = read(FIXTURES / "det_comments_everywhere" / "expected.py")
-    for kept in ("# open backbone", "# the type", "# kept: equal value", "# before the end of the backbone"):
+    for kept in ("# open backbone", "# kept: equal value", "# before the end of the backbone"):
         assert kept in out
     assert "# depth comment" not in out  # it belonged to the dropped ``depth`` key
+    assert "# the type" not in out  # the line above ``type=``, whose value changed
+
+
+def test_comments_of_changed_backbone_values_go_and_those_of_equal_values_stay() -> None:
+    case = FIXTURES / "cls_efficientnet_to_torchvision_comments"
+    source, out = read(case / "input.py"), read(case / "expected.py")
+    kept = ("# open backbone", "# nothing frozen", "# kept: equal value", "# kept: equal value in a changed dict")
+    kept += ("# before the end of the backbone", "# after the backbone", "# an EfficientNet-B0 trunk")
+    kept += ("# one entry per backbone output",)  # the head's in_channels changed: set_in_channels keeps it
+    gone = ("# the old type", "# the last stage", "# the final 1x1 conv only", "# the EfficientNet-B0 checkpoint")
+    gone += ("# the old weights", "# dropped with the key")
+    assert [comment for comment in (*kept, *gone) if comment not in source] == []
+    assert [comment for comment in kept if comment not in out] == []
+    assert [comment for comment in gone if comment in out] == []
+    assert "out_indices=(3,),\n\n        # nothing frozen\n" in out  # the blank line before the next key stays
 
 
 def test_noop_case_is_byte_identical() -> None:

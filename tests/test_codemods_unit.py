@@ -129,6 +129,66 @@ def test_a_backbone_as_a_braced_dict_is_rendered_in_full_over_several_lines() ->
     assert out == "model = dict(\n    type='X',\n    " + expected
 
 
+STALE = """model = dict(
+    backbone=dict(
+        # the family
+        type='EfficientNet',  # the old type
+        # stage 6
+        out_indices=(6,),  # 1280 channels at stride 32
+        # nothing frozen
+        frozen_stages=-1,  # kept
+        # section: weights
+
+        # the old checkpoint
+        init_cfg=dict(type='Pretrained', checkpoint='b0.pth')  # b0
+    ),
+    neck=dict(type='FPN', in_channels=[1280]))  # one entry per backbone output
+"""
+FRESH = """model = dict(
+    backbone=dict(
+        type='torchvision.resnet50',
+        out_indices=(3,),
+        # nothing frozen
+        frozen_stages=-1,  # kept
+        # section: weights
+
+        init_cfg=dict(type='Pretrained', checkpoint='r50.pth')
+    ),
+    neck=dict(type='FPN', in_channels=[1280]))  # one entry per backbone output
+"""
+RESNET50 = {
+    "type": "torchvision.resnet50",
+    "out_indices": [3],
+    "frozen_stages": -1,
+    "init_cfg": {"type": "Pretrained", "checkpoint": "r50.pth"},
+}
+
+
+def test_a_changed_value_loses_its_comments_and_an_equal_value_keeps_them() -> None:
+    """A changed key loses its end-of-line comment and the comment lines right above it (the first key's
+    too, the last key's without a comma too); an equal key keeps both; a comment block a blank line above
+    a changed key, and comments outside the backbone, stay."""
+    out = replace_backbone(STALE, RESNET50, inherited=False)
+    assert out == FRESH
+    assert replace_backbone(out, RESNET50, inherited=False) == out
+
+
+def test_in_a_changed_nested_dict_only_its_changed_keys_lose_comments() -> None:
+    source = (
+        "model = dict(\n    backbone=dict(\n        type='A',\n        norm_cfg=dict(\n"
+        "            type='BN',  # plain\n            # eval mode\n            requires_grad=False),  # frozen BN\n"
+        "    ))\n"
+    )
+    out = replace_backbone(source, {"type": "A", "norm_cfg": {"type": "BN", "requires_grad": True}})
+    expected = source.replace("            # eval mode\n", "").replace("False),  # frozen BN", "True),")
+    assert out == expected
+
+
+def test_set_in_channels_keeps_the_comments_of_the_values_it_changes() -> None:
+    source = "model = dict(\n    neck=dict(\n        # per level\n        in_channels=[8, 16],  # C4, C5\n    ))\n"
+    assert set_in_channels(source, [32, 64]) == source.replace("[8, 16]", "[32, 64]")
+
+
 @pytest.mark.parametrize(
     ("value", "shown"),
     [("some_backbone", "some_backbone"), ("make(50)", "make(50)"), ("_base_.model.backbone", "_base_.model.backbone")],
