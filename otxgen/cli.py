@@ -58,7 +58,7 @@ def _libraries(names: tuple[str, ...]) -> tuple[str, ...]:
 @click.version_option(__version__, prog_name="otxgen")
 @click.option("--verbose", is_flag=True, help="Print a traceback on internal errors.")
 def main(verbose: bool) -> None:
-    """Swap the backbone of an OpenMMLab model config, keeping every comment.
+    """Swap the backbone of an OpenMMLab model config, keeping every comment outside what changes.
 
     Static commands (find, validate, build --backbone with a known channel table) never execute
     your config and never import torch. Only `smoke` (and `build` unless --no-smoke) executes it.
