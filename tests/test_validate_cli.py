@@ -119,3 +119,47 @@ print(json.dumps({{"code": code, "heavy": heavy}}))
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False, cwd=ROOT)
     report = json.loads(done.stdout.splitlines()[-1])
     assert report == {"code": 1, "heavy": []}
+
+
+INHERIT = FIXTURES / "inherit"
+
+
+def test_base_files_are_followed_and_a_missing_one_is_a_note_with_exit_0() -> None:
+    result = run(str(INHERIT / "missing.py"))
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[0] == (
+        f"{INHERIT / 'missing.py'}:1:10: note: _base_: cannot check statically: _base_ file "
+        f"{INHERIT / '_base_' / 'nope.py'} cannot be read: No such file or directory"
+    )
+    result = run(str(INHERIT / "depth_fifty.py"))
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[0] == (
+        f"{INHERIT / 'depth_fifty.py'}:2:34: model.backbone.depth: 'fifty' is not one of [18, 34, 50, 101, 152]"
+    )
+
+
+def test_a_base_file_finding_is_said_once_per_run() -> None:
+    result = run(str(INHERIT / "_base_" / "bad_base.py"), str(INHERIT / "from_bad_base.py"))
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        f"{INHERIT / '_base_' / 'bad_base.py'}:5:44: model.backbone.styel: mmdet.ResNet has no argument 'styel'; "
+        "did you mean 'style'?"
+    ]
+    assert "1 error in 2 files" in result.stderr
+
+
+def test_base_files_are_read_never_executed(tmp_path: Path) -> None:
+    marker = tmp_path / "executed"
+    (tmp_path / "base.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\nraise SystemExit(9)\n"
+        "default_scope = 'mmdet'\nmodel = dict(backbone=dict(type='ResNet', depth=50))\n"
+    )
+    (tmp_path / "odd.py").write_text("_base_ = ['base.py', 'a\\x00b.py']\nmodel = dict(backbone=dict(depth=18))\n")
+    (tmp_path / "child.py").write_text("_base_ = 'base.py'\nmodel = dict(backbone=dict(depth=51))\n")
+    result = run(str(tmp_path / "child.py"), str(tmp_path / "odd.py"))
+    assert not marker.exists()
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[0] == (
+        f"{tmp_path / 'child.py'}:2:34: model.backbone.depth: 51 is not one of [18, 34, 50, 101, 152]"
+    )
+    assert "cannot be read: embedded null byte" in result.stdout

@@ -12,6 +12,7 @@ from otxgen.errors import InputError
 from otxgen.validate.backbones import infer_library, resolve_type
 from otxgen.validate.check import backbone_outputs
 from otxgen.validate.files import validate_backbone_yaml, validate_model_config
+from otxgen.validate.inherit import BaseFiles, inherit
 from otxgen.validate.located import Finding
 from otxgen.validate.model_config import read_config
 from otxgen.validate.report import render
@@ -355,3 +356,148 @@ def test_github_and_json_formats(catalog: DirCatalog) -> None:
         (4, 10, "backbone.depth"),
         (5, 3, "backbone.styel"),
     ]
+
+
+# --- _base_ files, followed statically -----------------------------------------------------------
+
+INHERIT = FIXTURES / "inherit"
+
+
+def read_file(path: str) -> str:
+    return Path(path).read_text()
+
+
+def inherited(name: str, catalog: DirCatalog) -> list[str]:
+    path = str(INHERIT / name)
+    return lines(validate_model_config(Path(path).read_text(), path, catalog, BaseFiles(read_file)))
+
+
+def test_child_override_of_an_inherited_backbone_is_checked_at_the_child_line(catalog: DirCatalog) -> None:
+    found = inherited("depth_fifty.py", catalog)
+    assert (
+        found[0]
+        == f"{INHERIT / 'depth_fifty.py'}:2:34: model.backbone.depth: 'fifty' is not one of [18, 34, 50, 101, 152]"
+    )
+    # The neck is only in the base file: what is said about it points there.
+    assert found[1:] == [
+        f"{INHERIT / '_base_' / 'retinanet.py'}:6:39: note: model.neck.in_channels: cannot check statically: no "
+        "channel table entry for depth='fifty'"
+    ]
+
+
+def test_inherited_neck_channels_against_an_overridden_backbone(catalog: DirCatalog) -> None:
+    assert inherited("wrong_neck.py", catalog) == [
+        f"{INHERIT / 'wrong_neck.py'}:2:61: model.neck.in_channels: [256, 512, 1024, 2048] does not match the "
+        "backbone's output channels [64, 128, 256, 512]"
+    ]
+
+
+def test_a_wrong_value_in_a_base_file_names_the_base_file(catalog: DirCatalog) -> None:
+    assert inherited("from_bad_base.py", catalog) == [
+        f"{INHERIT / '_base_' / 'bad_base.py'}:5:44: model.backbone.styel: mmdet.ResNet has no argument 'styel'; "
+        "did you mean 'style'?"
+    ]
+
+
+def test_delete_replaces_the_inherited_backbone(catalog: DirCatalog) -> None:
+    path = str(INHERIT / "delete.py")
+    merged = inherit(read_config(Path(path).read_text(), path), BaseFiles(read_file))
+    assert not isinstance(merged, str)
+    assert merged.get("model")["backbone"] == {"type": "ResNet", "depth": 18}
+    assert merged.get("model")["neck"]["out_channels"] == 256  # merged, not replaced
+    assert inherited("delete.py", catalog) == []
+
+
+def test_a_missing_base_file_is_a_note(catalog: DirCatalog) -> None:
+    assert inherited("missing.py", catalog) == [
+        f"{INHERIT / 'missing.py'}:1:10: note: _base_: cannot check statically: _base_ file "
+        f"{INHERIT / '_base_' / 'nope.py'} cannot be read: No such file or directory",
+        f"{INHERIT / 'missing.py'}:2:23: note: model.backbone: cannot check statically: the backbone type comes from "
+        "_base_ (not followed)",
+    ]
+
+
+def test_a_base_chain_that_loops_is_a_note(catalog: DirCatalog) -> None:
+    found = inherited("loop_a.py", catalog)
+    assert found[0] == (
+        f"{INHERIT / 'loop_a.py'}:1:10: note: _base_: cannot check statically: _base_ './loop_a.py' of "
+        f"{INHERIT / 'loop_b.py'} loops back to {INHERIT / 'loop_a.py'}"
+    )
+    assert all(": note: " in line for line in found)
+
+
+FILES = {
+    "cfg/a.py": "x = 1\nmodel = dict(backbone=dict(type='ResNet', depth=50, out_indices=(0, 1)), neck=[1])\n",
+    "cfg/b.py": "x = 2\ny = dict(k=[1, 2])\n",
+    "cfg/new.py": "from mmengine.config import read_base\nwith read_base():\n    from .a import *\n",
+    "cfg/odd.py": "model = 'resnet'\n",
+    "cfg/bad.py": "model = dict(\n",
+    "cfg/computed.py": "import os\n_base_ = os.environ['BASE']\n",
+}
+
+
+def read_memory(path: str) -> str:
+    if path not in FILES:
+        raise FileNotFoundError(2, "No such file or directory", path)
+    return FILES[path]
+
+
+def merged(child: str) -> Any:
+    result = inherit(read_config(child, "cfg/child.py"), BaseFiles(read_memory))
+    return result if isinstance(result, str) else result.names.value
+
+
+def test_merge_follows_mmengine_order_and_semantics() -> None:
+    names = merged("_base_ = ['a.py', 'b.py']\nmodel = dict(backbone=dict(depth=18), neck=[2])\ny = dict(k=[3])\n")
+    assert names["x"] == 2  # the later base wins
+    assert names["model"] == {"backbone": {"type": "ResNet", "depth": 18, "out_indices": (0, 1)}, "neck": [2]}
+    assert names["y"] == {"k": [3]}  # lists replace
+    over_string = merged("_base_ = 'odd.py'\nmodel = dict(backbone=dict(type='ResNet'))\n")
+    assert over_string["model"] == {"backbone": {"type": "ResNet"}}
+    assert merged("_base_ = 'a.py'\nmodel = dict(backbone=dict(depth=int('1')))\n")["model"]["backbone"] == {
+        "type": "ResNet",
+        "out_indices": (0, 1),
+    }
+
+
+@pytest.mark.parametrize(
+    ("child", "reason"),
+    [
+        ("_base_ = 'new.py'\n", "_base_ file cfg/new.py uses read_base() imports (not followed)"),
+        ("_base_ = 'bad.py'\n", "_base_ file cfg/bad.py:2:1: invalid Python"),
+        ("_base_ = 'computed.py'\n", "_base_ in cfg/computed.py is not a literal: os.environ['BASE']"),
+        ("_base_ = 'mmdet::_base_/models/retinanet_r50_fpn.py'\n", "is in another package (not followed)"),
+        ("_base_ = '../../x.py'\n", "_base_ file ../x.py cannot be read: No such file or directory"),
+    ],
+)
+def test_a_base_that_cannot_be_followed_says_why(child: str, reason: str) -> None:
+    result = merged(child)
+    assert isinstance(result, str)
+    assert reason in result
+
+
+def test_yolov3_neck_note_is_not_reversed_with_the_channels(catalog: DirCatalog) -> None:
+    text = (
+        "default_scope = 'mmdet'\nmodel = dict(backbone=dict(type='ResNet', depth=18, base_channels=8),\n"
+        "    neck=dict(type='YOLOV3Neck', in_channels=[512, 256, 128]))\n"
+    )
+    assert lines(validate_model_config(text, "m.py", catalog))[0].endswith(
+        "base_channels set, which changes the channels"
+    )
+
+
+def test_channel_table_key_falls_back_to_the_schema_default() -> None:
+    schema = {
+        "properties": {"arch": {"default": "P5"}},
+        "x-otxgen": {"channels": {"key": "arch", "default_out_indices": [0], "table": {"P5": [{"channels": 3}]}}},
+    }
+    assert backbone_outputs({}, schema) == [3]
+
+
+def test_a_head_with_listed_channels_and_no_in_index_reads_every_map(catalog: DirCatalog) -> None:
+    text = (
+        "model = dict(type='EncoderDecoder', backbone=dict(type='ResNetV1c', depth=50),\n"
+        "    decode_head=dict(type='Mask2FormerHead', in_channels=[256, 512, 1024, {last}]))\n"
+    )
+    assert lines(validate_model_config(text.format(last=2048), "m.py", catalog)) == []
+    assert len(validate_model_config(text.format(last=4096), "m.py", catalog)) == 1

@@ -6,7 +6,8 @@ neither torch nor any mm* package.
 What each PATH means:
 
 - ``*.yaml`` / ``*.yml``: a backbone.yaml (a ``backbone:`` mapping with ``type``);
-- ``*.py``: a model config (``model = dict(backbone=dict(...), ...)``);
+- ``*.py``: a model config (``model = dict(backbone=dict(...), ...)``), merged over its ``_base_`` files
+  (read relative to its folder, evaluated as literals like the config, never executed);
 - a directory: walked recursively (hidden directories, ``__pycache__`` and virtual envs skipped) for
   files named ``backbone.yaml`` / ``backbone.yml`` and for ``*.py`` files that assign ``model`` at
   module level; other files are not considered.
@@ -39,18 +40,26 @@ def validate(options: ValidateOptions, say: Say) -> Outcome:
     from otxgen.validate.report import render, summary
 
     catalog = StoreCatalog()
+    bases: Any = None  # one BaseFiles for the run, made at the first model config (it imports libcst)
     findings: list[Finding] = []
+    said: set[Finding] = set()
     files = 0
     for path in _expand(options.paths, findings):
         files += 1
-        findings += validate_file(path, catalog)
+        if bases is None and path.suffix.lower() not in YAML_SUFFIXES:
+            bases = _base_files()
+        # A base file's finding is the same for every config that inherits it: say it once.
+        new = [finding for finding in validate_file(path, catalog, bases) if finding not in said]
+        said.update(new)
+        findings += new
     say(f"[*] otxgen validate: {summary(findings, files)}")
     exit_code = max((finding.exit_code for finding in findings), default=0)
     return Outcome(render(findings, options.output_format, files), exit_code)
 
 
-def validate_file(path: Path, catalog: Any) -> list[Finding]:
-    """Findings for one file; unreadable input becomes one ``unreadable`` finding."""
+def validate_file(path: Path, catalog: Any, bases: Any = None) -> list[Finding]:
+    """Findings for one file; unreadable input becomes one ``unreadable`` finding. ``bases``: a
+    ``BaseFiles`` shared by the run (``_base_`` files are then followed), ``None`` for a fresh one."""
     from otxgen.validate.files import validate_backbone_yaml, validate_model_config
     from otxgen.validate.yamlpos import decode_source
 
@@ -59,10 +68,23 @@ def validate_file(path: Path, catalog: Any) -> list[Finding]:
         text = decode_source(_read(path), file)
         if path.suffix.lower() in YAML_SUFFIXES:
             return validate_backbone_yaml(text, file, catalog)
-        return validate_model_config(text, file, catalog)
+        return validate_model_config(text, file, catalog, bases if bases is not None else _base_files())
     except InputError as error:
         where = Where(error.path or file, error.line, error.col)
         return [Finding(where, "", error.cause, "error", unreadable=True)]
+
+
+def _base_files() -> Any:
+    from otxgen.validate.inherit import BaseFiles  # libcst: only model configs need it
+
+    return BaseFiles(_read_base)
+
+
+def _read_base(path: str) -> str:
+    """A ``_base_`` file's text, for ``validate_model_config``; ``OSError`` / ``InputError`` when unreadable."""
+    from otxgen.validate.yamlpos import decode_source
+
+    return decode_source(Path(path).read_bytes(), path)
 
 
 def _read(path: Path) -> bytes:

@@ -27,7 +27,9 @@ def check_consumers(
     neck_path, neck = _first(model.get("neck"), (*model_path, "neck"))
     if isinstance(neck, dict) and not _passes_through(neck):
         reverse = str(neck.get("type", "")).rpartition(".")[2] in REVERSED_NECKS
-        return _compare(neck, neck_path, located, outputs[::-1] if reverse else outputs, None)
+        return _compare(
+            neck, neck_path, located, outputs[::-1] if reverse and isinstance(outputs, list) else outputs, None
+        )
     for key in HEAD_KEYS:
         for head_path, head in _each(model.get(key), (*model_path, key)):
             default_index: int | None = -1 if key != "head" or neck is not None else None
@@ -63,7 +65,10 @@ def _compare(
         return []
     if isinstance(outputs, str):
         return [_note(located, channels_path, f"{CANNOT}: {outputs}")]
-    index = consumer.get("in_index", default_index)
+    # mmseg's decode heads take one int unless in_index selects several maps; a head with a list of
+    # in_channels and no in_index (Mask2FormerHead, from mmdet) reads every feature map.
+    listed = isinstance(consumer["in_channels"], (list, tuple))
+    index = consumer.get("in_index", None if listed else default_index)
     expected = _select(outputs, index)
     if isinstance(expected, str):
         return [Finding(located.where((*path, "in_index")), dotted((*path, "in_index")), expected)]

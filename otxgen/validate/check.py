@@ -137,10 +137,10 @@ def backbone_outputs(backbone: dict[str, Any], schema: dict[str, Any]) -> list[i
         wanted = ", ".join(f"{name}={value!r}" for name, value in dense.items())
         return f"the channel table assumes {wanted} (feature maps, not pooled vectors)"
     key = table.get("key")
-    row_key = "default" if key is None else str(backbone.get(key))
-    stages = table.get("table", {}).get(row_key)
+    row = backbone.get(key, defaults.get(key)) if key is not None else None
+    stages = table.get("table", {}).get("default" if key is None else str(row))
     if stages is None:
-        return f"no channel table entry for {key}={backbone.get(key)!r}"
+        return f"no channel table entry for {key}={row!r}"
     indices = backbone.get("out_indices", table.get("default_out_indices"))
     if isinstance(indices, int):
         indices = [indices]

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from otxgen.validate.backbones import Catalog, custom_modules, infer_library, resolve_type
 from otxgen.validate.channels import check_consumers
 from otxgen.validate.check import CANNOT, backbone_outputs, check_backbone
 from otxgen.validate.located import Finding, JsonPath, Located, Where, dotted
 from otxgen.validate.yamlpos import load_located
+
+if TYPE_CHECKING:  # libcst costs ~0.1 s to import: a backbone.yaml does not need it
+    from otxgen.validate.inherit import BaseFiles
+    from otxgen.validate.model_config import ConfigFacts
 
 YAML_HINT = "expected 'backbone:' with a mapping such as {type: mmdet.ResNet, depth: 50}"
 
@@ -21,31 +25,50 @@ def validate_backbone_yaml(text: str, file: str, catalog: Catalog) -> list[Findi
     return _check(located, ("backbone",), None, catalog, [])[0]
 
 
-def validate_model_config(text: str, file: str, catalog: Catalog) -> list[Finding]:
-    """A model config: ``model.backbone`` against its schema, then neck/head channels against its table."""
-    from otxgen.validate.model_config import read_config  # libcst: only model configs need it
+def validate_model_config(text: str, file: str, catalog: Catalog, bases: BaseFiles | None = None) -> list[Finding]:
+    """A model config: ``model.backbone`` against its schema, then neck/head channels against its table.
+
+    With ``bases`` (which reads the base files), the ``_base_`` chain is merged in first, statically;
+    without it, or when the chain cannot be followed, what may come from ``_base_`` is a note.
+    """
+    from otxgen.validate.inherit import inherit  # libcst: only model configs need it
+    from otxgen.validate.model_config import read_config
 
     facts = read_config(text, file)
+    unfollowed: list[Finding] = []
+    reason = "not followed"
+    if bases is not None and (facts.bases or ("_base_",) in facts.names.unresolved):
+        merged = inherit(facts, bases)
+        if isinstance(merged, str):
+            unfollowed = [_note(facts.names, ("_base_",), f"{CANNOT}: {merged}")]
+        else:
+            facts, reason = merged, ""
+    findings = _model_findings(facts, catalog, reason) + unfollowed
+    return sorted(findings, key=lambda f: (f.where.file != file, f.where.file, f.where.line, f.where.col, f.path))
+
+
+def _model_findings(facts: ConfigFacts, catalog: Catalog, reason: str) -> list[Finding]:
+    """``reason``: why ``_base_`` was not followed, ``""`` when ``facts`` is already merged over it."""
     located = facts.names
     if ("model",) in located.unresolved:
         return [_note(located, ("model",), f"{CANNOT}: model is {located.unresolved[('model',)]}")]
     model = facts.get("model")
     if not isinstance(model, dict) or "backbone" not in model:
-        reason = "the model comes from _base_ (not followed)" if facts.bases else "no model.backbone here"
-        reason = "read_base() imports are not followed" if facts.read_base else reason
-        return [_note(located, ("model",) if model is not None else (), f"{CANNOT}: {reason}")]
+        why = "no model.backbone here or in its _base_ files" if facts.bases else "no model.backbone here"
+        why = f"the model comes from _base_ ({reason})" if facts.bases and reason else why
+        why = "read_base() imports are not followed" if facts.read_base else why
+        return [_note(located, ("model",) if model is not None else (), f"{CANNOT}: {why}")]
     backbone = model["backbone"]
-    inherits = bool(facts.bases) and not (isinstance(backbone, dict) and backbone.get("_delete_"))
+    inherits = bool(reason) and bool(facts.bases) and not (isinstance(backbone, dict) and backbone.get("_delete_"))
     if inherits and isinstance(backbone, dict) and "type" not in backbone:
-        return [_note(located, ("model", "backbone"), f"{CANNOT}: the backbone type comes from _base_ (not followed)")]
+        why = f"{CANNOT}: the backbone type comes from _base_ ({reason})"
+        return [_note(located, ("model", "backbone"), why)]
     library = infer_library(facts, model)
     findings, checked = _check(located, ("model", "backbone"), library, catalog, custom_modules(facts))
     if checked is not None:
         instance, schema = checked
         findings += check_consumers(model, located, ("model",), backbone_outputs(instance, schema))
-    if inherits:
-        findings = _without_required(findings, located)
-    return sorted(findings, key=lambda f: (f.where.line, f.where.col, f.path))
+    return _without_required(findings, located, reason) if inherits else findings
 
 
 def _check(
@@ -83,11 +106,11 @@ def _type_problem(located: Located, path: JsonPath, raw: Any) -> Finding:
     return Finding(located.where(type_path), dotted(type_path), f"{raw!r} is not of type 'string'")
 
 
-def _without_required(findings: list[Finding], located: Located) -> list[Finding]:
+def _without_required(findings: list[Finding], located: Located, reason: str) -> list[Finding]:
     """With ``_base_`` (not followed) and no ``_delete_``, missing arguments may come from the base."""
     kept = [f for f in findings if not f.message.endswith("is a required property")]
     if len(kept) < len(findings):
-        note = f"{CANNOT}: required arguments may come from _base_ (not followed)"
+        note = f"{CANNOT}: required arguments may come from _base_ ({reason})"
         kept.append(_note(located, ("model", "backbone"), note))
     return kept
 

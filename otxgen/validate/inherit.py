@@ -1,0 +1,191 @@
+"""A model config merged over its ``_base_`` files, read statically: no file is ever executed.
+
+mmengine's semantics (``Config._file2dict``): each base file is itself resolved over its own bases; the
+bases are combined in list order, a later one replacing an earlier one's top-level names; then the child
+is merged in: dicts merge recursively, a child dict with ``_delete_=True`` replaces the base's (the key
+is consumed only when the base has that key), and lists and every other value replace.
+
+Positions follow the values: what the child sets keeps the child's position, what only a base file sets
+points into that base file. Reading is the caller's job (``read``); a base that cannot be read, parsed or
+followed (``package::path``, a loop, a ``_base_`` that is not literal, ``read_base()``) makes
+``inherit`` return why instead of a merged config.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from otxgen.errors import InputError
+from otxgen.validate.located import JsonPath, Located
+from otxgen.validate.model_config import ConfigFacts, read_config
+
+Reader = Callable[[str], str]  # a base file's path (joined onto the config's folder) -> its text
+_DELETE = "_delete_"
+_T = TypeVar("_T")
+
+
+class _UnfollowableError(Exception):
+    """Why the ``_base_`` chain cannot be followed statically."""
+
+
+class BaseFiles:
+    """The ``_base_`` files of one run, read through ``read``; each is read, parsed and merged once.
+
+    Keep one per run (files are assumed not to change during it)."""
+
+    def __init__(self, read: Reader) -> None:
+        self.read = read
+        self._done: dict[str, tuple[Located, list[str]]] = {}
+
+    def resolved(self, path: str, seen: frozenset[str]) -> tuple[Located, list[str]]:
+        """The base file at ``path`` merged over its own chain, and that chain's files."""
+        if path not in self._done:
+            parent = _load(path, self.read)
+            if parent.read_base:
+                raise _UnfollowableError(f"_base_ file {path} uses read_base() imports (not followed)")
+            self._done[path] = _resolved(parent, self, seen | {path})
+        return self._done[path]
+
+
+def inherit(facts: ConfigFacts, bases: BaseFiles) -> ConfigFacts | str:
+    """``facts`` merged over its whole ``_base_`` chain (``bases`` then lists every file of the chain),
+    or why that chain cannot be followed."""
+    try:
+        names, files = _resolved(facts, bases, frozenset({posixpath.normpath(facts.file)}))
+    except _UnfollowableError as why:
+        return str(why)
+    except RecursionError:
+        return "the _base_ chain is too long to follow"
+    return ConfigFacts(facts.file, names, facts.read_base, [*facts.bases, *files])
+
+
+def base_path(config: str, entry: str) -> str:
+    """A ``_base_`` entry joined onto the folder of ``config``, normalised."""
+    return posixpath.normpath(posixpath.join(posixpath.dirname(config), entry))
+
+
+def _resolved(facts: ConfigFacts, bases: BaseFiles, seen: frozenset[str]) -> tuple[Located, list[str]]:
+    if ("_base_",) in facts.names.unresolved:
+        raise _UnfollowableError(f"_base_ in {facts.file} is not a literal: {facts.names.unresolved[('_base_',)]}")
+    combined, files = Located({}), []
+    for entry in facts.bases:
+        if "::" in entry:
+            raise _UnfollowableError(f"_base_ {entry!r} is in another package (not followed)")
+        path = base_path(facts.file, entry)
+        if path in seen:
+            raise _UnfollowableError(f"_base_ {entry!r} of {facts.file} loops back to {path}")
+        names, deeper = bases.resolved(path, seen)
+        combined = _update(combined, names)
+        files += [path, *deeper]
+    return (merge(combined, facts.names) if facts.bases else facts.names), files
+
+
+def _load(path: str, read: Reader) -> ConfigFacts:
+    try:
+        text = read(path)
+    except OSError as error:
+        raise _UnfollowableError(f"_base_ file {path} cannot be read: {error.strerror or error}") from None
+    except ValueError as error:  # a NUL byte or a lone surrogate in the path
+        raise _UnfollowableError(f"_base_ file {path!r} cannot be read: {error}") from None
+    except InputError as error:
+        raise _UnfollowableError(f"_base_ file {path} cannot be read: {error.cause}") from None
+    try:
+        return read_config(text, path)
+    except InputError as error:
+        raise _UnfollowableError(f"_base_ file {error}") from None
+    except (RecursionError, MemoryError):
+        raise _UnfollowableError(f"_base_ file {path} is too deeply nested to read") from None
+
+
+def _update(base: Located, other: Located) -> Located:
+    """Bases combined: ``other``'s top-level names replace ``base``'s (mmengine's ``dict.update``)."""
+    layer = _Layer(base, other)
+    for name in _child_keys(other, (), other.value):
+        layer.replace((name,), layer.value, name)
+    return layer.result()
+
+
+def merge(base: Located, child: Located) -> Located:
+    """``child``'s module-level names merged into ``base``'s, as mmengine merges a config into its bases."""
+    layer = _Layer(base, child)
+    layer.merge_dict((), layer.value, child.value)
+    return layer.result()
+
+
+class _Layer:
+    """One merge of ``child`` over ``base``: values now, positions in one pass at the end (``result``)."""
+
+    def __init__(self, base: Located, child: Located) -> None:
+        self.base, self.child = base, child
+        self.value = dict(base.value)  # copied on write along the merged paths: layers share the rest
+        self.replaced: set[JsonPath] = set()  # the child's value replaces everything below these
+        self.merged: set[JsonPath] = set()  # dicts merged: the child's position, the base's contents
+        self._roots: set[str | int] = set()
+
+    def merge_dict(self, path: JsonPath, into: dict[str, Any], over: dict[str, Any]) -> None:
+        for key in _child_keys(self.child, path, over):
+            here = (*path, key)
+            value = over.get(key)
+            inherited = key in into or here in self.base.unresolved
+            if here in self.child.unresolved or not isinstance(value, dict) or not inherited or value.get(_DELETE):
+                self.replace(here, into, key)
+            elif here in self.base.unresolved:  # merged into a value the base file does not say statically
+                self.merged.add(here)
+            elif isinstance(into[key], dict):
+                self.merged.add(here)
+                into[key] = dict(into[key])
+                self.merge_dict(here, into[key], value)
+            else:  # mmengine refuses a dict over a non-dict; the child's dict is what was meant
+                self.replace(here, into, key)
+
+    def replace(self, path: JsonPath, into: dict[str, Any], key: str) -> None:
+        """The child's value at ``path`` (or its unresolved text) replaces whatever the base had there."""
+        inherited = key in into or path in self.base.unresolved
+        self.replaced.add(path)
+        into.pop(key, None)
+        if path in self.child.unresolved:
+            return
+        value = _at(self.child, path)
+        if inherited and isinstance(value, dict) and _DELETE in value:  # consumed only where the base has the key
+            value = {name: item for name, item in value.items() if name != _DELETE}
+        into[key] = value
+
+    def result(self) -> Located:
+        self._roots = {path[0] for path in self.replaced}
+        values = self._table(self.base.values, self.child.values)
+        keys = self._table(self.base.keys, self.child.keys)
+        return Located(self.value, values, keys, self._table(self.base.unresolved, self.child.unresolved))
+
+    def _table(self, mine: dict[JsonPath, _T], theirs: dict[JsonPath, _T]) -> dict[JsonPath, _T]:
+        """The base's entries except where the child replaced a value, then the child's that now apply."""
+        table = {path: item for path, item in mine.items() if not self._below_replaced(path)}
+        table.update({path: item for path, item in theirs.items() if self._taken(path)})
+        return table
+
+    def _below_replaced(self, path: JsonPath) -> bool:
+        return (
+            bool(path)
+            and path[0] in self._roots
+            and any(path[:end] in self.replaced for end in range(1, len(path) + 1))
+        )
+
+    def _taken(self, path: JsonPath) -> bool:
+        return path in self.merged or self._below_replaced(path)
+
+
+def _child_keys(child: Located, path: JsonPath, over: dict[str, Any]) -> Iterator[str]:
+    """The keys the child sets at ``path``: evaluated ones and unresolved ones."""
+    yield from over
+    for unresolved in child.unresolved:
+        key = unresolved[-1] if len(unresolved) == len(path) + 1 and unresolved[:-1] == path else None
+        if isinstance(key, str) and key not in over:
+            yield key
+
+
+def _at(located: Located, path: JsonPath) -> Any:
+    value = located.value
+    for part in path:
+        value = value[part]
+    return value
