@@ -32,16 +32,22 @@ def read_text(path: Path) -> str:
         raise InputError("no such file", str(path)) from None
     except OSError as error:
         raise InputError(f"cannot read: {error.strerror or error}", str(path)) from None
+    return decode_text(data, str(path))
+
+
+def decode_text(data: bytes, file: str) -> str:
+    """Bytes of a text file -> str, line endings and a BOM kept (a rewrite writes them back); oversized,
+    binary or non-UTF-8 input is an ``InputError`` (with the line and column of the first bad byte)."""
     if len(data) > MAX_BYTES:
-        raise InputError(f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB", str(path))
+        raise InputError(f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB", file)
     if b"\x00" in data:
-        raise InputError("binary file, expected text", str(path))
+        raise InputError("binary file, expected text", file)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         col = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
-        raise InputError(f"not UTF-8: byte 0x{data[error.start]:02x} cannot be decoded", str(path), line, col) from None
+        raise InputError(f"not UTF-8: byte 0x{data[error.start]:02x} cannot be decoded", file, line, col) from None
 
 
 def holds(path: Path, text: str) -> bool:

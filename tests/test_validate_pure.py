@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from otxgen.errors import InputError
+from otxgen.fsio import decode_text
 from otxgen.validate.backbones import infer_library, resolve_type
 from otxgen.validate.check import backbone_outputs
 from otxgen.validate.files import validate_backbone_yaml, validate_model_config
@@ -16,7 +17,7 @@ from otxgen.validate.inherit import BaseFiles, inherit
 from otxgen.validate.located import Finding
 from otxgen.validate.model_config import read_config
 from otxgen.validate.report import render
-from otxgen.validate.yamlpos import decode_source, load_located
+from otxgen.validate.yamlpos import load_located
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "validate"
 
@@ -71,7 +72,7 @@ def test_merge_keys_keep_explicit_values_and_positions() -> None:
     [
         ("duplicate.yaml", "duplicate.yaml:4:3: duplicate key 'depth' (first at line 3)"),
         ("latin1.yaml", "latin1.yaml:3:25: not UTF-8: byte 0xe9 cannot be decoded"),
-        ("binary.yaml", "binary.yaml: binary file (contains NUL bytes)"),
+        ("binary.yaml", "binary.yaml: binary file, expected text"),
         ("list-root.yaml", "list-root.yaml:1:1: expected a mapping at the top level, found a sequence"),
         ("empty.yaml", "empty.yaml: empty file: expected a mapping"),
         ("bomb.yaml", "bomb.yaml:"),
@@ -80,7 +81,7 @@ def test_merge_keys_keep_explicit_values_and_positions() -> None:
 def test_unreadable_yaml_is_an_input_error_with_position(name: str, expected: str) -> None:
     path = FIXTURES / "unreadable" / name
     with pytest.raises(InputError) as raised:
-        load_located(decode_source(path.read_bytes(), name), name)
+        load_located(decode_text(path.read_bytes(), name), name)
     assert str(raised.value).startswith(expected)
     assert raised.value.exit_code == 2
 

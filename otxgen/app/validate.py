@@ -26,6 +26,7 @@ from typing import Any
 
 from otxgen.app import Outcome, Say
 from otxgen.errors import InputError
+from otxgen.fsio import read_text
 from otxgen.options import ValidateOptions
 from otxgen.validate.located import Finding, Where
 
@@ -61,11 +62,10 @@ def validate_file(path: Path, catalog: Any, bases: Any = None) -> list[Finding]:
     """Findings for one file; unreadable input becomes one ``unreadable`` finding. ``bases``: a
     ``BaseFiles`` shared by the run (``_base_`` files are then followed), ``None`` for a fresh one."""
     from otxgen.validate.files import validate_backbone_yaml, validate_model_config
-    from otxgen.validate.yamlpos import decode_source
 
     file = str(path)
     try:
-        text = decode_source(_read(path), file)
+        text = read_text(path).removeprefix("\ufeff")  # positions count from after a BOM
         if path.suffix.lower() in YAML_SUFFIXES:
             return validate_backbone_yaml(text, file, catalog)
         return validate_model_config(text, file, catalog, bases if bases is not None else _base_files())
@@ -81,17 +81,8 @@ def _base_files() -> Any:
 
 
 def _read_base(path: str) -> str:
-    """A ``_base_`` file's text, for ``validate_model_config``; ``OSError`` / ``InputError`` when unreadable."""
-    from otxgen.validate.yamlpos import decode_source
-
-    return decode_source(Path(path).read_bytes(), path)
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        raise InputError(f"cannot read: {error.strerror or error}", str(path)) from None
+    """A ``_base_`` file's text, for ``validate_model_config``; ``InputError`` when unreadable."""
+    return read_text(Path(path)).removeprefix("\ufeff")
 
 
 def _expand(paths: Sequence[Path], findings: list[Finding]) -> Iterator[Path]:

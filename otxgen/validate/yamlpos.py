@@ -15,24 +15,9 @@ from otxgen.errors import InputError
 from otxgen.validate.located import JsonPath, Located, Where
 
 MAX_NODES = 100_000  # expanded nodes, aliases counted each time they are used
-MAX_BYTES = 5 * 1024 * 1024
 MERGE_TAG = "tag:yaml.org,2002:merge"
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def decode_source(data: bytes, file: str) -> str:
-    """Bytes of a text file -> str; binary, oversized or non-UTF-8 input is an ``InputError``."""
-    if len(data) > MAX_BYTES:
-        raise InputError(f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB", file)
-    if b"\0" in data:
-        raise InputError("binary file (contains NUL bytes)", file)
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        col = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
-        raise InputError(f"not UTF-8: byte 0x{data[error.start]:02x} cannot be decoded", file, line, col) from None
 
 
 def load_located(text: str, file: str) -> Located:
