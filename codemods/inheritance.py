@@ -24,11 +24,6 @@ from codemods.errors import CodemodError
 _DATA_ONLY = re.compile(r"(^|/)(datasets?|schedules?)/|default_runtime|(^|/)[^/]*runtime[^/]*\.py$")
 
 
-def base_files(source: str) -> list[str]:
-    """The ``_base_`` entries of a config (a string or a list of strings), ``[]`` when it has none."""
-    return _base_files(_config.parse(source))
-
-
 def _base_files(module: cst.Module) -> list[str]:
     assign = _config.assigned(module, "_base_")
     value = maybe_literal(assign.value) if assign is not None else []
@@ -37,11 +32,6 @@ def _base_files(module: cst.Module) -> list[str]:
     if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
         return list(value)
     raise _config.error_at(module, assign, "_base_ is not a literal string or list of strings")
-
-
-def defines(source: str, dotted: str) -> bool:
-    """Whether the file itself sets ``dotted`` (e.g. ``model.backbone``) in its top-level dicts."""
-    return _Tree(source).resolve(_config.split_path(dotted)) is not None
 
 
 class _Tree:

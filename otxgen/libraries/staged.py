@@ -135,10 +135,6 @@ class StagedBackbone(BaseModule):
         self._freeze_stages()
 
     @property
-    def out_channels(self) -> tuple[int, ...]:
-        return tuple(self.plan.channels[i] for i in self.out_indices)
-
-    @property
     def out_strides(self) -> tuple[int, ...]:
         return tuple(self.plan.strides[i] for i in self.out_indices)
 

@@ -16,7 +16,6 @@ _SECTION = re.compile(r"^(\s*)(Args|Arguments|Parameters|Keyword Args|Kwargs)\s*
 _OTHER_SECTION = re.compile(r"^\s*[A-Z][A-Za-z ]*:\s*$")
 _ENTRY_NAME = re.compile(r"^\*{0,2}([A-Za-z_][A-Za-z0-9_]*)\s*")
 _OPTION_SET = re.compile(r"\{([^{}:]*)\}")
-_DEFAULT = re.compile(r"\s*\b(?:Defaults\s+to|Default\s*:|Default\s+is)\s*(.+?)\.?\s*$", re.IGNORECASE | re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -120,9 +119,3 @@ def _literal_items(text: str) -> tuple[Any, ...] | None:
         values.append(value)
     kinds = {type(v) for v in values}
     return tuple(values) if len(kinds) == 1 else None
-
-
-def default_text(description: str) -> str | None:
-    """The text after ``Default:`` / ``Defaults to`` at the end of a description, if any."""
-    match = _DEFAULT.search(description)
-    return match.group(1).strip() if match else None
