@@ -100,6 +100,29 @@ def add_custom_imports_in_module(module: cst.Module, modules: list[str], style: 
     return module if new is assign.value else _config.replace_at(module, ("custom_imports",), new)
 
 
+def set_custom_imports_in_module(module: cst.Module, wanted: list[str], style: Style | None = None) -> cst.Module:
+    """``custom_imports.imports`` made to list exactly ``wanted``: entries not wanted are removed (the
+    others keep their text), missing ones appended; a file without ``custom_imports`` gets one. The
+    caller passes the WHOLE list mmengine should see: a child's list replaces its base's."""
+    names = _strings(wanted)
+    style = style or Style.of(module)
+    assign = _config.assigned(module, "custom_imports")
+    if assign is not None and isinstance(assign.value, cst.Call) and is_plain_dict(assign.value):
+        node = _config.dict_value(assign.value, "imports")
+        if isinstance(node, (cst.List, cst.Tuple)):
+            kept = [e for e in node.elements if maybe_literal(e.value) in names]
+            if len(kept) < len(node.elements):
+                if kept:
+                    kept[-1] = kept[-1].with_changes(comma=node.elements[-1].comma)
+                new = _config.replaced(assign.value, ("imports",), node.with_changes(elements=kept))
+                module = _config.replace_at(module, ("custom_imports",), new)
+    if assign is None and not names:
+        return module
+    if assign is None:
+        return add_custom_imports_in_module(module, names, style)
+    return add_custom_imports_in_module(module, names, style) if names else module
+
+
 def _new_value(names: list[str], quote: str) -> str:
     listed = ", ".join(quote_string(name, quote) for name in names)
     return f"dict(imports=[{listed}], allow_failed_imports=False)"

@@ -8,8 +8,9 @@ import libcst as cst
 
 from codemods import _config
 from codemods._merge import Style
-from codemods.custom_imports import add_custom_imports_in_module
+from codemods.custom_imports import add_custom_imports_in_module, set_custom_imports_in_module
 from codemods.errors import CodemodError
+from codemods.overrides import apply_overrides_in_module
 from codemods.replace_backbone import replace_backbone_in_module
 from codemods.set_in_channels import set_in_channels_in_module
 
@@ -17,9 +18,11 @@ from codemods.set_in_channels import set_in_channels_in_module
 def swap_backbone(
     source: str,
     backbone: Mapping[str, object],
-    channels: Sequence[int],
+    channels: Sequence[int] | None = None,
     *,
     imports: Sequence[str] = (),
+    overrides: Mapping[str, object] | None = None,
+    all_imports: Sequence[str] | None = None,
     in_index: Sequence[int] | None = None,
     target: str | None = None,
     backbone_inherited: bool | None = None,
@@ -27,6 +30,9 @@ def swap_backbone(
     base_neck: Sequence[object] | None = None,
 ) -> str:
     """``replace_backbone``, then ``set_in_channels``, then ``add_custom_imports``, parsing once.
+
+    ``overrides`` (top-level names -> values, see ``codemods.overrides``) are merged in after the
+    channels; ``all_imports``, when given, is the whole ``custom_imports`` list the config must end with.
 
     Same result as calling the three (see their docstrings); ``backbone_inherited`` / ``neck_inherited``
     are their ``inherited`` (from ``codemods.inheritance.inherits(source, 'model.backbone', read)`` and
@@ -53,6 +59,7 @@ def swap_backbone(
     module = replace_backbone_in_module(module, backbone, target=target, inherited=backbone_inherited, style=style)
 
     def set_channels(tree: cst.Module) -> cst.Module:
+        assert channels is not None
         return set_in_channels_in_module(
             tree,
             channels,
@@ -63,9 +70,15 @@ def swap_backbone(
             style=style,
         )
 
-    module = _located(set_channels, module, original)
+    if channels is not None:
+        module = _located(set_channels, module, original)
+    if overrides:
+        module = _located(lambda tree: apply_overrides_in_module(tree, overrides, style), module, original)
     if imports:
         module = _located(lambda tree: add_custom_imports_in_module(tree, list(imports), style), module, original)
+    if all_imports is not None:
+        wanted = list(all_imports)
+        module = _located(lambda tree: set_custom_imports_in_module(tree, wanted, style), module, original)
     return source if module is original else module.code
 
 

@@ -120,7 +120,7 @@ def _add_missing(job: _Job) -> cst.Module:
 
 def is_inherited(module: cst.Module, path: _config.Path, inherited: bool | None) -> bool:
     """Whether the ``_base_`` chain defines ``path``: as told by the caller (who can read the base files,
-    see ``codemods.inheritance.inherits``), else guessed from the ``_base_`` entries' names."""
+    as ``otxgen build`` does from its merged view of the config), else guessed from the ``_base_`` entries' names."""
     if not _config.has_base(module) or inheritance.deletes_above(module, path):
         return False
     return inherited if inherited is not None else inheritance.guess_inherits(module)
@@ -157,7 +157,7 @@ def replace_backbone(
 
     The backbone this leaves is exactly ``backbone``: when the ``_base_`` files define it too
     (``inherited``; when None, guessed: any ``_base_`` entry that is not a dataset, schedule or runtime
-    file; pass the truth from ``codemods.inheritance.inherits``), ``_delete_=True`` comes first, whether
+    file; pass the truth, as ``otxgen build`` does), ``_delete_=True`` comes first, whether
     or not the type changes, so none of the base's keys merge back in (a base ``init_cfg`` would load
     the old backbone's weights; a base ``depth`` or ``arch`` would override a key just dropped). mmengine
     leaves ``_delete_`` in place over a base without the key, so it is never added then, nor under a

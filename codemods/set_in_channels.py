@@ -8,167 +8,95 @@ from collections.abc import Sequence
 import libcst as cst
 from libcst.codemod import CodemodCommand, CodemodContext
 
-from codemods import _config, _layout
-from codemods._literal import NotLiteralError, maybe_literal, render, same_value
-from codemods._merge import Style, UnplainDictError, is_plain_dict, merge_call
+from codemods import _config
+from codemods._literal import NotLiteralError, maybe_literal
+from codemods._merge import Style, is_plain_dict, unplain_arg
+from codemods.consumers import DIRECT_DET_HEAD_KEYS, SEG_HEAD_KEYS, ConsumerError, consumer_overrides, valid_index
 from codemods.errors import CodemodError
+from codemods.overrides import apply_overrides_in_module
 from codemods.replace_backbone import backbone_path, is_inherited
 
-_SEG_HEADS = ("decode_head", "auxiliary_head")
-_Pair = tuple[_config.Path, cst.Call]  # where in the host (``decode_head.1``) and the new dict
+_CONSUMER_KEYS = ("neck", *SEG_HEAD_KEYS, "head", *DIRECT_DET_HEAD_KEYS)
 
 
-class _HeadError(Exception):
-    """A head the codemod cannot update without guessing; turned into a ``CodemodError`` with a position."""
-
-    def __init__(self, node: cst.CSTNode, message: str) -> None:
-        super().__init__(message)
-        self.node, self.message = node, message
-
-
-def _is_gap(neck: cst.Call, style: Style) -> bool:
-    return _is_gap_type(maybe_literal(_config.dict_value(neck, "type"), style.names))
-
-
-def _is_gap_type(neck_type: object) -> bool:
-    return isinstance(neck_type, str) and neck_type.split(".")[-1] in ("GlobalAveragePooling", "GAP")
-
-
-def _may_add(call: cst.Call, inherited: bool = False) -> bool:
-    """A key the file does not set may be added to a dict that overrides an inherited one: known to be
-    inherited, or without ``type`` (so the type comes from a base); never under ``_delete_``."""
-    overrides = inherited or _config.keyword_arg(call, "type") is None
-    return overrides and _config.keyword_arg(call, "_delete_") is None
-
-
-def _neck_value(neck: cst.Call, channels: list[int], style: Style) -> object:
-    """An int ``in_channels`` (YOLOF's DilatedEncoder, CenterNet's neck) reads the last level only."""
-    current = maybe_literal(_config.dict_value(neck, "in_channels"), style.names)
-    return channels[-1] if isinstance(current, int) else list(channels)
-
-
-def _neck_override(channels: list[int], base_neck: Sequence[object] | None) -> object:
-    """What a file without a neck writes over an inherited one: ``dict(in_channels=...)``, merged into the
-    base's dict by mmengine; or, over an inherited LIST of necks (which mmengine replaces and will not
-    merge a dict into), the whole list with the first neck's channels set. None when nothing is needed."""
-    if base_neck is None:
-        return {"in_channels": list(channels)}
-    necks = list(base_neck)
-    first = necks[0] if necks else None
-    if not isinstance(first, dict) or _is_gap_type(first.get("type")):
-        return None
-    current = first.get("in_channels")
-    new = channels[-1] if isinstance(current, int) and not isinstance(current, bool) else list(channels)
-    if same_value(current, new):
-        return None
-    return [{**first, "in_channels": new}, *necks[1:]]
-
-
-def _set_neck(neck: cst.Call, channels: list[int], style: Style, inherited: bool) -> cst.Call:
-    if _config.keyword_arg(neck, "in_channels") is None and not _may_add(neck, inherited):
-        return neck
-    return merge_call(neck, {"in_channels": _neck_value(neck, channels, style)}, style, drop_missing=False)
-
-
-def _valid(index: object, count: int) -> bool:
-    if isinstance(index, (list, tuple)):
-        return bool(index) and all(_valid(i, count) for i in index)
-    return isinstance(index, int) and not isinstance(index, bool) and -count <= index < count
-
-
-def _levels(old_index: object, old_channels: object, count: int) -> int | list[int]:
-    """The levels a head keeps reading: its own ``in_index`` when the new backbone has those levels,
-    else the last level (an int head) or all levels (a list head). mmseg's default ``in_index`` is -1."""
-    if isinstance(old_index, (list, tuple)) and _valid(old_index, count):
-        return list(old_index)
-    if isinstance(old_index, int) and _valid(old_index, count):
-        return old_index
-    wants_list = isinstance(old_index, (list, tuple)) or isinstance(old_channels, (list, tuple))
-    if old_index is NotLiteralError and not wants_list:
-        return -1
-    return list(range(count)) if wants_list else count - 1
-
-
-def _head_updates(head: cst.Call, channels: list[int], in_index: list[int] | None, style: Style) -> dict[str, object]:
-    old_channels = maybe_literal(_config.dict_value(head, "in_channels"), style.names)
-    old_index = maybe_literal(_config.dict_value(head, "in_index"), style.names)
-    has_channels = _config.keyword_arg(head, "in_channels") is not None
-    if not has_channels and in_index is None:
-        if _may_add(head):
-            raise _HeadError(head, "in_channels of this head comes from _base_; pass in_index to choose levels")
-        return {}
-    levels: int | list[int]
-    if in_index is not None:
-        single = len(in_index) == 1 and not isinstance(old_channels, (list, tuple))
-        levels = in_index[0] if single else list(in_index)
-    else:
-        levels = _levels(old_index, old_channels, len(channels))
-    picked: object = channels[levels] if isinstance(levels, int) else [channels[i] for i in levels]
-    updates: dict[str, object] = {"in_channels": picked}
-    if levels != -1 or _config.keyword_arg(head, "in_index") is not None:
-        updates["in_index"] = levels
-    if _config.keyword_arg(head, "c1_in_channels") is not None:
-        updates["c1_in_channels"] = channels[0]  # DeepLabV3+ reads the first level as its low-level input
-    return updates
-
-
-def _seg_heads(host: cst.Call, channels: list[int], in_index: list[int] | None, style: Style) -> list[_Pair]:
-    pairs: list[_Pair] = []
-    for key in _SEG_HEADS:
-        node = _config.dict_value(host, key)
-        for position, head in enumerate(_config.dicts_in(node) if node is not None else []):
-            levels = in_index if key == "decode_head" else None
-            updates = _head_updates(head, channels, levels, style)
-            if updates:
-                pairs.append(((key, str(position)), merge_call(head, updates, style, drop_missing=False)))
-    return pairs
-
-
-def _cls_head(host: cst.Call, channels: list[int], style: Style) -> list[_Pair]:
-    node = _config.dict_value(host, "head")
-    heads = _config.dicts_in(node) if node is not None else []
-    if not heads or (_config.keyword_arg(heads[0], "in_channels") is None and not _may_add(heads[0])):
-        return []
-    return [(("head", "0"), merge_call(heads[0], {"in_channels": channels[-1]}, style, drop_missing=False))]
-
-
-def _update_host(
+def _file_model(
+    module: cst.Module,
     host: cst.Call,
-    channels: list[int],
-    in_index: list[int] | None,
     style: Style,
     neck_inherited: bool,
-    base_neck: Sequence[object] | None,
-) -> cst.Call:
-    neck_node = _config.dict_value(host, "neck")
-    necks = _config.dicts_in(neck_node) if neck_node is not None else []
-    if necks and not _is_gap(necks[0], style):
-        return _apply(host, [(("neck", "0"), _set_neck(necks[0], channels, style, neck_inherited))])
-    if neck_node is not None and not necks:
-        return host  # a neck given by reference (``neck=_base_.neck``) is not ours to edit
-    has_heads = any(_config.keyword_arg(host, key) is not None for key in (*_SEG_HEADS, "head"))
-    if not has_heads and neck_node is None and neck_inherited:
-        override = _neck_override(channels, base_neck)
-        if override is None:
-            return host
-        frame, items = _layout.decompose(host)
-        indent = _layout.new_line_indent(frame, items)
-        return merge_call(host, {"neck": override}, style, drop_missing=False, indent=indent)
-    pairs = _seg_heads(host, channels, in_index, style) + _cls_head(host, channels, style)
-    return _apply(host, pairs)
+    base_neck: object,
+    in_index: object,
+) -> dict[str, object]:
+    """The consumers as this file alone gives them (literals with the file's module-level names), with
+    the inherited neck filled in when the caller knows it: what ``consumers.consumer_overrides`` plans on."""
+    model: dict[str, object] = {}
+    for key in _CONSUMER_KEYS:
+        node = _config.dict_value(host, key)
+        if node is None:
+            continue
+        for head in _config.dicts_in(node) if key in SEG_HEAD_KEYS else ():
+            if in_index is None or key != "decode_head":
+                _refuse_unknown_head(module, head)
+        value = _planned_value(module, node, style)
+        if value is None:
+            if key == "neck":
+                return {}  # a neck given by reference (``neck=_base_.neck``) is not ours to edit
+            continue
+        model[key] = _overriding(value, key, neck_inherited)
+    if "neck" not in model and neck_inherited and not any(k in model for k in (*SEG_HEAD_KEYS, "head")):
+        model["neck"] = list(base_neck) if isinstance(base_neck, (list, tuple)) else {"in_channels": None}
+    return model
 
 
-def _apply(host: cst.Call, pairs: list[_Pair]) -> cst.Call:
-    for path, new in pairs:
-        if _config.resolve_in(host, path) is not new:
-            host = cst.ensure_type(_config.replaced(host, path, new), cst.Call)
-    return host
+# The keys of a consumer that the planner reads; the rest of a consumer may be any expression.
+_PLANNED_KEYS = ("type", "in_channels", "in_index", "c1_in_channels", "_delete_")
+
+
+def _planned_value(module: cst.Module, node: cst.BaseExpression, style: Style) -> object:
+    """A consumer dict (or list of dicts) reduced to the keys the planner reads, as literals; None for
+    a value given by reference. A planned key that is not a literal is an error at its position."""
+    calls = _config.dicts_in(node)
+    if not calls:
+        return None
+    reduced = []
+    for call in calls:
+        if not is_plain_dict(call):
+            message = "cannot set in_channels in a dict(...) with positional or ** arguments"
+            raise _config.error_at(module, unplain_arg(call), message)
+        item: dict[str, object] = {}
+        for key in _PLANNED_KEYS:
+            value_node = _config.dict_value(call, key)
+            value = maybe_literal(value_node, style.names) if value_node is not None else None
+            if value is NotLiteralError:
+                raise _config.error_at(module, value_node, f"{key} is not a literal the codemod can read")
+            if value_node is not None:
+                item[key] = value
+        reduced.append(item)
+    return reduced[0] if _config.is_dict_call(node) else reduced
+
+
+def _overriding(value: object, key: str, neck_inherited: bool) -> object:
+    """A neck or classifier head dict that overrides an inherited one (no ``type``, or the neck is known
+    to be inherited) takes ``in_channels`` even when this file does not say it: mark it to be set."""
+    if not isinstance(value, dict) or "in_channels" in value or "_delete_" in value or key not in ("neck", "head"):
+        return value
+    overrides = "type" not in value or (key == "neck" and neck_inherited)
+    return {**value, "in_channels": None} if overrides else value
+
+
+def _refuse_unknown_head(module: cst.Module, head: cst.Call) -> None:
+    """Without the base files, a head that overrides an inherited one (no ``type``) and does not say its
+    ``in_channels`` cannot be planned: which levels it reads is in the base."""
+    overrides = _config.keyword_arg(head, "type") is None and _config.keyword_arg(head, "_delete_") is None
+    if overrides and _config.keyword_arg(head, "in_channels") is None:
+        message = "in_channels of this head comes from _base_; pass in_index to choose levels"
+        raise _config.error_at(module, head, message)
 
 
 def _check(channels: Sequence[int], in_index: Sequence[int] | None) -> tuple[list[int], list[int] | None]:
     if not channels or not all(isinstance(c, int) and not isinstance(c, bool) and c > 0 for c in channels):
         raise CodemodError(f"channels must be a non-empty list of positive ints, got {channels!r}")
-    if in_index is not None and not _valid(list(in_index), len(channels)):
+    if in_index is not None and not valid_index(list(in_index), len(channels)):
         raise CodemodError(f"in_index {in_index!r} is out of range for {len(channels)} feature levels")
     return list(channels), (list(in_index) if in_index is not None else None)
 
@@ -183,28 +111,29 @@ def set_in_channels_in_module(
     base_neck: Sequence[object] | None = None,
     style: Style | None = None,
 ) -> cst.Module:
-    """The CST-level rewrite behind ``set_in_channels`` (``style`` defaults to the module's own)."""
+    """The CST-level rewrite behind ``set_in_channels`` (``style`` defaults to the module's own): the
+    consumers this file gives are planned by ``codemods.consumers`` and written by ``codemods.overrides``."""
     levels, index = _check(channels, in_index)
     style = style or Style.of(module)
     host_path = backbone_path(module, target)[:-1]
     neck_inherited = is_inherited(module, (*host_path, "neck"), inherited)
     host = _config.resolve(module, host_path)
     if host is None and neck_inherited and host_path == ("model",):
-        override = _neck_override(levels, base_neck)
-        if override is None:
-            return module
-        neck = render(override, style.quote, " " * 4 if isinstance(override, list) else None)
-        return _config.append_statement(module, f"model = dict(neck={neck})\n")
-    if not isinstance(host, cst.Call) or not is_plain_dict(host):
+        model: dict[str, object] = {"neck": list(base_neck) if base_neck is not None else {"in_channels": None}}
+    elif isinstance(host, cst.Call) and is_plain_dict(host):
+        model = _file_model(module, host, style, neck_inherited, base_neck, index)
+    else:
         raise _config.error_at(module, host, f"no {'.'.join(host_path)} = dict(...) to set in_channels in")
     try:
-        new = _update_host(host, levels, index, style, neck_inherited, base_neck)
-    except _HeadError as exc:
-        raise _config.error_at(module, exc.node, exc.message) from exc
-    except UnplainDictError as exc:
-        message = "cannot set in_channels in a dict(...) with positional or ** arguments"
-        raise _config.error_at(module, exc.node, message) from exc
-    return module if new is host else _config.replace_at(module, host_path, new)
+        override = consumer_overrides(model, levels, index)
+    except ConsumerError as exc:
+        raise _config.error_at(module, _config.resolve(module, (*host_path, exc.path[0])), exc.message) from exc
+    if not override:
+        return module
+    nested: dict[str, object] = override
+    for step in reversed(host_path[1:]):
+        nested = {step: nested}
+    return apply_overrides_in_module(module, {host_path[0]: nested}, style)
 
 
 def set_in_channels(
@@ -226,10 +155,10 @@ def set_in_channels(
       channels; ``in_index`` given here overrides the decode head's (one level -> ints). A classification
       ``head`` gets the last level's channels.
     - A file with no neck and no head whose ``_base_`` defines the neck (``inherited``, from
-      ``codemods.inheritance.inherits(source, 'model.neck', read)``; when None, guessed from the
+      the caller, who read the base files; when None, guessed from the
       ``_base_`` entries' names) gets the smallest override ``neck=dict(in_channels=...)``. A neck or head
       dict without ``type`` overrides an inherited one, so a missing ``in_channels`` is added to it.
-      When the inherited neck is a LIST (``base_neck``, from ``codemods.inheritance.inherited_list``),
+      When the inherited neck is a LIST (``base_neck``, from the caller),
       mmengine cannot merge a dict into it: the override is the whole list, first neck's channels set.
 
     Values that are already equal keep their text. ``target`` is the backbone's dotted path, as for

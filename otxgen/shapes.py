@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -28,6 +27,7 @@ from typing import Any
 
 from otxgen import shape_cache
 from otxgen.errors import UsageError
+from otxgen.schema.table import plain
 
 TIERS = ("auto", "static", "probe", "meta", "fake", "forward")
 DEFAULT_INPUT = 224
@@ -90,7 +90,7 @@ def probe_outputs(
             if static is None:
                 raise ProbeError(f"{backbone_cfg.get('type')}: the static table does not apply to these arguments")
             return static
-    key = shape_cache.key(_plain(backbone_cfg), tier, input_size)
+    key = shape_cache.key(plain(backbone_cfg), tier, input_size)
     cached = _cached(key) if use_cache else None
     if cached is not None:
         return cached
@@ -124,70 +124,10 @@ def static_from_store(backbone_cfg: dict[str, Any]) -> ShapeResult | None:
 
 def static_outputs(backbone_cfg: dict[str, Any], schema: dict[str, Any]) -> ShapeResult | None:
     """Pure: the outputs the schema's channel table gives for these arguments, or None if it does not apply."""
-    channels = schema.get("x-otxgen", {}).get("channels")
-    properties = schema.get("properties", {})
-    args = {k: v for k, v in backbone_cfg.items() if k != "type"}
-    if not channels or any(name not in properties for name in args):
-        return None
-    changed = {name for name, value in args.items() if not _equals_default(value, properties[name])}
-    dense_args: dict[str, Any] = channels.get("dense_args", {})
-    if changed & set(channels["shape_args"]) - set(dense_args):
-        return None
-    option = _option(args, properties, channels.get("key"))
-    if option not in channels["table"]:
-        return None
-    if not changed & ({"out_indices"} | set(dense_args)):
-        return _rows(channels["defaults"][option], "static")
-    if not all(_same(args.get(k, properties[k].get("default")), v) for k, v in dense_args.items()):
-        return None
-    table = channels["table"][option]
-    if dense_args and "out_indices" not in changed:
-        return None  # the default indices may count stages the table did not measure: probe instead
-    indices = _indices(args.get("out_indices", channels.get("default_out_indices")), len(table))
-    if indices is None:
-        return None
-    return _rows([dict(table[i], ndim=4) for i in indices], "static")
+    from otxgen.schema.table import ChannelTable, Unknown
 
-
-def stage_table(backbone_cfg: dict[str, Any], schema: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """Pure: every stage (channels, stride; index = out_index) the schema measured for the arch option
-    these arguments select, or None when the schema has no table for it."""
-    channels = schema.get("x-otxgen", {}).get("channels")
-    if not channels:
-        return None
-    args = {k: v for k, v in backbone_cfg.items() if k != "type"}
-    table: list[dict[str, Any]] | None = channels["table"].get(
-        _option(args, schema.get("properties", {}), channels.get("key"))
-    )
-    return table
-
-
-def _option(args: dict[str, Any], properties: dict[str, Any], key: str | None) -> str:
-    if key is None:
-        return "default"
-    return str(args.get(key, properties.get(key, {}).get("default")))
-
-
-def _equals_default(value: Any, prop: dict[str, Any]) -> bool:
-    return "default" in prop and _same(value, prop["default"])
-
-
-def _same(left: Any, right: Any) -> bool:
-    return bool(json.dumps(_plain(left), sort_keys=True) == json.dumps(_plain(right), sort_keys=True))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return value
-
-
-def _indices(out_indices: Any, count: int) -> list[int] | None:
-    raw = [out_indices] if isinstance(out_indices, int) else list(out_indices or [])
-    resolved = [i + count if i < 0 else i for i in raw]
-    return resolved if resolved and all(0 <= i < count for i in resolved) else None
+    rows = ChannelTable(schema).outputs(backbone_cfg)
+    return None if isinstance(rows, Unknown) else _rows(rows, "static")
 
 
 def _rows(rows: list[dict[str, Any]], tier: str) -> ShapeResult:

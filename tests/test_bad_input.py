@@ -165,7 +165,7 @@ CASES = [
     # model configs that cannot be rewritten
     Case("syntax-error", model("syntax.py"), Y + r"syntax.py:5:1: invalid Python: "),
     Case("no-model", model("no-model.py"), Y + r"no-model.py: no model.backbone in the config"),
-    Case("no-backbone", model("no-backbone.py"), Y + r"no-backbone.py: no model.backbone in the config"),
+    Case("no-backbone", model("no-backbone.py"), Y + r"no-backbone.py:1:9: no model.backbone in the config"),
     Case("empty-model", model("empty.py"), Y + r"empty.py: no model.backbone in the config"),
     Case("backbone-variable", model("variable.py"), Y + r"variable.py:5:14: model.backbone is 'bb', not dict\(...\)"),
     Case("backbone-call", model("call.py"), Y + r"call.py:6:14: model.backbone is 'make_backbone\(50\)', not dict"),

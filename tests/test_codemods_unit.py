@@ -15,7 +15,6 @@ import pytest
 from codemods import _literal
 from codemods.custom_imports import add_custom_imports
 from codemods.errors import CodemodError
-from codemods.inheritance import inherited_list, inherits
 from codemods.pipeline import swap_backbone
 from codemods.replace_backbone import replace_backbone
 from codemods.set_in_channels import set_in_channels
@@ -266,26 +265,6 @@ def test_custom_imports_refuses_a_non_literal_list() -> None:
         add_custom_imports("custom_imports = dict(imports=base_imports + ['x'])\n", ["y"])
 
 
-def test_inherits_follows_the_base_chain() -> None:
-    files = {
-        "configs/a/child.py": "_base_ = ['../b/mid.py', '../data.py']\nmodel = dict(neck=dict(out_channels=1))\n",
-        "configs/b/mid.py": "_base_ = '../models/net.py'\n",
-        "configs/models/net.py": "model = dict(backbone=dict(type='ResNet'), neck=dict(type='FPN'))\n",
-        "configs/data.py": "train_dataloader = dict(batch_size=2)\n",
-    }
-
-    def read(path: str) -> str:
-        if path not in files:
-            raise FileNotFoundError(path)
-        return files[path]
-
-    child = files["configs/a/child.py"]
-    assert inherits(child, "model.backbone", read, here="configs/a/child.py") is True
-    assert inherits(child, "model.bbox_head", read, here="configs/a/child.py") is False
-    assert inherits(child, "model.backbone", read, here="elsewhere/child.py") is None
-    assert inherits("_base_ = 'mmdet::x.py'\n", "model.backbone", read) is None
-
-
 def test_render_keeps_the_quote_and_container_kind() -> None:
     assert (
         _literal.render({"a": (1,), "b": [1.5, None, True], "c": "x\ny"}, '"')
@@ -324,52 +303,6 @@ def test_the_libcst_tool_runs_each_command(tmp_path: Path) -> None:
         "model = dict(\n    backbone=dict(type='RegNet', arch='regnetx_3.2gf'),  # swap me\n"
         "    neck=dict(type='FPN', in_channels=[96, 192, 432, 1008]))\n"
     )
-
-
-def test_inherits_is_unknown_for_a_base_that_does_not_parse_or_loops() -> None:
-    files = {
-        "broken.py": "model = dict(backbone=dict(type='ResNet'\n",
-        "nul.py": "model = 1\x00\n",
-        "a.py": "_base_ = './b.py'\n",
-        "b.py": "_base_ = './a.py'\n",
-        "self.py": "_base_ = './self.py'\n",
-    }
-
-    def read(path: str) -> str:
-        if path not in files:
-            raise FileNotFoundError(path)
-        return files[path]
-
-    for base in ("broken.py", "nul.py", "a.py", "self.py", "missing.py"):
-        assert inherits(f"_base_ = './{base}'\n", "model.backbone", read, here="child.py") is None
-    assert inherits(files["self.py"], "model.backbone", read, here="self.py") is None
-
-
-def test_inherits_refuses_a_config_that_does_not_parse_with_a_position() -> None:
-    with pytest.raises(CodemodError) as caught:
-        inherits("_base_ = './m.py'\nmodel = dict(a=1,, a=2)\n", "model.backbone", lambda path: "")
-    assert (caught.value.line, caught.value.message.startswith("not valid Python")) == (2, True)
-
-
-def test_inherited_list_reads_the_nearest_base_list_with_that_files_names() -> None:
-    files = {
-        "models/net.py": (
-            "norm = dict(type='BN')\nmodel = dict(neck=[dict(type='FPN', norm_cfg=norm), dict(type='BFP')])\n"
-        ),
-        "mid.py": "_base_ = './models/net.py'\nmodel = dict(backbone=dict(depth=101))\n",
-        "dict_neck.py": "model = dict(neck=dict(type='FPN'))\n",
-        "computed.py": "model = dict(neck=[dict(type='FPN', norm_cfg=_base_.norm)])\n",
-    }
-    read = files.__getitem__
-    assert inherited_list("_base_ = './mid.py'\n", "model.neck", read) == [
-        {"type": "FPN", "norm_cfg": {"type": "BN"}},
-        {"type": "BFP"},
-    ]
-    assert inherited_list("_base_ = './dict_neck.py'\n", "model.neck", read) is None
-    assert inherited_list("_base_ = './mid.py'\nmodel = dict(_delete_=True)\n", "model.neck", read) is None
-    assert inherited_list("model = dict(neck=[dict(type='FPN')])\n", "model.neck", read) is None  # not inherited
-    with pytest.raises(CodemodError, match=r"model.neck inherited from computed.py is a list that is not a literal"):
-        inherited_list("_base_ = './computed.py'\n", "model.neck", read)
 
 
 LIBRA = [

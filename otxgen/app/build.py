@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from otxgen import fsio
 from otxgen.app import Outcome, Say
 from otxgen.app.backbone_yaml import backbone_from_type, backbone_from_yaml
-from otxgen.app.rewrite import Rewrite, backbone_outputs, rewrite_config
+from otxgen.app.rewrite import Rewrite, rewrite_config
 from otxgen.errors import InputError, UsageError
 from otxgen.options import BuildBackboneOptions, BuildTaskOptions, SmokeOptions
 
@@ -84,10 +84,7 @@ def _build_backbone(options: BuildBackboneOptions, targets: Targets, say: Say) -
         backbone, backbone_yaml = chosen
     schema = catalog.schema(backbone["type"])
     say("[*] Update model configs with backbone.yaml")
-    outputs = backbone_outputs(backbone, say)
-    rewrites = [
-        rewrite_config(path, backbone, schema, outputs, catalog, options.target, say) for path in targets.models
-    ]
+    rewrites = [rewrite_config(path, backbone, schema, catalog, options.target, say) for path in targets.models]
     for rewrite in rewrites:
         say(f"Target Model: {rewrite.path}")
     say(f"Target Backbone: {backbone['type']}")

@@ -14,6 +14,15 @@ LIBRARIES = ("mmdet", "mmseg", "mmpretrain", "torchvision", "pytorchcv")
 ALIASES = {"mmcls": "mmpretrain", "omz.mmcls": "mmpretrain", "mmsegmentation": "mmseg"}
 TASKS = ("classification", "detection", "instance-segmentation", "segmentation")
 DENSE_TASKS = ("detection", "instance-segmentation", "segmentation")
+# The module a config's ``custom_imports`` names so that its registry knows a library's backbones
+# (each adapter's ``custom_import()``; a test holds them equal), and the library it registers.
+REGISTERING_MODULES = {
+    "mmdet.models": "mmdet",
+    "mmseg.models": "mmseg",
+    "mmpretrain.models": "mmpretrain",
+    "otxgen.libraries.torchvision": "torchvision",
+    "otxgen.libraries.pytorchcv": "pytorchcv",
+}
 
 
 def resolve_library(name: str) -> str:

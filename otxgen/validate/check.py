@@ -120,33 +120,10 @@ def _missing_keys(error: ValidationError, path: JsonPath, located: Located) -> l
 
 
 def backbone_outputs(backbone: dict[str, Any], schema: dict[str, Any]) -> list[int] | str:
-    """Output channels per feature map at ``out_indices`` from the schema's table, or why that is unknown."""
-    table = (schema.get("x-otxgen") or {}).get("channels")
-    if not table:
-        return "the schema has no channel table for this backbone"
-    defaults = {name: spec.get("default") for name, spec in schema.get("properties", {}).items()}
-    shape_args = [
-        name
-        for name in table.get("shape_args", [])
-        if name in backbone and as_json(backbone[name]) != defaults.get(name)
-    ]
-    if shape_args:
-        return f"{', '.join(shape_args)} set, which changes the channels"
-    dense = table.get("dense_args") or {}
-    if any(as_json(backbone.get(name)) != as_json(value) for name, value in dense.items()):
-        wanted = ", ".join(f"{name}={value!r}" for name, value in dense.items())
-        return f"the channel table assumes {wanted} (feature maps, not pooled vectors)"
-    key = table.get("key")
-    row = backbone.get(key, defaults.get(key)) if key is not None else None
-    stages = table.get("table", {}).get("default" if key is None else str(row))
-    if stages is None:
-        return f"no channel table entry for {key}={row!r}"
-    indices = backbone.get("out_indices", table.get("default_out_indices"))
-    if isinstance(indices, int):
-        indices = [indices]
-    if not isinstance(indices, (list, tuple)) or not all(isinstance(i, int) for i in indices):
-        return f"out_indices {indices!r} is not a list of integers"
-    try:
-        return [int(stages[i]["channels"]) for i in indices]
-    except (IndexError, KeyError, TypeError):
-        return f"out_indices {list(indices)} do not fit the {len(stages)} stages of the table"
+    """Output channels per feature map from the schema's table, or why that is unknown."""
+    from otxgen.schema.table import ChannelTable, Unknown
+
+    rows = ChannelTable(schema).outputs(backbone)
+    if isinstance(rows, Unknown):
+        return rows.reason
+    return [int(row["channels"]) for row in rows]

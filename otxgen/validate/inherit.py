@@ -45,7 +45,11 @@ class BaseFiles:
             parent = _load(path, self.read)
             if parent.read_base:
                 raise _UnfollowableError(f"_base_ file {path} uses read_base() imports (not followed)")
-            self._done[path] = _resolved(parent, self, seen | {path})
+            if parent.opaque:
+                where, code = parent.opaque[0]
+                raise _UnfollowableError(f"_base_ file {path}:{where.line}:{where.col} holds {code!r}, not followed")
+            names, files, _ = _resolved(parent, self, seen | {path})
+            self._done[path] = (names, files)
         return self._done[path]
 
 
@@ -53,12 +57,16 @@ def inherit(facts: ConfigFacts, bases: BaseFiles) -> ConfigFacts | str:
     """``facts`` merged over its whole ``_base_`` chain (``bases`` then lists every file of the chain),
     or why that chain cannot be followed."""
     try:
-        names, files = _resolved(facts, bases, frozenset({posixpath.normpath(facts.file)}))
+        names, files, base = _resolved(facts, bases, frozenset({posixpath.normpath(facts.file)}))
     except _UnfollowableError as why:
         return str(why)
     except RecursionError:
         return "the _base_ chain is too long to follow"
-    return ConfigFacts(facts.file, names, facts.read_base, [*facts.bases, *files])
+    own_model = facts.get("model")
+    fresh = isinstance(own_model, dict) and bool(own_model.get(_DELETE))
+    return ConfigFacts(
+        facts.file, names, facts.read_base, [*facts.bases, *files], facts.opaque, None if fresh else base
+    )
 
 
 def base_path(config: str, entry: str) -> str:
@@ -66,7 +74,8 @@ def base_path(config: str, entry: str) -> str:
     return posixpath.normpath(posixpath.join(posixpath.dirname(config), entry))
 
 
-def _resolved(facts: ConfigFacts, bases: BaseFiles, seen: frozenset[str]) -> tuple[Located, list[str]]:
+def _resolved(facts: ConfigFacts, bases: BaseFiles, seen: frozenset[str]) -> tuple[Located, list[str], Located]:
+    """``facts`` merged over its chain, the chain's files, and what the chain alone gives."""
     if ("_base_",) in facts.names.unresolved:
         raise _UnfollowableError(f"_base_ in {facts.file} is not a literal: {facts.names.unresolved[('_base_',)]}")
     combined, files = Located({}), []
@@ -79,7 +88,7 @@ def _resolved(facts: ConfigFacts, bases: BaseFiles, seen: frozenset[str]) -> tup
         names, deeper = bases.resolved(path, seen)
         combined = _update(combined, names)
         files += [path, *deeper]
-    return (merge(combined, facts.names) if facts.bases else facts.names), files
+    return (merge(combined, facts.names) if facts.bases else facts.names), files, combined
 
 
 def _load(path: str, read: Reader) -> ConfigFacts:
@@ -92,11 +101,26 @@ def _load(path: str, read: Reader) -> ConfigFacts:
     except InputError as error:
         raise _UnfollowableError(f"_base_ file {path} cannot be read: {error.cause}") from None
     try:
-        return read_config(text, path)
+        return _yaml_config(text, path) if path.lower().endswith(_DATA_SUFFIXES) else read_config(text, path)
     except InputError as error:
         raise _UnfollowableError(f"_base_ file {error}") from None
     except (RecursionError, MemoryError):
         raise _UnfollowableError(f"_base_ file {path} is too deeply nested to read") from None
+
+
+_DATA_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def _yaml_config(text: str, path: str) -> ConfigFacts:
+    """A ``_base_`` file in YAML or JSON (mmengine reads both; OTX 1.x keeps backbones in them)."""
+    from otxgen.validate.yamlpos import load_located
+
+    located = load_located(text, path)
+    base = located.value.get("_base_")
+    bases = (
+        [base] if isinstance(base, str) else [b for b in base if isinstance(b, str)] if isinstance(base, list) else []
+    )
+    return ConfigFacts(path, located, False, bases)
 
 
 def _update(base: Located, other: Located) -> Located:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import libcst as cst
+import libcst.matchers as m
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from otxgen.errors import InputError
@@ -29,6 +30,11 @@ class ConfigFacts:
     names: Located  # value: {name: value}; paths start with the module-level name
     read_base: bool = False  # new-style ``with read_base(): from .x import *`` (not followed)
     bases: list[str] = field(default_factory=list)
+    # Statements that change a name the model depends on in a way the static reading does not follow
+    # (``model['backbone'] = ...``, ``model.update(...)``, ``model |= ...``, a second ``model = ...``,
+    # an ``if``), with their position and source: the file's meaning is not what the names say.
+    opaque: list[tuple[Where, str]] = field(default_factory=list)
+    inherited: Located | None = None  # what the ``_base_`` chain alone gives (set by ``inherit``)
 
     def get(self, name: str) -> Any:
         return self.names.value.get(name)
@@ -62,18 +68,64 @@ def read_config(text: str, file: str) -> ConfigFacts:
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     evaluator = _Evaluator(module, wrapper.resolve(PositionProvider), file)
     read_base = False
+    suspects: list[tuple[cst.CSTNode, set[str]]] = []
     for statement in module.body:
         if isinstance(statement, cst.SimpleStatementLine):
             for small in statement.body:
-                if isinstance(small, cst.Assign):
+                if isinstance(small, cst.Assign) and all(isinstance(t.target, cst.Name) for t in small.targets):
+                    suspects += [(small, {"model"})] if _rebinds(small, evaluator, "model") else []
                     evaluator.assign(small)
-        elif isinstance(statement, cst.With):
-            read_base = read_base or "read_base" in module.code_for_node(statement.items[0].item)
+                elif not isinstance(small, _HARMLESS):
+                    suspects.append((small, _names_in(small)))
+        elif isinstance(statement, cst.With) and "read_base" in module.code_for_node(statement.items[0].item):
+            read_base = True
+        elif not isinstance(statement, (cst.FunctionDef, cst.ClassDef)):  # a definition runs nothing yet
+            suspects.append((statement, _names_in(statement)))
     base = evaluator.names.value.get("_base_")
     bases = (
         [base] if isinstance(base, str) else [b for b in base if isinstance(b, str)] if isinstance(base, list) else []
     )
-    return ConfigFacts(file, evaluator.names, read_base, bases)
+    watched = _WATCHED | _model_names(module)
+    opaque = [(evaluator.where_of(node), _first_line(module, node)) for node, names in suspects if names & watched]
+    return ConfigFacts(file, evaluator.names, read_base, bases, opaque)
+
+
+# Module-level names a backbone swap reads or writes; a statement touching one (or a name the model's
+# value is built from) that is not a plain ``NAME = value`` makes the file's meaning unknown statically.
+_WATCHED = frozenset({"model", "load_from", "custom_imports", "_base_"})
+_HARMLESS = (cst.Import, cst.ImportFrom, cst.Pass, cst.Expr)
+
+
+def _rebinds(node: cst.Assign, evaluator: _Evaluator, name: str) -> bool:
+    return any(cst.ensure_type(t.target, cst.Name).value == name for t in node.targets) and (
+        (name,) in evaluator.names.keys
+    )
+
+
+def _names_in(node: cst.CSTNode) -> set[str]:
+    """Every name a statement mentions; an expression statement counts only when it calls something
+    (``model.update(...)``): a docstring or a bare constant changes nothing."""
+    if isinstance(node, cst.Expr) and not m.findall(node, m.Call()):
+        return set()
+    return {cst.ensure_type(name, cst.Name).value for name in m.findall(node, m.Name())}
+
+
+def _model_names(module: cst.Module) -> set[str]:
+    """The names the ``model = ...`` value is built from (a mutation of one changes the model too)."""
+    found: set[str] = set()
+    for statement in module.body:
+        for small in statement.body if isinstance(statement, cst.SimpleStatementLine) else ():
+            if m.matches(small, m.Assign(targets=[m.AssignTarget(target=m.Name("model"))])):
+                found |= {
+                    cst.ensure_type(n, cst.Name).value
+                    for n in m.findall(cst.ensure_type(small, cst.Assign).value, m.Name())
+                }
+    return found - {"dict", "True", "False", "None"}
+
+
+def _first_line(module: cst.Module, node: cst.CSTNode) -> str:
+    code = module.code_for_node(node).strip().splitlines()
+    return code[0] if code else ""
 
 
 class _UnresolvedError(Exception):
@@ -192,6 +244,9 @@ class _Evaluator:
         for table in (self.names.values, self.names.keys, self.names.unresolved):
             for old in [p for p in table if p[: len(path)] == path]:
                 del table[old]
+
+    def where_of(self, node: cst.CSTNode) -> Where:
+        return self._where(node)
 
     def _where(self, node: cst.CSTNode) -> Where:
         code_range: CodeRange = self.positions[node]

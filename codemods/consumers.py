@@ -1,0 +1,212 @@
+"""Who reads a backbone's outputs, and what each needs after a swap: the ONE module of consumer facts.
+
+Pure: plain values in (a ``model`` dict as mmengine would merge it), an override out; no libcst, no
+torch. The codemods (``set_in_channels``), build's planner, validate's channel check and the smoke-build's
+expectations all read these facts here, so they cannot drift apart.
+
+Who consumes the backbone's feature maps, by task (mmengine / OpenMMLab semantics):
+
+- a neck that takes ``in_channels`` (FPN, PAFPN, YOLOXPAFPN, ChannelMapper, SSDNeck...; the first of a
+  list of necks): it alone reads the backbone, and the heads read the neck;
+- without such a neck, mmseg's ``decode_head`` / ``auxiliary_head`` (a dict or a list), each reading the
+  levels of its ``in_index`` (default -1); a detector's ``bbox_head`` / ``rpn_head`` (SSD without a
+  neck); a classifier's ``head`` reads the last output, after a pooling neck (which takes no
+  ``in_channels``) or as the backbone gives it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+# Classification necks that pool a (N, C, H, W) map into (N, C), keeping C; they take no in_channels.
+POOLING_NECKS = frozenset({"GlobalAveragePooling", "GeneralizedMeanPooling", "GAP"})
+# Necks whose in_channels run from the deepest feature map to the shallowest.
+REVERSED_NECKS = frozenset({"YOLOV3Neck"})
+SEG_HEAD_KEYS = ("decode_head", "auxiliary_head")
+# Detection heads that read the backbone directly when the model has no neck (SSD-style configs).
+DIRECT_DET_HEAD_KEYS = ("bbox_head", "rpn_head")
+HEAD_KEYS = (*SEG_HEAD_KEYS, "head")
+# Classifier heads that read a ViT's class token (and pre-logits); a CNN's pooled map does not fit them.
+TOKEN_HEADS = frozenset({"VisionTransformerClsHead", "DeiTClsHead"})
+# The classifier head of each library's own CNN pairing (``GlobalAveragePooling`` + ``LinearClsHead``),
+# and the arguments of a token head that a linear head keeps.
+LINEAR_HEAD = "LinearClsHead"
+LINEAR_HEAD_KEEPS = ("num_classes", "loss", "topk", "cal_acc", "init_cfg")
+POOLING_NECK = {"type": "GlobalAveragePooling"}
+_MISSING = object()
+
+
+class ConsumerError(Exception):
+    """A consumer otxgen cannot update without guessing; ``path`` is its place under ``model``."""
+
+    def __init__(self, path: tuple[str, ...], message: str) -> None:
+        super().__init__(message)
+        self.path, self.message = path, message
+
+
+def type_name(cfg: object) -> str:
+    """``'mmdet.FPN'`` -> ``'FPN'``; ``''`` for a value without a string type."""
+    raw = cfg.get("type") if isinstance(cfg, Mapping) else None
+    return raw.rpartition(".")[2] if isinstance(raw, str) else ""
+
+
+def first_of(value: object) -> Mapping[str, Any] | None:
+    """A neck or head may be a dict or a list of dicts applied in turn: the first meets the backbone."""
+    if isinstance(value, Mapping):
+        return value
+    if isinstance(value, (list, tuple)) and value and isinstance(value[0], Mapping):
+        return value[0]
+    return None
+
+
+def each_of(value: object) -> list[Mapping[str, Any]]:
+    """The dicts of a consumer value that is a dict or a list of dicts."""
+    if isinstance(value, Mapping):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [item for item in value if isinstance(item, Mapping)]
+    return []
+
+
+def is_pooling_neck(neck: object) -> bool:
+    return type_name(neck) in POOLING_NECKS
+
+
+def feature_neck(model: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The neck that reads the backbone's maps and takes ``in_channels``, if the model has one."""
+    neck = first_of(model.get("neck"))
+    return neck if neck is not None and not is_pooling_neck(neck) and "in_channels" in neck else None
+
+
+def neck_channels(neck: Mapping[str, Any], channels: Sequence[int]) -> int | list[int]:
+    """What a neck's ``in_channels`` becomes: the last level for an int (YOLOF's DilatedEncoder,
+    CenterNet's neck), deepest-first for reversed necks, else one entry per level."""
+    if isinstance(neck.get("in_channels"), int):
+        return channels[-1]
+    ordered = list(channels)[::-1] if type_name(neck) in REVERSED_NECKS else list(channels)
+    return ordered
+
+
+def same_value(left: object, right: object) -> bool:
+    """Equal as config values: a tuple equals a list."""
+    return _plain(left) == _plain(right)
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
+def consumer_overrides(
+    model: Mapping[str, Any], channels: Sequence[int], in_index: Sequence[int] | None = None
+) -> dict[str, Any]:
+    """The smallest override of ``model`` that makes every consumer of the backbone's outputs read
+    ``channels`` (one per level), in mmengine's merge semantics: a dict merges into the model's, a list
+    replaces the whole list. ``in_index`` (levels for the decode head) overrides the heads' own choice.
+
+    ``{'neck': {'in_channels': [...]}}``, ``{'decode_head': {'in_channels': 512, 'in_index': 3}}``,
+    ``{'neck': [whole list]}``; ``{}`` when everything already fits."""
+    neck = first_of(model.get("neck"))
+    if neck is not None and not is_pooling_neck(neck):
+        return _neck_override(model["neck"], neck, channels)
+    override: dict[str, Any] = {}
+    for key in SEG_HEAD_KEYS:
+        levels = in_index if key == "decode_head" else None
+        _put(override, key, model.get(key), functools.partial(_seg_updates, channels=channels, in_index=levels))
+    head = model.get("head")
+    if isinstance(head, Mapping) and "in_channels" in head and not same_value(head["in_channels"], channels[-1]):
+        override["head"] = {"in_channels": channels[-1]}
+    if neck is None:
+        for key in DIRECT_DET_HEAD_KEYS:
+            _put(override, key, model.get(key), functools.partial(_direct_head_updates, key, channels=channels))
+    return override
+
+
+def _neck_override(value: object, neck: Mapping[str, Any], channels: Sequence[int]) -> dict[str, Any]:
+    if "in_channels" not in neck:
+        return {}
+    new = neck_channels(neck, channels)
+    if same_value(neck["in_channels"], new):
+        return {}
+    if isinstance(value, (list, tuple)):  # mmengine replaces a list: the override is the whole list
+        return {"neck": [{**neck, "in_channels": new}, *value[1:]]}
+    return {"neck": {"in_channels": new}}
+
+
+def _put(
+    override: dict[str, Any], key: str, value: object, updates_of: Callable[[Mapping[str, Any]], dict[str, Any]]
+) -> None:
+    """``override[key]`` from each head's updates: a dict of changes, or the whole list when a list."""
+    heads = each_of(value)
+    changes = [updates_of(head) for head in heads]
+    if not any(changes):
+        return
+    if isinstance(value, Mapping):
+        override[key] = changes[0]
+    else:
+        override[key] = [{**head, **change} for head, change in zip(heads, changes, strict=True)]
+
+
+def _seg_updates(head: Mapping[str, Any], *, channels: Sequence[int], in_index: Sequence[int] | None) -> dict[str, Any]:
+    return seg_head_updates(head, channels, in_index)
+
+
+def seg_head_updates(
+    head: Mapping[str, Any], channels: Sequence[int], in_index: Sequence[int] | None = None
+) -> dict[str, Any]:
+    """``in_channels`` / ``in_index`` (and DeepLabV3+'s ``c1_in_channels``) for one mmseg head: it keeps
+    reading its ``in_index`` levels when the new backbone has them, else the last level (an int head) or
+    all levels (a list head). mmseg's default ``in_index`` is -1."""
+    old_channels, old_index = head.get("in_channels", _MISSING), head.get("in_index", _MISSING)
+    if old_channels is _MISSING and in_index is None:
+        return {}
+    levels: int | list[int]
+    if in_index is not None:
+        single = len(in_index) == 1 and not isinstance(old_channels, (list, tuple))
+        levels = in_index[0] if single else list(in_index)
+    else:
+        levels = _levels(old_index, old_channels, len(channels))
+    picked: object = channels[levels] if isinstance(levels, int) else [channels[i] for i in levels]
+    updates: dict[str, Any] = {"in_channels": picked}
+    if levels != -1 or old_index is not _MISSING:
+        updates["in_index"] = levels
+    if "c1_in_channels" in head:  # DeepLabV3+ reads the first level as its low-level input
+        updates["c1_in_channels"] = channels[0]
+    return {key: value for key, value in updates.items() if not same_value(head.get(key, _MISSING), value)}
+
+
+def _direct_head_updates(key: str, head: Mapping[str, Any], *, channels: Sequence[int]) -> dict[str, Any]:
+    old = head.get("in_channels", _MISSING)
+    if old is _MISSING:
+        return {}
+    if isinstance(old, int):
+        new: object = channels[-1]
+    elif isinstance(old, (list, tuple)) and len(old) == len(channels):
+        new = list(channels)
+    else:
+        raise ConsumerError(
+            (key, "in_channels"), f"{key} reads {len(old)} backbone levels, the backbone gives {len(channels)}"
+        )
+    return {} if same_value(old, new) else {"in_channels": new}
+
+
+def valid_index(index: object, count: int) -> bool:
+    if isinstance(index, (list, tuple)):
+        return bool(index) and all(valid_index(i, count) for i in index)
+    return isinstance(index, int) and not isinstance(index, bool) and -count <= index < count
+
+
+def _levels(old_index: object, old_channels: object, count: int) -> int | list[int]:
+    if isinstance(old_index, (list, tuple)) and valid_index(old_index, count):
+        return list(old_index)
+    if isinstance(old_index, int) and valid_index(old_index, count):
+        return old_index
+    wants_list = isinstance(old_index, (list, tuple)) or isinstance(old_channels, (list, tuple))
+    if old_index is _MISSING and not wants_list:
+        return -1
+    return list(range(count)) if wants_list else count - 1

@@ -1,0 +1,121 @@
+"""Write an override into a config the way mmengine merges a config into its ``_base_``: a mapping merges
+into the file's ``dict(...)`` key by key (recursively), anything else (a list, a scalar, ``None``, a
+mapping with ``_delete_``) replaces the value. Keys the file does not set are added in its layout; a
+top-level name it does not assign gets a statement of its own at the end.
+
+The override says what the merged config must hold; the file's text changes only where it differs:
+values that are already equal keep their text and comments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import cast
+
+import libcst as cst
+
+from codemods import _config, _layout
+from codemods._literal import NotLiteralError, code_of, expression, maybe_literal, render, render_like, same_value
+from codemods._merge import Style, UnplainDictError, is_plain_dict, merge_call
+
+_DELETE = "_delete_"
+
+
+def _merges(value: object) -> bool:
+    """A mapping without ``_delete_`` merges into the file's dict; anything else replaces."""
+    return isinstance(value, Mapping) and _DELETE not in value
+
+
+def apply_overrides_in_module(module: cst.Module, overrides: Mapping[str, object], style: Style) -> cst.Module:
+    """``module`` with every top-level name of ``overrides`` merged in (see the module docstring).
+    Raises ``CodemodError`` at the position of a value the override must go through but that is not a
+    ``dict(...)`` (a name, a call, a ``{...}`` display): its meaning would be lost."""
+    for name, value in overrides.items():
+        assign = _config.assigned(module, name)
+        if assign is None:
+            module = _config.append_statement(module, f"{name} = {_rendered(value, style)}\n")
+            continue
+        new = _overlay(module, assign.value, value, style, (name,))
+        if new is not assign.value:
+            module = _config.replace_at(module, (name,), new)
+    return module
+
+
+def _rendered(value: object, style: Style) -> str:
+    """A new value: a one-key mapping on one line with its value laid out (``dict(neck=[\n    dict(...),
+    ...])``), a larger one a key a line."""
+    indent = " " * 4
+    if isinstance(value, Mapping) and len(value) == 1:
+        ((key, item),) = value.items()
+        return f"dict({key}={render(item, style.quote, indent)})"
+    return render(value, style.quote, indent if isinstance(value, Mapping) else None)
+
+
+def _overlay(
+    module: cst.Module, node: cst.BaseExpression, value: object, style: Style, path: tuple[str, ...]
+) -> cst.BaseExpression:
+    if not _merges(value):
+        current = maybe_literal(node, style.names)
+        if current is not NotLiteralError and same_value(current, value):
+            return node
+        if isinstance(value, list) and isinstance(node, (cst.List, cst.Tuple)):
+            return _overlay_list(module, node, value, style, path)
+        _refuse_opaque(module, node, path, replacing=True)
+        return expression(render_like(value, node, style.quote))
+    assert isinstance(value, Mapping)
+    if not (isinstance(node, cst.Call) and is_plain_dict(node)):
+        _refuse_opaque(module, node, path, replacing=False)
+        return expression(_rendered(value, style))  # a literal (None) under a merge: the mapping replaces it
+    return _overlay_call(module, node, value, style, path)
+
+
+def _overlay_call(
+    module: cst.Module, call: cst.Call, value: Mapping[str, object], style: Style, path: tuple[str, ...]
+) -> cst.Call:
+    leaves: dict[str, object] = {}
+    for key, sub in value.items():
+        arg = _config.keyword_arg(call, key)
+        if arg is None or not (_merges(sub) or isinstance(sub, list)):
+            leaves[key] = sub
+            continue
+        new = _overlay(module, arg.value, sub, style, (*path, key))
+        if new is not arg.value:
+            call = cst.ensure_type(_config.replaced(call, (key,), new), cst.Call)
+    if not leaves:
+        return call
+    frame, items = _layout.decompose(call)
+    try:
+        return merge_call(call, leaves, style, drop_missing=False, indent=_layout.new_line_indent(frame, items))
+    except UnplainDictError as error:
+        raise _config.error_at(module, error.node, f"{'.'.join(path)} has positional or ** arguments") from error
+
+
+def _overlay_list(
+    module: cst.Module, node: cst.List | cst.Tuple, value: list[object], style: Style, path: tuple[str, ...]
+) -> cst.BaseExpression:
+    """A list the file defines, element by element when its dicts line up with the override's (the
+    file's list is the whole value: mmengine replaces lists), so unchanged elements keep their text."""
+    elements = list(node.elements)
+    if len(elements) != len(value) or not all(isinstance(v, Mapping) for v in value):
+        return expression(render_like(value, node, style.quote, " " * 4))
+    changed = False
+    for index, (element, item) in enumerate(zip(elements, value, strict=True)):
+        old = element.value
+        if not (isinstance(old, cst.Call) and is_plain_dict(old)):
+            return expression(render(value, style.quote, " " * 4))
+        new = _overlay_call(module, old, cast(Mapping[str, object], item), style, (*path, str(index)))
+        if new is not old:
+            elements[index], changed = element.with_changes(value=new), True
+    return node.with_changes(elements=elements) if changed else node
+
+
+def _refuse_opaque(module: cst.Module, node: cst.BaseExpression, path: tuple[str, ...], *, replacing: bool) -> None:
+    """A value given by a name, a call or a ``{...}`` display: rewriting it here would leave its source
+    (a variable defined elsewhere, a function) behind, or change what it means."""
+    if maybe_literal(node) is not NotLiteralError and (replacing or not isinstance(node, cst.Dict)):
+        return
+    code = code_of(node)
+    shown = code if len(code) <= 40 else code[:37] + "..."
+    where = ".".join(path)
+    message = f"{where} is {shown!r}, not dict(...): write it inline as dict(...) so that otxgen can update it"
+    raise _config.error_at(module, node, message)

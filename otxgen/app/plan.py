@@ -1,0 +1,319 @@
+"""A swap is a plan, then a write: from the config's merged view (its ``_base_`` chain read statically),
+the backbone to write, every consumer's new inputs, the old weights to remove and the ``custom_imports``
+the result needs, each with the ``[!]`` line that says what changed and why. Reads, never executes.
+
+What a swap carries over from the old backbone (the rule the README documents):
+
+- same type (``ResNetV1c`` depth 101 -> 18): everything the config and its bases set (dilations, strides,
+  ``norm_cfg``, ``contract_dilation``, ``out_indices``...) except the weights; what you set wins;
+- another type: the arguments of the same meaning that the new schema accepts (``CARRIED``); every
+  other old argument is named in one ``[!]`` line, since ``_delete_`` drops it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from otxgen.app import Say
+from otxgen.errors import InputError
+from otxgen.libraries import REGISTERING_MODULES
+
+if TYPE_CHECKING:
+    from otxgen.shapes import ShapeResult
+    from otxgen.validate.backbones import Catalog
+    from otxgen.validate.model_config import ConfigFacts
+
+# Arguments of the same meaning across backbone families, carried into a backbone of another type.
+CARRIED = ("norm_cfg", "norm_eval", "frozen_stages", "with_cp")
+_WEIGHT_KEYS = ("init_cfg", "pretrained")
+_TASKS = {"mmdet": "detection", "mmseg": "segmentation", "mmpretrain": "classification"}
+
+
+@dataclass(frozen=True)
+class SwapPlan:
+    backbone: dict[str, Any]  # as the config should spell it
+    backbone_inherited: bool  # the ``_base_`` chain defines the backbone: ``_delete_`` it
+    outputs: ShapeResult
+    overrides: dict[str, Any] = field(default_factory=dict)  # top-level names, mmengine merge semantics
+    imports: list[str] | None = None  # the whole ``custom_imports`` list, None when it stays as it is
+    notes: tuple[str, ...] = ()  # ``[!]`` lines
+
+
+class _RefusalError(Exception):
+    """The config cannot be swapped statically; ``path`` places the cause in the merged view."""
+
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.path, self.message = path, message
+
+
+def plan_swap(
+    merged: ConfigFacts, requested: dict[str, Any], schema: dict[str, Any], catalog: Catalog, say: Say
+) -> SwapPlan:
+    """The plan for one config (``merged``: read over its ``_base_`` chain); refusals are ``InputError``
+    at the position of their cause, with a way forward."""
+    try:
+        return _plan(merged, requested, schema, catalog, say)
+    except _RefusalError as refusal:
+        located = merged.names
+        if not any(refusal.path[:end] in located.values for end in range(1, len(refusal.path) + 1)):
+            raise InputError(refusal.message, merged.file) from None
+        where = located.where(refusal.path)
+        raise InputError(refusal.message, where.file, where.line, where.col) from None
+
+
+def _plan(
+    merged: ConfigFacts, requested: dict[str, Any], schema: dict[str, Any], catalog: Catalog, say: Say
+) -> SwapPlan:
+    from codemods.consumers import ConsumerError, consumer_overrides
+    from otxgen.validate.backbones import infer_library
+
+    _refuse_opaque(merged)
+    model = _model(merged)
+    old = model["backbone"]
+    library = infer_library(merged, model)
+    task = _TASKS.get(library or "", "detection")
+    notes: list[str] = []
+    backbone = _new_backbone(old, requested, schema, catalog, library, notes)
+    outputs = _outputs(backbone, task)
+    if task != "classification":
+        backbone, outputs = _keeping_strides(old, backbone, schema, outputs, catalog, library, say)
+    channels = [int(o.channels or 0) for o in outputs.outputs]
+    try:
+        model_override = consumer_overrides(model, channels)
+    except ConsumerError as error:
+        raise _RefusalError(("model", *error.path), error.message) from None
+    if task == "classification":
+        model_override |= _classifier_overrides(model, outputs, channels, notes)
+    overrides = _weights(merged, model, model_override, notes)
+    inherited = merged.inherited
+    base_model = inherited.value.get("model") if inherited is not None else None
+    return SwapPlan(
+        _spelled(backbone, schema, library, old),
+        isinstance(base_model, dict) and "backbone" in base_model,
+        outputs,
+        overrides,
+        _imports(merged, schema, library),
+        tuple(notes),
+    )
+
+
+def _refuse_opaque(merged: ConfigFacts) -> None:
+    if merged.opaque:
+        where, code = merged.opaque[0]
+        message = (
+            f"{code!r} changes the model after its definition, which otxgen reads without executing; "
+            "fold it into the model = dict(...) it changes"
+        )
+        raise InputError(message, where.file, where.line, where.col)
+
+
+def _model(merged: ConfigFacts) -> dict[str, Any]:
+    located = merged.names
+    for path in (("model",), ("model", "backbone")):
+        if path in located.unresolved:
+            code = located.unresolved[path]
+            message = (
+                f"{'.'.join(map(str, path))} is {code!r}, not dict(...): write it inline as dict(...) to rewrite it"
+            )
+            raise _RefusalError(path, message)
+    model = merged.get("model")
+    if not isinstance(model, dict) or not isinstance(model.get("backbone"), dict):
+        where = "in the config or its _base_ files" if merged.bases else "in the config"
+        raise _RefusalError(("model",), f"no model.backbone {where}")
+    old = model["backbone"]
+    if not isinstance(old.get("type"), str):
+        raise _RefusalError(("model", "backbone"), "the backbone has no literal type")
+    for key, value in old.items():
+        if isinstance(value, dict) and "backbone" in key and "type" in value:
+            message = (
+                f"model.backbone is a {old['type']} that wraps another backbone ({key}): its own layers are "
+                "built for that one's channels; swap the wrapper as a whole with a config that has a plain backbone"
+            )
+            raise _RefusalError(("model", "backbone", key), message)
+    return model
+
+
+def _new_backbone(
+    old: dict[str, Any],
+    requested: dict[str, Any],
+    schema: dict[str, Any],
+    catalog: Catalog,
+    library: str | None,
+    notes: list[str],
+) -> dict[str, Any]:
+    """The new backbone with what the old one carries over (see the module docstring)."""
+    from otxgen.validate.backbones import resolve_type
+
+    old_type = resolve_type(old["type"], library, catalog).type
+    kept = {k: v for k, v in old.items() if k not in ("type", "_delete_") and not _is_weights(k, v)}
+    dropped_weights = [k for k in old if _is_weights(k, old[k])]
+    if dropped_weights:
+        notes.append(
+            f"the old backbone's weights are not loaded into the new one: removed {', '.join(dropped_weights)}"
+        )
+    if old_type == requested["type"]:
+        return {"type": requested["type"], **{k: v for k, v in kept.items() if k not in requested}, **requested}
+    properties = schema.get("properties", {})
+    carried = {k: kept[k] for k in CARRIED if k in kept and k in properties and k not in requested}
+    lost = [k for k in kept if k not in carried and k not in requested]
+    if lost:
+        notes.append(f"not carried over from the old {old['type']} (another type): {', '.join(lost)}")
+    return {**requested, **carried}
+
+
+def _is_weights(key: str, value: object) -> bool:
+    if key == "pretrained":
+        return value is not None
+    if key != "init_cfg":
+        return False
+    items = value if isinstance(value, list) else [value]
+    return any(isinstance(item, dict) and (item.get("type") == "Pretrained" or "checkpoint" in item) for item in items)
+
+
+def _outputs(backbone: dict[str, Any], task: str) -> ShapeResult:
+    from otxgen.shapes import ProbeError, probe_outputs
+
+    try:
+        result = probe_outputs(backbone)
+    except ProbeError as error:
+        raise InputError(f"cannot work out the outputs of {backbone['type']}: {error}") from None
+    if task != "classification" and not result.is_dense:
+        shapes = ", ".join(f"{o.ndim}-D" for o in result.outputs)
+        raise InputError(
+            f"{backbone['type']} gives {shapes} outputs with these arguments, not the 4-D feature maps a "
+            "dense task needs; set out_indices (and the library's options for feature maps) in backbone.yaml"
+        )
+    return result
+
+
+def _keeping_strides(
+    old: dict[str, Any],
+    backbone: dict[str, Any],
+    schema: dict[str, Any],
+    outputs: ShapeResult,
+    catalog: Catalog,
+    library: str | None,
+    say: Say,
+) -> tuple[dict[str, Any], ShapeResult]:
+    """The new backbone with ``out_indices`` chosen so that its maps come at the strides the old one
+    gave (the strides the neck, anchors and heads were built for), with its outputs; unchanged when
+    ``out_indices`` is set, the strides agree, or the schema's tables do not say."""
+    from otxgen.schema.table import ChannelTable
+    from otxgen.shapes import static_outputs
+
+    old_strides = ChannelTable.for_config(old, library, catalog).strides()
+    new_strides = [o.stride for o in outputs.outputs]
+    if "out_indices" in backbone or outputs.tier != "static" or old_strides in (None, new_strides):
+        return backbone, outputs
+    assert old_strides is not None
+    stages = [row.get("stride") for row in ChannelTable(schema).stages(backbone) or []]
+    if sorted(set(old_strides)) != old_strides or not all(s in stages for s in old_strides):
+        return backbone, outputs
+    # the deepest stage at each stride: what a pyramid's level at that stride is taken from
+    indices = tuple(len(stages) - 1 - stages[::-1].index(s) for s in old_strides)
+    adjusted = {**backbone, "out_indices": indices}
+    result = static_outputs(adjusted, schema)
+    if result is None or not result.is_dense:
+        return backbone, outputs
+    say(f"[*] out_indices={indices} keeps the strides the neck was built for ({', '.join(map(str, old_strides))})")
+    return adjusted, result
+
+
+def _classifier_overrides(
+    model: dict[str, Any], outputs: ShapeResult, channels: list[int], notes: list[str]
+) -> dict[str, Any]:
+    """A classifier pools the last map: a pooling neck for a backbone that gives maps, none for one that
+    pools itself (ConvNeXt) or gives a class token (ViT); a token head becomes the linear head."""
+    from codemods.consumers import (
+        LINEAR_HEAD,
+        LINEAR_HEAD_KEEPS,
+        POOLING_NECK,
+        TOKEN_HEADS,
+        first_of,
+        is_pooling_neck,
+        type_name,
+    )
+
+    override: dict[str, Any] = {}
+    pooled = outputs.outputs[-1].ndim == 2
+    neck = first_of(model.get("neck"))
+    if pooled and neck is not None and is_pooling_neck(neck):
+        override["neck"] = None
+        notes.append(f"removed neck {type_name(neck)}: the new backbone gives pooled vectors itself")
+    elif not pooled and model.get("neck") is None:
+        override["neck"] = dict(POOLING_NECK)
+        notes.append("added neck GlobalAveragePooling: the head takes pooled vectors and the backbone gives maps")
+    head = model.get("head")
+    if isinstance(head, dict) and type_name(head) in TOKEN_HEADS and not pooled:
+        kept = {k: head[k] for k in LINEAR_HEAD_KEEPS if k in head and k != "init_cfg"}
+        override["head"] = {"_delete_": True, "type": LINEAR_HEAD, **kept, "in_channels": channels[-1]}
+        notes.append(f"head {type_name(head)} reads a class token: replaced by {LINEAR_HEAD} (kept: {', '.join(kept)})")
+    return override
+
+
+def _weights(
+    merged: ConfigFacts, model: dict[str, Any], model_override: dict[str, Any], notes: list[str]
+) -> dict[str, Any]:
+    """The overrides, with the old network's weights removed: ``model.pretrained`` (mmseg and mmdet pass
+    it to the backbone) and a whole-model ``load_from`` (its backbone changed)."""
+    overrides: dict[str, Any] = {}
+    if model.get("pretrained") is not None:
+        model_override = {**model_override, "pretrained": None}
+        notes.append(f"removed model.pretrained={model['pretrained']!r}: those are the old backbone's weights")
+    if model_override:
+        overrides["model"] = model_override
+    if merged.get("load_from") is not None:
+        overrides["load_from"] = None
+        notes.append(f"removed load_from={merged.get('load_from')!r}: a checkpoint of the whole old model")
+    return overrides
+
+
+def _spelled(
+    backbone: dict[str, Any], schema: dict[str, Any], library: str | None, old: dict[str, Any]
+) -> dict[str, Any]:
+    """The type unscoped when the config's own library registers it (unless the config already spells
+    it scoped: a build added ``custom_imports``, and a second build must not unscope it), else scoped."""
+    meta = schema["x-otxgen"]
+    value = {key: _tuple_lists(key, val) for key, val in backbone.items()}
+    if meta["library"] == library and old.get("type") != backbone["type"]:
+        value["type"] = meta["name"]
+    return value
+
+
+def _tuple_lists(key: str, value: Any) -> Any:
+    """YAML has no tuples; mm configs spell index and size sequences as tuples."""
+    return tuple(value) if isinstance(value, list) and key.endswith(("indices", "_size", "strides")) else value
+
+
+def _imports(merged: ConfigFacts, schema: dict[str, Any], library: str | None) -> list[str] | None:
+    """The whole ``custom_imports`` list after the swap (a child's list replaces its base's, so the
+    base's entries are repeated), or None when it stays: the new backbone's registering module unless
+    the config's own library registers it, without the registering modules nothing uses any more."""
+    meta = schema["x-otxgen"]
+    current = merged.custom_imports
+    needed = [] if meta["library"] == library else [meta["custom_import"]]
+    used = _scopes_used(merged.get("model"), skip=("backbone",)) | {meta["library"]} - {library}
+    wanted = [m for m in current if REGISTERING_MODULES.get(m, "") in used or m not in REGISTERING_MODULES]
+    wanted += [m for m in needed if m not in wanted]
+    return None if wanted == current else wanted
+
+
+def _scopes_used(value: object, skip: tuple[str, ...] = ()) -> set[str]:
+    """The libraries named by scoped ``type`` strings anywhere in ``value`` (``'mmpretrain.X'``)."""
+    from otxgen.validate.backbones import canonical_library
+
+    found: set[str] = set()
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if key == "type" and isinstance(item, str) and "." in item:
+                library = canonical_library(item.rpartition(".")[0])
+                found |= {library} if library else set()
+            elif key not in skip:
+                found |= _scopes_used(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            found |= _scopes_used(item)
+    return found

@@ -1,0 +1,146 @@
+"""The ONE reader of a schema's channel/stride table (``x-otxgen.channels``, see ``schema.channels``).
+
+Pure, no torch: shapes' static tier, validate's channel check and build's planner all ask it, so they
+agree on ``out_indices`` (normalised here only), ``dense_args`` and ``shape_args``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from otxgen.validate.backbones import Catalog
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """Why the table does not give the outputs for these arguments."""
+
+    reason: str
+
+
+Rows = list[dict[str, Any]]  # {"channels", "stride", "ndim"} per output
+
+
+def plain(value: Any) -> Any:
+    """JSON-like: tuples as lists, keys as strings (for comparisons and cache keys)."""
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    return value
+
+
+def same(left: Any, right: Any) -> bool:
+    return bool(json.dumps(plain(left), sort_keys=True) == json.dumps(plain(right), sort_keys=True))
+
+
+def normalised_indices(out_indices: Any, count: int) -> list[int] | None:
+    """``out_indices`` (an int or a sequence, negatives from the end) as stage positions, or None when
+    they are not integers in range."""
+    raw = [out_indices] if isinstance(out_indices, int) and not isinstance(out_indices, bool) else out_indices
+    if not isinstance(raw, (list, tuple)) or not raw:
+        return None
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in raw):
+        return None
+    resolved = [i + count if i < 0 else i for i in raw]
+    return resolved if all(0 <= i < count for i in resolved) else None
+
+
+class ChannelTable:
+    """A schema's table, asked about one backbone's arguments (``{"type": ..., **args}``)."""
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self.schema = schema
+        self.block: dict[str, Any] | None = (schema.get("x-otxgen") or {}).get("channels")
+        self.properties: dict[str, Any] = schema.get("properties", {})
+
+    @classmethod
+    def for_config(cls, backbone: dict[str, Any], library: str | None, catalog: Catalog) -> _Bound:
+        """The table of a config's backbone (its type resolved in the config's library)."""
+        from otxgen.validate.backbones import resolve_type
+
+        resolved = resolve_type(str(backbone.get("type", "")), library, catalog)
+        schema = catalog.schema(resolved.type) if resolved.type is not None else {}
+        return _Bound(cls(schema), backbone)
+
+    def _args(self, backbone: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in backbone.items() if k not in ("type", "_delete_")}
+
+    def _option(self, args: dict[str, Any]) -> str:
+        key = (self.block or {}).get("key")
+        if key is None:
+            return "default"
+        return str(args.get(key, self.properties.get(key, {}).get("default")))
+
+    def _changed(self, args: dict[str, Any]) -> set[str]:
+        return {
+            n
+            for n, v in args.items()
+            if not ("default" in self.properties.get(n, {}) and same(v, self.properties[n]["default"]))
+        }
+
+    def stages(self, backbone: dict[str, Any]) -> Rows | None:
+        """Every stage (channels, stride; index = out_index) of the arch option these arguments select."""
+        if not self.block:
+            return None
+        table: Rows | None = self.block["table"].get(self._option(self._args(backbone)))
+        return table
+
+    def outputs(self, backbone: dict[str, Any]) -> Rows | Unknown:
+        """The outputs these arguments give, one row each, or why the table does not say."""
+        block = self.block
+        if not block:
+            return Unknown("the schema has no channel table for this backbone")
+        # an argument the schema does not know is validate's finding, not a change of shape
+        args = {name: value for name, value in self._args(backbone).items() if name in self.properties}
+        changed = self._changed(args)
+        dense: dict[str, Any] = block.get("dense_args") or {}
+        moved = sorted(changed & set(block.get("shape_args", [])) - set(dense))
+        if moved:
+            return Unknown(f"{', '.join(moved)} set, which changes the channels")
+        option = self._option(args)
+        if option not in block["table"]:
+            key = str(block.get("key"))
+            value = args.get(key, self.properties.get(key, {}).get("default"))
+            return Unknown(f"no channel table entry for {key}={value!r}")
+        defaults = (block.get("defaults") or {}).get(option)
+        if defaults is not None and not changed & ({"out_indices"} | set(dense)):
+            return [dict(row) for row in defaults]
+        if not all(same(args.get(k, self.properties.get(k, {}).get("default")), v) for k, v in dense.items()):
+            wanted = ", ".join(f"{name}={value!r}" for name, value in dense.items())
+            return Unknown(f"the channel table assumes {wanted} (feature maps, not pooled vectors)")
+        if dense and "out_indices" not in changed:
+            return Unknown("the default out_indices may count stages the table did not measure")
+        table = block["table"][option]
+        indices = normalised_indices(args.get("out_indices", block.get("default_out_indices")), len(table))
+        if indices is None:
+            return Unknown(f"out_indices {args.get('out_indices')!r} do not fit the {len(table)} stages of the table")
+        return [dict(table[i], ndim=4) for i in indices]
+
+
+@dataclass(frozen=True)
+class _Bound:
+    table: ChannelTable
+    backbone: dict[str, Any]
+
+    def strides(self) -> list[int] | None:
+        """The output strides, from the stage table: a stage's stride depends on the arch option and
+        ``out_indices``, not on width or depth multipliers; arguments that do move strides (``strides``,
+        ``dilations``, ``output_stride``...) make them unknown."""
+        table = self.table
+        args = table._args(self.backbone)
+        if any("stride" in name or "dilation" in name for name in table._changed(args)):
+            return None
+        stages = table.stages(self.backbone)
+        if not stages or table.block is None:
+            return None
+        indices = normalised_indices(args.get("out_indices", table.block.get("default_out_indices")), len(stages))
+        strides = [stages[i].get("stride") for i in indices or []]
+        return (
+            [int(s) for s in strides if isinstance(s, int)]
+            if indices and all(isinstance(s, int) for s in strides)
+            else None
+        )
