@@ -86,13 +86,14 @@ def _normalized(value: object) -> object:
     return value
 
 
-def quote_and_names(source: str) -> tuple[str, dict[str, object]]:
-    """The file's dominant quote character (``'`` on a tie; triple-quoted strings do not count) and its
-    top-level ``NAME = <literal>`` assignments (the last one wins), for ``norm_cfg=norm_cfg``."""
+def quote_and_names(source: str) -> tuple[str, dict[str, object], bool]:
+    """The file's dominant quote character (``'`` on a tie; triple-quoted strings do not count), its
+    top-level ``NAME = <literal>`` assignments (the last one wins), for ``norm_cfg=norm_cfg``, and whether
+    its multi-line calls and displays mostly end with a trailing comma (black's layout)."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
-        return "'", {}
+        return "'", {}, False
     lines = source.splitlines()
     counts = {"'": 0, '"': 0}
     names: dict[str, object] = {}
@@ -108,7 +109,38 @@ def quote_and_names(source: str) -> tuple[str, dict[str, object]]:
                 names[target.id] = ast.literal_eval(_DictCallsToLiterals(names).visit(statement.value))
             except (ValueError, TypeError, SyntaxError, NotLiteralError, RecursionError):
                 continue
-    return ('"' if counts['"'] > counts["'"] else "'"), names
+    return ('"' if counts['"'] > counts["'"] else "'"), names, _trailing_commas(tree, lines)
+
+
+def _trailing_commas(tree: ast.Module, lines: list[str]) -> bool:
+    """Whether most multi-line calls and displays put a comma after their last item."""
+    votes = {True: 0, False: 0}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.expr):
+            continue
+        items: list[ast.expr] = []
+        if isinstance(node, ast.Call):
+            items = [*node.args, *(kw.value for kw in node.keywords)]
+        elif isinstance(node, (ast.List, ast.Tuple)):
+            items = list(node.elts)
+        elif isinstance(node, ast.Dict):
+            items = list(node.values)
+        if not items or node.end_lineno is None or node.end_lineno == node.lineno:
+            continue
+        last = max(items, key=lambda item: (item.end_lineno or 0, item.end_col_offset or 0))
+        if last.end_lineno is None or last.end_col_offset is None or node.end_col_offset is None:
+            continue
+        between = _text_between(lines, (last.end_lineno, last.end_col_offset), (node.end_lineno, node.end_col_offset))
+        votes["," in between.split("#")[0]] += 1
+    return votes[True] > votes[False]
+
+
+def _text_between(lines: list[str], start: tuple[int, int], end: tuple[int, int]) -> str:
+    """Source text between two (1-based line, byte column) positions."""
+    if start[0] == end[0]:
+        return lines[start[0] - 1].encode()[start[1] : end[1]].decode(errors="replace")
+    head = lines[start[0] - 1].encode()[start[1] :].decode(errors="replace")
+    return head + "\n" + "\n".join(lines[start[0] : end[0]])
 
 
 def quote_string(text: str, quote: str) -> str:
@@ -131,19 +163,19 @@ def is_keyword_name(key: object) -> bool:
     return isinstance(key, str) and key.isidentifier() and not keyword.iskeyword(key)
 
 
-def render(value: object, quote: str, indent: str | None = None) -> str:
+def render(value: object, quote: str, indent: str | None = None, *, trailing: bool = False) -> str:
     """Source for ``value``: mappings as ``dict(...)``, strings in ``quote``; ``indent`` breaks a dict's keys
     onto lines of their own (``dict(\\n<indent>k=v,\\n<indent>k2=v2)``), and a list of dicts into one dict a
     line, otherwise all on one line."""
     if isinstance(value, Mapping):
-        return _render_mapping(value, quote, indent)
+        return _render_mapping(value, quote, indent, trailing)
     if isinstance(value, tuple):
         items = [render(item, quote) for item in value]
         return f"({items[0]},)" if len(items) == 1 else "(" + ", ".join(items) + ")"
     if isinstance(value, list):
         items = [render(item, quote) for item in value]
         if indent is not None and len(items) > 1 and all(isinstance(item, Mapping) for item in value):
-            return "[\n" + ",\n".join(indent + item for item in items) + "]"  # a list of dicts, one a line
+            return "[\n" + _lines(items, indent, trailing) + "]"  # a list of dicts, one a line
         return "[" + ", ".join(items) + "]"
     if isinstance(value, str):
         return quote_string(value, quote)
@@ -152,23 +184,32 @@ def render(value: object, quote: str, indent: str | None = None) -> str:
     raise TypeError(f"cannot write a {type(value).__name__} into a config: {value!r}")
 
 
-def _render_mapping(value: Mapping[object, object], quote: str, indent: str | None) -> str:
+def _lines(items: list[str], indent: str, trailing: bool) -> str:
+    """Items a line; with ``trailing``, each ends with a comma and the closer gets a line of its own."""
+    if trailing:
+        return "".join(f"{indent}{item},\n" for item in items) + indent[:-4]
+    return ",\n".join(indent + item for item in items)
+
+
+def _render_mapping(value: Mapping[object, object], quote: str, indent: str | None, trailing: bool = False) -> str:
     if not all(is_keyword_name(key) for key in value):
         return "{" + ", ".join(f"{render(k, quote)}: {render(v, quote)}" for k, v in value.items()) + "}"
     pairs = [f"{key}={render(item, quote)}" for key, item in value.items()]
     if indent is None or len(pairs) < 2:
         return "dict(" + ", ".join(pairs) + ")"
-    return "dict(\n" + ",\n".join(indent + pair for pair in pairs) + ")"
+    return "dict(\n" + _lines(pairs, indent, trailing) + ")"
 
 
-def render_like(value: object, old: cst.BaseExpression | None, quote: str, indent: str | None = None) -> str:
+def render_like(
+    value: object, old: cst.BaseExpression | None, quote: str, indent: str | None = None, *, trailing: bool = False
+) -> str:
     """``render``, but a sequence keeps the bracket kind of the value it replaces (tuples stay tuples)."""
     if isinstance(value, (list, tuple)) and old is not None:
         if isinstance(old, cst.Tuple):
             value = tuple(value)
         elif isinstance(old, cst.List):
             value = list(value)
-    return render(value, quote, indent)
+    return render(value, quote, indent, trailing=trailing)
 
 
 def expression(code: str) -> cst.BaseExpression:

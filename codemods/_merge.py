@@ -25,6 +25,7 @@ class Style:
 
     quote: str = "'"
     names: Mapping[str, object] = field(default_factory=dict)
+    trailing_comma: bool = False  # new multi-line blocks end with a comma and close on their own line
 
     @classmethod
     def from_source(cls, source: str) -> Style:
@@ -119,7 +120,8 @@ def merge_call(
     previous = None
     for key, new_value in new.items():
         if key not in present:
-            item = _layout.new_item(key, expression(render_like(new_value, None, style.quote, indent)))
+            rendered = render_like(new_value, None, style.quote, indent, trailing=style.trailing_comma)
+            item = _layout.new_item(key, expression(rendered))
             kept.insert(_insert_position(kept, previous, drop_missing), item)
             changed = True
         previous = key

@@ -47,8 +47,8 @@ def _rendered(value: object, style: Style) -> str:
     indent = " " * 4
     if isinstance(value, Mapping) and len(value) == 1:
         ((key, item),) = value.items()
-        return f"dict({key}={render(item, style.quote, indent)})"
-    return render(value, style.quote, indent if isinstance(value, Mapping) else None)
+        return f"dict({key}={render(item, style.quote, indent, trailing=style.trailing_comma)})"
+    return render(value, style.quote, indent if isinstance(value, Mapping) else None, trailing=style.trailing_comma)
 
 
 def _overlay(
@@ -97,12 +97,12 @@ def _overlay_list(
     file's list is the whole value: mmengine replaces lists), so unchanged elements keep their text."""
     elements = list(node.elements)
     if len(elements) != len(value) or not all(isinstance(v, Mapping) for v in value):
-        return expression(render_like(value, node, style.quote, " " * 4))
+        return expression(render_like(value, node, style.quote, " " * 4, trailing=style.trailing_comma))
     changed = False
     for index, (element, item) in enumerate(zip(elements, value, strict=True)):
         old = element.value
         if not (isinstance(old, cst.Call) and is_plain_dict(old)):
-            return expression(render(value, style.quote, " " * 4))
+            return expression(render(value, style.quote, " " * 4, trailing=style.trailing_comma))
         new = _overlay_call(module, old, cast(Mapping[str, object], item), style, (*path, str(index)))
         if new is not old:
             elements[index], changed = element.with_changes(value=new), True

@@ -17,7 +17,7 @@ from codemods.set_in_channels import set_in_channels_in_module
 
 def swap_backbone(
     source: str,
-    backbone: Mapping[str, object],
+    backbone: Mapping[str, object] | None,
     channels: Sequence[int] | None = None,
     *,
     imports: Sequence[str] = (),
@@ -56,7 +56,8 @@ def swap_backbone(
     """
     original = module = _config.parse(source)
     style = Style.from_source(source)
-    module = replace_backbone_in_module(module, backbone, target=target, inherited=backbone_inherited, style=style)
+    if backbone is not None:
+        module = replace_backbone_in_module(module, backbone, target=target, inherited=backbone_inherited, style=style)
 
     def set_channels(tree: cst.Module) -> cst.Module:
         assert channels is not None

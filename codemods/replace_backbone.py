@@ -93,7 +93,8 @@ def _replace_existing(job: _Job, old: cst.BaseExpression) -> cst.Module:
         frame, items = _layout.decompose(host)
         item = next(it for it in items if it.arg.value is old)
         indent = _layout.new_line_indent(frame, items, item)
-        new = expression(render(_with_delete(job.backbone, job.inherited), job.style.quote, indent))
+        value = _with_delete(job.backbone, job.inherited)
+        new = expression(render(value, job.style.quote, indent, trailing=job.style.trailing_comma))
     return job.module if new is old else _config.replace_at(job.module, job.path, new)
 
 

@@ -33,7 +33,7 @@ _TASKS = {"mmdet": "detection", "mmseg": "segmentation", "mmpretrain": "classifi
 
 @dataclass(frozen=True)
 class SwapPlan:
-    backbone: dict[str, Any]  # as the config should spell it
+    backbone: dict[str, Any] | None  # as the config should spell it; None: same type, merged in ``overrides``
     backbone_inherited: bool  # the ``_base_`` chain defines the backbone: ``_delete_`` it
     outputs: ShapeResult
     overrides: dict[str, Any] = field(default_factory=dict)  # top-level names, mmengine merge semantics
@@ -50,12 +50,17 @@ class _RefusalError(Exception):
 
 
 def plan_swap(
-    merged: ConfigFacts, requested: dict[str, Any], schema: dict[str, Any], catalog: Catalog, say: Say
+    merged: ConfigFacts,
+    requested: dict[str, Any],
+    schema: dict[str, Any],
+    catalog: Catalog,
+    target: str | None,
+    say: Say,
 ) -> SwapPlan:
     """The plan for one config (``merged``: read over its ``_base_`` chain); refusals are ``InputError``
     at the position of their cause, with a way forward."""
     try:
-        return _plan(merged, requested, schema, catalog, say)
+        return _plan(merged, requested, schema, catalog, _target_path(target), say)
     except _RefusalError as refusal:
         located = merged.names
         if not any(refusal.path[:end] in located.values for end in range(1, len(refusal.path) + 1)):
@@ -65,39 +70,71 @@ def plan_swap(
 
 
 def _plan(
-    merged: ConfigFacts, requested: dict[str, Any], schema: dict[str, Any], catalog: Catalog, say: Say
+    merged: ConfigFacts,
+    requested: dict[str, Any],
+    schema: dict[str, Any],
+    catalog: Catalog,
+    where: tuple[tuple[str, ...], str],
+    say: Say,
 ) -> SwapPlan:
     from codemods.consumers import ConsumerError, consumer_overrides
-    from otxgen.validate.backbones import infer_library
+    from otxgen.validate.backbones import infer_library, resolve_type
 
     _refuse_opaque(merged)
-    model = _model(merged)
-    old = model["backbone"]
-    library = infer_library(merged, model)
+    host_path, key = where
+    host = _host(merged, host_path, key)
+    old = host[key]
+    library = infer_library(merged, merged.get("model") or {})
     task = _TASKS.get(library or "", "detection")
     notes: list[str] = []
-    backbone = _new_backbone(old, requested, schema, catalog, library, notes)
+    same_type = resolve_type(old["type"], library, catalog).type == requested["type"]
+    backbone = _new_backbone(old, requested, schema, same_type, notes)
     outputs = _outputs(backbone, task)
     if task != "classification":
         backbone, outputs = _keeping_strides(old, backbone, schema, outputs, catalog, library, say)
     channels = [int(o.channels or 0) for o in outputs.outputs]
     try:
-        model_override = consumer_overrides(model, channels)
+        host_override = consumer_overrides(host, channels)
     except ConsumerError as error:
-        raise _RefusalError(("model", *error.path), error.message) from None
+        raise _RefusalError((*host_path, *error.path), error.message) from None
     if task == "classification":
-        model_override |= _classifier_overrides(model, outputs, channels, notes)
-    overrides = _weights(merged, model, model_override, notes)
+        host_override |= _classifier_overrides(host, outputs, channels, notes)
+    written: dict[str, Any] | None = _spelled(backbone, schema, library, old)
+    if same_type:  # what differs is merged into the config's own backbone: everything else stays
+        host_override[key] = _changes(old, written or {})
+        written = None
+    overrides = _weights(merged, host, host_path, host_override, notes)
     inherited = merged.inherited
-    base_model = inherited.value.get("model") if inherited is not None else None
+    base_host = _at(inherited.value, host_path) if inherited is not None else None
     return SwapPlan(
-        _spelled(backbone, schema, library, old),
-        isinstance(base_model, dict) and "backbone" in base_model,
+        written,
+        isinstance(base_host, dict) and key in base_host,
         outputs,
         overrides,
         _imports(merged, schema, library),
         tuple(notes),
     )
+
+
+def _target_path(target: str | None) -> tuple[tuple[str, ...], str]:
+    """``--target model.student.backbone`` -> (``('model', 'student')``, ``'backbone'``)."""
+    parts = tuple((target or "model.backbone").split("."))
+    return parts[:-1], parts[-1]
+
+
+def _at(value: Any, path: tuple[str, ...]) -> Any:
+    for step in path:
+        value = value.get(step) if isinstance(value, dict) else None
+    return value
+
+
+def _changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The keys of ``new`` whose value differs from ``old``'s (a removed weight is ``None``)."""
+    from codemods.consumers import same_value
+
+    changes = {k: v for k, v in new.items() if k not in old or not same_value(old[k], v)}
+    changes |= {k: None for k in old if _is_weights(k, old[k])}
+    return changes
 
 
 def _refuse_opaque(merged: ConfigFacts) -> None:
@@ -110,55 +147,49 @@ def _refuse_opaque(merged: ConfigFacts) -> None:
         raise InputError(message, where.file, where.line, where.col)
 
 
-def _model(merged: ConfigFacts) -> dict[str, Any]:
+def _host(merged: ConfigFacts, host_path: tuple[str, ...], key: str) -> dict[str, Any]:
+    """The dict that holds the backbone (``model``), checked: a literal backbone dict, not a wrapper."""
     located = merged.names
-    for path in (("model",), ("model", "backbone")):
+    for path in (host_path, (*host_path, key)):
         if path in located.unresolved:
             code = located.unresolved[path]
             message = (
                 f"{'.'.join(map(str, path))} is {code!r}, not dict(...): write it inline as dict(...) to rewrite it"
             )
             raise _RefusalError(path, message)
-    model = merged.get("model")
-    if not isinstance(model, dict) or not isinstance(model.get("backbone"), dict):
+    host = _at(merged.names.value, host_path)
+    dotted = ".".join((*host_path, key))
+    if not isinstance(host, dict) or not isinstance(host.get(key), dict):
         where = "in the config or its _base_ files" if merged.bases else "in the config"
-        raise _RefusalError(("model",), f"no model.backbone {where}")
-    old = model["backbone"]
+        raise _RefusalError(host_path, f"no {dotted} {where}")
+    old = host[key]
     if not isinstance(old.get("type"), str):
-        raise _RefusalError(("model", "backbone"), "the backbone has no literal type")
-    for key, value in old.items():
-        if isinstance(value, dict) and "backbone" in key and "type" in value:
+        raise _RefusalError((*host_path, key), "the backbone has no literal type")
+    for inner, value in old.items():
+        if isinstance(value, dict) and "backbone" in inner and "type" in value:
             message = (
-                f"model.backbone is a {old['type']} that wraps another backbone ({key}): its own layers are "
-                "built for that one's channels; swap the wrapper as a whole with a config that has a plain backbone"
+                f"{dotted} is a {old['type']} that wraps another backbone ({inner}): its own layers are built "
+                "for that one's channels, so otxgen does not swap it; start from a config with a plain backbone"
             )
-            raise _RefusalError(("model", "backbone", key), message)
-    return model
+            raise _RefusalError((*host_path, key, inner), message)
+    return host
 
 
 def _new_backbone(
-    old: dict[str, Any],
-    requested: dict[str, Any],
-    schema: dict[str, Any],
-    catalog: Catalog,
-    library: str | None,
-    notes: list[str],
+    old: dict[str, Any], requested: dict[str, Any], schema: dict[str, Any], same_type: bool, notes: list[str]
 ) -> dict[str, Any]:
     """The new backbone with what the old one carries over (see the module docstring)."""
-    from otxgen.validate.backbones import resolve_type
-
-    old_type = resolve_type(old["type"], library, catalog).type
     kept = {k: v for k, v in old.items() if k not in ("type", "_delete_") and not _is_weights(k, v)}
     dropped_weights = [k for k in old if _is_weights(k, old[k])]
     if dropped_weights:
         notes.append(
             f"the old backbone's weights are not loaded into the new one: removed {', '.join(dropped_weights)}"
         )
-    if old_type == requested["type"]:
-        return {"type": requested["type"], **{k: v for k, v in kept.items() if k not in requested}, **requested}
+    if same_type:
+        return {"type": requested["type"], **kept, **{k: v for k, v in requested.items() if k != "type"}}
     properties = schema.get("properties", {})
     carried = {k: kept[k] for k in CARRIED if k in kept and k in properties and k not in requested}
-    lost = [k for k in kept if k not in carried and k not in requested]
+    lost = [k for k, v in kept.items() if k not in carried and k not in requested and v is not None]
     if lost:
         notes.append(f"not carried over from the old {old['type']} (another type): {', '.join(lost)}")
     return {**requested, **carried}
@@ -255,16 +286,23 @@ def _classifier_overrides(
 
 
 def _weights(
-    merged: ConfigFacts, model: dict[str, Any], model_override: dict[str, Any], notes: list[str]
+    merged: ConfigFacts,
+    host: dict[str, Any],
+    host_path: tuple[str, ...],
+    host_override: dict[str, Any],
+    notes: list[str],
 ) -> dict[str, Any]:
-    """The overrides, with the old network's weights removed: ``model.pretrained`` (mmseg and mmdet pass
-    it to the backbone) and a whole-model ``load_from`` (its backbone changed)."""
+    """The overrides (top-level names), with the old network's weights removed: ``model.pretrained``
+    (mmseg and mmdet pass it to the backbone) and a whole-model ``load_from`` (its backbone changed)."""
+    if host.get("pretrained") is not None:
+        host_override = {**host_override, "pretrained": None}
+        notes.append(f"removed {'.'.join(host_path)}.pretrained={host['pretrained']!r}: the old backbone's weights")
     overrides: dict[str, Any] = {}
-    if model.get("pretrained") is not None:
-        model_override = {**model_override, "pretrained": None}
-        notes.append(f"removed model.pretrained={model['pretrained']!r}: those are the old backbone's weights")
-    if model_override:
-        overrides["model"] = model_override
+    if host_override:
+        nested: dict[str, Any] = host_override
+        for step in reversed(host_path[1:]):
+            nested = {step: nested}
+        overrides[host_path[0]] = nested
     if merged.get("load_from") is not None:
         overrides["load_from"] = None
         notes.append(f"removed load_from={merged.get('load_from')!r}: a checkpoint of the whole old model")

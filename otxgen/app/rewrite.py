@@ -45,7 +45,7 @@ def rewrite_config(
     bases = _base_files()
     merged = _merged(before, str(path), bases)
     _refuse_uncompilable(before, str(path))
-    plan = plan_swap(merged, backbone, schema, catalog, say)
+    plan = plan_swap(merged, backbone, schema, catalog, target, say)
     channels = [int(o.channels or 0) for o in plan.outputs.outputs]
     strides = [o.stride for o in plan.outputs.outputs]
     say(f"[*] {path.name}: backbone outputs ({plan.outputs.tier}): channels {channels}, strides {strides}")
