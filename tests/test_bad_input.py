@@ -174,7 +174,7 @@ CASES = [
     Case(
         "unknown-target",
         model("two-models.py", "--target", "model.nope"),
-        r"two-models.py: no model.nope in the config",
+        r"two-models.py:1:9: no model.nope in the config",
     ),
     Case("latin1-model", model("latin1.py"), Y + r"latin1.py:2:9: not UTF-8: byte 0xe9"),
     Case("binary-model", write("binary.py", b"model = dict()\n\x00\x01", model("binary.py")), r"binary file"),
