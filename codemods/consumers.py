@@ -128,10 +128,9 @@ def consumer_overrides(
 
 
 def _neck_override(value: object, neck: Mapping[str, Any], channels: Sequence[int]) -> dict[str, Any]:
-    if "in_channels" not in neck:
-        return {}
+    """A feature neck that does not say its ``in_channels`` still takes them (FPN requires them)."""
     new = neck_channels(neck, channels)
-    if same_value(neck["in_channels"], new):
+    if same_value(neck.get("in_channels", _MISSING), new):
         return {}
     if isinstance(value, (list, tuple)):  # mmengine replaces a list: the override is the whole list
         return {"neck": [{**neck, "in_channels": new}, *value[1:]]}

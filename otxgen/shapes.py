@@ -126,6 +126,8 @@ def static_outputs(backbone_cfg: dict[str, Any], schema: dict[str, Any]) -> Shap
     """Pure: the outputs the schema's channel table gives for these arguments, or None if it does not apply."""
     from otxgen.schema.table import ChannelTable, Unknown
 
+    if any(name not in schema.get("properties", {}) for name in backbone_cfg if name != "type"):
+        return None  # the backbone would not construct with an argument it does not take
     rows = ChannelTable(schema).outputs(backbone_cfg)
     return None if isinstance(rows, Unknown) else _rows(rows, "static")
 

@@ -221,15 +221,14 @@ BASE_WITHOUT_BACKBONE = "model = dict(type='RetinaNet')\n"
 
 @pytest.mark.parametrize(
     ("base", "delete", "neck"),
-    [(BASE_WITH_BACKBONE, True, True), (BASE_WITHOUT_BACKBONE, False, False), (None, True, True)],
-    ids=["base-defines-backbone-and-neck", "base-without-backbone", "base-file-missing"],
+    [(BASE_WITH_BACKBONE, True, True), (BASE_WITHOUT_BACKBONE, False, False)],
+    ids=["base-defines-backbone-and-neck", "base-without-backbone"],
 )
 def test_model_option_reads_the_base_files_to_know_what_is_inherited(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, base: str | None, delete: bool, neck: bool
 ) -> None:
     """``_delete_=True`` only over a base that defines the backbone (mmengine would pass it on to the
-    constructor otherwise); the neck's channels are added over a base that defines the neck. A missing
-    base file is not an error: the codemods then guess from its name (``models/``: a model)."""
+    constructor otherwise); the neck's channels are added over a base that defines the neck."""
     monkeypatch.chdir(tmp_path)
     config = tmp_path / "configs" / "retina" / "child.py"
     config.parent.mkdir(parents=True)
@@ -244,6 +243,18 @@ def test_model_option_reads_the_base_files_to_know_what_is_inherited(
     assert ("neck=dict(in_channels=[32, 64, 160, 384])" in text) is neck, text
     assert "type='mmdet.RegNet'" in text and "depth=101" not in text  # no default_scope here: scoped
     assert invoke("build", "--backbone", "backbone.yaml", "--model", str(config), "--check").exit_code == 0
+
+
+def test_a_base_file_that_cannot_be_read_is_a_refusal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the missing base defines is unknown: build refuses (exit 2, naming it) instead of guessing."""
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "configs" / "retina" / "child.py"
+    config.parent.mkdir(parents=True)
+    config.write_text(CHILD)
+    result = invoke("build", "--backbone", "mmdet.RegNet", "--model", str(config), "--no-smoke")
+    assert result.exit_code == 2, result.output
+    assert "_base_/models/retina.py cannot be read" in result.stderr
+    assert config.read_text() == CHILD
 
 
 @pytest.mark.parametrize("backbone", ["torchvision.resnet18"])

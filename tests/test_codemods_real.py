@@ -1,10 +1,12 @@
-"""The codemods on real configs: those shipped inside the mmdet package.
+"""``build``'s rewrite on real configs: those shipped inside the mmdet package.
 
 For 50 configs that define ``model = dict(... backbone=dict(...))`` and whose loaded model has a neck
-with ``in_channels``, the rewrite to RegNet-3.2GF parses, keeps every comment outside the replaced
-backbone block, is idempotent, and ``mmengine.Config.fromfile`` of the result equals the original's
-except for ``model.backbone`` and the neck's ``in_channels``. The configs tree is copied once, so the
-rewritten file sits beside the ``_base_`` files it inherits from.
+with ``in_channels``, the rewrite to RegNet-3.2GF (planned from the merged view, as ``otxgen build``
+does) parses, keeps every comment outside the replaced backbone block, is idempotent, and
+``mmengine.Config.fromfile`` of the result equals the original's except for ``model.backbone``, the
+neck's ``in_channels`` and the old weights. The configs tree is copied once, so the rewritten file sits
+beside the ``_base_`` files it inherits from. (The whole-model build and forward of swapped configs of
+all three libraries: ``tests/test_corpus.py``.)
 """
 
 from __future__ import annotations
@@ -23,14 +25,16 @@ from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from codemods import _config
 from codemods.errors import CodemodError
-from codemods.inheritance import inherited_list, inherits
-from codemods.replace_backbone import backbone_path, replace_backbone
-from codemods.set_in_channels import set_in_channels
+from codemods.replace_backbone import backbone_path
+from otxgen.app.plan import CARRIED
+from otxgen.app.rewrite import rewrite_config
+from otxgen.schema.store import StoreCatalog
 
 mmengine_config = pytest.importorskip("mmengine.config", reason="the [mm] extra is not installed")
 pytest.importorskip("mmdet", reason="the [mm] extra is not installed")
 
 BACKBONE: dict[str, Any] = {"type": "RegNet", "arch": "regnetx_3.2gf", "out_indices": (0, 1, 2, 3)}
+REQUESTED: dict[str, Any] = {**BACKBONE, "type": "mmdet.RegNet"}
 CHANNELS = [96, 192, 432, 1008]
 COUNT = 50
 
@@ -103,27 +107,22 @@ def real_configs(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, d
     return chosen
 
 
-def rewrite(path: Path, source: str) -> str:
-    """What ``otxgen build`` does: read the ``_base_`` chain (I/O here), then the pure rewrites."""
-
-    def read(relative: str) -> str:
-        return (path.parent / relative).read_text()
-
-    backbone_inherited = inherits(source, "model.backbone", read, here=path.name)
-    out = replace_backbone(source, BACKBONE, inherited=backbone_inherited)
-    neck_inherited = inherits(out, "model.neck", read, here=path.name)
-    base_neck = inherited_list(out, "model.neck", read, here=path.name)
-    return set_in_channels(out, CHANNELS, inherited=neck_inherited, base_neck=base_neck)
+def rewrite(path: Path, source: str, backbone: dict[str, Any] = REQUESTED) -> str:
+    """What ``otxgen build`` writes for ``path`` when it holds ``source``."""
+    catalog = StoreCatalog()
+    path.write_text(source)
+    return rewrite_config(path, backbone, catalog.schema(backbone["type"]), catalog, None, lambda _: None).after
 
 
 def without_intended_keys(config: dict[str, Any]) -> dict[str, Any]:
     model = dict(config["model"])
     model.pop("backbone")
+    model.pop("pretrained", None)
     neck = model["neck"]
     first = dict(neck[0] if isinstance(neck, list) else neck)
     first.pop("in_channels")
     model["neck"] = [first, *neck[1:]] if isinstance(neck, list) else first
-    return {**config, "model": model}
+    return {**{k: v for k, v in config.items() if k != "load_from"}, "model": model}
 
 
 def test_enough_real_configs(real_configs: list[tuple[Path, dict[str, Any]]]) -> None:
@@ -138,6 +137,7 @@ def test_real_configs_rewrite_losslessly(real_configs: list[tuple[Path, dict[str
         out = rewrite(path, source)
         cst.parse_module(out)
         assert rewrite(path, out) == out, f"{path.name}: not idempotent"
+        path.write_text(source)
         lost = comments_outside_backbone(source) - Counter(text for _, text in comments(out))
         assert not lost, f"{path.name}: lost comments {sorted(lost)}"
         rewritten = path.with_name(f"otxgen_rewritten_{path.name}")
@@ -154,34 +154,41 @@ def test_real_configs_rewrite_losslessly(real_configs: list[tuple[Path, dict[str
     assert not failures, "\n".join(failures)
 
 
-def test_every_rewrite_gives_exactly_the_new_backbone(real_configs: list[tuple[Path, dict[str, Any]]]) -> None:
-    """No key of a base backbone merges back in, whatever the old type (a same-type swap over a base:
-    the next test)."""
-    for path, _ in real_configs:
+def test_a_rewrite_to_another_type_gives_exactly_the_new_backbone(
+    real_configs: list[tuple[Path, dict[str, Any]]],
+) -> None:
+    """No key of a base backbone of another type merges back in, but the arguments of the same meaning
+    that the new schema accepts (``plan.CARRIED``); a same-type swap: the next test."""
+    properties = StoreCatalog().schema("mmdet.RegNet")["properties"]
+    for path, original in real_configs:
+        old = original["model"]["backbone"]
+        carried = {key: old[key] for key in CARRIED if key in old and key in properties}
+        if original["model"]["backbone"]["type"] == "RegNet":
+            continue
+        source = path.read_text()
         rewritten = path.with_name(f"otxgen_whole_{path.name}")
-        rewritten.write_text(rewrite(path, path.read_text()))
-        assert normalized(load(rewritten)["model"]["backbone"]) == normalized(BACKBONE), path.name
+        rewritten.write_text(rewrite(path, source))
+        path.write_text(source)
+        assert normalized(load(rewritten)["model"]["backbone"]) == normalized({**BACKBONE, **carried}), path.name
 
 
-def test_a_same_type_swap_over_a_base_drops_the_base_checkpoint(tmp_path: Path) -> None:
+def test_a_same_type_swap_over_a_base_keeps_the_base_but_not_its_checkpoint(tmp_path: Path) -> None:
     """faster-rcnn regnetx-4GF inherits a RegNet with ``init_cfg`` (regnetx_3.2gf's checkpoint) from its
-    base; swapping to regnetx_400mf without ``init_cfg`` must not bring the 3.2gf checkpoint back."""
+    base; swapping to regnetx_400mf keeps the base's other arguments and drops the checkpoint."""
     root = tmp_path / "configs"
     for folder in ("regnet", "faster_rcnn", "common", "_base_"):
         shutil.copytree(configs_root() / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
     path = root / "regnet" / "faster-rcnn_regnetx-4GF_fpn_ms-3x_coco.py"
-    small = {"type": "RegNet", "arch": "regnetx_400mf", "out_indices": (0, 1, 2, 3)}
-
-    def read(relative: str) -> str:
-        return (path.parent / relative).read_text()
-
-    source = path.read_text()
-    assert inherits(source, "model.backbone", read, here=path.name) is True
-    out = replace_backbone(source, small, inherited=True)
-    assert "_delete_=True," in out and "init_cfg" not in out
-    assert replace_backbone(out, small, inherited=True) == out
+    original = load(path)["model"]["backbone"]
+    small = {"type": "mmdet.RegNet", "arch": "regnetx_400mf", "out_indices": (0, 1, 2, 3)}
+    out = rewrite(path, path.read_text(), small)
+    assert "_delete_" not in out and "init_cfg=None" in out
+    assert rewrite(path, out, small) == out
     path.write_text(out)
-    assert normalized(load(path)["model"]["backbone"]) == normalized(small)
+    backbone = load(path)["model"]["backbone"]
+    assert backbone["arch"] == "regnetx_400mf" and backbone["init_cfg"] is None
+    kept = {k: v for k, v in original.items() if k not in ("arch", "init_cfg")}
+    assert normalized({k: backbone[k] for k in kept}) == normalized(kept)
 
 
 def test_over_a_base_list_of_necks_the_result_loads_with_the_new_channels(tmp_path: Path) -> None:
@@ -193,11 +200,14 @@ def test_over_a_base_list_of_necks_the_result_loads_with_the_new_channels(tmp_pa
     path = root / "libra_rcnn" / "libra-faster-rcnn_r101_fpn_1x_coco.py"
     original = load(path)
     assert isinstance(original["model"]["neck"], list) and "neck" not in path.read_text()
-    out = rewrite(path, path.read_text())
+    source = path.read_text()
+    out = rewrite(path, source)
     assert rewrite(path, out) == out
+    path.write_text(source)
     rewritten = path.with_name(f"otxgen_rewritten_{path.name}")
     rewritten.write_text(out)
     result = load(rewritten)
-    assert normalized(result["model"]["backbone"]) == normalized(BACKBONE)
+    backbone = result["model"]["backbone"]
+    assert normalized({key: backbone[key] for key in BACKBONE}) == normalized(BACKBONE)
     assert normalized(result["model"]["neck"][0]["in_channels"]) == CHANNELS
     assert normalized(without_intended_keys(result)) == normalized(without_intended_keys(original))

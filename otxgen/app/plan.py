@@ -84,7 +84,7 @@ def _plan(
     host_path, key = where
     host = _host(merged, host_path, key)
     old = host[key]
-    library = infer_library(merged, merged.get("model") or {})
+    library = infer_library(merged, merged.get("model") or {}, from_imports=False)
     task = _TASKS.get(library or "", "detection")
     notes: list[str] = []
     same_type = resolve_type(old["type"], library, catalog).type == requested["type"]
@@ -249,7 +249,7 @@ def _keeping_strides(
     result = static_outputs(adjusted, schema)
     if result is None or not result.is_dense:
         return backbone, outputs
-    say(f"[*] out_indices={indices} keeps the strides the neck was built for ({', '.join(map(str, old_strides))})")
+    say(f"[*] out_indices={indices} keeps the strides its neck expects ({', '.join(map(str, old_strides))})")
     return adjusted, result
 
 
@@ -333,7 +333,7 @@ def _imports(merged: ConfigFacts, schema: dict[str, Any], library: str | None) -
     meta = schema["x-otxgen"]
     current = merged.custom_imports
     needed = [] if meta["library"] == library else [meta["custom_import"]]
-    used = _scopes_used(merged.get("model"), skip=("backbone",)) | {meta["library"]} - {library}
+    used = _scopes_used(merged.get("model"), skip=("backbone",)) | {meta["library"]}
     wanted = [m for m in current if REGISTERING_MODULES.get(m, "") in used or m not in REGISTERING_MODULES]
     wanted += [m for m in needed if m not in wanted]
     return None if wanted == current else wanted

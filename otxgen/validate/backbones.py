@@ -104,9 +104,10 @@ def resolve_type(raw: str, library: str | None, catalog: Catalog, custom: Sequen
 CANNOT_PREFIX = "cannot check statically:"
 
 
-def infer_library(facts: ConfigFacts, model: dict[str, Any]) -> str | None:
+def infer_library(facts: ConfigFacts, model: dict[str, Any], *, from_imports: bool = True) -> str | None:
     """The library an unscoped backbone type resolves in: ``default_scope``, the model's type, its data
-    preprocessor, its head keys, ``_base_`` file names, then ``custom_imports``."""
+    preprocessor, its head keys, ``_base_`` file names, then ``custom_imports`` (unless ``from_imports``
+    is false: a build that decides ``custom_imports`` must not read its own decision back)."""
     if facts.default_scope:
         return canonical_library(facts.default_scope)
     hints = [_MODEL_TYPES.get(str(model.get("type", "")).rpartition(".")[2])]
@@ -115,7 +116,7 @@ def infer_library(facts: ConfigFacts, model: dict[str, Any]) -> str | None:
         hints.append(_PREPROCESSORS.get(str(preprocessor.get("type", "")).rpartition(".")[2]))
     hints += [_HEAD_KEYS.get(key) for key in model]
     hints += [lib for base in facts.bases for lib, words in _BASE_WORDS.items() if any(w in base for w in words)]
-    hints += [canonical_library(name.partition(".")[0]) for name in facts.custom_imports]
+    hints += [canonical_library(name.partition(".")[0]) for name in facts.custom_imports if from_imports]
     return next((hint for hint in hints if hint), None)
 
 

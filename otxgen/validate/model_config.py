@@ -92,7 +92,7 @@ def read_config(text: str, file: str) -> ConfigFacts:
 
 # Module-level names a backbone swap reads or writes; a statement touching one (or a name the model's
 # value is built from) that is not a plain ``NAME = value`` makes the file's meaning unknown statically.
-_WATCHED = frozenset({"model", "load_from", "custom_imports", "_base_"})
+_WATCHED = frozenset({"model", "load_from", "custom_imports"})
 _HARMLESS = (cst.Import, cst.ImportFrom, cst.Pass, cst.Expr)
 
 
@@ -107,7 +107,18 @@ def _names_in(node: cst.CSTNode) -> set[str]:
     (``model.update(...)``): a docstring or a bare constant changes nothing."""
     if isinstance(node, cst.Expr) and not m.findall(node, m.Call()):
         return set()
-    return {cst.ensure_type(name, cst.Name).value for name in m.findall(node, m.Name())}
+    names = _variables(node)
+    # ``_base_.optim_wrapper.type = ...`` reaches into the base's names: count the name it reaches
+    for attribute in m.findall(node, m.Attribute(value=m.Name("_base_"))):
+        names.add(cst.ensure_type(attribute, cst.Attribute).attr.value)
+    return names
+
+
+def _variables(node: cst.CSTNode) -> set[str]:
+    """The names ``node`` reads or writes as variables (not keywords, not attribute names)."""
+    labels = {id(arg.keyword) for arg in m.findall(node, m.Arg()) if isinstance(arg, cst.Arg) and arg.keyword}
+    labels |= {id(a.attr) for a in m.findall(node, m.Attribute()) if isinstance(a, cst.Attribute)}
+    return {cst.ensure_type(n, cst.Name).value for n in m.findall(node, m.Name()) if id(n) not in labels}
 
 
 def _model_names(module: cst.Module) -> set[str]:
