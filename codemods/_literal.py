@@ -95,6 +95,7 @@ def quote_and_names(source: str) -> tuple[str, dict[str, object], bool]:
     except SyntaxError:
         return "'", {}, False
     lines = source.splitlines()
+    trailing = _trailing_commas(tree, lines)  # before the names: their evaluation rewrites the tree
     counts = {"'": 0, '"': 0}
     names: dict[str, object] = {}
     for node in ast.walk(tree):
@@ -109,7 +110,7 @@ def quote_and_names(source: str) -> tuple[str, dict[str, object], bool]:
                 names[target.id] = ast.literal_eval(_DictCallsToLiterals(names).visit(statement.value))
             except (ValueError, TypeError, SyntaxError, NotLiteralError, RecursionError):
                 continue
-    return ('"' if counts['"'] > counts["'"] else "'"), names, _trailing_commas(tree, lines)
+    return ('"' if counts['"'] > counts["'"] else "'"), names, trailing
 
 
 def _trailing_commas(tree: ast.Module, lines: list[str]) -> bool:

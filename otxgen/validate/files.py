@@ -43,8 +43,14 @@ def validate_model_config(text: str, file: str, catalog: Catalog, bases: BaseFil
             unfollowed = [_note(facts.names, ("_base_",), f"{CANNOT}: {merged}")]
         else:
             facts, reason = merged, ""
-    findings = _model_findings(facts, catalog, reason) + unfollowed
+    findings = _model_findings(facts, catalog, reason) + unfollowed + _opaque_notes(facts)
     return sorted(findings, key=lambda f: (f.where.file != file, f.where.file, f.where.line, f.where.col, f.path))
+
+
+def _opaque_notes(facts: ConfigFacts) -> list[Finding]:
+    """Statements that change the model after its definition: what is checked may not be what runs."""
+    why = "changes the model after its definition (the check reads the definition)"
+    return [Finding(where, "model", f"{CANNOT}: {code!r} {why}", "note") for where, code in facts.opaque]
 
 
 def _model_findings(facts: ConfigFacts, catalog: Catalog, reason: str) -> list[Finding]:

@@ -93,7 +93,7 @@ def read_config(text: str, file: str) -> ConfigFacts:
 # Module-level names a backbone swap reads or writes; a statement touching one (or a name the model's
 # value is built from) that is not a plain ``NAME = value`` makes the file's meaning unknown statically.
 _WATCHED = frozenset({"model", "load_from", "custom_imports"})
-_HARMLESS = (cst.Import, cst.ImportFrom, cst.Pass, cst.Expr)
+_HARMLESS = (cst.Import, cst.ImportFrom, cst.Pass)
 
 
 def _rebinds(node: cst.Assign, evaluator: _Evaluator, name: str) -> bool:
