@@ -20,6 +20,28 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+# Necks whose output j is input ``start_level + j`` at the same stride (extra levels come after).
+LEVEL_PRESERVING_NECKS = frozenset(
+    {
+        "FPN",
+        "PAFPN",
+        "FPN_CARAFE",
+        "FPN_DropBlock",
+        "NASFPN",
+        "NASFCOS_FPN",
+        "FPG",
+        "RFP",
+        "ChannelMapper",
+        "YOLOXPAFPN",
+        "CSPNeXtPAFPN",
+        "SSH",
+    }
+)
+# Necks that take the backbone's channels as ``in_channels`` even where a config leaves it to a base.
+IN_CHANNELS_NECKS = LEVEL_PRESERVING_NECKS | {"HRFPN", "YOLOV3Neck", "SSDNeck", "DilatedEncoder", "MultiLevelNeck"}
+# SSD's neck passes its inputs through as its first outputs: ``out_channels`` starts with ``in_channels``,
+# and the head reads every output.
+PASS_THROUGH_NECKS = frozenset({"SSDNeck"})
 # Classification necks that pool a (N, C, H, W) map into (N, C), keeping C; they take no in_channels.
 POOLING_NECKS = frozenset({"GlobalAveragePooling", "GeneralizedMeanPooling", "GAP"})
 # Necks whose in_channels run from the deepest feature map to the shallowest.
@@ -113,7 +135,7 @@ def consumer_overrides(
     ``{'neck': [whole list]}``; ``{}`` when everything already fits."""
     neck = first_of(model.get("neck"))
     if neck is not None and not is_pooling_neck(neck):
-        return _neck_override(model["neck"], neck, channels)
+        return _neck_override(model, neck, channels)
     override: dict[str, Any] = {}
     for key in SEG_HEAD_KEYS:
         levels = in_index if key == "decode_head" else None
@@ -127,14 +149,38 @@ def consumer_overrides(
     return override
 
 
-def _neck_override(value: object, neck: Mapping[str, Any], channels: Sequence[int]) -> dict[str, Any]:
-    """A feature neck that does not say its ``in_channels`` still takes them (FPN requires them)."""
+def _neck_override(model: Mapping[str, Any], neck: Mapping[str, Any], channels: Sequence[int]) -> dict[str, Any]:
+    """A feature neck that does not say its ``in_channels`` still takes them when it is a kind known to
+    (FPN requires them); any other kind is a refusal: what it reads is not known."""
+    if "in_channels" not in neck and type_name(neck) not in IN_CHANNELS_NECKS:
+        message = f"the neck {type_name(neck) or '?'} takes no in_channels: otxgen does not know what it reads"
+        raise ConsumerError(("neck",), message + "; give it a config whose neck takes in_channels")
     new = neck_channels(neck, channels)
     if same_value(neck.get("in_channels", _MISSING), new):
         return {}
+    changes: dict[str, Any] = {"in_channels": new}
+    override: dict[str, Any] = {}
+    if type_name(neck) in PASS_THROUGH_NECKS:
+        override = _pass_through(model, neck, list(channels), changes)
+    value = model["neck"]
     if isinstance(value, (list, tuple)):  # mmengine replaces a list: the override is the whole list
-        return {"neck": [{**neck, "in_channels": new}, *value[1:]]}
-    return {"neck": {"in_channels": new}}
+        return {**override, "neck": [{**neck, **changes}, *value[1:]]}
+    return {**override, "neck": changes}
+
+
+def _pass_through(
+    model: Mapping[str, Any], neck: Mapping[str, Any], channels: list[int], changes: dict[str, Any]
+) -> dict[str, Any]:
+    """SSDNeck: the new inputs replace the first outputs, and the head reads the new outputs."""
+    old_in, old_out = list(neck.get("in_channels") or []), list(neck.get("out_channels") or [])
+    if len(old_in) != len(channels) or len(old_out) <= len(old_in):
+        message = f"{type_name(neck)} reads {len(old_in)} backbone levels, the backbone gives {len(channels)}"
+        raise ConsumerError(("neck", "in_channels"), message)
+    changes["out_channels"] = [*channels, *old_out[len(old_in) :]]
+    head = model.get("bbox_head")
+    if isinstance(head, Mapping) and same_value(head.get("in_channels"), old_out):
+        return {"bbox_head": {"in_channels": changes["out_channels"]}}
+    return {}
 
 
 def _put(

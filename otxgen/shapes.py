@@ -214,6 +214,16 @@ def _meta_tier(backbone_cfg: dict[str, Any], input_size: int | None) -> ShapeRes
     return ShapeResult(result.outputs, result.tier, construct)
 
 
+def construction_error(backbone_cfg: dict[str, Any]) -> str | None:
+    """Why the backbone alone does not construct with these arguments (one line), None when it does."""
+    try:
+        _construct_cheapest(backbone_cfg)
+    except Exception as error:  # noqa: BLE001 - any constructor failure is the answer
+        text = str(error).strip().splitlines()
+        return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
+    return None
+
+
 def _construct_cheapest(backbone_cfg: dict[str, Any]) -> tuple[Any, str]:
     failures = []
     for construct in ("meta", "hybrid"):

@@ -89,6 +89,9 @@ def _plan(
     notes: list[str] = []
     same_type = resolve_type(old["type"], library, catalog).type == requested["type"]
     backbone = _new_backbone(old, requested, schema, same_type, notes)
+    misfits = _misfits(old, backbone, requested, schema, notes) if same_type else []
+    if misfits:  # written whole (under ``_delete_``) without them: merging in place would keep them
+        same_type, backbone = False, {k: v for k, v in backbone.items() if k not in misfits}
     outputs = _outputs(backbone, task)
     if task != "classification":
         backbone, outputs = _keeping_strides(old, backbone, schema, outputs, catalog, library, say)
@@ -99,6 +102,7 @@ def _plan(
         raise _RefusalError((*host_path, *error.path), error.message) from None
     if task == "classification":
         host_override |= _classifier_overrides(host, outputs, channels, notes)
+    _replacing_non_dicts(host_override, merged, host_path)
     written: dict[str, Any] | None = _spelled(backbone, schema, library, old)
     if same_type:  # what differs is merged into the config's own backbone: everything else stays
         host_override[key] = _changes(old, written or {})
@@ -114,6 +118,18 @@ def _plan(
         _imports(merged, schema, library),
         tuple(notes),
     )
+
+
+def _replacing_non_dicts(override: dict[str, Any], merged: ConfigFacts, host_path: tuple[str, ...]) -> None:
+    """A dict over a base value that is not a dict (``neck=None``) needs ``_delete_``: mmengine refuses
+    to merge it otherwise."""
+    inherited = merged.inherited
+    base = _at(inherited.value, host_path) if inherited is not None else None
+    if not isinstance(base, dict):
+        return
+    for key, value in override.items():
+        if isinstance(value, dict) and "_delete_" not in value and key in base and not isinstance(base[key], dict):
+            override[key] = {"_delete_": True, **value}
 
 
 def _target_path(target: str | None) -> tuple[tuple[str, ...], str]:
@@ -195,6 +211,41 @@ def _new_backbone(
     return {**requested, **carried}
 
 
+def _misfits(
+    old: dict[str, Any], backbone: dict[str, Any], requested: dict[str, Any], schema: dict[str, Any], notes: list[str]
+) -> list[str]:
+    """The old arch's options that a same-type backbone of another arch does not construct with
+    (ResNet-101's ``dcn`` does not fit ResNet-18's basic blocks). Only asked when it keeps such options,
+    so only then is torch imported: the backbone alone is built, never the config."""
+    from otxgen.schema.table import same
+
+    key = ((schema.get("x-otxgen") or {}).get("channels") or {}).get("key")
+    properties = schema.get("properties", {})
+    if (
+        key is None
+        or key not in requested
+        or same(old.get(key, properties.get(key, {}).get("default")), requested[key])
+    ):
+        return []
+    risky = [
+        name
+        for name, value in backbone.items()
+        if name not in (*requested, *CARRIED, "type", "out_indices")
+        and "stride" not in name
+        and "dilation" not in name
+        and not ("default" in properties.get(name, {}) and same(value, properties[name]["default"]))
+    ]
+    if not risky:
+        return []
+    from otxgen.shapes import construction_error
+
+    error = construction_error(backbone)
+    if error is None:
+        return []
+    notes.append(f"{key}={requested[key]!r} does not construct with the old {', '.join(risky)} ({error}): dropped")
+    return risky
+
+
 def _is_weights(key: str, value: object) -> bool:
     if key == "pretrained":
         return value is not None
@@ -269,7 +320,8 @@ def _classifier_overrides(
     )
 
     override: dict[str, Any] = {}
-    pooled = outputs.outputs[-1].ndim == 2
+    ndim = outputs.outputs[-1].ndim
+    pooled = ndim == 2
     neck = first_of(model.get("neck"))
     if pooled and neck is not None and is_pooling_neck(neck):
         override["neck"] = None
@@ -277,6 +329,11 @@ def _classifier_overrides(
     elif not pooled and model.get("neck") is None:
         override["neck"] = dict(POOLING_NECK)
         notes.append("added neck GlobalAveragePooling: the head takes pooled vectors and the backbone gives maps")
+    elif neck is not None and type_name(neck) == "GlobalAveragePooling" and neck.get("dim", 2) != ndim - 2:
+        override["neck"] = {"dim": ndim - 2}  # 1: tokens (MLP-Mixer), 2: maps
+        notes.append(
+            f"neck GlobalAveragePooling pools {ndim - 2}-D now (dim={ndim - 2}): the backbone's outputs are {ndim}-D"
+        )
     head = model.get("head")
     if isinstance(head, dict) and type_name(head) in TOKEN_HEADS and not pooled:
         kept = {k: head[k] for k in LINEAR_HEAD_KEEPS if k in head and k != "init_cfg"}

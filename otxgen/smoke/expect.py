@@ -11,25 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-# Necks whose output j is input ``start_level + j`` at the same stride (extra levels come after).
-LEVEL_PRESERVING_NECKS = frozenset(
-    {
-        "FPN",
-        "PAFPN",
-        "FPN_CARAFE",
-        "FPN_DropBlock",
-        "NASFPN",
-        "NASFCOS_FPN",
-        "FPG",
-        "RFP",
-        "ChannelMapper",
-        "YOLOXPAFPN",
-        "CSPNeXtPAFPN",
-        "SSH",
-    }
-)
-# Classification necks that pool a (N, C, H, W) map into (N, C).
-POOLING_NECKS = frozenset({"GlobalAveragePooling", "GeneralizedMeanPooling", "GAP"})
+from codemods.consumers import LEVEL_PRESERVING_NECKS, POOLING_NECKS
+
 # Where detectors keep the strides they assume for the neck's outputs, in the order checked.
 PRIOR_STRIDE_PATHS = (
     ("rpn_head", "anchor_generator", "strides"),

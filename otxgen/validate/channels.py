@@ -11,12 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from otxgen.validate.check import CANNOT, PASSTHROUGH_NECKS
+from codemods.consumers import HEAD_KEYS, REVERSED_NECKS, is_pooling_neck, type_name
+from otxgen.validate.check import CANNOT
 from otxgen.validate.located import Finding, JsonPath, Located, dotted
-
-HEAD_KEYS = ("decode_head", "auxiliary_head", "head")
-# Necks whose in_channels run from the deepest feature map to the shallowest.
-REVERSED_NECKS = frozenset({"YOLOV3Neck"})
 
 
 def check_consumers(
@@ -26,7 +23,7 @@ def check_consumers(
     findings: list[Finding] = []
     neck_path, neck = _first(model.get("neck"), (*model_path, "neck"))
     if isinstance(neck, dict) and not _passes_through(neck):
-        reverse = str(neck.get("type", "")).rpartition(".")[2] in REVERSED_NECKS
+        reverse = type_name(neck) in REVERSED_NECKS
         return _compare(
             neck, neck_path, located, outputs[::-1] if reverse and isinstance(outputs, list) else outputs, None
         )
@@ -38,7 +35,7 @@ def check_consumers(
 
 
 def _passes_through(neck: dict[str, Any]) -> bool:
-    return "in_channels" not in neck and neck.get("type") in PASSTHROUGH_NECKS
+    return "in_channels" not in neck and is_pooling_neck(neck)
 
 
 def _first(value: Any, path: JsonPath) -> tuple[JsonPath, Any]:

@@ -15,8 +15,6 @@ from otxgen.validate.located import Finding, JsonPath, Located, dotted
 
 CANNOT = "cannot check statically"
 _VALUE_PRIORITY = {"enum": 0, "const": 1, "anyOf": 2, "oneOf": 2, "type": 3}
-# Necks that keep the channel count of the last feature map (classifiers): the head sees it directly.
-PASSTHROUGH_NECKS = frozenset({"GlobalAveragePooling", "GeneralizedMeanPooling", "mmpretrain.GlobalAveragePooling"})
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
