@@ -2,9 +2,9 @@
 # Both set up .venv first (idempotent; the first run builds mmcv, later runs take seconds).
 VENV := .venv
 BIN := $(VENV)/bin
-CODE := otxgen codemods tests benchmarks
+CODE := otxgen codemods tests benchmarks tools
 
-.PHONY: setup demo test lint schemas-check bench
+.PHONY: setup demo test lint schemas-check bench corpus
 
 setup:
 	@bash tools/setup-env.sh
@@ -26,3 +26,9 @@ test: lint schemas-check
 
 bench: setup
 	cd benchmarks && ../$(BIN)/python run_all.py
+
+# The real-config corpus: configs shipped inside mmdet, mmseg and mmpretrain, swapped, built and run
+# (about 8 s a config here); the CI sample (12 a library) runs in make test as tests/test_corpus.py.
+CORPUS_PER_LIBRARY ?= 50
+corpus: setup
+	$(BIN)/python tools/corpus.py --per-library $(CORPUS_PER_LIBRARY) --out corpus.json

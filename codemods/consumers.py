@@ -42,6 +42,15 @@ IN_CHANNELS_NECKS = LEVEL_PRESERVING_NECKS | {"HRFPN", "YOLOV3Neck", "SSDNeck", 
 # SSD's neck passes its inputs through as its first outputs: ``out_channels`` starts with ``in_channels``,
 # and the head reads every output.
 PASS_THROUGH_NECKS = frozenset({"SSDNeck"})
+# Where detectors keep the strides they assume for the neck's outputs, in the order checked.
+PRIOR_STRIDE_PATHS = (
+    ("rpn_head", "anchor_generator", "strides"),
+    ("rpn_head", "prior_generator", "strides"),
+    ("bbox_head", "anchor_generator", "strides"),
+    ("bbox_head", "prior_generator", "strides"),
+    ("roi_head", "bbox_roi_extractor", "featmap_strides"),
+    ("roi_head", "mask_roi_extractor", "featmap_strides"),
+)
 # Classification necks that pool a (N, C, H, W) map into (N, C), keeping C; they take no in_channels.
 POOLING_NECKS = frozenset({"GlobalAveragePooling", "GeneralizedMeanPooling", "GAP"})
 # Necks whose in_channels run from the deepest feature map to the shallowest.
@@ -109,6 +118,56 @@ def neck_channels(neck: Mapping[str, Any], channels: Sequence[int]) -> int | lis
         return channels[-1]
     ordered = list(channels)[::-1] if type_name(neck) in REVERSED_NECKS else list(channels)
     return ordered
+
+
+def _stride_value(value: Any) -> int | None:
+    """A prior stride is an int or an ``(h, w)`` pair; pairs count only when square."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, Sequence) and len(value) == 2 and value[0] == value[1] and isinstance(value[0], int):
+        return int(value[0])
+    return None
+
+
+def _dig(cfg: Mapping[str, Any], path: Sequence[str]) -> Any:
+    node: Any = cfg
+    for key in path:
+        if not isinstance(node, Mapping) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def prior_strides(model: Mapping[str, Any]) -> list[tuple[str, list[int]]]:
+    """Every stride list a detector keeps for its neck outputs, as ``(dotted path, strides)``."""
+    found = []
+    for path in PRIOR_STRIDE_PATHS:
+        raw = _dig(model, path)
+        if isinstance(raw, Sequence) and not isinstance(raw, str):
+            strides = [_stride_value(v) for v in raw]
+            if strides and all(s is not None for s in strides):
+                found.append((".".join(path), [int(s) for s in strides if s is not None]))
+    return found
+
+
+def fed_strides(model: Mapping[str, Any]) -> list[int] | None:
+    """The strides a detector's neck is fed at, from the strides its anchors or RoI extractors were built
+    for: where the neck passes its inputs through level by level from its first output (SSDNeck, an FPN
+    from level 0), input ``i`` is at prior stride ``i``. None when the config does not say."""
+    neck = first_of(model.get("neck"))
+    sources = prior_strides(model)
+    count = (
+        len(neck.get("in_channels") or [])
+        if neck is not None and isinstance(neck.get("in_channels"), list | tuple)
+        else 0
+    )
+    if neck is None or not sources or not count:
+        return None
+    from_zero = type_name(neck) in LEVEL_PRESERVING_NECKS and neck.get("start_level", 0) == 0
+    if type_name(neck) not in PASS_THROUGH_NECKS and not from_zero:
+        return None
+    strides = sources[0][1]
+    return strides[:count] if len(strides) >= count else None
 
 
 def same_value(left: object, right: object) -> bool:

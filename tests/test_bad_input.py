@@ -176,6 +176,11 @@ CASES = [
         model("two-models.py", "--target", "model.nope"),
         r"two-models.py:1:9: no model.nope in the config",
     ),
+    Case(
+        "target-not-a-backbone",
+        model("two-models.py", "--target", "model.neck"),
+        r"two-models.py:\d+:\d+: model.neck is a FPN, not a backbone",
+    ),
     Case("latin1-model", model("latin1.py"), Y + r"latin1.py:2:9: not UTF-8: byte 0xe9"),
     Case("binary-model", write("binary.py", b"model = dict()\n\x00\x01", model("binary.py")), r"binary file"),
     Case("10mb-model", write("big.py", b"x = 1\n" * (2 * 1024 * 1024), model("big.py")), r"larger than 5 MiB"),

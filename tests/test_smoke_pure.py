@@ -9,8 +9,9 @@ import sys
 
 import pytest
 
+from codemods.consumers import prior_strides
 from otxgen.smoke.check import check_levels, stride_of
-from otxgen.smoke.expect import expectation, prior_strides
+from otxgen.smoke.expect import expectation
 from otxgen.smoke.report import SmokeResult, Step, render_json, render_table, verdict
 
 FPN_DETECTOR = {

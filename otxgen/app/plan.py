@@ -87,14 +87,18 @@ def _plan(
     library = infer_library(merged, merged.get("model") or {}, from_imports=False)
     task = _TASKS.get(library or "", "detection")
     notes: list[str] = []
-    same_type = resolve_type(old["type"], library, catalog).type == requested["type"]
+    old_type = resolve_type(old["type"], library, catalog).type
+    if "backbone" not in key and old_type is None:
+        message = f"{'.'.join((*host_path, key))} is a {old['type']}, not a backbone: --target names the backbone"
+        raise _RefusalError((*host_path, key, "type"), message)
+    same_type = old_type == requested["type"]
     backbone = _new_backbone(old, requested, schema, same_type, notes)
     misfits = _misfits(old, backbone, requested, schema, notes) if same_type else []
     if misfits:  # written whole (under ``_delete_``) without them: merging in place would keep them
         same_type, backbone = False, {k: v for k, v in backbone.items() if k not in misfits}
     outputs = _outputs(backbone, task)
     if task != "classification":
-        backbone, outputs = _keeping_strides(old, backbone, schema, outputs, catalog, library, say)
+        backbone, outputs = _keeping_strides(host, old, backbone, schema, outputs, catalog, library, say)
     channels = [int(o.channels or 0) for o in outputs.outputs]
     try:
         host_override = consumer_overrides(host, channels)
@@ -272,6 +276,7 @@ def _outputs(backbone: dict[str, Any], task: str) -> ShapeResult:
 
 
 def _keeping_strides(
+    host: dict[str, Any],
     old: dict[str, Any],
     backbone: dict[str, Any],
     schema: dict[str, Any],
@@ -281,12 +286,14 @@ def _keeping_strides(
     say: Say,
 ) -> tuple[dict[str, Any], ShapeResult]:
     """The new backbone with ``out_indices`` chosen so that its maps come at the strides the old one
-    gave (the strides the neck, anchors and heads were built for), with its outputs; unchanged when
-    ``out_indices`` is set, the strides agree, or the schema's tables do not say."""
+    gave (its schema's table), or else at the strides the anchors were built for (the strides the neck,
+    anchors and heads expect), with its outputs; unchanged when ``out_indices`` is set, the strides
+    agree, or neither says."""
+    from codemods.consumers import fed_strides
     from otxgen.schema.table import ChannelTable
     from otxgen.shapes import static_outputs
 
-    old_strides = ChannelTable.for_config(old, library, catalog).strides()
+    old_strides = ChannelTable.for_config(old, library, catalog).strides() or fed_strides(host)
     new_strides = [o.stride for o in outputs.outputs]
     if "out_indices" in backbone or outputs.tier != "static" or old_strides in (None, new_strides):
         return backbone, outputs

@@ -11,17 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from codemods.consumers import LEVEL_PRESERVING_NECKS, POOLING_NECKS
-
-# Where detectors keep the strides they assume for the neck's outputs, in the order checked.
-PRIOR_STRIDE_PATHS = (
-    ("rpn_head", "anchor_generator", "strides"),
-    ("rpn_head", "prior_generator", "strides"),
-    ("bbox_head", "anchor_generator", "strides"),
-    ("bbox_head", "prior_generator", "strides"),
-    ("roi_head", "bbox_roi_extractor", "featmap_strides"),
-    ("roi_head", "mask_roi_extractor", "featmap_strides"),
-)
+from codemods.consumers import LEVEL_PRESERVING_NECKS, POOLING_NECKS, first_of, prior_strides
 
 
 @dataclass(frozen=True)
@@ -58,15 +48,6 @@ def _type_name(cfg: Mapping[str, Any]) -> str:
     return str(cfg.get("type", "?")).rpartition(".")[2]
 
 
-def _first(value: Any) -> Mapping[str, Any] | None:
-    """A neck or head may be a dict or a list of dicts (applied in turn): the first meets the backbone."""
-    if isinstance(value, Mapping):
-        return value
-    if isinstance(value, Sequence) and not isinstance(value, str) and value and isinstance(value[0], Mapping):
-        return value[0]
-    return None
-
-
 def _ints(value: Any) -> list[int] | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return [value]
@@ -75,44 +56,14 @@ def _ints(value: Any) -> list[int] | None:
     return None
 
 
-def _stride_value(value: Any) -> int | None:
-    """A prior stride is an int or an ``(h, w)`` pair; pairs count only when square."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, Sequence) and len(value) == 2 and value[0] == value[1] and isinstance(value[0], int):
-        return int(value[0])
-    return None
-
-
-def _dig(cfg: Mapping[str, Any], path: Sequence[str]) -> Any:
-    node: Any = cfg
-    for key in path:
-        if not isinstance(node, Mapping) or key not in node:
-            return None
-        node = node[key]
-    return node
-
-
-def prior_strides(model: Mapping[str, Any]) -> list[tuple[str, list[int]]]:
-    """Every stride list a detector keeps for its neck outputs, as ``(dotted path, strides)``."""
-    found = []
-    for path in PRIOR_STRIDE_PATHS:
-        raw = _dig(model, path)
-        if isinstance(raw, Sequence) and not isinstance(raw, str):
-            strides = [_stride_value(v) for v in raw]
-            if strides and all(s is not None for s in strides):
-                found.append((".".join(path), [int(s) for s in strides if s is not None]))
-    return found
-
-
 def expectation(model: Mapping[str, Any], task: str) -> Expectation:
     """The demands on the backbone's outputs made by the config's neck, decode head(s) or head."""
-    neck = _first(model.get("neck"))
+    neck = first_of(model.get("neck"))
     if task == "classification":
         return _classification(model, neck)
     if neck is not None and "in_channels" in neck:
         return _from_neck(model, neck, task)
-    if _first(model.get("decode_head")) is not None:
+    if first_of(model.get("decode_head")) is not None:
         return _from_decode_heads(model)
     return Expectation(notes=("no neck or decode head with in_channels: only the whole-model forward is checked",))
 
@@ -161,7 +112,7 @@ def _from_decode_heads(model: Mapping[str, Any]) -> Expectation:
     auxiliary = model.get("auxiliary_head")
     heads += [("auxiliary_head", a) for a in (auxiliary if isinstance(auxiliary, list) else [auxiliary]) if a]
     for key, head in heads:
-        head = _first(head)
+        head = first_of(head)
         if head is not None:
             _decode_head_demands(f"{key} {_type_name(head)}", head, demands, counts)
     return Expectation(tuple(demands), tuple(counts), True, False)
@@ -191,7 +142,7 @@ def _decode_head_demands(
 
 def _classification(model: Mapping[str, Any], neck: Mapping[str, Any] | None) -> Expectation:
     """mmpretrain heads read the last output; a pooling neck needs it to be a 4-D map."""
-    head = _first(model.get("head"))
+    head = first_of(model.get("head"))
     pooled_by_neck = neck is not None and _type_name(neck) in POOLING_NECKS
     demands: tuple[Demand, ...] = ()
     if head is not None:
