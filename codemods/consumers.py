@@ -285,18 +285,19 @@ def seg_head_updates(
 
 
 def _direct_head_updates(key: str, head: Mapping[str, Any], *, channels: Sequence[int]) -> dict[str, Any]:
+    """A detection head without a neck reads the backbone's levels itself: one ``in_channels`` entry a
+    level (SSD). One int for all its levels (CornerNet's stacked hourglass outputs) says neither which
+    levels nor at which strides: a refusal."""
     old = head.get("in_channels", _MISSING)
     if old is _MISSING:
         return {}
-    if isinstance(old, int):
-        new: object = channels[-1]
-    elif isinstance(old, (list, tuple)) and len(old) == len(channels):
-        new = list(channels)
-    else:
-        raise ConsumerError(
-            (key, "in_channels"), f"{key} reads {len(old)} backbone levels, the backbone gives {len(channels)}"
-        )
-    return {} if same_value(old, new) else {"in_channels": new}
+    if not isinstance(old, (list, tuple)):
+        message = f"{key} reads the backbone directly with one in_channels for all its levels: otxgen cannot tell which"
+        raise ConsumerError((key, "in_channels"), message + "; start from a config with a neck")
+    if len(old) != len(channels):
+        message = f"{key} reads {len(old)} backbone levels, the backbone gives {len(channels)}"
+        raise ConsumerError((key, "in_channels"), message)
+    return {} if same_value(old, channels) else {"in_channels": list(channels)}
 
 
 def valid_index(index: object, count: int) -> bool:
