@@ -87,6 +87,9 @@ def find(
     """
     from otxgen.app import find as app
 
+    if template and (backbone_libs or libraries):
+        given = "--backbone" if backbone_libs else f"LIB ({' '.join(libraries)})"
+        raise click.UsageError(f"--template and {given} exclude each other: list templates or backbones")
     if template:
         _run(ctx, lambda: app.find_templates(FindTemplateOptions(task, output_format), _say))
         return
@@ -101,8 +104,8 @@ def find(
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Backbone argument (YAML value).")
 @click.option("--model", "models", multiple=True, type=click.Path(path_type=Path), help="Model config to rewrite.")
 @click.option("--target", metavar="PATH", help="Dotted path of the backbone when a config has several models.")
-@click.option("--diff", "mode", flag_value="diff", help="Print a unified diff; write nothing.")
-@click.option("--check", "mode", flag_value="check", help="Write nothing; exit 1 if anything would change.")
+@click.option("--diff", is_flag=True, help="Print a unified diff; write nothing.")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if anything would change.")
 @click.option("--no-smoke", is_flag=True, help="Skip the smoke-build (which executes the rewritten config).")
 @click.argument("more_backbones", nargs=-1, type=click.Path(path_type=Path), metavar="[FILE.yaml ...]")
 @click.pass_context
@@ -115,7 +118,8 @@ def build(
     overrides: tuple[str, ...],
     models: tuple[Path, ...],
     target: str | None,
-    mode: str | None,
+    diff: bool,
+    check: bool,
     no_smoke: bool,
     more_backbones: tuple[Path, ...],
 ) -> None:
@@ -138,6 +142,10 @@ def build(
 
     if (task is None) == (backbone is None):
         raise click.UsageError("give exactly one of --task or --backbone")
+    if diff and check:
+        raise click.UsageError("--diff and --check exclude each other: --diff prints the change, --check only says")
+    _refuse_options_of_the_other_form(task, template_id, overrides, models, target, diff or check)
+    mode = "diff" if diff else "check" if check else None
     if task is not None:
         _run(ctx, lambda: app.build_task(BuildTaskOptions(task, template_id, workspace), _say))
         return
@@ -158,6 +166,25 @@ def build(
         for name in (backbone, *map(str, more_backbones))
     ]
     _run(ctx, lambda: _worst(app.build_backbone(options, _say) for options in runs))
+
+
+def _refuse_options_of_the_other_form(
+    task: str | None,
+    template_id: str | None,
+    overrides: tuple[str, ...],
+    models: tuple[Path, ...],
+    target: str | None,
+    preview: bool,
+) -> None:
+    """An option that the chosen form ignores is a usage error, not silently dropped."""
+    if task is None:
+        if template_id is not None:
+            raise click.UsageError("--template goes with --task (it picks a workspace template), not --backbone")
+        return
+    given = [name for name, value in (("--set", overrides), ("--model", models), ("--target", target)) if value]
+    given += ["--diff/--check"] if preview else []
+    if given:
+        raise click.UsageError(f"{', '.join(given)} go with --backbone, not --task")
 
 
 def _home_workspace(backbone: str, models: tuple[Path, ...]) -> Path | None:

@@ -1,5 +1,7 @@
 """Bad input through the CLI: each case exits with its exact code, says what is wrong in one line (with
 ``file:line:col`` where there is a position), and leaves every file exactly as it was (bytes and mtimes).
+For ``validate`` the one line is its one finding, on stdout (findings are its results); for every other
+command it is the one ``otxgen: error:`` (or click's ``Error:``) line on stderr, and stdout is empty.
 
 Symlinks are followed (``otxgen.fsio``): a linked model config is rewritten in its target, the link
 stays; a dangling link is a missing file.
@@ -72,6 +74,11 @@ def model(name: str, *extra: str) -> Callable[[Path], list[str]]:
     return lambda tmp: ["build", "--backbone", "mmdet.RegNet", "--model", str(tmp / "bad" / name), "--no-smoke", *extra]
 
 
+def checked(name: str) -> Callable[[Path], list[str]]:
+    """``validate fixtures/bad/<name>``."""
+    return lambda tmp: ["validate", str(tmp / "bad" / name)]
+
+
 def typed(*extra: str) -> Callable[[Path], list[str]]:
     """``build --backbone mmdet.RegNet`` inside the workspace, with ``extra`` arguments."""
     return lambda tmp: ["build", "--backbone", "mmdet.RegNet", "--no-smoke", *extra]
@@ -102,9 +109,9 @@ def no_template(tmp: Path) -> list[str]:
     return typed()(tmp)
 
 
-def task_in(relative: str) -> Callable[[Path], list[str]]:
+def task_in(relative: str, *extra: str) -> Callable[[Path], list[str]]:
     """``build --task detection --workspace tmp_path/<relative>``."""
-    return lambda tmp: ["build", "--task", "detection", "--workspace", str(tmp / relative)]
+    return lambda tmp: ["build", "--task", "detection", "--workspace", str(tmp / relative), *extra]
 
 
 def task_over_model(tmp: Path) -> list[str]:
@@ -205,11 +212,26 @@ CASES = [
     Case(
         "unknown-template", lambda t: ["build", "--task", "detection", "--template", "x"], r"no template 'x' for task"
     ),
+    Case("diff-and-check", typed("--diff", "--check"), r"--diff and --check exclude each other"),
+    Case("task-and-diff", task_in("new", "--diff"), r"--diff/--check go with --backbone, not --task"),
+    Case("task-and-set", task_in("new", "--set", "depth=18"), r"--set go with --backbone, not --task"),
+    Case("template-with-backbone", typed("--template", "x"), r"--template goes with --task"),
+    Case("find-backbone-and-template", lambda t: ["find", "--backbone", "--template"], r"--template and --backbone"),
+    Case("find-template-and-lib", lambda t: ["find", "--template", "mmdet"], r"--template and LIB \(mmdet\)"),
 ]
 
 
 def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith(("otxgen: error:", "Error:"))]
+
+
+def message_lines(args: list[str], result: Result) -> list[str]:
+    """The lines that say what is wrong: validate's findings (stdout), else the error lines (stderr)."""
+    if args[0] == "validate":
+        assert error_lines(result.stderr) == []
+        return result.stdout.splitlines()
+    assert result.stdout == ""
+    return error_lines(result.stderr)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
@@ -219,9 +241,8 @@ def test_bad_input_exits_with_one_message_and_writes_nothing(case: Case, workspa
     before = snapshot(tmp)
     result = invoke(*args)
     assert result.exit_code == case.exit_code, result.output
-    assert result.stdout == ""
-    errors = error_lines(result.stderr)
-    assert len(errors) == 1, result.stderr
+    errors = message_lines(args, result)
+    assert len(errors) == 1, result.output
     assert re.search(case.message.replace("{tmp}", re.escape(str(tmp))), errors[0]), errors[0]
     assert "Traceback" not in result.stderr
     assert snapshot(tmp) == before
