@@ -121,6 +121,17 @@ def task_over_model(tmp: Path) -> list[str]:
     return task_in("mine")(tmp)
 
 
+def nested(opener: str, closer: str, levels: int, leaf: str = "1") -> bytes:
+    """A model config whose ``x`` nests ``levels`` deep (Python compiles up to 199 brackets)."""
+    value = opener * levels + leaf + closer * levels
+    return f"model = dict(backbone=dict(type='mmdet.ResNet', depth=50), x={value})\n".encode()
+
+
+DEEP_YAML = b"backbone:\n  type: mmdet.RegNet\n  arch: regnetx_400mf\n  x: " + b"[" * 60 + b"]" * 60 + b"\n"
+DEEP_BLOCK_YAML = (
+    b"backbone:\n  type: mmdet.RegNet\n" + b"".join(b"  " * i + b"k:\n" for i in range(1, 61)) + b"  " * 61 + b"v: 1\n"
+)
+BOM_MODEL = b"\xef\xbb\xbfmodel = dict(backbone=dict(type='mmdet.ResNet', depth=50))\n"
 BIG = b"backbone:\n  type: mmdet.RegNet\n  arch: regnetx_400mf\n" + b"# padding\n" * (1024 * 1024)
 Y = r"{tmp}/bad/"
 CASES = [
@@ -170,7 +181,7 @@ CASES = [
     Case("set-type", typed("--set", "type=mmdet.ResNet"), r"--set type=mmdet.ResNet: KEY must be an argument name"),
     Case("set-bad-key", typed("--set", "a-b=1"), r"--set a-b=1: KEY must be an argument name"),
     # model configs that cannot be rewritten
-    Case("syntax-error", model("syntax.py"), Y + r"syntax.py:5:1: invalid Python: "),
+    Case("syntax-error", model("syntax.py"), Y + r"syntax.py:4:14: invalid Python: '\(' was never closed"),
     Case("no-model", model("no-model.py"), Y + r"no-model.py: no model.backbone in the config"),
     Case("no-backbone", model("no-backbone.py"), Y + r"no-backbone.py:1:9: no model.backbone in the config"),
     Case("empty-model", model("empty.py"), Y + r"empty.py: no model.backbone in the config"),
@@ -211,6 +222,37 @@ CASES = [
     Case("task-over-a-model", task_over_model, r"{tmp}/mine: would overwrite model.py; choose a new or empty"),
     Case(
         "unknown-template", lambda t: ["build", "--task", "detection", "--template", "x"], r"no template 'x' for task"
+    ),
+    # nesting that would exhaust the recursion of libcst (RecursionError) or its native parser (SIGSEGV)
+    Case(
+        "deep-brackets", write("deep.py", nested("[", "]", 150), checked("deep.py")), Y + r"deep.py:1:\d+: nested too"
+    ),
+    Case(
+        "deep-dict-calls", write("deep.py", nested("dict(a=", ")", 150), model("deep.py")), r"deep.py:1:\d+: nested too"
+    ),
+    Case(
+        "deep-3000-validate", write("deep.py", nested("[", "]", 3000), checked("deep.py")), r"deep.py:1:\d+: nested too"
+    ),
+    Case("deep-3000-build", write("deep.py", nested("dict(a=", ")", 3000), model("deep.py")), r"deep.py:1:\d+: nested"),
+    Case("deep-operators", write("deep.py", nested("-", "", 3000), checked("deep.py")), r"deep.py: nested too deeply"),
+    Case(
+        "deep-strings", write("deep.py", nested("'a' ", "", 500, "'b'"), model("deep.py")), r"deep.py:1:\d+: nested too"
+    ),
+    Case("deep-yaml", write("deep.yaml", DEEP_YAML, bad("deep.yaml")), Y + r"deep.yaml:4:\d+: nested too deeply"),
+    Case(
+        "deep-block-yaml", write("deep.yaml", DEEP_BLOCK_YAML, checked("deep.yaml")), r"deep.yaml:\d+:\d+: nested too"
+    ),
+    # what Python compiles (and so mmengine reads), validate reads alike
+    Case(
+        "repeated-keyword-validate",
+        checked("two-backbones.py"),
+        Y + r"two-backbones.py:4:5: .*keyword argument repeated",
+    ),
+    Case(
+        "bom-model-validate", write("bom.py", BOM_MODEL, checked("bom.py")), Y + r"bom.py:1:1: starts with a byte order"
+    ),
+    Case(
+        "bom-model-build", write("bom.py", BOM_MODEL, model("bom.py")), Y + r"bom.py:1:1: starts with a byte order mark"
     ),
     Case("diff-and-check", typed("--diff", "--check"), r"--diff and --check exclude each other"),
     Case("task-and-diff", task_in("new", "--diff"), r"--diff/--check go with --backbone, not --task"),

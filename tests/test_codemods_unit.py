@@ -89,7 +89,7 @@ def test_an_unchanged_backbone_over_a_base_gets_delete_and_nothing_else() -> Non
 def test_a_syntax_error_has_a_position() -> None:
     with pytest.raises(CodemodError) as caught:
         replace_backbone("model = dict(\n    backbone=dict(type='A',,))\n", REGNET)
-    assert (caught.value.line, caught.value.message.startswith("not valid Python")) == (2, True)
+    assert (caught.value.line, caught.value.message.startswith("invalid Python")) == (2, True)
     assert caught.value.col > 0
     assert isinstance(caught.value, ValueError)
 

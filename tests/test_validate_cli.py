@@ -61,7 +61,7 @@ def test_invalid_model_config_reports_key_and_neck_channels() -> None:
 
 @pytest.mark.parametrize(
     ("name", "position"),
-    [("duplicate.yaml", ":4:3: "), ("latin1.yaml", ":3:25: "), ("syntax.py", ":3:1: "), ("bomb.yaml", ":")],
+    [("duplicate.yaml", ":4:3: "), ("latin1.yaml", ":3:25: "), ("syntax.py", ":2:18: "), ("bomb.yaml", ":")],
 )
 def test_unreadable_input_exits_2_with_position(name: str, position: str) -> None:
     path = FIXTURES / "unreadable" / name
@@ -163,3 +163,13 @@ def test_base_files_are_read_never_executed(tmp_path: Path) -> None:
         f"{tmp_path / 'child.py'}:2:34: model.backbone.depth: 51 is not one of [18, 34, 50, 101, 152]"
     )
     assert "cannot be read: embedded null byte" in result.stdout
+
+
+def test_a_byte_order_mark_is_fine_in_yaml_but_refused_in_a_python_config(tmp_path: Path) -> None:
+    """mmengine reads YAML through PyYAML (which skips a BOM) but compiles Python, which refuses U+FEFF."""
+    (tmp_path / "backbone.yaml").write_bytes(b"\xef\xbb\xbf" + VALID_YAML.read_bytes())
+    assert (run(str(tmp_path / "backbone.yaml")).exit_code, run(str(tmp_path / "backbone.yaml")).stdout) == (0, "")
+    (tmp_path / "model.py").write_bytes(b"\xef\xbb\xbf" + VALID_CONFIG.read_bytes())
+    result = run(str(tmp_path / "model.py"))
+    assert result.exit_code == 2
+    assert result.stdout.startswith(f"{tmp_path / 'model.py'}:1:1: starts with a byte order mark (U+FEFF)")

@@ -465,7 +465,7 @@ def test_merge_follows_mmengine_order_and_semantics() -> None:
     ("child", "reason"),
     [
         ("_base_ = 'new.py'\n", "_base_ file cfg/new.py uses read_base() imports (not followed)"),
-        ("_base_ = 'bad.py'\n", "_base_ file cfg/bad.py:2:1: invalid Python"),
+        ("_base_ = 'bad.py'\n", "_base_ file cfg/bad.py:1:13: invalid Python: '(' was never closed"),
         ("_base_ = 'computed.py'\n", "_base_ in cfg/computed.py is not a literal: os.environ['BASE']"),
         ("_base_ = 'mmdet::_base_/models/retinanet_r50_fpn.py'\n", "is in another package (not followed)"),
         ("_base_ = '../../x.py'\n", "_base_ file ../x.py cannot be read: No such file or directory"),

@@ -65,7 +65,7 @@ def validate_file(path: Path, catalog: Any, bases: Any = None) -> list[Finding]:
 
     file = str(path)
     try:
-        text = read_text(path).removeprefix("\ufeff")  # positions count from after a BOM
+        text = read_text(path)  # a BOM stays: YAML skips it, a Python config with one is refused
         if path.suffix.lower() in YAML_SUFFIXES:
             return validate_backbone_yaml(text, file, catalog)
         return validate_model_config(text, file, catalog, bases if bases is not None else _base_files())
@@ -82,7 +82,7 @@ def _base_files() -> Any:
 
 def _read_base(path: str) -> str:
     """A ``_base_`` file's text, for ``validate_model_config``; ``InputError`` when unreadable."""
-    return read_text(Path(path)).removeprefix("\ufeff")
+    return read_text(Path(path))
 
 
 def _expand(paths: Sequence[Path], findings: list[Finding]) -> Iterator[Path]:

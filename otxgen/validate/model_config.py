@@ -53,7 +53,9 @@ class ConfigFacts:
 
 
 def read_config(text: str, file: str) -> ConfigFacts:
-    """Parse ``text`` (a model config) into ``ConfigFacts``; a syntax error is an ``InputError``."""
+    """Parse ``text`` (a model config) into ``ConfigFacts``; what Python (and so mmengine) would refuse to
+    compile, or what nests too deeply to read safely, is an ``InputError`` at its position."""
+    _check_compiles(text, file)
     try:
         module = cst.parse_module(text)
     except cst.ParserSyntaxError as error:
@@ -88,6 +90,21 @@ def read_config(text: str, file: str) -> ConfigFacts:
     watched = _WATCHED | _model_names(module)
     opaque = [(evaluator.where_of(node), _first_line(module, node)) for node, names in suspects if names & watched]
     return ConfigFacts(file, evaluator.names, read_base, bases, opaque)
+
+
+def _check_compiles(text: str, file: str) -> None:
+    """Python's parser and compiler on ``text`` (nothing runs): syntax errors with Python's own message
+    and position, a repeated keyword (``dict(backbone=..., backbone=...)``), a byte order mark, and
+    nesting deeper than ``codemods`` may read (checked before libcst, which recurses)."""
+    from codemods._config import check_syntax
+    from codemods.errors import CodemodError
+
+    try:
+        compile(check_syntax(text), file, "exec", dont_inherit=True)
+    except CodemodError as error:
+        raise InputError(error.message, file, error.line, error.col) from None
+    except SyntaxError as error:
+        raise InputError(f"invalid Python: {error.msg}", file, error.lineno or 0, error.offset or 0) from None
 
 
 # Module-level names a backbone swap reads or writes; a statement touching one (or a name the model's

@@ -15,6 +15,9 @@ from otxgen.errors import InputError
 from otxgen.validate.located import JsonPath, Located, Where
 
 MAX_NODES = 100_000  # expanded nodes, aliases counted each time they are used
+# Levels of nested collections. Backbone arguments nest about five; a value this deep still renders
+# into a config that ``codemods._config.MAX_DEPTH`` accepts, and the walk (recursive) stays shallow.
+MAX_DEPTH = 50
 MERGE_TAG = "tag:yaml.org,2002:merge"
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -39,6 +42,8 @@ def load_located(text: str, file: str) -> Located:
         raise InputError(f"invalid YAML: {cause}", file, line, col) from None
     except yaml.YAMLError as error:
         raise InputError(f"invalid YAML: {error}", file) from None
+    except RecursionError:  # PyYAML's pure-Python composer, where libyaml is missing, recurses
+        raise InputError(f"nested too deeply (more than {MAX_DEPTH} levels)", file) from None
     finally:
         loader.dispose()
 
@@ -64,6 +69,8 @@ class _Walker:
         if self.count > MAX_NODES:
             raise InputError(f"document expands to more than {MAX_NODES} nodes (alias bomb?)", self.file, *_start(node))
         self.located.values[path] = Where(self.file, *_start(node))
+        if len(path) > MAX_DEPTH:
+            raise InputError(f"nested too deeply (more than {MAX_DEPTH} levels)", self.file, *_start(node))
         if isinstance(node, yaml.ScalarNode):
             return self.loader.construct_object(node)
         if id(node) in self.open:
