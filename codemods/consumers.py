@@ -39,6 +39,9 @@ LEVEL_PRESERVING_NECKS = frozenset(
 )
 # Necks that take the backbone's channels as ``in_channels`` even where a config leaves it to a base.
 IN_CHANNELS_NECKS = LEVEL_PRESERVING_NECKS | {"HRFPN", "YOLOV3Neck", "SSDNeck", "DilatedEncoder", "MultiLevelNeck"}
+# Necks that make a pyramid out of single-stride levels (a ViT's) by rescaling each: fed a pyramid, they
+# would rescale it again (strides 1, 4, 16, 64).
+SINGLE_STRIDE_NECKS = frozenset({"MultiLevelNeck", "Feature2Pyramid"})
 # SSD's neck passes its inputs through as its first outputs: ``out_channels`` starts with ``in_channels``,
 # and the head reads every output.
 PASS_THROUGH_NECKS = frozenset({"SSDNeck"})

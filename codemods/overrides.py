@@ -10,6 +10,7 @@ values that are already equal keep their text and comments.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import cast
 
 import libcst as cst
@@ -19,6 +20,14 @@ from codemods._literal import NotLiteralError, code_of, expression, maybe_litera
 from codemods._merge import Style, UnplainDictError, is_plain_dict, merge_call
 
 _DELETE = "_delete_"
+
+
+@dataclass(frozen=True)
+class Replace:
+    """An override value written whole over the file's own (no merge), without ``_delete_``: for a key
+    no base defines, where mmengine would pass ``_delete_`` on to the constructor."""
+
+    value: object
 
 
 def _merges(value: object) -> bool:
@@ -33,7 +42,8 @@ def apply_overrides_in_module(module: cst.Module, overrides: Mapping[str, object
     for name, value in overrides.items():
         assign = _config.assigned(module, name)
         if assign is None:
-            module = _config.append_statement(module, f"{name} = {_rendered(value, style)}\n")
+            plain = value.value if isinstance(value, Replace) else value
+            module = _config.append_statement(module, f"{name} = {_rendered(plain, style)}\n")
             continue
         new = _overlay(module, assign.value, value, style, (name,))
         if new is not assign.value:
@@ -54,6 +64,9 @@ def _rendered(value: object, style: Style) -> str:
 def _overlay(
     module: cst.Module, node: cst.BaseExpression, value: object, style: Style, path: tuple[str, ...]
 ) -> cst.BaseExpression:
+    if isinstance(value, Replace):
+        _refuse_opaque(module, node, path, replacing=True)
+        return expression(render_like(value.value, node, style.quote))
     if not _merges(value):
         current = maybe_literal(node, style.names)
         if current is not NotLiteralError and same_value(current, value):
@@ -75,6 +88,11 @@ def _overlay_call(
     leaves: dict[str, object] = {}
     for key, sub in value.items():
         arg = _config.keyword_arg(call, key)
+        if isinstance(sub, Replace):  # merge_call replaces a dict key by key, keeping equal values' text
+            if arg is not None:
+                _refuse_opaque(module, arg.value, (*path, key), replacing=True)
+            leaves[key] = sub.value
+            continue
         if arg is None or not (_merges(sub) or isinstance(sub, list)):
             leaves[key] = sub
             continue

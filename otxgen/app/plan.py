@@ -99,6 +99,7 @@ def _plan(
     outputs = _outputs(backbone, task)
     if task != "classification":
         backbone, outputs = _keeping_strides(host, old, backbone, schema, outputs, catalog, library, say)
+    _refuse_single_stride_into_pyramid(host, outputs, host_path)
     channels = [int(o.channels or 0) for o in outputs.outputs]
     try:
         host_override = consumer_overrides(host, channels)
@@ -107,6 +108,7 @@ def _plan(
     if task == "classification":
         host_override |= _classifier_overrides(host, outputs, channels, notes)
     _replacing_non_dicts(host_override, merged, host_path)
+    _replacing_where_not_inherited(host_override, merged, host_path)
     written: dict[str, Any] | None = _spelled(backbone, schema, library, old)
     if same_type:  # what differs is merged into the config's own backbone: everything else stays
         host_override[key] = _changes(old, written or {})
@@ -124,6 +126,31 @@ def _plan(
     )
 
 
+def _refuse_single_stride_into_pyramid(host: dict[str, Any], outputs: ShapeResult, host_path: tuple[str, ...]) -> None:
+    """A ViT-style backbone gives every level at one stride; a pyramid neck (FPN...) built on it would
+    run, but its levels would all see the same resolution and the anchors' strides would be wrong. The
+    converse too: a neck that rescales single-stride levels into a pyramid, fed a pyramid."""
+    from codemods.consumers import LEVEL_PRESERVING_NECKS, SINGLE_STRIDE_NECKS, first_of, type_name
+
+    neck = first_of(host.get("neck"))
+    strides = {o.stride for o in outputs.outputs}
+    if neck is not None and type_name(neck) in SINGLE_STRIDE_NECKS and len(strides) > 1:
+        message = (
+            f"the {type_name(neck)} neck rescales single-stride levels (a ViT's) into a pyramid, but the new "
+            f"backbone's levels already are one (strides {', '.join(str(o.stride) for o in outputs.outputs)}); "
+            "start from a config with a pyramid neck such as FPN"
+        )
+        raise _RefusalError((*host_path, "neck"), message)
+    if neck is None or type_name(neck) not in LEVEL_PRESERVING_NECKS or len(outputs.outputs) < 2 or len(strides) > 1:
+        return
+    message = (
+        f"the new backbone gives every level at stride {strides.pop()}, but the {type_name(neck)} neck expects a "
+        "pyramid (strides growing level by level); use a neck that builds one from a single stride, such as "
+        "mmseg.MultiLevelNeck (scales=[4, 2, 1, 0.5])"
+    )
+    raise _RefusalError((*host_path, "neck"), message)
+
+
 def _replacing_non_dicts(override: dict[str, Any], merged: ConfigFacts, host_path: tuple[str, ...]) -> None:
     """A dict over a base value that is not a dict (``neck=None``) needs ``_delete_``: mmengine refuses
     to merge it otherwise."""
@@ -134,6 +161,18 @@ def _replacing_non_dicts(override: dict[str, Any], merged: ConfigFacts, host_pat
     for key, value in override.items():
         if isinstance(value, dict) and "_delete_" not in value and key in base and not isinstance(base[key], dict):
             override[key] = {"_delete_": True, **value}
+
+
+def _replacing_where_not_inherited(override: dict[str, Any], merged: ConfigFacts, host_path: tuple[str, ...]) -> None:
+    """``_delete_`` only where a base defines the key (mmengine consumes it only there, and passes it to
+    the constructor otherwise); where none does, the value replaces the file's own whole."""
+    from codemods.overrides import Replace
+
+    inherited = merged.inherited
+    base = _at(inherited.value, host_path) if inherited is not None else None
+    for key, value in override.items():
+        if isinstance(value, dict) and value.get("_delete_") and not (isinstance(base, dict) and key in base):
+            override[key] = Replace({k: v for k, v in value.items() if k != "_delete_"})
 
 
 def _target_path(target: str | None) -> tuple[tuple[str, ...], str]:
