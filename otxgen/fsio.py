@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -19,20 +20,64 @@ from otxgen.errors import InputError
 
 MAX_BYTES = 5 * 1024 * 1024  # configs and backbone.yaml files are kilobytes; refuse before parsing more
 TEMP_SUFFIX = ".otxgen-tmp"
+_NO_WAIT = getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 def read_text(path: Path) -> str:
     """Read a UTF-8 text file keeping its line endings; unreadable input is an ``InputError``."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
-    except IsADirectoryError:
-        raise InputError("is a directory, expected a file", str(path)) from None
-    except FileNotFoundError:
-        raise InputError("no such file", str(path)) from None
+    return decode_text(read_bytes(path), str(path))
+
+
+def read_bytes(path: Path, limit: int = MAX_BYTES + 1) -> bytes:
+    """Up to ``limit`` bytes of a regular file. Only regular files are read: a FIFO would block the
+    read forever (and a device never end), so anything else is an ``InputError`` before the read."""
+    require_regular_file(path)
+    try:  # O_NONBLOCK: should the path turn into a FIFO after the check, the open still returns
+        fd = os.open(path, os.O_RDONLY | _NO_WAIT)
     except OSError as error:
-        raise InputError(f"cannot read: {error.strerror or error}", str(path)) from None
-    return decode_text(data, str(path))
+        raise _unreadable(error, path) from None
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise InputError(_not_regular(mode), str(path))
+        return handle.read(limit)
+
+
+def require_regular_file(path: Path) -> None:
+    """Refuse, with the reason, a path that does not lead (through any symlinks) to a regular file."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        raise _unreadable(error, path) from None
+    except ValueError as error:  # a NUL byte in the path
+        raise InputError(f"cannot read: {error}", repr(str(path))[1:-1]) from None
+    if not stat.S_ISREG(mode):
+        raise InputError(_not_regular(mode), str(path))
+
+
+def _not_regular(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "is a directory, expected a file"
+    kinds = {stat.S_ISFIFO: "a FIFO (named pipe)", stat.S_ISSOCK: "a socket", stat.S_ISCHR: "a character device"}
+    kind = next((name for test, name in kinds.items() if test(mode)), "a block device")
+    return f"is {kind}, not a regular file; otxgen reads and writes regular files only"
+
+
+def _unreadable(error: OSError, path: Path) -> InputError:
+    if error.errno in (errno.ENOENT, errno.ENOTDIR):
+        return InputError("no such file", str(path))
+    if error.errno == errno.ELOOP:
+        return InputError("symlink loop: the link never reaches a file", str(path))
+    return InputError(f"cannot read: {error.strerror or error}", str(path))
+
+
+def resolve(path: Path) -> Path:
+    """``path`` with every symlink followed; a loop is an ``InputError`` (``Path.resolve`` raises
+    ``RuntimeError`` on Python 3.11, ``OSError`` later)."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):
+        raise InputError("symlink loop: the link never reaches a file", str(path)) from None
 
 
 def decode_text(data: bytes, file: str) -> str:
@@ -52,17 +97,19 @@ def decode_text(data: bytes, file: str) -> str:
 
 def holds(path: Path, text: str) -> bool:
     """Whether ``path`` already holds ``text`` (a caller then leaves it alone: its mtime stays)."""
+    data = text.encode("utf-8")
     try:
-        return path.read_bytes() == text.encode("utf-8")
-    except OSError:
+        return read_bytes(path, len(data) + 1) == data
+    except InputError:
         return False
 
 
 def ensure_writable(path: Path) -> None:
-    """Refuse, before anything is written, a target that is read-only or in a folder we cannot write."""
-    target = path.resolve()
-    if target.is_dir():
-        raise InputError("is a directory, expected a file", str(path))
+    """Refuse, before anything is written, a target that is not a regular file, is read-only, or is in a
+    folder we cannot write."""
+    target = resolve(path)
+    if target.exists() and not target.is_file():
+        raise InputError(_not_regular(target.stat().st_mode), str(path))
     if target.exists() and (target.stat().st_mode & 0o222 == 0 or not os.access(target, os.W_OK)):
         raise InputError("file is read-only; make it writable or pass another target", str(path))
     if not os.access(target.parent, os.W_OK | os.X_OK):
@@ -87,7 +134,7 @@ def write_all_atomic(items: Sequence[tuple[Path, str]]) -> None:
             staged.append((_stage(path, text), path))
         for tmp, path in staged:
             current = path
-            os.replace(tmp, path.resolve())
+            os.replace(tmp, resolve(path))
     except OSError as error:
         raise InputError(f"cannot write: {error.strerror or error}", str(current)) from None
     finally:
@@ -96,7 +143,7 @@ def write_all_atomic(items: Sequence[tuple[Path, str]]) -> None:
 
 def _stage(path: Path, text: str) -> str:
     """A synced temp file beside ``path``'s target holding ``text``, with the target's permission bits."""
-    target = path.resolve()
+    target = resolve(path)
     mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=TEMP_SUFFIX)
     try:
@@ -146,6 +193,6 @@ def folder_lock(folder: Path) -> Iterator[None]:
 def folder_locks(folders: Iterable[Path]) -> Iterator[None]:
     """``folder_lock`` on each distinct folder (resolved, in sorted order)."""
     with contextlib.ExitStack() as stack:
-        for folder in sorted({f.resolve() for f in folders}):
+        for folder in sorted({resolve(f) for f in folders}):
             stack.enter_context(folder_lock(folder))
         yield

@@ -94,6 +94,33 @@ def write(name: str, data: bytes, args: Callable[[Path], list[str]]) -> Callable
     return setup
 
 
+def fifo(name: str, args: Callable[[Path], list[str]]) -> Callable[[Path], list[str]]:
+    """Make ``tmp_path/<name>`` a FIFO (reading one blocks until a writer comes: never), then ``args``."""
+
+    def setup(tmp: Path) -> list[str]:
+        (tmp / name).parent.mkdir(exist_ok=True)
+        (tmp / name).unlink(missing_ok=True)
+        os.mkfifo(tmp / name)
+        return args(tmp)
+
+    return setup
+
+
+def with_base(base: str, args: Callable[[Path], list[str]]) -> Callable[[Path], list[str]]:
+    """Write ``bad/child.py`` inheriting ``bad/<base>`` (and a backbone), then ``args``."""
+    child = f"_base_ = ['{base}']\nmodel = dict(backbone=dict(type='mmdet.ResNet', depth=50))\n"
+    return write("child.py", child.encode(), args)
+
+
+def symlink_loop(name: str, args: Callable[[Path], list[str]]) -> Callable[[Path], list[str]]:
+    def setup(tmp: Path) -> list[str]:
+        (tmp / name).unlink(missing_ok=True)
+        (tmp / name).symlink_to(tmp / name)
+        return args(tmp)
+
+    return setup
+
+
 def read_only_model(tmp: Path) -> list[str]:
     (tmp / "ws" / "model.py").chmod(0o444)
     return typed()(tmp)
@@ -204,7 +231,9 @@ CASES = [
     Case("10mb-model", write("big.py", b"x = 1\n" * (2 * 1024 * 1024), model("big.py")), r"larger than 5 MiB"),
     Case("missing-model", model("nonexistent.py"), Y + r"nonexistent.py: no such file"),
     Case(
-        "directory-model", lambda t: ["build", "--backbone", "mmdet.RegNet", "--model", str(t / "bad")], r"not a file"
+        "directory-model",
+        lambda t: ["build", "--backbone", "mmdet.RegNet", "--model", str(t / "bad")],
+        r"bad: is a directory, expected a file",
     ),
     Case("dangling-symlink", dangling_link, Y + r"link.py: no such file"),
     Case("read-only-model", read_only_model, r"{tmp}/ws/model.py: file is read-only"),
@@ -254,6 +283,35 @@ CASES = [
     Case(
         "bom-model-build", write("bom.py", BOM_MODEL, model("bom.py")), Y + r"bom.py:1:1: starts with a byte order mark"
     ),
+    # only regular files are read or written: a FIFO would block forever (in a write, holding the lock)
+    Case("fifo-validate", fifo("bad/fifo.py", checked("fifo.py")), Y + r"fifo.py: is a FIFO \(named pipe\), not a"),
+    Case(
+        "fifo-yaml", fifo("bad/fifo.yaml", bad("fifo.yaml")), Y + r"fifo.yaml: is a FIFO \(named pipe\), not a regular"
+    ),
+    Case("fifo-model", fifo("ws/model.py", typed()), r"{tmp}/ws/model.py: is a FIFO \(named pipe\), not a regular"),
+    Case("fifo-backbone-yaml", fifo("ws/backbone.yaml", typed()), r"ws/backbone.yaml: is a FIFO \(named pipe\)"),
+    Case("fifo-in-a-walk", fifo("walk/fifo.py", lambda t: ["validate", str(t / "walk")]), r"fifo.py: is a FIFO"),
+    Case(
+        "fifo-base-validate",
+        fifo("bad/fifo.py", with_base("fifo.py", checked("child.py"))),
+        Y + r"child.py:1:11: _base_ file .*fifo.py cannot be read: is a FIFO \(named pipe\)",
+    ),
+    Case(
+        "fifo-base-build",
+        fifo("bad/fifo.py", with_base("fifo.py", model("child.py"))),
+        Y + r"child.py:1:11: _base_ file .*fifo.py cannot be read: is a FIFO \(named pipe\)",
+    ),
+    Case(
+        "missing-base-validate",
+        with_base("nope.py", checked("child.py")),
+        Y + r"child.py:1:11: _base_ file .*nope.py cannot be read: no such file",
+    ),
+    Case(
+        "bom-json-base",
+        write("base.json", b"\xef\xbb\xbf{}", with_base("base.json", checked("child.py"))),
+        Y + r"child.py:1:11: _base_ file .*base.json:1:1: starts with a byte order mark",
+    ),
+    Case("symlink-loop-model", symlink_loop("ws/model.py", typed()), r"ws/model.py: symlink loop"),
     Case("diff-and-check", typed("--diff", "--check"), r"--diff and --check exclude each other"),
     Case("task-and-diff", task_in("new", "--diff"), r"--diff/--check go with --backbone, not --task"),
     Case("task-and-set", task_in("new", "--set", "depth=18"), r"--set go with --backbone, not --task"),

@@ -124,13 +124,12 @@ print(json.dumps({{"code": code, "heavy": heavy}}))
 INHERIT = FIXTURES / "inherit"
 
 
-def test_base_files_are_followed_and_a_missing_one_is_a_note_with_exit_0() -> None:
+def test_base_files_are_followed_and_a_missing_one_is_unreadable_input() -> None:
     result = run(str(INHERIT / "missing.py"))
-    assert result.exit_code == 0
-    assert result.stdout.splitlines()[0] == (
-        f"{INHERIT / 'missing.py'}:1:10: note: _base_: cannot check statically: _base_ file "
-        f"{INHERIT / '_base_' / 'nope.py'} cannot be read: no such file"
-    )
+    assert result.exit_code == 2
+    assert result.stdout.splitlines() == [
+        f"{INHERIT / 'missing.py'}:1:36: _base_ file {INHERIT / '_base_' / 'nope.py'} cannot be read: no such file"
+    ]
     result = run(str(INHERIT / "depth_fifty.py"))
     assert result.exit_code == 1
     assert result.stdout.splitlines()[0] == (
@@ -158,7 +157,7 @@ def test_base_files_are_read_never_executed(tmp_path: Path) -> None:
     (tmp_path / "child.py").write_text("_base_ = 'base.py'\nmodel = dict(backbone=dict(depth=51))\n")
     result = run(str(tmp_path / "child.py"), str(tmp_path / "odd.py"))
     assert not marker.exists()
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # odd.py's second base cannot be read
     assert result.stdout.splitlines()[0] == (
         f"{tmp_path / 'child.py'}:2:34: model.backbone.depth: 51 is not one of [18, 34, 50, 101, 152]"
     )

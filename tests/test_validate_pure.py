@@ -409,13 +409,14 @@ def test_delete_replaces_the_inherited_backbone(catalog: DirCatalog) -> None:
     assert inherited("delete.py", catalog) == []
 
 
-def test_a_missing_base_file_is_a_note(catalog: DirCatalog) -> None:
-    assert inherited("missing.py", catalog) == [
-        f"{INHERIT / 'missing.py'}:1:10: note: _base_: cannot check statically: _base_ file "
-        f"{INHERIT / '_base_' / 'nope.py'} cannot be read: No such file or directory",
-        f"{INHERIT / 'missing.py'}:2:23: note: model.backbone: cannot check statically: the backbone type comes from "
-        "_base_ (not followed)",
-    ]
+def test_a_missing_base_file_is_an_input_error_at_its_entry(catalog: DirCatalog) -> None:
+    """mmengine cannot load a config whose base is missing either: not a note but unreadable input."""
+    with pytest.raises(InputError) as caught:
+        inherited("missing.py", catalog)
+    assert str(caught.value) == (
+        f"{INHERIT / 'missing.py'}:1:36: _base_ file {INHERIT / '_base_' / 'nope.py'} cannot be read: "
+        "No such file or directory"
+    )
 
 
 def test_a_base_chain_that_loops_is_a_note(catalog: DirCatalog) -> None:
@@ -465,16 +466,27 @@ def test_merge_follows_mmengine_order_and_semantics() -> None:
     ("child", "reason"),
     [
         ("_base_ = 'new.py'\n", "_base_ file cfg/new.py uses read_base() imports (not followed)"),
-        ("_base_ = 'bad.py'\n", "_base_ file cfg/bad.py:1:13: invalid Python: '(' was never closed"),
         ("_base_ = 'computed.py'\n", "_base_ in cfg/computed.py is not a literal: os.environ['BASE']"),
         ("_base_ = 'mmdet::_base_/models/retinanet_r50_fpn.py'\n", "is in another package (not followed)"),
-        ("_base_ = '../../x.py'\n", "_base_ file ../x.py cannot be read: No such file or directory"),
     ],
 )
 def test_a_base_that_cannot_be_followed_says_why(child: str, reason: str) -> None:
     result = merged(child)
     assert isinstance(result, str)
     assert reason in result
+
+
+@pytest.mark.parametrize(
+    ("child", "message"),
+    [
+        ("_base_ = 'bad.py'\n", "cfg/child.py:1:10: _base_ file cfg/bad.py:1:13: invalid Python: '(' was never closed"),
+        ("_base_ = ['a.py', '../../x.py']\n", "cfg/child.py:1:19: _base_ file ../x.py cannot be read: No such file"),
+    ],
+)
+def test_a_base_that_cannot_be_read_is_an_input_error_at_its_entry(child: str, message: str) -> None:
+    with pytest.raises(InputError) as caught:
+        merged(child)
+    assert str(caught.value).startswith(message)
 
 
 def test_yolov3_neck_note_is_not_reversed_with_the_channels(catalog: DirCatalog) -> None:

@@ -57,7 +57,7 @@ class Targets:
     @property
     def folders(self) -> list[Path]:
         """The folders a build writes in (their locks keep a second build out until this one ends)."""
-        return [self.home, *(model.resolve().parent for model in self.models)]
+        return [self.home, *(fsio.resolve(model).parent for model in self.models)]
 
 
 def build_backbone(options: BuildBackboneOptions, say: Say) -> Outcome:
@@ -102,12 +102,13 @@ def _targets(options: BuildBackboneOptions) -> Targets:
     if options.models:
         if options.workspace:
             raise UsageError("--workspace and --model exclude each other")
-        for model in options.models:
-            if not model.is_file():
-                raise InputError("no such file" if not model.exists() else "not a file", str(model))
-        return Targets(Path.cwd(), options.models)
-    workspace = options.workspace or Path.cwd()
-    return Targets(workspace, tuple(workspace_model_files(workspace)))
+        targets = Targets(Path.cwd(), options.models)
+    else:
+        workspace = options.workspace or Path.cwd()
+        targets = Targets(workspace, tuple(workspace_model_files(workspace)))
+    for model in targets.models:  # a FIFO would block the read, a symlink loop never ends
+        fsio.require_regular_file(model)
+    return targets
 
 
 def _finish(
@@ -146,7 +147,7 @@ def _diff(rewrite: Rewrite) -> str:
 def _display(path: Path) -> str:
     """``path`` relative to the current folder when it is inside it (diffs read like ``git diff``)."""
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        return str(fsio.resolve(path).relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
 

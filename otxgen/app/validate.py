@@ -26,7 +26,7 @@ from typing import Any
 
 from otxgen.app import Outcome, Say
 from otxgen.errors import InputError
-from otxgen.fsio import read_text
+from otxgen.fsio import read_bytes, read_text
 from otxgen.options import ValidateOptions
 from otxgen.validate.located import Finding, Where
 
@@ -108,6 +108,6 @@ def _walk(directory: Path) -> Iterator[Path]:
 
 def _assigns_model(path: Path) -> bool:
     try:
-        return _MODEL_ASSIGNMENT.search(path.read_bytes()) is not None
-    except OSError:
-        return True  # let validate_file report why it cannot be read
+        return _MODEL_ASSIGNMENT.search(read_bytes(path)) is not None
+    except InputError:
+        return True  # let validate_file report why it cannot be read (a FIFO is never read)

@@ -6,9 +6,11 @@ is merged in: dicts merge recursively, a child dict with ``_delete_=True`` repla
 is consumed only when the base has that key), and lists and every other value replace.
 
 Positions follow the values: what the child sets keeps the child's position, what only a base file sets
-points into that base file. Reading is the caller's job (``read``); a base that cannot be read, parsed or
-followed (``package::path``, a loop, a ``_base_`` that is not literal, ``read_base()``) makes
-``inherit`` return why instead of a merged config.
+points into that base file. Reading is the caller's job (``read``). A base that otxgen does not follow
+(``package::path``, a loop, a ``_base_`` that is not literal, ``read_base()``) makes ``inherit`` return
+why instead of a merged config; a base that cannot be read or parsed at all (missing, not a regular
+file, not UTF-8, invalid Python/YAML/JSON) is an ``InputError`` at the ``_base_`` entry that names it,
+since mmengine could not load the config either.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ _T = TypeVar("_T")
 
 class _UnfollowableError(Exception):
     """Why the ``_base_`` chain cannot be followed statically."""
+
+
+class _UnreadableError(Exception):
+    """A base file that cannot be read or parsed (mmengine would fail on it too)."""
 
 
 class BaseFiles:
@@ -85,27 +91,39 @@ def _resolved(facts: ConfigFacts, bases: BaseFiles, seen: frozenset[str]) -> tup
         path = base_path(facts.file, entry)
         if path in seen:
             raise _UnfollowableError(f"_base_ {entry!r} of {facts.file} loops back to {path}")
-        names, deeper = bases.resolved(path, seen)
+        try:
+            names, deeper = bases.resolved(path, seen)
+        except _UnreadableError as why:
+            where = facts.names.where(_entry_path(facts, entry))
+            raise InputError(f"_base_ file {why}", where.file, where.line, where.col) from None
         combined = _update(combined, names)
         files += [path, *deeper]
     return (merge(combined, facts.names) if facts.bases else facts.names), files, combined
+
+
+def _entry_path(facts: ConfigFacts, entry: str) -> JsonPath:
+    """Where ``entry`` is written: its item of a ``_base_`` list, or ``_base_`` itself."""
+    raw = facts.get("_base_")
+    return ("_base_", raw.index(entry)) if isinstance(raw, list) else ("_base_",)
 
 
 def _load(path: str, read: Reader) -> ConfigFacts:
     try:
         text = read(path)
     except OSError as error:
-        raise _UnfollowableError(f"_base_ file {path} cannot be read: {error.strerror or error}") from None
+        raise _UnreadableError(f"{path} cannot be read: {error.strerror or error}") from None
     except ValueError as error:  # a NUL byte or a lone surrogate in the path
-        raise _UnfollowableError(f"_base_ file {path!r} cannot be read: {error}") from None
+        raise _UnreadableError(f"{path!r} cannot be read: {error}") from None
     except InputError as error:
-        raise _UnfollowableError(f"_base_ file {path} cannot be read: {error.cause}") from None
+        raise _UnreadableError(f"{path} cannot be read: {error.cause.removeprefix('cannot read: ')}") from None
     try:
+        if path.lower().endswith(".json") and text.startswith("\ufeff"):
+            raise InputError("starts with a byte order mark (U+FEFF), which mmengine's JSON reader refuses", path, 1, 1)
         return _yaml_config(text, path) if path.lower().endswith(_DATA_SUFFIXES) else read_config(text, path)
     except InputError as error:
-        raise _UnfollowableError(f"_base_ file {error}") from None
+        raise _UnreadableError(str(error)) from None  # "path:line:col: cause"
     except (RecursionError, MemoryError):
-        raise _UnfollowableError(f"_base_ file {path} is too deeply nested to read") from None
+        raise _UnreadableError(f"{path} is nested too deeply to read") from None
 
 
 _DATA_SUFFIXES = (".yaml", ".yml", ".json")
