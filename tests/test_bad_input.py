@@ -204,7 +204,7 @@ CASES = [
     Case("enum-set", typed("--set", "arch=nope"), r"backbone.arch: 'nope' is not one of \['regnetx_400mf', "),
     Case("set-without-equals", typed("--set", "arch"), r"Invalid value for --set: 'arch' is not KEY=VALUE"),
     Case("set-without-key", typed("--set", "=1"), r"Invalid value for --set: '=1' is not KEY=VALUE"),
-    Case("set-bad-yaml-value", typed("--set", "arch=["), r"--set arch=\[: not a YAML value"),
+    Case("set-bad-yaml-value", typed("--set", "arch=["), r"--set arch=\[: invalid YAML: "),
     Case("set-type", typed("--set", "type=mmdet.ResNet"), r"--set type=mmdet.ResNet: KEY must be an argument name"),
     Case("set-bad-key", typed("--set", "a-b=1"), r"--set a-b=1: KEY must be an argument name"),
     # model configs that cannot be rewritten
@@ -312,6 +312,39 @@ CASES = [
         Y + r"child.py:1:11: _base_ file .*base.json:1:1: starts with a byte order mark",
     ),
     Case("symlink-loop-model", symlink_loop("ws/model.py", typed()), r"ws/model.py: symlink loop"),
+    # values a Python config cannot hold as literals: refused where they are read, not crashed on later
+    Case("set-yaml-set", typed("--set", "init_cfg=!!set {a, b}"), r"--set init_cfg=!!set \{a, b\}: a YAML !!set"),
+    Case(
+        "set-yaml-binary", typed("--set", "init_cfg=!!binary aGk="), r"--set init_cfg=!!binary aGk=: 'aGk=' is a YAML b"
+    ),
+    Case("set-nan", typed("--set", "drop_path_rate=.nan"), r"--set drop_path_rate=.nan: .nan is not a finite number"),
+    Case("set-inf", typed("--set", "drop_path_rate=-.inf"), r"--set drop_path_rate=-.inf: -.inf is not a finite"),
+    Case("date-yaml", bad("date.yaml"), Y + r"date.yaml:6:17: '2020-01-01' is a YAML timestamp, which a config cannot"),
+    Case("date-yaml-validate", checked("date.yaml"), Y + r"date.yaml:6:17: '2020-01-01' is a YAML timestamp"),
+    Case("inf-yaml-validate", checked("inf.yaml"), Y + r"inf.yaml:3:19: .inf is not a finite number"),
+    Case(
+        "float-index",
+        bad("float-index.yaml"),
+        Y + r"float-index.yaml:4:26: backbone.out_indices\[3\]: 3.0 is not of type",
+    ),
+    Case(
+        "float-index-validate",
+        checked("float-index.yaml"),
+        Y + r"float-index.yaml:4:26: backbone.out_indices\[3\]: 3.0 is not of type 'integer'",
+        exit_code=1,
+    ),
+    Case(
+        "undefined-name-validate",
+        checked("undefined-name.py"),
+        Y
+        + r"undefined-name.py:5:108: model.neck.init_cfg.gain: name 'nan' is not defined: mmengine executes the config",
+        exit_code=1,
+    ),
+    Case(
+        "undefined-name-check",
+        model("undefined-name.py", "--check"),
+        Y + r"undefined-name.py:5:108: otxgen would write what validate rejects \(model.neck.init_cfg.gain: name 'nan'",
+    ),
     Case("diff-and-check", typed("--diff", "--check"), r"--diff and --check exclude each other"),
     Case("task-and-diff", task_in("new", "--diff"), r"--diff/--check go with --backbone, not --task"),
     Case("task-and-set", task_in("new", "--set", "depth=18"), r"--set go with --backbone, not --task"),

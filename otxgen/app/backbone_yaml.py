@@ -81,7 +81,7 @@ def backbone_from_yaml(path: Path, overrides: tuple[tuple[str, str], ...], catal
         raise UsageError("--set applies to 'build --backbone TYPE'; edit the yaml file instead")
     text = fsio.read_text(path)
     _raise_on_findings(text, str(path), catalog, generated=False)
-    located = load_located(text, str(path))
+    located = load_located(text, str(path), literal=True)
     backbone: dict[str, Any] = dict(located.value["backbone"])
     resolved = resolve_type(str(backbone["type"]), None, catalog)
     if resolved.type is None:  # a note for validate ("cannot check statically"), a dead end for build
@@ -109,15 +109,18 @@ def _raise_on_findings(text: str, file: str, catalog: Any, *, generated: bool) -
 
 
 def _parse_overrides(overrides: tuple[tuple[str, str], ...]) -> dict[str, Any]:
-    """``--set depth=50 --set out_indices=[0,1]`` -> ``{'depth': 50, 'out_indices': [0, 1]}`` (YAML values)."""
+    """``--set depth=50 --set out_indices=[0,1]`` -> ``{'depth': 50, 'out_indices': [0, 1]}``: YAML values,
+    held to backbone.yaml's rules (no dates, sets, nan...: a config cannot spell them as literals)."""
+    from otxgen.validate.yamlpos import load_value
+
     parsed = {}
     for key, raw in overrides:
         if not key.isidentifier() or key == "type":
             raise UsageError(f"--set {key}={raw}: KEY must be an argument name (not 'type')")
         try:
-            parsed[key] = yaml.safe_load(raw) if raw else None
-        except yaml.YAMLError as error:
-            raise UsageError(f"--set {key}={raw}: not a YAML value ({getattr(error, 'problem', error)})") from None
+            parsed[key] = load_value(raw, f"--set {key}")
+        except InputError as error:
+            raise UsageError(f"--set {key}={raw}: {error.cause}") from None
     return parsed
 
 

@@ -8,12 +8,22 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from jsonschema import Draft202012Validator, ValidationError
+from jsonschema import Draft202012Validator, ValidationError, validators
 from jsonschema.exceptions import best_match
 
 from otxgen.validate.located import Finding, JsonPath, Located, dotted
 
 CANNOT = "cannot check statically"
+
+
+def _python_integer(_checker: object, value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# JSON Schema counts 3.0 as an integer; a backbone does not (``out_indices=(0, 3.0)`` indexes a list).
+_Validator = validators.extend(  # type: ignore[no-untyped-call]
+    Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _python_integer)
+)
 _VALUE_PRIORITY = {"enum": 0, "const": 1, "anyOf": 2, "oneOf": 2, "type": 3}
 
 
@@ -30,7 +40,7 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 def check_backbone(instance: dict[str, Any], located: Located, base: JsonPath, schema: dict[str, Any]) -> list[Finding]:
     """Every schema error of ``instance`` (the backbone mapping found at ``base`` in ``located``)."""
     findings = list(_unresolved_notes(located, base))
-    errors = Draft202012Validator(schema).iter_errors(as_json(instance))
+    errors = _Validator(schema).iter_errors(as_json(instance))
     findings += _findings(errors, located, base, schema)
     return sorted(findings, key=lambda f: (f.where.line, f.where.col, f.path))
 

@@ -19,7 +19,7 @@ YAML_HINT = "expected 'backbone:' with a mapping such as {type: mmdet.ResNet, de
 
 def validate_backbone_yaml(text: str, file: str, catalog: Catalog) -> list[Finding]:
     """A ``backbone.yaml``: its ``backbone:`` mapping against the schema of its ``type``."""
-    located = load_located(text, file)
+    located = load_located(text, file, literal=True)  # its values are written into configs as literals
     if "backbone" not in located.value:
         return [Finding(Where(file, 1, 1), "", f"no 'backbone' key; {YAML_HINT}")]
     return _check(located, ("backbone",), None, catalog, [])[0]
@@ -43,8 +43,17 @@ def validate_model_config(text: str, file: str, catalog: Catalog, bases: BaseFil
             unfollowed = [_note(facts.names, ("_base_",), f"{CANNOT}: {merged}")]
         else:
             facts, reason = merged, ""
-    findings = _model_findings(facts, catalog, reason) + unfollowed + _opaque_notes(facts)
+    undefined = _undefined(facts)
+    named = {finding.where for finding in undefined}  # its "cannot check statically: nan" says less
+    findings = [f for f in _model_findings(facts, catalog, reason) if f.severity == "error" or f.where not in named]
+    findings += unfollowed + _opaque_notes(facts) + undefined
     return sorted(findings, key=lambda f: (f.where.file != file, f.where.file, f.where.line, f.where.col, f.path))
+
+
+def _undefined(facts: ConfigFacts) -> list[Finding]:
+    why = "is not defined: mmengine executes the config and would stop with a NameError"
+    paths = {where: path for path, where in facts.names.values.items()}  # the value the name stands for
+    return [Finding(where, dotted(paths.get(where, ())), f"name {name!r} {why}") for where, name in facts.undefined]
 
 
 def _opaque_notes(facts: ConfigFacts) -> list[Finding]:

@@ -71,7 +71,13 @@ def inherit(facts: ConfigFacts, bases: BaseFiles) -> ConfigFacts | str:
     own_model = facts.get("model")
     fresh = isinstance(own_model, dict) and bool(own_model.get(_DELETE))
     return ConfigFacts(
-        facts.file, names, facts.read_base, [*facts.bases, *files], facts.opaque, None if fresh else base
+        facts.file,
+        names,
+        facts.read_base,
+        [*facts.bases, *files],
+        facts.opaque,
+        None if fresh else base,
+        facts.undefined,
     )
 
 

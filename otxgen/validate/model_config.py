@@ -7,8 +7,10 @@ order; ``dict(...)`` calls, dict/list/tuple displays, literals and earlier names
 from __future__ import annotations
 
 import ast
+import builtins
 import copy
 import re
+import symtable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +37,9 @@ class ConfigFacts:
     # an ``if``), with their position and source: the file's meaning is not what the names say.
     opaque: list[tuple[Where, str]] = field(default_factory=list)
     inherited: Located | None = None  # what the ``_base_`` chain alone gives (set by ``inherit``)
+    # Module-level uses of names nothing defines (``drop_path_rate=nan``): mmengine executes the config,
+    # so each is a NameError before any value is read.
+    undefined: list[tuple[Where, str]] = field(default_factory=list)
 
     def get(self, name: str) -> Any:
         return self.names.value.get(name)
@@ -55,7 +60,7 @@ class ConfigFacts:
 def read_config(text: str, file: str) -> ConfigFacts:
     """Parse ``text`` (a model config) into ``ConfigFacts``; what Python (and so mmengine) would refuse to
     compile, or what nests too deeply to read safely, is an ``InputError`` at its position."""
-    _check_compiles(text, file)
+    undefined = _undefined_names(_check_compiles(text, file), text, file)
     try:
         module = cst.parse_module(text)
     except cst.ParserSyntaxError as error:
@@ -89,10 +94,10 @@ def read_config(text: str, file: str) -> ConfigFacts:
     )
     watched = _WATCHED | _model_names(module)
     opaque = [(evaluator.where_of(node), _first_line(module, node)) for node, names in suspects if names & watched]
-    return ConfigFacts(file, evaluator.names, read_base, bases, opaque)
+    return ConfigFacts(file, evaluator.names, read_base, bases, opaque, undefined=undefined)
 
 
-def _check_compiles(text: str, file: str) -> None:
+def _check_compiles(text: str, file: str) -> ast.Module:
     """Python's parser and compiler on ``text`` (nothing runs): syntax errors with Python's own message
     and position, a repeated keyword (``dict(backbone=..., backbone=...)``), a byte order mark, and
     nesting deeper than ``codemods`` may read (checked before libcst, which recurses)."""
@@ -100,11 +105,42 @@ def _check_compiles(text: str, file: str) -> None:
     from codemods.errors import CodemodError
 
     try:
-        compile(check_syntax(text), file, "exec", dont_inherit=True)
+        tree = check_syntax(text)
+        compile(tree, file, "exec", dont_inherit=True)
     except CodemodError as error:
         raise InputError(error.message, file, error.line, error.col) from None
     except SyntaxError as error:
         raise InputError(f"invalid Python: {error.msg}", file, error.lineno or 0, error.offset or 0) from None
+    return tree
+
+
+# What mmengine's namespace holds when it executes a config besides the builtins: ``_base_``, and the
+# predefined variables it substitutes in the text first (``{{ fileDirname }}``).
+_GIVEN = frozenset({"_base_", "fileDirname", "fileBasename", "fileBasenameNoExtension", "fileExtname"})
+
+
+def _undefined_names(tree: ast.Module, text: str, file: str) -> list[tuple[Where, str]]:
+    """Names the module's own code reads but nothing binds (Python's symbol table decides, so scopes of
+    functions and comprehensions are right), each at its first module-level use. A star import could
+    bind anything: then none is reported."""
+    if any(isinstance(node, ast.ImportFrom) and node.names[0].name == "*" for node in tree.body):
+        return []
+    table = symtable.symtable(text, file, "exec")
+    unbound = {
+        symbol.get_name()
+        for symbol in table.get_symbols()
+        if symbol.is_referenced() and not (symbol.is_assigned() or symbol.is_imported())
+    }
+    unbound -= _GIVEN | set(dir(builtins))
+    found: dict[str, Where] = {}
+    stack: list[ast.AST] = [tree]
+    while stack and len(found) < len(unbound):
+        node = stack.pop()
+        if isinstance(node, ast.Name) and node.id in unbound and node.id not in found:
+            found[node.id] = Where(file, node.lineno, node.col_offset + 1)
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            stack.extend(reversed(list(ast.iter_child_nodes(node))))
+    return sorted(((where, name) for name, where in found.items()), key=lambda item: (item[0].line, item[0].col))
 
 
 # Module-level names a backbone swap reads or writes; a statement touching one (or a name the model's

@@ -2,11 +2,15 @@
 
 ``yaml.compose`` gives nodes with marks; this module walks them itself so that it can refuse what
 ``yaml.safe_load`` would silently accept or choke on: duplicate keys (the last one would win), alias
-bombs (a few lines expanding to millions of nodes), recursive aliases, and non-mapping roots.
+bombs (a few lines expanding to millions of nodes), recursive aliases, deep nesting and non-mapping
+roots. With ``literal`` (``backbone.yaml`` and ``--set``: values build writes into a Python config) it
+also refuses what a config cannot spell as a literal: timestamps, binary, sets and ordered maps, and
+non-finite numbers (``.nan``, ``.inf``: written out, ``nan`` is a NameError for mmengine).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import yaml
@@ -21,19 +25,36 @@ MAX_DEPTH = 50
 MERGE_TAG = "tag:yaml.org,2002:merge"
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_CORE = "tag:yaml.org,2002:"
+LITERAL_TAGS = frozenset(_CORE + kind for kind in ("str", "int", "float", "bool", "null", "seq", "map"))
 
 
-def load_located(text: str, file: str) -> Located:
-    """Parse one YAML document whose root is a mapping; every problem is an ``InputError`` with a position."""
+def load_located(text: str, file: str, *, literal: bool = False) -> Located:
+    """Parse one YAML document whose root is a mapping; every problem is an ``InputError`` with a position.
+    ``literal``: refuse values a Python config cannot hold as literals (see the module docstring)."""
+    located = _load(text, file, literal, mapping=True)
+    if located is None:
+        raise InputError("empty file: expected a mapping", file)
+    return located
+
+
+def load_value(text: str, file: str) -> Any:
+    """One YAML value of any kind (``--set KEY=VALUE``), held to the same rules as ``literal`` files;
+    an empty document is ``None``."""
+    located = _load(text, file, True, mapping=False)
+    return None if located is None else located.value
+
+
+def _load(text: str, file: str, literal: bool, *, mapping: bool) -> Located | None:
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
         if root is None:
-            raise InputError("empty file: expected a mapping", file)
-        if not isinstance(root, yaml.MappingNode):
+            return None
+        if mapping and not isinstance(root, yaml.MappingNode):
             raise InputError(f"expected a mapping at the top level, found {_kind(root)}", file, *_start(root))
         located = Located(None)
-        located.value = _Walker(loader, file, located).walk(root, ())
+        located.value = _Walker(loader, file, located, literal).walk(root, ())
         return located
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
@@ -59,8 +80,8 @@ def _kind(node: yaml.Node) -> str:
 class _Walker:
     """Turns a node graph into values while recording positions and counting expanded nodes."""
 
-    def __init__(self, loader: yaml.SafeLoader, file: str, located: Located) -> None:
-        self.loader, self.file, self.located = loader, file, located
+    def __init__(self, loader: yaml.SafeLoader, file: str, located: Located, literal: bool) -> None:
+        self.loader, self.file, self.located, self.literal = loader, file, located, literal
         self.count = 0
         self.open: set[int] = set()  # ids of the collection nodes being walked: a repeat is a cycle
 
@@ -71,8 +92,10 @@ class _Walker:
         self.located.values[path] = Where(self.file, *_start(node))
         if len(path) > MAX_DEPTH:
             raise InputError(f"nested too deeply (more than {MAX_DEPTH} levels)", self.file, *_start(node))
+        if self.literal:
+            self._check_literal(node)
         if isinstance(node, yaml.ScalarNode):
-            return self.loader.construct_object(node)
+            return self._scalar(node)
         if id(node) in self.open:
             raise InputError("recursive alias", self.file, *_start(node))
         self.open.add(id(node))
@@ -83,6 +106,21 @@ class _Walker:
             return self._mapping(node, path)
         finally:
             self.open.discard(id(node))
+
+    def _check_literal(self, node: yaml.Node) -> None:
+        if node.tag in LITERAL_TAGS:
+            return
+        kind = node.tag.removeprefix(_CORE)
+        shown = f"{node.value!r} is a YAML {kind}" if isinstance(node, yaml.ScalarNode) else f"a YAML !!{kind}"
+        hint = "quote it to keep it as text" if isinstance(node, yaml.ScalarNode) else "use a list or a mapping"
+        raise InputError(f"{shown}, which a config cannot hold as a literal; {hint}", self.file, *_start(node))
+
+    def _scalar(self, node: yaml.ScalarNode) -> Any:
+        value = self.loader.construct_object(node)
+        if self.literal and isinstance(value, float) and not math.isfinite(value):
+            message = f"{node.value} is not a finite number; a config cannot spell nan or infinity as a literal"
+            raise InputError(message, self.file, *_start(node))
+        return value
 
     def _mapping(self, node: yaml.MappingNode, path: JsonPath) -> dict[str, Any]:
         # Merged entries first, so that explicit keys overwrite their values and positions.
