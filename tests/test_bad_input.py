@@ -311,6 +311,28 @@ CASES = [
         write("base.json", b"\xef\xbb\xbf{}", with_base("base.json", checked("child.py"))),
         Y + r"child.py:1:11: _base_ file .*base.json:1:1: starts with a byte order mark",
     ),
+    # what mmengine's registry or the backbone itself would refuse (scopes as tests/test_registry_scopes.py)
+    Case(
+        "scope-case", checked("scope-case.py"), Y + r"scope-case.py:2:51: model.backbone.type: scope 'MMDet' is not", 1
+    ),
+    Case("scope-alias", checked("scope-alias.py"), Y + r"scope-alias.py:2:57: .*scope 'mmcls' is not a registry", 1),
+    Case(
+        "scope-unimported",
+        checked("scope-unimported.py"),
+        Y + r"scope-unimported.py:2:57: .*'torchvision.resnet50' is registered by otxgen.libraries.torchvision, which",
+        1,
+    ),
+    Case("delete-in-yaml", bad("delete.yaml"), Y + r"delete.yaml:4:3: backbone._delete_: _delete_ belongs in a model"),
+    Case("delete-in-yaml-validate", checked("delete.yaml"), Y + r"delete.yaml:4:3: backbone._delete_: _delete_", 1),
+    Case(
+        "out-of-range-yaml",
+        bad("out-of-range.yaml"),
+        Y + r"out-of-range.yaml:4:26: backbone.out_indices\[3\]: out_indices 9 is out of range 0..3 \(mmdet.RegNet",
+    ),
+    Case(
+        "out-of-range-validate", checked("out-of-range.yaml"), Y + r"out-of-range.yaml:4:26: .*out_indices 9 is out", 1
+    ),
+    Case("out-of-range-set", typed("--set", "out_indices=[0, 4]"), r"backbone.out_indices\[1\]: out_indices 4 is out"),
     Case("symlink-loop-model", symlink_loop("ws/model.py", typed()), r"ws/model.py: symlink loop"),
     # values a Python config cannot hold as literals: refused where they are read, not crashed on later
     Case("set-yaml-set", typed("--set", "init_cfg=!!set {a, b}"), r"--set init_cfg=!!set \{a, b\}: a YAML !!set"),

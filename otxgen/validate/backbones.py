@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from otxgen.libraries import ALIASES, LIBRARIES
+from otxgen.libraries import ALIASES, LIBRARIES, REGISTERING_MODULES
 from otxgen.validate.check import did_you_mean
 
 if TYPE_CHECKING:  # libcst costs ~0.1 s to import: a backbone.yaml does not need it
@@ -118,6 +118,29 @@ def infer_library(facts: ConfigFacts, model: dict[str, Any], *, from_imports: bo
     hints += [lib for base in facts.bases for lib, words in _BASE_WORDS.items() if any(w in base for w in words)]
     hints += [canonical_library(name.partition(".")[0]) for name in facts.custom_imports if from_imports]
     return next((hint for hint in hints if hint), None)
+
+
+def registry_problem(raw: str, facts: ConfigFacts) -> str | None:
+    """Why mmengine's registry would not find the scoped type ``raw`` in this config, or ``None``.
+
+    The registry matches a scope exactly (no aliases, no other case: ``mmcls.ResNet`` and
+    ``MMDet.ResNet`` are not found; ``tests/test_registry_scopes.py`` holds this against the real
+    registry). An mm library's scope is found through its own ``<scope>.registry`` module; otxgen's
+    scopes (``torchvision``, ``pytorchcv``, ``timm``) exist only once ``custom_imports`` imports the
+    module that registers them."""
+    prefix, dot, name = raw.rpartition(".")
+    library = canonical_library(prefix) if dot else None
+    if library is None:
+        return None  # unscoped, or a scope otxgen does not know (a note elsewhere)
+    if prefix != library:
+        return f"scope {prefix!r} is not a registry scope (mmengine matches scopes exactly); write '{library}.{name}'"
+    module = next((m for m, lib in REGISTERING_MODULES.items() if lib == library), None)
+    if module is None or module.startswith(f"{library}.") or module in facts.custom_imports:
+        return None
+    return (
+        f"{raw!r} is registered by {module}, which custom_imports does not import: mmengine would not find it "
+        f"(add custom_imports = dict(imports=[{module!r}], allow_failed_imports=False))"
+    )
 
 
 def custom_modules(facts: ConfigFacts) -> list[str]:

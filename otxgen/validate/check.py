@@ -42,7 +42,32 @@ def check_backbone(instance: dict[str, Any], located: Located, base: JsonPath, s
     findings = list(_unresolved_notes(located, base))
     errors = _Validator(schema).iter_errors(as_json(instance))
     findings += _findings(errors, located, base, schema)
+    said = {finding.path for finding in findings}  # a value of the wrong type needs no range as well
+    findings += [finding for finding in _out_of_range(instance, located, base, schema) if finding.path not in said]
     return sorted(findings, key=lambda f: (f.where.line, f.where.col, f.path))
+
+
+def _out_of_range(instance: dict[str, Any], located: Located, base: JsonPath, schema: dict[str, Any]) -> list[Finding]:
+    """``out_indices`` beyond the stages the schema's table gives for these arguments (the backbone
+    would assert, or silently give fewer maps). Only where the table applies to the other arguments:
+    an argument that changes the stages leaves the count unknown, and nothing is said."""
+    from otxgen.schema.table import ChannelTable, Unknown
+
+    raw = instance.get("out_indices")
+    table = ChannelTable(schema)
+    stages = table.stages(instance)
+    others = {key: value for key, value in instance.items() if key != "out_indices"}
+    if raw is None or not stages or isinstance(table.outputs(others), Unknown):
+        return []
+    listed = isinstance(raw, (list, tuple))
+    count, title = len(stages), schema.get("title", "this backbone")
+    findings = []
+    for position, index in enumerate(raw if listed else [raw]):
+        if isinstance(index, int) and not isinstance(index, bool) and not -count <= index < count:
+            path = (*base, "out_indices", *((position,) if listed else ()))
+            message = f"out_indices {index} is out of range 0..{count - 1} ({title} has {count} stages here)"
+            findings.append(Finding(located.where(path), dotted(path), message))
+    return findings
 
 
 def as_json(value: Any) -> Any:

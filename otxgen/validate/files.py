@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from otxgen.validate.backbones import Catalog, custom_modules, infer_library, resolve_type
+from otxgen.validate.backbones import Catalog, custom_modules, infer_library, registry_problem, resolve_type
 from otxgen.validate.channels import check_consumers
 from otxgen.validate.check import CANNOT, backbone_outputs, check_backbone
 from otxgen.validate.located import Finding, JsonPath, Located, Where, dotted
@@ -22,6 +22,11 @@ def validate_backbone_yaml(text: str, file: str, catalog: Catalog) -> list[Findi
     located = load_located(text, file, literal=True)  # its values are written into configs as literals
     if "backbone" not in located.value:
         return [Finding(Where(file, 1, 1), "", f"no 'backbone' key; {YAML_HINT}")]
+    backbone = located.value["backbone"]
+    if isinstance(backbone, dict) and "_delete_" in backbone:  # a merge rule of configs, not an argument
+        path = ("backbone", "_delete_")
+        why = "_delete_ belongs in a model config (build adds it where a base defines the backbone), not here"
+        return [Finding(located.where(path, key=True), dotted(path), why)]
     return _check(located, ("backbone",), None, catalog, [])[0]
 
 
@@ -80,6 +85,7 @@ def _model_findings(facts: ConfigFacts, catalog: Catalog, reason: str) -> list[F
         return [_note(located, ("model", "backbone"), why)]
     library = infer_library(facts, model)
     findings, checked = _check(located, ("model", "backbone"), library, catalog, custom_modules(facts))
+    findings += _registry_findings(facts, backbone)
     if checked is not None:
         instance, schema = checked
         findings += check_consumers(model, located, ("model",), backbone_outputs(instance, schema))
@@ -110,6 +116,13 @@ def _check(
     instance = {key: value for key, value in backbone.items() if key != "_delete_"}
     instance["type"] = resolved.type
     return check_backbone(instance, located, path, schema), (instance, schema)
+
+
+def _registry_findings(facts: ConfigFacts, backbone: Any) -> list[Finding]:
+    raw = backbone.get("type") if isinstance(backbone, dict) else None
+    problem = registry_problem(raw, facts) if isinstance(raw, str) else None
+    path = ("model", "backbone", "type")
+    return [Finding(facts.names.where(path), dotted(path), problem)] if problem else []
 
 
 def _type_problem(located: Located, path: JsonPath, raw: Any) -> Finding:
