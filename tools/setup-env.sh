@@ -12,6 +12,7 @@ VENV=.venv
 TORCH_VERSION=2.14.1
 TORCHVISION_VERSION=0.29.1
 MMCV_VERSION=2.1.0
+TIMM_VERSION=1.0.31
 CACHE_ROOT=${OTXGEN_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/otxgen}
 
 log() { printf '[setup] %s\n' "$*" >&2; }
@@ -63,6 +64,9 @@ fi
 
 log "installing the OpenMMLab stack, dev tools and otxgen (editable)"
 "${PIP[@]}" -r tools/requirements-mm.txt -r tools/requirements-dev.txt
+# timm's wheel alone: it imports fine next to this torch, and its hub dependencies are only needed to
+# download weights, which otxgen never does.
+"${PIP[@]}" --no-deps "timm==$TIMM_VERSION"
 "${PIP[@]}" --no-deps -e .
 
 stamp_key >"$VENV/.otxgen-stamp"

@@ -10,7 +10,7 @@ from otxgen.errors import UsageError
 if TYPE_CHECKING:
     from otxgen.libraries.base import Adapter
 
-LIBRARIES = ("mmdet", "mmseg", "mmpretrain", "torchvision", "pytorchcv")
+LIBRARIES = ("mmdet", "mmseg", "mmpretrain", "torchvision", "pytorchcv", "timm")
 ALIASES = {"mmcls": "mmpretrain", "omz.mmcls": "mmpretrain", "mmsegmentation": "mmseg"}
 TASKS = ("classification", "detection", "instance-segmentation", "segmentation")
 DENSE_TASKS = ("detection", "instance-segmentation", "segmentation")
@@ -22,6 +22,7 @@ REGISTERING_MODULES = {
     "mmpretrain.models": "mmpretrain",
     "otxgen.libraries.torchvision": "torchvision",
     "otxgen.libraries.pytorchcv": "pytorchcv",
+    "otxgen.libraries.timm": "timm",
 }
 
 

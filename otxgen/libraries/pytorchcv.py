@@ -23,5 +23,5 @@ def _factory_for(name: str, pretrained: bool, kwargs: dict[str, Any]) -> Callabl
     return lambda: provider[name](pretrained=pretrained, **kwargs)
 
 
-ADAPTER = ClassifierAdapter("pytorchcv", version("pytorchcv"), list(provider), _factory_for)
+ADAPTER = ClassifierAdapter("pytorchcv", version("pytorchcv"), list(provider), _factory_for, provider.__getitem__)
 MODELS = ADAPTER.registry

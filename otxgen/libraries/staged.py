@@ -217,7 +217,14 @@ class ClassifierAdapter:
     ``excluded()`` with the reason, found by probing each once on the meta device.
     """
 
-    def __init__(self, library: str, version: str, names: Sequence[str], factory_for: FactoryFor) -> None:
+    def __init__(
+        self,
+        library: str,
+        version: str,
+        names: Sequence[str],
+        factory_for: FactoryFor,
+        builder_of: Callable[[str], Any] | None = None,
+    ) -> None:
         from mmengine.registry import MODELS as ROOT_MODELS
         from mmengine.registry import Registry
 
@@ -225,6 +232,7 @@ class ClassifierAdapter:
         self._version = version
         self._names = sorted(names)
         self._factory_for = factory_for
+        self._builder_of = builder_of
         self._reasons: dict[str, str] | None = None
         self.registry = Registry("model", parent=ROOT_MODELS, scope=library)
         for name in self._names:
@@ -256,3 +264,9 @@ class ClassifierAdapter:
 
     def custom_import(self) -> str:
         return f"otxgen.libraries.{self.library}"
+
+    def defining_object(self, name: str) -> Any:
+        """The library's own builder of ``name`` (what its schema's ``source`` names)."""
+        import inspect
+
+        return inspect.unwrap(self._builder_of(name)) if self._builder_of is not None else self.registry.get(name)

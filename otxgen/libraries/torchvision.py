@@ -28,5 +28,6 @@ ADAPTER = ClassifierAdapter(
     str(torchvision.__version__).split("+")[0],
     torchvision.models.list_models(module=torchvision.models),
     _factory_for,
+    torchvision.models.get_model_builder,  # past the legacy-API decorator (unwrapped)
 )
 MODELS = ADAPTER.registry

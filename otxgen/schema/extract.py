@@ -32,8 +32,9 @@ _CONFIG_OBJECT: Schema = {"type": "object", "properties": {"type": {"type": "str
 _ARCH_TABLES = ("arch_settings", "arch_zoo")
 _CONFIG_NAMES = frozenset({"dcn"})
 _LOWERS_ARCH = re.compile(r"\barch\s*=\s*arch\.lower\(\)")
-# mmengine accepts one init config or a list of them, whatever a docstring says.
-_INIT_CFG: Schema = {"anyOf": [_CONFIG_OBJECT, {"type": "array", "items": _CONFIG_OBJECT}]}
+# mmengine accepts one init config or a list of them, or None (no initialisation: BaseModule's
+# default), whatever a docstring says; a swap that removes the old weights writes None.
+_INIT_CFG: Schema = {"anyOf": [_CONFIG_OBJECT, {"type": "array", "items": _CONFIG_OBJECT}, {"type": "null"}]}
 
 
 @dataclass(frozen=True)
@@ -300,7 +301,7 @@ def signature_schema(entry: Any, adapter: Any) -> Schema:
             "library": entry.library,
             "library_version": adapter.version(),
             "name": entry.name,
-            "source": source_path(_defining_object(entry)),
+            "source": source_path(_defining_object(entry, adapter)),
             "custom_import": adapter.custom_import(),
             "required_args": required_args,
         },
@@ -323,17 +324,11 @@ def _source(klass: type) -> str:
         return ""
 
 
-def _defining_object(entry: Any) -> Any:
-    """The code a backbone really comes from: the model builder for the classifier wrappers."""
-    if entry.library == "torchvision":
-        import torchvision
-
-        return inspect.unwrap(torchvision.models.get_model_builder(entry.name))  # past the legacy-API decorator
-    if entry.library == "pytorchcv":
-        from pytorchcv.model_provider import _models
-
-        return inspect.unwrap(_models.get(entry.name, entry.target))
-    return entry.target
+def _defining_object(entry: Any, adapter: Any) -> Any:
+    """The code a backbone really comes from (the model builder for the classifier wrappers): the
+    adapter says, when it wraps another library's models."""
+    defining = getattr(adapter, "defining_object", None)
+    return defining(entry.name) if defining is not None else entry.target
 
 
 def _options(prop: Schema) -> list[Any]:
@@ -353,7 +348,7 @@ def fingerprint(entry: Any, adapter: Any, schema: Schema) -> str:
     cls = entry.target
     arch = arch_table(cls, set(schema["properties"]))
     try:
-        source = inspect.getsource(_defining_object(entry))
+        source = inspect.getsource(_defining_object(entry, adapter))
     except (OSError, TypeError):
         source = ""
     payload = json.dumps(
@@ -386,8 +381,12 @@ def schema_for(entry: Any, adapter: Any, previous: Schema | None = None) -> Sche
     extension = schema["x-otxgen"]
     stamp = fingerprint(entry, adapter, schema)
     old = (previous or {}).get("x-otxgen", {})
+    measured = getattr(adapter, "channel_block", None)
     if old.get("fingerprint") == stamp:
         channels, tasks = old.get("channels"), old.get("tasks")
+    elif measured is not None:  # the adapter reads its library's own metadata (timm's feature_info)
+        params = {p: _default_of(schema["properties"][p]) for p in schema["properties"] if p != "type"}
+        channels, tasks = measured(entry.name, params)
     else:
         params = {p: _default_of(schema["properties"][p]) for p in schema["properties"] if p != "type"}
         arch = arch_table(entry.target, set(params))

@@ -59,12 +59,22 @@ class ChannelTable:
 
     @classmethod
     def for_config(cls, backbone: dict[str, Any], library: str | None, catalog: Catalog) -> _Bound:
-        """The table of a config's backbone (its type resolved in the config's library)."""
+        """The table of a config's backbone (its type resolved in the config's library); for a wrapper
+        of a timm model by name (``TIMMBackbone``), the table of that timm model."""
         from otxgen.validate.backbones import resolve_type
 
         resolved = resolve_type(str(backbone.get("type", "")), library, catalog)
         schema = catalog.schema(resolved.type) if resolved.type is not None else {}
-        return _Bound(cls(schema), backbone)
+        return _Bound(cls.of(backbone, schema, catalog), backbone)
+
+    @classmethod
+    def of(cls, backbone: dict[str, Any], schema: dict[str, Any], catalog: Catalog | None) -> ChannelTable:
+        """The table that says this backbone's outputs: its schema's, or the timm model's it wraps."""
+        if catalog is not None and str(schema.get("title", "")).rpartition(".")[2] == TIMM_WRAPPER:
+            wrapped = _timm_schema(backbone, catalog)
+            if wrapped is not None:
+                return TimmLevels(wrapped)
+        return cls(schema)
 
     def _args(self, backbone: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in backbone.items() if k not in ("type", "_delete_")}
@@ -121,6 +131,41 @@ class ChannelTable:
         return [dict(table[i], ndim=4) for i in indices]
 
 
+# mmpretrain's (and mmseg's) wrapper of ``timm.create_model(model_name, features_only=..., out_indices=...)``:
+# its out_indices are timm's own feature levels.
+TIMM_WRAPPER = "TIMMBackbone"
+
+
+def _timm_schema(backbone: dict[str, Any], catalog: Catalog) -> dict[str, Any] | None:
+    name = backbone.get("model_name")
+    if not isinstance(name, str) or f"timm.{name}" not in catalog.types() or not backbone.get("features_only"):
+        return None
+    return catalog.schema(f"timm.{name}")
+
+
+class TimmLevels(ChannelTable):
+    """A timm model's table read by timm's own level indices (``timm_levels``), as TIMMBackbone takes them."""
+
+    def _levels(self) -> Rows:
+        return [dict(row) for row in (self.block or {}).get("timm_levels") or []]
+
+    def stages(self, backbone: dict[str, Any]) -> Rows | None:
+        return self._levels() or None
+
+    def outputs(self, backbone: dict[str, Any]) -> Rows | Unknown:
+        levels = {row["index"]: row for row in self._levels()}
+        if not levels:
+            return Unknown("the timm schema has no level table")
+        raw = backbone.get("out_indices", list(levels))
+        wanted = [raw] if isinstance(raw, int) else raw
+        if not isinstance(wanted, (list, tuple)) or not all(i in levels for i in wanted):
+            return Unknown(f"out_indices {raw!r} are not among timm's feature levels {sorted(levels)}")
+        return [{"channels": levels[i]["channels"], "stride": levels[i]["stride"], "ndim": 4} for i in wanted]
+
+    def _changed(self, args: dict[str, Any]) -> set[str]:
+        return {"out_indices"} & set(args)
+
+
 @dataclass(frozen=True)
 class _Bound:
     table: ChannelTable
@@ -137,7 +182,8 @@ class _Bound:
         stages = table.stages(self.backbone)
         if not stages or table.block is None:
             return None
-        indices = normalised_indices(args.get("out_indices", table.block.get("default_out_indices")), len(stages))
+        default = table.block.get("default_out_indices") if not isinstance(table, TimmLevels) else None
+        indices = normalised_indices(args.get("out_indices", default or list(range(len(stages)))), len(stages))
         strides = [stages[i].get("stride") for i in indices or []]
         return (
             [int(s) for s in strides if isinstance(s, int)]

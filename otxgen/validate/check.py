@@ -152,11 +152,12 @@ def _missing_keys(error: ValidationError, path: JsonPath, located: Located) -> l
     ]
 
 
-def backbone_outputs(backbone: dict[str, Any], schema: dict[str, Any]) -> list[int] | str:
-    """Output channels per feature map from the schema's table, or why that is unknown."""
+def backbone_outputs(backbone: dict[str, Any], schema: dict[str, Any], catalog: Any = None) -> list[int] | str:
+    """Output channels per feature map from the schema's table (or, for a TIMMBackbone, the table of the
+    timm model it wraps), or why that is unknown."""
     from otxgen.schema.table import ChannelTable, Unknown
 
-    rows = ChannelTable(schema).outputs(backbone)
+    rows = ChannelTable.of(backbone, schema, catalog).outputs(backbone)
     if isinstance(rows, Unknown):
         return rows.reason
     return [int(row["channels"]) for row in rows]

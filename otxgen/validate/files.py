@@ -88,7 +88,7 @@ def _model_findings(facts: ConfigFacts, catalog: Catalog, reason: str) -> list[F
     findings += _registry_findings(facts, backbone)
     if checked is not None:
         instance, schema = checked
-        findings += check_consumers(model, located, ("model",), backbone_outputs(instance, schema))
+        findings += check_consumers(model, located, ("model",), backbone_outputs(instance, schema, catalog))
     return _without_required(findings, located, reason) if inherits else findings
 
 

@@ -1,0 +1,279 @@
+"""timm architectures as mmengine backbones, under the registry scope ``timm``.
+
+Importing this module registers every name of ``timm.list_models()``, so a config can say
+``custom_imports = dict(imports=['otxgen.libraries.timm'], allow_failed_imports=False)`` and
+``backbone = dict(type='timm.resnet50', out_indices=(0, 1, 2, 3))`` inside mmdet, mmseg or mmpretrain.
+
+Stages follow otxgen's convention: stage ``i`` is the deepest timm feature level at stride
+``2 ** (i + 2)`` (4, 8, 16, 32, 64), so timm's stride-2 stem level is not a stage and timm's own
+``out_indices`` are translated. A single-stride architecture (a ViT: every level at stride 16) has
+one stage per timm level instead, all at that stride; its schema says so (``single_stride``).
+Outputs are always NCHW (channels-last models such as Swin are permuted). The network is made with
+``features_only=True, exportable=True``; ``pretrained`` is off by default (timm's weights must then
+be in its local cache: nothing is downloaded in CI).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import timm
+import torch
+from mmengine.model import BaseModule
+from torch import nn
+
+from otxgen import shape_cache
+
+_PROBE_FORMAT = 3
+
+
+@dataclass(frozen=True)
+class TimmStages:
+    """timm's ``out_indices`` value of each otxgen stage (``levels``: timm numbers the model's feature
+    levels itself, and ``features_only`` may skip some, e.g. DLA's stride-1 level), with its channels and
+    stride; and every level ``features_only`` gives (``all_levels``: timm index, channels, stride), for
+    configs that use timm's indices themselves (mmpretrain's ``TIMMBackbone``)."""
+
+    levels: tuple[int, ...]
+    channels: tuple[int, ...]
+    strides: tuple[int, ...]
+    single_stride: bool
+    all_levels: tuple[tuple[int, int, int], ...] = ()
+    modules: dict[int, str] = field(default_factory=dict)  # the module that gives each timm level
+
+    @staticmethod
+    def of(
+        channels: Sequence[int], reductions: Sequence[int], indices: Sequence[int], modules: Sequence[str] = ()
+    ) -> TimmStages:
+        """Stages from timm's ``feature_info``; ``ValueError`` when they do not make a backbone."""
+        if not channels or len(channels) != len(reductions) or len(indices) != len(channels):
+            raise ValueError("features_only gives no feature levels")
+        every = tuple(zip(indices, channels, reductions, strict=True))
+        named = dict(zip(indices, modules, strict=False))
+        if len(set(reductions)) == 1:
+            return TimmStages(tuple(indices), tuple(channels), tuple(reductions), True, every, named)
+        deepest = {stride: position for position, stride in enumerate(reductions)}
+        strides: list[int] = []
+        while (stride := 2 ** (len(strides) + 2)) in deepest:
+            strides.append(stride)
+        if len(strides) < 3:
+            raise ValueError(f"no feature levels at strides 4, 8, 16, 32 (timm gives strides {list(reductions)})")
+        positions = [deepest[s] for s in strides]
+        levels = tuple(indices[p] for p in positions)
+        return TimmStages(levels, tuple(channels[p] for p in positions), tuple(strides), False, every, named)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"levels": list(self.levels), "channels": list(self.channels), "strides": list(self.strides)}
+
+
+def _create(name: str, pretrained: bool = False, **kwargs: Any) -> nn.Module:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return timm.create_model(name, features_only=True, pretrained=pretrained, exportable=True, **kwargs)
+
+
+def probe_stages(name: str) -> TimmStages:
+    """The stages of ``name``, from its ``feature_info`` on the meta device (no weights, no forward);
+    cached on disk per timm and torch version. ``ValueError`` says why a name is not a backbone."""
+    cache_key = shape_cache.key({"type": f"timm.{name}", "probe": _PROBE_FORMAT}, "timm-features", None)
+    cached = shape_cache.read(cache_key)
+    if cached is None:
+        cached = _probe(name)
+        shape_cache.write(cache_key, cached)
+    if "error" in cached:
+        raise ValueError(cached["error"])
+    # ValueError too when the levels do not make a backbone
+    return TimmStages.of(cached["channels"], cached["reductions"], cached["indices"], cached["modules"])
+
+
+def _probe(name: str) -> dict[str, Any]:
+    try:
+        with torch.device("meta"):
+            network = _create(name)
+        info = network.feature_info
+        found = {
+            "channels": list(info.channels()),
+            "reductions": list(info.reduction()),
+            "indices": [int(i) for i in info.out_indices],
+            "modules": list(info.module_name()),
+        }
+    except Exception as error:  # noqa: BLE001 - any failure is the reason the name is excluded
+        text = str(error).strip().splitlines()
+        return {"error": f"features_only does not construct ({type(error).__name__}: {text[0] if text else ''})"}
+    return found
+
+
+class TimmBackbone(BaseModule):
+    """A timm ``features_only`` network returning a tuple of NCHW maps, one per ``out_indices`` stage."""
+
+    def __init__(
+        self,
+        model_name: str,
+        out_indices: Sequence[int] | None = None,
+        frozen_stages: int = -1,
+        norm_eval: bool = False,
+        pretrained: bool = False,
+        init_cfg: dict[str, Any] | None = None,
+        **model_kwargs: Any,
+    ) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.stages = probe_stages(model_name)
+        count = len(self.stages.levels)
+        out_indices = tuple(range(min(count, 4))) if out_indices is None else out_indices
+        if not out_indices or any(not 0 <= i < count for i in out_indices):
+            raise ValueError(f"out_indices {tuple(out_indices)} must be within 0..{count - 1} for timm.{model_name}")
+        self.out_indices = tuple(out_indices)
+        levels = [self.stages.levels[i] for i in self.out_indices]
+        self.net = _create(model_name, pretrained, out_indices=tuple(sorted(set(levels))), **model_kwargs)
+        self._picks = [sorted(set(levels)).index(level) for level in levels]
+        self._nhwc = str(getattr(self.net, "output_fmt", "NCHW")).endswith("NHWC")
+        self.frozen_stages, self.norm_eval = frozen_stages, norm_eval
+        self._freeze_stages()
+
+    @property
+    def out_strides(self) -> tuple[int, ...]:
+        return tuple(self.stages.strides[i] for i in self.out_indices)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        maps = self.net(x)
+        picked = [maps[i] for i in self._picks]
+        return tuple(m.permute(0, 3, 1, 2) if self._nhwc else m for m in picked)
+
+    def _freeze_stages(self) -> None:
+        """Freeze every parameter up to the end of the module that gives stage ``frozen_stages``
+        (``feature_info`` names it; a features net may flatten ``stages.0`` into ``stages_0``), in
+        registration order, which is the network's order; frozen modules stay in eval mode."""
+        if self.frozen_stages < 0:
+            return
+        level = self.stages.levels[min(self.frozen_stages, len(self.stages.levels) - 1)]
+        boundary = self.stages.modules[level]
+        marks = {f".{boundary}.", f".{boundary.replace('.', '_')}."}
+        inside_seen = False
+        for name, param in self.net.named_parameters():
+            inside = any(mark in f".{name}" for mark in marks)
+            if inside_seen and not inside:
+                break
+            inside_seen = inside_seen or inside
+            param.requires_grad = False
+        for module in self.net.modules():
+            params = list(module.parameters(recurse=False))
+            if params and not any(p.requires_grad for p in params):
+                module.eval()
+
+    def train(self, mode: bool = True) -> TimmBackbone:
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for module in self.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
+        return self
+
+
+def backbone_class(model_name: str) -> type[TimmBackbone]:
+    """A ``TimmBackbone`` subclass named after ``model_name``, with a signature mmengine can build."""
+
+    def __init__(  # noqa: N807 - the generated class's constructor
+        self: TimmBackbone,
+        out_indices: Sequence[int] | None = None,
+        frozen_stages: int = -1,
+        norm_eval: bool = False,
+        pretrained: bool = False,
+        init_cfg: dict[str, Any] | None = None,
+        **model_kwargs: Any,
+    ) -> None:
+        """Args:
+        out_indices (Sequence[int], optional): stages to return; stage i has stride 2 ** (i + 2)
+            (single-stride architectures: one stage per timm feature level, all at the same stride).
+            Default: the first four stages.
+        frozen_stages (int): freeze the stem and the stages up to this index; -1 freezes nothing.
+        norm_eval (bool): keep batch-norm layers in eval mode while training.
+        pretrained (bool): load timm's weights (they must be in timm's local cache).
+        init_cfg (dict, optional): mmengine initialisation config.
+        **model_kwargs: passed to ``timm.create_model`` (``drop_path_rate``, ``img_size``...).
+        """
+        TimmBackbone.__init__(
+            self, model_name, out_indices, frozen_stages, norm_eval, pretrained, init_cfg, **model_kwargs
+        )
+
+    doc = f"timm ``{model_name}`` as a multi-scale backbone (see ``otxgen.libraries.timm``)."
+    namespace = {"__init__": __init__, "__doc__": doc, "__module__": "otxgen.libraries.timm"}
+    return type(model_name, (TimmBackbone,), namespace)
+
+
+class TimmAdapter:
+    """Every ``timm.list_models()`` name, registered; those whose ``features_only`` network does not
+    construct or gives no stride-4..32 levels are excluded, with the reason."""
+
+    library = "timm"
+
+    def __init__(self) -> None:
+        from mmengine.registry import MODELS as ROOT_MODELS
+        from mmengine.registry import Registry
+
+        self._names = sorted(timm.list_models())
+        self._reasons: dict[str, str] | None = None
+        self.registry = Registry("model", parent=ROOT_MODELS, scope="timm")
+        for name in self._names:
+            self.registry.register_module(name=name, module=backbone_class(name))
+
+    def version(self) -> str:
+        return str(timm.__version__)
+
+    def entries(self) -> list[Any]:
+        from otxgen.libraries.base import BackboneEntry
+
+        skip = self.excluded()
+        return [BackboneEntry("timm", n, self.registry.get(n)) for n in self._names if n not in skip]
+
+    def excluded(self) -> dict[str, str]:
+        if self._reasons is None:
+            self._reasons = {}
+            for name in self._names:
+                try:
+                    probe_stages(name)
+                except ValueError as error:
+                    self._reasons[name] = str(error)
+        return self._reasons
+
+    def build(self, name: str, **kwargs: Any) -> Any:
+        return self.registry.build(dict(type=name, **kwargs))
+
+    def custom_import(self) -> str:
+        return "otxgen.libraries.timm"
+
+    def defining_object(self, name: str) -> Any:
+        """The architecture's entry point in timm (what its schema's ``source`` names)."""
+        return timm.models.model_entrypoint(name)
+
+    def channel_block(self, name: str, params: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """The schema's channel table straight from ``feature_info`` (no forward), and the tasks: every
+        task, since every stage is a 4-D map. Single-stride architectures are marked."""
+        from otxgen.libraries import TASKS
+        from otxgen.schema.channels import NEUTRAL_ARGS
+
+        stages = probe_stages(name)
+        rows = [{"channels": c, "stride": s} for c, s in zip(stages.channels, stages.strides, strict=True)]
+        default_indices = list(range(min(len(rows), 4)))  # the constructor's default
+        cfg = timm.models.get_pretrained_cfg(name)
+        block = {
+            "key": None,
+            "default_out_indices": default_indices,
+            "shape_args": sorted(n for n in params if n not in NEUTRAL_ARGS and n != "out_indices"),
+            "dense_args": {},
+            "defaults": {"default": [dict(rows[i], ndim=4) for i in default_indices]},
+            "table": {"default": rows},
+            "single_stride": stages.single_stride,
+            # timm's own feature levels, for mmpretrain's TIMMBackbone(features_only=True, out_indices=...)
+            "timm_levels": [{"index": i, "channels": c, "stride": r} for i, c, r in stages.all_levels],
+            "input_size": list(cfg.input_size[1:]) if cfg is not None else None,
+            "fixed_input_size": bool(cfg.fixed_input_size) if cfg is not None else False,
+        }
+        return block, list(TASKS)
+
+
+ADAPTER = TimmAdapter()
+MODELS = ADAPTER.registry

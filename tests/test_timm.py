@@ -1,0 +1,143 @@
+"""timm as a library: the committed schemas' static tables against real forwards of timm architectures
+built through mmdet's registry, the templates swapped to timm backbones and trained one step, and
+``find`` listing the zoo. Figures come from timm's own metadata (``feature_info``) through the schemas."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from otxgen.cli import main
+from otxgen.schema import store
+
+torch = pytest.importorskip("torch", reason="the [mm] extra is not installed")
+pytest.importorskip("timm", reason="the [mm] extra is not installed")
+
+# One architecture per family, the cheapest of each by its table's channels (read from the schemas).
+FAMILIES = (
+    "resnet", "resnext", "regnetx", "regnety", "efficientnet", "tf_efficientnet", "mobilenetv3", "mobilenetv2",
+    "convnext", "swin", "vit", "deit", "densenet", "dla", "dpn", "ghostnet", "hrnet", "mnasnet", "rexnet",
+    "res2net", "resnest", "selecsls", "semnasnet", "vgg", "xception", "cspresnet", "cspdarknet", "darknet",
+    "nf_resnet", "efficientformer", "pvt_v2", "poolformer", "mobilevit", "edgenext", "maxvit", "fastvit",
+    "repvgg", "hgnet", "ese_vovnet", "tresnet", "mixnet", "lcnet", "tinynet", "gernet", "regnetz", "mobileone",
+)  # fmt: skip
+
+
+def timm_rows() -> list[dict[str, Any]]:
+    return [row for row in store.load_index()["backbones"] if row["library"] == "timm"]
+
+
+def cheapest(family: str, rows: list[dict[str, Any]]) -> str | None:
+    """The architecture of ``family`` whose stages have the fewest channels."""
+    names = [row["type"].split(".", 1)[1] for row in rows]
+    members = [n for n in names if n == family or n.startswith(f"{family}_") or n.startswith(family)]
+    if not members:
+        return None
+
+    def cost(name: str) -> int:
+        table = store.load_schema(f"timm.{name}")["x-otxgen"]["channels"]["table"]["default"]
+        return sum(int(row["channels"]) for row in table)
+
+    return min(members, key=lambda n: (cost(n), n))
+
+
+def chosen() -> list[str]:
+    rows = timm_rows()
+    names = [cheapest(family, rows) for family in FAMILIES]
+    return sorted({name for name in names if name is not None})
+
+
+def test_enough_families_are_covered() -> None:
+    assert len(chosen()) >= 40
+
+
+@pytest.mark.parametrize("name", chosen())
+def test_a_timm_backbone_through_mmdets_registry_gives_the_static_table(name: str) -> None:
+    from mmdet.registry import MODELS
+    from mmengine.registry import init_default_scope
+
+    import otxgen.libraries.timm  # noqa: F401 - registers the timm scope
+
+    schema = store.load_schema(f"timm.{name}")
+    block = schema["x-otxgen"]["channels"]
+    indices = block["default_out_indices"]
+    init_default_scope("mmdet")
+    model = MODELS.build({"type": f"timm.{name}", "out_indices": indices}).eval()
+    side = (block.get("input_size") or [224, 224])[0]
+    with torch.no_grad():
+        outputs = model(torch.rand(1, 3, side, side))
+    expected = [block["table"]["default"][i] for i in indices]
+    assert all(o.ndim == 4 for o in outputs), [tuple(o.shape) for o in outputs]
+    assert [o.shape[1] for o in outputs] == [row["channels"] for row in expected]
+    # a map is side / stride, rounded either way when the architecture's size is not a multiple of 32
+    assert all(abs(o.shape[-1] - side / row["stride"]) < 1 for o, row in zip(outputs, expected, strict=True))
+    assert [o.shape[-1] == o.shape[-2] for o in outputs] == [True] * len(outputs)  # NCHW, not NHWC
+
+
+def test_find_lists_the_timm_zoo() -> None:
+    result = CliRunner().invoke(main, ["find", "--backbone", "timm", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)["backbones"]) >= 1300
+
+
+TEMPLATE_SWAPS = [
+    (task, backbone)
+    for task in ("detection", "segmentation", "classification")
+    for backbone in ("timm.resnet18", "timm.efficientnet_b0", "timm.convnext_atto")
+]
+
+
+@pytest.mark.parametrize(("task", "backbone"), TEMPLATE_SWAPS)
+def test_templates_swapped_to_timm_train_one_step(
+    task: str, backbone: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = CliRunner()
+    workspace = tmp_path / "ws"
+    assert runner.invoke(main, ["build", "--task", task, "--workspace", str(workspace)]).exit_code == 0
+    monkeypatch.chdir(workspace)
+    built = runner.invoke(main, ["build", "--backbone", backbone, "--no-smoke"])
+    assert built.exit_code == 0, built.output
+    assert "otxgen.libraries.timm" in (workspace / "model.py").read_text()
+    smoke = runner.invoke(main, ["smoke", "model.py", "--device", "cpu", "--train-step", "--format", "json"])
+    assert smoke.exit_code == 0, smoke.output
+
+
+def test_a_single_stride_backbone_is_refused_for_a_pyramid_neck(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = CliRunner()
+    workspace = tmp_path / "ws"
+    assert runner.invoke(main, ["build", "--task", "detection", "--workspace", str(workspace)]).exit_code == 0
+    monkeypatch.chdir(workspace)
+    before = (workspace / "model.py").read_text()
+    result = runner.invoke(main, ["build", "--backbone", "timm.vit_small_patch16_224", "--no-smoke"])
+    assert result.exit_code == 2, result.output
+    assert "every level at stride 16" in result.stderr and "MultiLevelNeck" in result.stderr
+    assert (workspace / "model.py").read_text() == before
+    shutil.rmtree(workspace)
+
+
+def test_a_shipped_timmbackbone_config_is_checked_with_the_timm_schema(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mmdet's timm example (``mmpretrain.TIMMBackbone``, ``features_only=True``, timm's out_indices):
+    its neck's channels are known statically, from the timm model's own levels."""
+    import mmdet
+
+    configs = Path(mmdet.__file__).parent / ".mim" / "configs"
+    for folder in ("_base_", "timm_example"):
+        shutil.copytree(configs / folder, tmp_path / folder)
+    config = tmp_path / "timm_example" / "retinanet_timm-efficientnet-b1_fpn_1x_coco.py"
+    levels = store.load_schema("timm.efficientnet_b1")["x-otxgen"]["channels"]["timm_levels"]
+    expected = [row["channels"] for row in levels if row["index"] in (1, 2, 3, 4)]
+    assert CliRunner().invoke(main, ["validate", str(config)]).exit_code == 0
+    text = config.read_text()
+    config.write_text(text.replace(f"in_channels={expected}", f"in_channels={[*expected[:-1], 1]}"))
+    result = CliRunner().invoke(main, ["validate", str(config)])
+    assert result.exit_code == 1
+    assert f"does not match the backbone's output channels {expected}" in result.stdout
