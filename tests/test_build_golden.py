@@ -68,6 +68,12 @@ def refusal(result: Result, work: Path) -> str:
     return last.replace(str(work) + "/", "").replace(str(work.resolve()) + "/", "")
 
 
+def test_the_cases_are_there() -> None:
+    """A clean clone has them (an ignore rule once hid the folder, and the walk found nothing)."""
+    assert len(CASES) >= 20
+    assert any(case.startswith("refuse_") for case in CASES) and any(case.startswith("seg_") for case in CASES)
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_build_golden(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     copy_input(case, tmp_path)
