@@ -107,6 +107,11 @@ def find(
 @click.option("--diff", is_flag=True, help="Print a unified diff; write nothing.")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if anything would change.")
 @click.option("--no-smoke", is_flag=True, help="Skip the smoke-build (which executes the rewritten config).")
+@click.option(
+    "--no-backbone-yaml",
+    is_flag=True,
+    help="With --backbone TYPE: write no backbone.yaml (by default it goes in the workspace, or beside each --model).",
+)
 @click.argument("more_backbones", nargs=-1, type=click.Path(path_type=Path), metavar="[FILE.yaml ...]")
 @click.pass_context
 def build(
@@ -121,6 +126,7 @@ def build(
     diff: bool,
     check: bool,
     no_smoke: bool,
+    no_backbone_yaml: bool,
     more_backbones: tuple[Path, ...],
 ) -> None:
     """Create a workspace (--task) or swap the backbone of model configs (--backbone).
@@ -144,7 +150,7 @@ def build(
         raise click.UsageError("give exactly one of --task or --backbone")
     if diff and check:
         raise click.UsageError("--diff and --check exclude each other: --diff prints the change, --check only says")
-    _refuse_options_of_the_other_form(task, template_id, overrides, models, target, diff or check)
+    _refuse_options_of_the_other_form(task, template_id, overrides, models, target, diff or check or no_backbone_yaml)
     mode = "diff" if diff else "check" if check else None
     if task is not None:
         _run(ctx, lambda: app.build_task(BuildTaskOptions(task, template_id, workspace), _say))
@@ -155,13 +161,14 @@ def build(
     parsed = tuple(_key_value(item) for item in overrides)
     runs = [
         BuildBackboneOptions(
-            name,
-            parsed,
-            workspace or _home_workspace(name, models),
-            models,
-            mode or "write",
-            not no_smoke and mode is None,
-            target,
+            backbone=name,
+            overrides=parsed,
+            workspace=workspace or _home_workspace(name, models),
+            models=models,
+            mode=mode or "write",
+            smoke=not no_smoke and mode is None,
+            target=target,
+            backbone_yaml=not no_backbone_yaml,
         )
         for name in (backbone, *map(str, more_backbones))
     ]
@@ -174,7 +181,7 @@ def _refuse_options_of_the_other_form(
     overrides: tuple[str, ...],
     models: tuple[Path, ...],
     target: str | None,
-    preview: bool,
+    backbone_only: bool,
 ) -> None:
     """An option that the chosen form ignores is a usage error, not silently dropped."""
     if task is None:
@@ -182,7 +189,7 @@ def _refuse_options_of_the_other_form(
             raise click.UsageError("--template goes with --task (it picks a workspace template), not --backbone")
         return
     given = [name for name, value in (("--set", overrides), ("--model", models), ("--target", target)) if value]
-    given += ["--diff/--check"] if preview else []
+    given += ["--diff/--check/--no-backbone-yaml"] if backbone_only else []
     if given:
         raise click.UsageError(f"{', '.join(given)} go with --backbone, not --task")
 

@@ -35,6 +35,7 @@ class BuildBackboneOptions:
     mode: str = "write"  # write | diff | check
     smoke: bool = True
     target: str | None = None  # dotted path of the backbone in a config with several models
+    backbone_yaml: bool = True  # write backbone.yaml (build --backbone TYPE) beside the models
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,14 @@ def symlink_loop(name: str, args: Callable[[Path], list[str]]) -> Callable[[Path
     return setup
 
 
+def beside_a_users_backbone_yaml(tmp: Path) -> list[str]:
+    """A config in a folder whose backbone.yaml (someone's, describing something else) differs."""
+    (tmp / "mine").mkdir()
+    shutil.copy(tmp / "ws" / "model.py", tmp / "mine" / "model.py")
+    (tmp / "mine" / "backbone.yaml").write_text("backbone:\n  type: mmdet.ResNet\n  depth: 18\n")
+    return ["build", "--backbone", "mmdet.RegNet", "--model", str(tmp / "mine" / "model.py"), "--no-smoke"]
+
+
 def read_only_model(tmp: Path) -> list[str]:
     (tmp / "ws" / "model.py").chmod(0o444)
     return typed()(tmp)
@@ -333,6 +341,17 @@ CASES = [
         "out-of-range-validate", checked("out-of-range.yaml"), Y + r"out-of-range.yaml:4:26: .*out_indices 9 is out", 1
     ),
     Case("out-of-range-set", typed("--set", "out_indices=[0, 4]"), r"backbone.out_indices\[1\]: out_indices 4 is out"),
+    # backbone.yaml goes beside what it describes, and never over someone's
+    Case(
+        "differing-backbone-yaml-beside-model",
+        beside_a_users_backbone_yaml,
+        r"{tmp}/mine/backbone.yaml: exists and differs from the one this build would write; build from it",
+    ),
+    Case(
+        "no-backbone-yaml-with-a-file",
+        bad("enum.yaml", "--no-backbone-yaml"),
+        r"--no-backbone-yaml goes with --backbone TYPE",
+    ),
     Case("symlink-loop-model", symlink_loop("ws/model.py", typed()), r"ws/model.py: symlink loop"),
     # values a Python config cannot hold as literals: refused where they are read, not crashed on later
     Case("set-yaml-set", typed("--set", "init_cfg=!!set {a, b}"), r"--set init_cfg=!!set \{a, b\}: a YAML !!set"),
@@ -368,7 +387,9 @@ CASES = [
         Y + r"undefined-name.py:5:108: otxgen would write what validate rejects \(model.neck.init_cfg.gain: name 'nan'",
     ),
     Case("diff-and-check", typed("--diff", "--check"), r"--diff and --check exclude each other"),
-    Case("task-and-diff", task_in("new", "--diff"), r"--diff/--check go with --backbone, not --task"),
+    Case(
+        "task-and-diff", task_in("new", "--diff"), r"--diff/--check/--no-backbone-yaml go with --backbone, not --task"
+    ),
     Case("task-and-set", task_in("new", "--set", "depth=18"), r"--set go with --backbone, not --task"),
     Case("template-with-backbone", typed("--template", "x"), r"--template goes with --task"),
     Case("find-backbone-and-template", lambda t: ["find", "--backbone", "--template"], r"--template and --backbone"),

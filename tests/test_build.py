@@ -132,8 +132,9 @@ def test_diff_touches_only_backbone_and_neck_channels_and_writes_nothing(detecti
     result = invoke("build", "--backbone", "mmdet.RegNet", "--diff")
     assert result.exit_code == 0, result.output
     assert files(detection) == before
-    assert result.stdout.startswith("--- a/model.py\n+++ b/model.py\n")
-    changed = changed_lines(result.stdout)
+    assert result.stdout.startswith("--- /dev/null\n+++ b/backbone.yaml\n")  # every file the build writes
+    model_diff = result.stdout[result.stdout.index("--- a/model.py\n+++ b/model.py\n") :]
+    changed = changed_lines(model_diff)
     assert "+        type='RegNet'," in changed and "+        arch='regnetx_400mf'," in changed
     assert "+        in_channels=[32, 64, 160, 384],  # one entry per backbone output, in order" in changed
     start = original.index("    backbone=dict(")
@@ -210,8 +211,9 @@ def test_model_option_rewrites_a_standalone_config(tmp_path: Path, monkeypatch: 
     assert "in_channels=[32, 64, 160, 384],  # one per backbone stage" in text
     assert "custom_imports" not in text  # default_scope = 'mmdet' registers RegNet already
     assert text.startswith("# A RetinaNet config outside any workspace")
-    assert (tmp_path / "backbone.yaml").exists()
-    assert invoke("build", "--backbone", "backbone.yaml", "--model", str(config), "--check").exit_code == 0
+    assert not (tmp_path / "backbone.yaml").exists()  # beside the model, not in the current folder
+    yaml = config.parent / "backbone.yaml"
+    assert invoke("build", "--backbone", str(yaml), "--model", str(config), "--check").exit_code == 0
 
 
 CHILD = "_base_ = ['../_base_/models/retina.py']\nmodel = dict(\n    backbone=dict(type='ResNet', depth=101))\n"
@@ -242,7 +244,8 @@ def test_model_option_reads_the_base_files_to_know_what_is_inherited(
     assert ("_delete_=True" in text) is delete, text
     assert ("neck=dict(in_channels=[32, 64, 160, 384])" in text) is neck, text
     assert "type='mmdet.RegNet'" in text and "depth=101" not in text  # no default_scope here: scoped
-    assert invoke("build", "--backbone", "backbone.yaml", "--model", str(config), "--check").exit_code == 0
+    yaml = config.parent / "backbone.yaml"
+    assert invoke("build", "--backbone", str(yaml), "--model", str(config), "--check").exit_code == 0
 
 
 def test_a_base_file_that_cannot_be_read_is_a_refusal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -66,6 +66,7 @@ def test_the_fixture_does_create_the_markers_when_executed(tmp_path: Path, marke
     assert markers(marker) == [marker, Path(f"{marker}.socket")]
 
 
+# The standalone folder holds its own backbone.yaml, which a TYPE build beside it would not replace.
 STANDALONE: dict[str, tuple[list[str], int]] = {
     "find": (["find"], 0),
     "find-json-task": (["find", "--task", "detection", "--format", "json", "mmdet"], 0),
@@ -73,11 +74,23 @@ STANDALONE: dict[str, tuple[list[str], int]] = {
     "validate-file": (["validate", "model.py"], 0),
     "validate-folder": (["validate", "."], 0),
     "validate-json": (["validate", "model.py", "backbone.yaml", "--output-format", "json"], 0),
-    "build-type-diff": (["build", "--backbone", "mmdet.RegNet", "--model", "model.py", "--diff"], 0),
-    "build-type-check": (["build", "--backbone", "mmdet.RegNet", "--model", "model.py", "--check"], 1),
+    "build-type-diff": (
+        ["build", "--backbone", "mmdet.RegNet", "--model", "model.py", "--no-backbone-yaml", "--diff"],
+        0,
+    ),
+    "build-type-check": (
+        ["build", "--backbone", "mmdet.RegNet", "--model", "model.py", "--no-backbone-yaml", "--check"],
+        1,
+    ),
     "build-yaml-check": (["build", "--backbone", "backbone.yaml", "--model", "model.py", "--check"], 1),
-    "build-mmseg-diff": (["build", "--backbone", "mmseg.ResNetV1c", "--model", "model.py", "--diff"], 0),
-    "build-type-write": (["build", "--backbone", "mmdet.RegNet", "--model", "model.py", "--no-smoke"], 0),
+    "build-mmseg-diff": (
+        ["build", "--backbone", "mmseg.ResNetV1c", "--model", "model.py", "--no-backbone-yaml", "--diff"],
+        0,
+    ),
+    "build-type-write": (
+        ["build", "--backbone", "mmdet.RegNet", "--model", "model.py", "--no-backbone-yaml", "--no-smoke"],
+        0,
+    ),
     "build-yaml-write": (["build", "--backbone", "backbone.yaml", "--model", "model.py", "--no-smoke"], 0),
 }
 

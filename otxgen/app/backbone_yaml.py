@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +17,27 @@ from otxgen.errors import InputError, UsageError
 BACKBONE_YAML = "backbone.yaml"
 
 
+@dataclass(frozen=True)
+class Chosen:
+    """``build --backbone TYPE``'s backbone and the ``backbone.yaml`` text for each folder it goes in
+    (its ``$schema`` is relative to the folder). ``missing``: required arguments without options, which
+    the user must fill in (``backbone`` is then ``None``: only the files are written)."""
+
+    type: str
+    backbone: dict[str, Any] | None
+    files: tuple[tuple[Path, str], ...]
+    missing: tuple[str, ...] = ()
+
+
 def backbone_from_type(
     backbone_type: str,
     overrides: tuple[tuple[str, str], ...],
     catalog: Any,
-    home: Path,
-    mode: str,
+    homes: tuple[Path, ...],
     say: Say,
-) -> tuple[dict[str, Any], tuple[Path, str]] | None:
+) -> Chosen:
     """The mapping for ``TYPE`` (required args at their first option, ``--set`` applied) and the
-    ``backbone.yaml`` to write; ``None`` when a required argument has no options: then ``backbone.yaml``
-    is written for the user to fill in (in write mode) and nothing else is."""
+    ``backbone.yaml`` to write in each of ``homes``. Writes nothing."""
     from otxgen.libraries import split_type
     from otxgen.validate.backbones import CANNOT_PREFIX, resolve_type
 
@@ -39,22 +50,31 @@ def backbone_from_type(
     meta = schema["x-otxgen"]
     backbone = _with_required(resolved.type, meta, say)
     backbone.update(settings)
-    missing = [arg for arg, value in backbone.items() if value is None and arg in meta["required_args"]]
-    backbone_yaml = home / BACKBONE_YAML
+    missing = tuple(arg for arg, value in backbone.items() if value is None and arg in meta["required_args"])
     properties = schema["properties"]
     examples = {arg: properties[arg]["examples"][0] for arg in missing if properties[arg].get("examples")}
-    text = render_backbone_yaml(backbone, _schema_ref(resolved.type, home), examples)
+    files = tuple(
+        (home / BACKBONE_YAML, render_backbone_yaml(backbone, _schema_ref(resolved.type, home), examples))
+        for home in homes
+    )
     if missing:
-        if mode == "write":
-            fsio.write_text_atomic(backbone_yaml, text)
-            say(f"[*] Save backbone configuration: {backbone_yaml}")
-        say(f"[!] {resolved.type} backbone has inputs that the user must enter.")
+        return Chosen(resolved.type, None, files, missing)
+    text = render_backbone_yaml(backbone, _schema_ref(resolved.type, Path.cwd()))
+    _raise_on_findings(text, BACKBONE_YAML, catalog, generated=True)
+    return Chosen(resolved.type, backbone, files)
+
+
+def say_missing(chosen: Chosen, written: bool, say: Say) -> None:
+    """The ``[!]`` lines for arguments the user must enter; ``written``: a backbone.yaml is there to edit."""
+    say(f"[!] {chosen.type} backbone has inputs that the user must enter.")
+    if written:
         say(f"[!] Edit {BACKBONE_YAML} and run 'otxgen build --backbone {BACKBONE_YAML}'.")
-        schema = _schema_ref(resolved.type, Path.cwd())
-        say(f"[!] Missing: {', '.join(missing)} (the schema {schema} shows the expected shape)")
-        return None
-    _raise_on_findings(text, str(backbone_yaml), catalog, generated=True)
-    return backbone, (backbone_yaml, text)
+    elif chosen.files:
+        say(f"[!] Run without --diff/--check to write {BACKBONE_YAML}, edit it, then build from it.")
+    else:
+        say(f"[!] Give them with --set KEY=VALUE, or write a {BACKBONE_YAML} and build from it.")
+    schema = _schema_ref(chosen.type, Path.cwd())
+    say(f"[!] Missing: {', '.join(chosen.missing)} (the schema {schema} shows the expected shape)")
 
 
 def _with_required(backbone_type: str, meta: dict[str, Any], say: Say) -> dict[str, Any]:

@@ -8,20 +8,16 @@ the table does not apply, from a probe that builds the backbone alone). Only the
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from otxgen import fsio
 from otxgen.app import Outcome, Say
-from otxgen.app.backbone_yaml import backbone_from_type, backbone_from_yaml
-from otxgen.app.rewrite import Rewrite, rewrite_config
+from otxgen.app.backbone_yaml import BACKBONE_YAML, Chosen, backbone_from_type, backbone_from_yaml, say_missing
+from otxgen.app.diff import Write, root_of, unified
+from otxgen.app.rewrite import rewrite_config
 from otxgen.errors import InputError, UsageError
 from otxgen.options import BuildBackboneOptions, BuildTaskOptions, SmokeOptions
-
-if TYPE_CHECKING:  # both import lazily: a --task build needs neither
-    pass
 
 
 def build_task(options: BuildTaskOptions, say: Say) -> Outcome:
@@ -49,15 +45,18 @@ def build_task(options: BuildTaskOptions, say: Say) -> Outcome:
 
 @dataclass(frozen=True)
 class Targets:
-    """Where ``backbone.yaml`` lives (``home``) and the model configs to rewrite."""
+    """The model configs to rewrite and the folders ``backbone.yaml`` goes in (``homes``): a workspace's
+    own folder (its ``backbone.yaml`` is the workspace's record and follows every swap), or the folder
+    of each ``--model`` (where a ``backbone.yaml`` that differs is someone's file: never replaced)."""
 
-    home: Path
     models: tuple[Path, ...]
+    homes: tuple[Path, ...]
+    replaces_yaml: bool
 
     @property
     def folders(self) -> list[Path]:
         """The folders a build writes in (their locks keep a second build out until this one ends)."""
-        return [self.home, *(fsio.resolve(model).parent for model in self.models)]
+        return [*self.homes, *(fsio.resolve(model).parent for model in self.models)]
 
 
 def build_backbone(options: BuildBackboneOptions, say: Say) -> Outcome:
@@ -74,22 +73,28 @@ def _build_backbone(options: BuildBackboneOptions, targets: Targets, say: Say) -
     from otxgen.schema.store import StoreCatalog
 
     catalog = StoreCatalog()
-    backbone_yaml: tuple[Path, str] | None = None
+    yaml_writes: list[Write] = []
     if _is_yaml_file(options.backbone):
+        if not options.backbone_yaml:
+            raise UsageError("--no-backbone-yaml goes with --backbone TYPE; a backbone.yaml given is never written")
         backbone = backbone_from_yaml(Path(options.backbone), options.overrides, catalog, say)
+        source = options.backbone
     else:
-        chosen = backbone_from_type(options.backbone, options.overrides, catalog, targets.home, options.mode, say)
-        if chosen is None:
-            return Outcome(exit_code=1)
-        backbone, backbone_yaml = chosen
+        chosen = backbone_from_type(options.backbone, options.overrides, catalog, targets.homes, say)
+        yaml_writes = [_yaml_write(path, text, targets) for path, text in chosen.files]
+        if chosen.backbone is None:
+            return _stop_for_input(chosen, yaml_writes, options.mode, say)
+        backbone, source = chosen.backbone, BACKBONE_YAML if yaml_writes else chosen.type
     schema = catalog.schema(backbone["type"])
-    say("[*] Update model configs with backbone.yaml")
+    say(f"[*] Update model configs with {source}")
     rewrites = [rewrite_config(path, backbone, schema, catalog, options.target, say) for path in targets.models]
     for rewrite in rewrites:
         say(f"Target Model: {rewrite.path}")
     say(f"Target Backbone: {backbone['type']}")
     say(f"Backbone config: {backbone}")
-    return _finish(rewrites, backbone_yaml, options, targets, say)
+    writes = [*yaml_writes, *(Write(r.path, r.before, r.after) for r in rewrites)]
+    outcome = _finish(writes, options.mode, say)
+    return _smoke(targets, say) if options.smoke and outcome.exit_code == 0 else outcome
 
 
 def _is_yaml_file(backbone: str) -> bool:
@@ -102,57 +107,67 @@ def _targets(options: BuildBackboneOptions) -> Targets:
     if options.models:
         if options.workspace:
             raise UsageError("--workspace and --model exclude each other")
-        targets = Targets(Path.cwd(), options.models)
+        models, homes, replaces = options.models, _folders_of(options.models), False
     else:
         workspace = options.workspace or Path.cwd()
-        targets = Targets(workspace, tuple(workspace_model_files(workspace)))
-    for model in targets.models:  # a FIFO would block the read, a symlink loop never ends
+        models, homes, replaces = tuple(workspace_model_files(workspace)), (workspace,), True
+    for model in models:  # a FIFO would block the read, a symlink loop never ends
         fsio.require_regular_file(model)
-    return targets
+    return Targets(models, homes if options.backbone_yaml else (), replaces)
 
 
-def _finish(
-    rewrites: list[Rewrite],
-    backbone_yaml: tuple[Path, str] | None,
-    options: BuildBackboneOptions,
-    targets: Targets,
-    say: Say,
-) -> Outcome:
-    changed = [r for r in rewrites if r.changed]
-    if options.mode == "diff":
-        return Outcome("".join(_diff(r) for r in changed))
-    if options.mode == "check":
-        for rewrite in rewrites:
-            say(f"[!] Would change: {rewrite.path}" if rewrite.changed else f"[*] Up to date: {rewrite.path}")
+def _folders_of(models: tuple[Path, ...]) -> tuple[Path, ...]:
+    """Each model's folder as given, once per folder (two spellings of one folder count once)."""
+    seen: dict[Path, Path] = {}
+    for model in models:
+        seen.setdefault(fsio.resolve(model.parent), model.parent)
+    return tuple(seen.values())
+
+
+def _yaml_write(path: Path, text: str, targets: Targets) -> Write:
+    """``backbone.yaml`` as planned; one that differs beside a ``--model`` is refused, not replaced."""
+    before = fsio.read_text(path) if path.exists() or path.is_symlink() else None
+    if before is not None and before != text and not targets.replaces_yaml:
+        raise InputError(
+            "exists and differs from the one this build would write; build from it (--backbone "
+            f"{path}), move it away, or pass --no-backbone-yaml",
+            str(path),
+        )
+    return Write(path, before, text, "backbone")
+
+
+def _stop_for_input(chosen: Chosen, writes: list[Write], mode: str, say: Say) -> Outcome:
+    """A required argument has no options: only ``backbone.yaml`` is written, for the user to fill in."""
+    outcome = _finish(writes, mode, say)
+    say_missing(chosen, written=mode == "write" and bool(writes), say=say)
+    return Outcome(outcome.stdout, exit_code=1)
+
+
+def _finish(writes: list[Write], mode: str, say: Say) -> Outcome:
+    changed = [write for write in writes if write.changed]
+    if mode == "diff":
+        return Outcome(_diff(changed, say))
+    if mode == "check":
+        for write in writes:
+            say(f"[!] Would change: {write.path}" if write.changed else f"[*] Up to date: {write.path}")
         return Outcome(exit_code=1 if changed else 0)
-    writes = [(r.path, r.after) for r in changed]
-    if backbone_yaml is not None and not fsio.holds(*backbone_yaml):
-        writes.insert(0, backbone_yaml)
-    fsio.write_all_atomic(writes)
-    if backbone_yaml is not None:
-        say(f"[*] Save backbone configuration: {backbone_yaml[0]}")
-    for rewrite in rewrites:
-        say(f"[*] Save model configuration: {rewrite.path}" if rewrite.changed else f"[*] Unchanged: {rewrite.path}")
-    return _smoke(targets, options, say) if options.smoke else Outcome()
+    fsio.write_all_atomic([(write.path, write.after) for write in changed])
+    for write in writes:
+        saved = "backbone" if write.kind == "backbone" else "model"
+        say(f"[*] Save {saved} configuration: {write.path}" if write.changed else f"[*] Unchanged: {write.path}")
+    return Outcome()
 
 
-def _diff(rewrite: Rewrite) -> str:
-    name = _display(rewrite.path)
-    lines = difflib.unified_diff(
-        rewrite.before.splitlines(keepends=True), rewrite.after.splitlines(keepends=True), f"a/{name}", f"b/{name}"
-    )
-    return "".join(lines)
+def _diff(changed: list[Write], say: Say) -> str:
+    here = Path.cwd()
+    root = root_of(changed, here)
+    if root != fsio.resolve(here):
+        say(f"[*] The diff names files outside this folder: its paths are relative to {root}")
+        say(f"[*] Apply it (or undo the build) from here with: patch -p1 -d {root} (add -R to undo)")
+    return unified(changed, root)
 
 
-def _display(path: Path) -> str:
-    """``path`` relative to the current folder when it is inside it (diffs read like ``git diff``)."""
-    try:
-        return str(fsio.resolve(path).relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
-def _smoke(targets: Targets, options: BuildBackboneOptions, say: Say) -> Outcome:
+def _smoke(targets: Targets, say: Say) -> Outcome:
     from otxgen.app.smoke import smoke
 
     say("[*] Smoke-build (executes the rewritten config; skip with --no-smoke)")

@@ -1,0 +1,151 @@
+"""What a build writes, where, and how to get it back: ``backbone.yaml`` beside what it describes, a
+``--diff`` that ``patch`` applies and ``patch -R`` undoes byte for byte (every file, created ones too).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from otxgen.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_MODEL = ROOT / "otxgen" / "templates" / "detection-atss-mobilenetv2" / "model.py"
+PATCH = shutil.which("patch")
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` (symlinks as their target's bytes), by relative path."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    assert invoke("build", "--task", "detection", "--workspace", str(tmp_path / "ws")).exit_code == 0
+    monkeypatch.chdir(tmp_path / "ws")
+    return tmp_path / "ws"
+
+
+# -- backbone.yaml goes beside what it describes -----------------------------------------------
+
+
+def test_model_inside_a_workspace_folder_leaves_the_workspace_backbone_yaml_alone(workspace: Path) -> None:
+    """``--model`` elsewhere, run from inside a workspace: the workspace's backbone.yaml (with the
+    user's edits) describes the workspace's model.py, which this build does not touch."""
+    assert invoke("build", "--backbone", "mmdet.ResNet", "--no-smoke").exit_code == 0
+    own = workspace / "backbone.yaml"
+    own.write_text(own.read_text() + "# my edit\n")
+    before = own.read_bytes()
+    other = workspace.parent / "other" / "m.py"
+    other.parent.mkdir()
+    shutil.copy(TEMPLATE_MODEL, other)
+    result = invoke("build", "--backbone", "mmdet.RegNet", "--model", str(other), "--no-smoke")
+    assert result.exit_code == 0, result.output
+    assert own.read_bytes() == before
+    assert "type: mmdet.RegNet" in (other.parent / "backbone.yaml").read_text()
+    assert f"[*] Save backbone configuration: {other.parent / 'backbone.yaml'}" in result.stderr
+
+
+def test_no_backbone_yaml_writes_none(workspace: Path) -> None:
+    other = workspace.parent / "other" / "m.py"
+    other.parent.mkdir()
+    shutil.copy(TEMPLATE_MODEL, other)
+    args = ("build", "--backbone", "mmdet.RegNet", "--model", str(other), "--no-smoke", "--no-backbone-yaml")
+    assert invoke(*args).exit_code == 0
+    assert sorted(p.name for p in other.parent.iterdir()) == ["m.py"]
+    assert "type='RegNet'" in other.read_text()
+    assert invoke("build", "--backbone", "mmdet.RegNet", "--no-smoke", "--no-backbone-yaml").exit_code == 0
+    assert not (workspace / "backbone.yaml").exists()
+
+
+def test_several_models_get_one_backbone_yaml_per_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for relative in ("a/one.py", "a/two.py", "b/three.py"):
+        (tmp_path / relative).parent.mkdir(exist_ok=True)
+        shutil.copy(TEMPLATE_MODEL, tmp_path / relative)
+    args = ["--model", "a/one.py", "--model", "a/two.py", "--model", "b/three.py"]
+    assert invoke("build", "--backbone", "mmdet.RegNet", *args, "--no-smoke").exit_code == 0
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("backbone.yaml")) == [
+        "a/backbone.yaml",
+        "b/backbone.yaml",
+    ]
+    for folder in ("a", "b"):  # each $schema is relative to its own folder
+        reference = (tmp_path / folder / "backbone.yaml").read_text().splitlines()[0].partition("$schema=")[2]
+        assert (tmp_path / folder / reference).is_file()
+
+
+# -- --diff, then patch ---------------------------------------------------------------------------
+
+
+def patch(patch_file: Path, *args: str, cwd: Path) -> None:
+    done = subprocess.run(
+        [str(PATCH), "-s", "-p1", *args, "-i", str(patch_file)], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.skipif(PATCH is None, reason="no patch program")
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "no-final-newline"])
+def test_the_diff_is_what_the_build_writes_and_patch_r_undoes_it(workspace: Path, ending: str) -> None:
+    model = workspace / "model.py"
+    text = model.read_text()
+    model.write_bytes((text.rstrip("\n") if ending == "no-final-newline" else text.replace("\n", ending)).encode())
+    before = tree(workspace)
+    diff = invoke("build", "--backbone", "mmdet.RegNet", "--diff")
+    assert diff.exit_code == 0, diff.output
+    assert tree(workspace) == before  # --diff writes nothing
+    (workspace.parent / "swap.patch").write_bytes(diff.stdout_bytes)  # .stdout would turn CRLF into LF
+    assert invoke("build", "--backbone", "mmdet.RegNet", "--no-smoke").exit_code == 0
+    built = tree(workspace)
+    assert set(built) == {*before, "backbone.yaml"}
+    patch(workspace.parent / "swap.patch", "-R", cwd=workspace)
+    assert tree(workspace) == before  # every file back byte for byte, backbone.yaml gone again
+    patch(workspace.parent / "swap.patch", cwd=workspace)
+    assert tree(workspace) == built  # and forward again: the diff is exactly what the build wrote
+
+
+@pytest.mark.skipif(PATCH is None, reason="no patch program")
+def test_files_outside_the_current_folder_are_named_from_a_common_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``patch`` refuses absolute paths and ``..``: the diff's paths start at the nearest folder above
+    the current one and every file, and the build says how to apply it from here."""
+    here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
+    for folder in (here, elsewhere):
+        folder.mkdir()
+        shutil.copy(TEMPLATE_MODEL, folder / "m.py")
+    monkeypatch.chdir(here)
+    before = tree(tmp_path)
+    models = ["--model", "m.py", "--model", str(elsewhere / "m.py")]
+    diff = invoke("build", "--backbone", "mmdet.RegNet", *models, "--diff")
+    assert diff.exit_code == 0, diff.output
+    assert "--- a/elsewhere/m.py\n+++ b/elsewhere/m.py\n" in diff.stdout
+    assert "--- /dev/null\n+++ b/here/backbone.yaml\n" in diff.stdout
+    assert f"patch -p1 -d {tmp_path.resolve()}" in diff.stderr
+    (tmp_path / "swap.patch").write_bytes(diff.stdout_bytes)
+    assert invoke("build", "--backbone", "mmdet.RegNet", *models, "--no-smoke").exit_code == 0
+    patch(tmp_path / "swap.patch", "-R", "-d", str(tmp_path.resolve()), cwd=here)
+    assert tree(tmp_path) == {**before, "swap.patch": (tmp_path / "swap.patch").read_bytes()}
+
+
+def test_a_diff_for_a_backbone_that_needs_input_shows_the_skeleton_and_says_nothing_was_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert invoke("build", "--task", "segmentation", "--workspace", str(tmp_path / "ws")).exit_code == 0
+    monkeypatch.chdir(tmp_path / "ws")
+    before = tree(tmp_path / "ws")
+    result = invoke("build", "--backbone", "mmseg.HRNet", "--diff")
+    assert result.exit_code == 1
+    assert result.stdout.startswith("--- /dev/null\n+++ b/backbone.yaml\n")
+    assert "+  extra: null\n" in result.stdout
+    assert "Edit backbone.yaml" not in result.stderr  # there is none to edit
+    assert "[!] Run without --diff/--check to write backbone.yaml, edit it, then build from it." in result.stderr
+    assert tree(tmp_path / "ws") == before
