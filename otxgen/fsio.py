@@ -1,5 +1,7 @@
-"""The one module that writes user files: atomically (temp file in the same folder + ``os.replace``),
-under a per-folder lock so two otxgen processes never interleave their writes.
+"""The one module that reads and writes user files. Writes are atomic (temp file in the same folder +
+``os.replace``), keep the file's owner and mode, hold off SIGINT/SIGTERM/SIGHUP until done, and happen
+under a per-folder lock so two otxgen processes never interleave their writes (the lock's holder also
+removes temp files a killed process left). Only regular files are read or written.
 
 Symlinks are followed: writing ``model.py -> ../shared/model.py`` replaces the link's target and keeps
 the link. A file without any write permission bit is refused, even for root: someone marked it
@@ -11,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
+import signal
 import stat
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
@@ -123,39 +127,73 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 def write_all_atomic(items: Sequence[tuple[Path, str]]) -> None:
     """Write several files as close to all-or-nothing as a file system allows: every temp file is
-    written and synced first (a failure there changes nothing), then each is renamed over its target."""
+    written and synced first (a failure there changes nothing), then each is renamed over its target.
+    SIGINT, SIGTERM and SIGHUP wait until that is done (see ``_signals_held``)."""
     for path, _ in items:
         ensure_writable(path)
     staged: list[tuple[str, Path]] = []
     current = Path()  # the file being written, for the message: an OSError names the temp file
+    with _signals_held():
+        try:
+            for path, text in items:
+                current = path
+                staged.append((_stage(path, text), path))
+            for tmp, path in staged:
+                current = path
+                os.replace(tmp, resolve(path))
+        except OSError as error:
+            raise InputError(f"cannot write: {error.strerror or error}", str(current)) from None
+        finally:
+            _remove([tmp for tmp, _ in staged])
+
+
+_HELD_SIGNALS = [getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)]
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Block the signals that ask a process to stop while files are staged and renamed: one that comes
+    meanwhile is delivered when the write is done (the process then stops as asked), so every file is
+    the old one or the new one, together, and no temp file is left. Only SIGKILL (or a crash of the
+    machine) can stop a write halfway: then temp files may stay, which the next write in that folder
+    removes (``_remove_stale``)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
     try:
-        for path, text in items:
-            current = path
-            staged.append((_stage(path, text), path))
-        for tmp, path in staged:
-            current = path
-            os.replace(tmp, resolve(path))
-    except OSError as error:
-        raise InputError(f"cannot write: {error.strerror or error}", str(current)) from None
+        yield
     finally:
-        _remove([tmp for tmp, _ in staged])
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _stage(path: Path, text: str) -> str:
-    """A synced temp file beside ``path``'s target holding ``text``, with the target's permission bits."""
+    """A synced temp file beside ``path``'s target holding ``text``, with the target's owner and
+    permission bits (a build run as root must not hand the user's files to root); a new file gets
+    the owner of its folder."""
     target = resolve(path)
-    mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
+    existing = os.stat(target) if target.exists() else None
+    mode = stat.S_IMODE(existing.st_mode) if existing is not None else 0o644
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
+        _keep_owner(tmp, existing or os.stat(target.parent))
+        os.chmod(tmp, mode)  # after chown, which clears set-id bits
     except BaseException:
         _remove([tmp])
         raise
     return tmp
+
+
+def _keep_owner(tmp: str, like: os.stat_result) -> None:
+    """Give ``tmp`` the owner and group of ``like`` where the user may (root may; others keep theirs)."""
+    mine = os.stat(tmp)
+    if (mine.st_uid, mine.st_gid) != (like.st_uid, like.st_gid) and hasattr(os, "chown"):
+        with contextlib.suppress(PermissionError):
+            os.chown(tmp, like.st_uid, like.st_gid)
 
 
 def _remove(paths: Iterable[str]) -> None:
@@ -184,9 +222,24 @@ def folder_lock(folder: Path) -> Iterator[None]:
                     "another otxgen process is writing here; try again when it ends", str(folder)
                 ) from None
             raise
+        _remove_stale(folder)
         yield
     finally:
         os.close(fd)
+
+
+# mkstemp's names: ".<target name>.<8 random characters>.otxgen-tmp"
+_TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}" + re.escape(TEMP_SUFFIX))
+
+
+def _remove_stale(folder: Path) -> None:
+    """Temp files of otxgen's own naming left in ``folder`` by a process killed mid-write (SIGKILL).
+    Called with the folder's lock held: no other otxgen is writing there now."""
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        for entry in entries:
+            if _TEMP_NAME.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
 
 
 @contextlib.contextmanager

@@ -1,11 +1,18 @@
 """What a build writes, where, and how to get it back: ``backbone.yaml`` beside what it describes, a
-``--diff`` that ``patch`` applies and ``patch -R`` undoes byte for byte (every file, created ones too).
+``--diff`` that ``patch`` applies and ``patch -R`` undoes byte for byte (every file, created ones too),
+writes that a stop signal cannot cut in half, temp files a killed build leaves and the next one
+removes, owners and modes kept, line endings kept.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import stat
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest

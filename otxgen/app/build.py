@@ -56,7 +56,8 @@ class Targets:
     @property
     def folders(self) -> list[Path]:
         """The folders a build writes in (their locks keep a second build out until this one ends)."""
-        return [*self.homes, *(fsio.resolve(model).parent for model in self.models)]
+        yamls = [fsio.resolve(home / BACKBONE_YAML).parent for home in self.homes]  # a linked one: its target's
+        return [*yamls, *(fsio.resolve(model).parent for model in self.models)]
 
 
 def build_backbone(options: BuildBackboneOptions, say: Say) -> Outcome:
