@@ -39,6 +39,9 @@ def parse(source: str) -> cst.Module:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
         raise CodemodError(f"invalid Python: {exc.message}", exc.raw_line, exc.raw_column + 1) from exc
+    if not module.has_trailing_newline and source.endswith("\r"):
+        # libcst takes a final lone CR (old Mac line endings) for no newline and would drop it
+        module = module.with_changes(has_trailing_newline=True)
     return module
 
 

@@ -156,3 +156,88 @@ def test_a_diff_for_a_backbone_that_needs_input_shows_the_skeleton_and_says_noth
     assert "Edit backbone.yaml" not in result.stderr  # there is none to edit
     assert "[!] Run without --diff/--check to write backbone.yaml, edit it, then build from it." in result.stderr
     assert tree(tmp_path / "ws") == before
+
+
+# -- signals, killed processes, owners ----------------------------------------------------------
+
+# Runs otxgen with every fsync of a temp file slowed down, and says (a flag file) when the first one
+# starts: a signal sent then arrives in the middle of a write.
+DRIVER = """
+import os, sys, time
+flag, real = sys.argv[1], os.fsync
+def slow(fd):
+    if not os.path.exists(flag):
+        open(flag, "w").close()
+        time.sleep(2)
+    real(fd)
+os.fsync = slow
+from otxgen.cli import main
+sys.argv = ["otxgen", *sys.argv[2:]]
+main()
+"""
+
+
+def temp_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".otxgen-tmp"))
+
+
+def interrupted_build(workspace: Path, signum: int) -> int:
+    """The exit status of a build that gets ``signum`` while it writes its first temp file."""
+    flag = workspace.parent / "writing"
+    command = [sys.executable, "-c", DRIVER, str(flag), "build", "--backbone", "mmdet.RegNet", "--no-smoke"]
+    child = subprocess.Popen(command, cwd=workspace, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not flag.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert flag.exists(), "the build never reached its write"
+    child.send_signal(signum)
+    return child.wait(timeout=120)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda s: s.name)
+def test_a_stop_signal_during_the_write_waits_for_it_and_leaves_no_temp_file(workspace: Path, signum: int) -> None:
+    """The signal is held until every file is renamed: the build's files are all new, none is half
+    written, no temp file stays; then the process stops as asked."""
+    before = tree(workspace)
+    status = interrupted_build(workspace, signum)
+    assert status == (1 if signum == signal.SIGINT else -signum)  # SIGINT: click's "Aborted!"
+    assert temp_files(workspace) == []
+    after = tree(workspace)
+    assert set(after) == {*before, "backbone.yaml"} and after["model.py"] != before["model.py"]
+    assert invoke("build", "--backbone", "mmdet.RegNet", "--check").exit_code == 0  # complete, consistent
+
+
+def test_sigkill_can_leave_a_temp_file_which_the_next_write_there_removes(workspace: Path) -> None:
+    before = tree(workspace)
+    assert interrupted_build(workspace, signal.SIGKILL) == -signal.SIGKILL
+    left = temp_files(workspace)
+    assert len(left) == 1 and left[0].startswith(".backbone.yaml.")  # what the README says SIGKILL may leave
+    assert {name: data for name, data in tree(workspace).items() if name in before} == before  # originals intact
+    (workspace / "notes.otxgen-tmp").write_text("not ours: no random part\n")
+    assert invoke("build", "--backbone", "mmdet.RegNet", "--diff").exit_code == 0
+    assert temp_files(workspace) == [left[0], "notes.otxgen-tmp"]  # --diff writes (and removes) nothing
+    assert invoke("build", "--backbone", "mmdet.RegNet", "--no-smoke").exit_code == 0
+    assert temp_files(workspace) == ["notes.otxgen-tmp"]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root (to own files as another)")
+def test_a_build_run_as_root_keeps_each_files_owner_and_mode(workspace: Path) -> None:
+    model = workspace / "model.py"
+    os.chown(workspace, 4321, 4321)
+    os.chown(model, 1234, 5678)
+    model.chmod(0o640)
+    assert invoke("build", "--backbone", "mmdet.RegNet", "--no-smoke").exit_code == 0
+    assert "type='RegNet'" in model.read_text()
+    kept = model.stat()
+    assert (kept.st_uid, kept.st_gid, stat.S_IMODE(kept.st_mode)) == (1234, 5678, 0o640)
+    created = (workspace / "backbone.yaml").stat()
+    assert (created.st_uid, created.st_gid) == (4321, 4321)  # a new file: its folder's owner
+
+
+def test_a_file_with_old_mac_line_endings_keeps_every_cr(workspace: Path) -> None:
+    model = workspace / "model.py"
+    model.write_bytes(model.read_bytes().replace(b"\n", b"\r"))
+    assert invoke("build", "--backbone", "mmdet.RegNet", "--no-smoke").exit_code == 0
+    data = model.read_bytes()
+    assert b"\n" not in data and data.endswith(b")\r") and b"type='RegNet',\r" in data
+    assert invoke("build", "--backbone", "mmdet.RegNet", "--check").exit_code == 0
