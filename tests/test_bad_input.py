@@ -341,6 +341,8 @@ CASES = [
         "out-of-range-validate", checked("out-of-range.yaml"), Y + r"out-of-range.yaml:4:26: .*out_indices 9 is out", 1
     ),
     Case("out-of-range-set", typed("--set", "out_indices=[0, 4]"), r"backbone.out_indices\[1\]: out_indices 4 is out"),
+    # a note about a whole file (no key to point at) still names the file
+    Case("note-names-its-file", checked("empty.py"), Y + r"empty.py:1:1: note: cannot check statically: no model", 0),
     # backbone.yaml goes beside what it describes, and never over someone's
     Case(
         "differing-backbone-yaml-beside-model",

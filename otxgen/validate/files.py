@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from otxgen.validate.backbones import Catalog, custom_modules, infer_library, registry_problem, resolve_type
@@ -27,7 +28,7 @@ def validate_backbone_yaml(text: str, file: str, catalog: Catalog) -> list[Findi
         path = ("backbone", "_delete_")
         why = "_delete_ belongs in a model config (build adds it where a base defines the backbone), not here"
         return [Finding(located.where(path, key=True), dotted(path), why)]
-    return _check(located, ("backbone",), None, catalog, [])[0]
+    return _placed(_check(located, ("backbone",), None, catalog, [])[0], file)
 
 
 def validate_model_config(text: str, file: str, catalog: Catalog, bases: BaseFiles | None = None) -> list[Finding]:
@@ -51,8 +52,13 @@ def validate_model_config(text: str, file: str, catalog: Catalog, bases: BaseFil
     undefined = _undefined(facts)
     named = {finding.where for finding in undefined}  # its "cannot check statically: nan" says less
     findings = [f for f in _model_findings(facts, catalog, reason) if f.severity == "error" or f.where not in named]
-    findings += unfollowed + _opaque_notes(facts) + undefined
+    findings = _placed([*findings, *unfollowed, *_opaque_notes(facts), *undefined], file)
     return sorted(findings, key=lambda f: (f.where.file != file, f.where.file, f.where.line, f.where.col, f.path))
+
+
+def _placed(findings: list[Finding], file: str) -> list[Finding]:
+    """Every finding names a file: one about the whole file (no key to point at) is at its line 1."""
+    return [f if f.where.file else replace(f, where=Where(file, f.where.line or 1, f.where.col or 1)) for f in findings]
 
 
 def _undefined(facts: ConfigFacts) -> list[Finding]:
