@@ -21,8 +21,10 @@ from __future__ import annotations
 import copy
 import inspect
 import logging
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from otxgen import shape_cache
@@ -142,13 +144,35 @@ def _rows(rows: list[dict[str, Any]], tier: str) -> ShapeResult:
 
 def _probe_with_torch(backbone_cfg: dict[str, Any], tier: str, input_size: int | None) -> ShapeResult:
     order = {"auto": ("meta", "fake", "forward"), "probe": ("meta", "fake", "forward")}.get(tier, (tier,))
-    failures = []
+    failures: dict[str, list[str]] = {}  # why -> the tiers that failed so (usually all: said once)
     for name in order:
         try:
             return _TIER_FUNCTIONS[name](backbone_cfg, input_size)
         except Exception as error:  # noqa: BLE001 - any failure moves on to the next, costlier tier
-            failures.append(f"{name}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
-    raise ProbeError(f"{backbone_cfg.get('type')}: " + "; ".join(failures))
+            failures.setdefault(describe(error), []).append(name)
+    reasons = "; ".join(f"{', '.join(tiers)}: {why}" for why, tiers in failures.items())
+    raise ProbeError(f"{backbone_cfg.get('type')}: {reasons}")
+
+
+def describe(error: BaseException) -> str:
+    """One line for a failure inside a library: its type and first line, or, for a bare ``assert``
+    (no message), the statement that failed and where (``assert max(out_indices) < num_stages``)."""
+    text = str(error).strip().splitlines()
+    if text:
+        return f"{type(error).__name__}: {text[0]}"
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return type(error).__name__
+    last = frames[-1]
+    where = f"{_short(last.filename)}:{last.lineno}"
+    return f"{type(error).__name__} at {where}: {last.line}" if last.line else f"{type(error).__name__} at {where}"
+
+
+def _short(filename: str) -> str:
+    """A library file as its package path (``mmdet/models/backbones/regnet.py``)."""
+    parts = Path(filename).parts
+    cut = max((i for i, part in enumerate(parts) if part in ("site-packages", "dist-packages")), default=-1)
+    return "/".join(parts[cut + 1 :]) if cut >= 0 else Path(filename).name
 
 
 def build_backbone(backbone_cfg: dict[str, Any], construct: str = "cpu") -> Any:
@@ -219,8 +243,7 @@ def construction_error(backbone_cfg: dict[str, Any]) -> str | None:
     try:
         _construct_cheapest(backbone_cfg)
     except Exception as error:  # noqa: BLE001 - any constructor failure is the answer
-        text = str(error).strip().splitlines()
-        return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
+        return describe(error)
     return None
 
 
