@@ -259,6 +259,11 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], output_format: str) ->
 @click.option("--input-size", type=click.IntRange(min=16), help="Side of the dummy input (default per model).")
 @click.option("--train-step", is_flag=True, help="Also run one forward+backward+optimizer step.")
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table")
+@click.option(
+    "--export",
+    type=click.Choice(["openvino", "onnx"]),
+    help="Also export the model's tensor-mode graph (CPU, f32) and compare it with PyTorch: error, size, latency.",
+)
 @click.pass_context
 def smoke(
     ctx: click.Context,
@@ -267,15 +272,19 @@ def smoke(
     input_size: int | None,
     train_step: bool,
     output_format: str,
+    export: str | None,
 ) -> None:
     """Build the whole model and check that the backbone's feature maps fit the neck.
 
     WARNING: this EXECUTES the config (mmengine.Config.fromfile); run it only on configs you trust.
-    MODEL defaults to the workspace's model.py.
+    MODEL defaults to the workspace's model.py. --export openvino needs the [export] extra, --export onnx
+    onnxruntime (the [export-onnx] extra); an export that fails or differs from PyTorch by more than
+    1e-4 + 1e-3 x the output's largest value exits 1.
     """
     from otxgen.app import smoke as app
 
-    _run(ctx, lambda: app.smoke(SmokeOptions(model, device, input_size, train_step, output_format), _say))
+    options = SmokeOptions(model, device, input_size, train_step, output_format, export)
+    _run(ctx, lambda: app.smoke(options, _say))
 
 
 if __name__ == "__main__":

@@ -58,3 +58,4 @@ class SmokeOptions:
     input_size: int | None = None
     train_step: bool = False
     output_format: str = "table"
+    export: str | None = None  # openvino | onnx

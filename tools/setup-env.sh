@@ -18,7 +18,8 @@ CACHE_ROOT=${OTXGEN_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/otxgen}
 log() { printf '[setup] %s\n' "$*" >&2; }
 
 stamp_key() {
-    cat tools/setup-env.sh tools/requirements-mm.txt tools/requirements-dev.txt pyproject.toml \
+    cat tools/setup-env.sh tools/requirements-mm.txt tools/requirements-dev.txt tools/requirements-export.txt \
+        pyproject.toml \
         | sha256sum | cut -c1-16
 }
 
@@ -63,7 +64,7 @@ fi
 "${PIP[@]}" "$WHEEL_DIR"/mmcv-*.whl
 
 log "installing the OpenMMLab stack, dev tools and otxgen (editable)"
-"${PIP[@]}" -r tools/requirements-mm.txt -r tools/requirements-dev.txt
+"${PIP[@]}" -r tools/requirements-mm.txt -r tools/requirements-dev.txt -r tools/requirements-export.txt
 # timm's wheel alone: it imports fine next to this torch, and its hub dependencies are only needed to
 # download weights, which otxgen never does.
 "${PIP[@]}" --no-deps "timm==$TIMM_VERSION"

@@ -24,6 +24,10 @@ def smoke(options: SmokeOptions, say: Say) -> Outcome:
         raise MissingExtraError(
             f"otxgen smoke needs torch and the OpenMMLab stack (pip install 'otxgen[mm]'): {error}"
         ) from error
-    result = run_smoke(path, options.device, options.input_size, options.train_step, say)
+    if options.export is not None:
+        from otxgen.smoke.export import require_runtime
+
+        require_runtime(options.export)  # before the (slow) build: a missing extra is a usage error
+    result = run_smoke(path, options.device, options.input_size, options.train_step, say, options.export)
     render = render_json if options.output_format == "json" else render_table
     return Outcome(render(result), 0 if result.ok else 1)

@@ -37,13 +37,14 @@ class SmokeResult:
     train: Step
     seconds: dict[str, float]
     notes: tuple[str, ...] = ()
+    export: Step | None = None  # ``data`` holds the ExportReport's figures
 
     @property
     def problems(self) -> tuple[str, ...]:
         steps = tuple(
             f"{name}: {s.detail}"
-            for name, s in (("forward", self.forward), ("train step", self.train))
-            if s.state == "failed"
+            for name, s in (("forward", self.forward), ("train step", self.train), ("export", self.export))
+            if s is not None and s.state == "failed"
         )
         return self.levels.problems + steps
 
@@ -63,8 +64,8 @@ def verdict(result: SmokeResult) -> str:
     proven = ["1 backbone output fits" if count == 1 else f"{count} backbone outputs fit"]
     proven += [
         f"{name} {step.detail}".strip() if name != "forward" else "forward ok"
-        for name, step in (("forward", result.forward), ("train step", result.train))
-        if step.state == "ok"
+        for name, step in (("forward", result.forward), ("train step", result.train), ("export", result.export))
+        if step is not None and step.state == "ok"
     ]
     skipped = [
         f"{name} skipped"
@@ -90,6 +91,7 @@ def render_table(result: SmokeResult) -> str:
         _step_line(name, step)
         for name, step in (("forward (mode='tensor')", result.forward), ("train step", result.train))
     ]
+    lines += [_step_line("export", result.export)] if result.export is not None else []
     lines += [f"  note: {note}" for note in result.notes]
     lines += [f"  {BAD_MARK} {problem}" for problem in result.problems]
     return "\n".join([*lines, "", verdict(result)]) + "\n"
@@ -141,6 +143,7 @@ def render_json(result: SmokeResult) -> str:
         ],
         "forward": _step_json(result.forward),
         "train_step": _step_json(result.train),
+        "export": _step_json(result.export) if result.export is not None else None,
         "notes": list(result.notes),
         "problems": list(result.problems),
         "seconds": {k: round(v, 3) for k, v in result.seconds.items()},

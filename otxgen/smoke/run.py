@@ -24,8 +24,11 @@ T = TypeVar("T")
 TRAIN_BATCH = 2  # BatchNorm needs more than one value per channel in train mode
 
 
-def run_smoke(path: Path, device: str, input_size: int | None, train: bool, say: Say) -> SmokeResult:
-    """The smoke-build of the config at ``path``; mismatches are in the result, not raised."""
+def run_smoke(
+    path: Path, device: str, input_size: int | None, train: bool, say: Say, export: str | None = None
+) -> SmokeResult:
+    """The smoke-build of the config at ``path``; mismatches are in the result, not raised. ``export``
+    (``openvino`` or ``onnx``) converts the model's tensor-mode graph and compares it with PyTorch."""
     device = runtime.resolve_device(device)
     if train and device == "meta":
         raise UsageError("--train-step needs a real device; --device meta computes shapes only")
@@ -44,6 +47,7 @@ def run_smoke(path: Path, device: str, input_size: int | None, train: bool, say:
         model.to(device)
     levels, shapes_from = _measure(model, model_cfg, task, size, device, seconds)
     forward, train_result = _whole_model(model, task, size, device, train, levels, seconds)
+    exported = _export(model, size, export, forward, seconds) if export else None
     notes = levels.notes + ((init_note,) if init_note else ())
     return SmokeResult(
         str(path),
@@ -59,7 +63,28 @@ def run_smoke(path: Path, device: str, input_size: int | None, train: bool, say:
         train_result,
         seconds,
         notes,
+        exported,
     )
+
+
+def _export(model: nn.Module, size: int, fmt: str, forward: Step, seconds: dict[str, float]) -> Step:
+    """The export check on the CPU (after the train step, if any, the model is back in eval mode)."""
+    from otxgen.smoke.export import export_check
+
+    if forward.state != "ok":
+        return Step("skipped", "the forward failed")
+    start = time.perf_counter()
+    report = export_check(model.cpu().eval(), size, fmt)
+    seconds["export"] = time.perf_counter() - start
+    data = report.to_json()
+    if not report.ok:
+        return Step("failed", f"{fmt}: {report.reason}", seconds["export"], data)
+    ratio = report.latency_ratio
+    detail = (
+        f"{fmt}: max abs error {report.max_abs:.2g}, {report.runtime_ms:.1f} ms vs PyTorch {report.torch_ms:.1f} ms"
+        + (f" ({ratio:.2f}x)" if ratio is not None else "")
+    )
+    return Step("ok", detail, seconds["export"], data)
 
 
 def _timed(seconds: dict[str, float], name: str, work: Callable[[], T]) -> T:

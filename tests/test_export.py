@@ -1,0 +1,78 @@
+"""``otxgen smoke --export openvino|onnx``: the templates export and match PyTorch within the documented
+tolerance; a model with an op no exporter knows fails naming the op; the figures are in the JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from otxgen.cli import main
+
+pytest.importorskip("torch", reason="the [mm] extra is not installed")
+pytest.importorskip("openvino", reason="the [export] extra is not installed")
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "export"
+
+
+def smoke_json(model: Path, *extra: str) -> tuple[int, dict[str, object]]:
+    result = CliRunner().invoke(main, ["smoke", str(model), "--device", "cpu", "--format", "json", *extra])
+    return result.exit_code, json.loads(result.stdout) if result.stdout.startswith("{") else {"output": result.output}
+
+
+@pytest.fixture(scope="module")
+def workspaces(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("ws")
+    made = {}
+    for task in ("detection", "segmentation", "classification"):
+        folder = root / task
+        assert CliRunner().invoke(main, ["build", "--task", task, "--workspace", str(folder)]).exit_code == 0
+        made[task] = folder / "model.py"
+    return made
+
+
+@pytest.mark.parametrize("task", ["detection", "segmentation", "classification"])
+def test_a_template_exports_to_openvino_and_matches_pytorch(task: str, workspaces: dict[str, Path]) -> None:
+    from otxgen.smoke.export import ATOL, RTOL
+
+    code, report = smoke_json(workspaces[task], "--export", "openvino", "--input-size", "128")
+    assert code == 0, report
+    export = report["export"]
+    assert isinstance(export, dict) and export["state"] == "ok" and export["format"] == "openvino"
+    assert export["outputs"] >= 1 and export["size_bytes"] > 0 and export["convert_s"] > 0
+    assert export["runtime_ms"] > 0 and export["torch_ms"] > 0 and export["latency_ratio"] is not None
+    assert export["max_rel"] <= RTOL + ATOL and export["tolerance"] == {"atol": ATOL, "rtol": RTOL}
+
+
+def test_onnx_export_runs_with_onnxruntime(workspaces: dict[str, Path]) -> None:
+    pytest.importorskip("onnxruntime", reason="the [export-onnx] extra is not installed")
+    code, report = smoke_json(workspaces["classification"], "--export", "onnx", "--input-size", "128")
+    assert code == 0, report
+    export = report["export"]
+    assert isinstance(export, dict) and export["state"] == "ok" and export["format"] == "onnx"
+
+
+@pytest.mark.parametrize("fmt", ["openvino", "onnx"])
+def test_an_op_no_exporter_knows_fails_naming_it(fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    code, report = smoke_json(FIXTURES / "opaque_classifier.py", "--export", fmt, "--input-size", "64")
+    assert code == 1, report
+    export = report["export"]
+    assert isinstance(export, dict) and export["state"] == "failed"
+    assert "otxgen_test::opaque_scale" in str(export["detail"]), export["detail"]
+    assert "Traceback" not in str(export["detail"])
+
+
+def test_without_the_runtime_the_export_is_a_usage_error(
+    workspaces: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """openvino is installed here, so its absence is simulated: ``find_spec`` says it is not there."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "openvino" else real(name, *a))
+    result = CliRunner().invoke(main, ["smoke", str(workspaces["classification"]), "--export", "openvino"])
+    assert result.exit_code == 2
+    assert "[export] extra" in result.stderr
