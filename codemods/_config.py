@@ -8,6 +8,7 @@ import io
 import itertools
 import re
 import tokenize
+import warnings
 from collections.abc import Iterator
 
 import libcst as cst
@@ -51,7 +52,9 @@ def check_syntax(source: str) -> ast.Module:
     if source.startswith("\ufeff"):
         raise CodemodError(BOM_MESSAGE, 1, 1)
     try:
-        tree = ast.parse(source)
+        with warnings.catch_warnings():  # the user's invalid escapes ('\d') are not otxgen's to report
+            warnings.simplefilter("ignore")
+            tree = ast.parse(source)
     except SyntaxError as error:
         message = TOO_DEEP if "too many nested" in error.msg else f"invalid Python: {error.msg}"
         raise CodemodError(message, error.lineno or 0, error.offset or 0) from None

@@ -11,6 +11,7 @@ import builtins
 import copy
 import re
 import symtable
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,7 +107,9 @@ def _check_compiles(text: str, file: str) -> ast.Module:
 
     try:
         tree = check_syntax(text)
-        compile(tree, file, "exec", dont_inherit=True)
+        with warnings.catch_warnings():  # the compiler's warnings are about the user's code
+            warnings.simplefilter("ignore")
+            compile(tree, file, "exec", dont_inherit=True)
     except CodemodError as error:
         raise InputError(error.message, file, error.line, error.col) from None
     except SyntaxError as error:
@@ -125,7 +128,9 @@ def _undefined_names(tree: ast.Module, text: str, file: str) -> list[tuple[Where
     bind anything: then none is reported."""
     if any(isinstance(node, ast.ImportFrom) and node.names[0].name == "*" for node in tree.body):
         return []
-    table = symtable.symtable(text, file, "exec")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = symtable.symtable(text, file, "exec")
     unbound = {
         symbol.get_name()
         for symbol in table.get_symbols()
