@@ -9,17 +9,28 @@ trailing commas) -> ``replace_backbone`` then ``set_in_channels``:
 
 Generated ``backbone.yaml`` documents (and arbitrary text) -> ``validate_backbone_yaml`` returns findings
 or raises ``InputError``; it never crashes.
+
+Generated nesting (brackets, calls, displays, operators, mixed; up to 3,000 levels; YAML flow and
+block) is read, or refused as "nested too deeply" exactly past the limit: never a RecursionError or a
+crashed process. Special files (FIFO, socket, device, folder, broken links) wherever otxgen reads or
+writes a file are refused with exit 2 and one line, nothing written, never read (a FIFO would hang).
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import itertools
+import os
+import signal
+import socket
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
-from hypothesis import HealthCheck, Phase, event, given, settings
+from hypothesis import HealthCheck, Phase, assume, event, given, settings
 from hypothesis import strategies as st
 
 from codemods.errors import CodemodError
@@ -27,7 +38,7 @@ from codemods.replace_backbone import replace_backbone
 from codemods.set_in_channels import set_in_channels
 from otxgen.errors import InputError
 from otxgen.schema.store import StoreCatalog
-from otxgen.validate.files import validate_backbone_yaml
+from otxgen.validate.files import validate_backbone_yaml, validate_model_config
 
 PROPERTY = settings(
     max_examples=500,
@@ -317,3 +328,144 @@ YAML_TOKENS = [":", "-", " ", "\n", "  ", "[", "]", "{", "}", ",", "&a", "*a", "
 @given(mutated(backbone_documents(), YAML_TOKENS))
 def test_validate_never_crashes_on_mutated_backbone_yaml(text: str) -> None:
     validates_or_refuses(text)
+
+
+# -- nesting depth ---------------------------------------------------------------------------------
+
+# Each wraps the expression in one level of Python's syntax tree (a keyword is part of its call's).
+LEVELS = ["[{}]", "({},)", "dict(a={})", "{{'a': {}}}", "-{}", "not {}", "({}) + 1", "f({})"]
+OUTER = 4  # Module, Assign, the model's dict(...) call, then the value's own levels; the leaf is one more
+
+
+@PROPERTY
+@given(st.lists(st.sampled_from(LEVELS), min_size=1, max_size=1) | st.just([]), st.integers(1, 250) | st.just(3000))
+def test_nesting_is_read_or_refused_as_too_deep_never_a_crash(kinds: list[str], levels: int) -> None:
+    """Any nesting (one kind repeated, or a mix) is read, or refused with 'nested too deeply' exactly
+    when it is deeper than ``MAX_DEPTH``; never a RecursionError, never a crashed process."""
+    from codemods._config import MAX_DEPTH
+
+    pattern = kinds or LEVELS
+    expression = "1"
+    for level in range(levels):
+        expression = pattern[level % len(pattern)].format(expression)
+    text = f"model = dict(backbone=dict(type='mmdet.ResNet', depth=50), x={expression})\n"
+    try:
+        validate_model_config(text, "m.py", CATALOG)
+    except InputError as error:
+        event("invalid" if "invalid Python" in error.cause else "too deep")
+        assert "invalid Python" in error.cause or "nested too deeply" in error.cause, error.cause
+        if "nested too deeply" in error.cause:
+            assert OUTER + levels > MAX_DEPTH
+        return
+    event("read")
+    assert OUTER + levels <= MAX_DEPTH
+    rewritten = rewrite(text, {"type": "RegNet", "arch": "regnetx_400mf"}, [32, 64])
+    assert "x=" + expression in rewritten
+
+
+@PROPERTY
+@given(st.integers(1, 120), st.sampled_from(["flow", "block"]))
+def test_yaml_nesting_is_read_or_refused_never_a_crash(levels: int, style: str) -> None:
+    from otxgen.validate.yamlpos import MAX_DEPTH
+
+    if style == "flow":
+        value = "[" * levels + "]" * levels
+        text = f"backbone:\n  type: mmdet.ResNet\n  depth: 50\n  x: {value}\n"
+    else:
+        text = "backbone:\n  type: mmdet.ResNet\n" + "".join("  " * i + "k:\n" for i in range(1, levels + 1))
+        text += "  " * (levels + 1) + "v: 1\n"
+    deepest = levels + (1 if style == "flow" else 2)  # the path below backbone: x and its lists, or k... and v
+    try:
+        validate_backbone_yaml(text, "backbone.yaml", CATALOG)
+    except InputError as error:
+        assert "nested too deeply" in error.cause and deepest > MAX_DEPTH, error.cause
+        event("too deep")
+        return
+    event("read")
+    assert deepest <= MAX_DEPTH
+
+
+# -- special files ---------------------------------------------------------------------------------
+
+SPECIAL = ["fifo", "socket", "directory", "symlink-loop", "dangling-symlink", "character-device"]
+PLACES = {  # where the special file stands -> the command that meets it
+    "validate": ("special.py", lambda: ["validate", "special.py"]),
+    "base": ("special.py", lambda: ["validate", "child.py"]),
+    "base-build": ("special.py", lambda: ["build", "--backbone", "mmdet.RegNet", "--model", "child.py", "--no-smoke"]),
+    "model": ("special.py", lambda: ["build", "--backbone", "mmdet.RegNet", "--model", "special.py", "--no-smoke"]),
+    "backbone-yaml": ("special.yaml", lambda: ["build", "--backbone", "special.yaml", "--no-smoke"]),
+    "workspace-model": ("model.py", lambda: ["build", "--backbone", "mmdet.RegNet", "--no-smoke"]),
+    "workspace-backbone-yaml": ("backbone.yaml", lambda: ["build", "--backbone", "mmdet.RegNet", "--no-smoke"]),
+}
+
+
+def make_special(path: Path, kind: str) -> Any:
+    """``path`` as a special file; returns what must stay open while it is used (a socket)."""
+    path.unlink(missing_ok=True)
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "socket":
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(path))
+        return server
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "symlink-loop":
+        path.symlink_to(path.name)
+    elif kind == "dangling-symlink":
+        path.symlink_to("gone")
+    else:
+        path.symlink_to(os.devnull)
+    return None
+
+
+def special_snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
+    return {
+        str(p.relative_to(root)): (p.read_bytes() if p.is_file() and not p.is_symlink() else b"", p.lstat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+    }
+
+
+@settings(PROPERTY, max_examples=60)
+@given(st.sampled_from(SPECIAL), st.sampled_from(sorted(PLACES)))
+def test_special_files_are_refused_never_read(kind: str, place: str) -> None:
+    """A FIFO (reading blocks forever), socket, device, folder or broken link wherever a file is read
+    or written: exit 2, one line naming it, nothing written, and no hang (an alarm would fail it)."""
+    assume(not (place == "validate" and kind == "directory"))  # validate walks a folder: valid input
+    from click.testing import CliRunner
+
+    from otxgen.cli import main
+
+    name, command = PLACES[place]
+    with tempfile.TemporaryDirectory() as temp, contextlib.ExitStack() as stack:
+        folder = Path(temp)
+        assert CliRunner().invoke(main, ["build", "--task", "detection", "--workspace", str(folder)]).exit_code == 0
+        child = "_base_ = ['special.py']\nmodel = dict(backbone=dict(type='mmdet.ResNet', depth=50))\n"
+        (folder / "child.py").write_text(child)
+        held = make_special(folder / name, kind)
+        if held is not None:
+            stack.callback(held.close)
+        before = special_snapshot(folder)
+        stack.enter_context(_chdir(folder))
+        signal.alarm(60)
+        stack.callback(signal.alarm, 0)
+        result = CliRunner().invoke(main, command())
+        assert result.exit_code == 2, result.output
+        lines = (
+            result.stdout.splitlines()
+            if command()[0] == "validate"
+            else [line for line in result.stderr.splitlines() if line.startswith("otxgen: error:")]
+        )
+        assert len(lines) == 1 and name in lines[0], result.output
+        assert special_snapshot(folder) == before
+        event(f"{kind} at {place}: {lines[0].partition(name)[2][:40]}")
+
+
+@contextlib.contextmanager
+def _chdir(folder: Path) -> Any:
+    previous = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
