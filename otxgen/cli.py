@@ -108,6 +108,11 @@ def find(
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if anything would change.")
 @click.option("--no-smoke", is_flag=True, help="Skip the smoke-build (which executes the rewritten config).")
 @click.option(
+    "--export",
+    type=click.Choice(["openvino", "onnx"]),
+    help="Let the smoke-build also export the swapped model and compare it with PyTorch (see 'smoke --help').",
+)
+@click.option(
     "--no-backbone-yaml",
     is_flag=True,
     help="With --backbone TYPE: write no backbone.yaml (by default it goes in the workspace, or beside each --model).",
@@ -126,6 +131,7 @@ def build(
     diff: bool,
     check: bool,
     no_smoke: bool,
+    export: str | None,
     no_backbone_yaml: bool,
     more_backbones: tuple[Path, ...],
 ) -> None:
@@ -152,6 +158,10 @@ def build(
         raise click.UsageError("--diff and --check exclude each other: --diff prints the change, --check only says")
     _refuse_options_of_the_other_form(task, template_id, overrides, models, target, diff or check or no_backbone_yaml)
     mode = "diff" if diff else "check" if check else None
+    if export and (no_smoke or mode or task):
+        raise click.UsageError(
+            "--export runs in the smoke-build of --backbone: it excludes --no-smoke, --diff, --check"
+        )
     if task is not None:
         _run(ctx, lambda: app.build_task(BuildTaskOptions(task, template_id, workspace), _say))
         return
@@ -169,6 +179,7 @@ def build(
             smoke=not no_smoke and mode is None,
             target=target,
             backbone_yaml=not no_backbone_yaml,
+            export=export,
         )
         for name in (backbone, *map(str, more_backbones))
     ]

@@ -36,6 +36,7 @@ class BuildBackboneOptions:
     smoke: bool = True
     target: str | None = None  # dotted path of the backbone in a config with several models
     backbone_yaml: bool = True  # write backbone.yaml (build --backbone TYPE) beside the models
+    export: str | None = None  # passed to the smoke-build: openvino | onnx
 
 
 @dataclass(frozen=True)

@@ -76,3 +76,14 @@ def test_without_the_runtime_the_export_is_a_usage_error(
     result = CliRunner().invoke(main, ["smoke", str(workspaces["classification"]), "--export", "openvino"])
     assert result.exit_code == 2
     assert "[export] extra" in result.stderr
+
+
+def test_build_passes_export_to_its_smoke_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "ws"
+    assert CliRunner().invoke(main, ["build", "--task", "classification", "--workspace", str(folder)]).exit_code == 0
+    monkeypatch.chdir(folder)
+    result = CliRunner().invoke(main, ["build", "--backbone", "timm.resnet18", "--export", "openvino"])
+    assert result.exit_code == 0, result.output
+    assert "export openvino: max abs error" in result.stderr
+    refused = CliRunner().invoke(main, ["build", "--backbone", "timm.resnet18", "--export", "onnx", "--no-smoke"])
+    assert refused.exit_code == 2 and "--export runs in the smoke-build" in refused.stderr

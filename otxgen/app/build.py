@@ -95,7 +95,7 @@ def _build_backbone(options: BuildBackboneOptions, targets: Targets, say: Say) -
     say(f"Backbone config: {backbone}")
     writes = [*yaml_writes, *(Write(r.path, r.before, r.after) for r in rewrites)]
     outcome = _finish(writes, options.mode, say)
-    return _smoke(targets, say) if options.smoke and outcome.exit_code == 0 else outcome
+    return _smoke(targets, options.export, say) if options.smoke and outcome.exit_code == 0 else outcome
 
 
 def _is_yaml_file(backbone: str) -> bool:
@@ -168,13 +168,13 @@ def _diff(changed: list[Write], say: Say) -> str:
     return unified(changed, root)
 
 
-def _smoke(targets: Targets, say: Say) -> Outcome:
+def _smoke(targets: Targets, export: str | None, say: Say) -> Outcome:
     from otxgen.app.smoke import smoke
 
     say("[*] Smoke-build (executes the rewritten config; skip with --no-smoke)")
     worst = Outcome()
     for model in targets.models:
-        outcome = smoke(SmokeOptions(model=model), say)
+        outcome = smoke(SmokeOptions(model=model, export=export), say)
         if outcome.exit_code > worst.exit_code:
             worst = outcome
         say(outcome.stdout.rstrip())
