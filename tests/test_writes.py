@@ -113,6 +113,10 @@ def test_the_diff_is_what_the_build_writes_and_patch_r_undoes_it(workspace: Path
     assert invoke("build", "--backbone", "mmdet.RegNet", "--no-smoke").exit_code == 0
     built = tree(workspace)
     assert set(built) == {*before, "backbone.yaml"}
+    if ending == "\r\n":  # the lines the rewrite added end like the file's own
+        assert built["model.py"].count(b"\n") == built["model.py"].count(b"\r\n")
+    if ending == "no-final-newline":
+        assert not built["model.py"].endswith(b"\n")
     patch(workspace.parent / "swap.patch", "-R", cwd=workspace)
     assert tree(workspace) == before  # every file back byte for byte, backbone.yaml gone again
     patch(workspace.parent / "swap.patch", cwd=workspace)

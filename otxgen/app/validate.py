@@ -12,9 +12,9 @@ What each PATH means:
   files named ``backbone.yaml`` / ``backbone.yml`` and for ``*.py`` files that assign ``model`` at
   module level; other files are not considered.
 
-Unreadable input (missing file, binary, not UTF-8, invalid YAML or Python, duplicate keys) is reported
-like a finding and makes the exit code 2; schema errors make it 1; notes ("cannot check statically")
-leave it 0.
+Unreadable input (missing, not a regular file, binary, not UTF-8, invalid YAML or Python, duplicate
+keys, too deeply nested, a BOM in Python), in the file or in a ``_base_`` file it names, is reported like
+a finding and makes the exit code 2; errors make it 1; notes ("cannot check statically") leave it 0.
 """
 
 from __future__ import annotations
