@@ -3,9 +3,10 @@
 The same 100 configs shipped inside the mmdet package (those defining ``model = dict(... backbone=...)``
 with a neck that has ``in_channels``) get RegNet-3.2GF as their backbone, once per method:
 
-- codemods: ``swap_backbone`` (``replace_backbone`` + ``set_in_channels`` over one parse) on the source
-  text, after reading the ``_base_`` chain to know whether ``_delete_`` is needed;
-- baseline: ``Config.fromfile``, set ``model.backbone`` and the neck's ``in_channels``, ``pretty_text``.
+- otxgen: what ``build --backbone mmdet.RegNet --model FILE --no-smoke`` computes for one config: its
+  ``_base_`` chain read statically, the plan, the codemods over one parse, validate's check of the result;
+- baseline: ``Config.fromfile``, set ``model.backbone`` (to what otxgen's result loads to), the neck's
+  ``in_channels``, the old weights to None, ``pretty_text``.
 
 Reported per method: time per file, lines changed in the unified diff against the original, comments
 kept, and whether the result loads to the same config as the other method's; then two ``BENCHROW`` lines
@@ -32,11 +33,10 @@ from typing import Any
 
 from codemods import _config
 from codemods.errors import CodemodError
-from codemods.inheritance import inherited_list, inherits
-from codemods.pipeline import swap_backbone
 from codemods.replace_backbone import backbone_path
 
 BACKBONE: dict[str, Any] = {"type": "RegNet", "arch": "regnetx_3.2gf", "out_indices": (0, 1, 2, 3)}
+REQUESTED: dict[str, Any] = {**BACKBONE, "type": "mmdet.RegNet"}
 CHANNELS = [96, 192, 432, 1008]
 
 
@@ -76,28 +76,26 @@ def lines_changed(before: str, after: str) -> int:
 
 
 def codemod(path: Path, source: str) -> str:
-    def read(relative: str) -> str:
-        return (path.parent / relative).read_text()
+    """What ``otxgen build --backbone mmdet.RegNet --model FILE --no-smoke`` computes: the merged view of
+    the config and its bases, the plan, the codemods and validate's check of the result."""
+    from otxgen.app.rewrite import rewrite_config
+    from otxgen.schema.store import StoreCatalog
 
-    backbone_inherited = inherits(source, "model.backbone", read, here=path.name)
-    neck_inherited = inherits(source, "model.neck", read, here=path.name)
-    base_neck = inherited_list(source, "model.neck", read, here=path.name)
-    return swap_backbone(
-        source,
-        BACKBONE,
-        CHANNELS,
-        backbone_inherited=backbone_inherited,
-        neck_inherited=neck_inherited,
-        base_neck=base_neck,
-    )
+    catalog = StoreCatalog()
+    return rewrite_config(path, REQUESTED, catalog.schema(REQUESTED["type"]), catalog, None, lambda _: None).after
 
 
-def load_and_dump(path: Path) -> str:
+def load_and_dump(path: Path, backbone: dict[str, Any]) -> str:
+    """The OTX 1.x method for the same intent: load, set the values, dump."""
     from mmengine.config import Config
 
     config = Config.fromfile(str(path))
-    config.model.backbone = dict(BACKBONE)
+    config.model.backbone = backbone
     first_neck(config.model).in_channels = list(CHANNELS)
+    if config.model.get("pretrained") is not None:
+        config.model.pretrained = None
+    if config.get("load_from") is not None:
+        config.load_from = None
     return str(config.pretty_text)
 
 
@@ -119,6 +117,13 @@ def loaded(path: Path, text: str) -> object:
         return normalized(Config.fromfile(str(out)).to_dict())
     except Exception as error:  # noqa: BLE001 - reported, not raised
         return f"{path.name}: {type(error).__name__}: {str(error)[:160]}"
+
+
+def _loaded_backbone(path: Path) -> dict[str, Any]:
+    from mmengine.config import Config
+
+    backbone: dict[str, Any] = Config.fromfile(str(path)).model.backbone.to_dict()
+    return backbone
 
 
 def has_neck(path: Path) -> bool:
@@ -153,8 +158,11 @@ def measure(paths: list[Path], repeat: int) -> tuple[Result, Result, list[str]]:
             new = codemod(path, source)
             timings.append(time.perf_counter() - start)
         ours.seconds.append(min(timings))
+        path.write_text(new)
+        backbone = _loaded_backbone(path)
+        path.write_text(source)
         start = time.perf_counter()
-        dumped = load_and_dump(path)
+        dumped = load_and_dump(path, backbone)
         theirs.seconds.append(time.perf_counter() - start)
         ours_loaded, theirs_loaded = loaded(path, new), loaded(path, dumped)
         if ours_loaded != theirs_loaded:

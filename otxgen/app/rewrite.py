@@ -43,8 +43,7 @@ def rewrite_config(
 
     before = fsio.read_text(path)
     bases = _base_files()
-    merged = _merged(before, str(path), bases)
-    _refuse_uncompilable(before, str(path))
+    merged = _merged(before, str(path), bases)  # its reader compiles the text first: what Python refuses
     plan = plan_swap(merged, backbone, schema, catalog, target, say)
     channels = [int(o.channels or 0) for o in plan.outputs.outputs]
     strides = [o.stride for o in plan.outputs.outputs]
@@ -74,7 +73,7 @@ def _base_files() -> Any:
 
 
 def _read_base(relative: str) -> str:
-    return fsio.read_text(Path(relative)).removeprefix("\ufeff")
+    return fsio.read_text(Path(relative))  # a BOM stays: mmengine refuses it, and so does the reader
 
 
 def _merged(text: str, file: str, bases: Any) -> ConfigFacts:
@@ -100,16 +99,6 @@ def _check_result(after: str, path: Path, catalog: Any, bases: Any) -> None:
     errors = [f for f in validate_model_config(after, str(path), catalog, bases) if f.severity == "error"]
     if errors:
         first = errors[0]
-        message = f"otxgen would write what validate rejects ({first.path}: {first.message}); nothing written"
+        what = f"{first.path}: {first.message}" if first.path else first.message
+        message = f"otxgen would write what validate rejects ({what}); nothing written"
         raise InputError(message, first.where.file, first.where.line, first.where.col)
-
-
-def _refuse_uncompilable(text: str, file: str) -> None:
-    """Errors that libcst accepts but Python's compiler (and so mmengine) refuses, such as a repeated
-    keyword (``dict(backbone=..., backbone=...)``). Compiling runs none of the file's code."""
-    try:
-        compile(text, file, "exec", dont_inherit=True)
-    except SyntaxError as error:
-        raise InputError(f"invalid Python: {error.msg}", file, error.lineno or 0, error.offset or 0) from None
-    except (ValueError, RecursionError, MemoryError) as error:
-        raise InputError(f"invalid Python: {error}", file) from None
