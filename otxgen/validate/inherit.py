@@ -15,6 +15,7 @@ since mmengine could not load the config either.
 
 from __future__ import annotations
 
+import functools
 import posixpath
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -123,9 +124,7 @@ def _load(path: str, read: Reader) -> ConfigFacts:
     except InputError as error:
         raise _UnreadableError(f"{path} cannot be read: {error.cause.removeprefix('cannot read: ')}") from None
     try:
-        if path.lower().endswith(".json") and text.startswith("\ufeff"):
-            raise InputError("starts with a byte order mark (U+FEFF), which mmengine's JSON reader refuses", path, 1, 1)
-        return _yaml_config(text, path) if path.lower().endswith(_DATA_SUFFIXES) else read_config(text, path)
+        return _parsed(path, text)
     except InputError as error:
         raise _UnreadableError(str(error)) from None  # "path:line:col: cause"
     except (RecursionError, MemoryError):
@@ -133,6 +132,16 @@ def _load(path: str, read: Reader) -> ConfigFacts:
 
 
 _DATA_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+@functools.lru_cache(maxsize=512)
+def _parsed(path: str, text: str) -> ConfigFacts:
+    """A base file's facts, parsed once per process for the same text: many configs share their bases
+    (datasets, schedules, models), and parsing with positions is most of a static swap's cost. Callers
+    never change the facts (merges copy what they change)."""
+    if path.lower().endswith(".json") and text.startswith("\ufeff"):
+        raise InputError("starts with a byte order mark (U+FEFF), which mmengine's JSON reader refuses", path, 1, 1)
+    return _yaml_config(text, path) if path.lower().endswith(_DATA_SUFFIXES) else read_config(text, path)
 
 
 def _yaml_config(text: str, path: str) -> ConfigFacts:
