@@ -141,3 +141,24 @@ def test_a_shipped_timmbackbone_config_is_checked_with_the_timm_schema(
     result = CliRunner().invoke(main, ["validate", str(config)])
     assert result.exit_code == 1
     assert f"does not match the backbone's output channels {expected}" in result.stdout
+
+
+def template_ids() -> list[tuple[str, str]]:
+    from otxgen.workspace import list_templates
+
+    return [(template.task, template.id) for template in list_templates()]
+
+
+@pytest.mark.parametrize(("task", "template"), template_ids())
+def test_convnext_tiny_in_every_template_passes_the_smoke_build(
+    task: str, template: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build's own smoke-build (it executes the rewritten configs) on every model file."""
+    runner = CliRunner()
+    workspace = tmp_path / "ws"
+    made = runner.invoke(main, ["build", "--task", task, "--template", template, "--workspace", str(workspace)])
+    assert made.exit_code == 0, made.output
+    monkeypatch.chdir(workspace)
+    built = runner.invoke(main, ["build", "--backbone", "timm.convnext_tiny"])
+    assert built.exit_code == 0, built.output
+    assert "MISMATCH" not in built.stderr and built.stderr.count("OK: ") == len(list(workspace.glob("model*.py")))

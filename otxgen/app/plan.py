@@ -338,16 +338,40 @@ def _keeping_strides(
         return backbone, outputs
     assert old_strides is not None
     stages = [row.get("stride") for row in ChannelTable(schema).stages(backbone) or []]
-    if sorted(set(old_strides)) != old_strides or not all(s in stages for s in old_strides):
+    indices = _stage_indices(old_strides, stages, exact=library != "mmseg")
+    if indices is None:
         return backbone, outputs
-    # the deepest stage at each stride: what a pyramid's level at that stride is taken from
-    indices = tuple(len(stages) - 1 - stages[::-1].index(s) for s in old_strides)
     adjusted = {**backbone, "out_indices": indices}
     result = static_outputs(adjusted, schema)
     if result is None or not result.is_dense:
         return backbone, outputs
-    say(f"[*] out_indices={indices} keeps the strides its neck expects ({', '.join(map(str, old_strides))})")
+    got = [o.stride for o in result.outputs]
+    wanted = ", ".join(map(str, old_strides))
+    if got == old_strides:
+        say(f"[*] out_indices={indices} keeps the strides its neck expects ({wanted})")
+    else:
+        say(f"[*] out_indices={indices}: strides {', '.join(map(str, got))} for the {wanted} its heads were built for")
     return adjusted, result
+
+
+def _stage_indices(old: list[int], stages: list[Any], exact: bool) -> tuple[int, ...] | None:
+    """For each old stride, the deepest new stage at that stride (what a pyramid's level at that stride
+    is taken from); a detector's anchors need exactly those strides. A segmentor's heads resize their
+    inputs, so an old stride the new backbone lacks takes the first stage below the next old level's
+    (a dilated MobileNetV3's 2, 4, 8 becomes 4, 4, 8: the deepest level, where LR-ASPP's fixed window
+    pools, keeps its stride). None when that cannot be done."""
+    if sorted(old) != old or not stages or not all(isinstance(s, int) for s in stages):
+        return None
+    if len(old) > 1 and len(set(old)) == 1:  # a ViT's single stride: not a pyramid to keep (see the refusal)
+        return None
+    if all(s in stages for s in old):
+        return tuple(len(stages) - 1 - stages[::-1].index(s) for s in old)
+    if exact or old[-1] not in stages:
+        return None
+    deepest = len(stages) - 1 - stages[::-1].index(old[-1])
+    indices = [min((i for i, s in enumerate(stages) if s >= stride), default=deepest) for stride in old[:-1]]
+    picked = [min(i, deepest) for i in indices] + [deepest]
+    return tuple(picked) if picked == sorted(picked) else None
 
 
 def _classifier_overrides(
