@@ -73,19 +73,6 @@ def maybe_literal(node: cst.BaseExpression | None, names: Mapping[str, object] |
         return NotLiteralError
 
 
-def same_value(left: object, right: object) -> bool:
-    """Equal, counting a tuple and a list with equal items as equal (YAML has no tuples)."""
-    return _normalized(left) == _normalized(right)
-
-
-def _normalized(value: object) -> object:
-    if isinstance(value, (list, tuple)):
-        return [_normalized(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _normalized(item) for key, item in value.items()}
-    return value
-
-
 def quote_and_names(source: str) -> tuple[str, dict[str, object], bool]:
     """The file's dominant quote character (``'`` on a tie; triple-quoted strings do not count), its
     top-level ``NAME = <literal>`` assignments (the last one wins), for ``norm_cfg=norm_cfg``, and whether

@@ -15,8 +15,8 @@ from codemods._literal import (
     maybe_literal,
     quote_and_names,
     render_like,
-    same_value,
 )
+from codemods._values import same_value
 
 
 @dataclass(frozen=True)

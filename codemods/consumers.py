@@ -20,6 +20,8 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from codemods._values import same_value
+
 # Necks whose output j is input ``start_level + j`` at the same stride (extra levels come after).
 LEVEL_PRESERVING_NECKS = frozenset(
     {
@@ -171,19 +173,6 @@ def fed_strides(model: Mapping[str, Any]) -> list[int] | None:
         return None
     strides = sources[0][1]
     return strides[:count] if len(strides) >= count else None
-
-
-def same_value(left: object, right: object) -> bool:
-    """Equal as config values: a tuple equals a list."""
-    return _plain(left) == _plain(right)
-
-
-def _plain(value: object) -> object:
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    if isinstance(value, Mapping):
-        return {key: _plain(item) for key, item in value.items()}
-    return value
 
 
 def consumer_overrides(

@@ -162,3 +162,16 @@ def test_convnext_tiny_in_every_template_passes_the_smoke_build(
     built = runner.invoke(main, ["build", "--backbone", "timm.convnext_tiny"])
     assert built.exit_code == 0, built.output
     assert "MISMATCH" not in built.stderr and built.stderr.count("OK: ") == len(list(workspace.glob("model*.py")))
+
+
+def test_frozen_stages_and_norm_eval_on_a_timm_backbone() -> None:
+    """Stage 0 of resnet18 is timm's ``layer1``: it and the stem freeze, ``layer2`` on stay trainable."""
+    from otxgen.libraries.timm import ADAPTER
+
+    backbone = ADAPTER.build("resnet18", frozen_stages=0, norm_eval=True).train()
+    frozen = {name for name, p in backbone.net.named_parameters() if not p.requires_grad}
+    assert frozen and all(name.startswith(("conv1", "bn1", "layer1")) for name in frozen)
+    assert any(name.startswith("layer1") for name in frozen)
+    assert all(p.requires_grad for name, p in backbone.net.named_parameters() if name.startswith("layer2"))
+    norms = [m for m in backbone.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert norms and not any(m.training for m in norms)

@@ -189,7 +189,7 @@ def _at(value: Any, path: tuple[str, ...]) -> Any:
 
 def _changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """The keys of ``new`` whose value differs from ``old``'s (a removed weight is ``None``)."""
-    from codemods.consumers import same_value
+    from codemods._values import same_value
 
     changes = {k: v for k, v in new.items() if k not in old or not same_value(old[k], v)}
     changes |= {k: None for k in old if _is_weights(k, old[k])}

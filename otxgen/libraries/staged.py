@@ -111,7 +111,26 @@ def _forward_shapes(layers: Sequence[nn.Module], in_channels: int, device: torch
     return shapes
 
 
-class StagedBackbone(BaseModule):
+class FrozenTrainMode:
+    """``train()`` for the wrapped backbones: frozen stages stay frozen, and with ``norm_eval`` batch
+    norms stay in eval mode (as mm backbones do). The class provides ``_freeze_stages``."""
+
+    norm_eval: bool
+
+    def _freeze_stages(self) -> None:
+        raise NotImplementedError
+
+    def train(self, mode: bool = True) -> Any:
+        super().train(mode)  # type: ignore[misc]
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for module in self.modules():  # type: ignore[attr-defined]
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
+        return self
+
+
+class StagedBackbone(FrozenTrainMode, BaseModule):
     """A classifier's feature path returning a tuple of 4-D maps, one per ``out_indices`` stage."""
 
     def __init__(
@@ -155,15 +174,6 @@ class StagedBackbone(BaseModule):
             layer.eval()
             for param in layer.parameters():
                 param.requires_grad = False
-
-    def train(self, mode: bool = True) -> StagedBackbone:
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                    module.eval()
-        return self
 
 
 def probe_plan(network_factory: Callable[[], nn.Module]) -> StagePlan:

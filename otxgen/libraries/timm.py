@@ -26,6 +26,7 @@ from mmengine.model import BaseModule
 from torch import nn
 
 from otxgen import shape_cache
+from otxgen.libraries.staged import FrozenTrainMode
 
 _PROBE_FORMAT = 3
 
@@ -106,7 +107,7 @@ def _probe(name: str) -> dict[str, Any]:
     return found
 
 
-class TimmBackbone(BaseModule):
+class TimmBackbone(FrozenTrainMode, BaseModule):
     """A timm ``features_only`` network returning a tuple of NCHW maps, one per ``out_indices`` stage."""
 
     def __init__(
@@ -162,15 +163,6 @@ class TimmBackbone(BaseModule):
             params = list(module.parameters(recurse=False))
             if params and not any(p.requires_grad for p in params):
                 module.eval()
-
-    def train(self, mode: bool = True) -> TimmBackbone:
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                    module.eval()
-        return self
 
 
 def backbone_class(model_name: str) -> type[TimmBackbone]:

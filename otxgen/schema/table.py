@@ -6,7 +6,6 @@ agree on ``out_indices`` (normalised here only), ``dense_args`` and ``shape_args
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +33,10 @@ def plain(value: Any) -> Any:
 
 
 def same(left: Any, right: Any) -> bool:
-    return bool(json.dumps(plain(left), sort_keys=True) == json.dumps(plain(right), sort_keys=True))
+    """Equal as config values (a tuple equals a list): codemods' one definition."""
+    from codemods._values import same_value
+
+    return same_value(left, right)
 
 
 def normalised_indices(out_indices: Any, count: int) -> list[int] | None:
