@@ -26,7 +26,7 @@ from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 from codemods import _config
 from codemods.errors import CodemodError
 from codemods.replace_backbone import backbone_path
-from otxgen.app.plan import CARRIED
+from otxgen.app.carry import CARRIED
 from otxgen.app.rewrite import rewrite_config
 from otxgen.schema.store import StoreCatalog
 
@@ -158,7 +158,7 @@ def test_a_rewrite_to_another_type_gives_exactly_the_new_backbone(
     real_configs: list[tuple[Path, dict[str, Any]]],
 ) -> None:
     """No key of a base backbone of another type merges back in, but the arguments of the same meaning
-    that the new schema accepts (``plan.CARRIED``); a same-type swap: the next test."""
+    that the new schema accepts (``carry.CARRIED``); a same-type swap: the next test."""
     properties = StoreCatalog().schema("mmdet.RegNet")["properties"]
     for path, original in real_configs:
         old = original["model"]["backbone"]

@@ -1,13 +1,7 @@
 """A swap is a plan, then a write: from the config's merged view (its ``_base_`` chain read statically),
 the backbone to write, every consumer's new inputs, the old weights to remove and the ``custom_imports``
 the result needs, each with the ``[!]`` line that says what changed and why. Reads, never executes.
-
-What a swap carries over from the old backbone (the rule the README documents):
-
-- same type (``ResNetV1c`` depth 101 -> 18): everything the config and its bases set (dilations, strides,
-  ``norm_cfg``, ``contract_dilation``, ``out_indices``...) except the weights; what you set wins;
-- another type: the arguments of the same meaning that the new schema accepts (``CARRIED``); every
-  other old argument is named in one ``[!]`` line, since ``_delete_`` drops it.
+What carries over: ``otxgen.app.carry``; the strides kept: ``otxgen.app.strides``.
 """
 
 from __future__ import annotations
@@ -17,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from otxgen.app import Say
+from otxgen.app.carry import changes, misfits, new_backbone
+from otxgen.app.strides import keeping_strides
 from otxgen.errors import InputError
 from otxgen.libraries import REGISTERING_MODULES
 
@@ -26,8 +22,6 @@ if TYPE_CHECKING:
     from otxgen.validate.model_config import ConfigFacts
 
 # Arguments of the same meaning across backbone families, carried into a backbone of another type.
-CARRIED = ("norm_cfg", "norm_eval", "frozen_stages", "with_cp")
-_WEIGHT_KEYS = ("init_cfg", "pretrained")
 _TASKS = {"mmdet": "detection", "mmseg": "segmentation", "mmpretrain": "classification"}
 
 
@@ -92,13 +86,13 @@ def _plan(
         message = f"{'.'.join((*host_path, key))} is a {old['type']}, not a backbone: --target names the backbone"
         raise _RefusalError((*host_path, key, "type"), message)
     same_type = old_type == requested["type"]
-    backbone = _new_backbone(old, requested, schema, same_type, notes)
-    misfits = _misfits(old, backbone, requested, schema, notes) if same_type else []
-    if misfits:  # written whole (under ``_delete_``) without them: merging in place would keep them
-        same_type, backbone = False, {k: v for k, v in backbone.items() if k not in misfits}
+    backbone = new_backbone(old, requested, schema, same_type, notes)
+    dropped = misfits(old, backbone, requested, schema, notes) if same_type else []
+    if dropped:  # written whole (under ``_delete_``) without them: merging in place would keep them
+        same_type, backbone = False, {k: v for k, v in backbone.items() if k not in dropped}
     outputs = _outputs(backbone, task)
     if task != "classification":
-        backbone, outputs = _keeping_strides(host, old, backbone, schema, outputs, catalog, library, say)
+        backbone, outputs = keeping_strides(host, old, backbone, schema, outputs, catalog, library, say)
     _refuse_single_stride_into_pyramid(host, outputs, host_path)
     channels = [int(o.channels or 0) for o in outputs.outputs]
     try:
@@ -111,7 +105,7 @@ def _plan(
     _replacing_where_not_inherited(host_override, merged, host_path)
     written: dict[str, Any] | None = _spelled(backbone, schema, library, old)
     if same_type:  # what differs is merged into the config's own backbone: everything else stays
-        host_override[key] = _changes(old, written or {})
+        host_override[key] = changes(old, written or {})
         written = None
     overrides = _weights(merged, host, host_path, host_override, notes)
     inherited = merged.inherited
@@ -187,15 +181,6 @@ def _at(value: Any, path: tuple[str, ...]) -> Any:
     return value
 
 
-def _changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """The keys of ``new`` whose value differs from ``old``'s (a removed weight is ``None``)."""
-    from codemods._values import same_value
-
-    changes = {k: v for k, v in new.items() if k not in old or not same_value(old[k], v)}
-    changes |= {k: None for k in old if _is_weights(k, old[k])}
-    return changes
-
-
 def _refuse_opaque(merged: ConfigFacts) -> None:
     if merged.opaque:
         where, code = merged.opaque[0]
@@ -234,70 +219,6 @@ def _host(merged: ConfigFacts, host_path: tuple[str, ...], key: str) -> dict[str
     return host
 
 
-def _new_backbone(
-    old: dict[str, Any], requested: dict[str, Any], schema: dict[str, Any], same_type: bool, notes: list[str]
-) -> dict[str, Any]:
-    """The new backbone with what the old one carries over (see the module docstring)."""
-    kept = {k: v for k, v in old.items() if k not in ("type", "_delete_") and not _is_weights(k, v)}
-    dropped_weights = [k for k in old if _is_weights(k, old[k])]
-    if dropped_weights:
-        notes.append(
-            f"the old backbone's weights are not loaded into the new one: removed {', '.join(dropped_weights)}"
-        )
-    if same_type:
-        return {"type": requested["type"], **kept, **{k: v for k, v in requested.items() if k != "type"}}
-    properties = schema.get("properties", {})
-    carried = {k: kept[k] for k in CARRIED if k in kept and k in properties and k not in requested}
-    lost = [k for k, v in kept.items() if k not in carried and k not in requested and v is not None]
-    if lost:
-        notes.append(f"not carried over from the old {old['type']} (another type): {', '.join(lost)}")
-    return {**requested, **carried}
-
-
-def _misfits(
-    old: dict[str, Any], backbone: dict[str, Any], requested: dict[str, Any], schema: dict[str, Any], notes: list[str]
-) -> list[str]:
-    """The old arch's options that a same-type backbone of another arch does not construct with
-    (ResNet-101's ``dcn`` does not fit ResNet-18's basic blocks). Only asked when it keeps such options,
-    so only then is torch imported: the backbone alone is built, never the config."""
-    from otxgen.schema.table import same
-
-    key = ((schema.get("x-otxgen") or {}).get("channels") or {}).get("key")
-    properties = schema.get("properties", {})
-    if (
-        key is None
-        or key not in requested
-        or same(old.get(key, properties.get(key, {}).get("default")), requested[key])
-    ):
-        return []
-    risky = [
-        name
-        for name, value in backbone.items()
-        if name not in (*requested, *CARRIED, "type", "out_indices")
-        and "stride" not in name
-        and "dilation" not in name
-        and not ("default" in properties.get(name, {}) and same(value, properties[name]["default"]))
-    ]
-    if not risky:
-        return []
-    from otxgen.shapes import construction_error
-
-    error = construction_error(backbone)
-    if error is None:
-        return []
-    notes.append(f"{key}={requested[key]!r} does not construct with the old {', '.join(risky)} ({error}): dropped")
-    return risky
-
-
-def _is_weights(key: str, value: object) -> bool:
-    if key == "pretrained":
-        return value is not None
-    if key != "init_cfg":
-        return False
-    items = value if isinstance(value, list) else [value]
-    return any(isinstance(item, dict) and (item.get("type") == "Pretrained" or "checkpoint" in item) for item in items)
-
-
 def _outputs(backbone: dict[str, Any], task: str) -> ShapeResult:
     from otxgen.shapes import ProbeError, probe_outputs
 
@@ -312,66 +233,6 @@ def _outputs(backbone: dict[str, Any], task: str) -> ShapeResult:
             "dense task needs; set out_indices (and the library's options for feature maps) in backbone.yaml"
         )
     return result
-
-
-def _keeping_strides(
-    host: dict[str, Any],
-    old: dict[str, Any],
-    backbone: dict[str, Any],
-    schema: dict[str, Any],
-    outputs: ShapeResult,
-    catalog: Catalog,
-    library: str | None,
-    say: Say,
-) -> tuple[dict[str, Any], ShapeResult]:
-    """The new backbone with ``out_indices`` chosen so that its maps come at the strides the old one
-    gave (its schema's table), or else at the strides the anchors were built for (the strides the neck,
-    anchors and heads expect), with its outputs; unchanged when ``out_indices`` is set, the strides
-    agree, or neither says."""
-    from codemods.consumers import fed_strides
-    from otxgen.schema.table import ChannelTable
-    from otxgen.shapes import static_outputs
-
-    old_strides = ChannelTable.for_config(old, library, catalog).strides() or fed_strides(host)
-    new_strides = [o.stride for o in outputs.outputs]
-    if "out_indices" in backbone or outputs.tier != "static" or old_strides in (None, new_strides):
-        return backbone, outputs
-    assert old_strides is not None
-    stages = [row.get("stride") for row in ChannelTable(schema).stages(backbone) or []]
-    indices = _stage_indices(old_strides, stages, exact=library != "mmseg")
-    if indices is None:
-        return backbone, outputs
-    adjusted = {**backbone, "out_indices": indices}
-    result = static_outputs(adjusted, schema)
-    if result is None or not result.is_dense:
-        return backbone, outputs
-    got = [o.stride for o in result.outputs]
-    wanted = ", ".join(map(str, old_strides))
-    if got == old_strides:
-        say(f"[*] out_indices={indices} keeps the strides its neck expects ({wanted})")
-    else:
-        say(f"[*] out_indices={indices}: strides {', '.join(map(str, got))} for the {wanted} its heads were built for")
-    return adjusted, result
-
-
-def _stage_indices(old: list[int], stages: list[Any], exact: bool) -> tuple[int, ...] | None:
-    """For each old stride, the deepest new stage at that stride (what a pyramid's level at that stride
-    is taken from); a detector's anchors need exactly those strides. A segmentor's heads resize their
-    inputs, so an old stride the new backbone lacks takes the first stage below the next old level's
-    (a dilated MobileNetV3's 2, 4, 8 becomes 4, 4, 8: the deepest level, where LR-ASPP's fixed window
-    pools, keeps its stride). None when that cannot be done."""
-    if sorted(old) != old or not stages or not all(isinstance(s, int) for s in stages):
-        return None
-    if len(old) > 1 and len(set(old)) == 1:  # a ViT's single stride: not a pyramid to keep (see the refusal)
-        return None
-    if all(s in stages for s in old):
-        return tuple(len(stages) - 1 - stages[::-1].index(s) for s in old)
-    if exact or old[-1] not in stages:
-        return None
-    deepest = len(stages) - 1 - stages[::-1].index(old[-1])
-    indices = [min((i for i, s in enumerate(stages) if s >= stride), default=deepest) for stride in old[:-1]]
-    picked = [min(i, deepest) for i in indices] + [deepest]
-    return tuple(picked) if picked == sorted(picked) else None
 
 
 def _classifier_overrides(

@@ -1,0 +1,87 @@
+"""What a swap carries over from the old backbone to the new one, and what it drops (the rule the
+README documents):
+
+- same type (``ResNetV1c`` depth 101 -> 18): everything the config and its bases set (dilations, strides,
+  ``norm_cfg``, ``contract_dilation``, ``out_indices``...) except the weights; what you set wins;
+- another type: the arguments of the same meaning that the new schema accepts (``CARRIED``); every
+  other old argument is named in one ``[!]`` line, since ``_delete_`` drops it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Arguments of the same meaning across backbone families, carried into a backbone of another type.
+CARRIED = ("norm_cfg", "norm_eval", "frozen_stages", "with_cp")
+
+
+def changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The keys of ``new`` whose value differs from ``old``'s (a removed weight is ``None``)."""
+    from codemods._values import same_value
+
+    differ = {k: v for k, v in new.items() if k not in old or not same_value(old[k], v)}
+    return differ | {k: None for k in old if is_weights(k, old[k])}
+
+
+def new_backbone(
+    old: dict[str, Any], requested: dict[str, Any], schema: dict[str, Any], same_type: bool, notes: list[str]
+) -> dict[str, Any]:
+    """The new backbone with what the old one carries over (see the module docstring)."""
+    kept = {k: v for k, v in old.items() if k not in ("type", "_delete_") and not is_weights(k, v)}
+    dropped_weights = [k for k in old if is_weights(k, old[k])]
+    if dropped_weights:
+        notes.append(
+            f"the old backbone's weights are not loaded into the new one: removed {', '.join(dropped_weights)}"
+        )
+    if same_type:
+        return {"type": requested["type"], **kept, **{k: v for k, v in requested.items() if k != "type"}}
+    properties = schema.get("properties", {})
+    carried = {k: kept[k] for k in CARRIED if k in kept and k in properties and k not in requested}
+    lost = [k for k, v in kept.items() if k not in carried and k not in requested and v is not None]
+    if lost:
+        notes.append(f"not carried over from the old {old['type']} (another type): {', '.join(lost)}")
+    return {**requested, **carried}
+
+
+def misfits(
+    old: dict[str, Any], backbone: dict[str, Any], requested: dict[str, Any], schema: dict[str, Any], notes: list[str]
+) -> list[str]:
+    """The old arch's options that a same-type backbone of another arch does not construct with
+    (ResNet-101's ``dcn`` does not fit ResNet-18's basic blocks). Only asked when it keeps such options,
+    so only then is torch imported: the backbone alone is built, never the config."""
+    from otxgen.schema.table import same
+
+    key = ((schema.get("x-otxgen") or {}).get("channels") or {}).get("key")
+    properties = schema.get("properties", {})
+    if (
+        key is None
+        or key not in requested
+        or same(old.get(key, properties.get(key, {}).get("default")), requested[key])
+    ):
+        return []
+    risky = [
+        name
+        for name, value in backbone.items()
+        if name not in (*requested, *CARRIED, "type", "out_indices")
+        and "stride" not in name
+        and "dilation" not in name
+        and not ("default" in properties.get(name, {}) and same(value, properties[name]["default"]))
+    ]
+    if not risky:
+        return []
+    from otxgen.shapes import construction_error
+
+    error = construction_error(backbone)
+    if error is None:
+        return []
+    notes.append(f"{key}={requested[key]!r} does not construct with the old {', '.join(risky)} ({error}): dropped")
+    return risky
+
+
+def is_weights(key: str, value: object) -> bool:
+    if key == "pretrained":
+        return value is not None
+    if key != "init_cfg":
+        return False
+    items = value if isinstance(value, list) else [value]
+    return any(isinstance(item, dict) and (item.get("type") == "Pretrained" or "checkpoint" in item) for item in items)

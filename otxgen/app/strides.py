@@ -1,0 +1,72 @@
+"""The strides a swap keeps: ``out_indices`` for the new backbone chosen so that its maps come at the
+strides the config's neck, anchors and heads were built for. Pure but for the schema's table."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from otxgen.app import Say
+
+if TYPE_CHECKING:
+    from otxgen.shapes import ShapeResult
+    from otxgen.validate.backbones import Catalog
+
+
+def keeping_strides(
+    host: dict[str, Any],
+    old: dict[str, Any],
+    backbone: dict[str, Any],
+    schema: dict[str, Any],
+    outputs: ShapeResult,
+    catalog: Catalog,
+    library: str | None,
+    say: Say,
+) -> tuple[dict[str, Any], ShapeResult]:
+    """The new backbone with ``out_indices`` chosen so that its maps come at the strides the old one
+    gave (its schema's table), or else at the strides the anchors were built for (the strides the neck,
+    anchors and heads expect), with its outputs; unchanged when ``out_indices`` is set, the strides
+    agree, or neither says."""
+    from codemods.consumers import fed_strides
+    from otxgen.schema.table import ChannelTable
+    from otxgen.shapes import static_outputs
+
+    old_strides = ChannelTable.for_config(old, library, catalog).strides() or fed_strides(host)
+    new_strides = [o.stride for o in outputs.outputs]
+    if "out_indices" in backbone or outputs.tier != "static" or old_strides in (None, new_strides):
+        return backbone, outputs
+    assert old_strides is not None
+    stages = [row.get("stride") for row in ChannelTable(schema).stages(backbone) or []]
+    indices = _stage_indices(old_strides, stages, exact=library != "mmseg")
+    if indices is None:
+        return backbone, outputs
+    adjusted = {**backbone, "out_indices": indices}
+    result = static_outputs(adjusted, schema)
+    if result is None or not result.is_dense:
+        return backbone, outputs
+    got = [o.stride for o in result.outputs]
+    wanted = ", ".join(map(str, old_strides))
+    if got == old_strides:
+        say(f"[*] out_indices={indices} keeps the strides its neck expects ({wanted})")
+    else:
+        say(f"[*] out_indices={indices}: strides {', '.join(map(str, got))} for the {wanted} its heads were built for")
+    return adjusted, result
+
+
+def _stage_indices(old: list[int], stages: list[Any], exact: bool) -> tuple[int, ...] | None:
+    """For each old stride, the deepest new stage at that stride (what a pyramid's level at that stride
+    is taken from); a detector's anchors need exactly those strides. A segmentor's heads resize their
+    inputs, so an old stride the new backbone lacks takes the first stage below the next old level's
+    (a dilated MobileNetV3's 2, 4, 8 becomes 4, 4, 8: the deepest level, where LR-ASPP's fixed window
+    pools, keeps its stride). None when that cannot be done."""
+    if sorted(old) != old or not stages or not all(isinstance(s, int) for s in stages):
+        return None
+    if len(old) > 1 and len(set(old)) == 1:  # a ViT's single stride: not a pyramid to keep (see the refusal)
+        return None
+    if all(s in stages for s in old):
+        return tuple(len(stages) - 1 - stages[::-1].index(s) for s in old)
+    if exact or old[-1] not in stages:
+        return None
+    deepest = len(stages) - 1 - stages[::-1].index(old[-1])
+    indices = [min((i for i, s in enumerate(stages) if s >= stride), default=deepest) for stride in old[:-1]]
+    picked = [min(i, deepest) for i in indices] + [deepest]
+    return tuple(picked) if picked == sorted(picked) else None
