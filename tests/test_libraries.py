@@ -132,3 +132,13 @@ def test_backbones_needing_a_missing_package_are_excluded() -> None:
 def test_mm_build_runs_in_the_librarys_scope() -> None:
     # mmseg's UNet builds its upsampling blocks by unscoped type: it needs mmseg's default scope
     assert type(get_adapter("mmseg").build("UNet")).__name__ == "UNet"
+
+
+@pytest.mark.parametrize("library", ["torchvision", "timm"])
+def test_a_wrapper_adapter_builds_its_own_types_whatever_the_default_scope(library: str) -> None:
+    """mmengine builds in the current default scope when one is set; an mm library's must not hide
+    the wrapper's registry (a test that ran before had left mmseg's)."""
+    from mmengine.registry import DefaultScope
+
+    with DefaultScope.overwrite_default_scope("mmseg"):
+        assert type(get_adapter(library).build("resnet18")).__name__ == "resnet18"

@@ -270,7 +270,11 @@ class ClassifierAdapter:
         return self._reasons
 
     def build(self, name: str, **kwargs: Any) -> Any:
-        return self.registry.build(dict(type=name, **kwargs))
+        from mmengine.registry import DefaultScope
+
+        # mmengine builds in the current default scope when one is set (an mm library's): this one's
+        with DefaultScope.overwrite_default_scope(self.library):
+            return self.registry.build(dict(type=name, **kwargs))
 
     def custom_import(self) -> str:
         return f"otxgen.libraries.{self.library}"
