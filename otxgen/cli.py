@@ -19,6 +19,7 @@ from otxgen.options import (
     BuildTaskOptions,
     FindBackboneOptions,
     FindTemplateOptions,
+    MatrixOptions,
     SchemaExportOptions,
     SmokeOptions,
     ValidateOptions,
@@ -296,6 +297,69 @@ def smoke(
 
     options = SmokeOptions(model, device, input_size, train_step, output_format, export)
     _run(ctx, lambda: app.smoke(options, _say))
+
+
+@main.command(epilog=EXIT_CODES_HELP)
+@click.option(
+    "--backbone", "backbones", multiple=True, metavar="LIB|TYPE", help="Backbones (default: every listed one)."
+)
+@click.option("--template", "templates", multiple=True, metavar="ID[:CHECKS]", help="Templates (default: all 7).")
+@click.option(
+    "--checks", default="static,build,forward,train", show_default=True, help="static,build,forward,train,export"
+)
+@click.option("--all-options", is_flag=True, help="Every option of the required arguments, not only the first.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option("--jobs", type=click.IntRange(min=1), help="Workers (default: the cores here; ray: the cluster's CPUs).")
+@click.option("--address", metavar="ADDR", help="Ray: 'auto' or a head node (default: a local Ray cluster).")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default="otxgen-matrix", show_default=True)
+@click.option("--time-limit", type=click.FloatRange(min=1), default=300, show_default=True, help="Seconds per cell.")
+@click.option("--memory-limit", type=click.FloatRange(min=0.1), default=6, show_default=True, help="GiB per cell.")
+@click.option("--max-minutes", type=click.FloatRange(min=0), help="Start no cell after this long (0: report only).")
+@click.pass_context
+def matrix(
+    ctx: click.Context,
+    backbones: tuple[str, ...],
+    templates: tuple[str, ...],
+    checks: str,
+    all_options: bool,
+    executor: str,
+    jobs: int | None,
+    address: str | None,
+    out: Path,
+    time_limit: float,
+    memory_limit: float,
+    max_minutes: float | None,
+) -> None:
+    """Verify which backbones work in which templates: one cell per backbone x template.
+
+    \b
+    otxgen matrix --backbone torchvision --template detection-atss-mobilenetv2 --checks static,build,forward
+    otxgen matrix --template detection-retinanet-r50:static --executor ray --address auto
+
+    A cell swaps the backbone (its default arch: required arguments at their first option) into a fresh
+    copy of the template and checks, in order: static (build's plan and validate), then in a worker
+    process build (the whole model; the backbone's outputs fit), forward, train (one step), export
+    (OpenVINO). Each cell runs under --time-limit and --memory-limit; a hang, crash or exhausted memory is
+    recorded as such. Records go to OUT/records.jsonl as cells finish: a run again computes only new or
+    changed cells. Writes OUT/matrix.json, summary.md, matrix.html and verified.json. EXECUTES the
+    swapped configs (as smoke does); --executor ray needs the [cluster] extra.
+    """
+    from otxgen.app import matrix as app
+
+    options = MatrixOptions(
+        backbones=backbones,
+        templates=templates,
+        checks=tuple(checks.split(",")),
+        all_options=all_options,
+        executor=executor,
+        jobs=jobs,
+        address=address,
+        out=out,
+        time_limit=time_limit,
+        memory_limit_gib=memory_limit,
+        max_minutes=max_minutes,
+    )
+    _run(ctx, lambda: app.matrix(options, _say))
 
 
 if __name__ == "__main__":

@@ -60,3 +60,18 @@ class SmokeOptions:
     train_step: bool = False
     output_format: str = "table"
     export: str | None = None  # openvino | onnx
+
+
+@dataclass(frozen=True)
+class MatrixOptions:
+    backbones: tuple[str, ...] = ()  # LIB or TYPE selectors; empty means every listed backbone
+    templates: tuple[str, ...] = ()  # ID or ID:CHECKS; empty means every template
+    checks: tuple[str, ...] = ("static", "build", "forward", "train")
+    all_options: bool = False  # every combination of the required arguments' options, not only the first
+    executor: str = "local"  # local | ray
+    jobs: int | None = None  # workers; default: the cores here (local), the cluster's CPUs (ray)
+    address: str | None = None  # ray: "auto" or a head node; None starts a local Ray cluster
+    out: Path = Path("otxgen-matrix")
+    time_limit: float = 300.0  # seconds per cell
+    memory_limit_gib: float = 6.0  # per cell, on top of the worker's imports
+    max_minutes: float | None = None  # start no cell after this long; the rest stays missing

@@ -1,0 +1,171 @@
+"""``otxgen matrix``: plan the cells (backbones x templates), run those not already recorded in the
+output folder (local worker processes, or Ray), then write ``matrix.json``, ``summary.md``,
+``matrix.html`` and ``verified.json`` (the compact form ``make matrix`` commits) from the records.
+
+Every finished cell is appended to ``records.jsonl`` at once, so a run that is stopped or killed
+resumes where it stopped. Failures of cells are results (exit 0); exit 1 when cells are still
+missing (``--max-minutes`` stopped the run), 2 for bad options or a missing extra.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from otxgen import fsio
+from otxgen.app import Outcome, Say
+from otxgen.errors import InputError, MissingExtraError, UsageError
+from otxgen.matrix.cells import Cell, Record, record_of
+from otxgen.matrix.plan import DISTRIBUTIONS, choose_templates, installed_version, parse_checks, plan_cells
+from otxgen.matrix.report import Column, Matrix, heatmap_html, matrix_json, matrix_of, summary_markdown
+from otxgen.matrix.slot import Limits
+from otxgen.matrix.store import RecordStore, dump_json
+from otxgen.matrix.verified import VERIFIED_FILE, render_verified
+from otxgen.options import MatrixOptions
+
+COMPACT_REASON = 160  # characters of a reason in verified.json
+
+
+def matrix(options: MatrixOptions, say: Say) -> Outcome:
+    checks = parse_checks(",".join(options.checks))
+    columns = tuple(
+        Column(c.template.id, c.template.task, c.template.default, c.checks)
+        for c in choose_templates(options.templates, checks)
+    )
+    cells = plan_cells(options.backbones, options.templates, checks, options.all_options)
+    _require_stack(options, columns)
+    folder = _output_folder(options.out)
+    with fsio.folder_lock(folder):
+        store = RecordStore(folder)
+        records = store.load()
+        todo = [cell for cell in cells if cell.key not in records]
+        say(f"[*] {len(cells)} cells: {len(cells) - len(todo)} already recorded in {folder}, {len(todo)} to run")
+        try:
+            _run(options, todo, records, store, say)
+        finally:
+            table = matrix_of(cells, records, columns)
+            _write_outputs(folder, table, cells)
+    say(f"[*] Wrote {', '.join(str(folder / name) for name in OUTPUTS)}")
+    if table.missing:
+        say(f"[!] {table.missing} cells are missing (stopped by --max-minutes); run again to compute them")
+    return Outcome(summary_markdown(table), 1 if table.missing else 0)
+
+
+OUTPUTS = ("matrix.json", "summary.md", "matrix.html", VERIFIED_FILE)
+
+
+def _run(options: MatrixOptions, todo: list[Cell], records: dict[str, Record], store: RecordStore, say: Say) -> None:
+    total, done = len(todo), [0]
+
+    def on_record(record: Record) -> None:
+        store.append(record)
+        records[record.key] = record
+        done[0] += 1
+        say(_progress(record, done[0], total))
+
+    for cell in [c for c in todo if c.needs_input]:  # nothing to run: the user must enter an argument
+        on_record(record_of(cell, {}, "needs-input").with_reason(_needs_input_reason(cell)))
+    runnable = [cell for cell in todo if not cell.needs_input]
+    if not runnable:
+        return
+    start = time.monotonic()
+    deadline = start + options.max_minutes * 60 if options.max_minutes is not None else None
+    stop = _stopper(deadline)
+    workers = _execute(options, runnable, on_record, stop)
+    took = time.monotonic() - start
+    ran = done[0] - (total - len(runnable))
+    rate = ran / took * 60 if took else 0.0
+    say(f"[*] {ran} cells in {took:.0f} s on {workers} {options.executor} workers: {rate:.1f} cells per minute")
+
+
+def _execute(
+    options: MatrixOptions, cells: list[Cell], on_record: Callable[[Record], None], stop: Callable[[], bool]
+) -> int:
+    from otxgen.matrix import executors
+
+    memory = int(options.memory_limit_gib * (1 << 30))
+    if options.executor == "ray":
+        limits = Limits(seconds=options.time_limit, memory_bytes=memory, threads=1)
+        return executors.run_ray(cells, limits, options.jobs, options.address, on_record, stop)
+    cores = os.cpu_count() or 1
+    jobs = max(1, min(options.jobs or cores, len(cells)))
+    limits = Limits(seconds=options.time_limit, memory_bytes=memory, threads=max(1, cores // jobs))
+    executors.run_local(cells, limits, jobs, on_record, stop)
+    return jobs
+
+
+def _stopper(deadline: float | None) -> Callable[[], bool]:
+    return lambda: deadline is not None and time.monotonic() >= deadline
+
+
+def _progress(record: Record, number: int, total: int) -> str:
+    why = f": {record.reason[:120]}" if record.reason else ""
+    passed = f"furthest {record.furthest}" if record.furthest else "nothing passed"
+    cell = f"{record.arch} @ {record.template}"
+    return f"[{number}/{total}] {cell}: {record.outcome} ({passed}){why} [{record.seconds:.1f} s]"
+
+
+def _needs_input_reason(cell: Cell) -> str:
+    missing = ", ".join(name for name, value in cell.args.items() if value is None)
+    return f"{missing} has no options: the user must enter it (otxgen build --backbone {cell.backbone})"
+
+
+def _require_stack(options: MatrixOptions, columns: tuple[Column, ...]) -> None:
+    """Fail fast (exit 2) on what no cell could do without: the [mm] stack, ray, an export runtime."""
+    if options.executor not in ("local", "ray"):
+        raise UsageError(f"--executor {options.executor}: use local or ray")
+    if options.address and options.executor != "ray":
+        raise UsageError("--address goes with --executor ray")
+    if importlib.util.find_spec("torch") is None:
+        raise MissingExtraError("otxgen matrix needs torch and the OpenMMLab stack (pip install 'otxgen[mm]')")
+    if options.executor == "ray":
+        from otxgen.matrix.executors import import_ray
+
+        import_ray()
+    if any("export" in column.checks for column in columns) and importlib.util.find_spec("openvino") is None:
+        raise MissingExtraError("--checks export needs the [export] extra (openvino is not installed)")
+
+
+def _output_folder(out: Path) -> Path:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"cannot create the folder: {error.strerror or error}", str(out)) from None
+    return out
+
+
+def _write_outputs(folder: Path, table: Matrix, cells: list[Cell]) -> None:
+    fsio.write_all_atomic(
+        [
+            (folder / "matrix.json", dump_json(matrix_json(table, cells))),
+            (folder / "summary.md", summary_markdown(table)),
+            (folder / "matrix.html", heatmap_html(table)),
+            (folder / VERIFIED_FILE, verified_text(table)),
+        ]
+    )
+
+
+def verified_text(table: Matrix) -> str:
+    """The compact matrix: default archs only, one backbone a line."""
+    rows: dict[str, dict[str, tuple[str, str, str]]] = {}
+    for (_, template), record in table.records.items():
+        if record.default_arch:
+            reason = record.reason[:COMPACT_REASON]
+            rows.setdefault(record.backbone, {})[template] = (record.furthest or "", record.outcome, reason)
+    order = {row: index for index, row in enumerate(table.rows)}
+    ordered = {backbone: rows[backbone] for backbone in sorted(rows, key=lambda b: order.get(b, len(order)))}
+    templates = {
+        column.id: {
+            "task": column.task,
+            "default": column.default,
+            "checks": list(column.checks),
+            "done": sum(1 for row in rows.values() if column.id in row),
+            "missing": sum(1 for row in table.rows if (row, column.id) not in table.records),
+        }
+        for column in table.columns
+    }
+    versions = {name: installed_version(name) for name in ("otxgen", "torch", *DISTRIBUTIONS.values())}
+    return render_verified(templates, ordered, versions)

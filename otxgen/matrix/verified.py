@@ -1,0 +1,118 @@
+"""The committed matrix, ``schemas/verified.json`` (shipped as ``otxgen.schemas/verified.json``): for
+each listed backbone's default arch, in each template, the furthest check passed, the outcome and
+the one-line reason. ``make matrix`` regenerates it; ``find`` reads it through ``verified(task)``.
+Reading imports no torch (nor anything but json and importlib.resources).
+
+Format (``format`` 1), one backbone a line so that a regeneration's diff reads per backbone::
+
+    {"format": 1, "generated_by": "make matrix", "versions": {...},
+     "templates": {ID: {"task": T, "default": bool, "checks": [...], "done": N, "missing": N}},
+     "cells": {TYPE: {ID: [FURTHEST or "", OUTCOME, REASON], ...}, ...}}
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from otxgen.matrix.cells import CHECKS
+
+VERIFIED_FILE = "verified.json"
+PACKAGE = "otxgen.schemas"
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Verified:
+    """One backbone (default arch) in one template, as the committed matrix found it.
+
+    ``checks``: the checks that were asked (in order); ``furthest``: the last of them passed with all
+    before it (None: not even ``static``); ``outcome``: ``ok`` (every asked check passed), ``failed``,
+    ``needs-input`` (a required argument has no options), ``hang``, ``crash`` or ``out-of-memory``."""
+
+    backbone: str
+    template: str
+    task: str
+    checks: tuple[str, ...]
+    furthest: str | None
+    outcome: str
+    reason: str
+
+    @property
+    def passed(self) -> bool:
+        """Every check asked of this cell passed (what ``find --verified-only`` keeps)."""
+        return self.outcome == "ok"
+
+    @property
+    def failed_check(self) -> str | None:
+        passed = CHECKS.index(self.furthest) + 1 if self.furthest else 0
+        remaining = [check for check in self.checks if CHECKS.index(check) >= passed]
+        return remaining[0] if remaining and not self.passed else None
+
+    @property
+    def label(self) -> str:
+        """A table cell: ``✓ forward`` (passed up to forward), ``✗ build`` (failed there),
+        ``needs input``, ``✗ hang``, ``✗ out-of-memory``..."""
+        if self.passed:
+            return f"✓ {self.furthest}"
+        if self.outcome == "needs-input":
+            return "needs input"
+        if self.outcome in ("hang", "crash", "out-of-memory"):
+            return f"✗ {self.outcome}"
+        return f"✗ {self.failed_check}"
+
+
+@dataclass(frozen=True)
+class VerifiedMatrix:
+    templates: dict[str, dict[str, Any]]  # id -> task, default, checks, done, missing
+    cells: dict[tuple[str, str], Verified]  # (backbone type, template id) -> cell
+    versions: dict[str, str]
+
+    def default_template(self, task: str) -> str | None:
+        return next((tid for tid, meta in self.templates.items() if meta["task"] == task and meta["default"]), None)
+
+
+def verified(task: str, template: str | None = None) -> dict[str, Verified]:
+    """Backbone type -> its verified cell in ``template`` (default: the default template of ``task``).
+    A backbone absent from the result has not been verified there (yet)."""
+    matrix = load_verified()
+    chosen = template or matrix.default_template(task)
+    return {backbone: cell for (backbone, tid), cell in matrix.cells.items() if tid == chosen}
+
+
+@cache
+def load_verified() -> VerifiedMatrix:
+    """The committed file; an empty matrix where none is shipped."""
+    path = resources.files(PACKAGE).joinpath(VERIFIED_FILE)
+    if not path.is_file():
+        return VerifiedMatrix({}, {}, {})
+    return parse_verified(json.loads(path.read_text(encoding="utf-8")))
+
+
+def parse_verified(data: dict[str, Any]) -> VerifiedMatrix:
+    if data.get("format") != FORMAT:
+        raise ValueError(f"{VERIFIED_FILE}: format {data.get('format')!r}, expected {FORMAT}")
+    templates: dict[str, dict[str, Any]] = data["templates"]
+    cells = {
+        (backbone, tid): Verified(
+            backbone, tid, templates[tid]["task"], tuple(templates[tid]["checks"]), furthest or None, outcome, reason
+        )
+        for backbone, row in data["cells"].items()
+        for tid, (furthest, outcome, reason) in row.items()
+    }
+    return VerifiedMatrix(templates, cells, dict(data.get("versions", {})))
+
+
+def render_verified(
+    templates: dict[str, dict[str, Any]],
+    rows: dict[str, dict[str, tuple[str, str, str]]],
+    versions: dict[str, str],
+) -> str:
+    """The file's text: ``rows`` is backbone -> template -> (furthest or "", outcome, reason)."""
+    head = {"format": FORMAT, "generated_by": "make matrix", "versions": versions, "templates": templates}
+    text = json.dumps(head, indent=1, ensure_ascii=False)[:-2] + ',\n "cells": {\n'
+    lines = [f"  {json.dumps(backbone)}: {json.dumps(row, ensure_ascii=False)}" for backbone, row in rows.items()]
+    return text + ",\n".join(lines) + "\n }\n}\n"

@@ -1,0 +1,140 @@
+"""The worker process: ``python -m otxgen.matrix.worker --result-fd FD``. It imports torch and the
+libraries once (about 5 s), caps its own address space, then runs the cells it reads from stdin, one
+JSON line each, and answers on ``FD`` (stdout is the libraries' print noise, sent to /dev/null):
+
+- ``{"ready": "host:pid", "baseline": BYTES}`` once, after the imports (its resident memory then: a
+  cell's memory limit is on top of it);
+- ``{"phase": NAME, "steps": {...}}`` before each part of a cell, with the steps done so far;
+- ``{"record": {...}, "exiting": BOOL}`` per cell; ``exiting``: it stops after this one (it ran out of
+  memory, or has grown past its recycling size), and its supervisor starts a fresh one.
+
+It dies with its supervisor (``PR_SET_PDEATHSIG``), so a killed run leaves no worker behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+from dataclasses import asdict
+from typing import IO, Any
+
+from otxgen.matrix.cells import Cell, StepResult
+
+_PRELOADED = (
+    "otxgen.smoke.run",
+    "otxgen.app.build",
+    "mmdet.models",
+    "mmseg.models",
+    "mmpretrain.models",
+    "otxgen.libraries.torchvision",
+    "otxgen.libraries.pytorchcv",
+    "otxgen.libraries.timm",
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m otxgen.matrix.worker")
+    parser.add_argument("--result-fd", type=int, required=True)
+    parser.add_argument("--memory-limit", type=int, required=True, help="bytes")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    _die_with_parent()
+    results = os.fdopen(args.result_fd, "w", buffering=1, encoding="utf-8")
+    _silence_stdout()
+    _warm_up(args.threads)
+    _cap_address_space(args.memory_limit)
+    name = f"{socket.gethostname()}:{os.getpid()}"
+    baseline = resident_bytes(os.getpid())
+    _send(results, {"ready": name, "baseline": baseline})
+    for line in sys.stdin:
+        if line.strip():
+            exiting = _serve(Cell.from_json(line), results, name, baseline + args.memory_limit // 2)
+            if exiting:
+                return 0
+    return 0
+
+
+def _serve(cell: Cell, results: IO[str], name: str, recycle_bytes: int) -> bool:
+    from otxgen.matrix.cell import run_cell
+
+    def phase(part: str, steps: dict[str, StepResult]) -> None:
+        _send(results, {"phase": part, "steps": {k: asdict(v) for k, v in steps.items()}})
+
+    record = run_cell(cell, phase, name)
+    exiting = record.outcome == "out-of-memory" or resident_bytes(os.getpid()) > recycle_bytes
+    _send(results, {"record": json.loads(record.to_json()), "exiting": exiting})
+    return exiting
+
+
+def _send(results: IO[str], message: dict[str, Any]) -> None:
+    results.write(json.dumps(message, ensure_ascii=False) + "\n")
+    results.flush()
+
+
+def _warm_up(threads: int) -> None:
+    """Everything a cell imports, once; torch's thread pool sized to this worker's share of the cores."""
+    import importlib
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    logging.disable(logging.WARNING)
+    for module in _PRELOADED:
+        importlib.import_module(module)
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+    torch.ones(8, 8) @ torch.ones(8, 8)  # starts the thread pool: its stacks are mapped before the cap
+
+
+def _cap_address_space(limit: int) -> None:
+    """A cell may map ``limit`` bytes more than the warmed-up worker: an allocation past that fails
+    with ``MemoryError`` (or torch's allocator error) instead of exhausting the machine."""
+    import resource
+
+    current = _status_kib(os.getpid(), "VmSize") * 1024
+    if current:
+        resource.setrlimit(resource.RLIMIT_AS, (current + limit, resource.RLIM_INFINITY))
+
+
+def resident_bytes(pid: int) -> int:
+    """The resident memory of ``pid`` (0 where /proc is not there)."""
+    return _status_kib(pid, "VmRSS") * 1024
+
+
+def _status_kib(pid: int, field: str) -> int:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        return 0
+    return 0
+
+
+def _silence_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this process when its supervisor's thread ends (a killed run, a Ray shutdown)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL))
+    if os.getppid() == 1:  # the supervisor was already gone
+        os._exit(0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
