@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CODE := otxgen codemods tests benchmarks tools
 
-.PHONY: setup demo test lint schemas-check bench corpus
+.PHONY: setup demo test lint schemas-check bench corpus matrix
 
 setup:
 	@bash tools/setup-env.sh
@@ -32,3 +32,18 @@ bench: setup
 CORPUS_PER_LIBRARY ?= 50
 corpus: setup
 	$(BIN)/python tools/corpus.py --per-library $(CORPUS_PER_LIBRARY) --out corpus.json
+
+# The committed matrix (schemas/verified.json, read by find): every listed backbone's default arch,
+# static + build + forward in the default template of each task, static alone in the other templates.
+# Resumable: records stay in $(MATRIX_OUT), a second run computes only the cells still missing
+# (MATRIX_ARGS="--max-minutes 90" stops starting cells after that; exit 1 then, the file is still copied).
+MATRIX_OUT ?= build/matrix
+MATRIX_JOBS ?= 1
+MATRIX_ARGS ?=
+MATRIX_TEMPLATES := classification-efficientnet-b0 detection-atss-mobilenetv2 instance-segmentation-maskrcnn-r50 \
+	segmentation-hrnet18-fcn classification-mobilenetv3-large:static detection-retinanet-r50:static \
+	segmentation-lraspp-mobilenetv3:static
+matrix: setup
+	$(BIN)/otxgen matrix --checks static,build,forward $(addprefix --template ,$(MATRIX_TEMPLATES)) \
+		--jobs $(MATRIX_JOBS) --time-limit 120 --out $(MATRIX_OUT) $(MATRIX_ARGS) >/dev/null || [ $$? -eq 1 ]
+	cp $(MATRIX_OUT)/verified.json schemas/verified.json

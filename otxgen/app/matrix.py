@@ -87,12 +87,12 @@ def _execute(
     from otxgen.matrix import executors
 
     memory = int(options.memory_limit_gib * (1 << 30))
+    # One torch thread a worker: cells are small, and a second thread on a busy core made a worker
+    # three times slower here; parallelism comes from more workers instead (--jobs).
+    limits = Limits(seconds=options.time_limit, memory_bytes=memory, threads=1)
     if options.executor == "ray":
-        limits = Limits(seconds=options.time_limit, memory_bytes=memory, threads=1)
         return executors.run_ray(cells, limits, options.jobs, options.address, on_record, stop)
-    cores = os.cpu_count() or 1
-    jobs = max(1, min(options.jobs or cores, len(cells)))
-    limits = Limits(seconds=options.time_limit, memory_bytes=memory, threads=max(1, cores // jobs))
+    jobs = max(1, min(options.jobs or os.cpu_count() or 1, len(cells)))
     executors.run_local(cells, limits, jobs, on_record, stop)
     return jobs
 

@@ -35,13 +35,13 @@ def run_cell(cell: Cell, phase: Phase, worker: str = "") -> Record:
     steps: dict[str, StepResult] = {}
     size: int | None = None
     try:
-        _inject_fault(cell)
         with tempfile.TemporaryDirectory(prefix="otxgen-cell-") as folder:
             workspace = Path(folder) / "workspace"
             phase("static", steps)
             steps["static"] = static_check(cell, workspace)
             if steps["static"].state == "ok" and len(cell.checks) > 1:
                 phase("build", steps)
+                _inject_fault(cell)
                 size, smoke_steps = smoke_checks(cell, workspace / "model.py")
                 steps.update(smoke_steps)
     except MemoryError:
@@ -164,7 +164,8 @@ def _quiet(message: str) -> None:
 
 
 def _inject_fault(cell: Cell) -> None:
-    """The test hook: make the named cell hang, exhaust its memory or crash, as a real one would."""
+    """The test hook: make the named cell hang, exhaust its memory or crash where a model would (after
+    the static check, in the build), as a real one would. Unset outside the tests."""
     for item in filter(None, os.environ.get(FAULTS_VARIABLE, "").split(",")):
         kind, _, target = item.partition(":")
         if target != f"{cell.backbone}@{cell.template}":

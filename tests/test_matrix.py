@@ -1,0 +1,209 @@
+"""``otxgen matrix`` on a small real matrix: both executors give the same records; a cell that hangs,
+one that exhausts its memory and one that crashes are recorded as such while the others complete; a
+killed run resumes with only the missing cells; the HTML page renders in headless Chromium with one
+row per backbone; the committed matrix reads without torch."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from otxgen.cli import main
+from otxgen.matrix.cells import Record
+from otxgen.matrix.store import RecordStore
+from otxgen.matrix.verified import load_verified, parse_verified, verified
+
+BACKBONES = ("torchvision.resnet18", "mmdet.ResNet", "pytorchcv.resnet10", "timm.vit_tiny_patch16_224", "mmseg.HRNet")
+TEMPLATES = ("detection-atss-mobilenetv2", "classification-efficientnet-b0")
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def _args(out: Path, *more: str, backbones: tuple[str, ...] = BACKBONES) -> list[str]:
+    selection = [arg for b in backbones for arg in ("--backbone", b)]
+    selection += [arg for t in TEMPLATES for arg in ("--template", t)]
+    return ["matrix", *selection, "--checks", "static,build,forward", "--out", str(out), *more]
+
+
+def _matrix(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def _records(out: Path) -> dict[str, Record]:
+    return {key: record.same_result() for key, record in RecordStore(out).load().items()}
+
+
+@pytest.fixture(scope="module")
+def local_run() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="otxgen-matrix-") as folder:
+        out = Path(folder) / "local"
+        code, _, stderr = _matrix(*_args(out, "--jobs", "2"))
+        assert code == 0, stderr
+        yield out
+
+
+def test_a_small_matrix_records_every_cell_with_its_result(local_run: Path) -> None:
+    records = {(r.backbone, r.template): r for r in RecordStore(local_run).load().values()}
+    assert len(records) == len(BACKBONES) * len(TEMPLATES)
+    for backbone in ("torchvision.resnet18", "mmdet.ResNet", "pytorchcv.resnet10"):
+        for template in TEMPLATES:
+            cell = records[(backbone, template)]
+            assert (cell.outcome, cell.furthest) == ("ok", "forward"), cell
+            assert cell.input_size == 64 and all(step.seconds > 0 for step in cell.steps.values())
+    assert records[("mmdet.ResNet", TEMPLATES[0])].args == {"depth": 18}  # its default arch
+    vit_in_fpn = records[("timm.vit_tiny_patch16_224", "detection-atss-mobilenetv2")]
+    assert (vit_in_fpn.outcome, vit_in_fpn.furthest, vit_in_fpn.failed_check) == ("failed", None, "static")
+    assert "every level at stride 16" in vit_in_fpn.reason and "otxgen-cell" not in vit_in_fpn.reason
+    vit = records[("timm.vit_tiny_patch16_224", "classification-efficientnet-b0")]
+    assert (vit.outcome, vit.input_size) == ("ok", 224)  # its fixed input size, not the small one
+    assert records[("mmseg.HRNet", TEMPLATES[0])].outcome == "needs-input"
+    summary = (local_run / "summary.md").read_text()
+    assert "| detection-atss-mobilenetv2 | detection | static,build,forward | 3/5 | 3/5 | 3/5 |" in summary
+    assert "every level at stride 16" in summary
+
+
+def test_a_second_run_computes_nothing(local_run: Path) -> None:
+    before = (local_run / "records.jsonl").read_text()
+    code, _, stderr = _matrix(*_args(local_run))
+    assert code == 0 and "10 already recorded" in stderr and "0 to run" in stderr
+    assert (local_run / "records.jsonl").read_text() == before
+
+
+def test_ray_gives_the_same_records_as_the_local_pool(local_run: Path, tmp_path: Path) -> None:
+    code, _, stderr = _matrix(*_args(tmp_path, "--executor", "ray", "--jobs", "2"))
+    assert code == 0, stderr
+    assert "on 2 ray workers" in stderr
+    assert _records(tmp_path) == _records(local_run)
+
+
+def test_without_ray_the_ray_executor_names_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # what an install without the [cluster] extra sees
+    code, _, stderr = _matrix(*_args(tmp_path, "--executor", "ray"))
+    assert code == 2 and "[cluster] extra" in stderr
+
+
+def test_bad_checks_and_templates_are_usage_errors(tmp_path: Path) -> None:
+    assert _matrix(*_args(tmp_path, "--checks", "static,fly"))[0] == 2
+    code, _, stderr = _matrix("matrix", "--template", "detection-atss", "--out", str(tmp_path))
+    assert code == 2 and "detection-atss-mobilenetv2" in stderr
+
+
+def test_a_hang_an_exhausted_memory_and_a_crash_are_recorded_while_the_rest_complete(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    faults = {
+        "hang": "torchvision.resnet18@detection-atss-mobilenetv2",
+        "oom": "pytorchcv.resnet10@classification-efficientnet-b0",
+        "crash": "mmdet.ResNet@detection-atss-mobilenetv2",
+    }
+    monkeypatch.setenv("OTXGEN_MATRIX_FAULTS", ",".join(f"{kind}:{cell}" for kind, cell in faults.items()))
+    backbones = ("torchvision.resnet18", "mmdet.ResNet", "pytorchcv.resnet10")
+    limits = ("--time-limit", "8", "--memory-limit", "0.5", "--jobs", "2")
+    code, _, stderr = _matrix(*_args(tmp_path, *limits, backbones=backbones))
+    assert code == 0, stderr
+    records = {f"{r.backbone}@{r.template}": r for r in RecordStore(tmp_path).load().values()}
+    assert len(records) == 6
+    hang, oom, crash = (records[faults[kind]] for kind in ("hang", "oom", "crash"))
+    assert hang.outcome == "hang" and "no result after 8 s" in hang.reason and hang.furthest == "static"
+    assert 8 <= hang.seconds < 30
+    assert oom.outcome == "out-of-memory" and oom.furthest == "static", oom
+    assert crash.outcome == "crash" and "SIGABRT" in crash.reason and crash.furthest == "static"
+    others = [r for cell, r in records.items() if cell not in faults.values()]
+    assert len(others) == 3 and all(r.outcome == "ok" and r.furthest == "forward" for r in others)
+
+
+def test_a_killed_run_resumes_with_the_missing_cells_only(tmp_path: Path) -> None:
+    backbones = ("torchvision.resnet18", "mmdet.ResNet", "pytorchcv.resnet10", "mmpretrain.MobileNetV2")
+    command = [sys.executable, "-m", "otxgen.cli", *_args(tmp_path, "--jobs", "1", backbones=backbones)]
+    run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    records = tmp_path / "records.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and run.poll() is None:
+        if records.is_file() and records.read_text().count("\n") >= 2:
+            break
+        time.sleep(0.05)
+    assert run.poll() is None, "the run ended before it could be killed"
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    first = RecordStore(tmp_path).load()
+    assert 2 <= len(first) < 8
+    with records.open("ab") as torn:  # a write the kill cut in half
+        torn.write(b'{"key": "0123')
+    code, _, stderr = _matrix(*_args(tmp_path, "--jobs", "1", backbones=backbones))
+    assert code == 0, stderr
+    assert f"{len(first)} already recorded" in stderr and f"{8 - len(first)} to run" in stderr
+    lines = records.read_text().splitlines()
+    assert len(lines) == 8 and len({json.loads(line)["key"] for line in lines}) == 8
+    final = RecordStore(tmp_path).load()
+    assert all(final[key] == record for key, record in first.items()), "finished cells are not run again"
+    assert all(record.outcome == "ok" for record in final.values())
+
+
+def _chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+    ]
+    return subprocess.run([str(CHROMIUM), *flags, *args], capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_the_html_page_shows_the_heatmap_in_headless_chromium(local_run: Path, tmp_path: Path) -> None:
+    assert CHROMIUM.is_file(), "tools/setup-env.sh installs chromium"
+    page = (local_run / "matrix.html").resolve()
+    assert "http" not in page.read_text(), "self-contained: nothing to fetch"
+    dom = _chromium("--dump-dom", page.as_uri(), profile=tmp_path / "profile").stdout
+    assert dom.count('<tr class="row"') == len(BACKBONES)
+    assert f"{len(BACKBONES)} rows shown" in dom, "the page's script ran"
+    assert dom.count('data-state="forward"') == 7 and 'title="timm.vit_tiny_patch16_224 in detection' in dom
+    shot = tmp_path / "matrix.png"
+    _chromium(f"--screenshot={shot}", "--window-size=1000,700", page.as_uri(), profile=tmp_path / "profile")
+    from PIL import Image
+
+    with Image.open(shot) as image:
+        colours = {colour for _, colour in image.convert("RGB").getcolors(maxcolors=1 << 20) or []}
+    assert len(colours) > 20, "not a blank page"
+    assert (0xA6, 0xD9, 0x6A) in colours and (0xD7, 0x30, 0x27) in colours, "forward-green and failed-red cells"
+
+
+def test_verified_json_of_a_run_reads_back(local_run: Path) -> None:
+    matrix = parse_verified(json.loads((local_run / "verified.json").read_text()))
+    cell = matrix.cells[("torchvision.resnet18", "detection-atss-mobilenetv2")]
+    assert cell.passed and cell.label == "✓ forward" and cell.task == "detection"
+    failed = matrix.cells[("timm.vit_tiny_patch16_224", "detection-atss-mobilenetv2")]
+    assert not failed.passed and failed.label == "✗ static" and "stride 16" in failed.reason
+    assert matrix.cells[("mmseg.HRNet", "classification-efficientnet-b0")].label == "needs input"
+    assert matrix.default_template("classification") == "classification-efficientnet-b0"
+
+
+def test_the_committed_matrix_is_read_without_torch() -> None:
+    code = (
+        "import sys\nfrom otxgen.matrix.verified import verified\n"
+        "cells = verified('detection')\n"
+        "assert 'torch' not in sys.modules\n"
+        "print(len(cells), sum(c.passed for c in cells.values()))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    count, passed = map(int, done.stdout.split())
+    assert count >= 100 and 0 < passed <= count
+    matrix = load_verified()
+    assert len(matrix.templates) == 7 and matrix.default_template("detection") == "detection-atss-mobilenetv2"
+    detection = verified("detection")
+    assert detection["mmdet.ResNet"].checks == ("static", "build", "forward")
+    assert verified("detection", "detection-retinanet-r50")["mmdet.ResNet"].checks == ("static",)
