@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -65,18 +66,47 @@ def export(options: SchemaExportOptions, say: Say) -> Outcome:
 def _export_library(library: str, out: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     import click
 
+    from otxgen.schema.catalog import url_index
     from otxgen.schema.extract import schema_for
 
     adapter = _adapter(library)
     entries = adapter.entries()
+    published = adapter.published(_config_reader())
+    by_url = url_index({**_torchvision_published(), **published})
     schemas = []
     with click.progressbar(
         entries, label=f"{library:<11}", file=sys.stderr, item_show_func=lambda e: e.name if e else None
     ) as bar:
         for entry in bar:
             previous = _read_json(out / library / f"{entry.name}.json")
-            schemas.append(schema_for(entry, adapter, previous))
+            schemas.append(schema_for(entry, adapter, previous, published.get(entry.name), by_url))
     return schemas, {"version": adapter.version(), "excluded": dict(sorted(adapter.excluded().items()))}
+
+
+@cache
+def _torchvision_published() -> dict[str, Any]:
+    """torchvision's weights by model: the figures of the ``torchvision://`` addresses mm configs load."""
+    return {f"torchvision.{name}": pairs for name, pairs in _adapter("torchvision").published(_config_reader()).items()}
+
+
+def _config_reader() -> Callable[[Path], dict[str, Any] | None]:
+    """The config view for the libraries' shipped configs: their whole ``_base_`` chain read statically
+    (never executed); None for a config that cannot be read so."""
+    from otxgen.errors import OtxgenError
+    from otxgen.validate.inherit import BaseFiles, inherit
+    from otxgen.validate.model_config import read_config
+
+    bases = BaseFiles(lambda relative: Path(relative).read_text(encoding="utf-8"))
+
+    def read(path: Path) -> dict[str, Any] | None:
+        try:
+            facts = read_config(path.read_text(encoding="utf-8"), str(path))
+            merged = inherit(facts, bases) if facts.bases else facts
+        except (OSError, OtxgenError, RecursionError):
+            return None
+        return None if isinstance(merged, str) else merged.names.value
+
+    return read
 
 
 def _adapter(library: str) -> Any:
@@ -102,7 +132,27 @@ def _index_row(schema: dict[str, Any], extension: dict[str, Any]) -> dict[str, A
         "required_args": extension["required_args"],
         "tasks": extension["tasks"],
         "schema": _relative(schema),
+        "archs": _cost_rows(schema),
     }
+
+
+def _cost_rows(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """What ``find`` shows of the catalog, per arch option (aliases together): the index stays the one
+    file ``find`` reads."""
+    from otxgen.schema.published import archs
+
+    return [
+        {
+            "arch": list(arch.labels),
+            "params": arch.params.value,
+            "params_source": arch.params.source,
+            "gflops": arch.gflops.value,
+            "gflops_source": arch.gflops.source,
+            "top1": arch.top1,
+            "weights": len(arch.checkpoints),
+        }
+        for arch in archs(schema)
+    ]
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

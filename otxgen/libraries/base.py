@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
+
+Published = dict[str, list[tuple[dict[str, Any], dict[str, Any]]]]
+"""Backbone name -> its published checkpoints: ``(arch arguments, checkpoint record)`` pairs, the record
+as ``otxgen.schema.published`` reads it (``name``, ``publisher``, ``url``, ``data``, ``top1``...)."""
+ModelReader = Callable[[Path], dict[str, Any] | None]
+"""A shipped config's whole view (``_base_`` chain merged, read statically), or None when unreadable."""
 
 
 @dataclass(frozen=True)
@@ -40,4 +48,8 @@ class Adapter(Protocol):
 
     def custom_import(self) -> str:
         """The module to put in a config's ``custom_imports`` so its registry knows these types."""
+        ...
+
+    def published(self, read_config: ModelReader) -> Published:
+        """The library's published ImageNet checkpoints, from the metadata it ships (no downloads)."""
         ...

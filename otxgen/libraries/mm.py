@@ -6,7 +6,7 @@ import importlib
 from functools import cache
 from typing import Any
 
-from otxgen.libraries.base import BackboneEntry
+from otxgen.libraries.base import BackboneEntry, ModelReader, Published
 
 _PACKAGE = {"mmdet": "mmdet", "mmseg": "mmseg", "mmpretrain": "mmpretrain"}
 
@@ -93,3 +93,8 @@ class MMAdapter:
 
     def custom_import(self) -> str:
         return f"{_PACKAGE[self.library]}.models"
+
+    def published(self, read_config: ModelReader) -> Published:
+        from otxgen.libraries.mm_published import published
+
+        return published(self.library, _PACKAGE[self.library], read_config)

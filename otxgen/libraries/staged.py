@@ -19,6 +19,8 @@ import torch
 from mmengine.model import BaseModule
 from torch import nn
 
+from otxgen.libraries.base import ModelReader, Published
+
 PROBE_SIZE = 256
 _CLASSIFIER_TYPES = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Linear, nn.Flatten, nn.Dropout)
 
@@ -142,7 +144,8 @@ class StagedBackbone(FrozenTrainMode, BaseModule):
         init_cfg: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
-        layers = body_layers(network_factory())
+        network = network_factory()
+        layers = body_layers(network)
         self.plan = probe_plan(network_factory)
         bad = [i for i in out_indices if not 0 <= i < len(self.plan.ends)]
         if bad or not out_indices:
@@ -151,6 +154,8 @@ class StagedBackbone(FrozenTrainMode, BaseModule):
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.layers = nn.ModuleList(layers[: self.plan.ends[max(self.out_indices)] + 1])
+        names = {id(module): name for name, module in network.named_modules()}
+        accept_classifier_keys(self, {names[id(layer)]: f"layers.{i}" for i, layer in enumerate(self.layers)})
         self._freeze_stages()
 
     @property
@@ -174,6 +179,22 @@ class StagedBackbone(FrozenTrainMode, BaseModule):
             layer.eval()
             for param in layer.parameters():
                 param.requires_grad = False
+
+
+def accept_classifier_keys(module: nn.Module, renames: dict[str, str]) -> None:
+    """Let ``module`` load its library's own classifier checkpoints: a key under one of ``renames``
+    (the classifier's module name -> this module's) is renamed before loading, by a load hook that runs
+    in ``load_state_dict`` (torch's and mmengine's, so ``init_cfg=dict(type='Pretrained', ...)`` works).
+    Keys of the classification layer, which the backbone lacks, stay unexpected ones."""
+
+    def rename(state_dict: dict[str, Any], prefix: str, *_: Any) -> None:
+        for key in [k for k in state_dict if k.startswith(prefix)]:
+            rest = key[len(prefix) :]
+            source = next((s for s in renames if rest == s or rest.startswith(s + ".")), None)
+            if source is not None:
+                state_dict[prefix + renames[source] + rest[len(source) :]] = state_dict.pop(key)
+
+    module._register_load_state_dict_pre_hook(rename)
 
 
 def probe_plan(network_factory: Callable[[], nn.Module]) -> StagePlan:
@@ -234,6 +255,7 @@ class ClassifierAdapter:
         names: Sequence[str],
         factory_for: FactoryFor,
         builder_of: Callable[[str], Any] | None = None,
+        published_for: Callable[[Sequence[str]], Published] | None = None,
     ) -> None:
         from mmengine.registry import MODELS as ROOT_MODELS
         from mmengine.registry import Registry
@@ -243,6 +265,7 @@ class ClassifierAdapter:
         self._names = sorted(names)
         self._factory_for = factory_for
         self._builder_of = builder_of
+        self._published_for = published_for
         self._reasons: dict[str, str] | None = None
         self.registry = Registry("model", parent=ROOT_MODELS, scope=library)
         for name in self._names:
@@ -278,6 +301,11 @@ class ClassifierAdapter:
 
     def custom_import(self) -> str:
         return f"otxgen.libraries.{self.library}"
+
+    def published(self, read_config: ModelReader) -> Published:
+        skip = self.excluded()
+        names = [n for n in self._names if n not in skip]
+        return self._published_for(names) if self._published_for is not None else {}
 
     def defining_object(self, name: str) -> Any:
         """The library's own builder of ``name`` (what its schema's ``source`` names)."""

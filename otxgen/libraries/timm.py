@@ -26,7 +26,8 @@ from mmengine.model import BaseModule
 from torch import nn
 
 from otxgen import shape_cache
-from otxgen.libraries.staged import FrozenTrainMode
+from otxgen.libraries.base import ModelReader, Published
+from otxgen.libraries.staged import FrozenTrainMode, accept_classifier_keys
 
 _PROBE_FORMAT = 3
 
@@ -131,6 +132,7 @@ class TimmBackbone(FrozenTrainMode, BaseModule):
         self.net = _create(model_name, pretrained, out_indices=tuple(sorted(set(levels))), **model_kwargs)
         self._picks = [sorted(set(levels)).index(level) for level in levels]
         self._nhwc = str(getattr(self.net, "output_fmt", "NCHW")).endswith("NHWC")
+        accept_classifier_keys(self, _classifier_names(self.net))
         self.frozen_stages, self.norm_eval = frozen_stages, norm_eval
         self._freeze_stages()
 
@@ -163,6 +165,19 @@ class TimmBackbone(FrozenTrainMode, BaseModule):
             params = list(module.parameters(recurse=False))
             if params and not any(p.requires_grad for p in params):
                 module.eval()
+
+
+def _classifier_names(net: nn.Module) -> dict[str, str]:
+    """The classifier's module name of each of the features net's modules -> its name under ``net``:
+    a features net keeps the classifier's modules, flattening the first level (``stages.0`` ->
+    ``stages_0``) or holding the whole model (``model.``)."""
+    renames = {}
+    for name, _ in net.named_children():
+        if name == "model":
+            inner = [*dict(net.model.named_children()), *(n for n, _ in net.model.named_parameters(recurse=False))]
+            return {child: f"net.model.{child}" for child in inner}
+        renames[name.replace("_", ".", 1) if name.split("_", 1)[-1].isdigit() else name] = f"net.{name}"
+    return renames
 
 
 def backbone_class(model_name: str) -> type[TimmBackbone]:
@@ -245,6 +260,23 @@ class TimmAdapter:
         """The architecture's entry point in timm (what its schema's ``source`` names)."""
         return timm.models.model_entrypoint(name)
 
+    def published(self, read_config: ModelReader) -> Published:
+        """timm's pretrained configurations trained on ImageNet (the tag says on which: ``in1k``,
+        ``in12k``, ``in21k``/``in22k``): address, input size, mean/std; timm ships no accuracy figures.
+        Weights only on timm's model hub have no address (``hub_id`` names them)."""
+        from timm.models import _registry
+
+        found: Published = {}
+        skip = self.excluded()
+        for name in self._names:
+            if name in skip:
+                continue
+            for tag, cfg in sorted((_registry.get_arch_pretrained_cfgs(name) or {}).items()):
+                data = [_IMAGENET[t] for t in tag.rpartition(".")[2].split("_") if t in _IMAGENET]
+                if data:
+                    found.setdefault(name, []).append(({}, _checkpoint(tag, cfg, data)))
+        return found
+
     def channel_block(self, name: str, params: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         """The schema's channel table straight from ``feature_info`` (no forward), and the tasks: every
         task, since every stage is a 4-D map. Single-stride architectures are marked."""
@@ -269,6 +301,23 @@ class TimmAdapter:
             "fixed_input_size": bool(cfg.fixed_input_size) if cfg is not None else False,
         }
         return block, list(TASKS)
+
+
+_IMAGENET = {"in1k": "ImageNet-1k", "in12k": "ImageNet-12k", "in21k": "ImageNet-21k", "in22k": "ImageNet-22k"}
+
+
+def _checkpoint(tag: str, cfg: Any, data: list[str]) -> dict[str, Any]:
+    return {
+        "name": tag,
+        "publisher": "timm",
+        "url": cfg.url or None,
+        "hub_id": cfg.hf_hub_id or None,
+        "data": list(dict.fromkeys(data)),
+        "input_size": int(cfg.input_size[-1]),
+        "mean": [round(m * 255, 4) for m in cfg.mean],
+        "std": [round(v * 255, 4) for v in cfg.std],
+        "rgb": True,
+    }
 
 
 ADAPTER = TimmAdapter()

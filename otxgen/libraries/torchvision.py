@@ -9,12 +9,13 @@ default weights, which must be in torch's cache: nothing is downloaded in CI).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torchvision
 from torch import nn
 
+from otxgen.libraries.base import Published
 from otxgen.libraries.staged import ClassifierAdapter
 
 
@@ -23,11 +24,46 @@ def _factory_for(name: str, pretrained: bool, kwargs: dict[str, Any]) -> Callabl
     return lambda: torchvision.models.get_model(name, weights=weights, **kwargs)
 
 
+def _published(names: Sequence[str]) -> Published:
+    """torchvision's ImageNet weights per model, from its weight enums: url, ``num_params``, acc@1/acc@5,
+    ``_ops`` (GFLOPs) and the transforms' crop size, mean and std (scaled to 0..255, RGB)."""
+    found: Published = {}
+    for name in names:
+        try:
+            weights = torchvision.models.get_model_weights(name)
+        except (KeyError, ValueError):
+            continue
+        for weight in weights:
+            metrics = weight.meta.get("_metrics", {}).get("ImageNet-1K")
+            if metrics:
+                found.setdefault(name, []).append(({}, _checkpoint(weights.__name__, weight, metrics)))
+    return found
+
+
+def _checkpoint(enum: str, weight: Any, metrics: dict[str, float]) -> dict[str, Any]:
+    transforms = weight.transforms()
+    return {
+        "name": f"{enum}.{weight.name}",
+        "publisher": "torchvision",
+        "url": weight.url,
+        "data": ["ImageNet-1k"],
+        "top1": metrics.get("acc@1"),
+        "top5": metrics.get("acc@5"),
+        "input_size": int(transforms.crop_size[0]),
+        "mean": [round(m * 255, 4) for m in transforms.mean],
+        "std": [round(s * 255, 4) for s in transforms.std],
+        "rgb": True,
+        "params": weight.meta.get("num_params"),
+        "gflops": weight.meta.get("_ops"),
+    }
+
+
 ADAPTER = ClassifierAdapter(
     "torchvision",
     str(torchvision.__version__).split("+")[0],
     torchvision.models.list_models(module=torchvision.models),
     _factory_for,
     torchvision.models.get_model_builder,  # past the legacy-API decorator (unwrapped)
+    _published,
 )
 MODELS = ADAPTER.registry

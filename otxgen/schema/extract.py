@@ -372,9 +372,17 @@ def _torch_version() -> str:
     return version("torch")
 
 
-def schema_for(entry: Any, adapter: Any, previous: Schema | None = None) -> Schema:
-    """The full schema of ``entry``; the channel table and tasks are reused from ``previous`` (the
-    committed schema) when its fingerprint matches, else measured with the shape probe."""
+def schema_for(
+    entry: Any,
+    adapter: Any,
+    previous: Schema | None = None,
+    published: list[tuple[dict[str, Any], dict[str, Any]]] | None = None,
+    by_url: dict[str, Any] | None = None,
+) -> Schema:
+    """The full schema of ``entry``; the channel table, tasks and measured costs are reused from
+    ``previous`` (the committed schema) when its fingerprint matches, else measured with the shape
+    probe; the catalog lists ``published`` (the adapter's checkpoints of this backbone)."""
+    from otxgen.schema.catalog import catalog_block
     from otxgen.schema.channels import measure
 
     schema = signature_schema(entry, adapter)
@@ -393,6 +401,8 @@ def schema_for(entry: Any, adapter: Any, previous: Schema | None = None) -> Sche
         key, options, table = (arch[0], arch[1], arch[2]) if arch else (None, [], {})
         channels, tasks = measure(entry.type, params, key, options, table)
     extension.update(tasks=tasks, channels=channels, fingerprint=stamp)
+    reusable = old.get("catalog") if old.get("fingerprint") == stamp else None
+    extension["catalog"] = catalog_block(entry, schema, reusable, published or [], by_url or {})
     return schema
 
 

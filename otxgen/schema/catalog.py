@@ -1,0 +1,103 @@
+"""The catalog block of a schema (``x-otxgen.catalog``), made at ``schema export``: per arch option,
+the published checkpoints (from the library's metadata, see the adapters' ``published``) and the cost
+measured on the meta device (``otxgen.schema.costs``). ``otxgen.schema.published`` reads it.
+
+Measured costs are reused from the committed schema while its fingerprint holds, like channel tables.
+A checkpoint published by address only (an mmdet config's ``torchvision://resnet50``) takes the figures
+of the record with the same address (torchvision's weight enum).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from otxgen.schema.published import DEFAULT_ARCH, arch_label
+
+Pairs = list[tuple[dict[str, Any], dict[str, Any]]]
+_FIGURES = ("data", "top1", "top5", "input_size", "params", "gflops", "mean", "std", "rgb")
+
+
+def catalog_block(
+    entry: Any, schema: dict[str, Any], previous: dict[str, Any] | None, published: Pairs, by_url: dict[str, Any]
+) -> dict[str, Any]:
+    """``{"key", "archs": {label: {"measured": {...}, "checkpoints": [...]}}}`` for one backbone."""
+    from otxgen.schema.extract import arch_table
+
+    arch = arch_table(entry.target, set(schema["properties"]))
+    key: str | None = arch[0] if arch else None
+    options, table = (arch[1], arch[2]) if arch else ([DEFAULT_ARCH], {})
+    reused = (previous or {}).get("archs") or {}
+    archs: dict[str, Any] = {}
+    measured_for: dict[str, dict[str, Any]] = {}
+    for option in options:
+        label = str(option)
+        setting = repr(table.get(option))
+        if setting not in measured_for:
+            old = (reused.get(label) or {}).get("measured")
+            measured_for[setting] = old if previous is not None and old else _measure(entry, schema, key, option)
+        archs[label] = {"measured": measured_for[setting], "checkpoints": []}
+    block = {"key": key, "archs": archs}
+    shape_args = _shape_args(schema, key)
+    for args, record in published:
+        found = arch_label(block, schema, args)
+        if found is None or any(not _at_default(schema, name, args) for name in shape_args):
+            continue  # another arch, or this arch reshaped (a wide ResNet): its weights would not load
+        listed = archs[found]["checkpoints"]
+        twin = next((c for c in listed if c.get("url") == record.get("url")), None)
+        if twin is None:
+            listed.append(_joined(record, by_url))
+        elif record.get("configs"):  # the same checkpoint again: one more config starts from it
+            twin["configs"] = twin.get("configs", 0) + record["configs"]
+    for value in archs.values():
+        value["checkpoints"].sort(key=lambda r: (-(r.get("top1") or 0), r["name"]))
+    return block
+
+
+def _shape_args(schema: dict[str, Any], key: str | None) -> list[str]:
+    """The arguments that reshape a network: the channel table's, or (without one) every argument but
+    the shape-neutral ones."""
+    from otxgen.schema.channels import NEUTRAL_ARGS
+
+    channels = schema["x-otxgen"].get("channels")
+    if channels:
+        return list(channels.get("shape_args") or [])
+    return [n for n in schema["properties"] if n not in NEUTRAL_ARGS and n not in {"type", key, "out_indices"}]
+
+
+def _at_default(schema: dict[str, Any], name: str, args: dict[str, Any]) -> bool:
+    from codemods._values import same_value
+
+    prop = schema["properties"].get(name) or {}
+    return name not in args or ("default" in prop and same_value(args[name], prop["default"]))
+
+
+def _measure(entry: Any, schema: dict[str, Any], key: str | None, option: Any) -> dict[str, Any]:
+    from otxgen.schema.costs import measure_cost
+
+    required = schema["x-otxgen"].get("required_args") or {}
+    cfg: dict[str, Any] = {"type": entry.type, **{name: values[0] for name, values in required.items() if values}}
+    if key is not None:
+        cfg[key] = option
+    return measure_cost(cfg)
+
+
+def _joined(record: dict[str, Any], by_url: dict[str, Any]) -> dict[str, Any]:
+    """The record with the figures it lacks taken from the record published at the same address."""
+    same = by_url.get(record.get("url") or "")
+    filled = dict(record)
+    if same is not None and same is not record:
+        for name in _FIGURES:
+            if filled.get(name) is None and same.get(name) is not None:
+                filled[name] = same[name]
+        filled.setdefault("same_as", same["name"])
+    return {k: v for k, v in sorted(filled.items()) if v is not None}
+
+
+def url_index(published: dict[str, Pairs]) -> dict[str, Any]:
+    """Records by address, the first publisher's (in the order given) winning."""
+    found: dict[str, Any] = {}
+    for pairs in published.values():
+        for _, record in pairs:
+            if record.get("url"):
+                found.setdefault(record["url"], record)
+    return found

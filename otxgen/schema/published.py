@@ -1,0 +1,167 @@
+"""The ONE reader of a schema's catalog block (``x-otxgen.catalog``, made by ``schema.catalog``): per arch
+option its published ImageNet checkpoints and its cost. Pure, no torch: ``find``, ``build --weights``
+and ``validate`` all ask it.
+
+Figures come from the libraries' metadata where they have them (``source`` names the publisher),
+otherwise from the measurement on the meta device (``source`` is ``measured``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_ARCH = "default"  # the label of a backbone without arch options
+TRAINED_SIZE = 224  # the input size a swapped template trains at: checkpoints trained there come first
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    name: str
+    publisher: str
+    url: str | None
+    hub_id: str | None = None
+    data: tuple[str, ...] = ()
+    top1: float | None = None
+    top5: float | None = None
+    input_size: int | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    rgb: bool | None = None
+    prefix: str | None = None
+    params: int | None = None
+    gflops: float | None = None
+    configs: int = 0  # how many of the library's own configs start from it
+
+    @classmethod
+    def of(cls, record: dict[str, Any]) -> Checkpoint:
+        def floats(name: str) -> tuple[float, ...] | None:
+            value = record.get(name)
+            return tuple(float(v) for v in value) if isinstance(value, list) else None
+
+        return cls(
+            name=str(record["name"]),
+            publisher=str(record["publisher"]),
+            url=record.get("url"),
+            hub_id=record.get("hub_id"),
+            data=tuple(record.get("data") or ()),
+            top1=record.get("top1"),
+            top5=record.get("top5"),
+            input_size=record.get("input_size"),
+            mean=floats("mean"),
+            std=floats("std"),
+            rgb=record.get("rgb"),
+            prefix=record.get("prefix"),
+            params=record.get("params"),
+            gflops=record.get("gflops"),
+            configs=int(record.get("configs") or 0),
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self).items() if v not in (None, (), 0)}
+
+
+@dataclass(frozen=True)
+class Figure:
+    value: float | int | None
+    source: str  # the publisher, "measured", or "" when unknown
+
+
+@dataclass(frozen=True)
+class Arch:
+    labels: tuple[str, ...]  # the arch option and its aliases (same setting), first the canonical one
+    params: Figure
+    gflops: Figure
+    checkpoints: tuple[Checkpoint, ...]
+    measured_error: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.labels[0]
+
+    @property
+    def top1(self) -> float | None:
+        return max((c.top1 for c in self.checkpoints if c.top1 is not None), default=None)
+
+
+def block_of(schema: dict[str, Any]) -> dict[str, Any] | None:
+    block = (schema.get("x-otxgen") or {}).get("catalog")
+    return block if isinstance(block, dict) else None
+
+
+def arch_label(block: dict[str, Any], schema: dict[str, Any], args: dict[str, Any]) -> str | None:
+    """The arch option that ``args`` (a backbone's arguments) selects, or None when it is none of them
+    (a custom arch dict)."""
+    key = block.get("key")
+    archs = block.get("archs") or {}
+    if key is None:
+        return DEFAULT_ARCH if DEFAULT_ARCH in archs else None
+    value = args.get(key, (schema.get("properties", {}).get(key) or {}).get("default"))
+    if isinstance(value, (dict, list)) or value is None:
+        return None
+    for label in (str(value), str(value).lower()):
+        if label in archs:
+            return label
+    return None
+
+
+def archs(schema: dict[str, Any]) -> list[Arch]:
+    """Every arch option, aliases of one setting grouped (ViT's ``b``, ``base``, ``deit-b``...)."""
+    block = block_of(schema)
+    if block is None:
+        return []
+    groups: dict[str, list[str]] = {}
+    raw = block.get("archs") or {}
+    for label, value in raw.items():
+        groups.setdefault(repr(value), []).append(label)
+    return [_arch(tuple(labels), raw[labels[0]]) for labels in groups.values()]
+
+
+def arch_of(schema: dict[str, Any], backbone: dict[str, Any]) -> Arch | None:
+    """The catalog entry of the arch that ``backbone`` (``{"type": ..., **args}``) selects."""
+    block = block_of(schema)
+    label = arch_label(block, schema, backbone) if block is not None else None
+    if label is None:
+        return None
+    return next((a for a in archs(schema) if label in a.labels), None)
+
+
+def _arch(labels: tuple[str, ...], value: dict[str, Any]) -> Arch:
+    checkpoints = tuple(Checkpoint.of(r) for r in value.get("checkpoints") or [])
+    measured = value.get("measured") or {}
+    costed = next((c for c in checkpoints if c.input_size in (None, TRAINED_SIZE) and c.params is not None), None)
+    params = Figure(costed.params, costed.publisher) if costed else Figure(measured.get("params"), "measured")
+    flopped = next((c for c in checkpoints if c.input_size in (None, TRAINED_SIZE) and c.gflops is not None), None)
+    gflops = Figure(flopped.gflops, flopped.publisher) if flopped else Figure(measured.get("gflops"), "measured")
+    return Arch(labels, params, gflops, checkpoints, measured.get("error"))
+
+
+def choose(arch: Arch) -> tuple[Checkpoint | None, str]:
+    """The checkpoint ``--weights auto`` writes for ``arch`` and why; None (and why) when none loads
+    without a download tool: a checkpoint needs an address mmengine can load."""
+    loadable = [c for c in arch.checkpoints if c.url]
+    if not loadable:
+        hub = [c.hub_id for c in arch.checkpoints if c.hub_id]
+        if hub:
+            return None, f"its {len(hub)} published checkpoint(s) are on a model hub only (e.g. {hub[0]})"
+        return None, "its library publishes no ImageNet checkpoint for this arch"
+    at_size = [c for c in loadable if c.input_size in (None, TRAINED_SIZE)] or loadable
+    where = f" at {TRAINED_SIZE} px" if at_size is not loadable else ""
+    rated = [c for c in at_size if c.top1 is not None]
+    if rated:
+        best = max(rated, key=lambda c: (c.top1 or 0.0, c.name))
+        return best, f"best top-1 ({best.top1:.2f}) of {len(rated)} rated checkpoint(s){where}"
+    used = [c for c in at_size if c.configs]
+    if used:
+        best = max(used, key=lambda c: (c.configs, c.name))
+        return best, f"the one {best.configs} of {best.publisher}'s own configs start from"
+    return at_size[0], "the only one published" if len(at_size) == 1 else f"the first of {len(at_size)} published"
+
+
+def find(schema: dict[str, Any], url: str) -> tuple[Arch, Checkpoint] | None:
+    """The published checkpoint at ``url`` among the arch options of ``schema``, with its arch."""
+    for arch in archs(schema):
+        for checkpoint in arch.checkpoints:
+            if checkpoint.url == url:
+                return arch, checkpoint
+    return None
