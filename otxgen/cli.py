@@ -71,6 +71,18 @@ def main(verbose: bool) -> None:
 @click.option("--template", is_flag=True, help="List workspace templates instead of backbones.")
 @click.option("--task", type=click.Choice(TASKS), help="Keep what serves this task.")
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table")
+@click.option(
+    "--sort",
+    type=click.Choice(["params", "flops", "top1"]),
+    help="Every arch option as its own row, best first (highest ImageNet top-1, fewest parameters or GFLOPs).",
+)
+@click.option("--weights-only", is_flag=True, help="Keep the arch options with a published ImageNet checkpoint.")
+@click.option(
+    "--verified-only",
+    is_flag=True,
+    help="With --task: keep the backbones the committed matrix verified (static, build, forward) in the "
+    "task's default template (the Verified column).",
+)
 @click.argument("libraries", nargs=-1, metavar="[LIB ...]")
 @click.pass_context
 def find(
@@ -79,22 +91,30 @@ def find(
     template: bool,
     task: str | None,
     output_format: str,
+    sort: str | None,
+    weights_only: bool,
+    verified_only: bool,
     libraries: tuple[str, ...],
 ) -> None:
     """List backbones with their required arguments and options, or templates.
 
-    LIB is mmdet, mmseg, mmpretrain (aliases mmcls, omz.mmcls), torchvision or pytorchcv.
-    Reads the committed schemas: imports no torch.
+    LIB is mmdet, mmseg, mmpretrain (aliases mmcls, omz.mmcls), torchvision, pytorchcv or timm.
+    Reads the committed schemas: imports no torch. Per arch option: parameters (millions) and GFLOPs
+    (multiply-adds at 224x224) as the library publishes them, else measured (marked *); ImageNet-1k
+    top-1 of its best published checkpoint; how many checkpoints are published (see --format json).
     """
     from otxgen.app import find as app
 
     if template and (backbone_libs or libraries):
         given = "--backbone" if backbone_libs else f"LIB ({' '.join(libraries)})"
         raise click.UsageError(f"--template and {given} exclude each other: list templates or backbones")
+    if template and (sort or weights_only or verified_only):
+        raise click.UsageError("--sort, --weights-only and --verified-only list backbones: they exclude --template")
     if template:
         _run(ctx, lambda: app.find_templates(FindTemplateOptions(task, output_format), _say))
         return
-    _run(ctx, lambda: app.find_backbones(FindBackboneOptions(_libraries(libraries), task, output_format), _say))
+    options = FindBackboneOptions(_libraries(libraries), task, output_format, sort, weights_only, verified_only)
+    _run(ctx, lambda: app.find_backbones(options, _say))
 
 
 @main.command(epilog=EXIT_CODES_HELP)
@@ -112,6 +132,15 @@ def find(
     "--export",
     type=click.Choice(["openvino", "onnx"]),
     help="Let the smoke-build also export the swapped model and compare it with PyTorch (see 'smoke --help').",
+)
+@click.option(
+    "--weights",
+    default="auto",
+    show_default=True,
+    metavar="auto|none|URL|PATH",
+    help="The new backbone's checkpoint: auto picks its library's ImageNet checkpoint for this arch (best "
+    "top-1) and sets the data preprocessor's mean/std/channel order to match; none trains from scratch. "
+    "otxgen downloads nothing: mmengine loads it when the model is initialised.",
 )
 @click.option(
     "--no-backbone-yaml",
@@ -133,6 +162,7 @@ def build(
     check: bool,
     no_smoke: bool,
     export: str | None,
+    weights: str,
     no_backbone_yaml: bool,
     more_backbones: tuple[Path, ...],
 ) -> None:
@@ -181,6 +211,7 @@ def build(
             target=target,
             backbone_yaml=not no_backbone_yaml,
             export=export,
+            weights=weights,
         )
         for name in (backbone, *map(str, more_backbones))
     ]
@@ -276,6 +307,15 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], output_format: str) ->
     type=click.Choice(["openvino", "onnx"]),
     help="Also export the model's tensor-mode graph (CPU, f32) and compare it with PyTorch: error, size, latency.",
 )
+@click.option(
+    "--weights-check",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[PATH]",
+    help="Load a local checkpoint (PATH, or the backbone's init_cfg checkpoint) as mmengine will and count the "
+    "missing, unexpected and mismatched keys; exit 1 when a backbone parameter would stay uninitialised.",
+)
 @click.pass_context
 def smoke(
     ctx: click.Context,
@@ -285,6 +325,7 @@ def smoke(
     train_step: bool,
     output_format: str,
     export: str | None,
+    weights_check: str | None,
 ) -> None:
     """Build the whole model and check that the backbone's feature maps fit the neck.
 
@@ -295,7 +336,7 @@ def smoke(
     """
     from otxgen.app import smoke as app
 
-    options = SmokeOptions(model, device, input_size, train_step, output_format, export)
+    options = SmokeOptions(model, device, input_size, train_step, output_format, export, weights_check)
     _run(ctx, lambda: app.smoke(options, _say))
 
 

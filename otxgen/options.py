@@ -11,6 +11,9 @@ class FindBackboneOptions:
     libraries: tuple[str, ...]  # canonical names; empty means all
     task: str | None = None
     output_format: str = "table"
+    sort: str | None = None  # params | flops | top1: every arch option a row, best first
+    weights_only: bool = False  # only arch options with a published checkpoint
+    verified_only: bool = False  # only backbones the committed matrix verified in the task's template
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class BuildBackboneOptions:
     target: str | None = None  # dotted path of the backbone in a config with several models
     backbone_yaml: bool = True  # write backbone.yaml (build --backbone TYPE) beside the models
     export: str | None = None  # passed to the smoke-build: openvino | onnx
+    weights: str = "auto"  # auto | none | a URL | a checkpoint file (see otxgen.app.weights)
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ class SmokeOptions:
     train_step: bool = False
     output_format: str = "table"
     export: str | None = None  # openvino | onnx
+    weights_check: str | None = None  # "" checks the backbone's own init_cfg checkpoint; else a file
 
 
 @dataclass(frozen=True)

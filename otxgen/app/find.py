@@ -7,9 +7,14 @@ import textwrap
 from typing import Any
 
 from otxgen.app import Outcome, Say
+from otxgen.errors import UsageError
 from otxgen.options import FindBackboneOptions, FindTemplateOptions
 
 OPTIONS_WIDTH = 60
+
+
+SORT_KEYS = ("params", "flops", "top1")
+_HEADER = ["Index", "Backbone Type", "Arch", "Params (M)", "GFLOPs", "Top-1", "Weights", "Required-Args", "Options"]
 
 
 def find_backbones(options: FindBackboneOptions, say: Say) -> Outcome:
@@ -21,27 +26,115 @@ def find_backbones(options: FindBackboneOptions, say: Say) -> Outcome:
     rows = [b for b in index["backbones"] if b["library"] in libraries]
     if options.task:
         rows = [b for b in rows if options.task in b["tasks"]]
+    verified = _verified(options.task) if options.task else None
+    if options.verified_only:
+        if verified is None:
+            raise UsageError("--verified-only needs --task: cells are verified in the task's default template")
+        rows = [b for b in rows if b["type"] in verified and verified[b["type"]].passed]
+    if options.weights_only:
+        rows = [b | {"archs": [a for a in b.get("archs", []) if a["weights"]]} for b in rows]
+        rows = [b for b in rows if b["archs"]]
     excluded = [
         {"type": f"{lib}.{name}", "reason": reason}
         for lib in libraries
         for name, reason in index["libraries"].get(lib, {}).get("excluded", {}).items()
     ]
+    if verified is not None:
+        rows = [b | {"verified": _verified_json(verified.get(b["type"]))} for b in rows]
     if options.output_format == "json":
         return Outcome(json.dumps({"backbones": rows, "excluded": excluded}, indent=2) + "\n")
     say(f"[*] {len(rows)} backbones from {', '.join(libraries)}; {len(excluded)} excluded (see --format json)")
-    return Outcome(render_table(["Index", "Backbone Type", "Required-Args", "Options"], _backbone_rows(rows)))
+    lines = _sorted_rows(rows, options.sort) if options.sort else _backbone_rows(rows)
+    header = _HEADER
+    if verified is not None:
+        header = [*_HEADER, "Verified"]
+        lines = _with_verified(lines, rows, options.sort is not None)
+    table = render_table(header, lines)
+    return Outcome(table + "* measured on the meta device at 224x224 (the backbone alone); the rest as published\n")
+
+
+def _verified(task: str) -> dict[str, Any]:
+    from otxgen.matrix.verified import verified
+
+    return verified(task)
+
+
+def _verified_json(cell: Any) -> dict[str, Any] | None:
+    if cell is None:
+        return None
+    return {"template": cell.template, "furthest": cell.furthest, "outcome": cell.outcome, "reason": cell.reason}
+
+
+def _with_verified(lines: list[list[str]], rows: list[dict[str, Any]], sorted_rows: bool) -> list[list[str]]:
+    """The Verified cell on each backbone's first row (every row when sorted: one arch a row)."""
+    by_type = {b["type"]: b.get("verified") for b in rows}
+    out = []
+    for line in lines:
+        cell = by_type.get(line[1]) if line[1] else None
+        shown = _verified_text(cell) if line[1] else ""
+        out.append([*line, shown])
+    return out
+
+
+def _verified_text(cell: dict[str, Any] | None) -> str:
+    if cell is None:
+        return "not verified"
+    if cell["outcome"] == "ok":
+        return f"yes ({cell['furthest']})"
+    return f"no: {cell['reason']}"[:60]
 
 
 def _backbone_rows(backbones: list[dict[str, Any]]) -> list[list[str]]:
+    """One row per arch option of distinct cost, the required arguments beside the backbone's first."""
     rows = []
     for number, backbone in enumerate(backbones, start=1):
-        required = backbone["required_args"]
-        if not required:
-            rows.append([str(number), backbone["type"], "", ""])
-        for position, (arg, choices) in enumerate(required.items()):
-            first = position == 0
-            rows.append([str(number) if first else "", backbone["type"] if first else "", arg, _options_text(choices)])
+        archs = backbone.get("archs") or [{}]
+        required = [[arg, _options_text(choices)] for arg, choices in backbone["required_args"].items()]
+        for depth in range(max(len(archs), len(required))):
+            first = depth == 0
+            arch = _arch_cells(archs[depth]) if depth < len(archs) else ["", "", "", "", ""]
+            args = required[depth] if depth < len(required) else ["", ""]
+            rows.append([str(number) if first else "", backbone["type"] if first else "", *arch, *args])
     return rows
+
+
+def _sorted_rows(backbones: list[dict[str, Any]], key: str) -> list[list[str]]:
+    """Every arch option as its own row, best first: highest top-1, fewest parameters or GFLOPs;
+    unknown figures last."""
+    field = {"params": "params", "flops": "gflops", "top1": "top1"}[key]
+    sign = -1 if key == "top1" else 1
+    pairs = [(b, a) for b in backbones for a in b.get("archs") or []]
+    pairs.sort(key=lambda pair: (pair[1].get(field) is None, sign * (pair[1].get(field) or 0), pair[0]["type"]))
+    return [
+        [str(number), backbone["type"], *_arch_cells(arch), *_required_text(backbone)]
+        for number, (backbone, arch) in enumerate(pairs, start=1)
+    ]
+
+
+def _required_text(backbone: dict[str, Any]) -> list[str]:
+    required = backbone["required_args"]
+    return [", ".join(required), "; ".join(_options_text(c) for c in required.values())]
+
+
+def _arch_cells(arch: dict[str, Any]) -> list[str]:
+    if not arch:
+        return ["", "", "", "", ""]
+    labels = arch["arch"]
+    label = "" if labels == ["default"] else labels[0] + (f" ({', '.join(labels[1:])})" if labels[1:] else "")
+    params = arch.get("params")
+    return [
+        label,
+        _figure(params / 1e6 if params is not None else None, arch.get("params_source"), 2),
+        _figure(arch.get("gflops"), arch.get("gflops_source"), 2),
+        f"{arch['top1']:.2f}" if arch.get("top1") is not None else "",
+        str(arch.get("weights") or ""),
+    ]
+
+
+def _figure(value: float | None, source: str | None, digits: int) -> str:
+    if value is None:
+        return ""
+    return f"{value:.{digits}f}" + ("*" if source == "measured" else "")
 
 
 def _options_text(choices: list[Any]) -> str:
