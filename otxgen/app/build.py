@@ -71,6 +71,7 @@ def build_backbone(options: BuildBackboneOptions, say: Say) -> Outcome:
 
 
 def _build_backbone(options: BuildBackboneOptions, targets: Targets, say: Say) -> Outcome:
+    from otxgen.app.weights import plan_weights
     from otxgen.schema.store import StoreCatalog
 
     catalog = StoreCatalog()
@@ -87,8 +88,15 @@ def _build_backbone(options: BuildBackboneOptions, targets: Targets, say: Say) -
             return _stop_for_input(chosen, yaml_writes, options.mode, say)
         backbone, source = chosen.backbone, BACKBONE_YAML if yaml_writes else chosen.type
     schema = catalog.schema(backbone["type"])
+    weights = plan_weights(options.weights, backbone, schema, Path.cwd())
+    for note in weights.notes:
+        say(f"[!] {note}")
+    for fact in weights.facts:
+        say(f"[*] {fact}")
     say(f"[*] Update model configs with {source}")
-    rewrites = [rewrite_config(path, backbone, schema, catalog, options.target, say) for path in targets.models]
+    rewrites = [
+        rewrite_config(path, backbone, schema, catalog, options.target, say, weights) for path in targets.models
+    ]
     for rewrite in rewrites:
         say(f"Target Model: {rewrite.path}")
     say(f"Target Backbone: {backbone['type']}")

@@ -20,7 +20,7 @@ def changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     from codemods._values import same_value
 
     differ = {k: v for k, v in new.items() if k not in old or not same_value(old[k], v)}
-    return differ | {k: None for k in old if is_weights(k, old[k])}
+    return differ | {k: None for k in old if is_weights(k, old[k]) and k not in new}
 
 
 def new_backbone(
@@ -28,7 +28,9 @@ def new_backbone(
 ) -> dict[str, Any]:
     """The new backbone with what the old one carries over (see the module docstring)."""
     kept = {k: v for k, v in old.items() if k not in ("type", "_delete_") and not is_weights(k, v)}
-    dropped_weights = [k for k in old if is_weights(k, old[k])]
+    from codemods._values import same_value
+
+    dropped_weights = [k for k in old if is_weights(k, old[k]) and not same_value(old[k], requested.get(k))]
     if dropped_weights:
         notes.append(
             f"the old backbone's weights are not loaded into the new one: removed {', '.join(dropped_weights)}"

@@ -7,7 +7,7 @@ What carries over: ``otxgen.app.carry``; the strides kept: ``otxgen.app.strides`
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from otxgen.app import Say
@@ -17,6 +17,7 @@ from otxgen.errors import InputError
 from otxgen.libraries import REGISTERING_MODULES
 
 if TYPE_CHECKING:
+    from otxgen.app.weights import Weights
     from otxgen.shapes import ShapeResult
     from otxgen.validate.backbones import Catalog
     from otxgen.validate.model_config import ConfigFacts
@@ -33,6 +34,7 @@ class SwapPlan:
     overrides: dict[str, Any] = field(default_factory=dict)  # top-level names, mmengine merge semantics
     imports: list[str] | None = None  # the whole ``custom_imports`` list, None when it stays as it is
     notes: tuple[str, ...] = ()  # ``[!]`` lines
+    facts: tuple[str, ...] = ()  # ``[*]`` lines (the normalisation set for the new weights)
 
 
 class _RefusalError(Exception):
@@ -50,17 +52,60 @@ def plan_swap(
     catalog: Catalog,
     target: str | None,
     say: Say,
+    weights: Weights | None = None,
 ) -> SwapPlan:
     """The plan for one config (``merged``: read over its ``_base_`` chain); refusals are ``InputError``
-    at the position of their cause, with a way forward."""
+    at the position of their cause, with a way forward. ``weights``: the new backbone's checkpoint."""
+    if weights is not None and weights.init_cfg is not None:
+        requested = {**requested, "init_cfg": weights.init_cfg}
     try:
-        return _plan(merged, requested, schema, catalog, _target_path(target), say)
+        plan = _plan(merged, requested, schema, catalog, _target_path(target), say)
     except _RefusalError as refusal:
         located = merged.names
         if not any(refusal.path[:end] in located.values for end in range(1, len(refusal.path) + 1)):
             raise InputError(refusal.message, merged.file) from None
         where = located.where(refusal.path)
         raise InputError(refusal.message, where.file, where.line, where.col) from None
+    return _normalised(plan, merged, _target_path(target)[0], weights)
+
+
+def _normalised(plan: SwapPlan, merged: ConfigFacts, host_path: tuple[str, ...], weights: Weights | None) -> SwapPlan:
+    """The plan with the data preprocessor set to what the new checkpoint was trained with: the model's
+    own preprocessor, else the config's top-level one (mmengine's runner hands it to the model)."""
+    from otxgen.app.weights import normalisation
+    from otxgen.validate.backbones import infer_library
+
+    if weights is None or weights.checkpoint is None:
+        return plan
+    model = _at(merged.names.value, host_path)
+    own = model.get("data_preprocessor") if isinstance(model, dict) else None
+    top = merged.get("data_preprocessor")
+    current = own if isinstance(own, dict) else top if isinstance(top, dict) else None
+    if current is None:
+        expected = f"mean {list(weights.checkpoint.mean or ())}, std {list(weights.checkpoint.std or ())}"
+        note = f"no data_preprocessor to set: {weights.checkpoint.name} expects {expected}"
+        return replace(plan, notes=(*plan.notes, note))
+    library = infer_library(merged, merged.get("model") or {}, from_imports=False)
+    changes, lines = normalisation(weights.checkpoint, current, library)
+    if not changes:
+        return plan
+    overrides = dict(plan.overrides)
+    if isinstance(own, dict):
+        nested: dict[str, Any] = {"data_preprocessor": changes}
+        for step in reversed(host_path[1:]):
+            nested = {step: nested}
+        overrides[host_path[0]] = _merged_dicts(overrides.get(host_path[0]) or {}, nested)
+    else:
+        overrides["data_preprocessor"] = changes
+    return replace(plan, overrides=overrides, facts=(*plan.facts, *lines))
+
+
+def _merged_dicts(into: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(into)
+    for key, value in over.items():
+        both = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = _merged_dicts(merged[key], value) if both else value
+    return merged
 
 
 def _plan(

@@ -12,6 +12,7 @@ from otxgen.app import Say
 from otxgen.errors import InputError
 
 if TYPE_CHECKING:  # imported lazily: only needed once a backbone is known
+    from otxgen.app.weights import Weights
     from otxgen.validate.model_config import ConfigFacts
 
 
@@ -33,6 +34,7 @@ def rewrite_config(
     catalog: Any,
     target: str | None,
     say: Say,
+    weights: Weights | None = None,
 ) -> Rewrite:
     """The new text of one model config, planned from its merged view (``_base_`` chain read, never
     executed) and checked by validate before anything is written: build never writes what validate
@@ -44,12 +46,14 @@ def rewrite_config(
     before = fsio.read_text(path)
     bases = _base_files()
     merged = _merged(before, str(path), bases)  # its reader compiles the text first: what Python refuses
-    plan = plan_swap(merged, backbone, schema, catalog, target, say)
+    plan = plan_swap(merged, backbone, schema, catalog, target, say, weights)
     channels = [int(o.channels or 0) for o in plan.outputs.outputs]
     strides = [o.stride for o in plan.outputs.outputs]
     say(f"[*] {path.name}: backbone outputs ({plan.outputs.tier}): channels {channels}, strides {strides}")
     for note in plan.notes:
         say(f"[!] {path.name}: {note}")
+    for fact in plan.facts:
+        say(f"[*] {path.name}: {fact}")
     try:
         after = swap_backbone(
             before,

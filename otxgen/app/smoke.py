@@ -28,6 +28,8 @@ def smoke(options: SmokeOptions, say: Say) -> Outcome:
         from otxgen.smoke.export import require_runtime
 
         require_runtime(options.export)  # before the (slow) build: a missing extra is a usage error
-    result = run_smoke(path, options.device, options.input_size, options.train_step, say, options.export)
+    result = run_smoke(
+        path, options.device, options.input_size, options.train_step, say, options.export, options.weights_check
+    )
     render = render_json if options.output_format == "json" else render_table
     return Outcome(render(result), 0 if result.ok else 1)

@@ -38,19 +38,24 @@ class SmokeResult:
     seconds: dict[str, float]
     notes: tuple[str, ...] = ()
     export: Step | None = None  # ``data`` holds the ExportReport's figures
+    weights: Step | None = None  # ``--weights-check``: ``data`` holds the key counts
 
     @property
     def problems(self) -> tuple[str, ...]:
-        steps = tuple(
-            f"{name}: {s.detail}"
-            for name, s in (("forward", self.forward), ("train step", self.train), ("export", self.export))
-            if s is not None and s.state == "failed"
-        )
+        steps = tuple(f"{name}: {s.detail}" for name, s in self._steps() if s is not None and s.state == "failed")
         return self.levels.problems + steps
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    def _steps(self) -> tuple[tuple[str, Step | None], ...]:
+        return (
+            ("forward", self.forward),
+            ("train step", self.train),
+            ("export", self.export),
+            ("weights", self.weights),
+        )
 
 
 def verdict(result: SmokeResult) -> str:
@@ -64,7 +69,7 @@ def verdict(result: SmokeResult) -> str:
     proven = ["1 backbone output fits" if count == 1 else f"{count} backbone outputs fit"]
     proven += [
         f"{name} {step.detail}".strip() if name != "forward" else "forward ok"
-        for name, step in (("forward", result.forward), ("train step", result.train), ("export", result.export))
+        for name, step in result._steps()
         if step is not None and step.state == "ok"
     ]
     skipped = [
@@ -92,6 +97,7 @@ def render_table(result: SmokeResult) -> str:
         for name, step in (("forward (mode='tensor')", result.forward), ("train step", result.train))
     ]
     lines += [_step_line("export", result.export)] if result.export is not None else []
+    lines += [_step_line("weights", result.weights)] if result.weights is not None else []
     lines += [f"  note: {note}" for note in result.notes]
     lines += [f"  {BAD_MARK} {problem}" for problem in result.problems]
     return "\n".join([*lines, "", verdict(result)]) + "\n"
@@ -144,6 +150,7 @@ def render_json(result: SmokeResult) -> str:
         "forward": _step_json(result.forward),
         "train_step": _step_json(result.train),
         "export": _step_json(result.export) if result.export is not None else None,
+        "weights": _step_json(result.weights) if result.weights is not None else None,
         "notes": list(result.notes),
         "problems": list(result.problems),
         "seconds": {k: round(v, 3) for k, v in result.seconds.items()},

@@ -25,7 +25,13 @@ TRAIN_BATCH = 2  # BatchNorm needs more than one value per channel in train mode
 
 
 def run_smoke(
-    path: Path, device: str, input_size: int | None, train: bool, say: Say, export: str | None = None
+    path: Path,
+    device: str,
+    input_size: int | None,
+    train: bool,
+    say: Say,
+    export: str | None = None,
+    weights_check: str | None = None,
 ) -> SmokeResult:
     """The smoke-build of the config at ``path``; mismatches are in the result, not raised. ``export``
     (``openvino`` or ``onnx``) converts the model's tensor-mode graph and compares it with PyTorch."""
@@ -43,6 +49,7 @@ def run_smoke(
     torch.manual_seed(0)
     model = _timed(seconds, "build", lambda: runtime.build_model(config, scope))
     init_note = runtime.initialise(model, model_cfg)
+    weights = _weights(model.backbone, backbone_cfg, weights_check, seconds) if weights_check is not None else None
     if device not in ("cpu", "meta"):
         model.to(device)
     levels, shapes_from = _measure(model, model_cfg, task, size, device, seconds)
@@ -64,6 +71,7 @@ def run_smoke(
         seconds,
         notes,
         exported,
+        weights,
     )
 
 
@@ -85,6 +93,13 @@ def _export(model: nn.Module, size: int, fmt: str, forward: Step, seconds: dict[
         + (f" ({ratio:.2f}x)" if ratio is not None else "")
     )
     return Step("ok", detail, seconds["export"], data)
+
+
+def _weights(backbone: nn.Module, backbone_cfg: dict[str, Any], given: str, seconds: dict[str, float]) -> Step:
+    from otxgen.smoke.weights import checkpoint_of, weights_check
+
+    path, prefix = checkpoint_of(backbone_cfg, given or None)
+    return _timed(seconds, "weights", lambda: weights_check(backbone, path, prefix))
 
 
 def _timed(seconds: dict[str, float], name: str, work: Callable[[], T]) -> T:

@@ -9,6 +9,7 @@ from otxgen.validate.backbones import Catalog, custom_modules, infer_library, re
 from otxgen.validate.channels import check_consumers
 from otxgen.validate.check import CANNOT, backbone_outputs, check_backbone
 from otxgen.validate.located import Finding, JsonPath, Located, Where, dotted
+from otxgen.validate.weights import weights_findings
 from otxgen.validate.yamlpos import load_located
 
 if TYPE_CHECKING:  # libcst costs ~0.1 s to import: a backbone.yaml does not need it
@@ -95,6 +96,7 @@ def _model_findings(facts: ConfigFacts, catalog: Catalog, reason: str) -> list[F
     if checked is not None:
         instance, schema = checked
         findings += check_consumers(model, located, ("model",), backbone_outputs(instance, schema, catalog))
+        findings += weights_findings(model, located, instance, schema, library)
     return _without_required(findings, located, reason) if inherits else findings
 
 

@@ -41,7 +41,7 @@ class Located:
         return found or Where("", 1, 1)
 
 
-Severity = Literal["error", "note"]
+Severity = Literal["error", "warning", "note"]  # a warning, like a note, exits 0
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,17 @@ def render(findings: Sequence[Finding], output_format: str, files: int) -> str:
 def summary(findings: Sequence[Finding], files: int) -> str:
     """One line for stderr: ``2 errors, 1 note in 3 files``."""
     errors = sum(1 for f in findings if f.severity == "error")
-    notes = len(findings) - errors
-    parts = [f"{errors} error{'s' * (errors != 1)}"] + ([f"{notes} note{'s' * (notes != 1)}"] if notes else [])
+    warnings = sum(1 for f in findings if f.severity == "warning")
+    notes = len(findings) - errors - warnings
+    parts = [f"{errors} error{'s' * (errors != 1)}"]
+    parts += [f"{warnings} warning{'s' * (warnings != 1)}"] if warnings else []
+    parts += [f"{notes} note{'s' * (notes != 1)}"] if notes else []
     return f"{', '.join(parts)} in {files} file{'s' * (files != 1)}"
 
 
 def _text(finding: Finding) -> str:
     where = finding.where
-    label = "note: " if finding.severity == "note" else ""
+    label = f"{finding.severity}: " if finding.severity != "error" else ""
     path = f"{finding.path}: " if finding.path else ""
     position = f"{where.file}:{where.line}:{where.col}" if where.line else where.file
     return f"{position}: {label}{path}{finding.message}"
@@ -34,7 +37,7 @@ def _text(finding: Finding) -> str:
 def _github(finding: Finding) -> str:
     """``::error file=F,line=L,col=C::message`` with GitHub's escaping of properties and data."""
     where = finding.where
-    kind = "notice" if finding.severity == "note" else "error"
+    kind = {"note": "notice", "warning": "warning"}.get(finding.severity, "error")
     props = f"file={_escape(where.file, True)}"
     if where.line:
         props += f",line={where.line},col={where.col}"

@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 from corpus.sample import Original, TimeLimitError, build_and_forward, load_config, one_line, raised_at
 from corpus.targets import Target, qualified
+from otxgen.schema.published import arch_of
+from otxgen.schema.store import load_schema
 
 Verdict = Literal["passed", "refused", "failed", "excluded"]
 # The swapped model gets more time than the original: a timeout there is a failure, not an exclusion.
@@ -118,10 +120,18 @@ def pretrained_inits(value: object, where: str) -> Iterator[str]:
             yield from pretrained_inits(item, f"{where}[{number}]")
 
 
-def old_weights(cfg: Any) -> str | None:
-    """The old model's weights are gone: none would load over the new backbone."""
+def old_weights(cfg: Any, backbone_type: str) -> str | None:
+    """The old model's weights are gone: none would load over the new backbone, which starts from a
+    checkpoint its catalog publishes for exactly its arch, or from none."""
     model = cfg.model
     backbone = model.get("backbone") or {}
+    init = backbone.get("init_cfg")
+    if isinstance(init, dict) and init.get("type") == "Pretrained":
+        schema = load_schema(backbone_type)
+        arch = arch_of(schema, {**dict(backbone), "type": backbone_type})
+        if arch is None or init.get("checkpoint") not in {c.url for c in arch.checkpoints}:
+            return f"model.backbone.init_cfg loads {init.get('checkpoint')!r}, not a checkpoint of {backbone_type}"
+        backbone = {k: v for k, v in backbone.items() if k != "init_cfg"}
     if model.get("pretrained") is not None:
         return f"model.pretrained is still {model.get('pretrained')!r}"
     if cfg.get("load_from") is not None:
@@ -166,7 +176,9 @@ def check_swapped(
         "c:comments": lost_comments(original, path.read_text()),
         "d:check": cli_reason(otxgen([*build_args, "--check"], cwd)),
         "e:validate": cli_reason(otxgen(["validate", str(path)], cwd)),
-        "f:weights": old_weights(cfg) if cfg is not None else "not loaded",
+        "f:weights": old_weights(cfg, ".".join(qualified(target.backbone, library)))
+        if cfg is not None
+        else "not loaded",
     }
     return [(check, reason) for check, reason in reasons.items() if reason is not None]
 

@@ -1,0 +1,137 @@
+"""``build --weights auto|none|URL|PATH``: the new backbone's ``init_cfg`` and the normalisation its
+checkpoint was trained with, planned from the catalog (``otxgen.schema.published``). Reads, never
+downloads: the config names the checkpoint, mmengine loads it when the model is initialised.
+
+- ``auto`` (default): the library's ImageNet checkpoint for exactly this arch (see ``published.choose``),
+  else none, said in a ``[!]`` line;
+- ``none``: no checkpoint (the backbone trains from scratch);
+- a URL or a local file: that checkpoint; a published one brings its prefix and normalisation, a local
+  file's prefix is read from its key names (without unpickling: ``pickletools`` only lists them).
+
+A classifier checkpoint of an mm library holds the backbone under ``backbone.`` (``prefix``); the
+torchvision / pytorchcv / timm wrappers rename their library's classifier keys themselves.
+"""
+
+from __future__ import annotations
+
+import pickletools
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from otxgen.errors import UsageError
+from otxgen.schema.published import Checkpoint, arch_of, choose, find
+
+AUTO, NONE = "auto", "none"
+_CLASSIFIER_PREFIX = "backbone."
+_RGB_KEYS = ("bgr_to_rgb", "to_rgb")  # mmdet / mmseg, mmpretrain
+
+
+@dataclass(frozen=True)
+class Weights:
+    init_cfg: dict[str, Any] | None  # None: no checkpoint
+    checkpoint: Checkpoint | None = None  # the published one, when known: its normalisation applies
+    notes: tuple[str, ...] = ()  # [!] lines
+    facts: tuple[str, ...] = field(default=())  # [*] lines
+
+
+def plan_weights(choice: str, backbone: dict[str, Any], schema: dict[str, Any], base: Path) -> Weights:
+    """The weights for the new ``backbone`` (its type and arguments as requested)."""
+    if any(backbone.get(k) is not None for k in ("init_cfg", "pretrained")):
+        return Weights(backbone.get("init_cfg"), facts=("weights: as backbone.yaml sets them",))
+    if choice == NONE:
+        return Weights(None, notes=("no pretrained weights (--weights none): the backbone trains from scratch",))
+    if choice == AUTO:
+        return _auto(backbone, schema)
+    return _given(choice, schema, base)
+
+
+def _auto(backbone: dict[str, Any], schema: dict[str, Any]) -> Weights:
+    arch = arch_of(schema, backbone)
+    if arch is None:
+        return Weights(
+            None, notes=(f"no published checkpoint for this {backbone['type']} arch: it trains from scratch",)
+        )
+    chosen, why = choose(arch)
+    if chosen is None:
+        note = f"no pretrained weights written: {why}; pass --weights URL|PATH to start from one"
+        return Weights(None, notes=(note,))
+    assert chosen.url is not None
+    fact = f"weights: {chosen.name} ({chosen.publisher}{_trained_on(chosen)}), {why}"
+    return Weights(_init_cfg(chosen.url, chosen.prefix), chosen, facts=(fact,))
+
+
+def _given(address: str, schema: dict[str, Any], base: Path) -> Weights:
+    found = find(schema, address)
+    if found is not None:
+        published = found[1]
+        return Weights(_init_cfg(address, published.prefix), published, facts=(f"weights: {published.name}",))
+    if "://" in address:
+        note = f"{address} is not a checkpoint the catalog knows: the normalisation stays as it is"
+        return Weights(_init_cfg(address, None), notes=(note,))
+    path = Path(address) if Path(address).is_absolute() else base / address
+    if not path.is_file():
+        raise UsageError(f"--weights {address}: no such file (give a URL, a checkpoint file, auto or none)")
+    prefix = _classifier_prefix(path)
+    fact = f"weights: {address}" + (f" (a whole classifier's: prefix {prefix!r})" if prefix else "")
+    note = "a local checkpoint: the normalisation stays as it is; 'otxgen smoke --weights-check' loads it"
+    return Weights(_init_cfg(address, prefix), notes=(note,), facts=(fact,))
+
+
+def _init_cfg(checkpoint: str, prefix: str | None) -> dict[str, Any]:
+    return {"type": "Pretrained", "checkpoint": checkpoint, **({"prefix": prefix} if prefix else {})}
+
+
+def _trained_on(checkpoint: Checkpoint) -> str:
+    data = " + ".join(checkpoint.data)
+    top1 = f", top-1 {checkpoint.top1:.2f}" if checkpoint.top1 is not None else ""
+    return (f", {data}" if data else "") + top1
+
+
+def _classifier_prefix(path: Path) -> str | None:
+    """``'backbone.'`` when the checkpoint's keys sit under it (an mm classifier's or detector's)."""
+    names = _key_names(path)
+    return _CLASSIFIER_PREFIX if any(n.startswith(_CLASSIFIER_PREFIX) for n in names) else None
+
+
+def _key_names(path: Path) -> list[str]:
+    """The strings of a torch checkpoint's pickle, listed without executing it (``pickletools``)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            pickled = next((n for n in archive.namelist() if n.endswith("data.pkl")), None)
+            data = archive.read(pickled) if pickled else b""
+    except (OSError, zipfile.BadZipFile):
+        return []
+    try:
+        return [arg for _, arg, _ in pickletools.genops(data) if isinstance(arg, str)]
+    except (ValueError, EOFError):
+        return []
+
+
+def normalisation(
+    checkpoint: Checkpoint | None, current: dict[str, Any] | None, library: str | None
+) -> tuple[dict[str, Any], list[str]]:
+    """The data preprocessor's mean / std / channel order the checkpoint was trained with, where they
+    differ from ``current`` (the merged preprocessor), each with its ``[*]`` line."""
+    if checkpoint is None or checkpoint.mean is None or checkpoint.std is None:
+        return {}, []
+    current = current or {}
+    rgb_key = next((k for k in _RGB_KEYS if k in current), "to_rgb" if library == "mmpretrain" else "bgr_to_rgb")
+    wanted: dict[str, Any] = {"mean": list(checkpoint.mean), "std": list(checkpoint.std)}
+    if checkpoint.rgb is not None:
+        wanted[rgb_key] = checkpoint.rgb
+    changes = {k: v for k, v in wanted.items() if not _same(current.get(k), v)}
+    lines = [
+        f"data_preprocessor.{k}={v!r} (was {current.get(k)!r}): what {checkpoint.name} expects"
+        for k, v in changes.items()
+    ]
+    return changes, lines
+
+
+def _same(left: Any, right: Any) -> bool:
+    if isinstance(left, (list, tuple)) and isinstance(right, (list, tuple)):
+        return len(left) == len(right) and all(
+            abs(float(a) - float(b)) < 1e-3 for a, b in zip(left, right, strict=True)
+        )
+    return bool(left == right)

@@ -1,0 +1,90 @@
+"""``smoke --weights-check [PATH]``: load a local checkpoint into the built backbone the way mmengine's
+``Pretrained`` initialisation will (its checkpoint reader, ``prefix`` selection, ``module.`` stripped,
+every module's load hooks, then its ``load_state_dict``), and count what would not load: keys the
+backbone has and the checkpoint lacks (missing), keys only the checkpoint has (unexpected), keys of
+another shape (mismatched), and the share of the backbone's parameters left uninitialised.
+
+Only local files: otxgen downloads nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from otxgen.errors import UsageError
+from otxgen.smoke.report import Step
+
+_LISTED = 5  # keys named per kind in the step's detail
+
+
+def checkpoint_of(backbone_cfg: dict[str, Any], given: str | None) -> tuple[Path, str | None]:
+    """The file to check and its ``prefix``: ``given``, else the backbone's ``init_cfg`` checkpoint."""
+    init = backbone_cfg.get("init_cfg")
+    init = init if isinstance(init, dict) else {}
+    prefix = init.get("prefix") if isinstance(init.get("prefix"), str) else None
+    address = given or init.get("checkpoint")
+    if not isinstance(address, str) or not address:
+        raise UsageError("--weights-check: the backbone has no init_cfg checkpoint; give one: --weights-check PATH")
+    if "://" in address:
+        raise UsageError(f"--weights-check reads local files only (otxgen downloads nothing): download {address}")
+    path = Path(address)
+    if not path.is_file():
+        raise UsageError(f"--weights-check: no such checkpoint file {address}")
+    return path, prefix
+
+
+def weights_check(backbone: nn.Module, path: Path, prefix: str | None) -> Step:
+    """A ``failed`` step when any backbone parameter would stay uninitialised."""
+    from mmengine.runner.checkpoint import load_state_dict
+
+    state = _state_dict(path, prefix)
+    renamed = _after_load_hooks(backbone, dict(state))
+    own = {k: v for k, v in backbone.state_dict().items() if not k.endswith("num_batches_tracked")}
+    missing = sorted(k for k in own if k not in renamed)
+    unexpected = sorted(k for k in renamed if k not in own and not k.endswith("num_batches_tracked"))
+    mismatched = sorted(k for k in own if k in renamed and tuple(renamed[k].shape) != tuple(own[k].shape))
+    params = dict(backbone.named_parameters())
+    total = sum(p.numel() for p in params.values()) or 1
+    left = sum(params[k].numel() for k in (*missing, *mismatched) if k in params)
+    load_state_dict(backbone, state, strict=False, logger="silent")
+    share = left / total
+    detail = (
+        f"{len(missing)} missing, {len(unexpected)} unexpected, {len(mismatched)} mismatched keys; "
+        f"{share:.1%} of the backbone's parameters uninitialised ({path.name})"
+    )
+    data = {
+        "checkpoint": str(path),
+        "prefix": prefix,
+        "missing": missing[:_LISTED],
+        "unexpected": unexpected[:_LISTED],
+        "mismatched": mismatched[:_LISTED],
+        "counts": {"missing": len(missing), "unexpected": len(unexpected), "mismatched": len(mismatched)},
+        "uninitialised_share": round(share, 6),
+    }
+    return Step("failed" if left else "ok", detail, data=data)
+
+
+def _state_dict(path: Path, prefix: str | None) -> dict[str, torch.Tensor]:
+    from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_with_prefix
+
+    if prefix:
+        loaded: Any = _load_checkpoint_with_prefix(prefix, str(path), map_location="cpu")
+    else:
+        loaded = _load_checkpoint(str(path), map_location="cpu")
+        loaded = loaded.get("state_dict", loaded) if isinstance(loaded, dict) else loaded
+    if not isinstance(loaded, dict):
+        raise UsageError(f"--weights-check: {path} holds no state dict")
+    return {k.removeprefix("module."): v for k, v in loaded.items() if isinstance(v, torch.Tensor)}
+
+
+def _after_load_hooks(backbone: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` as each module's load hooks leave it (renamed keys, resized position embeddings),
+    parents before children, as ``load_state_dict`` runs them."""
+    for name, module in backbone.named_modules():
+        for hook in list(module._load_state_dict_pre_hooks.values()):
+            hook(state, f"{name}." if name else "", {}, False, [], [], [])
+    return state

@@ -1,0 +1,351 @@
+"""Weights and the catalog (issue 10), as a user meets them: ``find --sort``, ``build --weights``,
+``smoke --weights-check`` and validate's weight checks.
+
+No downloads: the catalog's figures are compared with the libraries' own metadata read here, and the
+checkpoints loaded are made here from freshly built networks (torchvision, an mmpretrain classifier,
+pytorchcv, timm) and saved as files.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import yaml
+from click.testing import CliRunner, Result
+
+from otxgen.cli import main
+from otxgen.schema.published import archs, choose
+from otxgen.schema.store import load_index, load_schema
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+TEMPLATES = ("detection", "segmentation", "classification")
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+def workspace(tmp_path: Path, task: str) -> Path:
+    folder = tmp_path / task
+    assert invoke("build", "--task", task, "--workspace", str(folder)).exit_code == 0
+    return folder
+
+
+def backbone_of(model_py: Path) -> dict[str, Any]:
+    from mmengine.config import Config
+
+    backbone: dict[str, Any] = Config.fromfile(str(model_py)).model.backbone.to_dict()
+    return backbone
+
+
+def preprocessor_of(model_py: Path) -> dict[str, Any]:
+    from mmengine.config import Config
+
+    preprocessor: dict[str, Any] = Config.fromfile(str(model_py)).model.data_preprocessor.to_dict()
+    return preprocessor
+
+
+# --- the catalog, against the libraries' own metadata --------------------------------------------------
+
+
+def test_torchvision_figures_are_the_weight_enums() -> None:
+    from torchvision.models import get_model_weights, list_models
+
+    listed = {row["type"] for row in load_index()["backbones"] if row["library"] == "torchvision"}
+    compared = 0
+    for name in list_models():
+        if f"torchvision.{name}" not in listed:
+            continue
+        enums = {w.url: w for w in get_model_weights(name) if w.meta.get("_metrics", {}).get("ImageNet-1K")}
+        (arch,) = archs(load_schema(f"torchvision.{name}"))
+        assert {c.url for c in arch.checkpoints} == set(enums), name
+        for checkpoint in arch.checkpoints:
+            weight = enums[checkpoint.url]
+            assert checkpoint.top1 == weight.meta["_metrics"]["ImageNet-1K"]["acc@1"]
+            assert checkpoint.params == weight.meta["num_params"]
+            assert checkpoint.gflops == weight.meta["_ops"]
+            assert checkpoint.mean == pytest.approx([m * 255 for m in weight.transforms().mean])
+            compared += 1
+    assert compared > 50
+
+
+def test_mmpretrain_figures_are_the_metafiles() -> None:
+    """Every ImageNet checkpoint of the ResNet and ConvNeXt metafiles whose config builds the default
+    arch setting is listed under its arch with the metafile's Top-1, Parameters and FLOPs."""
+    import mmpretrain
+    from mmengine.config import Config
+
+    root = Path(mmpretrain.__file__).parent / ".mim"
+    for family, backbone_type, key in (("resnet", "ResNet", "depth"), ("convnext", "ConvNeXt", "arch")):
+        schema = load_schema(f"mmpretrain.{backbone_type}")
+        by_url = {c.url: (a, c) for a in archs(schema) for c in a.checkpoints}
+        found = 0
+        for model in yaml.safe_load((root / "configs" / family / "metafile.yml").read_text())["Models"]:
+            backbone = Config.fromfile(str(root / model["Config"])).model.backbone
+            data = str(model.get("Metadata", {}).get("Training Data", "ImageNet"))
+            if (
+                backbone.type != backbone_type
+                or "ImageNet" not in data
+                or set(backbone) - {"type", key, "drop_path_rate"}
+            ):
+                continue
+            arch, checkpoint = by_url[model["Weights"]]
+            assert str(backbone[key]) in arch.labels
+            top1 = next(r["Metrics"]["Top 1 Accuracy"] for r in model["Results"] if r["Dataset"] == "ImageNet-1k")
+            assert checkpoint.top1 == top1 and checkpoint.params == model["Metadata"]["Parameters"]
+            assert checkpoint.gflops == pytest.approx(model["Metadata"]["FLOPs"] / 1e9, abs=1e-3)
+            assert checkpoint.prefix == "backbone."
+            found += 1
+        assert found >= 4, family
+
+
+def test_pytorchcv_figures_are_its_model_store() -> None:
+    from pytorchcv.models.common import model_store
+
+    table = model_store.get_model_metainfo_dict()
+    for name in ("resnet18", "mobilenetv2_w1", "resnet10"):
+        weights, error, _, _ = table[name]
+        ((checkpoint,),) = [a.checkpoints for a in archs(load_schema(f"pytorchcv.{name}"))]
+        assert checkpoint.params == weights and checkpoint.top5 == pytest.approx(100 - int(error) / 100)
+
+
+@pytest.mark.parametrize("backbone_type", ["mmdet.RegNet", "mmseg.MixVisionTransformer", "timm.resnet18"])
+def test_measured_params_are_the_built_modules(backbone_type: str) -> None:
+    from otxgen.shapes import build_backbone
+
+    schema = load_schema(backbone_type)
+    block = schema["x-otxgen"]["catalog"]
+    label, value = next(iter(block["archs"].items()))
+    cfg = {"type": backbone_type, **({block["key"]: label} if block["key"] else {})}
+    required = schema["x-otxgen"]["required_args"]
+    cfg |= {name: options[0] for name, options in required.items() if options and name not in cfg}
+    module = build_backbone(cfg, "cpu")
+    assert value["measured"]["params"] == sum(p.numel() for p in module.parameters())
+    assert value["measured"]["gflops"] > 0
+
+
+def test_find_sort_top1_shows_published_figures() -> None:
+    result = invoke("find", "--backbone", "mmpretrain", "torchvision", "--sort", "top1", "--weights-only")
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.output.splitlines() if re.match(r"\| \d+ ", line)]
+    tops = [float(cells[6]) for cells in (line.split("|") for line in rows) if cells[6].strip()]
+    assert len(tops) > 100 and tops == sorted(tops, reverse=True)
+    rated = sum(
+        1
+        for b in load_index()["backbones"]
+        if b["library"] in ("mmpretrain", "torchvision")
+        for a in b["archs"]
+        if a["top1"] is not None
+    )
+    assert len(tops) == rated
+
+
+def test_every_arch_of_every_library_has_params_and_gflops() -> None:
+    missing = [
+        (b["type"], a["arch"][0])
+        for b in load_index()["backbones"]
+        for a in b["archs"]
+        if a["params"] is None or a["gflops"] is None
+    ]
+    total = sum(len(b["archs"]) for b in load_index()["backbones"])
+    assert total > 1900
+    assert len(missing) <= total // 100, missing[:10]  # the rest have no forward on the meta device, said so
+
+
+# --- build --weights ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("task", TEMPLATES)
+def test_auto_writes_the_imagenet_checkpoint_of_exactly_this_arch(tmp_path: Path, task: str) -> None:
+    folder = workspace(tmp_path, task)
+    result = invoke(
+        "build", "--backbone", "mmpretrain.ConvNeXt", "--set", "arch=tiny", "--workspace", str(folder), "--no-smoke"
+    )
+    assert result.exit_code == 0, result.output
+    schema = load_schema("mmpretrain.ConvNeXt")
+    expected, _ = choose(next(a for a in archs(schema) if "tiny" in a.labels))
+    assert expected is not None and expected.url
+    init = backbone_of(folder / "model.py")["init_cfg"]
+    assert init == {"type": "Pretrained", "checkpoint": expected.url, "prefix": "backbone."}
+    assert f"weights: {expected.name}" in result.output
+    assert invoke("validate", str(folder / "model.py")).exit_code == 0
+    again = invoke("build", "--backbone", "backbone.yaml", "--workspace", str(folder), "--check")
+    assert again.exit_code == 0, again.output  # idempotent: a second build writes the same checkpoint
+
+
+@pytest.mark.parametrize("backbone_type", ["torchvision.resnet18", "pytorchcv.resnet18"])
+def test_auto_for_the_wrappers(tmp_path: Path, backbone_type: str) -> None:
+    folder = workspace(tmp_path, "detection")
+    result = invoke("build", "--backbone", backbone_type, "--workspace", str(folder), "--no-smoke")
+    assert result.exit_code == 0, result.output
+    (arch,) = archs(load_schema(backbone_type))
+    expected, _ = choose(arch)
+    assert expected is not None
+    assert backbone_of(folder / "model.py")["init_cfg"] == {"type": "Pretrained", "checkpoint": expected.url}
+
+
+def test_normalisation_follows_the_checkpoint(tmp_path: Path) -> None:
+    """A caffe-style template (BGR, std 1) swapped to torchvision weights gets RGB ImageNet mean/std."""
+    folder = workspace(tmp_path, "detection")
+    model = folder / "model.py"
+    text = model.read_text()
+    caffe = text.replace("std=[58.395, 57.12, 57.375]", "std=[1.0, 1.0, 1.0]").replace(
+        "bgr_to_rgb=True", "bgr_to_rgb=False"
+    )
+    model.write_text(caffe)
+    result = invoke("build", "--backbone", "torchvision.resnet50", "--workspace", str(folder), "--no-smoke")
+    assert result.exit_code == 0, result.output
+    (arch,) = archs(load_schema("torchvision.resnet50"))
+    checkpoint, _ = choose(arch)
+    assert checkpoint is not None and checkpoint.std is not None
+    preprocessor = preprocessor_of(model)
+    assert preprocessor["std"] == pytest.approx(list(checkpoint.std)) and preprocessor["bgr_to_rgb"] is True
+    assert "[*] model.py: data_preprocessor.std=" in result.output
+    assert "pad_size_divisor=32" in model.read_text()  # nothing else of the preprocessor changes
+
+
+def test_none_writes_no_checkpoint(tmp_path: Path) -> None:
+    folder = workspace(tmp_path, "segmentation")
+    result = invoke(
+        "build",
+        "--backbone",
+        "mmseg.MixVisionTransformer",
+        "--weights",
+        "none",
+        "--workspace",
+        str(folder),
+        "--no-smoke",
+    )
+    assert result.exit_code == 0, result.output
+    assert "init_cfg" not in backbone_of(folder / "model.py") or backbone_of(folder / "model.py")["init_cfg"] is None
+    assert "[!] no pretrained weights (--weights none)" in result.output
+
+
+# --- local checkpoints, loaded through mmengine's real init path ----------------------------------------
+
+
+def _torchvision() -> dict[str, torch.Tensor]:
+    import torchvision
+
+    return torchvision.models.resnet18().state_dict()
+
+
+def _mmpretrain() -> dict[str, torch.Tensor]:
+    from mmpretrain.registry import MODELS
+
+    classifier = MODELS.build(
+        dict(
+            type="ImageClassifier",
+            backbone=dict(type="ResNet", depth=18),
+            neck=dict(type="GlobalAveragePooling"),
+            head=dict(type="LinearClsHead", num_classes=1000, in_channels=512),
+        )
+    )
+    return {"state_dict": classifier.state_dict(), "meta": {"made": "here"}}  # type: ignore[dict-item]
+
+
+def _pytorchcv() -> dict[str, torch.Tensor]:
+    from pytorchcv.model_provider import get_model
+
+    return get_model("resnet10").state_dict()
+
+
+def _timm() -> dict[str, torch.Tensor]:
+    import timm
+
+    return timm.create_model("resnet18").state_dict()
+
+
+def print_of(tensor: torch.Tensor) -> tuple[Any, ...]:
+    return (*tensor.shape, round(float(tensor.double().sum()), 4))
+
+
+def fingerprints(tensors: Any) -> set[tuple[Any, ...]]:
+    return {print_of(t) for t in tensors if isinstance(t, torch.Tensor)}
+
+
+LOCAL = {
+    "torchvision.resnet18": ([], _torchvision),
+    "mmpretrain.ResNet": (["--set", "depth=18"], _mmpretrain),
+    "pytorchcv.resnet10": ([], _pytorchcv),
+    "timm.resnet18": ([], _timm),
+}
+
+
+@pytest.mark.parametrize("backbone_type", list(LOCAL))
+def test_local_checkpoint_loads_with_no_missing_key(tmp_path: Path, backbone_type: str) -> None:
+    from mmengine.config import Config
+
+    from otxgen.smoke import runtime
+
+    extra, make = LOCAL[backbone_type]
+    saved = make()
+    path = tmp_path / "weights.pth"
+    torch.save(saved, path)
+    folder = workspace(tmp_path, "detection")
+    result = invoke(
+        "build", "--backbone", backbone_type, *extra, "--weights", str(path), "--workspace", str(folder), "--no-smoke"
+    )
+    assert result.exit_code == 0, result.output
+    config = Config.fromfile(str(folder / "model.py"))
+    model = runtime.build_model(config, runtime.scope_of(config))
+    with runtime.quiet_mmengine():
+        model.init_weights()  # mmengine's Pretrained initialisation, as training runs it
+    state = saved.get("state_dict", saved)
+    loaded = {k: v for k, v in model.backbone.state_dict().items() if not k.endswith("num_batches_tracked")}
+    published = fingerprints(state.values())
+    assert all(print_of(tensor) in published for tensor in loaded.values())  # each is one of the checkpoint's
+    check = invoke("smoke", str(folder / "model.py"), "--device", "cpu", "--weights-check", "--format", "json")
+    assert check.exit_code == 0, check.output
+    report = json.loads(check.stdout)["weights"]
+    assert report["counts"]["missing"] == 0 and report["counts"]["mismatched"] == 0
+    assert report["uninitialised_share"] == 0
+
+
+def test_wrong_depth_is_reported_by_weights_check_and_validate(tmp_path: Path) -> None:
+    from mmpretrain.registry import MODELS
+
+    classifier = MODELS.build(dict(type="ImageClassifier", backbone=dict(type="ResNet", depth=34)))
+    path = tmp_path / "resnet34.pth"
+    torch.save({"state_dict": classifier.state_dict()}, path)
+    folder = workspace(tmp_path, "classification")
+    built = invoke(
+        "build",
+        "--backbone",
+        "mmpretrain.ResNet",
+        "--set",
+        "depth=18",
+        "--weights",
+        str(path),
+        "--workspace",
+        str(folder),
+        "--no-smoke",
+    )
+    assert built.exit_code == 0, built.output
+    check = invoke("smoke", str(folder / "model.py"), "--device", "cpu", "--weights-check", "--format", "json")
+    assert check.exit_code == 1
+    report = json.loads(check.stdout)["weights"]
+    assert report["counts"]["mismatched"] + report["counts"]["missing"] > 0 and report["uninitialised_share"] > 0
+    # a published checkpoint of another depth: validate warns, from the catalog
+    schema = load_schema("mmpretrain.ResNet")
+    other = next(c for a in archs(schema) if "101" in a.labels for c in a.checkpoints if c.url)
+    model = folder / "model.py"
+    text = model.read_text().replace(str(path), other.url)
+    model.write_text(text)
+    validated = invoke("validate", str(model))
+    assert validated.exit_code == 0 and "warning:" in validated.output and "depth=101" in validated.output
+
+
+def test_init_cfg_and_pretrained_together_is_an_error(tmp_path: Path) -> None:
+    folder = workspace(tmp_path, "detection")
+    model = folder / "model.py"
+    both = "pretrained='a.pth',\n        init_cfg=dict(type='Pretrained', checkpoint='b.pth'),"
+    text = model.read_text().replace("type='MobileNetV2',", f"type='MobileNetV2',\n        {both}")
+    model.write_text(text)
+    result = invoke("validate", str(model))
+    assert result.exit_code == 1 and "init_cfg and pretrained cannot be specified at the same time" in result.output
