@@ -113,8 +113,12 @@ def find(
     if template:
         _run(ctx, lambda: app.find_templates(FindTemplateOptions(task, output_format), _say))
         return
-    options = FindBackboneOptions(_libraries(libraries), task, output_format, sort, weights_only, verified_only)
-    _run(ctx, lambda: app.find_backbones(options, _say))
+    _run(
+        ctx,
+        lambda: app.find_backbones(
+            FindBackboneOptions(_libraries(libraries), task, output_format, sort, weights_only, verified_only), _say
+        ),
+    )
 
 
 @main.command(epilog=EXIT_CODES_HELP)

@@ -49,8 +49,8 @@ def find_backbones(options: FindBackboneOptions, say: Say) -> Outcome:
     if verified is not None:
         header = [*_HEADER, "Verified"]
         lines = _with_verified(lines, rows, options.sort is not None)
-    table = render_table(header, lines)
-    return Outcome(table + "* measured on the meta device at 224x224 (the backbone alone); the rest as published\n")
+    say("[*] * measured on the meta device at 224x224 (the backbone alone); other figures as published")
+    return Outcome(render_table(header, lines))
 
 
 def _verified(task: str) -> dict[str, Any]:
