@@ -131,8 +131,12 @@ def heatmap_html(matrix: Matrix, title: str = "otxgen matrix") -> str:
     libraries = sorted(set(matrix.libraries.values()))
     tasks = sorted({column.task for column in matrix.columns})
     head = "".join(
-        f'<th class="col" data-task="{_a(c.task)}" title="{_a(c.task)}; checks: {_a(", ".join(c.checks))}">'
-        f"{_h(c.id)}{' *' if c.default else ''}</th>"
+        f'<th class="col" data-task="{_a(c.task)}" title="{_a(c.task)}">{_h(c.id)}{" *" if c.default else ""}'
+        f'<div class="checks">{_h(" + ".join(c.checks))}</div></th>'
+        for c in matrix.columns
+    )
+    head += '</tr><tr><th class="name">all checks passed</th>' + "".join(
+        f'<th class="count" data-task="{_a(c.task)}">{_passed_all(_column_records(matrix, c))}</th>'
         for c in matrix.columns
     )
     body = "\n".join(_html_row(matrix, row) for row in matrix.rows)
@@ -154,6 +158,10 @@ def heatmap_html(matrix: Matrix, title: str = "otxgen matrix") -> str:
         style=_STYLE,
         script=_SCRIPT,
     )
+
+
+def _passed_all(records: list[Record]) -> str:
+    return f"{sum(1 for r in records if r.outcome == 'ok')}/{len(records)}"
 
 
 def _html_row(matrix: Matrix, row: str) -> str:
@@ -194,6 +202,8 @@ _STYLE = """
 body { font: 13px system-ui, sans-serif; margin: 16px; color: #222; }
 table { border-collapse: collapse; }
 th.col { font-weight: 600; padding: 4px; max-width: 9em; font-size: 11px; vertical-align: bottom; }
+th.col .checks { font-weight: normal; color: #666; }
+th.count { font-weight: normal; font-size: 11px; color: #444; }
 th.name { text-align: left; font-weight: normal; padding: 1px 8px 1px 0; white-space: nowrap; }
 td.cell { width: 5em; height: 16px; text-align: center; border: 1px solid #ddd; font-size: 11px; }
 .filters { margin: 8px 0; } .filters label { margin-right: 16px; }
