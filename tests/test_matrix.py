@@ -149,6 +149,22 @@ def test_a_killed_run_resumes_with_the_missing_cells_only(tmp_path: Path) -> Non
     assert all(record.outcome == "ok" for record in final.values())
 
 
+def test_ctrl_c_stops_the_run_keeping_its_records_and_no_false_crash(tmp_path: Path) -> None:
+    backbones = ("torchvision.resnet18", "mmdet.ResNet", "pytorchcv.resnet10")
+    command = [sys.executable, "-m", "otxgen.cli", *_args(tmp_path, "--jobs", "1", backbones=backbones)]
+    run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    records = tmp_path / "records.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (records.is_file() and records.read_text().count("\n") >= 1):
+        time.sleep(0.05)
+    os.killpg(run.pid, signal.SIGINT)  # what a terminal sends to the whole process group
+    assert run.wait(timeout=60) != 0
+    done = RecordStore(tmp_path).load()
+    assert done and all(record.outcome == "ok" for record in done.values()), "an interrupted cell is not a crash"
+    report = json.loads((tmp_path / "matrix.json").read_text())
+    assert len(report["cells"]) == len(done) and len(report["missing"]) == 6 - len(done)
+
+
 def _chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
     flags = [
         "--headless",

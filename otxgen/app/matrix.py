@@ -46,7 +46,7 @@ def matrix(options: MatrixOptions, say: Say) -> Outcome:
         try:
             _run(options, todo, records, store, say)
         finally:
-            table = matrix_of(cells, records, columns)
+            table = matrix_of(cells, dict(records), columns)  # a copy: after Ctrl-C a worker thread may still add
             _write_outputs(folder, table, cells)
     say(f"[*] Wrote {', '.join(str(folder / name) for name in OUTPUTS)}")
     if table.missing:
@@ -69,7 +69,7 @@ def _run(options: MatrixOptions, todo: list[Cell], records: dict[str, Record], s
     for cell in [c for c in todo if c.needs_input]:  # nothing to run: the user must enter an argument
         on_record(record_of(cell, {}, "needs-input").with_reason(_needs_input_reason(cell)))
     runnable = [cell for cell in todo if not cell.needs_input]
-    if not runnable:
+    if not runnable or options.max_minutes == 0:  # nothing to run, or only the report asked
         return
     start = time.monotonic()
     deadline = start + options.max_minutes * 60 if options.max_minutes is not None else None

@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     _die_with_parent()
+    _leave_interrupts_to_the_supervisor()
     results = os.fdopen(args.result_fd, "w", buffering=1, encoding="utf-8")
     _silence_stdout()
     _warm_up(args.threads)
@@ -120,6 +121,14 @@ def _silence_stdout() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.close(devnull)
+
+
+def _leave_interrupts_to_the_supervisor() -> None:
+    """Ctrl-C in a terminal reaches the whole process group: the run stops (its supervisor kills this
+    worker), but the cell in hand must not end as a "crash" record of an interrupted worker."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _die_with_parent() -> None:
