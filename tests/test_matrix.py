@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -188,6 +189,12 @@ def test_the_html_page_shows_the_heatmap_in_headless_chromium(local_run: Path, t
     assert dom.count('<tr class="row"') == len(BACKBONES)
     assert f"{len(BACKBONES)} rows shown" in dom, "the page's script ran"
     assert dom.count('data-state="forward"') == 7 and 'title="timm.vit_tiny_patch16_224 in detection' in dom
+    sliced = _chromium("--dump-dom", page.as_uri() + "?library=mmdet&task=detection", profile=tmp_path / "profile")
+    assert "1 rows shown" in sliced.stdout, "the library filter"
+    classification = re.findall(r'<t[hd][^>]*data-task="classification"[^>]*>', sliced.stdout)
+    assert len(classification) == 2 + len(BACKBONES), "its header, its count and one cell a backbone"
+    assert all(" hidden" in tag for tag in classification), "the task filter hides the classification column"
+    assert not any(" hidden" in tag for tag in re.findall(r'<t[hd][^>]*data-task="detection"[^>]*>', sliced.stdout))
     shot = tmp_path / "matrix.png"
     _chromium(f"--screenshot={shot}", "--window-size=1000,700", page.as_uri(), profile=tmp_path / "profile")
     from PIL import Image

@@ -225,8 +225,13 @@ function applyFilters() {
   }
   document.getElementById('shown').textContent = shown + ' rows shown';
 }
-document.getElementById('library').addEventListener('change', applyFilters);
-document.getElementById('task').addEventListener('change', applyFilters);
+// ?library=timm&task=detection presets the filters: a link can point at one slice of the matrix.
+const preset = new URLSearchParams(location.search);
+for (const name of ['library', 'task']) {
+  const select = document.getElementById(name);
+  if ([...select.options].some((option) => option.value === preset.get(name))) select.value = preset.get(name);
+  select.addEventListener('change', applyFilters);
+}
 applyFilters();
 """
 
