@@ -144,9 +144,8 @@ def heatmap_html(matrix: Matrix, title: str = "otxgen matrix") -> str:
         f'<span class="key" style="background:{colour}">{_h(name)}</span>' for name, colour in COLOURS.items()
     )
     summary = f"{len(matrix.rows)} backbones x {len(matrix.columns)} templates; {len(matrix.records)} cells done, "
-    summary += (
-        f"{matrix.missing} missing. * default template of its task. H hang, C crash, M out of memory, ? needs input."
-    )
+    summary += f"{matrix.missing} missing. * default template of its task. ✓ every check asked passed, ✗ the next "
+    summary += "one failed, H hang, C crash, M out of memory, ? needs input. Hover a cell for its reason."
     return _PAGE.format(
         title=_h(title),
         summary=_h(summary),
@@ -175,7 +174,7 @@ def _html_cell(record: Record | None, column: Column) -> str:
         missing = COLOURS["missing"]
         return f'<td data-task="{_a(column.task)}" class="cell" style="background:{missing}" title="not run yet"></td>'
     state = "needs-input" if record.outcome == "needs-input" else record.furthest or "none"
-    mark = MARKS.get(record.outcome, "" if record.outcome == "ok" else "✗")
+    mark = MARKS.get(record.outcome, "✓" if record.outcome == "ok" else "✗")
     tip = f"{record.arch} in {column.id}: {record.outcome}, furthest check passed: {record.furthest or 'none'}"
     tip += f" ({', '.join(record.checks)} asked)" + (
         f"\n{record.failed_check}: {record.reason}" if record.reason else ""
