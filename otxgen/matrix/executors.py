@@ -108,7 +108,8 @@ def run_ray(
                 record = Record.from_json(ray.get(done))
             except ray.exceptions.RayActorError as error:  # the actor's process itself died
                 reason = f"the Ray actor died: {str(error).splitlines()[0]}"
-                record, actor = stopped_record(cell, "crash", reason, 0.0, {}), actor_class.remote(limits)
+                record, dead, actor = stopped_record(cell, "crash", reason, 0.0, {}), actor, actor_class.remote(limits)
+                actors[actors.index(dead)] = actor
             on_record(record)
             submit(actor)
         ray.get([actor.close.remote() for actor in actors])
