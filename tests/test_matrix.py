@@ -230,3 +230,27 @@ def test_the_committed_matrix_is_read_without_torch() -> None:
     detection = verified("detection")
     assert detection["mmdet.ResNet"].checks == ("static", "build", "forward")
     assert verified("detection", "detection-retinanet-r50")["mmdet.ResNet"].checks == ("static",)
+
+
+def test_the_plan_keys_cells_by_arguments_template_checks_and_versions() -> None:
+    from dataclasses import replace
+
+    from otxgen.matrix.cells import with_prerequisites
+    from otxgen.matrix.plan import plan_cells
+
+    assert with_prerequisites(("export",)) == ("static", "build", "forward", "export")
+    cells = plan_cells(("mmdet.ResNet",), ("detection-atss-mobilenetv2",), ("static", "build"), all_options=True)
+    assert [cell.args["depth"] for cell in cells] == [18, 34, 50, 101, 152]
+    assert [cell.default_arch for cell in cells] == [True, False, False, False, False]
+    assert cells[0].arch == "mmdet.ResNet" and cells[1].arch == "mmdet.ResNet depth=34"
+    assert len({cell.key for cell in cells}) == 5
+    first = cells[0]
+    assert first.versions.keys() == {"otxgen", "torch", "mmdet", "template"}
+    newer = replace(first, versions={**first.versions, "torch": "9.9"})
+    assert newer.key != first.key and replace(first).key == first.key
+    assert replace(first, checks=("static",)).key != first.key
+    libraries = {
+        cell.library
+        for cell in plan_cells(("pytorchcv", "timm.resnet18"), ("segmentation-hrnet18-fcn",), ("static",), False)
+    }
+    assert libraries == {"pytorchcv", "timm"}
