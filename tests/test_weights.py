@@ -235,17 +235,21 @@ def _torchvision() -> dict[str, torch.Tensor]:
     return torchvision.models.resnet18().state_dict()
 
 
-def _mmpretrain() -> dict[str, torch.Tensor]:
+def mmpretrain_classifier(depth: int) -> torch.nn.Module:
+    from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS
 
-    classifier = MODELS.build(
-        dict(
-            type="ImageClassifier",
-            backbone=dict(type="ResNet", depth=18),
-            neck=dict(type="GlobalAveragePooling"),
-            head=dict(type="LinearClsHead", num_classes=1000, in_channels=512),
-        )
+    head = dict(type="LinearClsHead", num_classes=1000, in_channels=512)
+    cfg = dict(
+        type="ImageClassifier", backbone=dict(type="ResNet", depth=depth), neck=dict(type="GlobalAveragePooling")
     )
+    with DefaultScope.overwrite_default_scope("mmpretrain"):  # a detector built before left mmdet's scope
+        module: torch.nn.Module = MODELS.build(cfg | {"head": head})
+    return module
+
+
+def _mmpretrain() -> dict[str, torch.Tensor]:
+    classifier = mmpretrain_classifier(18)
     return {"state_dict": classifier.state_dict(), "meta": {"made": "here"}}  # type: ignore[dict-item]
 
 
@@ -308,9 +312,7 @@ def test_local_checkpoint_loads_with_no_missing_key(tmp_path: Path, backbone_typ
 
 
 def test_wrong_depth_is_reported_by_weights_check_and_validate(tmp_path: Path) -> None:
-    from mmpretrain.registry import MODELS
-
-    classifier = MODELS.build(dict(type="ImageClassifier", backbone=dict(type="ResNet", depth=34)))
+    classifier = mmpretrain_classifier(34)
     path = tmp_path / "resnet34.pth"
     torch.save({"state_dict": classifier.state_dict()}, path)
     folder = workspace(tmp_path, "classification")
@@ -344,8 +346,8 @@ def test_wrong_depth_is_reported_by_weights_check_and_validate(tmp_path: Path) -
 def test_init_cfg_and_pretrained_together_is_an_error(tmp_path: Path) -> None:
     folder = workspace(tmp_path, "detection")
     model = folder / "model.py"
-    both = "pretrained='a.pth',\n        init_cfg=dict(type='Pretrained', checkpoint='b.pth'),"
-    text = model.read_text().replace("type='MobileNetV2',", f"type='MobileNetV2',\n        {both}")
+    text = model.read_text().replace("type='MobileNetV2',", "type='MobileNetV2',\n        pretrained='a.pth',")
+    text = text.replace("init_cfg=None,", "init_cfg=dict(type='Pretrained', checkpoint='b.pth'),")
     model.write_text(text)
     result = invoke("validate", str(model))
     assert result.exit_code == 1 and "init_cfg and pretrained cannot be specified at the same time" in result.output

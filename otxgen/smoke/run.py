@@ -99,7 +99,8 @@ def _weights(backbone: nn.Module, backbone_cfg: dict[str, Any], given: str, seco
     from otxgen.smoke.weights import checkpoint_of, weights_check
 
     path, prefix = checkpoint_of(backbone_cfg, given or None)
-    return _timed(seconds, "weights", lambda: weights_check(backbone, path, prefix))
+    with runtime.quiet_mmengine():  # mmengine's reader logs on stdout, which carries the report
+        return _timed(seconds, "weights", lambda: weights_check(backbone, path, prefix))
 
 
 def _timed(seconds: dict[str, float], name: str, work: Callable[[], T]) -> T:

@@ -69,13 +69,17 @@ def weights_check(backbone: nn.Module, path: Path, prefix: str | None) -> Step:
 
 
 def _state_dict(path: Path, prefix: str | None) -> dict[str, torch.Tensor]:
+    import contextlib
+    import sys
+
     from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_with_prefix
 
-    if prefix:
-        loaded: Any = _load_checkpoint_with_prefix(prefix, str(path), map_location="cpu")
-    else:
-        loaded = _load_checkpoint(str(path), map_location="cpu")
-        loaded = loaded.get("state_dict", loaded) if isinstance(loaded, dict) else loaded
+    with contextlib.redirect_stdout(sys.stderr):  # its reader prints where it loads from; stdout is the report's
+        if prefix:
+            loaded: Any = _load_checkpoint_with_prefix(prefix, str(path), map_location="cpu")
+        else:
+            loaded = _load_checkpoint(str(path), map_location="cpu")
+            loaded = loaded.get("state_dict", loaded) if isinstance(loaded, dict) else loaded
     if not isinstance(loaded, dict):
         raise UsageError(f"--weights-check: {path} holds no state dict")
     return {k.removeprefix("module."): v for k, v in loaded.items() if isinstance(v, torch.Tensor)}
