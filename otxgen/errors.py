@@ -37,3 +37,9 @@ class MissingExtraError(OtxgenError):
     """A command needs the heavy stack (torch, mm*) which is not installed."""
 
     exit_code = 2
+
+
+class WorkerStartError(OtxgenError):
+    """A matrix worker process did not start (the [mm] stack broken or missing there): no cell can run."""
+
+    exit_code = 3

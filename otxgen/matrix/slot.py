@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import IO, Any
 
-from otxgen.errors import OtxgenError
+from otxgen.errors import WorkerStartError
 from otxgen.matrix.cells import Cell, Outcome, Record, StepResult, stopped_record
 from otxgen.matrix.worker import resident_bytes
 
@@ -34,12 +34,6 @@ class Limits:
     memory_bytes: int = 6 << 30
     threads: int = 1
     start_seconds: float = 600.0
-
-
-class WorkerStartError(OtxgenError):
-    """A worker process did not start (the [mm] stack missing or broken): no cell could run."""
-
-    exit_code = 3
 
 
 class _Worker:
