@@ -31,7 +31,16 @@ Format of ``schemas/<lib>/<Name>.json`` (JSON Schema draft 2020-12)::
           "defaults": {"50": [{"channels": 256, "stride": 4, "ndim": 4}, ...]},  # outputs at defaults;
                                              # pooled (N, C) outputs have ndim 2 and stride null
           "table": {"50": [{"channels": 256, "stride": 4}, ...]}   # every stage, index = out_index;
-        }                                                          # key "default" when key is null
+        },                                                         # key "default" when key is null
+        "catalog": {                                               # see schema.catalog / schema.published
+          "key": "depth",                                          # the arch argument, or null
+          "archs": {"50": {                                        # every arch option ("default": none)
+            "measured": {"params": 23508032, "gflops": 4.087, "input_size": 224},  # or {"error": why}
+            "checkpoints": [{"name": "torchvision://resnet50", "publisher": "mmdet", "url": "...",
+                             "data": ["ImageNet-1k"], "top1": 76.13, "params": 25557032, "gflops": 4.089,
+                             "input_size": 224, "mean": [...], "std": [...], "rgb": true,
+                             "prefix": null, "configs": 33, "same_as": "ResNet50_Weights.IMAGENET1K_V1"}]}}
+        }
       }
     }
 
@@ -45,5 +54,8 @@ only when no shape argument differs from its default (``dense_args`` at their ta
     {"format": 1,
      "libraries": {"mmdet": {"version": "3.3.0", "excluded": {"Name": "reason", ...}}, ...},
      "backbones": [{"type": "mmdet.ResNet", "library": "mmdet", "required_args": {...},
-                    "tasks": [...], "schema": "mmdet/ResNet.json"}, ...]}
+                    "tasks": [...], "schema": "mmdet/ResNet.json",
+                    "archs": [{"arch": ["50"], "params": 25557032, "params_source": "torchvision",
+                               "gflops": 4.089, "gflops_source": "torchvision", "top1": 80.858,
+                               "weights": 2}, ...]}, ...]}   # what find shows; aliases share a row
 """
