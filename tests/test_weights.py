@@ -61,7 +61,12 @@ def test_torchvision_figures_are_the_weight_enums() -> None:
     for name in list_models():
         if f"torchvision.{name}" not in listed:
             continue
-        enums = {w.url: w for w in get_model_weights(name) if w.meta.get("_metrics", {}).get("ImageNet-1K")}
+        enums = {
+            w.url: w
+            for w in get_model_weights(name)
+            if w.meta.get("_metrics", {}).get("ImageNet-1K")
+            and all(v == v for v in w.meta["_metrics"]["ImageNet-1K"].values())  # features-only: NaN top-1
+        }
         (arch,) = archs(load_schema(f"torchvision.{name}"))
         assert {c.url for c in arch.checkpoints} == set(enums), name
         for checkpoint in arch.checkpoints:
@@ -85,18 +90,19 @@ def test_mmpretrain_figures_are_the_metafiles() -> None:
         schema = load_schema(f"mmpretrain.{backbone_type}")
         by_url = {c.url: (a, c) for a in archs(schema) for c in a.checkpoints}
         found = 0
-        for model in yaml.safe_load((root / "configs" / family / "metafile.yml").read_text())["Models"]:
+        metafile = yaml.safe_load((root / "configs" / family / "metafile.yml").read_text())
+        collections = {c["Name"]: c.get("Metadata") or {} for c in metafile["Collections"]}
+        for model in metafile["Models"]:
             backbone = Config.fromfile(str(root / model["Config"])).model.backbone
-            data = str(model.get("Metadata", {}).get("Training Data", "ImageNet"))
-            if (
-                backbone.type != backbone_type
-                or "ImageNet" not in data
-                or set(backbone) - {"type", key, "drop_path_rate"}
-            ):
+            metadata = collections.get(model.get("In Collection"), {}) | (model.get("Metadata") or {})
+            data = str(metadata.get("Training Data"))
+            plain = {"type", key, "drop_path_rate", "num_stages", "out_indices", "style"}
+            if backbone.type != backbone_type or "ImageNet" not in data or set(backbone) - plain:
                 continue
             arch, checkpoint = by_url[model["Weights"]]
             assert str(backbone[key]) in arch.labels
-            top1 = next(r["Metrics"]["Top 1 Accuracy"] for r in model["Results"] if r["Dataset"] == "ImageNet-1k")
+            results = [r["Metrics"] for r in model.get("Results") or [] if r["Dataset"] == "ImageNet-1k"]
+            top1 = results[0]["Top 1 Accuracy"] if results else None
             assert checkpoint.top1 == top1 and checkpoint.params == model["Metadata"]["Parameters"]
             assert checkpoint.gflops == pytest.approx(model["Metadata"]["FLOPs"] / 1e9, abs=1e-3)
             assert checkpoint.prefix == "backbone."
@@ -145,16 +151,20 @@ def test_find_sort_top1_shows_published_figures() -> None:
     assert len(tops) == rated
 
 
-def test_every_arch_of_every_library_has_params_and_gflops() -> None:
-    missing = [
-        (b["type"], a["arch"][0])
-        for b in load_index()["backbones"]
-        for a in b["archs"]
-        if a["params"] is None or a["gflops"] is None
-    ]
-    total = sum(len(b["archs"]) for b in load_index()["backbones"])
-    assert total > 1900
-    assert len(missing) <= total // 100, missing[:10]  # the rest have no forward on the meta device, said so
+def test_every_arch_of_every_library_has_params_and_gflops_or_says_why() -> None:
+    total = unexplained = 0
+    unmeasured = []
+    for row in load_index()["backbones"]:
+        assert row["archs"], row["type"]
+        block = load_schema(row["type"])["x-otxgen"]["catalog"]
+        for arch in row["archs"]:
+            total += 1
+            if arch["params"] is not None and arch["gflops"] is not None:
+                continue
+            unmeasured.append(row["type"])
+            unexplained += "error" not in block["archs"][arch["arch"][0]]["measured"]
+    assert total > 2000 and unexplained == 0
+    assert len(unmeasured) <= total * 3 // 100, unmeasured  # no forward on the meta device, or needs input
 
 
 # --- build --weights ----------------------------------------------------------------------------------
@@ -169,12 +179,12 @@ def test_auto_writes_the_imagenet_checkpoint_of_exactly_this_arch(tmp_path: Path
     assert result.exit_code == 0, result.output
     schema = load_schema("mmpretrain.ConvNeXt")
     expected, _ = choose(next(a for a in archs(schema) if "tiny" in a.labels))
-    assert expected is not None and expected.url
+    assert expected is not None and expected.address
     init = backbone_of(folder / "model.py")["init_cfg"]
-    assert init == {"type": "Pretrained", "checkpoint": expected.url, "prefix": "backbone."}
+    assert init == {"type": "Pretrained", "checkpoint": expected.address, "prefix": "backbone."}
     assert f"weights: {expected.name}" in result.output
     assert invoke("validate", str(folder / "model.py")).exit_code == 0
-    again = invoke("build", "--backbone", "backbone.yaml", "--workspace", str(folder), "--check")
+    again = invoke("build", "--backbone", str(folder / "backbone.yaml"), "--workspace", str(folder), "--check")
     assert again.exit_code == 0, again.output  # idempotent: a second build writes the same checkpoint
 
 
@@ -186,7 +196,7 @@ def test_auto_for_the_wrappers(tmp_path: Path, backbone_type: str) -> None:
     (arch,) = archs(load_schema(backbone_type))
     expected, _ = choose(arch)
     assert expected is not None
-    assert backbone_of(folder / "model.py")["init_cfg"] == {"type": "Pretrained", "checkpoint": expected.url}
+    assert backbone_of(folder / "model.py")["init_cfg"] == {"type": "Pretrained", "checkpoint": expected.address}
 
 
 def test_normalisation_follows_the_checkpoint(tmp_path: Path) -> None:
@@ -239,7 +249,7 @@ def mmpretrain_classifier(depth: int) -> torch.nn.Module:
     from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS
 
-    head = dict(type="LinearClsHead", num_classes=1000, in_channels=512)
+    head = dict(type="LinearClsHead", num_classes=1000, in_channels=512 if depth < 50 else 2048)
     cfg = dict(
         type="ImageClassifier", backbone=dict(type="ResNet", depth=depth), neck=dict(type="GlobalAveragePooling")
     )
@@ -312,8 +322,8 @@ def test_local_checkpoint_loads_with_no_missing_key(tmp_path: Path, backbone_typ
 
 
 def test_wrong_depth_is_reported_by_weights_check_and_validate(tmp_path: Path) -> None:
-    classifier = mmpretrain_classifier(34)
-    path = tmp_path / "resnet34.pth"
+    classifier = mmpretrain_classifier(50)  # bottleneck blocks: not the shapes of depth 18's basic blocks
+    path = tmp_path / "resnet50.pth"
     torch.save({"state_dict": classifier.state_dict()}, path)
     folder = workspace(tmp_path, "classification")
     built = invoke(

@@ -38,11 +38,31 @@ def new_backbone(
     if same_type:
         return {"type": requested["type"], **kept, **{k: v for k, v in requested.items() if k != "type"}}
     properties = schema.get("properties", {})
-    carried = {k: kept[k] for k in CARRIED if k in kept and k in properties and k not in requested}
+    carried = {
+        k: kept[k]
+        for k in CARRIED
+        if k in kept and k in properties and k not in requested and _fits(k, kept[k], properties[k])
+    }
     lost = [k for k, v in kept.items() if k not in carried and k not in requested and v is not None]
     if lost:
         notes.append(f"not carried over from the old {old['type']} (another type): {', '.join(lost)}")
     return {**requested, **carried}
+
+
+def _fits(key: str, value: Any, prop: dict[str, Any]) -> bool:
+    """A norm config carries over within its family only: batch norm (BN, SyncBN) into a backbone built
+    for batch norm, but not into ConvNeXt's channel-wise LayerNorm (``LN2d``), whose blocks call it
+    with arguments a BN does not take."""
+    if key != "norm_cfg":
+        return True
+    default = prop.get("default")
+    new = default.get("type") if isinstance(default, dict) else None
+    old = value.get("type") if isinstance(value, dict) else None
+    return new is None or not isinstance(old, str) or _norm_family(old) == _norm_family(str(new))
+
+
+def _norm_family(norm_type: str) -> str:
+    return "batch" if "BN" in norm_type or "BatchNorm" in norm_type else norm_type
 
 
 def misfits(

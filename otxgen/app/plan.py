@@ -135,7 +135,7 @@ def _plan(
     dropped = misfits(old, backbone, requested, schema, notes) if same_type else []
     if dropped:  # written whole (under ``_delete_``) without them: merging in place would keep them
         same_type, backbone = False, {k: v for k, v in backbone.items() if k not in dropped}
-    outputs = _outputs(backbone, task)
+    backbone, outputs = _outputs(backbone, task, schema, notes)
     if task != "classification":
         backbone, outputs = keeping_strides(host, old, backbone, schema, outputs, catalog, library, say)
     _refuse_single_stride_into_pyramid(host, outputs, host_path)
@@ -264,11 +264,21 @@ def _host(merged: ConfigFacts, host_path: tuple[str, ...], key: str) -> dict[str
     return host
 
 
-def _outputs(backbone: dict[str, Any], task: str) -> ShapeResult:
+def _outputs(
+    backbone: dict[str, Any], task: str, schema: dict[str, Any], notes: list[str]
+) -> tuple[dict[str, Any], ShapeResult]:
+    """The backbone's outputs; for a dense task, a backbone that pools by default (ConvNeXt) gets the
+    arguments its table records for feature maps (``gap_before_final_norm=False``), unless set."""
     from otxgen.shapes import ProbeError, probe_outputs
 
     try:
         result = probe_outputs(backbone)
+        dense_args = ((schema.get("x-otxgen") or {}).get("channels") or {}).get("dense_args") or {}
+        if task != "classification" and not result.is_dense and dense_args and not set(dense_args) & set(backbone):
+            backbone = {**backbone, **dense_args}
+            result = probe_outputs(backbone)
+            said = ", ".join(f"{k}={v!r}" for k, v in dense_args.items())
+            notes.append(f"set {said}: {backbone['type']} pools by default, and a {task} model needs feature maps")
     except ProbeError as error:
         raise InputError(f"cannot work out the outputs of {backbone['type']}: {error}") from None
     if task != "classification" and not result.is_dense:
@@ -277,7 +287,7 @@ def _outputs(backbone: dict[str, Any], task: str) -> ShapeResult:
             f"{backbone['type']} gives {shapes} outputs with these arguments, not the 4-D feature maps a "
             "dense task needs; set out_indices (and the library's options for feature maps) in backbone.yaml"
         )
-    return result
+    return backbone, result
 
 
 def _classifier_overrides(

@@ -57,9 +57,9 @@ def _auto(backbone: dict[str, Any], schema: dict[str, Any]) -> Weights:
     if chosen is None:
         note = f"no pretrained weights written: {why}; pass --weights URL|PATH to start from one"
         return Weights(None, notes=(note,))
-    assert chosen.url is not None
+    assert chosen.address is not None
     fact = f"weights: {chosen.name} ({chosen.publisher}{_trained_on(chosen)}), {why}"
-    return Weights(_init_cfg(chosen.url, chosen.prefix), chosen, facts=(fact,))
+    return Weights(_init_cfg(chosen.address, chosen.prefix), chosen, facts=(fact,))
 
 
 def _given(address: str, schema: dict[str, Any], base: Path) -> Weights:

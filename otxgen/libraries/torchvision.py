@@ -9,6 +9,7 @@ default weights, which must be in torch's cache: nothing is downloaded in CI).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -35,7 +36,7 @@ def _published(names: Sequence[str]) -> Published:
             continue
         for weight in weights:
             metrics = weight.meta.get("_metrics", {}).get("ImageNet-1K")
-            if metrics:
+            if metrics and all(math.isfinite(v) for v in metrics.values()):  # features-only weights: NaN
                 found.setdefault(name, []).append(({}, _checkpoint(weights.__name__, weight, metrics)))
     return found
 

@@ -57,6 +57,13 @@ class Checkpoint:
             configs=int(record.get("configs") or 0),
         )
 
+    @property
+    def address(self) -> str | None:
+        """What a config writes: the library's own name for it (``torchvision://resnet50``,
+        ``open-mmlab://resnet50_v1c``) where it has one, else the URL."""
+        named = "://" in self.name and not self.name.startswith(("http://", "https://"))
+        return self.name if named else self.url
+
     def as_json(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self).items() if v not in (None, (), 0)}
 
@@ -162,6 +169,6 @@ def find(schema: dict[str, Any], url: str) -> tuple[Arch, Checkpoint] | None:
     """The published checkpoint at ``url`` among the arch options of ``schema``, with its arch."""
     for arch in archs(schema):
         for checkpoint in arch.checkpoints:
-            if checkpoint.url == url:
+            if url in (checkpoint.url, checkpoint.address):
                 return arch, checkpoint
     return None

@@ -129,7 +129,7 @@ def old_weights(cfg: Any, backbone_type: str) -> str | None:
     if isinstance(init, dict) and init.get("type") == "Pretrained":
         schema = load_schema(backbone_type)
         arch = arch_of(schema, {**dict(backbone), "type": backbone_type})
-        if arch is None or init.get("checkpoint") not in {c.url for c in arch.checkpoints}:
+        if arch is None or init.get("checkpoint") not in {c.address for c in arch.checkpoints}:
             return f"model.backbone.init_cfg loads {init.get('checkpoint')!r}, not a checkpoint of {backbone_type}"
         backbone = {k: v for k, v in backbone.items() if k != "init_cfg"}
     if model.get("pretrained") is not None:
