@@ -39,6 +39,7 @@ def build_argv(args: dict[str, Any], *extra: str) -> list[str]:
     argv = ["build", "--backbone", args["backbone"], "--model", args["model"], "--no-smoke", *extra]
     for item in args.get("set", []):
         argv += ["--set", item]
+    argv += ["--weights", args["weights"]] if "weights" in args else []
     return argv + (["--target", args["target"]] if "target" in args else [])
 
 

@@ -53,15 +53,21 @@ def catalog_block(
     return block
 
 
+_WEIGHT_NEUTRAL = ("stride", "dilation", "multi_grid")  # move a conv's window, not its weights
+
+
 def _shape_args(schema: dict[str, Any], key: str | None) -> list[str]:
-    """The arguments that reshape a network: the channel table's, or (without one) every argument but
-    the shape-neutral ones."""
+    """The arguments that reshape a network's weights: the channel table's shape arguments (or, without
+    one, every argument but the shape-neutral ones) except strides and dilations, which a segmentor
+    changes (ResNetV1c at output stride 8) while its ImageNet checkpoint still loads."""
     from otxgen.schema.channels import NEUTRAL_ARGS
 
     channels = schema["x-otxgen"].get("channels")
     if channels:
-        return list(channels.get("shape_args") or [])
-    return [n for n in schema["properties"] if n not in NEUTRAL_ARGS and n not in {"type", key, "out_indices"}]
+        names = list(channels.get("shape_args") or [])
+    else:
+        names = [n for n in schema["properties"] if n not in NEUTRAL_ARGS and n not in {"type", key, "out_indices"}]
+    return [n for n in names if not any(part in n for part in _WEIGHT_NEUTRAL)]
 
 
 def _at_default(schema: dict[str, Any], name: str, args: dict[str, Any]) -> bool:
