@@ -126,7 +126,7 @@ def test_build_backbone_prints_the_tutorial_lines_and_writes_backbone_yaml(detec
     assert "in_channels=[32, 64, 160, 384],  # one entry per backbone output, in order" in model
 
 
-def test_diff_touches_only_backbone_and_neck_channels_and_writes_nothing(detection: Path) -> None:
+def test_diff_touches_only_backbone_neck_channels_and_normalisation_and_writes_nothing(detection: Path) -> None:
     before = files(detection)
     original = (detection / "model.py").read_text()
     result = invoke("build", "--backbone", "mmdet.RegNet", "--diff")
@@ -137,10 +137,14 @@ def test_diff_touches_only_backbone_and_neck_channels_and_writes_nothing(detecti
     changed = changed_lines(model_diff)
     assert "+        type='RegNet'," in changed and "+        arch='regnetx_400mf'," in changed
     assert "+        in_channels=[32, 64, 160, 384],  # one entry per backbone output, in order" in changed
-    start = original.index("    backbone=dict(")
-    block = original[start : original.index("\n    ),\n", start)].splitlines()
+    block = []
+    for head in ("    backbone=dict(", "    data_preprocessor=dict("):  # the weights' normalisation too
+        start = original.index(head)
+        block += original[start : original.index("\n    ),\n", start)].splitlines()
     for line in changed:
         assert line[1:] in block or "in_channels=" in line or line.startswith("+        "), line
+    # RegNet's checkpoints were trained on BGR input: each preprocessor change is said
+    assert "[*] model.py: data_preprocessor.bgr_to_rgb=False (was True)" in result.output
 
 
 def test_check_exits_1_before_and_0_after_and_a_second_build_changes_nothing(detection: Path) -> None:
