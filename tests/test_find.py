@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -96,3 +97,34 @@ def test_help_and_find_import_no_torch() -> None:
     for argv in (["--help"], ["find", "--backbone", "mmdet"], ["find", "--template"]):
         loaded = _modules_after(*argv)
         assert "torch" not in loaded and not any(m.startswith(("mmdet", "mmengine")) for m in loaded), argv
+
+
+def test_verified_only_keeps_what_the_committed_matrix_passed() -> None:
+    """``find --task T --verified-only`` against ``schemas/verified.json`` read here."""
+    from importlib import resources
+
+    data = json.loads(resources.files("otxgen.schemas").joinpath("verified.json").read_text())
+    template = next(t for t, meta in data["templates"].items() if meta["task"] == "detection" and meta["default"])
+    passed = {b for b, row in data["cells"].items() if template in row and row[template][1] == "ok"}
+    code, out, _ = _find("--backbone", "--task", "detection", "--verified-only", "--format", "json")
+    assert code == 0
+    listed = json.loads(out)["backbones"]
+    assert listed and {b["type"] for b in listed} == passed & {b["type"] for b in listed}
+    assert all(b["verified"]["outcome"] == "ok" and b["verified"]["template"] == template for b in listed)
+    _, table, _ = _find("--backbone", "mmdet", "--task", "detection")
+    assert "| Verified" in table and "yes (forward)" in table
+
+
+def test_verified_only_needs_a_task() -> None:
+    code, _, err = _find("--backbone", "mmdet", "--verified-only")
+    assert code == 2 and "--verified-only needs --task" in err
+
+
+def test_sort_and_weights_only() -> None:
+    code, out, _ = _find("--backbone", "torchvision", "--weights-only", "--format", "json")
+    assert code == 0 and all(a["weights"] for b in json.loads(out)["backbones"] for a in b["archs"])
+    _, table, _ = _find("--backbone", "mmpretrain", "--sort", "params")
+    cells = [line.split("|")[4].strip() for line in table.splitlines() if re.match(r"\| \d+ ", line)]
+    known = [float(cell.rstrip("*")) for cell in cells if cell]
+    assert known == sorted(known) and len(known) > 300
+    assert all(not cell for cell in cells[len(known) :])  # unknown figures last
