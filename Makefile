@@ -35,8 +35,10 @@ corpus: setup
 
 # The committed matrix (schemas/verified.json, read by find): every listed backbone's default arch,
 # static + build + forward in the default template of each task, static alone in the other templates.
-# Resumable: records stay in $(MATRIX_OUT), a second run computes only the cells still missing
-# (MATRIX_ARGS="--max-minutes 90" stops starting cells after that; exit 1 then, the file is still copied).
+# Resumable: records stay in $(MATRIX_OUT), a second run computes only the cells still missing, and a
+# fresh checkout takes the committed cells whose key still holds (--seed), so it computes only the rest
+# (MATRIX_ARGS="--max-minutes 90" stops starting cells after that; exit 1 then, the file is still copied;
+# MATRIX_ARGS="--rerun mmdet --rerun failed" computes those cells again after a fix in otxgen).
 MATRIX_OUT ?= build/matrix
 MATRIX_JOBS ?= 1
 MATRIX_ARGS ?=
@@ -45,5 +47,5 @@ MATRIX_TEMPLATES := classification-efficientnet-b0 detection-atss-mobilenetv2 in
 	segmentation-lraspp-mobilenetv3:static
 matrix: setup
 	$(BIN)/otxgen matrix --checks static,build,forward $(addprefix --template ,$(MATRIX_TEMPLATES)) \
-		--jobs $(MATRIX_JOBS) --time-limit 120 --out $(MATRIX_OUT) $(MATRIX_ARGS) >/dev/null || [ $$? -eq 1 ]
+		--jobs $(MATRIX_JOBS) --time-limit 120 --seed schemas/verified.json --out $(MATRIX_OUT) $(MATRIX_ARGS) >/dev/null || [ $$? -eq 1 ]
 	cp $(MATRIX_OUT)/verified.json schemas/verified.json

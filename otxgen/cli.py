@@ -360,6 +360,19 @@ def smoke(
 @click.option("--time-limit", type=click.FloatRange(min=1), default=300, show_default=True, help="Seconds per cell.")
 @click.option("--memory-limit", type=click.FloatRange(min=0.1), default=6, show_default=True, help="GiB per cell.")
 @click.option("--max-minutes", type=click.FloatRange(min=0), help="Start no cell after this long (0: report only).")
+@click.option(
+    "--seed",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="A committed verified.json: its cells count as recorded where the same work would be done again "
+    "(same arguments, template files, checks and versions).",
+)
+@click.option(
+    "--rerun",
+    multiple=True,
+    metavar="LIB|TYPE|OUTCOME",
+    help="Compute these recorded cells again (e.g. after a fix in otxgen, whose code is not in the key): "
+    "a library, a type, or an outcome (failed, hang, crash, out-of-memory, needs-input).",
+)
 @click.pass_context
 def matrix(
     ctx: click.Context,
@@ -374,6 +387,8 @@ def matrix(
     time_limit: float,
     memory_limit: float,
     max_minutes: float | None,
+    seed: Path | None,
+    rerun: tuple[str, ...],
 ) -> None:
     """Verify which backbones work in which templates: one cell per backbone x template.
 
@@ -386,8 +401,9 @@ def matrix(
     process build (the whole model; the backbone's outputs fit), forward, train (one step), export
     (OpenVINO). Each cell runs under --time-limit and --memory-limit; a hang, crash or exhausted memory is
     recorded as such. Records go to OUT/records.jsonl as cells finish: a run again computes only new or
-    changed cells. Writes OUT/matrix.json, summary.md, matrix.html and verified.json. EXECUTES the
-    swapped configs (as smoke does); --executor ray needs the [cluster] extra.
+    changed cells (--seed schemas/verified.json: a fresh checkout takes the committed cells too). Writes
+    OUT/matrix.json, summary.md, matrix.html and verified.json. EXECUTES the swapped configs (as smoke
+    does); --executor ray needs the [cluster] extra.
     """
     from otxgen.app import matrix as app
 
@@ -403,6 +419,8 @@ def matrix(
         time_limit=time_limit,
         memory_limit_gib=memory_limit,
         max_minutes=max_minutes,
+        seed=seed,
+        rerun=rerun,
     )
     _run(ctx, lambda: app.matrix(options, _say))
 

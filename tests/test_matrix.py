@@ -80,6 +80,40 @@ def test_a_second_run_computes_nothing(local_run: Path) -> None:
     assert (local_run / "records.jsonl").read_text() == before
 
 
+def test_a_fresh_folder_seeded_with_a_committed_matrix_computes_only_what_changed(
+    local_run: Path, tmp_path: Path
+) -> None:
+    committed = local_run / "verified.json"
+    code, _, stderr = _matrix(*_args(tmp_path / "seeded", "--seed", str(committed)))
+    assert code == 0 and "10 taken from" in stderr and "0 to run" in stderr, stderr
+    assert (tmp_path / "seeded" / "verified.json").read_text() == committed.read_text()
+    seeded = {(r.backbone, r.template): r for r in RecordStore(tmp_path / "seeded").load().values()}
+    for record in RecordStore(local_run).load().values():
+        again = seeded[(record.backbone, record.template)]
+        assert (again.key, again.outcome, again.furthest) == (record.key, record.outcome, record.furthest)
+        assert again.failed_check == record.failed_check and again.worker.startswith("seed:")
+    data = json.loads(committed.read_text())
+    data["versions"]["torch"] = "0.0"  # committed under another torch: the same cells are other work
+    data["templates"][TEMPLATES[1]]["fingerprint"] = "changed"
+    (tmp_path / "old.json").write_text(json.dumps(data))
+    code, _, stderr = _matrix(*_args(tmp_path / "old", "--seed", str(tmp_path / "old.json"), "--max-minutes", "0"))
+    assert code == 1 and "0 taken from" in stderr and "10 to run" in stderr, stderr
+
+
+def test_rerun_computes_the_selected_recorded_cells_again(local_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(local_run, tmp_path / "out")
+    failed = [r for r in RecordStore(local_run).load().values() if r.outcome == "failed"]
+    assert failed  # ViT in the FPN template
+    code, _, stderr = _matrix(*_args(tmp_path / "out", "--rerun", "failed", "--rerun", "mmseg"))
+    assert code == 0 and f"{len(failed) + len(TEMPLATES)} to run" in stderr, stderr
+    assert _records(tmp_path / "out") == _records(local_run)
+    lines = (tmp_path / "out" / "records.jsonl").read_text().splitlines()
+    assert len(lines) == len(BACKBONES) * len(TEMPLATES) + len(failed) + len(TEMPLATES)
+    assert _matrix(*_args(tmp_path / "out", "--rerun", "mmfoo"))[0] == 2
+
+
 def test_ray_gives_the_same_records_as_the_local_pool(local_run: Path, tmp_path: Path) -> None:
     code, _, stderr = _matrix(*_args(tmp_path, "--executor", "ray", "--jobs", "2"))
     assert code == 0, stderr

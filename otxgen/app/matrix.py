@@ -10,6 +10,7 @@ missing (``--max-minutes`` stopped the run), 2 for bad options or a missing extr
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import time
 from collections.abc import Callable
@@ -18,12 +19,20 @@ from pathlib import Path
 from otxgen import fsio
 from otxgen.app import Outcome, Say
 from otxgen.errors import InputError, MissingExtraError, UsageError
-from otxgen.matrix.cells import Cell, Record, record_of
-from otxgen.matrix.plan import DISTRIBUTIONS, choose_templates, installed_version, parse_checks, plan_cells
+from otxgen.matrix.cells import OUTCOMES, Cell, Record, record_of
+from otxgen.matrix.plan import (
+    DISTRIBUTIONS,
+    choose_backbones,
+    choose_templates,
+    installed_version,
+    parse_checks,
+    plan_cells,
+    template_fingerprint,
+)
 from otxgen.matrix.report import Column, Matrix, heatmap_html, matrix_json, matrix_of, summary_markdown
 from otxgen.matrix.slot import Limits
 from otxgen.matrix.store import RecordStore, dump_json
-from otxgen.matrix.verified import VERIFIED_FILE, render_verified
+from otxgen.matrix.verified import VERIFIED_FILE, parse_verified, render_verified, seed_record
 from otxgen.options import MatrixOptions
 
 COMPACT_REASON = 160  # characters of a reason in verified.json
@@ -41,8 +50,13 @@ def matrix(options: MatrixOptions, say: Say) -> Outcome:
     with fsio.folder_lock(folder):
         store = RecordStore(folder)
         records = store.load()
-        todo = [cell for cell in cells if cell.key not in records]
-        say(f"[*] {len(cells)} cells: {len(cells) - len(todo)} already recorded in {folder}, {len(todo)} to run")
+        rerun = _rerun(options.rerun, cells, records)
+        seeded = _seed(options.seed, [c for c in cells if c.key not in records and c.key not in rerun], store)
+        records.update(seeded)
+        todo = [cell for cell in cells if cell.key not in records or cell.key in rerun]
+        recorded = len(cells) - len(todo) - len(seeded)
+        seeds = f" {len(seeded)} taken from {options.seed}," if options.seed else ""
+        say(f"[*] {len(cells)} cells: {recorded} already recorded in {folder},{seeds} {len(todo)} to run")
         try:
             _run(options, todo, records, store, say)
         finally:
@@ -55,6 +69,41 @@ def matrix(options: MatrixOptions, say: Say) -> Outcome:
 
 
 OUTPUTS = ("matrix.json", "summary.md", "matrix.html", VERIFIED_FILE)
+
+
+def _rerun(selectors: tuple[str, ...], cells: list[Cell], records: dict[str, Record]) -> set[str]:
+    """The keys of the recorded cells that ``--rerun`` selects: by outcome (``failed``, ``hang``...),
+    library or type (as ``--backbone`` takes them)."""
+    if not selectors:
+        return set()
+    outcomes = {s for s in selectors if s in OUTCOMES}
+    backbones = tuple(s for s in selectors if s not in outcomes)
+    types = {entry["type"] for entry in choose_backbones(backbones)} if backbones else set()
+    return {
+        cell.key
+        for cell in cells
+        if cell.key in records and (cell.backbone in types or records[cell.key].outcome in outcomes)
+    }
+
+
+def _seed(path: Path | None, cells: list[Cell], store: RecordStore) -> dict[str, Record]:
+    """The cells that ``path`` (a committed verified.json) holds with the same key, appended to the
+    records as if computed here (marked ``seed:`` in their worker)."""
+    if path is None:
+        return {}
+    try:
+        committed = parse_verified(json.loads(path.read_text(encoding="utf-8")))
+    except OSError as error:
+        raise InputError(f"cannot read the seed: {error.strerror or error}", str(path)) from None
+    except (ValueError, KeyError, TypeError) as error:
+        raise InputError(f"not a committed matrix ({error})", str(path)) from None
+    seeded = {}
+    for cell in cells:
+        record = seed_record(committed, cell, path.name)
+        if record is not None:
+            store.append(record)
+            seeded[cell.key] = record
+    return seeded
 
 
 def _run(options: MatrixOptions, todo: list[Cell], records: dict[str, Record], store: RecordStore, say: Say) -> None:
@@ -151,10 +200,13 @@ def _write_outputs(folder: Path, table: Matrix, cells: list[Cell]) -> None:
 def verified_text(table: Matrix) -> str:
     """The compact matrix: default archs only, one backbone a line."""
     rows: dict[str, dict[str, tuple[str, str, str]]] = {}
+    args: dict[str, dict[str, object]] = {}
     for (_, template), record in table.records.items():
         if record.default_arch:
             reason = record.reason[:COMPACT_REASON]
             rows.setdefault(record.backbone, {})[template] = (record.furthest or "", record.outcome, reason)
+            if record.args:
+                args[record.backbone] = record.args
     order = {row: index for index, row in enumerate(table.rows)}
     ordered = {backbone: rows[backbone] for backbone in sorted(rows, key=lambda b: order.get(b, len(order)))}
     templates = {
@@ -162,10 +214,11 @@ def verified_text(table: Matrix) -> str:
             "task": column.task,
             "default": column.default,
             "checks": list(column.checks),
+            "fingerprint": template_fingerprint(column.id),
             "done": sum(1 for row in rows.values() if column.id in row),
             "missing": sum(1 for row in table.rows if (row, column.id) not in table.records),
         }
         for column in table.columns
     }
     versions = {name: installed_version(name) for name in ("otxgen", "torch", *DISTRIBUTIONS.values())}
-    return render_verified(templates, ordered, versions)
+    return render_verified(templates, ordered, versions, {b: args[b] for b in ordered if b in args})

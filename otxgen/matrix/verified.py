@@ -6,19 +6,25 @@ Reading imports no torch (nor anything but json and importlib.resources).
 Format (``format`` 1), one backbone a line so that a regeneration's diff reads per backbone::
 
     {"format": 1, "generated_by": "make matrix", "versions": {...},
-     "templates": {ID: {"task": T, "default": bool, "checks": [...], "done": N, "missing": N}},
+     "templates": {ID: {"task": T, "default": bool, "checks": [...], "fingerprint": F, "done": N,
+                        "missing": N}},
+     "args": {TYPE: {NAME: VALUE, ...}, ...},
      "cells": {TYPE: {ID: [FURTHEST or "", OUTCOME, REASON], ...}, ...}}
+
+``args`` holds the arguments of the backbones that have required ones (the others take none) and
+``fingerprint`` the template files' hash: with ``versions`` they give back each cell's cache key, so
+that ``matrix --seed`` takes a committed cell as recorded when the same work would be done again.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from otxgen.matrix.cells import CHECKS
+from otxgen.matrix.cells import CHECKS, OUTCOMES, Cell, Record, StepResult, record_of
 
 VERIFIED_FILE = "verified.json"
 PACKAGE = "otxgen.schemas"
@@ -70,6 +76,7 @@ class VerifiedMatrix:
     templates: dict[str, dict[str, Any]]  # id -> task, default, checks, done, missing
     cells: dict[tuple[str, str], Verified]  # (backbone type, template id) -> cell
     versions: dict[str, str]
+    args: dict[str, dict[str, Any]] = field(default_factory=dict)  # type -> its required arguments
 
     def default_template(self, task: str) -> str | None:
         return next((tid for tid, meta in self.templates.items() if meta["task"] == task and meta["default"]), None)
@@ -103,16 +110,48 @@ def parse_verified(data: dict[str, Any]) -> VerifiedMatrix:
         for backbone, row in data["cells"].items()
         for tid, (furthest, outcome, reason) in row.items()
     }
-    return VerifiedMatrix(templates, cells, dict(data.get("versions", {})))
+    return VerifiedMatrix(templates, cells, dict(data.get("versions", {})), dict(data.get("args", {})))
+
+
+def seed_record(matrix: VerifiedMatrix, cell: Cell, source: str) -> Record | None:
+    """The committed result of ``cell`` as a record, when the file holds the same work: the same
+    default-arch arguments, template files, checks and versions, i.e. the same cache key. Its steps
+    are what the file says (the checks passed, then the failure's reason); times are not kept."""
+    found = matrix.cells.get((cell.backbone, cell.template))
+    template = matrix.templates.get(cell.template, {})
+    if found is None or not cell.default_arch or "fingerprint" not in template:
+        return None
+    versions = {name: matrix.versions.get(name, "") for name in cell.versions if name != "template"}
+    versions["template"] = template["fingerprint"]
+    committed = Cell(
+        cell.backbone, matrix.args.get(cell.backbone, {}), cell.template, found.task, found.checks, True, versions
+    )
+    if committed.key != cell.key:
+        return None
+    passed = found.checks.index(found.furthest) + 1 if found.furthest else 0
+    steps = {check: StepResult("ok") for check in found.checks[:passed]}
+    if found.outcome == "failed" and passed < len(found.checks):
+        steps[found.checks[passed]] = StepResult("failed", reason=found.reason)
+    stopped = next((name for name in OUTCOMES if name == found.outcome and name not in ("ok", "failed")), None)
+    record = record_of(cell, steps, stopped, worker=f"seed:{source}")
+    return record.with_reason(found.reason)
 
 
 def render_verified(
     templates: dict[str, dict[str, Any]],
     rows: dict[str, dict[str, tuple[str, str, str]]],
     versions: dict[str, str],
+    args: dict[str, dict[str, Any]],
 ) -> str:
-    """The file's text: ``rows`` is backbone -> template -> (furthest or "", outcome, reason)."""
-    head = {"format": FORMAT, "generated_by": "make matrix", "versions": versions, "templates": templates}
+    """The file's text: ``rows`` is backbone -> template -> (furthest or "", outcome, reason);
+    ``args``: the required arguments of the backbones that have some."""
+    head = {
+        "format": FORMAT,
+        "generated_by": "make matrix",
+        "versions": versions,
+        "templates": templates,
+        "args": args,
+    }
     text = json.dumps(head, indent=1, ensure_ascii=False)[:-2] + ',\n "cells": {\n'
     lines = [f"  {json.dumps(backbone)}: {json.dumps(row, ensure_ascii=False)}" for backbone, row in rows.items()]
     return text + ",\n".join(lines) + "\n }\n}\n"
