@@ -26,7 +26,7 @@ from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 from codemods import _config
 from codemods.errors import CodemodError
 from codemods.replace_backbone import backbone_path
-from otxgen.app.carry import CARRIED
+from otxgen.app.carry import CARRIED, STAGE_COUNTS
 from otxgen.app.rewrite import rewrite_config
 from otxgen.schema.store import StoreCatalog
 
@@ -158,11 +158,24 @@ def test_a_rewrite_to_another_type_gives_exactly_the_new_backbone(
     real_configs: list[tuple[Path, dict[str, Any]]],
 ) -> None:
     """No key of a base backbone of another type merges back in, but the arguments of the same meaning
-    that the new schema accepts (``carry.CARRIED``); a same-type swap: the next test."""
-    properties = StoreCatalog().schema("mmdet.RegNet")["properties"]
+    that the new schema accepts (``carry.CARRIED``), a stage count only where the config chose it (not
+    at the old type's default); a same-type swap: the next test."""
+    catalog = StoreCatalog()
+    properties = catalog.schema("mmdet.RegNet")["properties"]
     for path, original in real_configs:
         old = original["model"]["backbone"]
-        carried = {key: old[key] for key in CARRIED if key in old and key in properties}
+        defaults = catalog.schema(f"mmdet.{old['type']}")["properties"]
+        carried = {
+            key: old[key]
+            for key in CARRIED
+            if key in old
+            and key in properties
+            and not (
+                key in STAGE_COUNTS
+                and "default" in defaults.get(key, {})
+                and normalized(defaults[key]["default"]) == normalized(old[key])
+            )
+        }
         if original["model"]["backbone"]["type"] == "RegNet":
             continue
         source = path.read_text()

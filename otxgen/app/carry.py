@@ -3,8 +3,11 @@ README documents):
 
 - same type (``ResNetV1c`` depth 101 -> 18): everything the config and its bases set (dilations, strides,
   ``norm_cfg``, ``contract_dilation``, ``out_indices``...) except the weights; what you set wins;
-- another type: the arguments of the same meaning that the new schema accepts (``CARRIED``); every
-  other old argument is named in one ``[!]`` line, since ``_delete_`` drops it.
+- another type: the arguments of the same meaning that the new schema accepts (``CARRIED``); an index
+  into the old family's stages (``frozen_stages``) at the old type's default means "none frozen", which
+  the new type says with its own default (ResNet's -1 is out of EfficientNet's range, whose "none" is
+  0), so there the new default stands; every other old argument is named in one ``[!]`` line, since
+  ``_delete_`` drops it.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from typing import Any
 
 # Arguments of the same meaning across backbone families, carried into a backbone of another type.
 CARRIED = ("norm_cfg", "norm_eval", "frozen_stages", "with_cp")
+# Of those, the ones that count the family's stages: at the old type's default they mean its "none".
+STAGE_COUNTS = ("frozen_stages",)
 
 
 def changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
@@ -24,9 +29,15 @@ def changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 
 def new_backbone(
-    old: dict[str, Any], requested: dict[str, Any], schema: dict[str, Any], same_type: bool, notes: list[str]
+    old: dict[str, Any],
+    requested: dict[str, Any],
+    schema: dict[str, Any],
+    old_schema: dict[str, Any] | None,
+    same_type: bool,
+    notes: list[str],
 ) -> dict[str, Any]:
-    """The new backbone with what the old one carries over (see the module docstring)."""
+    """The new backbone with what the old one carries over (see the module docstring); ``old_schema``:
+    the old type's, None when it is not a listed backbone (then what it sets counts as chosen)."""
     kept = {k: v for k, v in old.items() if k not in ("type", "_delete_") and not is_weights(k, v)}
     from codemods._values import same_value
 
@@ -38,15 +49,27 @@ def new_backbone(
     if same_type:
         return {"type": requested["type"], **kept, **{k: v for k, v in requested.items() if k != "type"}}
     properties = schema.get("properties", {})
+    old_properties = (old_schema or {}).get("properties", {})
+    defaults = [k for k in STAGE_COUNTS if k in kept and _is_default(kept[k], old_properties.get(k, {}))]
     carried = {
         k: kept[k]
         for k in CARRIED
-        if k in kept and k in properties and k not in requested and _fits(k, kept[k], properties[k])
+        if k in kept
+        and k in properties
+        and k not in requested
+        and k not in defaults
+        and _fits(k, kept[k], properties[k])
     }
-    lost = [k for k, v in kept.items() if k not in carried and k not in requested and v is not None]
+    lost = [k for k, v in kept.items() if k not in (*carried, *defaults) and k not in requested and v is not None]
     if lost:
         notes.append(f"not carried over from the old {old['type']} (another type): {', '.join(lost)}")
     return {**requested, **carried}
+
+
+def _is_default(value: Any, prop: dict[str, Any]) -> bool:
+    from codemods._values import same_value
+
+    return "default" in prop and same_value(value, prop["default"])
 
 
 def _fits(key: str, value: Any, prop: dict[str, Any]) -> bool:

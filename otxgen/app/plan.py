@@ -131,7 +131,8 @@ def _plan(
         message = f"{'.'.join((*host_path, key))} is a {old['type']}, not a backbone: --target names the backbone"
         raise _RefusalError((*host_path, key, "type"), message)
     same_type = old_type == requested["type"]
-    backbone = new_backbone(old, requested, schema, same_type, notes)
+    old_schema = catalog.schema(old_type) if old_type is not None else None
+    backbone = new_backbone(old, requested, schema, old_schema, same_type, notes)
     dropped = misfits(old, backbone, requested, schema, notes) if same_type else []
     if dropped:  # written whole (under ``_delete_``) without them: merging in place would keep them
         same_type, backbone = False, {k: v for k, v in backbone.items() if k not in dropped}
