@@ -327,7 +327,72 @@ def test_the_new_backbone_keeps_the_strides_the_neck_and_heads_were_built_for(
 
 
 def test_an_explicit_out_indices_is_the_users_choice(detection: Path) -> None:
-    result = invoke("build", "--backbone", "mmdet.RegNet", "--set", "out_indices=[1, 2, 3]", "--no-smoke")
+    """Not replaced by one that keeps the strides: written when it fits, refused when it does not."""
+    result = invoke("build", "--backbone", "mmdet.RegNet", "--set", "out_indices=[0, 1, 2, 3]", "--no-smoke")
     assert result.exit_code == 0, result.output
     assert "keeps the strides" not in result.stderr
-    assert "in_channels=[64, 160, 384]," in (detection / "model.py").read_text()
+    assert "in_channels=[32, 64, 160, 384]," in (detection / "model.py").read_text()
+    before = (detection / "model.py").read_text()
+    result = invoke("build", "--backbone", "mmdet.RegNet", "--set", "out_indices=[1, 2, 3]", "--no-smoke")
+    assert result.exit_code == 2, result.output
+    assert "keeps the strides" not in result.stderr and "choose out_indices" in result.stderr
+    assert "level 1: stride 16, bbox_head.anchor_generator.strides[0] (through FPN start_level=1) expects 8" in (
+        result.stderr
+    )
+    assert (detection / "model.py").read_text() == before
+
+
+@pytest.mark.parametrize(
+    ("task", "backbone", "problem"),
+    [
+        # Darknet's levels start at stride 8; ATSS's FPN skips level 0 and its anchors start at 8
+        ("detection", "mmdet.Darknet", "bbox_head.anchor_generator.strides[0] (through FPN start_level=1) expects 8"),
+        # one level into an FPN that skips its first input
+        ("detection", "mmdet.SSDVGG", "start_level=1 skips the first 1"),
+        # Fast-SCNN's third output (the fused one) is back at stride 8
+        ("segmentation", "mmseg.FastSCNN", "strides must be non-decreasing"),
+    ],
+)
+def test_static_refuses_what_the_smoke_build_would_reject(
+    task: str, backbone: str, problem: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan holds the table's levels against the facts the smoke-build checks (one list of them):
+    refused before writing, with the smoke-build's own words; with that check switched off, the
+    written config fails its smoke-build on the same problem."""
+    folder = workspace_for(task, tmp_path, monkeypatch)
+    before = files(folder)
+    refused = invoke("build", "--backbone", backbone, "--no-smoke")
+    assert refused.exit_code == 2, refused.output
+    assert problem in refused.stderr and "do not fit the model" in refused.stderr
+    assert files(folder) == before
+
+    import otxgen.app.plan
+
+    monkeypatch.setattr(otxgen.app.plan, "_refuse_misfit_levels", lambda *args: None)
+    assert invoke("build", "--backbone", backbone, "--no-smoke").exit_code == 0
+    smoke = invoke("smoke", "model.py", "--device", "cpu", "--format", "json")
+    assert smoke.exit_code == 1, smoke.output
+    assert problem in smoke.stdout
+
+
+def test_an_option_at_the_old_types_default_is_not_carried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Mask R-CNN template's ResNet has frozen_stages=-1, its default (nothing frozen): out of
+    EfficientNet's range, so EfficientNet keeps its own default and the model builds; a value the
+    config chose (frozen_stages=1) is carried."""
+    folder = workspace_for("instance-segmentation", tmp_path, monkeypatch)
+    result = invoke("build", "--backbone", "mmdet.EfficientNet")
+    assert result.exit_code == 0, result.output
+    backbone = _backbone_block((folder / "model.py").read_text())
+    assert "frozen_stages" not in backbone and "EfficientNet" in backbone
+
+    (tmp_path / "chosen").mkdir()
+    folder = workspace_for("detection", tmp_path / "chosen", monkeypatch)
+    model = folder / "model.py"
+    model.write_text(model.read_text().replace("frozen_stages=-1,", "frozen_stages=1,", 1))
+    assert invoke("build", "--backbone", "mmdet.RegNet", "--no-smoke").exit_code == 0
+    assert "frozen_stages=1," in _backbone_block(model.read_text())
+
+
+def _backbone_block(text: str) -> str:
+    start = text.index("backbone=dict(")
+    return text[start : text.index("neck=", start)]

@@ -142,6 +142,7 @@ def test_a_pooled_vector_fed_to_an_fpn_fails() -> None:
     problems = json.loads(out)["problems"]
     assert problems == [
         "the backbone gives 1 output, neck FPN expects 4 (in_channels has 4 entries)",
+        "the backbone gives 1 output, neck FPN needs at least 2 (start_level=1 skips the first 1)",
         "level 0: the output is shaped (1, 768), not a 4-D (N, C, H, W) feature map",
         "level 0: 768 channels, neck FPN in_channels[0] expects 96",
     ]

@@ -147,6 +147,7 @@ def _plan(
         raise _RefusalError((*host_path, *error.path), error.message) from None
     if task == "classification":
         host_override |= _classifier_overrides(host, outputs, channels, notes)
+    _refuse_misfit_levels(_overridden(host, host_override), outputs, task, host_path)
     _replacing_non_dicts(host_override, merged, host_path)
     _replacing_where_not_inherited(host_override, merged, host_path)
     written: dict[str, Any] | None = _spelled(backbone, schema, library, old)
@@ -189,6 +190,48 @@ def _refuse_single_stride_into_pyramid(host: dict[str, Any], outputs: ShapeResul
         "mmseg.MultiLevelNeck (scales=[4, 2, 1, 0.5])"
     )
     raise _RefusalError((*host_path, "neck"), message)
+
+
+def _refuse_misfit_levels(model: dict[str, Any], outputs: ShapeResult, task: str, host_path: tuple[str, ...]) -> None:
+    """The new backbone's levels (its table's channels and strides) against what the swapped model's
+    neck, heads and anchors expect: the facts the smoke-build holds the measured outputs against, so
+    that what it would reject is refused before anything is written. Only where every level is a 4-D
+    map of known stride (the other forms are refused above, or left to the smoke-build)."""
+    from otxgen.smoke.check import check_levels
+    from otxgen.smoke.expect import expectation
+
+    levels = outputs.outputs
+    if not levels or any(o.ndim != 4 or o.stride is None or o.channels is None for o in levels):
+        return
+    side = 64 * max(int(o.stride or 1) for o in levels)
+    shapes = [(1, int(o.channels or 0), side // int(o.stride or 1), side // int(o.stride or 1)) for o in levels]
+    report = check_levels(list(shapes), side, expectation(model, task))
+    if report.ok:
+        return
+    table = ", ".join(f"{o.channels} ch at stride {o.stride}" for o in levels)
+    message = (
+        f"the new backbone's levels ({table}) do not fit the model: {'; '.join(report.problems)}; "
+        "choose out_indices (or a backbone) whose strides match, or change the consumers to match them"
+    )
+    anchor = (*host_path, "neck") if "neck" in model else (*host_path, "backbone")
+    raise _RefusalError(anchor, message)
+
+
+def _overridden(value: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``value`` as the overrides leave it (nested dicts merge, ``_delete_`` and ``Replace`` replace)."""
+    from codemods.overrides import Replace
+
+    result = dict(value)
+    for key, new in override.items():
+        if isinstance(new, Replace):
+            result[key] = new.value
+        elif isinstance(new, dict) and new.get("_delete_"):
+            result[key] = {k: v for k, v in new.items() if k != "_delete_"}
+        elif isinstance(new, dict) and isinstance(result.get(key), dict):
+            result[key] = _overridden(result[key], new)
+        else:
+            result[key] = new
+    return result
 
 
 def _replacing_non_dicts(override: dict[str, Any], merged: ConfigFacts, host_path: tuple[str, ...]) -> None:

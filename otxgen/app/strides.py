@@ -25,14 +25,15 @@ def keeping_strides(
     """The new backbone with ``out_indices`` chosen so that its maps come at the strides the old one
     gave (its schema's table), or else at the strides the anchors were built for (the strides the neck,
     anchors and heads expect), with its outputs; unchanged when ``out_indices`` is set, the strides
-    agree, or neither says."""
+    agree, or neither says. The stages come from the table; the chosen outputs from the table where it
+    applies, else probed (ConvNeXt with its feature-map arguments)."""
     from codemods.consumers import fed_strides
     from otxgen.schema.table import ChannelTable
-    from otxgen.shapes import static_outputs
+    from otxgen.shapes import ProbeError, probe_outputs, static_outputs
 
     old_strides = ChannelTable.for_config(old, library, catalog).strides() or fed_strides(host)
     new_strides = [o.stride for o in outputs.outputs]
-    if "out_indices" in backbone or outputs.tier != "static" or old_strides in (None, new_strides):
+    if "out_indices" in backbone or old_strides in (None, new_strides):
         return backbone, outputs
     assert old_strides is not None
     stages = [row.get("stride") for row in ChannelTable(schema).stages(backbone) or []]
@@ -40,7 +41,10 @@ def keeping_strides(
     if indices is None:
         return backbone, outputs
     adjusted = {**backbone, "out_indices": indices}
-    result = static_outputs(adjusted, schema)
+    try:
+        result = static_outputs(adjusted, schema) if outputs.tier == "static" else probe_outputs(adjusted)
+    except ProbeError:
+        return backbone, outputs
     if result is None or not result.is_dense:
         return backbone, outputs
     got = [o.stride for o in result.outputs]

@@ -76,7 +76,12 @@ def _from_neck(model: Mapping[str, Any], neck: Mapping[str, Any], task: str) -> 
     if isinstance(neck["in_channels"], int):  # a single-input neck reads the last output
         return Expectation(demands=(Demand(f"{name} in_channels", -1, channels[0]),))
     demands = [Demand(f"{name} in_channels[{i}]", i, c) for i, c in enumerate(channels)]
-    counts = (CountDemand(name, len(channels), True, f"in_channels has {len(channels)} entries"),)
+    counts: tuple[CountDemand, ...] = (
+        CountDemand(name, len(channels), True, f"in_channels has {len(channels)} entries"),
+    )
+    start = neck.get("start_level", 0)
+    if isinstance(start, int) and start > 0:  # the levels before start_level are skipped, not read
+        counts += (CountDemand(name, start + 1, False, f"start_level={start} skips the first {start}"),)
     detecting = task in ("detection", "instance-segmentation")
     notes: tuple[str, ...] = ()
     if detecting and _type_name(neck) in LEVEL_PRESERVING_NECKS:
