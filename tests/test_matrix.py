@@ -92,6 +92,11 @@ def test_a_fresh_folder_seeded_with_a_committed_matrix_computes_only_what_change
         again = seeded[(record.backbone, record.template)]
         assert (again.key, again.outcome, again.furthest) == (record.key, record.outcome, record.furthest)
         assert again.failed_check == record.failed_check and again.worker.startswith("seed:")
+    code, _, stderr = _matrix(
+        *_args(tmp_path / "fixed", "--seed", str(committed), "--rerun", "mmseg", "--max-minutes", "0")
+    )
+    assert "8 taken from" in stderr and "2 to run" in stderr, stderr  # mmseg's cells: computed again
+    assert code == 0  # they need input: recorded without running, so nothing is missing
     data = json.loads(committed.read_text())
     data["versions"]["torch"] = "0.0"  # committed under another torch: the same cells are other work
     data["templates"][TEMPLATES[1]]["fingerprint"] = "changed"

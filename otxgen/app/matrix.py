@@ -50,8 +50,11 @@ def matrix(options: MatrixOptions, say: Say) -> Outcome:
     with fsio.folder_lock(folder):
         store = RecordStore(folder)
         records = store.load()
-        rerun = _rerun(options.rerun, cells, records)
-        seeded = _seed(options.seed, [c for c in cells if c.key not in records and c.key not in rerun], store)
+        seeded = _seeded(options.seed, [c for c in cells if c.key not in records])
+        rerun = _rerun(options.rerun, cells, {**seeded, **records})
+        seeded = {key: record for key, record in seeded.items() if key not in rerun}
+        for record in seeded.values():  # in the records as if computed here
+            store.append(record)
         records.update(seeded)
         todo = [cell for cell in cells if cell.key not in records or cell.key in rerun]
         recorded = len(cells) - len(todo) - len(seeded)
@@ -86,9 +89,9 @@ def _rerun(selectors: tuple[str, ...], cells: list[Cell], records: dict[str, Rec
     }
 
 
-def _seed(path: Path | None, cells: list[Cell], store: RecordStore) -> dict[str, Record]:
-    """The cells that ``path`` (a committed verified.json) holds with the same key, appended to the
-    records as if computed here (marked ``seed:`` in their worker)."""
+def _seeded(path: Path | None, cells: list[Cell]) -> dict[str, Record]:
+    """The records of the cells that ``path`` (a committed verified.json) holds with the same key
+    (marked ``seed:`` in their worker)."""
     if path is None:
         return {}
     try:
@@ -97,13 +100,8 @@ def _seed(path: Path | None, cells: list[Cell], store: RecordStore) -> dict[str,
         raise InputError(f"cannot read the seed: {error.strerror or error}", str(path)) from None
     except (ValueError, KeyError, TypeError) as error:
         raise InputError(f"not a committed matrix ({error})", str(path)) from None
-    seeded = {}
-    for cell in cells:
-        record = seed_record(committed, cell, path.name)
-        if record is not None:
-            store.append(record)
-            seeded[cell.key] = record
-    return seeded
+    found = ((cell.key, seed_record(committed, cell, path.name)) for cell in cells)
+    return {key: record for key, record in found if record is not None}
 
 
 def _run(options: MatrixOptions, todo: list[Cell], records: dict[str, Record], store: RecordStore, say: Say) -> None:
