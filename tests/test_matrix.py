@@ -73,6 +73,27 @@ def test_a_small_matrix_records_every_cell_with_its_result(local_run: Path) -> N
     assert "every level at stride 16" in summary
 
 
+def test_the_summary_groups_one_failure_of_different_backbones_without_naming_one_s_figures(tmp_path: Path) -> None:
+    """ViTs at strides 8, 16 and 32 fail the same way: one line for all, the stride blanked, not the first's."""
+    vits = ("timm.vit_tiny_patch16_224", "timm.vit_small_patch8_224", "timm.vit_small_patch32_224")
+    args = [arg for b in vits for arg in ("--backbone", b)]
+    code, _, stderr = _matrix(
+        "matrix",
+        *args,
+        "--template",
+        "detection-retinanet-r50",
+        "--checks",
+        "static",
+        "--jobs",
+        "1",
+        "--out",
+        str(tmp_path),
+    )
+    assert code == 0, stderr
+    line = next(row for row in (tmp_path / "summary.md").read_text().splitlines() if "every level at stride" in row)
+    assert line.startswith("| 3 | static |") and "at stride …, but the FPN neck" in line
+
+
 def test_a_second_run_computes_nothing(local_run: Path) -> None:
     before = (local_run / "records.jsonl").read_text()
     code, _, stderr = _matrix(*_args(local_run))

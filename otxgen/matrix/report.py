@@ -112,14 +112,26 @@ def _common_reasons(matrix: Matrix, column: Column) -> list[str]:
         "|---|---|---|",
     ]
     for (check, pattern), count in groups.most_common(COMMON_REASONS):
-        example = next(r for r in failed if _pattern(r.reason) == pattern and (r.failed_check or r.outcome) == check)
-        lines.append(f"| {count} | {check} | {_md(example.reason)} |")
+        members = [r.reason for r in failed if _pattern(r.reason) == pattern and (r.failed_check or r.outcome) == check]
+        lines.append(f"| {count} | {check} | {_md(_shared(members))} |")
     return lines
+
+
+_VARIABLE = re.compile(r"('[^']*'|\d+)")
 
 
 def _pattern(reason: str) -> str:
     """A reason with its numbers and quoted names blanked: the same failure of different backbones."""
-    return re.sub(r"'[^']*'|\d+", "_", reason)[:160]
+    return _VARIABLE.sub("_", reason)[:160]
+
+
+def _shared(reasons: list[str]) -> str:
+    """The reason of a group as its members share it: a number or quoted name that differs between
+    them is shown as ``…`` (207 ViTs "at stride …", not the first one's "at stride 4")."""
+    parts = [_VARIABLE.split(reason) for reason in reasons]
+    if len({len(p) for p in parts}) > 1:  # patterns agree only in their first 160 characters
+        return reasons[0]
+    return "".join(tokens[0] if len(set(tokens)) == 1 else "…" for tokens in zip(*parts, strict=True))
 
 
 def _md(text: str) -> str:
