@@ -121,17 +121,32 @@ _VARIABLE = re.compile(r"('[^']*'|\d+)")
 
 
 def _pattern(reason: str) -> str:
-    """A reason with its numbers and quoted names blanked: the same failure of different backbones."""
-    return _VARIABLE.sub("_", reason)[:160]
+    """A reason with its numbers and quoted names blanked: the same failure of different backbones.
+    Cut at 120 characters: a reason is stored cut (at ``REASON_LENGTH``, or shorter in an older
+    committed file), and blanking makes equal failures of different figures end at different places."""
+    return _VARIABLE.sub("_", reason)[:120]
 
 
 def _shared(reasons: list[str]) -> str:
     """The reason of a group as its members share it: a number or quoted name that differs between
-    them is shown as ``…`` (207 ViTs "at stride …", not the first one's "at stride 4")."""
-    parts = [_VARIABLE.split(reason) for reason in reasons]
-    if len({len(p) for p in parts}) > 1:  # patterns agree only in their first 160 characters
-        return reasons[0]
-    return "".join(tokens[0] if len(set(tokens)) == 1 else "…" for tokens in zip(*parts, strict=True))
+    them is shown as ``…`` (ViTs "at stride …", not the first one's "at stride 16"); where their text
+    parts, its common beginning and ``…``."""
+    parts = [_VARIABLE.split(reason) for reason in reasons]  # text, figure, text, figure, ..., text
+    common = min(len(p) for p in parts)
+    shared = []
+    for index, tokens in enumerate(zip(*(p[:common] for p in parts), strict=True)):
+        if len(set(tokens)) == 1:
+            shared.append(tokens[0])
+        elif index % 2:
+            shared.append("…")
+        else:
+            return "".join(shared) + _common_start(tokens) + "…"
+    return "".join(shared) + ("…" if any(len(p) > common for p in parts) else "")
+
+
+def _common_start(texts: tuple[str, ...]) -> str:
+    first, last = min(texts), max(texts)  # the sorted extremes differ first where any two do
+    return first[: next((i for i, (a, b) in enumerate(zip(first, last, strict=False)) if a != b), len(first))]
 
 
 def _md(text: str) -> str:
