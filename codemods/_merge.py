@@ -16,7 +16,7 @@ from codemods._literal import (
     quote_and_names,
     render_like,
 )
-from codemods._values import same_value
+from otxgen.facts.values import same_value
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import libcst as cst
 from codemods import _config, _layout
 from codemods._literal import NotLiteralError, code_of, expression, maybe_literal, render, render_like
 from codemods._merge import Style, UnplainDictError, is_plain_dict, merge_call
-from codemods._values import same_value
+from otxgen.facts.values import same_value
 
 _DELETE = "_delete_"
 

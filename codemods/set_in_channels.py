@@ -11,10 +11,10 @@ from libcst.codemod import CodemodCommand, CodemodContext
 from codemods import _config
 from codemods._literal import NotLiteralError, maybe_literal
 from codemods._merge import Style, is_plain_dict, unplain_arg
-from codemods.consumers import DIRECT_DET_HEAD_KEYS, SEG_HEAD_KEYS, ConsumerError, consumer_overrides, valid_index
 from codemods.errors import CodemodError
 from codemods.overrides import apply_overrides_in_module
 from codemods.replace_backbone import backbone_path, is_inherited
+from otxgen.facts.consumers import DIRECT_DET_HEAD_KEYS, SEG_HEAD_KEYS, ConsumerError, consumer_overrides, valid_index
 
 _CONSUMER_KEYS = ("neck", *SEG_HEAD_KEYS, "head", *DIRECT_DET_HEAD_KEYS)
 
@@ -112,7 +112,7 @@ def set_in_channels_in_module(
     style: Style | None = None,
 ) -> cst.Module:
     """The CST-level rewrite behind ``set_in_channels`` (``style`` defaults to the module's own): the
-    consumers this file gives are planned by ``codemods.consumers`` and written by ``codemods.overrides``."""
+    consumers this file gives are planned by ``otxgen.facts.consumers`` and written by ``codemods.overrides``."""
     levels, index = _check(channels, in_index)
     style = style or Style.of(module)
     host_path = backbone_path(module, target)[:-1]

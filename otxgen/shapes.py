@@ -29,6 +29,7 @@ from typing import Any
 
 from otxgen import shape_cache
 from otxgen.errors import UsageError
+from otxgen.facts.strides import stride_of
 from otxgen.schema.table import plain
 
 TIERS = ("auto", "static", "probe", "meta", "fake", "forward")
@@ -343,19 +344,5 @@ def _result(shapes: list[tuple[int, ...]], size: int, tier: str) -> ShapeResult:
 
 def _output(shape: tuple[int, ...], size: int) -> Output:
     channels = shape[1] if len(shape) >= 2 else None
-    stride = stride_for(size, shape[2]) if len(shape) == 4 else None
+    stride = stride_of(size, shape[2]) if len(shape) == 4 else None
     return Output(channels, stride, len(shape), shape)
-
-
-def stride_for(size: int, side: int) -> int:
-    """Stride from input side / output side: the power of two whose (ceil or floor) division gives
-    ``side`` (a padded stride-64 map at 224 is 4 wide), else the exact ratio (patch 14 at 224), else
-    the rounded ratio."""
-    if side <= 0:
-        return 0
-    ratio = size / side
-    low = 1 << max(0, int(ratio).bit_length() - 1)
-    for candidate in (low, low * 2):
-        if -(-size // candidate) == side or size // candidate == side:
-            return candidate
-    return size // side if size % side == 0 else round(ratio)

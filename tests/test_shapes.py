@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from otxgen.facts.strides import stride_of
 from otxgen.schema import store
-from otxgen.shapes import ShapeResult, probe_outputs, static_outputs, stride_for
+from otxgen.shapes import ShapeResult, probe_outputs, static_outputs
 
 
 @pytest.fixture(autouse=True)
@@ -79,11 +80,11 @@ def test_results_are_cached_on_disk(tmp_path: Path) -> None:
 
 
 def test_stride_from_sizes() -> None:
-    assert stride_for(256, 64) == 4
-    assert stride_for(224, 4) == 64  # padded stride-64 map at 224
-    assert stride_for(256, 18) == 14  # patch 14
-    assert stride_for(224, 7) == 32
-    assert stride_for(224, 16) == 14  # patch 14 at 224
+    assert stride_of(256, 64) == 4
+    assert stride_of(224, 4) == 64  # padded stride-64 map at 224
+    assert stride_of(256, 18) == 14  # patch 14
+    assert stride_of(224, 7) == 32
+    assert stride_of(224, 16) == 14  # patch 14 at 224
 
 
 def test_a_space_to_depth_stem_gets_an_rgb_input() -> None:

@@ -9,8 +9,9 @@ import sys
 
 import pytest
 
-from codemods.consumers import prior_strides
-from otxgen.smoke.check import check_levels, stride_of
+from otxgen.facts.consumers import fed_strides, prior_strides
+from otxgen.facts.strides import stride_of
+from otxgen.smoke.check import check_levels
 from otxgen.smoke.expect import expectation
 from otxgen.smoke.report import SmokeResult, Step, render_json, render_table, verdict
 
@@ -211,3 +212,49 @@ def test_the_pure_modules_import_no_torch() -> None:
     code = "import sys, otxgen.smoke.report, otxgen.smoke.check, otxgen.app.smoke; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+YOLOV3 = {
+    "type": "YOLOV3",
+    "neck": {"type": "YOLOV3Neck", "num_scales": 3, "in_channels": [1024, 512, 256], "out_channels": [512, 256, 128]},
+    "bbox_head": {"type": "YOLOV3Head", "prior_generator": {"strides": [32, 16, 8]}},
+}
+
+
+def test_yolov3_neck_reads_the_deepest_level_first() -> None:
+    fitting = check_levels(_maps(256, (256, 8), (512, 16), (1024, 32)), 256, expectation(YOLOV3, "detection"))
+    assert fitting.ok, fitting.problems
+    assert [lv.expected for lv in fitting.levels] == ["256 ch", "512 ch", "1024 ch"]
+    shallow_first = check_levels(_maps(256, (1024, 8), (512, 16), (256, 32)), 256, expectation(YOLOV3, "detection"))
+    assert shallow_first.problems[0] == "level 0: 1024 channels, neck YOLOV3Neck in_channels[2] expects 256"
+
+
+SSD = {
+    "type": "SingleStageDetector",
+    "neck": {"type": "SSDNeck", "in_channels": [512, 1024], "out_channels": [512, 1024, 512, 256, 256, 256]},
+    "bbox_head": {"type": "SSDHead", "anchor_generator": {"strides": [8, 16, 32, 64, 100, 300]}},
+}
+
+
+def test_ssd_neck_passes_its_inputs_through_so_they_keep_the_first_prior_strides() -> None:
+    fitting = check_levels(_maps(300, (512, 8), (1024, 16)), 300, expectation(SSD, "detection"))
+    assert fitting.ok, fitting.problems
+    assert [lv.expected for lv in fitting.levels] == ["512 ch, stride 8", "1024 ch, stride 16"]
+    coarse = check_levels(_maps(320, (512, 16), (1024, 32)), 320, expectation(SSD, "detection"))
+    assert coarse.problems[0].startswith("level 0: stride 16, bbox_head.anchor_generator.strides[0]")
+
+
+def test_an_fpn_reads_no_stride_past_its_end_level() -> None:
+    detector = {**MASK_RCNN, "neck": {**MASK_RCNN["neck"], "end_level": 2}}
+    report = check_levels(
+        _maps(256, (256, 4), (512, 8), (1024, 16), (2048, 64)), 256, expectation(detector, "detection")
+    )
+    assert report.ok, report.problems
+    assert fed_strides(detector) is None  # level 3 feeds no output: its stride is not said
+    assert fed_strides(MASK_RCNN) == [4, 8, 16, 32]
+
+
+def test_a_seg_head_with_listed_channels_and_no_in_index_reads_every_level() -> None:
+    model = {"decode_head": {"type": "Mask2FormerHead", "in_channels": [96, 192, 384, 768]}}
+    report = check_levels(_maps(256, (96, 4), (192, 8), (384, 16), (768, 32)), 256, expectation(model, "segmentation"))
+    assert report.ok, report.problems

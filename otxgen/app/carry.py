@@ -22,7 +22,7 @@ STAGE_COUNTS = ("frozen_stages",)
 
 def changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """The keys of ``new`` whose value differs from ``old``'s (a removed weight is ``None``)."""
-    from codemods._values import same_value
+    from otxgen.facts.values import same_value
 
     differ = {k: v for k, v in new.items() if k not in old or not same_value(old[k], v)}
     return differ | {k: None for k in old if is_weights(k, old[k]) and k not in new}
@@ -39,7 +39,7 @@ def new_backbone(
     """The new backbone with what the old one carries over (see the module docstring); ``old_schema``:
     the old type's, None when it is not a listed backbone (then what it sets counts as chosen)."""
     kept = {k: v for k, v in old.items() if k not in ("type", "_delete_") and not is_weights(k, v)}
-    from codemods._values import same_value
+    from otxgen.facts.values import same_value
 
     dropped_weights = [k for k in old if is_weights(k, old[k]) and not same_value(old[k], requested.get(k))]
     if dropped_weights:
@@ -67,7 +67,7 @@ def new_backbone(
 
 
 def _is_default(value: Any, prop: dict[str, Any]) -> bool:
-    from codemods._values import same_value
+    from otxgen.facts.values import same_value
 
     return "default" in prop and same_value(value, prop["default"])
 

@@ -116,7 +116,7 @@ def _plan(
     where: tuple[tuple[str, ...], str],
     say: Say,
 ) -> SwapPlan:
-    from codemods.consumers import ConsumerError, consumer_overrides
+    from otxgen.facts.consumers import ConsumerError, consumer_overrides
     from otxgen.validate.backbones import infer_library, resolve_type
 
     _refuse_opaque(merged)
@@ -171,7 +171,7 @@ def _refuse_single_stride_into_pyramid(host: dict[str, Any], outputs: ShapeResul
     """A ViT-style backbone gives every level at one stride; a pyramid neck (FPN...) built on it would
     run, but its levels would all see the same resolution and the anchors' strides would be wrong. The
     converse too: a neck that rescales single-stride levels into a pyramid, fed a pyramid."""
-    from codemods.consumers import LEVEL_PRESERVING_NECKS, SINGLE_STRIDE_NECKS, first_of, type_name
+    from otxgen.facts.consumers import LEVEL_PRESERVING_NECKS, SINGLE_STRIDE_NECKS, first_of, type_name
 
     neck = first_of(host.get("neck"))
     strides = {o.stride for o in outputs.outputs}
@@ -339,7 +339,7 @@ def _classifier_overrides(
 ) -> dict[str, Any]:
     """A classifier pools the last map: a pooling neck for a backbone that gives maps, none for one that
     pools itself (ConvNeXt) or gives a class token (ViT); a token head becomes the linear head."""
-    from codemods.consumers import (
+    from otxgen.facts.consumers import (
         LINEAR_HEAD,
         LINEAR_HEAD_KEEPS,
         POOLING_NECK,

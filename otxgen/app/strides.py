@@ -27,7 +27,7 @@ def keeping_strides(
     anchors and heads expect), with its outputs; unchanged when ``out_indices`` is set, the strides
     agree, or neither says. The stages come from the table; the chosen outputs from the table where it
     applies, else probed (ConvNeXt with its feature-map arguments)."""
-    from codemods.consumers import fed_strides
+    from otxgen.facts.consumers import fed_strides
     from otxgen.schema.table import ChannelTable
     from otxgen.shapes import ProbeError, probe_outputs, static_outputs
 

@@ -280,8 +280,8 @@ class TimmAdapter:
     def channel_block(self, name: str, params: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         """The schema's channel table straight from ``feature_info`` (no forward), and the tasks: every
         task, since every stage is a 4-D map. Single-stride architectures are marked."""
+        from otxgen.facts.arguments import NEUTRAL_ARGS
         from otxgen.libraries import TASKS
-        from otxgen.schema.channels import NEUTRAL_ARGS
 
         stages = probe_stages(name)
         rows = [{"channels": c, "stride": s} for c, s in zip(stages.channels, stages.strides, strict=True)]

@@ -60,7 +60,7 @@ def _shape_args(schema: dict[str, Any], key: str | None) -> list[str]:
     """The arguments that reshape a network's weights: the channel table's shape arguments (or, without
     one, every argument but the shape-neutral ones) except strides and dilations, which a segmentor
     changes (ResNetV1c at output stride 8) while its ImageNet checkpoint still loads."""
-    from otxgen.schema.channels import NEUTRAL_ARGS
+    from otxgen.facts.arguments import NEUTRAL_ARGS
 
     channels = schema["x-otxgen"].get("channels")
     if channels:
@@ -71,7 +71,7 @@ def _shape_args(schema: dict[str, Any], key: str | None) -> list[str]:
 
 
 def _at_default(schema: dict[str, Any], name: str, args: dict[str, Any]) -> bool:
-    from codemods._values import same_value
+    from otxgen.facts.values import same_value
 
     prop = schema["properties"].get(name) or {}
     return name not in args or ("default" in prop and same_value(args[name], prop["default"]))

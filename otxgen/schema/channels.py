@@ -18,36 +18,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from otxgen.facts.arguments import NEUTRAL_ARGS
 from otxgen.libraries import DENSE_TASKS, TASKS
 from otxgen.shapes import ProbeError, ShapeResult, probe_outputs
 
-NEUTRAL_ARGS = frozenset(
-    {
-        "init_cfg",
-        "pretrained",
-        "frozen_stages",
-        "norm_eval",
-        "with_cp",
-        "zero_init_residual",
-        "norm_cfg",
-        "act_cfg",
-        "conv_cfg",
-        "drop_rate",
-        "drop_path_rate",
-        "attn_drop_rate",
-        "dropout",
-        "dropout_ratio",
-        "style",
-        "dcn",
-        "stage_with_dcn",
-        "convert_weights",
-        "init_values",
-        "layer_scale_init_value",
-        "qkv_bias",
-        "progress",
-        "pretrained2d",
-    }
-)
 _DENSE_VARIANTS: tuple[dict[str, Any], ...] = (
     {},
     {"out_type": "featmap"},

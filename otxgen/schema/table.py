@@ -34,7 +34,7 @@ def plain(value: Any) -> Any:
 
 def same(left: Any, right: Any) -> bool:
     """Equal as config values (a tuple equals a list): codemods' one definition."""
-    from codemods._values import same_value
+    from otxgen.facts.values import same_value
 
     return same_value(left, right)
 

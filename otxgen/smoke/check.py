@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import pairwise
 
+from otxgen.facts.strides import stride_of
 from otxgen.smoke.expect import CountDemand, Demand, Expectation
 
 Shape = tuple[int, ...]
@@ -37,19 +38,6 @@ class LevelReport:
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-def stride_of(input_side: int, map_side: int) -> int | None:
-    """The power-of-two stride ``s`` with ``ceil(input_side / s) == map_side`` (strided convs round up),
-    else the exact ratio when there is one."""
-    if map_side <= 0:
-        return None
-    stride = 1
-    while stride <= 2 * input_side:
-        if -(-input_side // stride) == map_side:
-            return stride
-        stride *= 2
-    return input_side // map_side if input_side % map_side == 0 else None
 
 
 def check_levels(shapes: list[Shape | None], input_size: int, expected: Expectation) -> LevelReport:

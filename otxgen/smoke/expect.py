@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from codemods.consumers import LEVEL_PRESERVING_NECKS, POOLING_NECKS, first_of, prior_strides
+from otxgen.facts.consumers import POOLING_NECKS, Reader, backbone_readers, first_of, level_strides
 
 
 @dataclass(frozen=True)
@@ -57,25 +57,34 @@ def _ints(value: Any) -> list[int] | None:
 
 
 def expectation(model: Mapping[str, Any], task: str) -> Expectation:
-    """The demands on the backbone's outputs made by the config's neck, decode head(s) or head."""
-    neck = first_of(model.get("neck"))
+    """The demands on the backbone's outputs made by the consumers that read them (the facts'
+    ``backbone_readers``): a neck, decode head(s), a direct detection head or a classifier's head."""
     if task == "classification":
-        return _classification(model, neck)
-    if neck is not None and "in_channels" in neck:
-        return _from_neck(model, neck, task)
-    if first_of(model.get("decode_head")) is not None:
-        return _from_decode_heads(model)
-    return Expectation(notes=("no neck or decode head with in_channels: only the whole-model forward is checked",))
+        return _classification(model, first_of(model.get("neck")))
+    readers = [r for r in backbone_readers(model) if _ints(r.config.get("in_channels")) is not None]
+    if not readers:
+        return Expectation(
+            notes=("no neck or head with in_channels reads the backbone: only the whole-model forward is checked",)
+        )
+    if readers[0].path[0] == "neck":
+        return _from_neck(model, readers[0], task)
+    demands: list[Demand] = []
+    counts: list[CountDemand] = []
+    for reader in readers:
+        _reader_demands(reader, demands, counts)
+    detecting = task in ("detection", "instance-segmentation") and all(r.levels is None for r in readers)
+    return Expectation(tuple(demands), tuple(counts), True, detecting)
 
 
-def _from_neck(model: Mapping[str, Any], neck: Mapping[str, Any], task: str) -> Expectation:
+def _from_neck(model: Mapping[str, Any], reader: Reader, task: str) -> Expectation:
+    neck = reader.config
     name = f"neck {_type_name(neck)}"
-    channels = _ints(neck["in_channels"])
-    if channels is None:
-        return Expectation(notes=(f"{name}: in_channels {neck['in_channels']!r} is not an int or a list of ints",))
-    if isinstance(neck["in_channels"], int):  # a single-input neck reads the last output
+    channels = _ints(neck["in_channels"]) or []
+    if reader.single:  # a single-input neck reads the last output
         return Expectation(demands=(Demand(f"{name} in_channels", -1, channels[0]),))
-    demands = [Demand(f"{name} in_channels[{i}]", i, c) for i, c in enumerate(channels)]
+    order = reader.indices(len(channels))
+    demands = [Demand(f"{name} in_channels[{k}]", i, channels[k]) for k, i in enumerate(order)]
+    demands.sort(key=lambda demand: demand.index)
     counts: tuple[CountDemand, ...] = (
         CountDemand(name, len(channels), True, f"in_channels has {len(channels)} entries"),
     )
@@ -84,65 +93,32 @@ def _from_neck(model: Mapping[str, Any], neck: Mapping[str, Any], task: str) -> 
         counts += (CountDemand(name, start + 1, False, f"start_level={start} skips the first {start}"),)
     detecting = task in ("detection", "instance-segmentation")
     notes: tuple[str, ...] = ()
-    if detecting and _type_name(neck) in LEVEL_PRESERVING_NECKS:
-        demands = _with_prior_strides(model, neck, demands)
+    strides = level_strides(model) if detecting else {}
+    if strides:
+        demands = [Demand(d.consumer, d.index, d.channels, *strides.get(d.index, (None, ""))) for d in demands]
     elif detecting:
         notes = (f"{name}: strides are not mapped through this neck type; only their order is checked",)
     return Expectation(tuple(demands), counts, True, detecting, notes)
 
 
-def _with_prior_strides(model: Mapping[str, Any], neck: Mapping[str, Any], demands: list[Demand]) -> list[Demand]:
-    """Neck output j comes from backbone level ``start_level + j``: it must have stride ``strides[j]``."""
-    start = int(neck.get("start_level", 0))
-    end = int(neck.get("end_level", -1))
-    last = len(demands) - 1 if end == -1 else end
-    sources = prior_strides(model)
-    result = []
-    for demand in demands:
-        level = demand.index
-        stride, source = None, ""
-        for path, strides in sources:
-            j = level - start
-            if start <= level <= last and j < len(strides):
-                stride, source = strides[j], f"{path}[{j}] (through {_type_name(neck)} start_level={start})"
-                break
-        result.append(Demand(demand.consumer, level, demand.channels, stride, source))
-    return result
-
-
-def _from_decode_heads(model: Mapping[str, Any]) -> Expectation:
-    demands: list[Demand] = []
-    counts: list[CountDemand] = []
-    heads = [("decode_head", model.get("decode_head"))]
-    auxiliary = model.get("auxiliary_head")
-    heads += [("auxiliary_head", a) for a in (auxiliary if isinstance(auxiliary, list) else [auxiliary]) if a]
-    for key, head in heads:
-        head = first_of(head)
-        if head is not None:
-            _decode_head_demands(f"{key} {_type_name(head)}", head, demands, counts)
-    return Expectation(tuple(demands), tuple(counts), True, False)
-
-
-def _decode_head_demands(
-    name: str,
-    head: Mapping[str, Any],
-    demands: list[Demand],
-    counts: list[CountDemand],
-) -> None:
-    indices = _ints(head.get("in_index", -1)) or [-1]
-    channels = _ints(head.get("in_channels"))
-    if channels is not None and len(channels) != len(indices):
-        counts.append(
-            CountDemand(
-                name, len(indices), True, f"in_channels has {len(channels)} entries but in_index has {len(indices)}"
-            )
-        )
-    for k, index in enumerate(indices):
-        wanted = channels[k] if channels is not None and k < len(channels) else None
-        label = f"{name} in_channels[{k}]" if len(indices) > 1 else f"{name} in_channels"
+def _reader_demands(reader: Reader, demands: list[Demand], counts: list[CountDemand]) -> None:
+    """A head that reads the backbone itself: one demand per level it reads, and the outputs it needs."""
+    name = reader.name
+    channels = _ints(reader.config.get("in_channels")) or []
+    if reader.levels is None:
+        order = reader.indices(len(channels))
+        counts.append(CountDemand(name, len(channels), True, f"in_channels has {len(channels)} entries"))
+    else:
+        order = list(reader.levels)
+        if not reader.single and len(channels) != len(order):
+            reason = f"in_channels has {len(channels)} entries but in_index has {len(order)}"
+            counts.append(CountDemand(name, len(order), True, reason))
+        needed = max(max(i + 1 if i >= 0 else -i for i in order), 1)
+        counts.append(CountDemand(name, needed, False, f"in_index {tuple(order)}"))
+    for k, index in enumerate(order):
+        wanted = channels[k] if k < len(channels) and (not reader.single or len(order) == 1) else None
+        label = f"{name} in_channels[{k}]" if len(order) > 1 else f"{name} in_channels"
         demands.append(Demand(label, index, wanted))
-    needed = max(max(i + 1 if i >= 0 else -i for i in indices), 1)
-    counts.append(CountDemand(name, needed, False, f"in_index {tuple(indices)}"))
 
 
 def _classification(model: Mapping[str, Any], neck: Mapping[str, Any] | None) -> Expectation:

@@ -8,10 +8,9 @@ pick ``in_index`` (default -1) from the outputs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-from codemods.consumers import HEAD_KEYS, REVERSED_NECKS, is_pooling_neck, type_name
+from otxgen.facts.consumers import Reader, backbone_readers
 from otxgen.validate.check import CANNOT
 from otxgen.validate.located import Finding, JsonPath, Located, dotted
 
@@ -19,54 +18,23 @@ from otxgen.validate.located import Finding, JsonPath, Located, dotted
 def check_consumers(
     model: dict[str, Any], located: Located, model_path: JsonPath, outputs: list[int] | str
 ) -> list[Finding]:
-    """Findings for every neck/head that reads the backbone's feature maps directly."""
-    findings: list[Finding] = []
-    neck_path, neck = _first(model.get("neck"), (*model_path, "neck"))
-    if isinstance(neck, dict) and not _passes_through(neck):
-        reverse = type_name(neck) in REVERSED_NECKS
-        return _compare(
-            neck, neck_path, located, outputs[::-1] if reverse and isinstance(outputs, list) else outputs, None
-        )
-    for key in HEAD_KEYS:
-        for head_path, head in _each(model.get(key), (*model_path, key)):
-            default_index: int | None = -1 if key != "head" or neck is not None else None
-            findings += _compare(head, head_path, located, outputs, default_index)
-    return findings
+    """Findings for every neck/head that reads the backbone's feature maps directly (the facts'
+    ``backbone_readers``: the same list build's plan updates and the smoke-build checks)."""
+    return [
+        f for reader in backbone_readers(model) for f in _compare(reader, (*model_path, *reader.path), located, outputs)
+    ]
 
 
-def _passes_through(neck: dict[str, Any]) -> bool:
-    return "in_channels" not in neck and is_pooling_neck(neck)
-
-
-def _first(value: Any, path: JsonPath) -> tuple[JsonPath, Any]:
-    if isinstance(value, list) and value:
-        return (*path, 0), value[0]
-    return path, value
-
-
-def _each(value: Any, path: JsonPath) -> Iterator[tuple[JsonPath, dict[str, Any]]]:
-    if isinstance(value, dict):
-        yield path, value
-    elif isinstance(value, list):
-        yield from (((*path, i), item) for i, item in enumerate(value) if isinstance(item, dict))
-
-
-def _compare(
-    consumer: dict[str, Any], path: JsonPath, located: Located, outputs: list[int] | str, default_index: int | None
-) -> list[Finding]:
-    """``default_index``: mmseg's ``in_index`` default (-1); ``None`` where the consumer reads every output."""
+def _compare(reader: Reader, path: JsonPath, located: Located, outputs: list[int] | str) -> list[Finding]:
     channels_path = (*path, "in_channels")
     if channels_path in located.unresolved:
         return [_note(located, channels_path, f"{CANNOT}: in_channels is {located.unresolved[channels_path]}")]
+    consumer = reader.config
     if "in_channels" not in consumer:
         return []
     if isinstance(outputs, str):
         return [_note(located, channels_path, f"{CANNOT}: {outputs}")]
-    # mmseg's decode heads take one int unless in_index selects several maps; a head with a list of
-    # in_channels and no in_index (Mask2FormerHead, from mmdet) reads every feature map.
-    listed = isinstance(consumer["in_channels"], (list, tuple))
-    index = consumer.get("in_index", None if listed else default_index)
-    expected = _select(outputs, index)
+    expected = _select(outputs, reader)
     if isinstance(expected, str):
         return [Finding(located.where((*path, "in_index")), dotted((*path, "in_index")), expected)]
     actual = consumer["in_channels"]
@@ -81,17 +49,18 @@ def _compare(
     return [Finding(located.where(channels_path), dotted(channels_path), message)]
 
 
-def _select(outputs: list[int], index: Any) -> list[int] | int | str:
-    try:
-        if index is None:
-            return outputs
-        if isinstance(index, int):
-            return outputs[index]
-        if isinstance(index, (list, tuple)) and all(isinstance(i, int) for i in index):
-            return [outputs[i] for i in index]
-    except IndexError:
-        return f"in_index {index!r} is out of range for the backbone's {len(outputs)} feature maps"
-    return f"in_index {index!r} is not an integer or a list of integers"
+def _select(outputs: list[int], reader: Reader) -> list[int] | int | str:
+    """The channels ``reader`` should say: one int for a single-level reader, else one per level read."""
+    levels = reader.levels
+    if levels is not None and not all(isinstance(i, int) and not isinstance(i, bool) for i in levels):
+        return f"in_index {reader.config.get('in_index')!r} is not an integer or a list of integers"
+    indices = reader.indices(len(outputs))
+    if any(not -len(outputs) <= i < len(outputs) for i in indices):
+        return (
+            f"in_index {reader.config.get('in_index')!r} is out of range for the backbone's {len(outputs)} feature maps"
+        )
+    picked = [outputs[i] for i in indices]
+    return picked[0] if reader.single and len(picked) == 1 else picked
 
 
 def _note(located: Located, path: JsonPath, message: str) -> Finding:

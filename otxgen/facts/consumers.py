@@ -1,8 +1,9 @@
 """Who reads a backbone's outputs, and what each needs after a swap: the ONE module of consumer facts.
 
-Pure: plain values in (a ``model`` dict as mmengine would merge it), an override out; no libcst, no
-torch. The codemods (``set_in_channels``), build's planner, validate's channel check and the smoke-build's
-expectations all read these facts here, so they cannot drift apart.
+Pure: plain values in (a ``model`` dict as mmengine would merge it), facts or an override out; no libcst,
+no torch. ``backbone_readers`` says which consumer reads which outputs; ``level_strides`` which stride
+the priors want of each level. Build's planner and codemods (``consumer_overrides``), validate's channel
+check and the smoke-build's expectations all read these, so they cannot drift apart.
 
 Who consumes the backbone's feature maps, by task (mmengine / OpenMMLab semantics):
 
@@ -18,9 +19,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from codemods._values import same_value
+from otxgen.facts.values import same_value
 
 # Necks whose output j is input ``start_level + j`` at the same stride (extra levels come after).
 LEVEL_PRESERVING_NECKS = frozenset(
@@ -155,24 +157,113 @@ def prior_strides(model: Mapping[str, Any]) -> list[tuple[str, list[int]]]:
     return found
 
 
-def fed_strides(model: Mapping[str, Any]) -> list[int] | None:
-    """The strides a detector's neck is fed at, from the strides its anchors or RoI extractors were built
-    for: where the neck passes its inputs through level by level from its first output (SSDNeck, an FPN
-    from level 0), input ``i`` is at prior stride ``i``. None when the config does not say."""
+Path = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Reader:
+    """One consumer that reads the backbone's outputs itself, at ``path`` under the model.
+
+    ``levels``: the outputs it reads, one per ``in_channels`` entry (negative: from the end); None: every
+    output, in order, or deepest first when ``deepest_first`` (YOLOV3Neck). ``single``: its
+    ``in_channels`` is one int."""
+
+    path: Path
+    config: Mapping[str, Any]
+    levels: tuple[int, ...] | None
+    single: bool
+    deepest_first: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{'.'.join(str(p) for p in self.path)} {type_name(self.config) or '?'}".strip()
+
+    def indices(self, count: int) -> list[int]:
+        """The output indices read, in the order of ``in_channels``, for a backbone of ``count`` outputs
+        (out-of-range ones as they are: the caller reports them)."""
+        if self.levels is not None:
+            return list(self.levels)
+        if self.single:
+            return [count - 1]
+        order = list(range(count))
+        return order[::-1] if self.deepest_first else order
+
+
+def backbone_readers(model: Mapping[str, Any]) -> list[Reader]:
+    """Every consumer that reads the backbone's outputs: a feature neck alone when there is one (the heads
+    read the neck); else each segmentation head by its ``in_index`` (mmseg's default -1; a head with a list
+    of ``in_channels`` and no ``in_index`` reads every output), a classifier's head the last output (after
+    a pooling neck or without one), and without any neck a detection head that reads every output (SSD)."""
+    neck_value = model.get("neck")
+    neck = first_of(neck_value)
+    if neck is not None and not is_pooling_neck(neck):
+        path: Path = ("neck", 0) if isinstance(neck_value, (list, tuple)) else ("neck",)
+        if "in_channels" not in neck:
+            return []
+        single = not isinstance(neck["in_channels"], (list, tuple))
+        return [Reader(path, neck, None, single, type_name(neck) in REVERSED_NECKS)]
+    readers = [_seg_reader(path, head) for key in SEG_HEAD_KEYS for path, head in _each_at(model.get(key), (key,))]
+    readers += [Reader(path, head, (-1,), True) for path, head in _each_at(model.get("head"), ("head",))]
+    if neck is None:
+        for key in DIRECT_DET_HEAD_KEYS:
+            readers += [
+                Reader(path, head, None, not isinstance(head.get("in_channels"), (list, tuple)))
+                for path, head in _each_at(model.get(key), (key,))
+                if "in_channels" in head
+            ]
+    return readers
+
+
+def _seg_reader(path: Path, head: Mapping[str, Any]) -> Reader:
+    listed = isinstance(head.get("in_channels"), (list, tuple))
+    index = head.get("in_index", None if listed else -1)
+    if index is None:
+        return Reader(path, head, None, False)
+    levels = tuple(index) if isinstance(index, (list, tuple)) else (index,)
+    return Reader(path, head, levels, not listed)
+
+
+def _each_at(value: object, path: Path) -> list[tuple[Path, Mapping[str, Any]]]:
+    if isinstance(value, Mapping):
+        return [(path, value)]
+    if isinstance(value, (list, tuple)):
+        return [((*path, i), item) for i, item in enumerate(value) if isinstance(item, Mapping)]
+    return []
+
+
+def level_strides(model: Mapping[str, Any]) -> dict[int, tuple[int, str]]:
+    """The stride the detector's priors want of each backbone level its neck reads, with the place that
+    says so: through a level-preserving neck, level ``start_level + j`` (up to ``end_level``) feeds output
+    ``j`` at prior stride ``j``; a pass-through neck (SSDNeck) gives level ``i`` as output ``i``. Empty
+    when the neck maps strides some other way, or nothing says."""
     neck = first_of(model.get("neck"))
-    sources = prior_strides(model)
-    count = (
-        len(neck.get("in_channels") or [])
-        if neck is not None and isinstance(neck.get("in_channels"), list | tuple)
-        else 0
-    )
-    if neck is None or not sources or not count:
+    channels = neck.get("in_channels") if neck is not None else None
+    if neck is None or not isinstance(channels, (list, tuple)):
+        return {}
+    start, end = neck.get("start_level", 0), neck.get("end_level", -1)
+    if type_name(neck) in PASS_THROUGH_NECKS:
+        start, end = 0, -1
+    elif type_name(neck) not in LEVEL_PRESERVING_NECKS or not isinstance(start, int) or not isinstance(end, int):
+        return {}
+    last = len(channels) - 1 if end == -1 else end
+    found: dict[int, tuple[int, str]] = {}
+    for path, strides in prior_strides(model):
+        for level in range(start, last + 1):
+            j = level - start
+            if level not in found and j < len(strides):
+                found[level] = (strides[j], f"{path}[{j}] (through {type_name(neck)} start_level={start})")
+    return found
+
+
+def fed_strides(model: Mapping[str, Any]) -> list[int] | None:
+    """The strides a detector's neck is fed at, level by level from level 0, from the strides its anchors
+    or RoI extractors were built for; None when the config does not say it for every level."""
+    neck = first_of(model.get("neck"))
+    count = len(neck["in_channels"]) if neck is not None and isinstance(neck.get("in_channels"), (list, tuple)) else 0
+    mapped = level_strides(model)
+    if not count or any(level not in mapped for level in range(count)):
         return None
-    from_zero = type_name(neck) in LEVEL_PRESERVING_NECKS and neck.get("start_level", 0) == 0
-    if type_name(neck) not in PASS_THROUGH_NECKS and not from_zero:
-        return None
-    strides = sources[0][1]
-    return strides[:count] if len(strides) >= count else None
+    return [mapped[level][0] for level in range(count)]
 
 
 def consumer_overrides(

@@ -1,0 +1,34 @@
+"""Backbone arguments by meaning, the one list: pure, nothing of otxgen imported."""
+
+from __future__ import annotations
+
+# Arguments that cannot change a backbone's output channels or strides (initialisation, freezing,
+# normalisation and activation configs, checkpointing, dropout rates, weights): the channel table's
+# ``shape_args`` and the catalog's arch options leave them out.
+NEUTRAL_ARGS = frozenset(
+    {
+        "init_cfg",
+        "pretrained",
+        "frozen_stages",
+        "norm_eval",
+        "with_cp",
+        "zero_init_residual",
+        "norm_cfg",
+        "act_cfg",
+        "conv_cfg",
+        "drop_rate",
+        "drop_path_rate",
+        "attn_drop_rate",
+        "dropout",
+        "dropout_ratio",
+        "style",
+        "dcn",
+        "stage_with_dcn",
+        "convert_weights",
+        "init_values",
+        "layer_scale_init_value",
+        "qkv_bias",
+        "progress",
+        "pretrained2d",
+    }
+)
