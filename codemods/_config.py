@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import ast
 import functools
-import io
-import itertools
-import re
-import tokenize
-import warnings
 from collections.abc import Iterator
 
 import libcst as cst
@@ -16,18 +10,12 @@ import libcst.matchers as m
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from codemods.errors import CodemodError
+from otxgen.facts.pysource import SourceError, check_syntax
 
 DICT_CALL = m.Call(func=m.Name("dict"))
 _ASSIGN_NAME = m.SimpleStatementLine(body=[m.Assign(targets=[m.AssignTarget(target=m.Name())])])
 
 Path = tuple[str, ...]
-
-# Levels of Python's syntax tree a config may nest. Configs use about 15; libcst's visitors recurse about
-# seven frames a level (and its native parser crashes the process a few thousand levels down), so
-# deeper input is refused before libcst sees it.
-MAX_DEPTH = 100
-TOO_DEEP = f"nested too deeply (more than {MAX_DEPTH} levels of brackets, calls or operators)"
-BOM_MESSAGE = "starts with a byte order mark (U+FEFF), which Python and mmengine refuse; save it as UTF-8 without one"
 
 
 def parse(source: str) -> cst.Module:
@@ -35,7 +23,10 @@ def parse(source: str) -> cst.Module:
 
     Python's own parser reads it first (it stops cleanly on any input), so libcst only ever sees
     valid Python nested at most ``MAX_DEPTH`` levels."""
-    check_syntax(source)
+    try:
+        check_syntax(source)
+    except SourceError as error:
+        raise CodemodError(error.message, error.line, error.col) from None
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
@@ -44,63 +35,6 @@ def parse(source: str) -> cst.Module:
         # libcst takes a final lone CR (old Mac line endings) for no newline and would drop it
         module = module.with_changes(has_trailing_newline=True)
     return module
-
-
-def check_syntax(source: str) -> ast.Module:
-    """``source``'s tree from Python's parser, or a ``CodemodError`` at the cause: invalid Python, a
-    byte order mark, or nesting deeper than ``MAX_DEPTH``."""
-    if source.startswith("\ufeff"):
-        raise CodemodError(BOM_MESSAGE, 1, 1)
-    try:
-        with warnings.catch_warnings():  # the user's invalid escapes ('\d') are not otxgen's to report
-            warnings.simplefilter("ignore")
-            tree = ast.parse(source)
-    except SyntaxError as error:
-        message = TOO_DEEP if "too many nested" in error.msg else f"invalid Python: {error.msg}"
-        raise CodemodError(message, error.lineno or 0, error.offset or 0) from None
-    except (RecursionError, MemoryError):  # Python's parser gives up on very deep input ("too complex")
-        raise CodemodError(TOO_DEEP) from None
-    deepest = _too_deep(tree, source)
-    if deepest is not None:
-        line, col = getattr(deepest, "lineno", 0), getattr(deepest, "col_offset", -1) + 1
-        raise CodemodError(TOO_DEEP, line, col)
-    return tree
-
-
-def _too_deep(tree: ast.Module, source: str) -> ast.AST | None:
-    """The first node (in source order) deeper than ``MAX_DEPTH``, walked without recursion. Adjacent
-    string literals are one node to Python but a chain to libcst: each piece counts as a level. A
-    keyword (``depth=50`` in ``dict(...)``) is part of its call's level, as an item is of its list's."""
-    quotes = _Quotes(source)
-    stack: list[tuple[ast.AST, int]] = [(tree, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, (ast.Constant, ast.JoinedStr)):
-            depth += quotes.pieces(node) - 1
-        if depth > MAX_DEPTH:
-            return node
-        for child in reversed(list(ast.iter_child_nodes(node))):
-            if not isinstance(child, ast.expr_context):  # Load/Store: no nesting
-                stack.append((child, depth if isinstance(child, ast.keyword) else depth + 1))
-    return None
-
-
-class _Quotes:
-    """Quote characters per line (as prefix sums): a string node spanning lines with few quotes is one
-    piece; only one with more quotes than ``MAX_DEPTH`` pieces would need is tokenized to count them."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        counts = (line.count("'") + line.count('"') for line in re.split(r"\r\n|\r|\n", source))
-        self.before = list(itertools.accumulate(counts, initial=0))
-
-    def pieces(self, node: ast.expr) -> int:
-        first, last = node.lineno, node.end_lineno or node.lineno
-        if self.before[last] - self.before[first - 1] <= 2 * MAX_DEPTH:
-            return 1
-        segment = ast.get_source_segment(self.source, node) or ""
-        tokens = tokenize.generate_tokens(io.StringIO(f"({segment})").readline)
-        return sum(1 for token in tokens if token.type == tokenize.STRING)
 
 
 def assignments(module: cst.Module) -> tuple[tuple[str, cst.Assign], ...]:

@@ -342,7 +342,7 @@ OUTER = 4  # Module, Assign, the model's dict(...) call, then the value's own le
 def test_nesting_is_read_or_refused_as_too_deep_never_a_crash(kinds: list[str], levels: int) -> None:
     """Any nesting (one kind repeated, or a mix) is read, or refused with 'nested too deeply' exactly
     when it is deeper than ``MAX_DEPTH``; never a RecursionError, never a crashed process."""
-    from codemods._config import MAX_DEPTH
+    from otxgen.facts.pysource import MAX_DEPTH
 
     pattern = kinds or LEVELS
     expression = "1"
@@ -366,7 +366,7 @@ def test_nesting_is_read_or_refused_as_too_deep_never_a_crash(kinds: list[str], 
 @PROPERTY
 @given(st.integers(1, 120), st.sampled_from(["flow", "block"]))
 def test_yaml_nesting_is_read_or_refused_never_a_crash(levels: int, style: str) -> None:
-    from otxgen.validate.yamlpos import MAX_DEPTH
+    from otxgen.config.yamlpos import MAX_DEPTH
 
     if style == "flow":
         value = "[" * levels + "]" * levels

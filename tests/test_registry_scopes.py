@@ -15,8 +15,8 @@ import sys
 
 import pytest
 
+from otxgen.config.model_config import read_config
 from otxgen.validate.backbones import registry_problem
-from otxgen.validate.model_config import read_config
 
 MISSING = [
     name for name in ("mmengine", "mmdet", "mmseg", "mmpretrain", "torchvision") if not importlib.util.find_spec(name)

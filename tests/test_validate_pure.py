@@ -8,16 +8,16 @@ from typing import Any
 
 import pytest
 
+from otxgen.config.inherit import BaseFiles, inherit
+from otxgen.config.located import Finding
+from otxgen.config.model_config import read_config
+from otxgen.config.yamlpos import load_located
 from otxgen.errors import InputError
 from otxgen.fsio import decode_text
 from otxgen.validate.backbones import infer_library, resolve_type
 from otxgen.validate.check import backbone_outputs
 from otxgen.validate.files import validate_backbone_yaml, validate_model_config
-from otxgen.validate.inherit import BaseFiles, inherit
-from otxgen.validate.located import Finding
-from otxgen.validate.model_config import read_config
 from otxgen.validate.report import render
-from otxgen.validate.yamlpos import load_located
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "validate"
 

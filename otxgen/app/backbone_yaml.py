@@ -94,8 +94,8 @@ def _with_required(backbone_type: str, meta: dict[str, Any], say: Say) -> dict[s
 
 
 def backbone_from_yaml(path: Path, overrides: tuple[tuple[str, str], ...], catalog: Any, say: Say) -> dict[str, Any]:
+    from otxgen.config.yamlpos import load_located
     from otxgen.validate.backbones import CANNOT_PREFIX, resolve_type
-    from otxgen.validate.yamlpos import load_located
 
     if overrides:
         raise UsageError("--set applies to 'build --backbone TYPE'; edit the yaml file instead")
@@ -131,7 +131,7 @@ def _raise_on_findings(text: str, file: str, catalog: Any, *, generated: bool) -
 def _parse_overrides(overrides: tuple[tuple[str, str], ...]) -> dict[str, Any]:
     """``--set depth=50 --set out_indices=[0,1]`` -> ``{'depth': 50, 'out_indices': [0, 1]}``: YAML values,
     held to backbone.yaml's rules (no dates, sets, nan...: a config cannot spell them as literals)."""
-    from otxgen.validate.yamlpos import load_value
+    from otxgen.config.yamlpos import load_value
 
     parsed = {}
     for key, raw in overrides:

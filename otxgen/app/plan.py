@@ -18,9 +18,9 @@ from otxgen.libraries import REGISTERING_MODULES
 
 if TYPE_CHECKING:
     from otxgen.app.weights import Weights
+    from otxgen.config.model_config import ConfigFacts
     from otxgen.shapes import ShapeResult
     from otxgen.validate.backbones import Catalog
-    from otxgen.validate.model_config import ConfigFacts
 
 # Arguments of the same meaning across backbone families, carried into a backbone of another type.
 _TASKS = {"mmdet": "detection", "mmseg": "segmentation", "mmpretrain": "classification"}

@@ -13,7 +13,7 @@ from otxgen.errors import InputError
 
 if TYPE_CHECKING:  # imported lazily: only needed once a backbone is known
     from otxgen.app.weights import Weights
-    from otxgen.validate.model_config import ConfigFacts
+    from otxgen.config.model_config import ConfigFacts
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def rewrite_config(
 
 
 def _base_files() -> Any:
-    from otxgen.validate.inherit import BaseFiles
+    from otxgen.config.inherit import BaseFiles
 
     return BaseFiles(_read_base)
 
@@ -82,8 +82,8 @@ def _read_base(relative: str) -> str:
 
 def _merged(text: str, file: str, bases: Any) -> ConfigFacts:
     """The config merged over its ``_base_`` chain; a chain that cannot be followed is a refusal."""
-    from otxgen.validate.inherit import inherit
-    from otxgen.validate.model_config import read_config
+    from otxgen.config.inherit import inherit
+    from otxgen.config.model_config import read_config
 
     facts = read_config(text, file)
     if facts.read_base:

@@ -92,9 +92,9 @@ def _torchvision_published() -> dict[str, Any]:
 def _config_reader() -> Callable[[Path], dict[str, Any] | None]:
     """The config view for the libraries' shipped configs: their whole ``_base_`` chain read statically
     (never executed); None for a config that cannot be read so."""
+    from otxgen.config.inherit import BaseFiles, inherit
+    from otxgen.config.model_config import read_config
     from otxgen.errors import OtxgenError
-    from otxgen.validate.inherit import BaseFiles, inherit
-    from otxgen.validate.model_config import read_config
 
     bases = BaseFiles(lambda relative: Path(relative).read_text(encoding="utf-8"))
 

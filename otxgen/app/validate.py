@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from otxgen.app import Outcome, Say
+from otxgen.config.located import Finding, Where
 from otxgen.errors import InputError
 from otxgen.fsio import read_bytes, read_text
 from otxgen.options import ValidateOptions
-from otxgen.validate.located import Finding, Where
 
 YAML_SUFFIXES = (".yaml", ".yml")
 BACKBONE_YAML_NAMES = ("backbone.yaml", "backbone.yml")
@@ -75,7 +75,7 @@ def validate_file(path: Path, catalog: Any, bases: Any = None) -> list[Finding]:
 
 
 def _base_files() -> Any:
-    from otxgen.validate.inherit import BaseFiles  # libcst: only model configs need it
+    from otxgen.config.inherit import BaseFiles  # libcst: only model configs need it
 
     return BaseFiles(_read_base)
 

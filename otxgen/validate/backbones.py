@@ -11,7 +11,7 @@ from otxgen.libraries import ALIASES, LIBRARIES, REGISTERING_MODULES
 from otxgen.validate.check import did_you_mean
 
 if TYPE_CHECKING:  # libcst costs ~0.1 s to import: a backbone.yaml does not need it
-    from otxgen.validate.model_config import ConfigFacts
+    from otxgen.config.model_config import ConfigFacts
 
 # Hints for an unscoped type, from the strongest to the weakest (see ``infer_library``).
 _MODEL_TYPES = {

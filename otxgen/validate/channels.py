@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from otxgen.config.located import Finding, JsonPath, Located, dotted
 from otxgen.facts.consumers import Reader, backbone_readers
 from otxgen.validate.check import CANNOT
-from otxgen.validate.located import Finding, JsonPath, Located, dotted
 
 
 def check_consumers(

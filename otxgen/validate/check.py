@@ -11,7 +11,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, ValidationError, validators
 from jsonschema.exceptions import best_match
 
-from otxgen.validate.located import Finding, JsonPath, Located, dotted
+from otxgen.config.located import Finding, JsonPath, Located, dotted
 
 CANNOT = "cannot check statically"
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from otxgen.config.located import Finding, JsonPath, Located, Where, dotted
+from otxgen.config.yamlpos import load_located
 from otxgen.validate.backbones import Catalog, custom_modules, infer_library, registry_problem, resolve_type
 from otxgen.validate.channels import check_consumers
 from otxgen.validate.check import CANNOT, backbone_outputs, check_backbone
-from otxgen.validate.located import Finding, JsonPath, Located, Where, dotted
 from otxgen.validate.weights import weights_findings
-from otxgen.validate.yamlpos import load_located
 
 if TYPE_CHECKING:  # libcst costs ~0.1 s to import: a backbone.yaml does not need it
-    from otxgen.validate.inherit import BaseFiles
-    from otxgen.validate.model_config import ConfigFacts
+    from otxgen.config.inherit import BaseFiles
+    from otxgen.config.model_config import ConfigFacts
 
 YAML_HINT = "expected 'backbone:' with a mapping such as {type: mmdet.ResNet, depth: 50}"
 
@@ -38,8 +38,8 @@ def validate_model_config(text: str, file: str, catalog: Catalog, bases: BaseFil
     With ``bases`` (which reads the base files), the ``_base_`` chain is merged in first, statically;
     without it, or when the chain cannot be followed, what may come from ``_base_`` is a note.
     """
-    from otxgen.validate.inherit import inherit  # libcst: only model configs need it
-    from otxgen.validate.model_config import read_config
+    from otxgen.config.inherit import inherit  # libcst: only model configs need it
+    from otxgen.config.model_config import read_config
 
     facts = read_config(text, file)
     unfollowed: list[Finding] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from otxgen.validate.located import Finding
+from otxgen.config.located import Finding
 
 
 def render(findings: Sequence[Finding], output_format: str, files: int) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from otxgen.validate.located import Finding, JsonPath, Located, dotted
+from otxgen.config.located import Finding, JsonPath, Located, dotted
 
 
 def weights_findings(

@@ -20,9 +20,9 @@ import posixpath
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+from otxgen.config.located import JsonPath, Located
+from otxgen.config.model_config import ConfigFacts, read_config
 from otxgen.errors import InputError
-from otxgen.validate.located import JsonPath, Located
-from otxgen.validate.model_config import ConfigFacts, read_config
 
 Reader = Callable[[str], str]  # a base file's path (joined onto the config's folder) -> its text
 _DELETE = "_delete_"
@@ -146,7 +146,7 @@ def _parsed(path: str, text: str) -> ConfigFacts:
 
 def _yaml_config(text: str, path: str) -> ConfigFacts:
     """A ``_base_`` file in YAML or JSON (mmengine reads both; OTX 1.x keeps backbones in them)."""
-    from otxgen.validate.yamlpos import load_located
+    from otxgen.config.yamlpos import load_located
 
     located = load_located(text, path)
     base = located.value.get("_base_")

@@ -15,12 +15,12 @@ from typing import Any
 
 import yaml
 
+from otxgen.config.located import JsonPath, Located, Where
 from otxgen.errors import InputError
-from otxgen.validate.located import JsonPath, Located, Where
 
 MAX_NODES = 100_000  # expanded nodes, aliases counted each time they are used
 # Levels of nested collections. Backbone arguments nest about five; a value this deep still renders
-# into a config that ``codemods._config.MAX_DEPTH`` accepts, and the walk (recursive) stays shallow.
+# into a config that ``otxgen.facts.pysource.MAX_DEPTH`` accepts, and the walk (recursive) stays shallow.
 MAX_DEPTH = 50
 MERGE_TAG = "tag:yaml.org,2002:merge"
 

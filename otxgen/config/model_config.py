@@ -19,8 +19,9 @@ import libcst as cst
 import libcst.matchers as m
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
+from otxgen.config.located import JsonPath, Located, Where
 from otxgen.errors import InputError
-from otxgen.validate.located import JsonPath, Located, Where
+from otxgen.facts.pysource import SourceError, check_syntax
 
 _CONSTANTS = {"True": True, "False": False, "None": None}
 
@@ -101,16 +102,13 @@ def read_config(text: str, file: str) -> ConfigFacts:
 def _check_compiles(text: str, file: str) -> ast.Module:
     """Python's parser and compiler on ``text`` (nothing runs): syntax errors with Python's own message
     and position, a repeated keyword (``dict(backbone=..., backbone=...)``), a byte order mark, and
-    nesting deeper than ``codemods`` may read (checked before libcst, which recurses)."""
-    from codemods._config import check_syntax
-    from codemods.errors import CodemodError
-
+    nesting deeper than libcst may walk (checked before libcst, which recurses)."""
     try:
         tree = check_syntax(text)
         with warnings.catch_warnings():  # the compiler's warnings are about the user's code
             warnings.simplefilter("ignore")
             compile(tree, file, "exec", dont_inherit=True)
-    except CodemodError as error:
+    except SourceError as error:
         raise InputError(error.message, file, error.line, error.col) from None
     except SyntaxError as error:
         raise InputError(f"invalid Python: {error.msg}", file, error.lineno or 0, error.offset or 0) from None

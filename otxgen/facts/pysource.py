@@ -1,0 +1,85 @@
+"""What Python source otxgen reads at all, the one check: Python's own parser first (it stops cleanly on
+any input), then a nesting limit, so libcst (which recurses) only ever sees valid Python it can walk.
+Pure: ast and tokenize only; the config view and the codemods both call it."""
+
+from __future__ import annotations
+
+import ast
+import io
+import itertools
+import re
+import tokenize
+import warnings
+
+
+class SourceError(ValueError):
+    """The source is not Python otxgen reads; ``line``/``col`` point at the cause (1-based, 0 when unknown)."""
+
+    def __init__(self, message: str, line: int = 0, col: int = 0) -> None:
+        self.message, self.line, self.col = message, line, col
+        super().__init__(f"{line}:{col}: {message}" if line else message)
+
+
+# Levels of Python's syntax tree a config may nest. Configs use about 15; libcst's visitors recurse about
+# seven frames a level (and its native parser crashes the process a few thousand levels down), so
+# deeper input is refused before libcst sees it.
+MAX_DEPTH = 100
+TOO_DEEP = f"nested too deeply (more than {MAX_DEPTH} levels of brackets, calls or operators)"
+BOM_MESSAGE = "starts with a byte order mark (U+FEFF), which Python and mmengine refuse; save it as UTF-8 without one"
+
+
+def check_syntax(source: str) -> ast.Module:
+    """``source``'s tree from Python's parser, or a ``SourceError`` at the cause: invalid Python, a
+    byte order mark, or nesting deeper than ``MAX_DEPTH``."""
+    if source.startswith("\ufeff"):
+        raise SourceError(BOM_MESSAGE, 1, 1)
+    try:
+        with warnings.catch_warnings():  # the user's invalid escapes ('\d') are not otxgen's to report
+            warnings.simplefilter("ignore")
+            tree = ast.parse(source)
+    except SyntaxError as error:
+        message = TOO_DEEP if "too many nested" in error.msg else f"invalid Python: {error.msg}"
+        raise SourceError(message, error.lineno or 0, error.offset or 0) from None
+    except (RecursionError, MemoryError):  # Python's parser gives up on very deep input ("too complex")
+        raise SourceError(TOO_DEEP) from None
+    deepest = _too_deep(tree, source)
+    if deepest is not None:
+        line, col = getattr(deepest, "lineno", 0), getattr(deepest, "col_offset", -1) + 1
+        raise SourceError(TOO_DEEP, line, col)
+    return tree
+
+
+def _too_deep(tree: ast.Module, source: str) -> ast.AST | None:
+    """The first node (in source order) deeper than ``MAX_DEPTH``, walked without recursion. Adjacent
+    string literals are one node to Python but a chain to libcst: each piece counts as a level. A
+    keyword (``depth=50`` in ``dict(...)``) is part of its call's level, as an item is of its list's."""
+    quotes = _Quotes(source)
+    stack: list[tuple[ast.AST, int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (ast.Constant, ast.JoinedStr)):
+            depth += quotes.pieces(node) - 1
+        if depth > MAX_DEPTH:
+            return node
+        for child in reversed(list(ast.iter_child_nodes(node))):
+            if not isinstance(child, ast.expr_context):  # Load/Store: no nesting
+                stack.append((child, depth if isinstance(child, ast.keyword) else depth + 1))
+    return None
+
+
+class _Quotes:
+    """Quote characters per line (as prefix sums): a string node spanning lines with few quotes is one
+    piece; only one with more quotes than ``MAX_DEPTH`` pieces would need is tokenized to count them."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        counts = (line.count("'") + line.count('"') for line in re.split(r"\r\n|\r|\n", source))
+        self.before = list(itertools.accumulate(counts, initial=0))
+
+    def pieces(self, node: ast.expr) -> int:
+        first, last = node.lineno, node.end_lineno or node.lineno
+        if self.before[last] - self.before[first - 1] <= 2 * MAX_DEPTH:
+            return 1
+        segment = ast.get_source_segment(self.source, node) or ""
+        tokens = tokenize.generate_tokens(io.StringIO(f"({segment})").readline)
+        return sum(1 for token in tokens if token.type == tokenize.STRING)
