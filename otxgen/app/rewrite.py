@@ -46,6 +46,8 @@ def rewrite_config(
     before = fsio.read_text(path)
     bases = _base_files()
     merged = _merged(before, str(path), bases)  # its reader compiles the text first: what Python refuses
+    for where, note in merged.notes:
+        say(f"[*] {where.file}:{where.line}:{where.col}: {note}")
     plan = plan_swap(merged, backbone, schema, catalog, target, say, weights)
     channels = [int(o.channels or 0) for o in plan.outputs.outputs]
     strides = [o.stride for o in plan.outputs.outputs]

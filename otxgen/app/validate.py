@@ -5,7 +5,9 @@ neither torch nor any mm* package.
 
 What each PATH means:
 
-- ``*.yaml`` / ``*.yml``: a backbone.yaml (a ``backbone:`` mapping with ``type``);
+- ``*.yaml`` / ``*.yml``: a backbone.yaml (a ``backbone:`` mapping with ``type``), unless it sets
+  ``model`` or ``_base_`` at the top level: then a model config, as mmengine reads YAML configs;
+- ``*.json``: a model config;
 - ``*.py``: a model config (``model = dict(backbone=dict(...), ...)``), merged over its ``_base_`` files
   (read relative to its folder, evaluated as literals like the config, never executed);
 - a directory: walked recursively (hidden directories, ``__pycache__`` and virtual envs skipped) for
@@ -34,6 +36,7 @@ YAML_SUFFIXES = (".yaml", ".yml")
 BACKBONE_YAML_NAMES = ("backbone.yaml", "backbone.yml")
 SKIPPED_DIRS = frozenset({"__pycache__", "node_modules", "venv", "site-packages"})
 _MODEL_ASSIGNMENT = re.compile(rb"^model\s*=", re.MULTILINE)
+_CONFIG_YAML_KEY = re.compile(r"^[\"']?(?:model|_base_)[\"']?\s*:", re.MULTILINE)
 
 
 def validate(options: ValidateOptions, say: Say) -> Outcome:
@@ -66,7 +69,7 @@ def validate_file(path: Path, catalog: Any, bases: Any = None) -> list[Finding]:
     file = str(path)
     try:
         text = read_text(path)  # a BOM stays: YAML skips it, a Python config with one is refused
-        if path.suffix.lower() in YAML_SUFFIXES:
+        if path.suffix.lower() in YAML_SUFFIXES and not _CONFIG_YAML_KEY.search(text):
             return validate_backbone_yaml(text, file, catalog)
         return validate_model_config(text, file, catalog, bases if bases is not None else _base_files())
     except InputError as error:
@@ -90,10 +93,10 @@ def _expand(paths: Sequence[Path], findings: list[Finding]) -> Iterator[Path]:
     for path in paths:
         if path.is_dir():
             yield from _walk(path)
-        elif path.suffix.lower() in (*YAML_SUFFIXES, ".py") or not path.exists():
+        elif path.suffix.lower() in (*YAML_SUFFIXES, ".json", ".py") or not path.exists():
             yield path
         else:
-            message = "not a backbone.yaml (.yaml, .yml) or a model config (.py)"
+            message = "not a backbone.yaml (.yaml, .yml) or a model config (.py, .yaml, .yml, .json)"
             findings.append(Finding(Where(str(path), 0, 0), "", message, "error", unreadable=True))
 
 

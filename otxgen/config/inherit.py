@@ -1,9 +1,14 @@
 """A model config merged over its ``_base_`` files, read statically: no file is ever executed.
 
 mmengine's semantics (``Config._file2dict``): each base file is itself resolved over its own bases; the
-bases are combined in list order, a later one replacing an earlier one's top-level names; then the child
-is merged in: dicts merge recursively, a child dict with ``_delete_=True`` replaces the base's (the key
-is consumed only when the base has that key), and lists and every other value replace.
+bases are combined in list order; then the child is merged in: dicts merge recursively, a child dict
+with ``_delete_=True`` replaces the base's (the key is consumed only when the base has that key), and
+lists and every other value replace.
+
+Bases that set the same top-level name are refused by mmengine, but OTX 1.x templates list them (a
+recipe, a YAML backbone, a detector base that all set ``model``), and OTX 1.x's loader merged them: what
+the bases before have gathered is merged into the next one, so on a conflict the earlier base wins,
+dicts merging recursively. otxgen reads such a chain the same way, with a note at the ``_base_`` entry.
 
 Positions follow the values: what the child sets keeps the child's position, what only a base file sets
 points into that base file. Reading is the caller's job (``read``). A base that otxgen does not follow
@@ -20,7 +25,7 @@ import posixpath
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from otxgen.config.located import JsonPath, Located
+from otxgen.config.located import JsonPath, Located, Where
 from otxgen.config.model_config import ConfigFacts, read_config
 from otxgen.errors import InputError
 
@@ -44,10 +49,10 @@ class BaseFiles:
 
     def __init__(self, read: Reader) -> None:
         self.read = read
-        self._done: dict[str, tuple[Located, list[str]]] = {}
+        self._done: dict[str, tuple[Located, list[str], list[tuple[Where, str]]]] = {}
 
-    def resolved(self, path: str, seen: frozenset[str]) -> tuple[Located, list[str]]:
-        """The base file at ``path`` merged over its own chain, and that chain's files."""
+    def resolved(self, path: str, seen: frozenset[str]) -> tuple[Located, list[str], list[tuple[Where, str]]]:
+        """The base file at ``path`` merged over its own chain, that chain's files, and its notes."""
         if path not in self._done:
             parent = _load(path, self.read)
             if parent.read_base:
@@ -55,8 +60,8 @@ class BaseFiles:
             if parent.opaque:
                 where, code = parent.opaque[0]
                 raise _UnfollowableError(f"_base_ file {path}:{where.line}:{where.col} holds {code!r}, not followed")
-            names, files, _ = _resolved(parent, self, seen | {path})
-            self._done[path] = (names, files)
+            names, files, _, notes = _resolved(parent, self, seen | {path})
+            self._done[path] = (names, files, notes)
         return self._done[path]
 
 
@@ -64,7 +69,7 @@ def inherit(facts: ConfigFacts, bases: BaseFiles) -> ConfigFacts | str:
     """``facts`` merged over its whole ``_base_`` chain (``bases`` then lists every file of the chain),
     or why that chain cannot be followed."""
     try:
-        names, files, base = _resolved(facts, bases, frozenset({posixpath.normpath(facts.file)}))
+        names, files, base, notes = _resolved(facts, bases, frozenset({posixpath.normpath(facts.file)}))
     except _UnfollowableError as why:
         return str(why)
     except RecursionError:
@@ -79,6 +84,7 @@ def inherit(facts: ConfigFacts, bases: BaseFiles) -> ConfigFacts | str:
         facts.opaque,
         None if fresh else base,
         facts.undefined,
+        [*facts.notes, *notes],
     )
 
 
@@ -87,25 +93,45 @@ def base_path(config: str, entry: str) -> str:
     return posixpath.normpath(posixpath.join(posixpath.dirname(config), entry))
 
 
-def _resolved(facts: ConfigFacts, bases: BaseFiles, seen: frozenset[str]) -> tuple[Located, list[str], Located]:
-    """``facts`` merged over its chain, the chain's files, and what the chain alone gives."""
+def _resolved(
+    facts: ConfigFacts, bases: BaseFiles, seen: frozenset[str]
+) -> tuple[Located, list[str], Located, list[tuple[Where, str]]]:
+    """``facts`` merged over its chain, the chain's files, what the chain alone gives, and the notes."""
     if ("_base_",) in facts.names.unresolved:
         raise _UnfollowableError(f"_base_ in {facts.file} is not a literal: {facts.names.unresolved[('_base_',)]}")
-    combined, files = Located({}), []
+    combined, files, notes = Located({}), [], []
     for entry in facts.bases:
         if "::" in entry:
             raise _UnfollowableError(f"_base_ {entry!r} is in another package (not followed)")
         path = base_path(facts.file, entry)
         if path in seen:
             raise _UnfollowableError(f"_base_ {entry!r} of {facts.file} loops back to {path}")
+        where = facts.names.where(_entry_path(facts, entry))
         try:
-            names, deeper = bases.resolved(path, seen)
+            names, deeper, deeper_notes = bases.resolved(path, seen)
         except _UnreadableError as why:
-            where = facts.names.where(_entry_path(facts, entry))
             raise InputError(f"_base_ file {why}", where.file, where.line, where.col) from None
-        combined = _update(combined, names)
+        shared = sorted(_top_names(combined) & _top_names(names))
+        if shared:  # OTX 1.x: what the earlier bases gathered is merged into this one, and wins
+            said = ", ".join(repr(name) for name in shared)
+            notes.append(
+                (
+                    where,
+                    f"{entry} sets {said} like a base before it: merged as OTX 1.x merges bases (the "
+                    "earlier base wins, dicts merge); mmengine itself refuses duplicate keys among bases",
+                )
+            )
+            combined = merge(names, combined)
+        else:
+            combined = _update(combined, names)
         files += [path, *deeper]
-    return (merge(combined, facts.names) if facts.bases else facts.names), files, combined
+        notes += deeper_notes
+    return (merge(combined, facts.names) if facts.bases else facts.names), files, combined, notes
+
+
+def _top_names(located: Located) -> set[str]:
+    """The names a base sets (its own ``_base_`` is how it was read, not a name it gives)."""
+    return (set(located.value) | {str(path[0]) for path in located.unresolved if len(path) == 1}) - {"_base_"}
 
 
 def _entry_path(facts: ConfigFacts, entry: str) -> JsonPath:
@@ -124,7 +150,7 @@ def _load(path: str, read: Reader) -> ConfigFacts:
     except InputError as error:
         raise _UnreadableError(f"{path} cannot be read: {error.cause.removeprefix('cannot read: ')}") from None
     try:
-        return _parsed(path, text)
+        return read_any(path, text)
     except InputError as error:
         raise _UnreadableError(str(error)) from None  # "path:line:col: cause"
     except (RecursionError, MemoryError):
@@ -135,10 +161,12 @@ _DATA_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 @functools.lru_cache(maxsize=512)
-def _parsed(path: str, text: str) -> ConfigFacts:
-    """A base file's facts, parsed once per process for the same text: many configs share their bases
-    (datasets, schedules, models), and parsing with positions is most of a static swap's cost. Callers
-    never change the facts (merges copy what they change)."""
+def read_any(path: str, text: str) -> ConfigFacts:
+    """A config's facts by its suffix (Python, or YAML / JSON as mmengine reads them), the one reader of
+    a config file and of its bases alike, so a file has one verdict however it is reached. Parsed once
+    per process for the same text: many configs share their bases (datasets, schedules, models), and
+    parsing with positions is most of a static swap's cost. Callers never change the facts (merges copy
+    what they change)."""
     if path.lower().endswith(".json") and text.startswith("\ufeff"):
         raise InputError("starts with a byte order mark (U+FEFF), which mmengine's JSON reader refuses", path, 1, 1)
     return _yaml_config(text, path) if path.lower().endswith(_DATA_SUFFIXES) else read_config(text, path)

@@ -42,6 +42,9 @@ class ConfigFacts:
     # Module-level uses of names nothing defines (``drop_path_rate=nan``): mmengine executes the config,
     # so each is a NameError before any value is read.
     undefined: list[tuple[Where, str]] = field(default_factory=list)
+    # How the chain was read where mmengine itself would not read it (bases that set the same name,
+    # merged as OTX 1.x merged them), each at the ``_base_`` entry it concerns.
+    notes: list[tuple[Where, str]] = field(default_factory=list)
 
     def get(self, name: str) -> Any:
         return self.names.value.get(name)

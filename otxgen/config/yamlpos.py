@@ -3,7 +3,11 @@
 ``yaml.compose`` gives nodes with marks; this module walks them itself so that it can refuse what
 ``yaml.safe_load`` would silently accept or choke on: duplicate keys (the last one would win), alias
 bombs (a few lines expanding to millions of nodes), recursive aliases, deep nesting and non-mapping
-roots. With ``literal`` (``backbone.yaml`` and ``--set``: values build writes into a Python config) it
+roots, and tags that a loader would turn into Python objects (``!!python/object``, ``!!python/name``, a
+local ``!tag``): mmcv's loader would build them, otxgen cannot see what they mean. ``!!python/tuple``,
+which mmcv's dumper writes for every tuple (OTX 1.x backbone files), is read as a tuple.
+
+With ``literal`` (``backbone.yaml`` and ``--set``: values build writes into a Python config) it
 also refuses what a config cannot spell as a literal: timestamps, binary, sets and ordered maps, and
 non-finite numbers (``.nan``, ``.inf``: written out, ``nan`` is a NameError for mmengine).
 """
@@ -26,7 +30,8 @@ MERGE_TAG = "tag:yaml.org,2002:merge"
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CORE = "tag:yaml.org,2002:"
-LITERAL_TAGS = frozenset(_CORE + kind for kind in ("str", "int", "float", "bool", "null", "seq", "map"))
+TUPLE_TAG = _CORE + "python/tuple"
+LITERAL_TAGS = frozenset(_CORE + kind for kind in ("str", "int", "float", "bool", "null", "seq", "map", "python/tuple"))
 
 
 def load_located(text: str, file: str, *, literal: bool = False) -> Located:
@@ -92,6 +97,7 @@ class _Walker:
         self.located.values[path] = Where(self.file, *_start(node))
         if len(path) > MAX_DEPTH:
             raise InputError(f"nested too deeply (more than {MAX_DEPTH} levels)", self.file, *_start(node))
+        self._check_tag(node)
         if self.literal:
             self._check_literal(node)
         if isinstance(node, yaml.ScalarNode):
@@ -101,11 +107,25 @@ class _Walker:
         self.open.add(id(node))
         try:
             if isinstance(node, yaml.SequenceNode):
-                return [self.walk(item, (*path, index)) for index, item in enumerate(node.value)]
+                items = [self.walk(item, (*path, index)) for index, item in enumerate(node.value)]
+                return tuple(items) if node.tag == TUPLE_TAG else items
             assert isinstance(node, yaml.MappingNode)
             return self._mapping(node, path)
         finally:
             self.open.discard(id(node))
+
+    def _check_tag(self, node: yaml.Node) -> None:
+        if node.tag == TUPLE_TAG and isinstance(node, yaml.SequenceNode):
+            return
+        if node.tag.startswith(_CORE) and not node.tag.startswith(_CORE + "python/"):
+            return
+        shown = "!!" + node.tag.removeprefix(_CORE) if node.tag.startswith(_CORE) else node.tag
+        message = f"the tag {shown} makes a YAML loader build a Python object, which otxgen does not read"
+        raise InputError(
+            message + "; write the value as plain YAML (only !!python/tuple on a sequence is read)",
+            self.file,
+            *_start(node),
+        )
 
     def _check_literal(self, node: yaml.Node) -> None:
         if node.tag in LITERAL_TAGS:

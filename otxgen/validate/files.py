@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # libcst costs ~0.1 s to import: a backbone.yaml does not nee
     from otxgen.config.inherit import BaseFiles
     from otxgen.config.model_config import ConfigFacts
 
+FRAGMENT = "a part of a _base_ chain (no model type, or an empty backbone): checked where a config inherits it"
 YAML_HINT = "expected 'backbone:' with a mapping such as {type: mmdet.ResNet, depth: 50}"
 
 
@@ -38,10 +39,9 @@ def validate_model_config(text: str, file: str, catalog: Catalog, bases: BaseFil
     With ``bases`` (which reads the base files), the ``_base_`` chain is merged in first, statically;
     without it, or when the chain cannot be followed, what may come from ``_base_`` is a note.
     """
-    from otxgen.config.inherit import inherit  # libcst: only model configs need it
-    from otxgen.config.model_config import read_config
+    from otxgen.config.inherit import inherit, read_any  # libcst: only model configs need it
 
-    facts = read_config(text, file)
+    facts = read_any(file, text)
     unfollowed: list[Finding] = []
     reason = "not followed"
     if bases is not None and (facts.bases or ("_base_",) in facts.names.unresolved):
@@ -53,7 +53,7 @@ def validate_model_config(text: str, file: str, catalog: Catalog, bases: BaseFil
     undefined = _undefined(facts)
     named = {finding.where for finding in undefined}  # its "cannot check statically: nan" says less
     findings = [f for f in _model_findings(facts, catalog, reason) if f.severity == "error" or f.where not in named]
-    findings = _placed([*findings, *unfollowed, *_opaque_notes(facts), *undefined], file)
+    findings = _placed([*findings, *unfollowed, *_opaque_notes(facts), *_chain_notes(facts), *undefined], file)
     return sorted(findings, key=lambda f: (f.where.file != file, f.where.file, f.where.line, f.where.col, f.path))
 
 
@@ -74,6 +74,11 @@ def _opaque_notes(facts: ConfigFacts) -> list[Finding]:
     return [Finding(where, "model", f"{CANNOT}: {code!r} {why}", "note") for where, code in facts.opaque]
 
 
+def _chain_notes(facts: ConfigFacts) -> list[Finding]:
+    """How the ``_base_`` chain was read where mmengine would not read it (OTX 1.x bases)."""
+    return [Finding(where, "_base_", note, "note") for where, note in facts.notes]
+
+
 def _model_findings(facts: ConfigFacts, catalog: Catalog, reason: str) -> list[Finding]:
     """``reason``: why ``_base_`` was not followed, ``""`` when ``facts`` is already merged over it."""
     located = facts.names
@@ -90,8 +95,13 @@ def _model_findings(facts: ConfigFacts, catalog: Catalog, reason: str) -> list[F
     if inherits and isinstance(backbone, dict) and "type" not in backbone:
         why = f"{CANNOT}: the backbone type comes from _base_ ({reason})"
         return [_note(located, ("model", "backbone"), why)]
+    # No model type: a part of a chain (an OTX 1.x backbone base), whole only where a config inherits it.
+    # An empty backbone=dict() is a placeholder another base of the chain fills in (OTX 1.x recipes).
+    fragment = "type" not in model or backbone == {}
+    if fragment and isinstance(backbone, dict) and "type" not in backbone:
+        return [_note(located, ("model", "backbone"), f"{CANNOT}: {FRAGMENT}")]
     library = infer_library(facts, model)
-    findings, checked = _check(located, ("model", "backbone"), library, catalog, custom_modules(facts))
+    findings, checked = _check(located, ("model", "backbone"), library, catalog, custom_modules(facts), fragment)
     findings += _registry_findings(facts, backbone)
     if checked is not None:
         instance, schema = checked
@@ -101,9 +111,11 @@ def _model_findings(facts: ConfigFacts, catalog: Catalog, reason: str) -> list[F
 
 
 def _check(
-    located: Located, path: JsonPath, library: str | None, catalog: Catalog, custom: list[str]
+    located: Located, path: JsonPath, library: str | None, catalog: Catalog, custom: list[str], fragment: bool = False
 ) -> tuple[list[Finding], tuple[dict[str, Any], dict[str, Any]] | None]:
-    """Schema findings for the backbone at ``path``, and (backbone, schema) when a schema was found."""
+    """Schema findings for the backbone at ``path``, and (backbone, schema) when a schema was found.
+    ``fragment``: the file is part of a chain, so a type it cannot place is placed by the config that
+    inherits it (a note here)."""
     backbone = located.value
     for part in path:
         backbone = backbone[part]
@@ -117,6 +129,8 @@ def _check(
     resolved = resolve_type(raw, library, catalog, custom)
     if resolved.type is None:
         where = located.where((*path, "type"))
+        if fragment and not resolved.is_note:
+            return [Finding(where, dotted((*path, "type")), f"{CANNOT}: {resolved.problem} ({FRAGMENT})", "note")], None
         return [
             Finding(where, dotted((*path, "type")), resolved.problem, "note" if resolved.is_note else "error")
         ], None
