@@ -16,6 +16,7 @@ lint: setup
 	$(BIN)/ruff check $(CODE)
 	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 # The committed schemas must equal what the installed libraries give (see README, "Schemas").
 schemas-check: setup

@@ -12,8 +12,9 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from otxgen.facts.libraries import DISTRIBUTIONS, split_type
+
 FORMAT = 2
-_DISTRIBUTIONS = {"mmseg": "mmsegmentation"}  # distribution names that differ from the library's
 
 
 def cache_dir() -> Path:
@@ -26,15 +27,13 @@ def cache_dir() -> Path:
 def installed_version(distribution: str) -> str:
     """The installed version of a distribution or library name, from package metadata (imports nothing)."""
     try:
-        return version(_DISTRIBUTIONS.get(distribution, distribution))
+        return version(DISTRIBUTIONS.get(distribution, distribution))
     except PackageNotFoundError:
         return "missing"
 
 
 def key(backbone_cfg: dict[str, Any], tier: str, input_size: int | None) -> str:
     """The cache key of one probe; ``backbone_cfg`` holds plain JSON values and a ``LIB.Name`` type."""
-    from otxgen.libraries import split_type
-
     library, _ = split_type(str(backbone_cfg.get("type", "")))
     payload = {
         "format": FORMAT,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal, Optional, Union
 
-from otxgen.schema import types
-from otxgen.schema.docstrings import option_set, parse_args_section, summary
+from otxgen.extract import types
+from otxgen.extract.docstrings import option_set, parse_args_section, summary
 
 # Verbatim excerpt of mmdet 3.3.0 ResNet's class docstring (nested bullets inside `plugins`).
 RESNET_DOC = """ResNet backbone.

@@ -14,7 +14,8 @@ from otxgen.config.model_config import read_config
 from otxgen.config.yamlpos import load_located
 from otxgen.errors import InputError
 from otxgen.fsio import decode_text
-from otxgen.validate.backbones import infer_library, resolve_type
+from otxgen.schema.resolve import resolve_type
+from otxgen.validate.backbones import infer_library
 from otxgen.validate.check import backbone_outputs
 from otxgen.validate.files import validate_backbone_yaml, validate_model_config
 from otxgen.validate.report import render

@@ -39,7 +39,7 @@ def backbone_from_type(
     """The mapping for ``TYPE`` (required args at their first option, ``--set`` applied) and the
     ``backbone.yaml`` to write in each of ``homes``. Writes nothing."""
     from otxgen.libraries import split_type
-    from otxgen.validate.backbones import CANNOT_PREFIX, resolve_type
+    from otxgen.schema.resolve import CANNOT_PREFIX, resolve_type
 
     settings = _parse_overrides(overrides)
     library, name = split_type(backbone_type)
@@ -95,7 +95,7 @@ def _with_required(backbone_type: str, meta: dict[str, Any], say: Say) -> dict[s
 
 def backbone_from_yaml(path: Path, overrides: tuple[tuple[str, str], ...], catalog: Any, say: Say) -> dict[str, Any]:
     from otxgen.config.yamlpos import load_located
-    from otxgen.validate.backbones import CANNOT_PREFIX, resolve_type
+    from otxgen.schema.resolve import CANNOT_PREFIX, resolve_type
 
     if overrides:
         raise UsageError("--set applies to 'build --backbone TYPE'; edit the yaml file instead")

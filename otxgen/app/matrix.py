@@ -35,6 +35,8 @@ from otxgen.matrix.store import RecordStore, dump_json
 from otxgen.matrix.verified import VERIFIED_FILE, parse_verified, render_verified, seed_record
 from otxgen.options import MatrixOptions
 
+CELL_FUNCTION = "otxgen.app.cell:run_cell"  # what each worker runs a cell with
+
 COMPACT_REASON = 160  # characters of a reason in verified.json
 
 
@@ -136,7 +138,7 @@ def _execute(
     memory = int(options.memory_limit_gib * (1 << 30))
     # One torch thread a worker: cells are small, and a second thread on a busy core made a worker
     # three times slower here; parallelism comes from more workers instead (--jobs).
-    limits = Limits(seconds=options.time_limit, memory_bytes=memory, threads=1)
+    limits = Limits(CELL_FUNCTION, seconds=options.time_limit, memory_bytes=memory, threads=1)
     if options.executor == "ray":
         return executors.run_ray(cells, limits, options.jobs, options.address, on_record, stop)
     jobs = max(1, min(options.jobs or os.cpu_count() or 1, len(cells)))

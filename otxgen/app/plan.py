@@ -14,16 +14,13 @@ from otxgen.app import Say
 from otxgen.app.carry import changes, misfits, new_backbone
 from otxgen.app.strides import keeping_strides
 from otxgen.errors import InputError
-from otxgen.libraries import REGISTERING_MODULES
+from otxgen.facts.libraries import LIBRARY_TASKS, REGISTERING_MODULES
 
 if TYPE_CHECKING:
     from otxgen.app.weights import Weights
     from otxgen.config.model_config import ConfigFacts
+    from otxgen.schema.resolve import Catalog
     from otxgen.shapes import ShapeResult
-    from otxgen.validate.backbones import Catalog
-
-# Arguments of the same meaning across backbone families, carried into a backbone of another type.
-_TASKS = {"mmdet": "detection", "mmseg": "segmentation", "mmpretrain": "classification"}
 
 
 @dataclass(frozen=True)
@@ -117,14 +114,15 @@ def _plan(
     say: Say,
 ) -> SwapPlan:
     from otxgen.facts.consumers import ConsumerError, consumer_overrides
-    from otxgen.validate.backbones import infer_library, resolve_type
+    from otxgen.schema.resolve import resolve_type
+    from otxgen.validate.backbones import infer_library
 
     _refuse_opaque(merged)
     host_path, key = where
     host = _host(merged, host_path, key)
     old = host[key]
     library = infer_library(merged, merged.get("model") or {}, from_imports=False)
-    task = _TASKS.get(library or "", "detection")
+    task = LIBRARY_TASKS.get(library or "", "detection")
     notes: list[str] = []
     old_type = resolve_type(old["type"], library, catalog).type
     if "backbone" not in key and old_type is None:
@@ -428,7 +426,7 @@ def _imports(merged: ConfigFacts, schema: dict[str, Any], library: str | None) -
 
 def _scopes_used(value: object, skip: tuple[str, ...] = ()) -> set[str]:
     """The libraries named by scoped ``type`` strings anywhere in ``value`` (``'mmpretrain.X'``)."""
-    from otxgen.validate.backbones import canonical_library
+    from otxgen.facts.libraries import canonical_library
 
     found: set[str] = set()
     if isinstance(value, Mapping):

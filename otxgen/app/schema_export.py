@@ -66,8 +66,8 @@ def export(options: SchemaExportOptions, say: Say) -> Outcome:
 def _export_library(library: str, out: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     import click
 
-    from otxgen.schema.catalog import url_index
-    from otxgen.schema.extract import schema_for
+    from otxgen.extract.catalog import url_index
+    from otxgen.extract.signature import schema_for
 
     adapter = _adapter(library)
     entries = adapter.entries()

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from otxgen.app import Say
 
 if TYPE_CHECKING:
+    from otxgen.schema.resolve import Catalog
     from otxgen.shapes import ShapeResult
-    from otxgen.validate.backbones import Catalog
 
 
 def keeping_strides(

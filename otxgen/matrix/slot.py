@@ -27,9 +27,12 @@ POLL_SECONDS = 0.2
 
 @dataclass(frozen=True)
 class Limits:
-    """``seconds``: a cell's wall time; ``memory_bytes``: what a cell may use on top of the warmed-up
-    worker; ``threads``: torch threads per worker; ``start_seconds``: for a worker's imports."""
+    """``cell``: the function a worker runs a cell with, as ``module:name`` (the app's cell function: the
+    executors are given it, they do not import it); ``seconds``: a cell's wall time; ``memory_bytes``:
+    what a cell may use on top of the warmed-up worker; ``threads``: torch threads per worker;
+    ``start_seconds``: for a worker's imports."""
 
+    cell: str
     seconds: float = 300.0
     memory_bytes: int = 6 << 30
     threads: int = 1
@@ -43,7 +46,7 @@ class _Worker:
         read_end, write_end = os.pipe()
         self.log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the worker
         command = [sys.executable, "-m", "otxgen.matrix.worker", "--result-fd", str(write_end)]
-        command += ["--memory-limit", str(limits.memory_bytes), "--threads", str(limits.threads)]
+        command += ["--memory-limit", str(limits.memory_bytes), "--threads", str(limits.threads), "--cell", limits.cell]
         self.process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.log, pass_fds=(write_end,)
         )

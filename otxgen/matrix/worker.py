@@ -1,6 +1,7 @@
-"""The worker process: ``python -m otxgen.matrix.worker --result-fd FD``. It imports torch and the
-libraries once (about 5 s), caps its own address space, then runs the cells it reads from stdin, one
-JSON line each, and answers on ``FD`` (stdout is the libraries' print noise, sent to /dev/null):
+"""The worker process: ``python -m otxgen.matrix.worker --result-fd FD --cell MODULE:NAME``. It imports
+torch and the libraries once (about 5 s), caps its own address space, then runs the cells it reads from
+stdin, one JSON line each, with the cell function it was given (the app's: the matrix does not import
+it), and answers on ``FD`` (stdout is the libraries' print noise, sent to /dev/null):
 
 - ``{"ready": "host:pid", "baseline": BYTES}`` once, after the imports (its resident memory then: a
   cell's memory limit is on top of it);
@@ -14,14 +15,18 @@ It dies with its supervisor (``PR_SET_PDEATHSIG``), so a killed run leaves no wo
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import IO, Any
 
-from otxgen.matrix.cells import Cell, StepResult
+from otxgen.matrix.cells import Cell, Record, StepResult
+
+RunCell = Callable[[Cell, Callable[[str, dict[str, StepResult]], None], str], Record]
 
 _PRELOADED = (
     "otxgen.smoke.run",
@@ -40,27 +45,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--result-fd", type=int, required=True)
     parser.add_argument("--memory-limit", type=int, required=True, help="bytes")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--cell", required=True, help="the cell function, as module:name")
     args = parser.parse_args(argv)
     _die_with_parent()
     _leave_interrupts_to_the_supervisor()
     results = os.fdopen(args.result_fd, "w", buffering=1, encoding="utf-8")
     _silence_stdout()
     _warm_up(args.threads)
+    module, _, function = args.cell.partition(":")
+    run_cell: RunCell = getattr(importlib.import_module(module), function)
     _cap_address_space(args.memory_limit)
     name = f"{socket.gethostname()}:{os.getpid()}"
     baseline = resident_bytes(os.getpid())
     _send(results, {"ready": name, "baseline": baseline})
     for line in sys.stdin:
         if line.strip():
-            exiting = _serve(Cell.from_json(line), results, name, baseline + args.memory_limit // 2)
+            exiting = _serve(run_cell, Cell.from_json(line), results, name, baseline + args.memory_limit // 2)
             if exiting:
                 return 0
     return 0
 
 
-def _serve(cell: Cell, results: IO[str], name: str, recycle_bytes: int) -> bool:
-    from otxgen.matrix.cell import run_cell
-
+def _serve(run_cell: RunCell, cell: Cell, results: IO[str], name: str, recycle_bytes: int) -> bool:
     def phase(part: str, steps: dict[str, StepResult]) -> None:
         _send(results, {"phase": part, "steps": {k: asdict(v) for k, v in steps.items()}})
 
@@ -77,7 +83,6 @@ def _send(results: IO[str], message: dict[str, Any]) -> None:
 
 def _warm_up(threads: int) -> None:
     """Everything a cell imports, once; torch's thread pool sized to this worker's share of the cores."""
-    import importlib
     import logging
     import warnings
 

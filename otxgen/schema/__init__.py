@@ -1,4 +1,5 @@
-"""Backbone JSON Schemas: extraction (``export``, needs the [mm] extra) and loading (``store``, static).
+"""Backbone JSON Schemas as committed: loading (``store``), the channel table's one reader (``table``), resolving
+a type (``resolve``), published checkpoints (``published``); extraction is ``otxgen.extract`` ([mm] extra).
 
 Format of ``schemas/<lib>/<Name>.json`` (JSON Schema draft 2020-12)::
 
@@ -22,7 +23,7 @@ Format of ``schemas/<lib>/<Name>.json`` (JSON Schema draft 2020-12)::
         "custom_import": "mmdet.models",
         "required_args": {"depth": [18, 34, 50, 101, 152]},       # [] when there are no options
         "tasks": ["classification", "detection", "instance-segmentation", "segmentation"],
-        "fingerprint": "7ad97896f821dcf3",     # what the channel table depends on (see extract.fingerprint)
+        "fingerprint": "7ad97896f821dcf3",  # what the table depends on (otxgen.extract.signature.fingerprint)
         "channels": {                                              # null when no table could be made
           "key": "depth",                                          # the arch argument, or null
           "default_out_indices": [0, 1, 2, 3],
@@ -32,7 +33,7 @@ Format of ``schemas/<lib>/<Name>.json`` (JSON Schema draft 2020-12)::
                                              # pooled (N, C) outputs have ndim 2 and stride null
           "table": {"50": [{"channels": 256, "stride": 4}, ...]}   # every stage, index = out_index;
         },                                                         # key "default" when key is null
-        "catalog": {                                               # see schema.catalog / schema.published
+        "catalog": {                                               # see otxgen.extract.catalog / schema.published
           "key": "depth",                                          # the arch argument, or null
           "archs": {"50": {                                        # every arch option ("default": none)
             "measured": {"params": 23508032, "gflops": 4.087, "input_size": 224},  # or {"error": why}
@@ -46,7 +47,7 @@ Format of ``schemas/<lib>/<Name>.json`` (JSON Schema draft 2020-12)::
 
 ``tasks`` leaves out the dense tasks only when neither the defaults nor any ``dense_args`` variant
 gives 4-D maps. ``shape_args``: every argument except the key, ``out_indices`` and the shape-neutral
-ones in ``otxgen.schema.channels.NEUTRAL_ARGS``; ``otxgen.shapes.static_outputs`` applies the table
+ones in ``otxgen.facts.arguments.NEUTRAL_ARGS``; ``otxgen.shapes.static_outputs`` applies the table
 only when no shape argument differs from its default (``dense_args`` at their table values excepted).
 
 ``schemas/index.json``::

@@ -15,7 +15,7 @@ from importlib.resources.abc import Traversable
 from typing import Any
 
 from otxgen.errors import UsageError
-from otxgen.libraries import split_type
+from otxgen.facts.libraries import split_type
 
 PACKAGE = "otxgen.schemas"
 INDEX = "index.json"

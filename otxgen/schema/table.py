@@ -1,4 +1,4 @@
-"""The ONE reader of a schema's channel/stride table (``x-otxgen.channels``, see ``schema.channels``).
+"""The ONE reader of a schema's channel/stride table (``x-otxgen.channels``, measured by ``otxgen.extract.channels``).
 
 Pure, no torch: shapes' static tier, validate's channel check and build's planner all ask it, so they
 agree on ``out_indices`` (normalised here only), ``dense_args`` and ``shape_args``.
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from otxgen.validate.backbones import Catalog
+    from otxgen.schema.resolve import Catalog
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class ChannelTable:
     def for_config(cls, backbone: dict[str, Any], library: str | None, catalog: Catalog) -> _Bound:
         """The table of a config's backbone (its type resolved in the config's library); for a wrapper
         of a timm model by name (``TIMMBackbone``), the table of that timm model."""
-        from otxgen.validate.backbones import resolve_type
+        from otxgen.schema.resolve import resolve_type
 
         resolved = resolve_type(str(backbone.get("type", "")), library, catalog)
         schema = catalog.schema(resolved.type) if resolved.type is not None else {}

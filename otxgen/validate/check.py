@@ -3,7 +3,6 @@ channel table. Pure: the schema, index and values come in as data."""
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -12,6 +11,7 @@ from jsonschema import Draft202012Validator, ValidationError, validators
 from jsonschema.exceptions import best_match
 
 from otxgen.config.located import Finding, JsonPath, Located, dotted
+from otxgen.facts.words import did_you_mean
 
 CANNOT = "cannot check statically"
 
@@ -25,16 +25,6 @@ _Validator = validators.extend(  # type: ignore[no-untyped-call]
     Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _python_integer)
 )
 _VALUE_PRIORITY = {"enum": 0, "const": 1, "anyOf": 2, "oneOf": 2, "type": 3}
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """``"; did you mean 'style'?"`` for a close match, else ``""``."""
-    options = list(choices)
-    found = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    if not found:  # compare case-insensitively: 'resnet' -> 'ResNet'
-        lowered = {option.lower(): option for option in options}
-        found = [lowered[m] for m in difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)]
-    return f"; did you mean {found[0]!r}?" if found else ""
 
 
 def check_backbone(instance: dict[str, Any], located: Located, base: JsonPath, schema: dict[str, Any]) -> list[Finding]:

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from otxgen.config.located import Finding, JsonPath, Located, Where, dotted
 from otxgen.config.yamlpos import load_located
-from otxgen.validate.backbones import Catalog, custom_modules, infer_library, registry_problem, resolve_type
+from otxgen.schema.resolve import Catalog, resolve_type
+from otxgen.validate.backbones import custom_modules, infer_library, registry_problem
 from otxgen.validate.channels import check_consumers
 from otxgen.validate.check import CANNOT, backbone_outputs, check_backbone
 from otxgen.validate.weights import weights_findings

@@ -1,6 +1,6 @@
 """The catalog block of a schema (``x-otxgen.catalog``), made at ``schema export``: per arch option,
 the published checkpoints (from the library's metadata, see the adapters' ``published``) and the cost
-measured on the meta device (``otxgen.schema.costs``). ``otxgen.schema.published`` reads it.
+measured on the meta device (``otxgen.extract.costs``). ``otxgen.schema.published`` reads it.
 
 Measured costs are reused from the committed schema while its fingerprint holds, like channel tables.
 A checkpoint published by address only (an mmdet config's ``torchvision://resnet50``) takes the figures
@@ -21,7 +21,7 @@ def catalog_block(
     entry: Any, schema: dict[str, Any], previous: dict[str, Any] | None, published: Pairs, by_url: dict[str, Any]
 ) -> dict[str, Any]:
     """``{"key", "archs": {label: {"measured": {...}, "checkpoints": [...]}}}`` for one backbone."""
-    from otxgen.schema.extract import arch_table
+    from otxgen.extract.arch import arch_table
 
     arch = arch_table(entry.target, set(schema["properties"]))
     key: str | None = arch[0] if arch else None
@@ -78,7 +78,7 @@ def _at_default(schema: dict[str, Any], name: str, args: dict[str, Any]) -> bool
 
 
 def _measure(entry: Any, schema: dict[str, Any], key: str | None, option: Any) -> dict[str, Any]:
-    from otxgen.schema.costs import measure_cost
+    from otxgen.extract.costs import measure_cost
 
     required = schema["x-otxgen"].get("required_args") or {}
     cfg: dict[str, Any] = {"type": entry.type, **{name: values[0] for name, values in required.items() if values}}

@@ -22,14 +22,14 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from otxgen.schema import types as schema_types
-from otxgen.schema.docstrings import ArgDoc, parse_args_section, summary
-from otxgen.schema.structured import structured_property
+from otxgen.extract import types as schema_types
+from otxgen.extract.arch import arch_table
+from otxgen.extract.docstrings import ArgDoc, parse_args_section, summary
+from otxgen.extract.structured import structured_property
 
 Schema = dict[str, Any]
 _EMPTY = inspect.Parameter.empty
 _CONFIG_OBJECT: Schema = {"type": "object", "properties": {"type": {"type": "string"}}}
-_ARCH_TABLES = ("arch_settings", "arch_zoo")
 _CONFIG_NAMES = frozenset({"dcn"})
 _LOWERS_ARCH = re.compile(r"\barch\s*=\s*arch\.lower\(\)")
 # mmengine accepts one init config or a list of them, or None (no initialisation: BaseModule's
@@ -127,21 +127,6 @@ def _resolve_parent(cls: type, owner: type, function: Any, callee: ast.expr) -> 
     if isinstance(callee, ast.Name):
         named = function.__globals__.get(callee.id)
         return _init_owner(named, named) if isinstance(named, type) else None
-    return None
-
-
-def arch_table(cls: type, names: set[str]) -> tuple[str, list[Any], dict[Any, Any]] | None:
-    """``(argument, options, table)`` from ``arch_settings`` / ``arch_zoo``: int keys go to ``depth``,
-    string keys to ``arch``."""
-    for attribute in _ARCH_TABLES:
-        table = getattr(cls, attribute, None)
-        if not isinstance(table, dict) or not table:
-            continue
-        keys = list(table)
-        if all(isinstance(k, int) and not isinstance(k, bool) for k in keys) and "depth" in names:
-            return "depth", keys, table
-        if all(isinstance(k, str) for k in keys) and "arch" in names:
-            return "arch", keys, table
     return None
 
 
@@ -382,8 +367,8 @@ def schema_for(
     """The full schema of ``entry``; the channel table, tasks and measured costs are reused from
     ``previous`` (the committed schema) when its fingerprint matches, else measured with the shape
     probe; the catalog lists ``published`` (the adapter's checkpoints of this backbone)."""
-    from otxgen.schema.catalog import catalog_block
-    from otxgen.schema.channels import measure
+    from otxgen.extract.catalog import catalog_block
+    from otxgen.extract.channels import measure
 
     schema = signature_schema(entry, adapter)
     extension = schema["x-otxgen"]

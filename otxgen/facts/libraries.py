@@ -1,0 +1,56 @@
+"""The library table, the one place: names, aliases, tasks, the modules that register each library's
+backbones and the distributions that install them. Scopes, distributions and tasks all derive from it."""
+
+from __future__ import annotations
+
+from difflib import get_close_matches
+
+from otxgen.errors import UsageError
+
+LIBRARIES = ("mmdet", "mmseg", "mmpretrain", "torchvision", "pytorchcv", "timm")
+ALIASES = {"mmcls": "mmpretrain", "omz.mmcls": "mmpretrain", "mmsegmentation": "mmseg"}
+TASKS = ("classification", "detection", "instance-segmentation", "segmentation")
+DENSE_TASKS = ("detection", "instance-segmentation", "segmentation")
+# The module a config's ``custom_imports`` names so that its registry knows a library's backbones
+# (each adapter's ``custom_import()``; a test holds them equal), and the library it registers.
+REGISTERING_MODULES = {
+    "mmdet.models": "mmdet",
+    "mmseg.models": "mmseg",
+    "mmpretrain.models": "mmpretrain",
+    "otxgen.libraries.torchvision": "torchvision",
+    "otxgen.libraries.pytorchcv": "pytorchcv",
+    "otxgen.libraries.timm": "timm",
+}
+
+
+# The distribution that installs a library, where its name differs.
+DISTRIBUTIONS = {"mmseg": "mmsegmentation"}
+# The task of each mm library's own configs (what its models are for).
+LIBRARY_TASKS = {"mmdet": "detection", "mmseg": "segmentation", "mmpretrain": "classification"}
+
+
+def canonical_library(prefix: str) -> str | None:
+    """The library a scope or alias names (``'mmcls'`` -> ``'mmpretrain'``), None when none."""
+    lowered = prefix.lower()
+    return lowered if lowered in LIBRARIES else ALIASES.get(lowered)
+
+
+def resolve_library(name: str) -> str:
+    """Canonical library name for ``name`` (aliases allowed), or a usage error naming the valid ones."""
+    lowered = name.strip().lower()
+    if lowered in LIBRARIES:
+        return lowered
+    if lowered in ALIASES:
+        return ALIASES[lowered]
+    valid = ", ".join(LIBRARIES + tuple(ALIASES))
+    hint = get_close_matches(lowered, LIBRARIES + tuple(ALIASES), n=1)
+    suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+    raise UsageError(f"unknown library {name!r}{suggestion}; valid: {valid}")
+
+
+def split_type(backbone_type: str) -> tuple[str, str]:
+    """``'mmdet.RegNet'`` -> ``('mmdet', 'RegNet')``; ``'omz.mmcls.X'`` -> ``('mmpretrain', 'X')``."""
+    prefix, dot, name = backbone_type.rpartition(".")
+    if not dot or not name:
+        raise UsageError(f"backbone type {backbone_type!r} must look like LIB.Name, e.g. mmdet.ResNet")
+    return resolve_library(prefix), name
