@@ -225,6 +225,23 @@ CASES = [
     Case("two-backbone-keys", model("two-backbones.py"), Y + r"two-backbones.py:4:5: .*keyword argument repeated"),
     Case("two-models", model("two-models.py"), Y + r"two-models.py:7:\d+: the config holds more than one model"),
     Case(
+        "alias-mutation",
+        model("alias-mutation.py"),
+        Y + r"alias-mutation.py:7:1: \"x\['backbone'\] = .* changes the model",
+    ),
+    Case(
+        "comprehension-update",
+        model("comprehension-update.py"),
+        Y + r"comprehension-update.py:6:1: .* changes the model",
+    ),
+    Case("exec", model("exec.py"), Y + r"exec.py:6:1: .* calls exec\(\), after which no name is what the file says"),
+    Case("globals", model("globals.py"), Y + r"globals.py:6:1: .* calls globals\(\)"),
+    Case(
+        "global-in-function",
+        model("global-in-function.py"),
+        Y + r"global-in-function.py:8:1: 'def shrink\(\):' changes the model",
+    ),
+    Case(
         "unknown-target",
         model("two-models.py", "--target", "model.nope"),
         r"two-models.py:1:9: no model.nope in the config",

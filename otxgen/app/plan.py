@@ -270,12 +270,12 @@ def _at(value: Any, path: tuple[str, ...]) -> Any:
 
 def _refuse_opaque(merged: ConfigFacts) -> None:
     if merged.opaque:
-        where, code = merged.opaque[0]
+        first = merged.opaque[0]
         message = (
-            f"{code!r} changes the model after its definition, which otxgen reads without executing; "
+            f"{first.code!r} {first.why}, and otxgen reads the config without executing it; "
             "fold it into the model = dict(...) it changes"
         )
-        raise InputError(message, where.file, where.line, where.col)
+        raise InputError(message, first.where.file, first.where.line, first.where.col)
 
 
 def _host(merged: ConfigFacts, host_path: tuple[str, ...], key: str) -> dict[str, Any]:

@@ -58,8 +58,9 @@ class BaseFiles:
             if parent.read_base:
                 raise _UnfollowableError(f"_base_ file {path} uses read_base() imports (not followed)")
             if parent.opaque:
-                where, code = parent.opaque[0]
-                raise _UnfollowableError(f"_base_ file {path}:{where.line}:{where.col} holds {code!r}, not followed")
+                first = parent.opaque[0]
+                where = f"{path}:{first.where.line}:{first.where.col}"
+                raise _UnfollowableError(f"_base_ file {where} holds {first.code!r}, which {first.why}: not followed")
             names, files, _, notes = _resolved(parent, self, seen | {path})
             self._done[path] = (names, files, notes)
         return self._done[path]

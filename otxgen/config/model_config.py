@@ -20,10 +20,20 @@ import libcst.matchers as m
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from otxgen.config.located import JsonPath, Located, Where
+from otxgen.config.mutations import Effects, aliased, effects
 from otxgen.errors import InputError
 from otxgen.facts.pysource import SourceError, check_syntax
 
 _CONSTANTS = {"True": True, "False": False, "None": None}
+
+
+@dataclass(frozen=True)
+class Opaque:
+    """A statement the static reading cannot follow: where, its first line, and why (a phrase)."""
+
+    where: Where
+    code: str
+    why: str
 
 
 @dataclass
@@ -34,10 +44,11 @@ class ConfigFacts:
     names: Located  # value: {name: value}; paths start with the module-level name
     read_base: bool = False  # new-style ``with read_base(): from .x import *`` (not followed)
     bases: list[str] = field(default_factory=list)
-    # Statements that change a name the model depends on in a way the static reading does not follow
-    # (``model['backbone'] = ...``, ``model.update(...)``, ``model |= ...``, a second ``model = ...``,
-    # an ``if``), with their position and source: the file's meaning is not what the names say.
-    opaque: list[tuple[Where, str]] = field(default_factory=list)
+    # Statements that may change a name the model depends on in a way the static reading does not follow
+    # (``model['backbone'] = ...``, ``model.update(...)``, ``x = model; x[...] = ...``, a second
+    # ``model = ...``, an ``if``), or that read and write names dynamically (``exec``, ``globals()``):
+    # the file's meaning is not what the names say.
+    opaque: list[Opaque] = field(default_factory=list)
     inherited: Located | None = None  # what the ``_base_`` chain alone gives (set by ``inherit``)
     # Module-level uses of names nothing defines (``drop_path_rate=nan``): mmengine executes the config,
     # so each is a NameError before any value is read.
@@ -80,25 +91,34 @@ def read_config(text: str, file: str) -> ConfigFacts:
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     evaluator = _Evaluator(module, wrapper.resolve(PositionProvider), file)
     read_base = False
-    suspects: list[tuple[cst.CSTNode, set[str]]] = []
+    suspects: list[tuple[cst.CSTNode, Effects]] = []
+    aliases: list[tuple[str, set[str]]] = []
     for statement in module.body:
         if isinstance(statement, cst.SimpleStatementLine):
             for small in statement.body:
                 if isinstance(small, cst.Assign) and all(isinstance(t.target, cst.Name) for t in small.targets):
-                    suspects += [(small, {"model"})] if _rebinds(small, evaluator, "model") else []
+                    suspects += [(small, Effects({"model"}))] if _rebinds(small, evaluator, "model") else []
+                    suspects.append((small, effects(small.value, plain_targets=True)))  # calls in the value
+                    aliases += [
+                        (cst.ensure_type(t.target, cst.Name).value, aliased(small.value)) for t in small.targets
+                    ]
                     evaluator.assign(small)
-                elif not isinstance(small, _HARMLESS):
-                    suspects.append((small, _names_in(small)))
+                else:
+                    suspects.append((small, effects(small, plain_targets=True)))
         elif isinstance(statement, cst.With) and "read_base" in module.code_for_node(statement.items[0].item):
             read_base = True
-        elif not isinstance(statement, (cst.FunctionDef, cst.ClassDef)):  # a definition runs nothing yet
-            suspects.append((statement, _names_in(statement)))
+        else:
+            suspects.append((statement, effects(statement, plain_targets=True)))
     base = evaluator.names.value.get("_base_")
     bases = (
         [base] if isinstance(base, str) else [b for b in base if isinstance(b, str)] if isinstance(base, list) else []
     )
-    watched = _WATCHED | _model_names(module)
-    opaque = [(evaluator.where_of(node), _first_line(module, node)) for node, names in suspects if names & watched]
+    watched = _aliases_of(_WATCHED | _model_names(module), aliases)
+    opaque = [
+        Opaque(evaluator.where_of(node), _first_line(module, node), _why(found))
+        for node, found in suspects
+        if found.dynamic or found.changed & watched
+    ]
     return ConfigFacts(file, evaluator.names, read_base, bases, opaque, undefined=undefined)
 
 
@@ -152,32 +172,31 @@ def _undefined_names(tree: ast.Module, text: str, file: str) -> list[tuple[Where
 # Module-level names a backbone swap reads or writes; a statement touching one (or a name the model's
 # value is built from) that is not a plain ``NAME = value`` makes the file's meaning unknown statically.
 _WATCHED = frozenset({"model", "load_from", "custom_imports"})
-_HARMLESS = (cst.Import, cst.ImportFrom, cst.Pass)
+
+
+def _aliases_of(watched: frozenset[str] | set[str], aliases: list[tuple[str, set[str]]]) -> set[str]:
+    """``watched`` and every name bound to (a part of) one of them, however many steps away."""
+    watched = set(watched)
+    grew = True
+    while grew:
+        grew = False
+        for target, sources in aliases:
+            if target not in watched and sources & watched:
+                watched.add(target)
+                grew = True
+    return watched
+
+
+def _why(found: Effects) -> str:
+    if found.dynamic:
+        return f"calls {found.dynamic}, after which no name is what the file says"
+    return "changes the model after its definition"
 
 
 def _rebinds(node: cst.Assign, evaluator: _Evaluator, name: str) -> bool:
     return any(cst.ensure_type(t.target, cst.Name).value == name for t in node.targets) and (
         (name,) in evaluator.names.keys
     )
-
-
-def _names_in(node: cst.CSTNode) -> set[str]:
-    """Every name a statement mentions; an expression statement counts only when it calls something
-    (``model.update(...)``): a docstring or a bare constant changes nothing."""
-    if isinstance(node, cst.Expr) and not m.findall(node, m.Call()):
-        return set()
-    names = _variables(node)
-    # ``_base_.optim_wrapper.type = ...`` reaches into the base's names: count the name it reaches
-    for attribute in m.findall(node, m.Attribute(value=m.Name("_base_"))):
-        names.add(cst.ensure_type(attribute, cst.Attribute).attr.value)
-    return names
-
-
-def _variables(node: cst.CSTNode) -> set[str]:
-    """The names ``node`` reads or writes as variables (not keywords, not attribute names)."""
-    labels = {id(arg.keyword) for arg in m.findall(node, m.Arg()) if isinstance(arg, cst.Arg) and arg.keyword}
-    labels |= {id(a.attr) for a in m.findall(node, m.Attribute()) if isinstance(a, cst.Attribute)}
-    return {cst.ensure_type(n, cst.Name).value for n in m.findall(node, m.Name()) if id(n) not in labels}
 
 
 def _model_names(module: cst.Module) -> set[str]:

@@ -71,8 +71,10 @@ def _undefined(facts: ConfigFacts) -> list[Finding]:
 
 def _opaque_notes(facts: ConfigFacts) -> list[Finding]:
     """Statements that change the model after its definition: what is checked may not be what runs."""
-    why = "changes the model after its definition (the check reads the definition)"
-    return [Finding(where, "model", f"{CANNOT}: {code!r} {why}", "note") for where, code in facts.opaque]
+    return [
+        Finding(o.where, "model", f"{CANNOT}: {o.code!r} {o.why} (the check reads the definition)", "note")
+        for o in facts.opaque
+    ]
 
 
 def _chain_notes(facts: ConfigFacts) -> list[Finding]:
