@@ -172,3 +172,28 @@ def test_a_byte_order_mark_is_fine_in_yaml_but_refused_in_a_python_config(tmp_pa
     result = run(str(tmp_path / "model.py"))
     assert result.exit_code == 2
     assert result.stdout.startswith(f"{tmp_path / 'model.py'}:1:1: starts with a byte order mark (U+FEFF)")
+
+
+def test_a_checkpoint_in_an_init_cfg_list_is_checked_like_a_dict(tmp_path: Path) -> None:
+    from otxgen.schema.published import archs
+    from otxgen.schema.store import load_schema
+
+    schema = load_schema("mmpretrain.ResNet")
+    other = next(c for a in archs(schema) if "101" in a.labels for c in a.checkpoints if c.url)
+    config = tmp_path / "model.py"
+    config.write_text(
+        "default_scope = 'mmpretrain'\n"
+        "model = dict(\n"
+        "    type='ImageClassifier',\n"
+        "    backbone=dict(type='ResNet', depth=18, init_cfg=[\n"
+        "        dict(type='Kaiming', layer='Conv2d'),\n"
+        f"        dict(type='Pretrained', checkpoint='{other.url}'),\n"
+        "    ]),\n"
+        "    neck=dict(type='GlobalAveragePooling'),\n"
+        "    head=dict(type='LinearClsHead', num_classes=10, in_channels=512),\n"
+        ")\n"
+    )
+    result = run(str(config))
+    assert result.exit_code == 0, result.stdout
+    assert f"{config}:6:44: warning: model.backbone.init_cfg[1].checkpoint: " in result.stdout
+    assert "depth=101, not of depth=18" in result.stdout

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from otxgen.facts.checkpoints import is_weights
+
 # Arguments of the same meaning across backbone families, carried into a backbone of another type.
 CARRIED = ("norm_cfg", "norm_eval", "frozen_stages", "with_cp")
 # Of those, the ones that count the family's stages: at the old type's default they mean its "none".
@@ -121,12 +123,3 @@ def misfits(
         return []
     notes.append(f"{key}={requested[key]!r} does not construct with the old {', '.join(risky)} ({error}): dropped")
     return risky
-
-
-def is_weights(key: str, value: object) -> bool:
-    if key == "pretrained":
-        return value is not None
-    if key != "init_cfg":
-        return False
-    items = value if isinstance(value, list) else [value]
-    return any(isinstance(item, dict) and (item.get("type") == "Pretrained" or "checkpoint" in item) for item in items)

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from otxgen.facts.checkpoints import checkpoints
 from otxgen.libraries.base import ModelReader, Published
 
 _PREPROCESSOR_RGB = ("bgr_to_rgb", "to_rgb")
@@ -125,9 +126,8 @@ def _backbone(config: dict[str, Any] | None) -> tuple[str, dict[str, Any]] | Non
 def _starting_points(config: dict[str, Any]) -> Iterator[tuple[str, str | None]]:
     model = config["model"]
     backbone = model["backbone"]
-    for init in backbone.get("init_cfg") if isinstance(backbone.get("init_cfg"), list) else [backbone.get("init_cfg")]:
-        if isinstance(init, dict) and init.get("type") == "Pretrained" and isinstance(init.get("checkpoint"), str):
-            yield init["checkpoint"], init.get("prefix") if isinstance(init.get("prefix"), str) else None
+    for _, address, prefix in checkpoints(backbone.get("init_cfg")):
+        yield address, prefix
     for holder in (backbone, model):
         if isinstance(holder.get("pretrained"), str):
             yield holder["pretrained"], None

@@ -22,6 +22,7 @@ from mmengine.registry import MODELS, init_default_scope
 from torch import nn
 
 from otxgen.errors import InputError, UsageError
+from otxgen.facts.checkpoints import wants_weights
 
 SCOPES = ("mmdet", "mmseg", "mmpretrain")
 _SCOPE_OF_MODEL = {"EncoderDecoder": "mmseg", "CascadeEncoderDecoder": "mmseg", "ImageClassifier": "mmpretrain"}
@@ -152,7 +153,7 @@ def build_model(config: Config, scope: str) -> nn.Module:
 def initialise(model: nn.Module, model_cfg: Mapping[str, Any]) -> str:
     """Run the model's own ``init_weights`` (head priors, e.g. focal-loss bias) unless the config asks
     for pretrained weights, which would be downloaded; returns a note when it did not."""
-    if _wants_pretrained(model_cfg):
+    if wants_weights(model_cfg):
         return "init_weights skipped: the config asks for pretrained weights; weights are the constructors' defaults"
     init_weights = getattr(model, "init_weights", None)
     if callable(init_weights):
@@ -175,16 +176,6 @@ def quiet_mmengine() -> Iterator[None]:
             yield
     finally:
         logger.setLevel(level)
-
-
-def _wants_pretrained(node: Any) -> bool:
-    if isinstance(node, Mapping):
-        if node.get("pretrained") or node.get("type") == "Pretrained" or "checkpoint" in node:
-            return True
-        return any(_wants_pretrained(v) for v in node.values())
-    if isinstance(node, list | tuple):
-        return any(_wants_pretrained(v) for v in node)
-    return False
 
 
 def backbone_shapes(backbone: nn.Module, size: int, device: str, in_channels: int = 3) -> list[tuple[int, ...] | None]:

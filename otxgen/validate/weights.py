@@ -12,17 +12,19 @@ from __future__ import annotations
 from typing import Any
 
 from otxgen.config.located import Finding, JsonPath, Located, dotted
+from otxgen.facts.checkpoints import checkpoints
 
 
 def weights_findings(
     model: dict[str, Any], located: Located, instance: dict[str, Any], schema: dict[str, Any], library: str | None
 ) -> list[Finding]:
     base: JsonPath = ("model", "backbone")
-    init = instance.get("init_cfg")
-    checkpoint = init.get("checkpoint") if isinstance(init, dict) and init.get("type") == "Pretrained" else None
+    found = list(checkpoints(instance.get("init_cfg")))
+    checkpoint = found[0][1] if found else None
     findings = []
-    if isinstance(checkpoint, str):
-        findings += _other_arch(checkpoint, located, instance, schema, base)
+    for index, address, _ in found:
+        at: JsonPath = (*base, "init_cfg") if index is None else (*base, "init_cfg", index)
+        findings += _other_arch(address, located, instance, schema, at)
     if checkpoint is not None and instance.get("pretrained") and "pretrained" in schema.get("properties", {}):
         message = "init_cfg and pretrained cannot be specified at the same time (the backbone refuses it): keep one"
         findings.append(Finding(located.where((*base, "pretrained")), dotted((*base, "pretrained")), message))
@@ -33,7 +35,7 @@ def weights_findings(
 
 
 def _other_arch(
-    checkpoint: str, located: Located, instance: dict[str, Any], schema: dict[str, Any], base: JsonPath
+    checkpoint: str, located: Located, instance: dict[str, Any], schema: dict[str, Any], at: JsonPath
 ) -> list[Finding]:
     from otxgen.schema.published import arch_of, block_of, find
 
@@ -46,5 +48,5 @@ def _other_arch(
         f"{found[1].name} is a published checkpoint of {schema['title']} {key}={found[0].label}, not of "
         f"{key}={mine.label}: most of it would not load"
     )
-    path = (*base, "init_cfg", "checkpoint")
+    path = (*at, "checkpoint")
     return [Finding(located.where(path), dotted(path), message, "warning")]

@@ -1,0 +1,46 @@
+"""What is a checkpoint in a config, the one reading: a backbone's ``pretrained`` or an ``init_cfg``
+(a dict, or a list of them as mmengine allows) that loads one, and the model-level ``pretrained`` that
+a segmentor or detector hands to its backbone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+
+def _inits(init_cfg: object) -> list[Mapping[str, Any]]:
+    items = init_cfg if isinstance(init_cfg, (list, tuple)) else [init_cfg]
+    return [item for item in items if isinstance(item, Mapping)]
+
+
+def loads_checkpoint(init: Mapping[str, Any]) -> bool:
+    """One ``init_cfg`` entry that loads weights (``type='Pretrained'``, or any entry with a checkpoint)."""
+    return init.get("type") == "Pretrained" or "checkpoint" in init
+
+
+def checkpoints(init_cfg: object) -> Iterator[tuple[int | None, str, str | None]]:
+    """Each checkpoint an ``init_cfg`` loads, as ``(index in the list or None, address, prefix)``."""
+    listed = isinstance(init_cfg, (list, tuple))
+    for index, init in enumerate(_inits(init_cfg)):
+        address = init.get("checkpoint")
+        if loads_checkpoint(init) and isinstance(address, str):
+            prefix = init.get("prefix")
+            yield (index if listed else None), address, prefix if isinstance(prefix, str) else None
+
+
+def is_weights(key: str, value: object) -> bool:
+    """Whether a backbone argument holds weights: ``pretrained`` set, or an ``init_cfg`` that loads some."""
+    if key == "pretrained":
+        return value is not None and value is not False
+    return key == "init_cfg" and any(loads_checkpoint(init) for init in _inits(value))
+
+
+def wants_weights(node: object) -> bool:
+    """Whether anything in a config value loads weights (a whole model's config, for the smoke-build)."""
+    if isinstance(node, Mapping):
+        if node.get("pretrained") or loads_checkpoint(node):
+            return True
+        return any(wants_weights(v) for v in node.values())
+    if isinstance(node, (list, tuple)):
+        return any(wants_weights(v) for v in node)
+    return False
