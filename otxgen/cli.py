@@ -147,9 +147,17 @@ def find(
     "otxgen downloads nothing: mmengine loads it when the model is initialised.",
 )
 @click.option(
+    "--backbone-yaml",
+    "backbone_yaml",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="PATH",
+    help="With --backbone TYPE: also record the backbone in this backbone.yaml (by default a workspace's "
+    "backbone.yaml is written, and none for --model).",
+)
+@click.option(
     "--no-backbone-yaml",
     is_flag=True,
-    help="With --backbone TYPE: write no backbone.yaml (by default it goes in the workspace, or beside each --model).",
+    help="With --backbone TYPE in a workspace: leave its backbone.yaml as it is.",
 )
 @click.argument("more_backbones", nargs=-1, type=click.Path(path_type=Path), metavar="[FILE.yaml ...]")
 @click.pass_context
@@ -167,6 +175,7 @@ def build(
     no_smoke: bool,
     export: str | None,
     weights: str,
+    backbone_yaml: Path | None,
     no_backbone_yaml: bool,
     more_backbones: tuple[Path, ...],
 ) -> None:
@@ -191,7 +200,8 @@ def build(
         raise click.UsageError("give exactly one of --task or --backbone")
     if diff and check:
         raise click.UsageError("--diff and --check exclude each other: --diff prints the change, --check only says")
-    _refuse_options_of_the_other_form(task, template_id, overrides, models, target, diff or check or no_backbone_yaml)
+    backbone_only = diff or check or no_backbone_yaml or backbone_yaml is not None
+    _refuse_options_of_the_other_form(task, template_id, overrides, models, target, backbone_only)
     mode = "diff" if diff else "check" if check else None
     if export and (no_smoke or mode or task):
         raise click.UsageError(
@@ -213,7 +223,8 @@ def build(
             mode=mode or "write",
             smoke=not no_smoke and mode is None,
             target=target,
-            backbone_yaml=not no_backbone_yaml,
+            backbone_yaml=backbone_yaml,
+            no_backbone_yaml=no_backbone_yaml,
             export=export,
             weights=weights,
         )
@@ -236,7 +247,7 @@ def _refuse_options_of_the_other_form(
             raise click.UsageError("--template goes with --task (it picks a workspace template), not --backbone")
         return
     given = [name for name, value in (("--set", overrides), ("--model", models), ("--target", target)) if value]
-    given += ["--diff/--check/--no-backbone-yaml"] if backbone_only else []
+    given += ["--diff/--check/--backbone-yaml/--no-backbone-yaml"] if backbone_only else []
     if given:
         raise click.UsageError(f"{', '.join(given)} go with --backbone, not --task")
 

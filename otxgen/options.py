@@ -38,7 +38,10 @@ class BuildBackboneOptions:
     mode: str = "write"  # write | diff | check
     smoke: bool = True
     target: str | None = None  # dotted path of the backbone in a config with several models
-    backbone_yaml: bool = True  # write backbone.yaml (build --backbone TYPE) beside the models
+    # Where build --backbone TYPE records the backbone: None for the default (a workspace's backbone.yaml;
+    # none for --model), a path given with --backbone-yaml, or nowhere (--no-backbone-yaml).
+    backbone_yaml: Path | None = None
+    no_backbone_yaml: bool = False
     export: str | None = None  # passed to the smoke-build: openvino | onnx
     weights: str = "auto"  # auto | none | a URL | a checkpoint file (see otxgen.app.weights)
 

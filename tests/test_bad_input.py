@@ -122,11 +122,20 @@ def symlink_loop(name: str, args: Callable[[Path], list[str]]) -> Callable[[Path
 
 
 def beside_a_users_backbone_yaml(tmp: Path) -> list[str]:
-    """A config in a folder whose backbone.yaml (someone's, describing something else) differs."""
+    """--backbone-yaml names someone's backbone.yaml (describing something else)."""
     (tmp / "mine").mkdir()
     shutil.copy(tmp / "ws" / "model.py", tmp / "mine" / "model.py")
     (tmp / "mine" / "backbone.yaml").write_text("backbone:\n  type: mmdet.ResNet\n  depth: 18\n")
-    return ["build", "--backbone", "mmdet.RegNet", "--model", str(tmp / "mine" / "model.py"), "--no-smoke"]
+    model = str(tmp / "mine" / "model.py")
+    return [
+        "build",
+        "--backbone",
+        "mmdet.RegNet",
+        "--model",
+        model,
+        "--backbone-yaml",
+        str(tmp / "mine" / "backbone.yaml"),
+    ]
 
 
 def read_only_model(tmp: Path) -> list[str]:
@@ -360,7 +369,7 @@ CASES = [
     Case("out-of-range-set", typed("--set", "out_indices=[0, 4]"), r"backbone.out_indices\[1\]: out_indices 4 is out"),
     # a note about a whole file (no key to point at) still names the file
     Case("note-names-its-file", checked("empty.py"), Y + r"empty.py:1:1: note: cannot check statically: no model", 0),
-    # backbone.yaml goes beside what it describes, and never over someone's
+    # a backbone.yaml asked for never goes over someone's
     Case(
         "differing-backbone-yaml-beside-model",
         beside_a_users_backbone_yaml,
@@ -369,7 +378,7 @@ CASES = [
     Case(
         "no-backbone-yaml-with-a-file",
         bad("enum.yaml", "--no-backbone-yaml"),
-        r"--no-backbone-yaml goes with --backbone TYPE",
+        r"--backbone-yaml and --no-backbone-yaml go with --backbone TYPE",
     ),
     Case("symlink-loop-model", symlink_loop("ws/model.py", typed()), r"ws/model.py: symlink loop"),
     # values a Python config cannot hold as literals: refused where they are read, not crashed on later
@@ -407,7 +416,9 @@ CASES = [
     ),
     Case("diff-and-check", typed("--diff", "--check"), r"--diff and --check exclude each other"),
     Case(
-        "task-and-diff", task_in("new", "--diff"), r"--diff/--check/--no-backbone-yaml go with --backbone, not --task"
+        "task-and-diff",
+        task_in("new", "--diff"),
+        r"--diff/--check/--backbone-yaml/--no-backbone-yaml go with --backbone, not --task",
     ),
     Case("task-and-set", task_in("new", "--set", "depth=18"), r"--set go with --backbone, not --task"),
     Case("template-with-backbone", typed("--template", "x"), r"--template goes with --task"),

@@ -215,9 +215,27 @@ def test_model_option_rewrites_a_standalone_config(tmp_path: Path, monkeypatch: 
     assert "in_channels=[32, 64, 160, 384],  # one per backbone stage" in text
     assert "custom_imports" not in text  # default_scope = 'mmdet' registers RegNet already
     assert text.startswith("# A RetinaNet config outside any workspace")
-    assert not (tmp_path / "backbone.yaml").exists()  # beside the model, not in the current folder
-    yaml = config.parent / "backbone.yaml"
+    assert not (tmp_path / "backbone.yaml").exists() and not (config.parent / "backbone.yaml").exists()
+    assert invoke("build", "--backbone", "mmdet.RegNet", "--model", str(config), "--check").exit_code == 0
+    yaml = tmp_path / "records" / "regnet.yaml"  # only where asked
+    yaml.parent.mkdir()
+    asked = invoke(
+        "build", "--backbone", "mmdet.RegNet", "--model", str(config), "--backbone-yaml", str(yaml), "--no-smoke"
+    )
+    assert asked.exit_code == 0 and yaml.exists(), asked.output
     assert invoke("build", "--backbone", str(yaml), "--model", str(config), "--check").exit_code == 0
+
+
+def test_two_configs_of_one_folder_take_two_backbones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    first, second = tmp_path / "first.py", tmp_path / "second.py"
+    first.write_text(STANDALONE)
+    second.write_text(STANDALONE)
+    assert invoke("build", "--backbone", "mmdet.RegNet", "--model", str(first), "--no-smoke").exit_code == 0
+    other = invoke("build", "--backbone", "torchvision.resnet18", "--model", str(second), "--no-smoke")
+    assert other.exit_code == 0, other.output
+    assert "type='RegNet'," in first.read_text() and "type='torchvision.resnet18'," in second.read_text()
+    assert list(tmp_path.glob("*.yaml")) == []
 
 
 CHILD = "_base_ = ['../_base_/models/retina.py']\nmodel = dict(\n    backbone=dict(type='ResNet', depth=101))\n"
@@ -248,8 +266,7 @@ def test_model_option_reads_the_base_files_to_know_what_is_inherited(
     assert ("_delete_=True" in text) is delete, text
     assert ("neck=dict(in_channels=[32, 64, 160, 384])" in text) is neck, text
     assert "type='mmdet.RegNet'" in text and "depth=101" not in text  # no default_scope here: scoped
-    yaml = config.parent / "backbone.yaml"
-    assert invoke("build", "--backbone", str(yaml), "--model", str(config), "--check").exit_code == 0
+    assert invoke("build", "--backbone", "mmdet.RegNet", "--model", str(config), "--check").exit_code == 0
 
 
 def test_a_base_file_that_cannot_be_read_is_a_refusal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -41,7 +41,7 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "ws"
 
 
-# -- backbone.yaml goes beside what it describes -----------------------------------------------
+# -- backbone.yaml: the workspace's, or only where asked -----------------------------------------------
 
 
 def test_model_inside_a_workspace_folder_leaves_the_workspace_backbone_yaml_alone(workspace: Path) -> None:
@@ -57,8 +57,22 @@ def test_model_inside_a_workspace_folder_leaves_the_workspace_backbone_yaml_alon
     result = invoke("build", "--backbone", "mmdet.RegNet", "--model", str(other), "--no-smoke")
     assert result.exit_code == 0, result.output
     assert own.read_bytes() == before
-    assert "type: mmdet.RegNet" in (other.parent / "backbone.yaml").read_text()
-    assert f"[*] Save backbone configuration: {other.parent / 'backbone.yaml'}" in result.stderr
+    assert sorted(p.name for p in other.parent.iterdir()) == ["m.py"]  # --model leaves no backbone.yaml
+
+
+def test_backbone_yaml_path_records_the_backbone_where_asked(workspace: Path) -> None:
+    other = workspace.parent / "other" / "m.py"
+    other.parent.mkdir()
+    shutil.copy(TEMPLATE_MODEL, other)
+    record = workspace.parent / "records" / "regnet.yaml"
+    record.parent.mkdir()
+    args = ("--model", str(other), "--backbone-yaml", str(record), "--no-smoke")
+    result = invoke("build", "--backbone", "mmdet.RegNet", *args)
+    assert result.exit_code == 0, result.output
+    assert "type: mmdet.RegNet" in record.read_text()
+    assert f"[*] Save backbone configuration: {record}" in result.stderr
+    reference = record.read_text().splitlines()[0].partition("$schema=")[2]  # relative to its own folder
+    assert (record.parent / reference).is_file()
 
 
 def test_no_backbone_yaml_writes_none(workspace: Path) -> None:
@@ -73,20 +87,15 @@ def test_no_backbone_yaml_writes_none(workspace: Path) -> None:
     assert not (workspace / "backbone.yaml").exists()
 
 
-def test_several_models_get_one_backbone_yaml_per_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_several_models_leave_no_backbone_yaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     for relative in ("a/one.py", "a/two.py", "b/three.py"):
         (tmp_path / relative).parent.mkdir(exist_ok=True)
         shutil.copy(TEMPLATE_MODEL, tmp_path / relative)
     args = ["--model", "a/one.py", "--model", "a/two.py", "--model", "b/three.py"]
     assert invoke("build", "--backbone", "mmdet.RegNet", *args, "--no-smoke").exit_code == 0
-    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("backbone.yaml")) == [
-        "a/backbone.yaml",
-        "b/backbone.yaml",
-    ]
-    for folder in ("a", "b"):  # each $schema is relative to its own folder
-        reference = (tmp_path / folder / "backbone.yaml").read_text().splitlines()[0].partition("$schema=")[2]
-        assert (tmp_path / folder / reference).is_file()
+    assert list(tmp_path.rglob("backbone.yaml")) == []
+    assert all("type='RegNet'" in (tmp_path / r).read_text() for r in ("a/one.py", "a/two.py", "b/three.py"))
 
 
 # -- --diff, then patch ---------------------------------------------------------------------------

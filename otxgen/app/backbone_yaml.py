@@ -33,11 +33,11 @@ def backbone_from_type(
     backbone_type: str,
     overrides: tuple[tuple[str, str], ...],
     catalog: Any,
-    homes: tuple[Path, ...],
+    yamls: tuple[Path, ...],
     say: Say,
 ) -> Chosen:
-    """The mapping for ``TYPE`` (required args at their first option, ``--set`` applied) and the
-    ``backbone.yaml`` to write in each of ``homes``. Writes nothing."""
+    """The mapping for ``TYPE`` (required args at their first option, ``--set`` applied) and the text
+    of each backbone.yaml in ``yamls``. Writes nothing."""
     from otxgen.libraries import split_type
     from otxgen.schema.resolve import CANNOT_PREFIX, resolve_type
 
@@ -54,8 +54,7 @@ def backbone_from_type(
     properties = schema["properties"]
     examples = {arg: properties[arg]["examples"][0] for arg in missing if properties[arg].get("examples")}
     files = tuple(
-        (home / BACKBONE_YAML, render_backbone_yaml(backbone, _schema_ref(resolved.type, home), examples))
-        for home in homes
+        (path, render_backbone_yaml(backbone, _schema_ref(resolved.type, path.parent), examples)) for path in yamls
     )
     if missing:
         return Chosen(resolved.type, None, files, missing)

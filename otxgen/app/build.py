@@ -45,18 +45,18 @@ def build_task(options: BuildTaskOptions, say: Say) -> Outcome:
 
 @dataclass(frozen=True)
 class Targets:
-    """The model configs to rewrite and the folders ``backbone.yaml`` goes in (``homes``): a workspace's
-    own folder (its ``backbone.yaml`` is the workspace's record and follows every swap), or the folder
-    of each ``--model`` (where a ``backbone.yaml`` that differs is someone's file: never replaced)."""
+    """The model configs to rewrite and the backbone.yaml files to write (``yamls``): a workspace's own
+    (its record, which follows every swap), or for ``--model`` only the one asked for with
+    ``--backbone-yaml PATH`` (a file there that differs is someone's: never replaced)."""
 
     models: tuple[Path, ...]
-    homes: tuple[Path, ...]
+    yamls: tuple[Path, ...]
     replaces_yaml: bool
 
     @property
     def folders(self) -> list[Path]:
         """The folders a build writes in (their locks keep a second build out until this one ends)."""
-        yamls = [fsio.resolve(home / BACKBONE_YAML).parent for home in self.homes]  # a linked one: its target's
+        yamls = [fsio.resolve(path).parent for path in self.yamls]  # a linked one: its target's
         return [*yamls, *(fsio.resolve(model).parent for model in self.models)]
 
 
@@ -77,12 +77,14 @@ def _build_backbone(options: BuildBackboneOptions, targets: Targets, say: Say) -
     catalog = StoreCatalog()
     yaml_writes: list[Write] = []
     if _is_yaml_file(options.backbone):
-        if not options.backbone_yaml:
-            raise UsageError("--no-backbone-yaml goes with --backbone TYPE; a backbone.yaml given is never written")
+        if options.no_backbone_yaml or options.backbone_yaml is not None:
+            raise UsageError(
+                "--backbone-yaml and --no-backbone-yaml go with --backbone TYPE; a backbone.yaml given is never written"
+            )
         backbone = backbone_from_yaml(Path(options.backbone), options.overrides, catalog, say)
         source = options.backbone
     else:
-        chosen = backbone_from_type(options.backbone, options.overrides, catalog, targets.homes, say)
+        chosen = backbone_from_type(options.backbone, options.overrides, catalog, targets.yamls, say)
         yaml_writes = [_yaml_write(path, text, targets) for path, text in chosen.files]
         if chosen.backbone is None:
             return _stop_for_input(chosen, yaml_writes, options.mode, say)
@@ -116,21 +118,17 @@ def _targets(options: BuildBackboneOptions) -> Targets:
     if options.models:
         if options.workspace:
             raise UsageError("--workspace and --model exclude each other")
-        models, homes, replaces = options.models, _folders_of(options.models), False
+        models, default, replaces = options.models, None, False
     else:
         workspace = options.workspace or Path.cwd()
-        models, homes, replaces = tuple(workspace_model_files(workspace)), (workspace,), True
+        models, default, replaces = tuple(workspace_model_files(workspace)), workspace / BACKBONE_YAML, True
     for model in models:  # a FIFO would block the read, a symlink loop never ends
         fsio.require_regular_file(model)
-    return Targets(models, homes if options.backbone_yaml else (), replaces)
-
-
-def _folders_of(models: tuple[Path, ...]) -> tuple[Path, ...]:
-    """Each model's folder as given, once per folder (two spellings of one folder count once)."""
-    seen: dict[Path, Path] = {}
-    for model in models:
-        seen.setdefault(fsio.resolve(model.parent), model.parent)
-    return tuple(seen.values())
+    chosen = options.backbone_yaml or default
+    if options.no_backbone_yaml and options.backbone_yaml is not None:
+        raise UsageError("--backbone-yaml and --no-backbone-yaml exclude each other")
+    replaces = replaces and options.backbone_yaml is None
+    return Targets(models, () if options.no_backbone_yaml or chosen is None else (chosen,), replaces)
 
 
 def _yaml_write(path: Path, text: str, targets: Targets) -> Write:
@@ -139,7 +137,7 @@ def _yaml_write(path: Path, text: str, targets: Targets) -> Write:
     if before is not None and before != text and not targets.replaces_yaml:
         raise InputError(
             "exists and differs from the one this build would write; build from it (--backbone "
-            f"{path}), move it away, or pass --no-backbone-yaml",
+            f"{path}), move it away, or give --backbone-yaml another path",
             str(path),
         )
     return Write(path, before, text, "backbone")

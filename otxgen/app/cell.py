@@ -67,7 +67,7 @@ def static_check(cell: Cell, workspace: Path) -> StepResult:
         overrides=tuple((name, _yaml_value(value)) for name, value in cell.args.items()),
         workspace=workspace,
         smoke=False,
-        backbone_yaml=False,
+        no_backbone_yaml=True,
     )
     try:
         outcome = build_backbone(options, messages.append)
