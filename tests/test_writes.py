@@ -148,7 +148,7 @@ def test_files_outside_the_current_folder_are_named_from_a_common_folder(
     diff = invoke("build", "--backbone", "mmdet.RegNet", *models, "--diff")
     assert diff.exit_code == 0, diff.output
     assert "--- a/elsewhere/m.py\n+++ b/elsewhere/m.py\n" in diff.stdout
-    assert "--- /dev/null\n+++ b/here/backbone.yaml\n" in diff.stdout
+    assert "backbone.yaml" not in diff.stdout  # --model records no backbone.yaml
     assert f"patch -p1 -d {tmp_path.resolve()}" in diff.stderr
     (tmp_path / "swap.patch").write_bytes(diff.stdout_bytes)
     assert invoke("build", "--backbone", "mmdet.RegNet", *models, "--no-smoke").exit_code == 0
