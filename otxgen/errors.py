@@ -39,7 +39,6 @@ class MissingExtraError(OtxgenError):
     exit_code = 2
 
 
-class WorkerStartError(OtxgenError):
-    """A matrix worker process did not start (the [mm] stack broken or missing there): no cell can run."""
-
-    exit_code = 3
+class WorkerStartError(MissingExtraError):
+    """A matrix worker process did not start (the [mm] stack broken or missing there): no cell can run.
+    The same exit code as a missing extra in this process: it is the same cause, one process away."""

@@ -314,3 +314,17 @@ def test_the_plan_keys_cells_by_arguments_template_checks_and_versions() -> None
         for cell in plan_cells(("pytorchcv", "timm.resnet18"), ("segmentation-hrnet18-fcn",), ("static",), False)
     }
     assert libraries == {"pytorchcv", "timm"}
+
+
+def test_a_worker_without_the_mm_stack_exits_2_like_a_missing_extra_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same cause (the [mm] extra cannot be imported) gives the same exit code, whether it is this
+    process that lacks it or the worker it starts: a torch that cannot be imported, for the worker only."""
+    fake = tmp_path / "shadow" / "torch"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('torch is not installed here')\n")
+    monkeypatch.setenv("PYTHONPATH", str(fake.parent))
+    code, _, stderr = _matrix(*_args(tmp_path / "out", backbones=("torchvision.resnet18",)), "--checks", "build")
+    assert code == 2, stderr
+    assert "a matrix worker did not start" in stderr and "torch is not installed here" in stderr
