@@ -6,14 +6,13 @@ import functools
 from collections.abc import Iterator
 
 import libcst as cst
-import libcst.matchers as m
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from codemods.errors import CodemodError
 from otxgen.facts.pysource import SourceError, check_syntax
 
-DICT_CALL = m.Call(func=m.Name("dict"))
-_ASSIGN_NAME = m.SimpleStatementLine(body=[m.Assign(targets=[m.AssignTarget(target=m.Name())])])
+# Shapes are tested with isinstance, not libcst.matchers: importing the matchers costs about 0.27 s,
+# most of a static swap's whole process.
 
 Path = tuple[str, ...]
 
@@ -46,10 +45,22 @@ def assignments(module: cst.Module) -> tuple[tuple[str, cst.Assign], ...]:
 def _assignments(module: cst.Module) -> tuple[tuple[str, cst.Assign], ...]:
     found = []
     for statement in module.body:
-        if m.matches(statement, _ASSIGN_NAME):
+        name = assigned_name(statement)
+        if name is not None:
             assign = cst.ensure_type(cst.ensure_type(statement, cst.SimpleStatementLine).body[0], cst.Assign)
-            found.append((cst.ensure_type(assign.targets[0].target, cst.Name).value, assign))
+            found.append((name, assign))
     return tuple(found)
+
+
+def assigned_name(statement: cst.CSTNode) -> str | None:
+    """``NAME`` of a statement that is one ``NAME = value`` and nothing else, else None."""
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return None
+    assign = statement.body[0]
+    if not isinstance(assign, cst.Assign) or len(assign.targets) != 1:
+        return None
+    target = assign.targets[0].target
+    return target.value if isinstance(target, cst.Name) else None
 
 
 def assigned(module: cst.Module, name: str) -> cst.Assign | None:
@@ -67,13 +78,13 @@ def has_base(module: cst.Module) -> bool:
 
 
 def is_dict_call(node: cst.CSTNode | None) -> bool:
-    return node is not None and m.matches(node, DICT_CALL)
+    return isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value == "dict"
 
 
 def keyword_arg(call: cst.Call, key: str) -> cst.Arg | None:
     """The ``key=...`` argument of a ``dict(...)`` call."""
     for arg in call.args:
-        if m.matches(arg, m.Arg(keyword=m.Name(key))):
+        if arg.keyword is not None and arg.keyword.value == key:
             return arg
     return None
 
@@ -150,7 +161,7 @@ def replace_at(module: cst.Module, path: Path, new: cst.BaseExpression) -> cst.M
 
 
 def _assigns(statement: cst.CSTNode, name: str) -> bool:
-    return m.matches(statement, m.SimpleStatementLine(body=[m.Assign(targets=[m.AssignTarget(target=m.Name(name))])]))
+    return assigned_name(statement) == name
 
 
 def replaced(node: cst.BaseExpression, steps: Path, new: cst.BaseExpression) -> cst.BaseExpression:

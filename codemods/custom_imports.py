@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
-
 import libcst as cst
-import libcst.matchers as m
-from libcst.codemod import CodemodCommand, CodemodContext
 
 from codemods import _config
 from codemods._literal import maybe_literal, quote_string
 from codemods._merge import Style, is_plain_dict, merge_call
 from codemods.errors import CodemodError
-
-_AFTER = m.SimpleStatementLine(
-    body=[m.OneOf(m.Import(), m.ImportFrom(), m.Assign(targets=[m.AssignTarget(target=m.Name("_base_"))]))]
-)
 
 
 def _strings(modules: list[str]) -> list[str]:
@@ -73,11 +65,18 @@ def _merged_imports(call: cst.Call, modules: list[str], style: Style) -> cst.Cal
     return merge_call(call, {"imports": [*have, *missing]}, style, drop_missing=False)
 
 
+def _heads_the_file(statement: cst.CSTNode) -> bool:
+    """An import, or ``_base_ = ...``: what ``custom_imports`` goes after."""
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return False
+    return isinstance(statement.body[0], (cst.Import, cst.ImportFrom)) or _config.assigned_name(statement) == "_base_"
+
+
 def _insert_at(module: cst.Module) -> int:
     """After the imports and ``_base_`` at the top of the file, else first."""
     index = 0
     for position, statement in enumerate(module.body):
-        if m.matches(statement, _AFTER):
+        if _heads_the_file(statement):
             index = position + 1
     return index
 
@@ -146,21 +145,3 @@ def add_custom_imports(source: str, modules: list[str]) -> str:
         custom_imports = dict(imports=['mmpretrain.models', 'otxgen.libraries.torchvision'], allow_failed_imports=False)
     """
     return add_custom_imports_in_module(_config.parse(source), modules, Style.from_source(source)).code
-
-
-class AddCustomImportsCommand(CodemodCommand):
-    """``python -m libcst.tool codemod -x codemods.custom_imports.AddCustomImportsCommand --no-format
-    --module otxgen.libraries.torchvision configs/``"""
-
-    DESCRIPTION: str = "Add modules to custom_imports of mmengine configs."
-
-    def __init__(self, context: CodemodContext, module: list[str]) -> None:
-        super().__init__(context)
-        self.modules = module
-
-    @staticmethod
-    def add_args(arg_parser: argparse.ArgumentParser) -> None:
-        arg_parser.add_argument("--module", action="append", required=True, help="module to import (repeatable)")
-
-    def transform_module_impl(self, tree: cst.Module) -> cst.Module:
-        return add_custom_imports_in_module(tree, self.modules)

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import libcst as cst
-from libcst.codemod import CodemodCommand, CodemodContext
 
 from codemods import _config, _layout, inheritance
 from codemods._literal import NotLiteralError, code_of, expression, literal_value, maybe_literal, render
@@ -209,27 +208,3 @@ def parse_mapping(text: str) -> dict[str, object]:
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"not a dict literal: {text}")
     return value
-
-
-class ReplaceBackboneCommand(CodemodCommand):
-    """``python -m libcst.tool codemod -x codemods.replace_backbone.ReplaceBackboneCommand --no-format
-    --backbone "dict(type='RegNet', arch='regnetx_3.2gf')" configs/``"""
-
-    DESCRIPTION: str = "Replace model.backbone of mmengine configs (adds _delete_=True over a _base_)."
-
-    def __init__(self, context: CodemodContext, backbone: dict[str, object], target: str | None = None) -> None:
-        super().__init__(context)
-        self.backbone, self.target = backbone, target
-
-    @staticmethod
-    def add_args(arg_parser: argparse.ArgumentParser) -> None:
-        arg_parser.add_argument(
-            "--backbone",
-            type=parse_mapping,
-            required=True,
-            help="the new backbone as a Python dict literal or JSON object",
-        )
-        arg_parser.add_argument("--target", default=None, help="dotted path of the backbone, e.g. model.backbone")
-
-    def transform_module_impl(self, tree: cst.Module) -> cst.Module:
-        return replace_backbone_in_module(tree, self.backbone, target=self.target)

@@ -6,7 +6,6 @@ import argparse
 from collections.abc import Sequence
 
 import libcst as cst
-from libcst.codemod import CodemodCommand, CodemodContext
 
 from codemods import _config
 from codemods._literal import NotLiteralError, maybe_literal
@@ -189,31 +188,3 @@ def parse_ints(text: str) -> list[int]:
         return [int(part) for part in text.strip("[]() ").split(",") if part.strip()]
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not a comma-separated list of ints: {text}") from exc
-
-
-class SetInChannelsCommand(CodemodCommand):
-    """``python -m libcst.tool codemod -x codemods.set_in_channels.SetInChannelsCommand --no-format
-    --channels 96,192,432,1008 configs/``"""
-
-    DESCRIPTION: str = "Set neck / decode_head / head in_channels of mmengine configs to the backbone's channels."
-
-    def __init__(
-        self, context: CodemodContext, channels: list[int], in_index: list[int] | None = None, target: str | None = None
-    ) -> None:
-        super().__init__(context)
-        self.channels, self.in_index, self.target = channels, in_index, target
-
-    @staticmethod
-    def add_args(arg_parser: argparse.ArgumentParser) -> None:
-        arg_parser.add_argument("--channels", type=parse_ints, required=True, help="e.g. 64,128,256,512")
-        arg_parser.add_argument(
-            "--in-index",
-            dest="in_index",
-            type=parse_ints,
-            default=None,
-            help="levels the decode head reads, e.g. 0,1,2,3",
-        )
-        arg_parser.add_argument("--target", default=None, help="dotted path of the backbone, e.g. model.backbone")
-
-    def transform_module_impl(self, tree: cst.Module) -> cst.Module:
-        return set_in_channels_in_module(tree, self.channels, in_index=self.in_index, target=self.target)

@@ -288,11 +288,11 @@ def test_the_libcst_tool_runs_each_command(tmp_path: Path) -> None:
     )
     steps = [
         (
-            "codemods.replace_backbone.ReplaceBackboneCommand",
+            "codemods.commands.ReplaceBackboneCommand",
             ["--backbone", '{"type": "RegNet", "arch": "regnetx_3.2gf"}'],
         ),
-        ("codemods.set_in_channels.SetInChannelsCommand", ["--channels", "96,192,432,1008"]),
-        ("codemods.custom_imports.AddCustomImportsCommand", ["--module", "otxgen.libraries.torchvision"]),
+        ("codemods.commands.SetInChannelsCommand", ["--channels", "96,192,432,1008"]),
+        ("codemods.commands.AddCustomImportsCommand", ["--module", "otxgen.libraries.torchvision"]),
     ]
     for command, extra in steps:
         result = run_tool(command, extra, tmp_path)

@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import libcst as cst
-import libcst.matchers as m
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from otxgen.config.located import JsonPath, Located, Where
-from otxgen.config.mutations import Effects, aliased, effects
+from otxgen.config.mutations import Effects, aliased, effects, names_in
 from otxgen.errors import InputError
 from otxgen.facts.pysource import SourceError, check_syntax
 
@@ -204,12 +203,13 @@ def _model_names(module: cst.Module) -> set[str]:
     found: set[str] = set()
     for statement in module.body:
         for small in statement.body if isinstance(statement, cst.SimpleStatementLine) else ():
-            if m.matches(small, m.Assign(targets=[m.AssignTarget(target=m.Name("model"))])):
-                found |= {
-                    cst.ensure_type(n, cst.Name).value
-                    for n in m.findall(cst.ensure_type(small, cst.Assign).value, m.Name())
-                }
+            if isinstance(small, cst.Assign) and any(_is_name(t.target, "model") for t in small.targets):
+                found |= names_in(small.value)
     return found - {"dict", "True", "False", "None"}
+
+
+def _is_name(node: cst.CSTNode, name: str) -> bool:
+    return isinstance(node, cst.Name) and node.value == name
 
 
 def _first_line(module: cst.Module, node: cst.CSTNode) -> str:

@@ -78,6 +78,21 @@ def aliased(value: cst.BaseExpression) -> set[str]:
     return set()
 
 
+def names_in(node: cst.CSTNode) -> set[str]:
+    """Every ``Name`` in ``node`` (keywords and attribute names are Names too, as libcst spells them)."""
+    collector = _Names()
+    node.visit(collector)
+    return collector.found
+
+
+class _Names(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.found: set[str] = set()
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.found.add(node.value)
+
+
 def _root(node: cst.BaseExpression) -> str | None:
     """``model['backbone'].depth`` -> ``'model'``."""
     while isinstance(node, (cst.Attribute, cst.Subscript)):
