@@ -52,11 +52,14 @@ _HEAD_MIN_SIZE = {"LRASPPHead": 512}
 
 
 def load_config(path: Path) -> Config:
-    """Execute and load ``path`` (its ``custom_imports`` are imported too); needs a ``model`` dict."""
+    """Execute and load ``path`` (its ``custom_imports`` are imported too); needs a ``model`` dict.
+    A chain whose bases set the same names (OTX 1.x), which mmengine refuses, is merged by the config
+    view as OTX 1.x merged it, and built from those values."""
     if not path.is_file():
         raise InputError("no such model config (pass MODEL.py or run inside a workspace)", str(path))
     try:
-        config = Config.fromfile(str(path))
+        merged = _otx_chain(path)
+        config = Config.fromfile(str(path)) if merged is None else _from_values(merged, path)
     except SyntaxError as error:
         raise InputError(f"syntax error: {error.msg}", str(path), error.lineno or 0, error.offset or 0) from error
     except Exception as error:  # executing a user's config can raise anything
@@ -64,6 +67,34 @@ def load_config(path: Path) -> Config:
     if not isinstance(config.get("model"), Mapping):
         raise InputError("the config has no `model = dict(...)`", str(path))
     return config
+
+
+def _otx_chain(path: Path) -> dict[str, Any] | None:
+    """The names of ``path`` merged over its chain by the config view, when that chain is one mmengine
+    refuses (bases that set the same names); else None (mmengine loads it)."""
+    from otxgen.config.inherit import BaseFiles, inherit, read_any
+
+    text = path.read_text(encoding="utf-8")
+    facts = read_any(str(path), text)
+    if not facts.bases:
+        return None
+    merged = inherit(facts, BaseFiles(lambda base: Path(base).read_text(encoding="utf-8")))
+    if isinstance(merged, str) or not merged.notes:
+        return None
+    unresolved = [".".join(map(str, p)) for p in merged.names.unresolved if p and p[0] in ("model", "custom_imports")]
+    if unresolved:
+        message = f"its bases set the same names (OTX 1.x), and {unresolved[0]} is not a literal otxgen can build"
+        raise InputError(message, str(path))
+    return {name: value for name, value in merged.names.value.items() if name != "_base_"}
+
+
+def _from_values(names: dict[str, Any], path: Path) -> Config:
+    from mmengine.utils import import_modules_from_strings
+
+    imports = names.get("custom_imports")
+    if isinstance(imports, Mapping):
+        import_modules_from_strings(**imports)
+    return Config(copy.deepcopy(names), filename=str(path))
 
 
 def scope_of(config: Config) -> str:
