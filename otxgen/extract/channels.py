@@ -36,6 +36,7 @@ def measure(
     """``(channels block or None, tasks)`` for one backbone; ``params`` maps argument name -> default."""
     probed: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]] | None]] = {}
     dense_args: dict[str, Any] | None = None
+    selects = True
     seen: dict[str, str] = {}
     for option in options or [None]:
         label = "default" if key is None else str(option)
@@ -47,7 +48,8 @@ def measure(
         result = _measure_option(cfg, params, dense_args)
         if result is None:
             continue
-        defaults, table, dense_args = result
+        defaults, table, dense_args, selected = result
+        selects = selects and selected
         probed[label] = (defaults, table)
         if key:
             seen[repr(table_values.get(option))] = label
@@ -57,15 +59,16 @@ def measure(
     tasks = list(TASKS) if dense else [t for t in TASKS if t not in DENSE_TASKS]
     if not dense:
         return None, tasks
-    return _block(key, params, probed, dense_args or {}), tasks
+    return _block(key, params, probed, dense_args or {}, selects), tasks
 
 
 def _block(
-    key: str | None, params: dict[str, Any], probed: dict[str, Any], dense_args: dict[str, Any]
+    key: str | None, params: dict[str, Any], probed: dict[str, Any], dense_args: dict[str, Any], selects: bool
 ) -> dict[str, Any]:
     tables = {label: table for label, (_, table) in probed.items() if table is not None}
     count = len(next(iter(tables.values())))
-    return {
+    ignored = {} if selects else {"out_indices_ignored": True}  # the table is what it gives, whatever they say
+    return ignored | {
         "key": key,
         "default_out_indices": _normalised(params.get("out_indices"), count),
         "shape_args": sorted(n for n in params if n not in NEUTRAL_ARGS and n not in {key, "out_indices"}),
@@ -84,7 +87,7 @@ def _normalised(out_indices: Any, count: int) -> list[int]:
 
 def _measure_option(
     cfg: dict[str, Any], params: dict[str, Any], dense_args: dict[str, Any] | None
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None, dict[str, Any]] | None:
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None, dict[str, Any], bool] | None:
     try:
         defaults = probe_outputs(cfg, tier="probe")
     except ProbeError:
@@ -92,13 +95,15 @@ def _measure_option(
     default_rows = [_row(o.channels, o.stride, o.ndim) for o in defaults.outputs]
     if "out_indices" not in params:
         table = [_row(o.channels, o.stride) for o in defaults.outputs] if defaults.is_dense else None
-        return default_rows, table, {}
+        return default_rows, table, {}, True
     variants = [dense_args] if dense_args is not None else [v for v in _DENSE_VARIANTS if set(v) <= set(params)]
     for variant in variants:
         table = _all_stages(cfg | variant, _stage_counts(cfg, params, defaults))
         if table is not None:
-            return default_rows, table, variant
-    return default_rows, None, {}
+            if not _selects(cfg | variant, table):  # what it gives whatever out_indices says
+                return default_rows, [_row(o.channels, o.stride) for o in defaults.outputs], {}, False
+            return default_rows, table, variant, True
+    return default_rows, None, {}, True
 
 
 def _row(channels: int | None, stride: int | None, ndim: int | None = None) -> dict[str, Any]:
@@ -107,14 +112,41 @@ def _row(channels: int | None, stride: int | None, ndim: int | None = None) -> d
 
 
 def _all_stages(cfg: dict[str, Any], counts: list[int]) -> list[dict[str, Any]] | None:
+    """Every stage, probed with ``out_indices`` over all of them. A stage attribute may undercount the
+    stages ``out_indices`` reaches (Darknet's ``layers`` leaves out its stem), so once a count works,
+    the next ones are tried while the backbone still gives that many maps."""
     for count in counts:
-        try:
-            result = probe_outputs(cfg | {"out_indices": tuple(range(count))}, tier="probe")
-        except ProbeError:
+        rows = _stages(cfg, count)
+        if rows is None:
             continue
-        if len(result.outputs) == count and result.is_dense:
-            return [_row(o.channels, o.stride) for o in result.outputs]
+        while (more := _stages(cfg, len(rows) + 1)) is not None:
+            rows = more
+        return rows
     return None
+
+
+def _stages(cfg: dict[str, Any], count: int) -> list[dict[str, Any]] | None:
+    try:
+        result = probe_outputs(cfg | {"out_indices": tuple(range(count))}, tier="probe")
+    except ProbeError:
+        return None
+    if len(result.outputs) != count or not result.is_dense:
+        return None
+    return [_row(o.channels, o.stride) for o in result.outputs]
+
+
+def _selects(cfg: dict[str, Any], table: list[dict[str, Any]]) -> bool:
+    """Whether ``out_indices`` chooses the outputs: one index must give one map (SSDVGG ignores it and
+    gives its ``out_feature_indices`` maps whatever it says)."""
+    return len(table) == 1 or _stages_at(cfg, (len(table) - 1,)) == [table[-1]]
+
+
+def _stages_at(cfg: dict[str, Any], indices: tuple[int, ...]) -> list[dict[str, Any]] | None:
+    try:
+        result = probe_outputs(cfg | {"out_indices": indices}, tier="probe")
+    except ProbeError:
+        return None
+    return [_row(o.channels, o.stride) for o in result.outputs]
 
 
 def _stage_counts(cfg: dict[str, Any], params: dict[str, Any], defaults: ShapeResult) -> list[int]:

@@ -258,7 +258,7 @@ def class_summary(cls: type) -> str:
 # ---- the whole schema ---------------------------------------------------------------------------
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-METHOD_VERSION = 2  # bump when the extraction or measuring method changes: invalidates fingerprints
+METHOD_VERSION = 3  # bump when the extraction or measuring method changes: invalidates fingerprints
 
 
 def signature_schema(entry: Any, adapter: Any) -> Schema:

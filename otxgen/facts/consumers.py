@@ -62,6 +62,9 @@ PRIOR_STRIDE_PATHS = (
 POOLING_NECKS = frozenset({"GlobalAveragePooling", "GeneralizedMeanPooling", "GAP"})
 # Necks whose in_channels run from the deepest feature map to the shallowest.
 REVERSED_NECKS = frozenset({"YOLOV3Neck"})
+# Necks built for a number of levels that other arguments fix too (YOLOV3Neck's num_scales and
+# out_channels): they read exactly as many levels as their in_channels lists.
+FIXED_COUNT_NECKS = frozenset({"YOLOV3Neck"})
 SEG_HEAD_KEYS = ("decode_head", "auxiliary_head")
 # Detection heads that read the backbone directly when the model has no neck (SSD-style configs).
 DIRECT_DET_HEAD_KEYS = ("bbox_head", "rpn_head")
@@ -234,12 +237,15 @@ def _each_at(value: object, path: Path) -> list[tuple[Path, Mapping[str, Any]]]:
 def level_strides(model: Mapping[str, Any]) -> dict[int, tuple[int, str]]:
     """The stride the detector's priors want of each backbone level its neck reads, with the place that
     says so: through a level-preserving neck, level ``start_level + j`` (up to ``end_level``) feeds output
-    ``j`` at prior stride ``j``; a pass-through neck (SSDNeck) gives level ``i`` as output ``i``. Empty
-    when the neck maps strides some other way, or nothing says."""
+    ``j`` at prior stride ``j``; a pass-through neck (SSDNeck) gives level ``i`` as output ``i``; a
+    reversed neck (YOLOV3Neck) reads the deepest level first, and its output ``j`` is at prior stride
+    ``j`` (YOLOv3's head lists 32, 16, 8). Empty when the neck maps strides some other way, or nothing says."""
     neck = first_of(model.get("neck"))
     channels = neck.get("in_channels") if neck is not None else None
     if neck is None or not isinstance(channels, (list, tuple)):
         return {}
+    if type_name(neck) in REVERSED_NECKS:
+        return _reversed_strides(model, neck, len(channels))
     start, end = neck.get("start_level", 0), neck.get("end_level", -1)
     if type_name(neck) in PASS_THROUGH_NECKS:
         start, end = 0, -1
@@ -253,6 +259,14 @@ def level_strides(model: Mapping[str, Any]) -> dict[int, tuple[int, str]]:
             if level not in found and j < len(strides):
                 found[level] = (strides[j], f"{path}[{j}] (through {type_name(neck)} start_level={start})")
     return found
+
+
+def _reversed_strides(model: Mapping[str, Any], neck: Mapping[str, Any], count: int) -> dict[int, tuple[int, str]]:
+    for path, strides in prior_strides(model):
+        if len(strides) >= count:
+            through = f"(through {type_name(neck)}, deepest first)"
+            return {count - 1 - j: (strides[j], f"{path}[{j}] {through}") for j in range(count)}
+    return {}
 
 
 def fed_strides(model: Mapping[str, Any]) -> list[int] | None:
@@ -300,6 +314,10 @@ def _neck_override(model: Mapping[str, Any], neck: Mapping[str, Any], channels: 
     new = neck_channels(neck, channels)
     if same_value(neck.get("in_channels", _MISSING), new):
         return {}
+    old = neck.get("in_channels")
+    if type_name(neck) in FIXED_COUNT_NECKS and isinstance(old, (list, tuple)) and len(old) != len(channels):
+        message = f"{type_name(neck)} reads {len(old)} backbone levels (num_scales), the backbone gives {len(channels)}"
+        raise ConsumerError(("neck", "in_channels"), message + "; set out_indices to give that many")
     changes: dict[str, Any] = {"in_channels": new}
     override: dict[str, Any] = {}
     if type_name(neck) in PASS_THROUGH_NECKS:

@@ -31,8 +31,10 @@ Format of ``schemas/<lib>/<Name>.json`` (JSON Schema draft 2020-12)::
           "dense_args": {},                  # args the table assumes, e.g. {"out_type": "featmap"}
           "defaults": {"50": [{"channels": 256, "stride": 4, "ndim": 4}, ...]},  # outputs at defaults;
                                              # pooled (N, C) outputs have ndim 2 and stride null
-          "table": {"50": [{"channels": 256, "stride": 4}, ...]}   # every stage, index = out_index;
-        },                                                         # key "default" when key is null
+          "table": {"50": [{"channels": 256, "stride": 4}, ...]},  # every stage, index = out_index;
+                                                                   # key "default" when key is null
+          "out_indices_ignored": true        # only where out_indices selects nothing (SSDVGG): the
+        },                                   # table is then what the backbone gives, whatever it says
         "catalog": {                                               # see otxgen.extract.catalog / schema.published
           "key": "depth",                                          # the arch argument, or null
           "archs": {"50": {                                        # every arch option ("default": none)

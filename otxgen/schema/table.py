@@ -79,7 +79,13 @@ class ChannelTable:
         return cls(schema)
 
     def _args(self, backbone: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in backbone.items() if k not in ("type", "_delete_")}
+        """The arguments that can change the outputs (``out_indices`` not, where the backbone ignores it)."""
+        ignored = ("type", "_delete_", "out_indices") if self._ignores_out_indices else ("type", "_delete_")
+        return {k: v for k, v in backbone.items() if k not in ignored}
+
+    @property
+    def _ignores_out_indices(self) -> bool:
+        return bool((self.block or {}).get("out_indices_ignored"))
 
     def _option(self, args: dict[str, Any]) -> str:
         key = (self.block or {}).get("key")
@@ -95,8 +101,9 @@ class ChannelTable:
         }
 
     def stages(self, backbone: dict[str, Any]) -> Rows | None:
-        """Every stage (channels, stride; index = out_index) of the arch option these arguments select."""
-        if not self.block:
+        """Every stage (channels, stride; index = out_index) of the arch option these arguments select;
+        None where there is no table, or ``out_indices`` selects nothing."""
+        if not self.block or self._ignores_out_indices:
             return None
         table: Rows | None = self.block["table"].get(self._option(self._args(backbone)))
         return table

@@ -1,0 +1,50 @@
+"""The consumer facts (``otxgen.facts.consumers``) that plan, validate and the smoke-build share: pure,
+core install only."""
+
+from __future__ import annotations
+
+import pytest
+
+from otxgen.facts.consumers import ConsumerError, backbone_readers, consumer_overrides, fed_strides, level_strides
+
+YOLOV3 = {
+    "type": "YOLOV3",
+    "neck": {"type": "YOLOV3Neck", "num_scales": 3, "in_channels": [1024, 512, 256], "out_channels": [512, 256, 128]},
+    "bbox_head": {"type": "YOLOV3Head", "prior_generator": {"strides": [32, 16, 8]}},
+}
+
+
+def test_yolov3_neck_is_fed_the_shallowest_level_at_the_last_prior_stride() -> None:
+    assert fed_strides(YOLOV3) == [8, 16, 32]
+    assert level_strides(YOLOV3)[0][1] == "bbox_head.prior_generator.strides[2] (through YOLOV3Neck, deepest first)"
+
+
+def test_yolov3_neck_takes_new_channels_deepest_first_and_no_other_count() -> None:
+    assert consumer_overrides(YOLOV3, [64, 128, 256]) == {"neck": {"in_channels": [256, 128, 64]}}
+    with pytest.raises(ConsumerError, match=r"YOLOV3Neck reads 3 backbone levels \(num_scales\), the backbone gives 4"):
+        consumer_overrides(YOLOV3, [32, 64, 128, 256])
+
+
+def test_readers_without_a_neck() -> None:
+    ssd = {"bbox_head": {"type": "SSDHead", "in_channels": (512, 1024)}}
+    classifier = {"head": {"type": "LinearClsHead", "in_channels": 512}}
+    assert [(r.path, r.levels, r.single) for r in backbone_readers(ssd)] == [(("bbox_head",), None, False)]
+    assert [(r.path, r.indices(4)) for r in backbone_readers(classifier)] == [(("head",), [-1])]
+
+
+def test_a_neck_alone_reads_the_backbone_and_a_list_of_heads_reads_by_in_index() -> None:
+    segmentor = {
+        "decode_head": {"type": "UPerHead", "in_channels": [96, 192, 384, 768], "in_index": [0, 1, 2, 3]},
+        "auxiliary_head": [
+            {"type": "FCNHead", "in_channels": 384, "in_index": 2},
+            {"type": "FCNHead", "in_channels": 96},
+        ],
+    }
+    readers = backbone_readers(segmentor)
+    assert [(r.path, r.indices(4)) for r in readers] == [
+        (("decode_head",), [0, 1, 2, 3]),
+        (("auxiliary_head", 0), [2]),
+        (("auxiliary_head", 1), [-1]),
+    ]
+    with_neck = {**segmentor, "neck": {"type": "MultiLevelNeck", "in_channels": [768, 768], "out_channels": 768}}
+    assert [r.path for r in backbone_readers(with_neck)] == [("neck",)]
