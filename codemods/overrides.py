@@ -77,10 +77,20 @@ def _overlay(
         _refuse_opaque(module, node, path, replacing=True)
         return expression(render_like(value, node, style.quote))
     assert isinstance(value, Mapping)
+    if isinstance(node, cst.Name) and not any(_merges(item) for item in value.values()):
+        return _over_name(node, value, style)
     if not (isinstance(node, cst.Call) and is_plain_dict(node)):
         _refuse_opaque(module, node, path, replacing=False)
         return expression(_rendered(value, style))  # a literal (None) under a merge: the mapping replaces it
     return _overlay_call(module, node, value, style, path)
+
+
+def _over_name(name: cst.Name, value: Mapping[str, object], style: Style) -> cst.BaseExpression:
+    """A merge into a value given by a module-level name (mmseg's ``data_preprocessor=data_preprocessor``):
+    ``dict(data_preprocessor, mean=[...])``, a copy with the keys changed, so the name and its other uses
+    stay as they are. Only for leaf keys: a nested mapping would replace the name's whole entry."""
+    keys = ", ".join(f"{key}={render(item, style.quote)}" for key, item in value.items())
+    return expression(f"dict({name.value}, {keys})")
 
 
 def _overlay_call(

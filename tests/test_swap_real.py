@@ -24,8 +24,8 @@ def shipped(library: str, relative: str, tmp_path: Path) -> Path:
     return tmp_path / relative
 
 
-def swapped(model: Path, *backbone: str) -> str:
-    result = CliRunner().invoke(main, ["build", "--backbone", *backbone, "--model", str(model), "--weights", "none"])
+def swapped(model: Path, *backbone: str, weights: str = "none") -> str:
+    result = CliRunner().invoke(main, ["build", "--backbone", *backbone, "--model", str(model), "--weights", weights])
     assert result.exit_code == 0, result.output
     assert CliRunner().invoke(main, ["validate", str(model)]).exit_code == 0
     return result.stderr
@@ -43,3 +43,33 @@ def test_yolov3_takes_any_pyramid_backbone_deepest_first(tmp_path: Path, backbon
     for module in (cfg.get("custom_imports") or {}).get("imports", []):
         importlib.import_module(module)
     build_and_forward("mmdet", cfg, 320, 120)
+
+
+def test_a_head_built_for_pidnets_own_branches_is_a_refusal_with_its_reason(tmp_path: Path) -> None:
+    model = shipped("mmseg", "pidnet/pidnet-s_2xb6-120k_1024x1024-cityscapes.py", tmp_path)
+    before = model.read_text()
+    args = ["build", "--backbone", "mmseg.ResNetV1c", "--set", "depth=18", "--model", str(model), "--no-smoke"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2
+    assert "PIDHead reads PIDNet's own outputs, which mmseg.ResNetV1c does not give" in result.stderr
+    assert model.read_text() == before
+
+
+def test_a_head_of_two_inputs_keeps_two_when_the_backbone_has_fewer_levels(tmp_path: Path) -> None:
+    model = shipped("mmseg", "ann/ann_r101-d8_4xb4-160k_ade20k-512x512.py", tmp_path)
+    swapped(model, "mmseg.MobileNetV3", "--set", "arch=large")
+    cfg = load_config(model)
+    assert len(cfg.model.decode_head.in_index) == 2  # ANN's low and high inputs
+    build_and_forward("mmseg", cfg, 256, 120)
+
+
+def test_a_preprocessor_given_by_name_is_updated_in_the_model_as_a_copy(tmp_path: Path) -> None:
+    model = shipped("mmseg", "unet/unet-s5-d16_deeplabv3_4xb4-40k_stare-128x128.py", tmp_path)
+    swapped(model, "mmdet.RegNet", weights="auto")  # RegNet's checkpoint wants BGR and its own mean/std
+    text = model.read_text()
+    assert "data_preprocessor = dict(size=crop_size)" in text  # the name stays as it was
+    assert "data_preprocessor=dict(data_preprocessor, mean=[103.53, 116.28, 123.675]" in text
+    cfg = load_config(model)
+    assert cfg.model.data_preprocessor.bgr_to_rgb is False and cfg.model.data_preprocessor.size == (128, 128)
+    importlib.import_module("mmdet.models")
+    build_and_forward("mmseg", cfg, 128, 120)

@@ -113,7 +113,7 @@ def _plan(
     where: tuple[tuple[str, ...], str],
     say: Say,
 ) -> SwapPlan:
-    from otxgen.facts.consumers import ConsumerError, consumer_overrides
+    from otxgen.facts.consumers import ConsumerError, consumer_overrides, paired_head
     from otxgen.schema.resolve import resolve_type
     from otxgen.validate.backbones import infer_library
 
@@ -138,6 +138,9 @@ def _plan(
     if task != "classification":
         backbone, outputs = keeping_strides(host, old, backbone, schema, outputs, catalog, library, say)
     _refuse_single_stride_into_pyramid(host, outputs, host_path)
+    paired = paired_head(host, requested["type"])
+    if paired is not None:
+        raise _RefusalError((*host_path, *paired[0]), paired[1])
     channels = [int(o.channels or 0) for o in outputs.outputs]
     try:
         host_override = consumer_overrides(host, channels)
@@ -340,6 +343,7 @@ def _classifier_overrides(
     from otxgen.facts.consumers import (
         LINEAR_HEAD,
         LINEAR_HEAD_KEEPS,
+        MAP_HEADS,
         POOLING_NECK,
         TOKEN_HEADS,
         first_of,
@@ -354,7 +358,7 @@ def _classifier_overrides(
     if pooled and neck is not None and is_pooling_neck(neck):
         override["neck"] = None
         notes.append(f"removed neck {type_name(neck)}: the new backbone gives pooled vectors itself")
-    elif not pooled and model.get("neck") is None:
+    elif not pooled and model.get("neck") is None and type_name(model.get("head")) not in MAP_HEADS:
         override["neck"] = dict(POOLING_NECK)
         notes.append("added neck GlobalAveragePooling: the head takes pooled vectors and the backbone gives maps")
     elif neck is not None and type_name(neck) == "GlobalAveragePooling" and neck.get("dim", 2) != ndim - 2:

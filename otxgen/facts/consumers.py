@@ -76,6 +76,11 @@ TOKEN_HEADS = frozenset({"VisionTransformerClsHead", "DeiTClsHead"})
 LINEAR_HEAD = "LinearClsHead"
 LINEAR_HEAD_KEEPS = ("num_classes", "loss", "topk", "cal_acc", "init_cfg")
 POOLING_NECK = {"type": "GlobalAveragePooling"}
+# Heads built for one backbone's own outputs (PIDNet's three branches, DDRNet's pair in training,
+# Conformer's convolution and transformer features): no other backbone gives them.
+PAIRED_HEADS = {"PIDHead": "PIDNet", "DDRHead": "DDRNet", "ConformerHead": "Conformer"}
+# Classifier heads that pool the maps themselves (class-specific attention): no pooling neck before them.
+MAP_HEADS = frozenset({"CSRAClsHead"})
 _MISSING = object()
 
 
@@ -85,6 +90,17 @@ class ConsumerError(Exception):
     def __init__(self, path: tuple[str, ...], message: str) -> None:
         super().__init__(message)
         self.path, self.message = path, message
+
+
+def paired_head(model: Mapping[str, Any], backbone_type: str) -> tuple[tuple[str | int, ...], str] | None:
+    """``(path, why)`` of a head built for another backbone's own outputs than ``backbone_type``'s."""
+    for key in (*SEG_HEAD_KEYS, "head"):
+        for path, head in _each_at(model.get(key), (key,)):
+            owner = PAIRED_HEADS.get(type_name(head))
+            if owner is not None and backbone_type.rpartition(".")[2] != owner:
+                why = f"{type_name(head)} reads {owner}'s own outputs, which {backbone_type} does not give"
+                return path, why + "; start from a config whose heads take feature maps"
+    return None
 
 
 def type_name(cfg: object) -> str:
@@ -348,7 +364,10 @@ def _put(
 ) -> None:
     """``override[key]`` from each head's updates: a dict of changes, or the whole list when a list."""
     heads = each_of(value)
-    changes = [updates_of(head) for head in heads]
+    try:
+        changes = [updates_of(head) for head in heads]
+    except ConsumerError as error:
+        raise ConsumerError((key, *error.path), f"{key} {error.message}") from None
     if not any(changes):
         return
     if isinstance(value, Mapping):
@@ -408,11 +427,17 @@ def valid_index(index: object, count: int) -> bool:
 
 
 def _levels(old_index: object, old_channels: object, count: int) -> int | list[int]:
+    """The levels a head reads after the swap: its own where the new backbone has them; else, for a head
+    of several inputs, as many as it had (the deepest ones: ANN's low and high, DPT's four), since its
+    layers are built for that count; else the last level."""
     if isinstance(old_index, (list, tuple)) and valid_index(old_index, count):
         return list(old_index)
     if isinstance(old_index, int) and valid_index(old_index, count):
         return old_index
-    wants_list = isinstance(old_index, (list, tuple)) or isinstance(old_channels, (list, tuple))
-    if old_index is _MISSING and not wants_list:
-        return -1
-    return list(range(count)) if wants_list else count - 1
+    listed = old_index if isinstance(old_index, (list, tuple)) else old_channels
+    if isinstance(listed, (list, tuple)):
+        if len(listed) > count:
+            message = f"reads {len(listed)} levels and is built for that many, the backbone gives {count}"
+            raise ConsumerError(("in_index",), message + "; choose out_indices (or a backbone) with enough levels")
+        return list(range(count - len(listed), count))
+    return -1 if old_index is _MISSING else count - 1

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from otxgen.config.located import Finding, JsonPath, Located, Where, dotted
 from otxgen.config.yamlpos import load_located
+from otxgen.facts.consumers import paired_head
 from otxgen.schema.resolve import Catalog, resolve_type
 from otxgen.validate.backbones import custom_modules, infer_library, registry_problem
 from otxgen.validate.channels import check_consumers
@@ -109,6 +110,7 @@ def _model_findings(facts: ConfigFacts, catalog: Catalog, reason: str) -> list[F
     if checked is not None:
         instance, schema = checked
         findings += check_consumers(model, located, ("model",), backbone_outputs(instance, schema, catalog))
+        findings += _paired(model, located, instance["type"])
         findings += weights_findings(model, located, instance, schema, library)
     return _without_required(findings, located, reason) if inherits else findings
 
@@ -141,6 +143,14 @@ def _check(
     instance = {key: value for key, value in backbone.items() if key != "_delete_"}
     instance["type"] = resolved.type
     return check_backbone(instance, located, path, schema), (instance, schema)
+
+
+def _paired(model: dict[str, Any], located: Located, backbone_type: str) -> list[Finding]:
+    paired = paired_head(model, backbone_type)
+    if paired is None:
+        return []
+    path = ("model", *paired[0], "type")
+    return [Finding(located.where(path), dotted(path), paired[1])]
 
 
 def _registry_findings(facts: ConfigFacts, backbone: Any) -> list[Finding]:
