@@ -77,12 +77,17 @@ def _overlay(
         _refuse_opaque(module, node, path, replacing=True)
         return expression(render_like(value, node, style.quote))
     assert isinstance(value, Mapping)
-    if isinstance(node, cst.Name) and not any(_merges(item) for item in value.values()):
-        return _over_name(node, value, style)
+    if _names_a_mapping(node, style) and not any(_merges(item) for item in value.values()):
+        return _over_name(cst.ensure_type(node, cst.Name), value, style)
     if not (isinstance(node, cst.Call) and is_plain_dict(node)):
         _refuse_opaque(module, node, path, replacing=False)
         return expression(_rendered(value, style))  # a literal (None) under a merge: the mapping replaces it
     return _overlay_call(module, node, value, style, path)
+
+
+def _names_a_mapping(node: cst.BaseExpression, style: Style) -> bool:
+    """A module-level name whose value is a mapping (not ``None`` and its kin, nor an unknown name)."""
+    return isinstance(node, cst.Name) and isinstance(maybe_literal(node, style.names), Mapping)
 
 
 def _over_name(name: cst.Name, value: Mapping[str, object], style: Style) -> cst.BaseExpression:

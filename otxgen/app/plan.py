@@ -168,6 +168,49 @@ def _plan(
     )
 
 
+def planned_view(merged: ConfigFacts, plan: SwapPlan, target: str | None) -> ConfigFacts:
+    """The merged view as the plan leaves it (what the written file will load to): the overrides merged in
+    mmengine's way, the new backbone and ``custom_imports`` set. Positions stay where the values were
+    set before (a new value answers at its parent's); what the plan sets is no longer unresolved."""
+    from codemods.overrides import Replace
+    from otxgen.config.located import Located
+
+    host_path, key = _target_path(target)
+    names = _overridden(merged.names.value, plan.overrides)
+    if plan.backbone is not None:
+        names = _overridden(names, _nested((*host_path, key), Replace(plan.backbone)))
+    if plan.imports is not None:
+        current = names.get("custom_imports")
+        names["custom_imports"] = {**(current if isinstance(current, dict) else {}), "imports": list(plan.imports)}
+    changed = {(*host_path, key), *_leaves(plan.overrides, ())}
+    unresolved = {
+        path: code
+        for path, code in merged.names.unresolved.items()
+        if not any(path[: len(done)] == done for done in changed)
+    }
+    located = Located(names, merged.names.values, merged.names.keys, unresolved)
+    return replace(merged, names=located)
+
+
+def _nested(path: tuple[str, ...], value: object) -> dict[str, Any]:
+    nested: Any = value
+    for step in reversed(path):
+        nested = {step: nested}
+    return dict(nested)
+
+
+def _leaves(override: dict[str, Any], path: tuple[str | int, ...]) -> list[tuple[str | int, ...]]:
+    """The paths an override sets (a merged dict's keys, each whole value)."""
+    from codemods.overrides import Replace
+
+    found: list[tuple[str | int, ...]] = []
+    for key, value in override.items():
+        here = (*path, key)
+        merges = isinstance(value, dict) and not value.get("_delete_") and not isinstance(value, Replace)
+        found += _leaves(value, here) if merges else [here]
+    return found
+
+
 def _refuse_single_stride_into_pyramid(host: dict[str, Any], outputs: ShapeResult, host_path: tuple[str, ...]) -> None:
     """A ViT-style backbone gives every level at one stride; a pyramid neck (FPN...) built on it would
     run, but its levels would all see the same resolution and the anchors' strides would be wrong. The

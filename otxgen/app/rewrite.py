@@ -41,7 +41,7 @@ def rewrite_config(
     rejects."""
     from codemods.errors import CodemodError
     from codemods.pipeline import swap_backbone
-    from otxgen.app.plan import plan_swap
+    from otxgen.app.plan import plan_swap, planned_view
 
     before = fsio.read_text(path)
     bases = _base_files()
@@ -68,7 +68,7 @@ def rewrite_config(
         )
     except CodemodError as error:
         raise InputError(error.message, str(path), error.line, error.col) from None
-    _check_result(after, path, catalog, bases)
+    _check_plan(planned_view(merged, plan, target), catalog)
     return Rewrite(path, before, after)
 
 
@@ -98,11 +98,12 @@ def _merged(text: str, file: str, bases: Any) -> ConfigFacts:
     return merged
 
 
-def _check_result(after: str, path: Path, catalog: Any, bases: Any) -> None:
-    """validate's own check on the planned text; an error there is a refusal naming it."""
-    from otxgen.validate.files import validate_model_config
+def _check_plan(planned: ConfigFacts, catalog: Any) -> None:
+    """validate's own check on the plan's merged view (what the written file loads to; no text is read
+    again); an error there is a refusal naming it."""
+    from otxgen.validate.files import check_merged
 
-    errors = [f for f in validate_model_config(after, str(path), catalog, bases) if f.severity == "error"]
+    errors = [f for f in check_merged(planned, catalog) if f.severity == "error"]
     if errors:
         first = errors[0]
         what = f"{first.path}: {first.message}" if first.path else first.message

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import posixpath
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -49,9 +50,9 @@ class BaseFiles:
 
     def __init__(self, read: Reader) -> None:
         self.read = read
-        self._done: dict[str, tuple[Located, list[str], list[tuple[Where, str]]]] = {}
+        self._done: dict[str, tuple[Located, list[str], list[Note]]] = {}
 
-    def resolved(self, path: str, seen: frozenset[str]) -> tuple[Located, list[str], list[tuple[Where, str]]]:
+    def resolved(self, path: str, seen: frozenset[str]) -> tuple[Located, list[str], list[Note]]:
         """The base file at ``path`` merged over its own chain, that chain's files, and its notes."""
         if path not in self._done:
             parent = _load(path, self.read)
@@ -94,13 +95,23 @@ def base_path(config: str, entry: str) -> str:
     return posixpath.normpath(posixpath.join(posixpath.dirname(config), entry))
 
 
+Note = tuple[Where, str]
+_Sub = tuple[str, str, Where, tuple[Located, list[str], list[Note]]]  # entry, path, its position, resolved
+# The bases of a config combined, kept per process by the identity of what they were combined from
+# (parsed files are cached by path and text, so the same text gives the same objects): the chains of
+# _base_ files that many configs share are merged once. The objects are held in the entries, so an
+# identity is never reused while its entry lives.
+_FOLDS: OrderedDict[tuple[object, ...], tuple[tuple[object, ...], Located, list[str], list[Note]]] = OrderedDict()
+_FOLDS_KEPT = 256
+
+
 def _resolved(
     facts: ConfigFacts, bases: BaseFiles, seen: frozenset[str]
-) -> tuple[Located, list[str], Located, list[tuple[Where, str]]]:
+) -> tuple[Located, list[str], Located, list[Note]]:
     """``facts`` merged over its chain, the chain's files, what the chain alone gives, and the notes."""
     if ("_base_",) in facts.names.unresolved:
         raise _UnfollowableError(f"_base_ in {facts.file} is not a literal: {facts.names.unresolved[('_base_',)]}")
-    combined, files, notes = Located({}), [], []
+    subs: list[_Sub] = []
     for entry in facts.bases:
         if "::" in entry:
             raise _UnfollowableError(f"_base_ {entry!r} is in another package (not followed)")
@@ -109,17 +120,34 @@ def _resolved(
             raise _UnfollowableError(f"_base_ {entry!r} of {facts.file} loops back to {path}")
         where = facts.names.where(_entry_path(facts, entry))
         try:
-            names, deeper, deeper_notes = bases.resolved(path, seen)
+            subs.append((entry, path, where, bases.resolved(path, seen)))
         except _UnreadableError as why:
             raise InputError(f"_base_ file {why}", where.file, where.line, where.col) from None
+    if not subs:
+        return facts.names, [], Located({}), []
+    key = tuple((entry, where, id(resolved[0])) for entry, _, where, resolved in subs)
+    if key not in _FOLDS:
+        _FOLDS[key] = (tuple(sub[3][0] for sub in subs), *_fold(subs))
+        while len(_FOLDS) > _FOLDS_KEPT:
+            _FOLDS.popitem(last=False)
+    _FOLDS.move_to_end(key)
+    _, combined, files, notes = _FOLDS[key]
+    return merge(combined, facts.names), list(files), combined, list(notes)
+
+
+def _fold(subs: list[_Sub]) -> tuple[Located, list[str], list[Note]]:
+    """The bases combined in list order: mmengine's ``dict.update`` where they set different names; where
+    one sets a name a base before it set, OTX 1.x's merge (the bases before win, dicts merge)."""
+    combined, files, notes = Located({}), [], []
+    for entry, path, where, (names, deeper, deeper_notes) in subs:
         shared = sorted(_top_names(combined) & _top_names(names))
-        if shared:  # OTX 1.x: what the earlier bases gathered is merged into this one, and wins
+        if shared:
             said = ", ".join(repr(name) for name in shared)
+            why = "merged as OTX 1.x merges bases (the earlier base wins, dicts merge); mmengine itself refuses"
             notes.append(
                 (
                     where,
-                    f"{entry} sets {said} like a base before it: merged as OTX 1.x merges bases (the "
-                    "earlier base wins, dicts merge); mmengine itself refuses duplicate keys among bases",
+                    f"{entry} sets {said} like a base before it: {why} duplicate keys among bases",
                 )
             )
             combined = merge(names, combined)
@@ -127,7 +155,7 @@ def _resolved(
             combined = _update(combined, names)
         files += [path, *deeper]
         notes += deeper_notes
-    return (merge(combined, facts.names) if facts.bases else facts.names), files, combined, notes
+    return combined, files, notes
 
 
 def _top_names(located: Located) -> set[str]:
@@ -208,7 +236,7 @@ class _Layer:
         self.value = dict(base.value)  # copied on write along the merged paths: layers share the rest
         self.replaced: set[JsonPath] = set()  # the child's value replaces everything below these
         self.merged: set[JsonPath] = set()  # dicts merged: the child's position, the base's contents
-        self._roots: set[str | int] = set()
+        self._replaced_under: dict[str | int, set[JsonPath]] = {}
 
     def merge_dict(self, path: JsonPath, into: dict[str, Any], over: dict[str, Any]) -> None:
         for key in _child_keys(self.child, path, over):
@@ -239,7 +267,11 @@ class _Layer:
         into[key] = value
 
     def result(self) -> Located:
-        self._roots = {path[0] for path in self.replaced}
+        # The replaced paths by their first step: most paths of a config are under no replaced one, and
+        # the test of one that is costs a set lookup per prefix (a whole top-level name: one lookup).
+        self._replaced_under = {}
+        for path in self.replaced:
+            self._replaced_under.setdefault(path[0], set()).add(path)
         values = self._table(self.base.values, self.child.values)
         keys = self._table(self.base.keys, self.child.keys)
         return Located(self.value, values, keys, self._table(self.base.unresolved, self.child.unresolved))
@@ -251,11 +283,10 @@ class _Layer:
         return table
 
     def _below_replaced(self, path: JsonPath) -> bool:
-        return (
-            bool(path)
-            and path[0] in self._roots
-            and any(path[:end] in self.replaced for end in range(1, len(path) + 1))
-        )
+        under = self._replaced_under.get(path[0]) if path else None
+        if not under:
+            return False
+        return (path[0],) in under or any(path[:end] in under for end in range(2, len(path) + 1))
 
     def _taken(self, path: JsonPath) -> bool:
         return path in self.merged or self._below_replaced(path)

@@ -367,6 +367,8 @@ def _put(
     try:
         changes = [updates_of(head) for head in heads]
     except ConsumerError as error:
+        if error.path[:1] == (key,):  # placed already
+            raise
         raise ConsumerError((key, *error.path), f"{key} {error.message}") from None
     if not any(changes):
         return

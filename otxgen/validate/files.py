@@ -59,6 +59,12 @@ def validate_model_config(text: str, file: str, catalog: Catalog, bases: BaseFil
     return sorted(findings, key=lambda f: (f.where.file != file, f.where.file, f.where.line, f.where.col, f.path))
 
 
+def check_merged(facts: ConfigFacts, catalog: Catalog) -> list[Finding]:
+    """validate's checks of the model on a merged view as it is given (build's planned view: the config's
+    chain with the plan applied), without reading any text; names nothing defines stay errors."""
+    return [*_model_findings(facts, catalog, ""), *_undefined(facts)]
+
+
 def _placed(findings: list[Finding], file: str) -> list[Finding]:
     """Every finding names a file: one about the whole file (no key to point at) is at its line 1."""
     return [f if f.where.file else replace(f, where=Where(file, f.where.line or 1, f.where.col or 1)) for f in findings]
