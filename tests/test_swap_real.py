@@ -15,11 +15,12 @@ from corpus.sample import build_and_forward, load_config
 from otxgen.cli import main
 
 
-def shipped(library: str, relative: str, tmp_path: Path) -> Path:
-    """A copy of a library's shipped config folder and its ``_base_`` folder, to rewrite freely."""
+def shipped(library: str, relative: str, tmp_path: Path, also: tuple[str, ...] = ()) -> Path:
+    """A copy of a library's shipped config folder, its ``_base_`` folder and the folders ``also`` names
+    (other configs it inherits), to rewrite freely."""
     root = Path(importlib.import_module(library).__file__ or "").parent / ".mim" / "configs"
     folder = relative.partition("/")[0]
-    for name in (folder, "_base_"):
+    for name in (folder, "_base_", *also):
         shutil.copytree(root / name, tmp_path / name)
     return tmp_path / relative
 
@@ -73,3 +74,26 @@ def test_a_preprocessor_given_by_name_is_updated_in_the_model_as_a_copy(tmp_path
     assert cfg.model.data_preprocessor.bgr_to_rgb is False and cfg.model.data_preprocessor.size == (128, 128)
     importlib.import_module("mmdet.models")
     build_and_forward("mmseg", cfg, 128, 120)
+
+
+def test_a_neck_that_builds_its_own_backbone_is_a_refusal(tmp_path: Path) -> None:
+    model = shipped("mmdet", "detectors/detectors_htc-r50_1x_coco.py", tmp_path, also=("htc", "cascade_rcnn"))
+    result = CliRunner().invoke(main, ["build", "--backbone", "mmdet.RegNet", "--model", str(model), "--no-smoke"])
+    assert result.exit_code == 2
+    assert "model.neck.rfp_backbone is a second backbone (DetectoRS_ResNet)" in result.stderr
+
+
+def test_mask2formers_panoptic_head_reads_the_backbone_and_follows_it(tmp_path: Path) -> None:
+    model = shipped("mmdet", "mask2former/mask2former_r50_8xb2-lsj-50e_coco-panoptic.py", tmp_path)
+    swapped(model, "mmdet.RegNet")
+    cfg = load_config(model)
+    assert list(cfg.model.panoptic_head.in_channels) == [32, 64, 160, 384]
+    build_and_forward("mmdet", cfg, 128, 300)
+
+
+def test_a_neck_that_takes_a_tuple_keeps_a_tuple(tmp_path: Path) -> None:
+    model = shipped("mmseg", "fastfcn/fastfcn_r50-d32_jpu_aspp_4xb2-80k_cityscapes-512x1024.py", tmp_path)
+    swapped(model, "mmseg.ResNetV1c", "--set", "depth=18")
+    cfg = load_config(model)
+    assert isinstance(cfg.model.neck.in_channels, tuple)
+    build_and_forward("mmseg", cfg, 256, 300)

@@ -349,7 +349,25 @@ def _host(merged: ConfigFacts, host_path: tuple[str, ...], key: str) -> dict[str
                 "for that one's channels, so otxgen does not swap it; start from a config with a plain backbone"
             )
             raise _RefusalError((*host_path, key, inner), message)
+    _refuse_second_backbone(host, host_path, key)
     return host
+
+
+def _refuse_second_backbone(host: dict[str, Any], host_path: tuple[str, ...], key: str) -> None:
+    """A part of the model that builds its own copy of the backbone (DetectoRS's RFP neck holds an
+    ``rfp_backbone``): the swap would leave that copy the old backbone, with its old weights."""
+    from otxgen.facts.consumers import each_of
+
+    for part, value in host.items():
+        for index, item in enumerate(each_of(value) if part != key else []):
+            for inner, config in item.items():
+                if "backbone" in inner and isinstance(config, dict) and "type" in config:
+                    at = (*host_path, part, *((index,) if isinstance(value, list) else ()), inner)
+                    message = (
+                        f"{'.'.join(map(str, at))} is a second backbone ({config['type']}) that {part} builds for "
+                        "itself: the swap would leave it the old one; start from a config without one"
+                    )
+                    raise _RefusalError(at, message)
 
 
 def _outputs(

@@ -66,8 +66,9 @@ REVERSED_NECKS = frozenset({"YOLOV3Neck"})
 # out_channels): they read exactly as many levels as their in_channels lists.
 FIXED_COUNT_NECKS = frozenset({"YOLOV3Neck"})
 SEG_HEAD_KEYS = ("decode_head", "auxiliary_head")
-# Detection heads that read the backbone directly when the model has no neck (SSD-style configs).
-DIRECT_DET_HEAD_KEYS = ("bbox_head", "rpn_head")
+# Detection heads that read the backbone directly when the model has no neck (SSD-style configs, and
+# Mask2Former's panoptic head, which reads every level).
+DIRECT_DET_HEAD_KEYS = ("bbox_head", "rpn_head", "panoptic_head")
 HEAD_KEYS = (*SEG_HEAD_KEYS, "head")
 # Classifier heads that read a ViT's class token (and pre-logits); a CNN's pooled map does not fit them.
 TOKEN_HEADS = frozenset({"VisionTransformerClsHead", "DeiTClsHead"})
@@ -137,13 +138,15 @@ def feature_neck(model: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return neck if neck is not None and not is_pooling_neck(neck) and "in_channels" in neck else None
 
 
-def neck_channels(neck: Mapping[str, Any], channels: Sequence[int]) -> int | list[int]:
+def neck_channels(neck: Mapping[str, Any], channels: Sequence[int]) -> int | list[int] | tuple[int, ...]:
     """What a neck's ``in_channels`` becomes: the last level for an int (YOLOF's DilatedEncoder,
-    CenterNet's neck), deepest-first for reversed necks, else one entry per level."""
-    if isinstance(neck.get("in_channels"), int):
+    CenterNet's neck), deepest-first for reversed necks, else one entry per level, in the container the
+    config used (FastFCN's JPU asserts a tuple)."""
+    old = neck.get("in_channels")
+    if isinstance(old, int):
         return channels[-1]
     ordered = list(channels)[::-1] if type_name(neck) in REVERSED_NECKS else list(channels)
-    return ordered
+    return tuple(ordered) if isinstance(old, tuple) else ordered
 
 
 def _stride_value(value: Any) -> int | None:
