@@ -188,13 +188,15 @@ class Reader:
 
     ``levels``: the outputs it reads, one per ``in_channels`` entry (negative: from the end); None: every
     output, in order, or deepest first when ``deepest_first`` (YOLOV3Neck). ``single``: its
-    ``in_channels`` is one int."""
+    ``in_channels`` is one int; ``each``: that int is every output's (CornerNet's head reads each stacked
+    hourglass output)."""
 
     path: Path
     config: Mapping[str, Any]
     levels: tuple[int, ...] | None
     single: bool
     deepest_first: bool = False
+    each: bool = False
 
     @property
     def name(self) -> str:
@@ -205,7 +207,7 @@ class Reader:
         (out-of-range ones as they are: the caller reports them)."""
         if self.levels is not None:
             return list(self.levels)
-        if self.single:
+        if self.single and not self.each:
             return [count - 1]
         order = list(range(count))
         return order[::-1] if self.deepest_first else order
@@ -228,11 +230,9 @@ def backbone_readers(model: Mapping[str, Any]) -> list[Reader]:
     readers += [Reader(path, head, (-1,), True) for path, head in _each_at(model.get("head"), ("head",))]
     if neck is None:
         for key in DIRECT_DET_HEAD_KEYS:
-            readers += [
-                Reader(path, head, None, not isinstance(head.get("in_channels"), (list, tuple)))
-                for path, head in _each_at(model.get(key), (key,))
-                if "in_channels" in head
-            ]
+            for path, head in _each_at(model.get(key), (key,)):
+                single = not isinstance(head.get("in_channels"), (list, tuple))
+                readers += [Reader(path, head, None, single, each=single)] if "in_channels" in head else []
     return readers
 
 

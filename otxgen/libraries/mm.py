@@ -47,6 +47,14 @@ def _missing_optional_package(cls: type) -> str | None:
     return None
 
 
+def _backbone_parent(cls: Any, backbones: tuple[type, ...]) -> str | None:
+    """The name of the library's backbone that ``cls`` (registered elsewhere) subclasses, if any."""
+    if not isinstance(cls, type):
+        return None
+    parent = next((b for b in backbones if b is not cls and issubclass(cls, b)), None)
+    return parent.__name__ if parent is not None else None
+
+
 class MMAdapter:
     """Backbones are the classes of ``<lib>.models.backbones`` that are public (``__all__``) and
     registered in the library's MODELS registry. Helper modules that live in the same package but
@@ -71,8 +79,14 @@ class MMAdapter:
         public = set(getattr(module, "__all__", ()))
         prefix = module.__name__ + "."
         reasons = {}
+        backbones = tuple(
+            c for n, c in _registry(self.library).module_dict.items() if n in public and isinstance(c, type)
+        )
         for name, cls in _registry(self.library).module_dict.items():
             if not getattr(cls, "__module__", "").startswith(prefix):
+                parent = _backbone_parent(cls, backbones)
+                if parent is not None:  # MAEViT, SimMIMSwinTransformer: pretraining variants of a backbone
+                    reasons[name] = f"a variant of {parent} outside {module.__name__} (self-supervised pretraining)"
                 continue
             if name not in public:
                 reasons[name] = "helper module of the backbones package, not exported as a backbone"

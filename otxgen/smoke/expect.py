@@ -105,6 +105,10 @@ def _reader_demands(reader: Reader, demands: list[Demand], counts: list[CountDem
     """A head that reads the backbone itself: one demand per level it reads, and the outputs it needs."""
     name = reader.name
     channels = _ints(reader.config.get("in_channels")) or []
+    if reader.each:  # one int for every output
+        demands += [Demand(f"{name} in_channels", index, channels[0]) for index in (0, -1)]
+        counts.append(CountDemand(name, 1, False, "it reads every output"))
+        return
     if reader.levels is None:
         order = reader.indices(len(channels))
         counts.append(CountDemand(name, len(channels), True, f"in_channels has {len(channels)} entries"))

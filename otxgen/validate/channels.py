@@ -39,7 +39,9 @@ def _compare(reader: Reader, path: JsonPath, located: Located, outputs: list[int
         return [Finding(located.where((*path, "in_index")), dotted((*path, "in_index")), expected)]
     actual = consumer["in_channels"]
     actual = list(actual) if isinstance(actual, tuple) else actual
-    if isinstance(actual, int) and isinstance(expected, list):
+    if reader.each and isinstance(expected, list) and all(channels == actual for channels in expected):
+        return []
+    if isinstance(actual, int) and isinstance(expected, list) and not reader.each:
         if len(expected) != 1:
             return [_note(located, channels_path, f"{CANNOT}: one in_channels for {len(expected)} feature maps")]
         expected = expected[0]
