@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from otxgen.app import Say
 from otxgen.app.carry import changes, misfits, new_backbone
 from otxgen.app.strides import keeping_strides
 from otxgen.errors import InputError
@@ -48,15 +47,15 @@ def plan_swap(
     schema: dict[str, Any],
     catalog: Catalog,
     target: str | None,
-    say: Say,
     weights: Weights | None = None,
 ) -> SwapPlan:
-    """The plan for one config (``merged``: read over its ``_base_`` chain); refusals are ``InputError``
-    at the position of their cause, with a way forward. ``weights``: the new backbone's checkpoint."""
+    """The plan for one config (``merged``: read over its ``_base_`` chain), pure: its lines are values
+    (``notes``, ``facts``), refusals are ``InputError`` at the position of their cause, with a way
+    forward. ``weights``: the new backbone's checkpoint."""
     if weights is not None and weights.init_cfg is not None:
         requested = {**requested, "init_cfg": weights.init_cfg}
     try:
-        plan = _plan(merged, requested, schema, catalog, _target_path(target), say)
+        plan = _plan(merged, requested, schema, catalog, _target_path(target))
     except _RefusalError as refusal:
         located = merged.names
         if not any(refusal.path[:end] in located.values for end in range(1, len(refusal.path) + 1)):
@@ -111,7 +110,6 @@ def _plan(
     schema: dict[str, Any],
     catalog: Catalog,
     where: tuple[tuple[str, ...], str],
-    say: Say,
 ) -> SwapPlan:
     from otxgen.facts.consumers import ConsumerError, consumer_overrides, paired_head
     from otxgen.schema.resolve import resolve_type
@@ -124,6 +122,7 @@ def _plan(
     library = infer_library(merged, merged.get("model") or {}, from_imports=False)
     task = LIBRARY_TASKS.get(library or "", "detection")
     notes: list[str] = []
+    facts: list[str] = []
     old_type = resolve_type(old["type"], library, catalog).type
     if "backbone" not in key and old_type is None:
         message = f"{'.'.join((*host_path, key))} is a {old['type']}, not a backbone: --target names the backbone"
@@ -136,7 +135,7 @@ def _plan(
         same_type, backbone = False, {k: v for k, v in backbone.items() if k not in dropped}
     backbone, outputs = _outputs(backbone, task, schema, notes)
     if task != "classification":
-        backbone, outputs = keeping_strides(host, old, backbone, schema, outputs, catalog, library, say)
+        backbone, outputs = keeping_strides(host, old, backbone, schema, outputs, catalog, library, facts)
     _refuse_single_stride_into_pyramid(host, outputs, host_path)
     paired = paired_head(host, requested["type"])
     if paired is not None:
@@ -165,6 +164,7 @@ def _plan(
         overrides,
         _imports(merged, schema, library),
         tuple(notes),
+        tuple(facts),
     )
 
 

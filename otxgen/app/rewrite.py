@@ -48,7 +48,7 @@ def rewrite_config(
     merged = _merged(before, str(path), bases)  # its reader compiles the text first: what Python refuses
     for where, note in merged.notes:
         say(f"[*] {where.file}:{where.line}:{where.col}: {note}")
-    plan = plan_swap(merged, backbone, schema, catalog, target, say, weights)
+    plan = plan_swap(merged, backbone, schema, catalog, target, weights)
     channels = [int(o.channels or 0) for o in plan.outputs.outputs]
     strides = [o.stride for o in plan.outputs.outputs]
     say(f"[*] {path.name}: backbone outputs ({plan.outputs.tier}): channels {channels}, strides {strides}")

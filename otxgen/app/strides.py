@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from otxgen.app import Say
-
 if TYPE_CHECKING:
     from otxgen.schema.resolve import Catalog
     from otxgen.shapes import ShapeResult
@@ -20,13 +18,13 @@ def keeping_strides(
     outputs: ShapeResult,
     catalog: Catalog,
     library: str | None,
-    say: Say,
+    facts: list[str],
 ) -> tuple[dict[str, Any], ShapeResult]:
     """The new backbone with ``out_indices`` chosen so that its maps come at the strides the old one
     gave (its schema's table), or else at the strides the anchors were built for (the strides the neck,
     anchors and heads expect), with its outputs; unchanged when ``out_indices`` is set, the strides
     agree, or neither says. The stages come from the table; the chosen outputs from the table where it
-    applies, else probed (ConvNeXt with its feature-map arguments)."""
+    applies, else probed (ConvNeXt with its feature-map arguments). The choice is said in ``facts``."""
     from otxgen.facts.consumers import fed_strides
     from otxgen.schema.table import ChannelTable
     from otxgen.shapes import ProbeError, probe_outputs, static_outputs
@@ -50,9 +48,11 @@ def keeping_strides(
     got = [o.stride for o in result.outputs]
     wanted = ", ".join(map(str, old_strides))
     if got == old_strides:
-        say(f"[*] out_indices={indices} keeps the strides its neck expects ({wanted})")
+        facts.append(f"out_indices={indices} keeps the strides its neck expects ({wanted})")
     else:
-        say(f"[*] out_indices={indices}: strides {', '.join(map(str, got))} for the {wanted} its heads were built for")
+        facts.append(
+            f"out_indices={indices}: strides {', '.join(map(str, got))} for the {wanted} its heads were built for"
+        )
     return adjusted, result
 
 
