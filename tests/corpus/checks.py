@@ -189,8 +189,12 @@ def build_command(target: Target, path: Path) -> list[str]:
 
 
 def swap(library: str, path: Path, original: Original, target: Target, cwd: Path) -> tuple[Verdict, str, list[str]]:
-    """``build`` then, when it swapped, checks a-f. The caller puts the original text back."""
+    """``otxgen validate`` on the untouched config (it builds and runs: validate must find nothing), then
+    ``build`` and, when it swapped, checks a-f. The caller puts the original text back."""
     source = path.read_text()
+    untouched = cli_reason(otxgen(["validate", str(path)], cwd))
+    if untouched is not None:
+        return "failed", f"0:validate-original: validate rejects the untouched config ({untouched})", ["0:validate"]
     result = otxgen(build_command(target, path), cwd)
     if result.exit_code == 2:
         verdict, reason = refusal(result)
