@@ -35,10 +35,9 @@ def swap_backbone(
     channels; ``all_imports``, when given, is the whole ``custom_imports`` list the config must end with.
 
     Same result as calling the three (see their docstrings); ``backbone_inherited`` / ``neck_inherited``
-    are their ``inherited`` (from ``codemods.inheritance.inherits(source, 'model.backbone', read)`` and
-    ``'model.neck'``); ``base_neck`` is ``set_in_channels``'s (``inheritance.inherited_list``). A
-    ``CodemodError`` points into ``source`` (not into the text after the backbone was replaced, whose
-    lines may have moved).
+    are their ``inherited``, which build's plan knows from the config view (without it the codemods
+    guess from ``_base_``); ``base_neck`` is ``set_in_channels``'s. A ``CodemodError`` points into
+    ``source`` (not into the text after the backbone was replaced, whose lines may have moved).
 
     Before::
 
