@@ -114,15 +114,22 @@ def _row(channels: int | None, stride: int | None, ndim: int | None = None) -> d
 def _all_stages(cfg: dict[str, Any], counts: list[int]) -> list[dict[str, Any]] | None:
     """Every stage, probed with ``out_indices`` over all of them. A stage attribute may undercount the
     stages ``out_indices`` reaches (Darknet's ``layers`` leaves out its stem), so once a count works,
-    the next ones are tried while the backbone still gives that many maps."""
+    one more is tried: it counts only when it adds a deeper stage (a backbone that wraps indices
+    around, or repeats its last stage for any index, gives nothing new)."""
     for count in counts:
         rows = _stages(cfg, count)
         if rows is None:
             continue
-        while (more := _stages(cfg, len(rows) + 1)) is not None:
-            rows = more
-        return rows
+        more = _stages(cfg, len(rows) + 1)
+        return more if more is not None and _deeper(more[-1], rows) else rows
     return None
+
+
+def _deeper(row: dict[str, Any], rows: list[dict[str, Any]]) -> bool:
+    """A stage past ``rows``: at a stride greater than every one of theirs."""
+    strides = [r.get("stride") for r in rows]
+    stride = row.get("stride")
+    return isinstance(stride, int) and all(isinstance(s, int) and stride > s for s in strides)
 
 
 def _stages(cfg: dict[str, Any], count: int) -> list[dict[str, Any]] | None:
