@@ -243,8 +243,15 @@ CASES = [
         model("comprehension-update.py"),
         Y + r"comprehension-update.py:6:1: .* changes the model",
     ),
-    Case("exec", model("exec.py"), Y + r"exec.py:6:1: .* calls exec\(\), after which no name is what the file says"),
-    Case("globals", model("globals.py"), Y + r"globals.py:6:1: .* calls globals\(\)"),
+    Case("loop-alias", model("loop-alias.py"), Y + r"loop-alias.py:6:1: 'for held in \[model\]:' changes the model"),
+    Case(
+        "walrus-alias", model("walrus-alias.py"), Y + r"walrus-alias.py:6:1: 'if \(held := model\):' changes the model"
+    ),
+    Case("match-alias", model("match-alias.py"), Y + r"match-alias.py:6:1: 'match model:' changes the model"),
+    Case("unpack-alias", model("unpack-alias.py"), Y + r"unpack-alias.py:6:1: .* changes the model"),
+    Case("builtins-exec", model("builtins-exec.py"), Y + r"builtins-exec.py:6:1: 'import builtins' uses builtins"),
+    Case("exec", model("exec.py"), Y + r"exec.py:6:1: .* uses exec\(\), after which no name is what the file says"),
+    Case("globals", model("globals.py"), Y + r"globals.py:6:1: .* uses globals\(\)"),
     Case(
         "global-in-function",
         model("global-in-function.py"),

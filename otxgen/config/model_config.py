@@ -112,6 +112,8 @@ def read_config(text: str, file: str) -> ConfigFacts:
     bases = (
         [base] if isinstance(base, str) else [b for b in base if isinstance(b, str)] if isinstance(base, list) else []
     )
+    # a name bound by a loop, an unpacking, := or a pattern may hold any object its statement mentions
+    aliases += [(name, found.mentions) for _, found in suspects for name in found.bound]
     watched = _aliases_of(_WATCHED | _model_names(module), aliases)
     opaque = [
         Opaque(evaluator.where_of(node), _first_line(module, node), _why(found))
@@ -188,7 +190,7 @@ def _aliases_of(watched: frozenset[str] | set[str], aliases: list[tuple[str, set
 
 def _why(found: Effects) -> str:
     if found.dynamic:
-        return f"calls {found.dynamic}, after which no name is what the file says"
+        return f"uses {found.dynamic}, after which no name is what the file says"
     return "changes the model after its definition"
 
 

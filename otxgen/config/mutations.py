@@ -30,15 +30,21 @@ READ_METHODS = frozenset({"get", "copy", "keys", "values", "items", "count", "in
 DYNAMIC_CALLS = frozenset(
     {"exec", "eval", "compile", "globals", "vars", "locals", "setattr", "delattr", "getattr", "__import__"}
 )
+# Ways to reach those by another name (``builtins.__dict__['exec']``).
+DYNAMIC_NAMES = frozenset({"builtins", "__builtins__"})
+DYNAMIC_ATTRIBUTES = frozenset({"__dict__", "__globals__", "__builtins__"})
 
 
 @dataclass
 class Effects:
     """What one statement may do: ``changed``, names it may rebind or mutate; ``dynamic``, the first
-    dynamic form in it ('' when none)."""
+    dynamic form in it ('' when none); ``bound``, the names it binds by a loop, an unpacking, ``:=``,
+    ``as`` or a match pattern, each of which may be an alias of any name it ``mentions``."""
 
     changed: set[str] = field(default_factory=set)
     dynamic: str = ""
+    bound: set[str] = field(default_factory=set)
+    mentions: set[str] = field(default_factory=set)
 
 
 def effects(node: cst.CSTNode, *, plain_targets: bool) -> Effects:
@@ -106,17 +112,43 @@ class _Visitor(cst.CSTVisitor):
         self.plain_targets = plain_targets
         self.functions = 0  # inside a def or lambda, a plain NAME = ... is local
 
-    def _target(self, target: cst.BaseExpression) -> None:
+    def _target(self, target: cst.BaseExpression, *, local: bool = False) -> None:
+        """A binding target; ``local``: a comprehension's, which binds nothing outside it."""
         if isinstance(target, (cst.Tuple, cst.List)):
             for element in target.elements:
-                self._target(element.value)
+                self._target(element.value, local=local)
         elif isinstance(target, cst.StarredElement):
-            self._target(target.value)
+            self._target(target.value, local=local)
         elif isinstance(target, cst.Name):
-            if self.plain_targets and not self.functions:
+            self.found.bound.add(target.value)
+            if self.plain_targets and not self.functions and not local:
                 self.found.changed.add(target.value)
         elif (root := _root(target)) is not None:
             self.found.changed.add(root)
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.found.mentions.add(node.value)
+        if node.value in DYNAMIC_NAMES and not self.found.dynamic:
+            self.found.dynamic = node.value
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        if node.attr.value in DYNAMIC_ATTRIBUTES and not self.found.dynamic:
+            self.found.dynamic = node.attr.value
+
+    def visit_CompFor(self, node: cst.CompFor) -> None:
+        self._target(node.target, local=True)
+
+    def visit_MatchAs(self, node: cst.MatchAs) -> None:
+        if node.name is not None:
+            self._target(node.name)
+
+    def visit_MatchStar(self, node: cst.MatchStar) -> None:
+        if node.name is not None:
+            self._target(node.name)
+
+    def visit_MatchMapping(self, node: cst.MatchMapping) -> None:
+        if node.rest is not None:
+            self._target(node.rest)
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func

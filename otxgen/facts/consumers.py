@@ -78,8 +78,14 @@ LINEAR_HEAD = "LinearClsHead"
 LINEAR_HEAD_KEEPS = ("num_classes", "loss", "topk", "cal_acc", "init_cfg")
 POOLING_NECK = {"type": "GlobalAveragePooling"}
 # Heads built for one backbone's own outputs (PIDNet's three branches, DDRNet's pair in training,
-# Conformer's convolution and transformer features): no other backbone gives them.
-PAIRED_HEADS = {"PIDHead": "PIDNet", "DDRHead": "DDRNet", "ConformerHead": "Conformer"}
+# Conformer's convolution and transformer features, a ViT's map and class token for DPT): no other
+# backbone gives them.
+PAIRED_HEADS = {
+    "PIDHead": "PIDNet",
+    "DDRHead": "DDRNet",
+    "ConformerHead": "Conformer",
+    "DPTHead": "VisionTransformer",  # reads (map, class token) pairs
+}
 # Classifier heads that pool the maps themselves (class-specific attention): no pooling neck before them.
 MAP_HEADS = frozenset({"CSRAClsHead"})
 _MISSING = object()
@@ -355,10 +361,14 @@ def _pass_through(
     if len(old_in) != len(channels) or len(old_out) <= len(old_in):
         message = f"{type_name(neck)} reads {len(old_in)} backbone levels, the backbone gives {len(channels)}"
         raise ConsumerError(("neck", "in_channels"), message)
-    changes["out_channels"] = [*channels, *old_out[len(old_in) :]]
+    # SSDNeck asserts out_channels[:n] == in_channels: both in the container the config used
+    outputs = [*channels, *old_out[len(old_in) :]]
+    changes["in_channels"] = tuple(channels) if isinstance(neck.get("in_channels"), tuple) else list(channels)
+    changes["out_channels"] = tuple(outputs) if isinstance(neck.get("out_channels"), tuple) else outputs
     head = model.get("bbox_head")
     if isinstance(head, Mapping) and same_value(head.get("in_channels"), old_out):
-        return {"bbox_head": {"in_channels": changes["out_channels"]}}
+        held = head.get("in_channels")
+        return {"bbox_head": {"in_channels": tuple(outputs) if isinstance(held, tuple) else outputs}}
     return {}
 
 
