@@ -97,3 +97,33 @@ def test_a_neck_that_takes_a_tuple_keeps_a_tuple(tmp_path: Path) -> None:
     cfg = load_config(model)
     assert isinstance(cfg.model.neck.in_channels, tuple)
     build_and_forward("mmseg", cfg, 256, 300)
+
+
+def test_a_list_of_heads_written_whole_keeps_a_computed_value(tmp_path: Path) -> None:
+    model = shipped("mmseg", "ocrnet/ocrnet_hr18_4xb2-40k_cityscapes-512x1024.py", tmp_path)
+    swapped(model, "timm.resnet18")
+    cfg = load_config(model)
+    assert cfg.model.decode_head[0].channels == sum([18, 36, 72, 144])  # sum(...) in the shipped base
+    build_and_forward("mmseg", cfg, 256, 300)
+
+
+def test_knets_kernel_generator_reads_the_backbone_and_follows_it(tmp_path: Path) -> None:
+    model = shipped("mmseg", "knet/knet-s3_r50-d8_upernet_8xb2-adamw-80k_ade20k-512x512.py", tmp_path)
+    swapped(model, "mmdet.ResNet", "--set", "depth=18")
+    cfg = load_config(model)
+    assert list(cfg.model.decode_head.kernel_generate_head.in_channels) == [64, 128, 256, 512]
+    importlib.import_module("mmdet.models")
+    build_and_forward("mmseg", cfg, 256, 300)
+
+
+def test_yolofs_dilated_encoder_keeps_the_anchors_stride_or_refuses(tmp_path: Path) -> None:
+    model = shipped("mmdet", "yolof/yolof_r50-c5_8xb8-1x_coco.py", tmp_path)
+    args = ["build", "--backbone", "mmseg.MobileNetV3", "--set", "arch=large", "--model", str(model), "--no-smoke"]
+    refused = CliRunner().invoke(main, args)
+    assert (
+        refused.exit_code == 2 and "anchor_generator.strides[0] (through DilatedEncoder) expects 32" in refused.stderr
+    )
+    swapped(model, "mmdet.RegNet")
+    cfg = load_config(model)
+    assert tuple(cfg.model.backbone.out_indices) == (3,)
+    build_and_forward("mmdet", cfg, 256, 300)

@@ -148,6 +148,7 @@ def _plan(
     if task == "classification":
         host_override |= _classifier_overrides(host, outputs, channels, notes)
     _refuse_misfit_levels(_overridden(host, host_override), outputs, task, host_path)
+    _refuse_lost_values(host_override, merged, host_path)
     _replacing_non_dicts(host_override, merged, host_path)
     _replacing_where_not_inherited(host_override, merged, host_path)
     written: dict[str, Any] | None = _spelled(backbone, schema, library, old)
@@ -276,6 +277,27 @@ def _overridden(value: dict[str, Any], override: dict[str, Any]) -> dict[str, An
         else:
             result[key] = new
     return result
+
+
+def _refuse_lost_values(override: dict[str, Any], merged: ConfigFacts, host_path: tuple[str, ...]) -> None:
+    """A list written whole (mmengine replaces lists) must hold every value of the one it replaces: one
+    the config computes in a way otxgen does not evaluate would be lost."""
+    for key, value in override.items():
+        if not isinstance(value, list):
+            continue
+        lost = sorted(
+            (path, code)
+            for path, code in merged.names.unresolved.items()
+            if path[: len(host_path) + 1] == (*host_path, key)
+        )
+        if lost:
+            path, code = lost[0]
+            where = ".".join(map(str, path))
+            message = (
+                f"{'.'.join((*host_path, key))} is a list otxgen must write whole, and {where} is {code!r}, which it "
+                "does not evaluate; write that value as a literal"
+            )
+            raise _RefusalError(path, message)
 
 
 def _replacing_non_dicts(override: dict[str, Any], merged: ConfigFacts, host_path: tuple[str, ...]) -> None:

@@ -24,6 +24,11 @@ from otxgen.errors import InputError
 from otxgen.facts.pysource import SourceError, check_syntax
 
 _CONSTANTS = {"True": True, "False": False, "None": None}
+# Builtins a config may use on literals that change nothing and return a plain value.
+_PURE_BUILTINS: dict[str, Any] = {
+    "sum": sum, "len": len, "min": min, "max": max, "abs": abs, "round": round, "int": int, "float": float,
+    "str": str, "bool": bool, "tuple": tuple, "list": list, "sorted": sorted,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -247,6 +252,8 @@ class _Evaluator:
         self.names.values[path] = self._where(expr)
         if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value == "dict":
             return self._dict_call(expr, path)
+        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value in _PURE_BUILTINS:
+            return self._pure_call(expr, path)
         if isinstance(expr, cst.Dict):
             return self._dict_display(expr, path)
         if isinstance(expr, (cst.List, cst.Tuple)):
@@ -263,6 +270,18 @@ class _Evaluator:
         try:
             return ast.literal_eval(self.module.code_for_node(expr).strip())
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            raise _UnresolvedError from None
+
+    def _pure_call(self, call: cst.Call, path: JsonPath) -> Any:
+        """``sum([18, 36, 72, 144])``, ``len(depths)``: a builtin without side effects on literal
+        arguments is its value (OCRNet's ``channels``)."""
+        if any(arg.keyword is not None or arg.star for arg in call.args):
+            raise _UnresolvedError
+        args = [self.eval(arg.value, (*path, "*")) for arg in call.args]
+        self._forget((*path, "*"))
+        try:
+            return _PURE_BUILTINS[cst.ensure_type(call.func, cst.Name).value](*args)
+        except (TypeError, ValueError, OverflowError):
             raise _UnresolvedError from None
 
     def _dict_call(self, call: cst.Call, path: JsonPath) -> dict[str, Any]:

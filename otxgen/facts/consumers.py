@@ -60,6 +60,11 @@ PRIOR_STRIDE_PATHS = (
 )
 # Classification necks that pool a (N, C, H, W) map into (N, C), keeping C; they take no in_channels.
 POOLING_NECKS = frozenset({"GlobalAveragePooling", "GeneralizedMeanPooling", "GAP"})
+# Necks that read the last level only (one int in_channels) and keep its stride (YOLOF's dilated
+# encoder): the priors' stride is that level's.
+STRIDE_KEEPING_SINGLE_NECKS = frozenset({"DilatedEncoder"})
+# Decode heads that read the backbone through a head they hold (KNet's kernel generator).
+NESTED_READERS = {"IterativeDecodeHead": "kernel_generate_head"}
 # Necks whose in_channels run from the deepest feature map to the shallowest.
 REVERSED_NECKS = frozenset({"YOLOV3Neck"})
 # Necks built for a number of levels that other arguments fix too (YOLOV3Neck's num_scales and
@@ -232,7 +237,9 @@ def backbone_readers(model: Mapping[str, Any]) -> list[Reader]:
             return []
         single = not isinstance(neck["in_channels"], (list, tuple))
         return [Reader(path, neck, None, single, type_name(neck) in REVERSED_NECKS)]
-    readers = [_seg_reader(path, head) for key in SEG_HEAD_KEYS for path, head in _each_at(model.get(key), (key,))]
+    readers = [
+        _seg_reader(*_reading(path, head)) for key in SEG_HEAD_KEYS for path, head in _each_at(model.get(key), (key,))
+    ]
     readers += [Reader(path, head, (-1,), True) for path, head in _each_at(model.get("head"), ("head",))]
     if neck is None:
         for key in DIRECT_DET_HEAD_KEYS:
@@ -240,6 +247,13 @@ def backbone_readers(model: Mapping[str, Any]) -> list[Reader]:
                 single = not isinstance(head.get("in_channels"), (list, tuple))
                 readers += [Reader(path, head, None, single, each=single)] if "in_channels" in head else []
     return readers
+
+
+def _reading(path: Path, head: Mapping[str, Any]) -> tuple[Path, Mapping[str, Any]]:
+    """The head that reads the backbone: ``head`` itself, or the one it holds (KNet)."""
+    nested = NESTED_READERS.get(type_name(head))
+    inner = head.get(nested) if nested else None
+    return ((*path, nested), inner) if nested and isinstance(inner, Mapping) else (path, head)
 
 
 def _seg_reader(path: Path, head: Mapping[str, Any]) -> Reader:
@@ -267,6 +281,9 @@ def level_strides(model: Mapping[str, Any]) -> dict[int, tuple[int, str]]:
     ``j`` (YOLOv3's head lists 32, 16, 8). Empty when the neck maps strides some other way, or nothing says."""
     neck = first_of(model.get("neck"))
     channels = neck.get("in_channels") if neck is not None else None
+    if neck is not None and isinstance(channels, int) and type_name(neck) in STRIDE_KEEPING_SINGLE_NECKS:
+        sources = prior_strides(model)
+        return {-1: (sources[0][1][0], f"{sources[0][0]}[0] (through {type_name(neck)})")} if sources else {}
     if neck is None or not isinstance(channels, (list, tuple)):
         return {}
     if type_name(neck) in REVERSED_NECKS:
@@ -387,11 +404,24 @@ def _put(
         return
     if isinstance(value, Mapping):
         override[key] = changes[0]
-    else:
-        override[key] = [{**head, **change} for head, change in zip(heads, changes, strict=True)]
+    else:  # the whole list is written: each change merged into its head, nested dicts too
+        override[key] = [_merged_into(head, change) for head, change in zip(heads, changes, strict=True)]
+
+
+def _merged_into(head: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(head)
+    for key, value in change.items():
+        held = merged.get(key)
+        merged[key] = _merged_into(held, value) if isinstance(value, Mapping) and isinstance(held, Mapping) else value
+    return merged
 
 
 def _seg_updates(head: Mapping[str, Any], *, channels: Sequence[int], in_index: Sequence[int] | None) -> dict[str, Any]:
+    nested = NESTED_READERS.get(type_name(head))
+    inner = head.get(nested) if nested else None
+    if nested and isinstance(inner, Mapping):
+        updates = seg_head_updates(inner, channels, in_index)
+        return {nested: updates} if updates else {}
     return seg_head_updates(head, channels, in_index)
 
 

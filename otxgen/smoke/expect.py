@@ -80,8 +80,10 @@ def _from_neck(model: Mapping[str, Any], reader: Reader, task: str) -> Expectati
     neck = reader.config
     name = f"neck {_type_name(neck)}"
     channels = _ints(neck["in_channels"]) or []
-    if reader.single:  # a single-input neck reads the last output
-        return Expectation(demands=(Demand(f"{name} in_channels", -1, channels[0]),))
+    if reader.single:  # a single-input neck reads the last output (YOLOF's keeps its stride)
+        detecting = task in ("detection", "instance-segmentation")
+        stride, source = level_strides(model).get(-1, (None, "")) if detecting else (None, "")
+        return Expectation(demands=(Demand(f"{name} in_channels", -1, channels[0], stride, source),))
     order = reader.indices(len(channels))
     demands = [Demand(f"{name} in_channels[{k}]", i, channels[k]) for k, i in enumerate(order)]
     demands.sort(key=lambda demand: demand.index)
