@@ -224,7 +224,7 @@ YOLOV3 = {
 def test_yolov3_neck_reads_the_deepest_level_first() -> None:
     fitting = check_levels(_maps(256, (256, 8), (512, 16), (1024, 32)), 256, expectation(YOLOV3, "detection"))
     assert fitting.ok, fitting.problems
-    assert [lv.expected for lv in fitting.levels] == ["256 ch", "512 ch", "1024 ch"]
+    assert [lv.expected for lv in fitting.levels] == ["256 ch, stride 8", "512 ch, stride 16", "1024 ch, stride 32"]
     shallow_first = check_levels(_maps(256, (1024, 8), (512, 16), (256, 32)), 256, expectation(YOLOV3, "detection"))
     assert shallow_first.problems[0] == "level 0: 1024 channels, neck YOLOV3Neck in_channels[2] expects 256"
 

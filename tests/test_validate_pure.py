@@ -290,7 +290,7 @@ def test_shape_args_make_channels_uncheckable(catalog: DirCatalog) -> None:
 
 
 def test_unresolved_values_are_notes_and_do_not_fail(catalog: DirCatalog) -> None:
-    text = "default_scope = 'mmdet'\nDEPTH = int('50')\nmodel = dict(backbone=dict(type='ResNet', depth=DEPTH))\n"
+    text = "default_scope = 'mmdet'\nDEPTH = int(input())\nmodel = dict(backbone=dict(type='ResNet', depth=DEPTH))\n"
     found = validate_model_config(text, "m.py", catalog)
     assert lines(found) == ["m.py:3:49: note: model.backbone.depth: cannot check statically: DEPTH"]
     assert max(f.exit_code for f in found) == 0
@@ -457,7 +457,7 @@ def test_merge_follows_mmengine_order_and_semantics() -> None:
     assert names["y"] == {"k": [3]}  # lists replace
     over_string = merged("_base_ = 'odd.py'\nmodel = dict(backbone=dict(type='ResNet'))\n")
     assert over_string["model"] == {"backbone": {"type": "ResNet"}}
-    assert merged("_base_ = 'a.py'\nmodel = dict(backbone=dict(depth=int('1')))\n")["model"]["backbone"] == {
+    assert merged("_base_ = 'a.py'\nmodel = dict(backbone=dict(depth=int(input())))\n")["model"]["backbone"] == {
         "type": "ResNet",
         "out_indices": (0, 1),
     }
