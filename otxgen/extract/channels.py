@@ -98,9 +98,10 @@ def _measure_option(
         return default_rows, table, {}, True
     variants = [dense_args] if dense_args is not None else [v for v in _DENSE_VARIANTS if set(v) <= set(params)]
     for variant in variants:
-        table = _all_stages(cfg | variant, _stage_counts(cfg, params, defaults))
+        reach = _reach(params.get("out_indices"))
+        table = _all_stages(cfg | variant, _stage_counts(cfg, params, defaults), reach)
         if table is not None:
-            if not _selects(cfg | variant, table):  # what it gives whatever out_indices says
+            if reach >= len(table) and not _selects(cfg | variant, table):  # what it gives whatever they say
                 return default_rows, [_row(o.channels, o.stride) for o in defaults.outputs], {}, False
             return default_rows, table, variant, True
     return default_rows, None, {}, True
@@ -111,25 +112,39 @@ def _row(channels: int | None, stride: int | None, ndim: int | None = None) -> d
     return row if ndim is None else row | {"ndim": ndim}
 
 
-def _all_stages(cfg: dict[str, Any], counts: list[int]) -> list[dict[str, Any]] | None:
+def _reach(out_indices: Any) -> int:
+    """The largest stage index the default ``out_indices`` name (-1 when they name none)."""
+    raw = (
+        [out_indices] if isinstance(out_indices, int) else out_indices if isinstance(out_indices, (list, tuple)) else []
+    )
+    return max((i for i in raw if isinstance(i, int) and not isinstance(i, bool)), default=-1)
+
+
+def _all_stages(cfg: dict[str, Any], counts: list[int], reach: int) -> list[dict[str, Any]] | None:
     """Every stage, probed with ``out_indices`` over all of them. A stage attribute may undercount the
-    stages ``out_indices`` reaches (Darknet's ``layers`` leaves out its stem), so once a count works,
-    one more is tried: it counts only when it adds a deeper stage (a backbone that wraps indices
-    around, or repeats its last stage for any index, gives nothing new)."""
+    stages ``out_indices`` reaches (Darknet's ``layers`` leaves out its stem, while its default
+    ``out_indices`` name stage 5): where the defaults reach past the count, the count they need is
+    tried, and counts only when it adds deeper stages (a backbone that wraps indices around gives
+    nothing new)."""
     for count in counts:
         rows = _stages(cfg, count)
         if rows is None:
             continue
-        more = _stages(cfg, len(rows) + 1)
-        return more if more is not None and _deeper(more[-1], rows) else rows
+        if reach < len(rows):
+            return rows
+        more = _stages(cfg, reach + 1)
+        return more if more is not None and _deeper(more[len(rows) :], rows) else rows
     return None
 
 
-def _deeper(row: dict[str, Any], rows: list[dict[str, Any]]) -> bool:
-    """A stage past ``rows``: at a stride greater than every one of theirs."""
+def _deeper(added: list[dict[str, Any]], rows: list[dict[str, Any]]) -> bool:
+    """Stages past ``rows``: each at a stride no smaller than every one of theirs, the last greater."""
     strides = [r.get("stride") for r in rows]
-    stride = row.get("stride")
-    return isinstance(stride, int) and all(isinstance(s, int) and stride > s for s in strides)
+    if not added or not all(isinstance(s, int) for s in strides):
+        return False
+    new = [r.get("stride") for r in added]
+    top = max(s for s in strides if isinstance(s, int))
+    return all(isinstance(s, int) and s >= top for s in new) and isinstance(new[-1], int) and new[-1] > top
 
 
 def _stages(cfg: dict[str, Any], count: int) -> list[dict[str, Any]] | None:
