@@ -362,12 +362,8 @@ def test_an_explicit_out_indices_is_the_users_choice(detection: Path) -> None:
 @pytest.mark.parametrize(
     ("task", "backbone", "problem"),
     [
-        # Darknet's levels start at stride 8; ATSS's FPN skips level 0 and its anchors start at 8
-        ("detection", "mmdet.Darknet", "bbox_head.anchor_generator.strides[0] (through FPN start_level=1) expects 8"),
         # one level into an FPN that skips its first input
         ("detection", "mmdet.SSDVGG", "start_level=1 skips the first 1"),
-        # Fast-SCNN's third output (the fused one) is back at stride 8
-        ("segmentation", "mmseg.FastSCNN", "strides must be non-decreasing"),
     ],
 )
 def test_static_refuses_what_the_smoke_build_would_reject(
@@ -390,6 +386,28 @@ def test_static_refuses_what_the_smoke_build_would_reject(
     smoke = invoke("smoke", "model.py", "--device", "cpu", "--format", "json")
     assert smoke.exit_code == 1, smoke.output
     assert problem in smoke.stdout
+
+
+def test_a_head_of_four_inputs_fed_three_levels_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The HRNet-FCN template's head concatenates four levels; Fast-SCNN gives three."""
+    folder = workspace_for("segmentation", tmp_path, monkeypatch)
+    before = files(folder)
+    refused = invoke("build", "--backbone", "mmseg.FastSCNN", "--no-smoke")
+    assert refused.exit_code == 2, refused.output
+    assert "reads 4 levels and is built for that many, the backbone gives 3" in refused.stderr
+    assert files(folder) == before
+
+
+def test_darknet_keeps_the_strides_now_that_its_table_has_every_stage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Darknet's stage table once lacked its stride-32 stage, so no out_indices kept ATSS's strides and
+    the swap was refused; with every stage counted, stages 2-5 give strides 4 to 32 and the model runs."""
+    folder = workspace_for("detection", tmp_path, monkeypatch)
+    result = invoke("build", "--backbone", "mmdet.Darknet")
+    assert result.exit_code == 0, result.output
+    assert "out_indices=(2, 3, 4, 5) keeps the strides its neck expects (4, 8, 16, 32)" in result.stderr
+    assert "out_indices=(2, 3, 4, 5)" in (folder / "model.py").read_text()
 
 
 def test_an_option_at_the_old_types_default_is_not_carried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
