@@ -63,6 +63,10 @@ POOLING_NECKS = frozenset({"GlobalAveragePooling", "GeneralizedMeanPooling", "GA
 # Necks that read the last level only (one int in_channels) and keep its stride (YOLOF's dilated
 # encoder): the priors' stride is that level's.
 STRIDE_KEEPING_SINGLE_NECKS = frozenset({"DilatedEncoder"})
+# Segmentation heads built for a fixed number of inputs (ANN's low and high, DPT's four reassemble
+# stages, SETR-MLA's four levels, FPNHead's feature_strides): a swap keeps their count. Other heads
+# of several inputs (UPerHead, SegformerHead, a resize_concat FCN) build one layer per input they get.
+FIXED_INPUT_HEADS = frozenset({"ANNHead", "DPTHead", "SETRMLAHead", "FPNHead"})
 # Decode heads that read the backbone through a head they hold (KNet's kernel generator).
 NESTED_READERS = {"IterativeDecodeHead": "kernel_generate_head"}
 # Necks whose in_channels run from the deepest feature map to the shallowest.
@@ -439,7 +443,7 @@ def seg_head_updates(
         single = len(in_index) == 1 and not isinstance(old_channels, (list, tuple))
         levels = in_index[0] if single else list(in_index)
     else:
-        levels = _levels(old_index, old_channels, len(channels))
+        levels = _levels(old_index, old_channels, len(channels), type_name(head) in FIXED_INPUT_HEADS)
     picked: object = channels[levels] if isinstance(levels, int) else [channels[i] for i in levels]
     updates: dict[str, Any] = {"in_channels": picked}
     if levels != -1 or old_index is not _MISSING:
@@ -471,15 +475,17 @@ def valid_index(index: object, count: int) -> bool:
     return isinstance(index, int) and not isinstance(index, bool) and -count <= index < count
 
 
-def _levels(old_index: object, old_channels: object, count: int) -> int | list[int]:
+def _levels(old_index: object, old_channels: object, count: int, fixed: bool) -> int | list[int]:
     """The levels a head reads after the swap: its own where the new backbone has them; else, for a head
-    of several inputs, as many as it had (the deepest ones: ANN's low and high, DPT's four), since its
-    layers are built for that count; else the last level."""
+    of several inputs, every level, or as many as it had (the deepest ones) where its layers are built
+    for that count (``fixed``: ANN's low and high, DPT's four); else the last level."""
     if isinstance(old_index, (list, tuple)) and valid_index(old_index, count):
         return list(old_index)
     if isinstance(old_index, int) and valid_index(old_index, count):
         return old_index
     listed = old_index if isinstance(old_index, (list, tuple)) else old_channels
+    if isinstance(listed, (list, tuple)) and not fixed:
+        return list(range(count))
     if isinstance(listed, (list, tuple)):
         if len(listed) > count:
             message = f"reads {len(listed)} levels and is built for that many, the backbone gives {count}"
