@@ -127,3 +127,13 @@ def test_yolofs_dilated_encoder_keeps_the_anchors_stride_or_refuses(tmp_path: Pa
     cfg = load_config(model)
     assert tuple(cfg.model.backbone.out_indices) == (3,)
     build_and_forward("mmdet", cfg, 256, 300)
+
+
+def test_a_classifier_whose_neck_reads_the_backbone_is_checked_at_the_neck(tmp_path: Path) -> None:
+    """mmpretrain's HRNet classifiers fuse the four levels in a neck (HRFuseScales) before pooling: the
+    neck reads the backbone, the head reads the neck."""
+    model = shipped("mmpretrain", "hrnet/hrnet-w64_4xb32_in1k.py", tmp_path)
+    swapped(model, "mmpretrain.HRNet", "--set", "arch=w18")
+    cfg = load_config(model)
+    assert list(cfg.model.neck[0].in_channels) == [18, 36, 72, 144]
+    build_and_forward("mmpretrain", cfg, 224, 300)

@@ -27,7 +27,7 @@ _DENSE_VARIANTS: tuple[dict[str, Any], ...] = (
     {"out_type": "featmap"},
     {"gap_before_final_norm": False},
 )
-_STAGE_ATTRIBUTES = ("num_stages", "num_layers", "stages", "layers", "res_layers", "blocks")
+_STAGE_ATTRIBUTES = ("num_stages", "num_layers", "stages", "layers", "res_layers", "blocks", "network")
 
 
 def measure(

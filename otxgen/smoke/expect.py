@@ -59,9 +59,9 @@ def _ints(value: Any) -> list[int] | None:
 def expectation(model: Mapping[str, Any], task: str) -> Expectation:
     """The demands on the backbone's outputs made by the consumers that read them (the facts'
     ``backbone_readers``): a neck, decode head(s), a direct detection head or a classifier's head."""
-    if task == "classification":
-        return _classification(model, first_of(model.get("neck")))
     readers = [r for r in backbone_readers(model) if _ints(r.config.get("in_channels")) is not None]
+    if task == "classification" and not (readers and readers[0].path[0] == "neck"):
+        return _classification(model, first_of(model.get("neck")))  # the head reads the last output
     if not readers:
         return Expectation(
             notes=("no neck or head with in_channels reads the backbone: only the whole-model forward is checked",)
