@@ -73,5 +73,4 @@ def _stage_indices(old: list[int], stages: list[Any], exact: bool) -> tuple[int,
     deepest = len(stages) - 1 - stages[::-1].index(old[-1])
     indices = [min((i for i, s in enumerate(stages) if s >= stride), default=deepest) for stride in old[:-1]]
     picked = [min(i, deepest) for i in indices] + [deepest]
-    distinct = len(set(picked)) == len(picked)  # out_indices=(0, 0, 1) would give one stage twice
-    return tuple(picked) if picked == sorted(picked) and distinct else None
+    return tuple(picked) if picked == sorted(picked) else None

@@ -54,8 +54,9 @@ class _Worker:
         self.answers, self.pending = read_end, b""
         ready = self.receive(limits.start_seconds)
         if ready is None or "ready" not in ready:
+            why = self.last_error() or "no answer"  # read before stop() closes the log
             self.stop()
-            raise WorkerStartError(f"a matrix worker did not start: {self.last_error() or 'no answer'}")
+            raise WorkerStartError(f"a matrix worker did not start: {why}")
         self.name: str = ready["ready"]
         self.limit = int(ready.get("baseline", 0)) + limits.memory_bytes
 
