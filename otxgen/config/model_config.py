@@ -102,11 +102,12 @@ def read_config(text: str, file: str) -> ConfigFacts:
             for small in statement.body:
                 if isinstance(small, cst.Assign) and all(isinstance(t.target, cst.Name) for t in small.targets):
                     suspects += [(small, Effects({"model"}))] if _rebinds(small, evaluator, "model") else []
-                    suspects.append((small, effects(small.value, plain_targets=True)))  # calls in the value
-                    aliases += [
-                        (cst.ensure_type(t.target, cst.Name).value, aliased(small.value)) for t in small.targets
-                    ]
+                    held = aliased(small.value)
+                    names = [cst.ensure_type(t.target, cst.Name).value for t in small.targets]
+                    aliases += [(name, held) for name in names]
                     evaluator.assign(small)
+                    if any(path[0] in names for path in evaluator.names.unresolved):  # calls it did not read
+                        suspects.append((small, effects(small.value, plain_targets=True)))
                 else:
                     suspects.append((small, effects(small, plain_targets=True)))
         elif isinstance(statement, cst.With) and "read_base" in module.code_for_node(statement.items[0].item):
