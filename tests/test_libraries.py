@@ -82,6 +82,27 @@ def test_frozen_stages_and_norm_eval() -> None:
     assert not any(m.training for m in backbone.modules() if isinstance(m, torch.nn.BatchNorm2d))
 
 
+def _frozen_shapes(backbone: torch.nn.Module) -> list[tuple[int, ...]]:
+    backbone.train()
+    return [tuple(p.shape) for p in backbone.parameters() if not p.requires_grad]
+
+
+@pytest.mark.parametrize("frozen_stages", [-1, 0, 1, 2, 3, 4])
+def test_wrappers_freeze_what_mm_resnet_freezes(frozen_stages: int) -> None:
+    """``frozen_stages`` means what it means in mm backbones (0: the stem, k: the stem and k stages),
+    so a value carried over from an mm config freezes the same layers: mmdet's own ResNet-18 and the
+    three wrappers' resnet18 (the same network) freeze the same parameters, in the same order."""
+    import otxgen.libraries.pytorchcv  # noqa: F401
+    import otxgen.libraries.torchvision  # noqa: F401
+    from otxgen.libraries.timm import ADAPTER
+
+    mm = _frozen_shapes(_through_mmdet(dict(type="ResNet", depth=18, frozen_stages=frozen_stages)))
+    assert bool(mm) == (frozen_stages >= 0)
+    for wrapped in ("torchvision.resnet18", "pytorchcv.resnet18"):
+        assert _frozen_shapes(_through_mmdet(dict(type=wrapped, frozen_stages=frozen_stages))) == mm, wrapped
+    assert _frozen_shapes(ADAPTER.build("resnet18", frozen_stages=frozen_stages)) == mm, "timm.resnet18"
+
+
 def test_out_indices_out_of_range_is_a_clear_error() -> None:
     import otxgen.libraries.torchvision  # noqa: F401
 

@@ -165,10 +165,11 @@ def test_convnext_tiny_in_every_template_passes_the_smoke_build(
 
 
 def test_frozen_stages_and_norm_eval_on_a_timm_backbone() -> None:
-    """Stage 0 of resnet18 is timm's ``layer1``: it and the stem freeze, ``layer2`` on stay trainable."""
+    """Stage 0 of resnet18 is timm's ``layer1``: ``frozen_stages=1`` freezes the stem and it (as mm's
+    ResNet does), ``layer2`` on stay trainable."""
     from otxgen.libraries.timm import ADAPTER
 
-    backbone = ADAPTER.build("resnet18", frozen_stages=0, norm_eval=True).train()
+    backbone = ADAPTER.build("resnet18", frozen_stages=1, norm_eval=True).train()
     frozen = {name for name, p in backbone.net.named_parameters() if not p.requires_grad}
     assert frozen and all(name.startswith(("conv1", "bn1", "layer1")) for name in frozen)
     assert any(name.startswith("layer1") for name in frozen)

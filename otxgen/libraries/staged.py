@@ -31,11 +31,23 @@ class NotABackboneError(ValueError):
 
 @dataclass(frozen=True)
 class StagePlan:
-    """Where each stage ends in the flattened layer list, and its output channels and stride."""
+    """Where each stage ends in the flattened layer list, and its output channels and stride; ``stem``
+    is the number of leading layers that are not in a stage (mm backbones' stem, frozen by
+    ``frozen_stages=0``)."""
 
     ends: tuple[int, ...]
     channels: tuple[int, ...]
     strides: tuple[int, ...]
+    stem: int = 0
+
+    def frozen_layers(self, frozen_stages: int) -> int:
+        """How many leading layers ``frozen_stages`` freezes, with mm backbones' meaning: -1 none, 0 the
+        stem, ``k`` the stem and stages 0..k-1 (a value past the last stage freezes every stage)."""
+        if frozen_stages < 0:
+            return 0
+        if frozen_stages == 0:
+            return self.stem
+        return self.ends[min(frozen_stages, len(self.ends)) - 1] + 1
 
 
 def body_layers(network: nn.Module) -> list[nn.Module]:
@@ -76,7 +88,14 @@ def plan_stages(layers: Sequence[nn.Module], in_channels: int = 3) -> StagePlan:
     ends = tuple(last_at_stride[s] for s in strides)
     if list(ends) != sorted(ends):
         raise NotABackboneError(f"strides are not increasing along the network (stage ends {ends})")
-    return StagePlan(ends, tuple(shapes[e][1] for e in ends), tuple(strides))
+    # the stem: the layers before stage 0's first block, its blocks being the kind most of its layers
+    # are (the later kind on a tie): resnet's max pool, pytorchcv's init block and convnext's stem
+    # norm are stem; efficientnet's first block at stride 4 is not
+    first = next(i for i, shape in enumerate(shapes) if len(shape) == 4 and shape[2] <= PROBE_SIZE // 4)
+    kinds = [type(layer) for layer in layers[first : ends[0] + 1]]
+    block = max(reversed(kinds), key=kinds.count)
+    stem = first + kinds.index(block)
+    return StagePlan(ends, tuple(shapes[e][1] for e in ends), tuple(strides), stem)
 
 
 def _exact_stride(shape: tuple[int, ...]) -> int | None:
@@ -172,10 +191,7 @@ class StagedBackbone(FrozenTrainMode, BaseModule):
         return tuple(outs)
 
     def _freeze_stages(self) -> None:
-        if self.frozen_stages < 0:
-            return
-        last = self.plan.ends[min(self.frozen_stages, len(self.plan.ends) - 1)]
-        for layer in self.layers[: last + 1]:
+        for layer in self.layers[: self.plan.frozen_layers(self.frozen_stages)]:
             layer.eval()
             for param in layer.parameters():
                 param.requires_grad = False
@@ -227,7 +243,8 @@ def backbone_class(library: str, model_name: str, factory_for: FactoryFor) -> ty
     ) -> None:
         """Args:
         out_indices (Sequence[int]): stages to return; stage i has stride 2 ** (i + 2).
-        frozen_stages (int): freeze the stem and the stages up to this index; -1 freezes nothing.
+        frozen_stages (int): as in mm backbones: -1 freezes nothing, 0 the stem, k the stem and
+            stages 0..k-1.
         norm_eval (bool): keep batch-norm layers in eval mode while training.
         pretrained (bool): load the library's ImageNet weights (they must be cached locally).
         init_cfg (dict, optional): mmengine initialisation config.

@@ -16,7 +16,7 @@ be in its local cache: nothing is downloaded in CI).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,25 +146,51 @@ class TimmBackbone(FrozenTrainMode, BaseModule):
         return tuple(m.permute(0, 3, 1, 2) if self._nhwc else m for m in picked)
 
     def _freeze_stages(self) -> None:
-        """Freeze every parameter up to the end of the module that gives stage ``frozen_stages``
-        (``feature_info`` names it; a features net may flatten ``stages.0`` into ``stages_0``), in
-        registration order, which is the network's order; frozen modules stay in eval mode."""
+        """Freeze as mm backbones do: -1 nothing, 0 the stem, ``k`` the stem and stages 0..k-1. The
+        frozen parameters are those registered (the network's order) up to the end of the module that
+        gives the level before stage ``k`` (``feature_info`` names it; a features net may flatten
+        ``stages.0`` into ``stages_0``), or, when stage 0 is timm's first level, those before it; frozen
+        modules stay in eval mode."""
         if self.frozen_stages < 0:
             return
-        level = self.stages.levels[min(self.frozen_stages, len(self.stages.levels) - 1)]
-        boundary = self.stages.modules[level]
-        marks = {f".{boundary}.", f".{boundary.replace('.', '_')}."}
-        inside_seen = False
-        for name, param in self.net.named_parameters():
-            inside = any(mark in f".{name}" for mark in marks)
-            if inside_seen and not inside:
-                break
-            inside_seen = inside_seen or inside
+        bounds = _parameter_bounds(self.net)
+        stage = min(self.frozen_stages, len(self.stages.levels))
+        if stage > 0:
+            cut = bounds(self.stages.modules[self.stages.levels[stage - 1]])[1]
+        else:
+            before = [index for index, _, _ in self.stages.all_levels if index < self.stages.levels[0]]
+            first = self.stages.levels[0]
+            cut = bounds(self.stages.modules[before[-1]])[1] if before else bounds(self.stages.modules[first])[0]
+        for param in list(self.net.parameters())[:cut]:
             param.requires_grad = False
         for module in self.net.modules():
             params = list(module.parameters(recurse=False))
             if params and not any(p.requires_grad for p in params):
                 module.eval()
+
+
+def _parameter_bounds(net: nn.Module) -> Callable[[str], tuple[int, int]]:
+    """``module name -> (first, past last)`` positions of its parameters in ``net.parameters()`` (the
+    order of ``named_modules``, so a module without parameters, e.g. resnet's ``act1``, is bounded by
+    where it is registered); names are looked up as written, with the first dot flattened (a features
+    net's ``stages_0``) and under ``model.`` (a net that keeps the whole model)."""
+    bounds: dict[str, list[int]] = {}
+    count = 0
+    for name, module in net.named_modules():
+        bounds[name] = [count, count]
+        count += len(list(module.parameters(recurse=False)))
+        parts = name.split(".") if name else []
+        for depth in range(len(parts) + 1):
+            bounds[".".join(parts[:depth])][1] = count
+
+    def of(module: str) -> tuple[int, int]:
+        spellings = (module, module.replace(".", "_", 1), f"model.{module}")
+        found = next((bounds[name] for name in spellings if name in bounds), None)
+        if found is None:
+            raise ValueError(f"timm names no module {module!r} in this network")
+        return found[0], found[1]
+
+    return of
 
 
 def _classifier_names(net: nn.Module) -> dict[str, str]:
@@ -196,7 +222,8 @@ def backbone_class(model_name: str) -> type[TimmBackbone]:
         out_indices (Sequence[int], optional): stages to return; stage i has stride 2 ** (i + 2)
             (single-stride architectures: one stage per timm feature level, all at the same stride).
             Default: the first four stages.
-        frozen_stages (int): freeze the stem and the stages up to this index; -1 freezes nothing.
+        frozen_stages (int): as in mm backbones: -1 freezes nothing, 0 the stem, k the stem and
+            stages 0..k-1.
         norm_eval (bool): keep batch-norm layers in eval mode while training.
         pretrained (bool): load timm's weights (they must be in timm's local cache).
         init_cfg (dict, optional): mmengine initialisation config.
