@@ -38,26 +38,39 @@ def check_backbone(instance: dict[str, Any], located: Located, base: JsonPath, s
 
 
 def _out_of_range(instance: dict[str, Any], located: Located, base: JsonPath, schema: dict[str, Any]) -> list[Finding]:
-    """``out_indices`` beyond the stages the schema's table gives for these arguments (the backbone
-    would assert, or silently give fewer maps). Only where the table applies to the other arguments:
-    an argument that changes the stages leaves the count unknown, and nothing is said."""
+    """``out_indices`` and ``frozen_stages`` beyond the stages the schema's table gives for these
+    arguments (the backbone would assert, fail on a missing layer, or silently give fewer maps). Only
+    where the table applies to the other arguments: an argument that changes the stages leaves the count
+    unknown, and nothing is said."""
     from otxgen.schema.table import ChannelTable, Unknown
 
-    raw = instance.get("out_indices")
     table = ChannelTable(schema)
     stages = table.stages(instance)
-    others = {key: value for key, value in instance.items() if key != "out_indices"}
-    if raw is None or not stages or isinstance(table.outputs(others), Unknown):
+    others = {key: value for key, value in instance.items() if key not in ("out_indices", "frozen_stages")}
+    if not stages or isinstance(table.outputs(others), Unknown):
         return []
-    listed = isinstance(raw, (list, tuple))
     count, title = len(stages), schema.get("title", "this backbone")
     findings = []
-    for position, index in enumerate(raw if listed else [raw]):
-        if isinstance(index, int) and not isinstance(index, bool) and not -count <= index < count:
+    raw = instance.get("out_indices")
+    listed = isinstance(raw, (list, tuple))
+    for position, index in enumerate(raw if listed else [] if raw is None else [raw]):
+        if _integer(index) and not -count <= index < count:
             path = (*base, "out_indices", *((position,) if listed else ()))
             message = f"out_indices {index} is out of range 0..{count - 1} ({title} has {count} stages here)"
             findings.append(Finding(located.where(path), dotted(path), message))
+    frozen = instance.get("frozen_stages")
+    if _integer(frozen) and not -1 <= frozen <= count:
+        path = (*base, "frozen_stages")
+        message = (
+            f"frozen_stages {frozen} is out of range -1..{count} ({title} has {count} stages here; "
+            "-1 freezes nothing, 0 the stem, k the stem and k stages)"
+        )
+        findings.append(Finding(located.where(path), dotted(path), message))
     return findings
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def as_json(value: Any) -> Any:
