@@ -17,7 +17,7 @@ import re
 import signal
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from otxgen.errors import InputError
@@ -125,10 +125,14 @@ def write_text_atomic(path: Path, text: str) -> None:
     write_all_atomic([(path, text)])
 
 
-def write_all_atomic(items: Sequence[tuple[Path, str]]) -> None:
+def write_all_atomic(items: Sequence[tuple[Path, str]], read: Mapping[Path, str | None] | None = None) -> None:
     """Write several files as close to all-or-nothing as a file system allows: every temp file is
     written and synced first (a failure there changes nothing), then each is renamed over its target.
-    SIGINT, SIGTERM and SIGHUP wait until that is done (see ``_signals_held``)."""
+    SIGINT, SIGTERM and SIGHUP wait until that is done (see ``_signals_held``).
+
+    ``read`` holds what the caller read from each file it planned from (``None``: it did not exist):
+    a file that differs now was edited meanwhile (the folder lock only keeps other otxgen processes
+    out), and nothing is written, so the edit is never lost."""
     for path, _ in items:
         ensure_writable(path)
     staged: list[tuple[str, Path]] = []
@@ -138,6 +142,7 @@ def write_all_atomic(items: Sequence[tuple[Path, str]]) -> None:
             for path, text in items:
                 current = path
                 staged.append((_stage(path, text), path))
+            _unchanged_since(read or {})  # last, to leave the smallest window before the renames
             for tmp, path in staged:
                 current = path
                 os.replace(tmp, resolve(path))
@@ -145,6 +150,17 @@ def write_all_atomic(items: Sequence[tuple[Path, str]]) -> None:
             raise InputError(f"cannot write: {error.strerror or error}", str(current)) from None
         finally:
             _remove([tmp for tmp, _ in staged])
+
+
+def _unchanged_since(read: Mapping[Path, str | None]) -> None:
+    for path, before in read.items():
+        exists = path.exists() or path.is_symlink()
+        if exists if before is None else not holds(path, before):
+            raise InputError(
+                "changed while otxgen was working on it; nothing was written, so the change is kept: "
+                "run the command again",
+                str(path),
+            )
 
 
 _HELD_SIGNALS = [getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)]

@@ -220,6 +220,34 @@ def test_a_stop_signal_during_the_write_waits_for_it_and_leaves_no_temp_file(wor
     assert invoke("build", "--backbone", "mmdet.RegNet", "--check").exit_code == 0  # complete, consistent
 
 
+@pytest.mark.parametrize("edited", ["model.py", "backbone.yaml"])
+def test_an_edit_made_while_a_build_plans_is_kept_and_nothing_is_written(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, edited: str
+) -> None:
+    """The lock keeps other otxgen processes out, not an editor: a file changed (or created) after the
+    build read it is compared just before the write; the build then writes nothing and exits 2."""
+    import otxgen.app.build as build
+
+    assert invoke("build", "--backbone", "mmdet.ResNet", "--no-smoke").exit_code == 0
+    real = build.rewrite_config
+
+    def edit_meanwhile(path: Path, *args: object, **kwargs: object) -> object:
+        rewrite = real(path, *args, **kwargs)  # type: ignore[arg-type]
+        with (workspace / edited).open("a") as handle:
+            handle.write("# typed while the build planned\n")
+        return rewrite
+
+    monkeypatch.setattr(build, "rewrite_config", edit_meanwhile)
+    before = tree(workspace)
+    result = invoke("build", "--backbone", "mmdet.RegNet", "--no-smoke")
+    assert result.exit_code == 2, result.output
+    assert f"{edited}: changed while otxgen was working on it; nothing was written" in result.stderr
+    after = tree(workspace)
+    assert after[edited] == before[edited] + b"# typed while the build planned\n"
+    assert {k: v for k, v in after.items() if k != edited} == {k: v for k, v in before.items() if k != edited}
+    assert temp_files(workspace) == []
+
+
 def test_sigkill_can_leave_a_temp_file_which_the_next_write_there_removes(workspace: Path) -> None:
     before = tree(workspace)
     assert interrupted_build(workspace, signal.SIGKILL) == -signal.SIGKILL

@@ -158,7 +158,7 @@ def _finish(writes: list[Write], mode: str, say: Say) -> Outcome:
         for write in writes:
             say(f"[!] Would change: {write.path}" if write.changed else f"[*] Up to date: {write.path}")
         return Outcome(exit_code=1 if changed else 0)
-    fsio.write_all_atomic([(write.path, write.after) for write in changed])
+    fsio.write_all_atomic([(write.path, write.after) for write in changed], {w.path: w.before for w in changed})
     for write in writes:
         saved = "backbone" if write.kind == "backbone" else "model"
         say(f"[*] Save {saved} configuration: {write.path}" if write.changed else f"[*] Unchanged: {write.path}")
