@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from otxgen.app.schema_export import export, render
@@ -30,7 +31,8 @@ def test_drift_is_named_and_nothing_is_written(tmp_path: Path) -> None:
     out = _copy_committed(tmp_path, "mmdet")
     tampered = out / "mmdet" / "ResNet.json"
     tampered.write_text(tampered.read_text(encoding="utf-8").replace('"ResNet backbone."', '"old"'), encoding="utf-8")
-    (out / "mmdet" / "Gone.json").write_text("{}\n", encoding="utf-8")
+    (out / "mmdet" / "Gone.json").write_text('{"x-otxgen": {}}\n', encoding="utf-8")
+    (out / "mmdet" / "notes.json").write_text('{"mine": true}\n', encoding="utf-8")  # not otxgen's: no drift
     before = {p: p.read_bytes() for p in out.rglob("*.json")}
     messages: list[str] = []
     outcome = export(SchemaExportOptions(("mmdet",), out, check=True), messages.append)
@@ -43,13 +45,28 @@ def test_drift_is_named_and_nothing_is_written(tmp_path: Path) -> None:
 def test_export_rewrites_drift_and_is_then_clean(tmp_path: Path) -> None:
     out = _copy_committed(tmp_path, "mmdet")
     (out / "mmdet" / "RegNet.json").unlink()
-    (out / "mmdet" / "Gone.json").write_text("{}\n", encoding="utf-8")
+    (out / "mmdet" / "Gone.json").write_text('{"x-otxgen": {}}\n', encoding="utf-8")  # one otxgen wrote
+    notes = out / "mmdet" / "notes.json"
+    notes.write_text('{"mine": true}\n', encoding="utf-8")
     assert export(SchemaExportOptions(("mmdet",), out), lambda _: None).exit_code == 0
+    assert notes.read_text(encoding="utf-8") == '{"mine": true}\n'  # a user's file there is kept
     assert (out / "mmdet" / "RegNet.json").read_text(encoding="utf-8") == (SCHEMAS / "mmdet" / "RegNet.json").read_text(
         encoding="utf-8"
     )
     assert not (out / "mmdet" / "Gone.json").exists()
     assert export(SchemaExportOptions(("mmdet",), out, check=True), lambda _: None).exit_code == 0
+
+
+@pytest.mark.parametrize("foreign", ["index.json", "mmdet/ResNet.json"])
+def test_a_file_otxgen_did_not_write_is_never_replaced(tmp_path: Path, foreign: str) -> None:
+    out = tmp_path / "out"
+    (out / "mmdet").mkdir(parents=True)
+    (out / foreign).write_text('{"backbones": "my own list"}\n', encoding="utf-8")
+    result = CliRunner().invoke(main, ["schema", "export", "mmdet", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert f"{out / foreign}: exists and was not written by otxgen" in result.stderr
+    assert (out / foreign).read_text(encoding="utf-8") == '{"backbones": "my own list"}\n'
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.json")) == [foreign]
 
 
 def test_render_is_deterministic() -> None:

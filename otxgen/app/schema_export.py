@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from otxgen.app import Outcome, Say
-from otxgen.errors import MissingExtraError
+from otxgen.errors import InputError, MissingExtraError
 from otxgen.libraries import LIBRARIES
 from otxgen.options import SchemaExportOptions
 
@@ -41,7 +41,7 @@ def export(options: SchemaExportOptions, say: Say) -> Outcome:
     out = options.out or default_out()
     libraries = options.libraries or LIBRARIES
     files: dict[str, str] = {}
-    index = _read_json(out / "index.json") or {}
+    index = _own(out / "index.json", "format") or {}
     index_libraries: dict[str, Any] = dict(index.get("libraries", {}))
     backbones = [b for b in index.get("backbones", []) if b.get("library") not in libraries]
     for library in libraries:
@@ -78,7 +78,7 @@ def _export_library(library: str, out: Path) -> tuple[list[dict[str, Any]], dict
         entries, label=f"{library:<11}", file=sys.stderr, item_show_func=lambda e: e.name if e else None
     ) as bar:
         for entry in bar:
-            previous = _read_json(out / library / f"{entry.name}.json")
+            previous = _read_json(out / library / f"{entry.name}.json", "x-otxgen")
             schemas.append(schema_for(entry, adapter, previous, published.get(entry.name), by_url))
     return schemas, {"version": adapter.version(), "excluded": dict(sorted(adapter.excluded().items()))}
 
@@ -155,23 +155,41 @@ def _cost_rows(schema: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def _read_json(path: Path, mark: str) -> dict[str, Any] | None:
+    """``path``'s JSON object when it has the key ``mark``, else ``None``."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) else None
+    return data if isinstance(data, dict) and mark in data else None
 
 
 def _stale_files(out: Path, libraries: Iterable[str], files: dict[str, str]) -> list[str]:
-    """Committed schemas of the exported libraries that the libraries no longer offer."""
+    """Schemas otxgen wrote for the exported libraries (``x-otxgen``) that they no longer offer; any
+    other file there (a user's notes) is not ours to delete. A file in the way of a schema that otxgen
+    did not write is refused before anything is written."""
     stale = []
+    for relative in files:
+        _own(out / relative, "x-otxgen" if relative != "index.json" else "format")
     for library in libraries:
         for path in sorted((out / library).glob("*.json")):
             relative = f"{library}/{path.name}"
-            if relative not in files:
+            if relative not in files and _read_json(path, "x-otxgen") is not None:
                 stale.append(relative)
     return stale
+
+
+def _own(path: Path, mark: str) -> dict[str, Any] | None:
+    """``path``'s JSON when otxgen wrote it (it has the key ``mark``), ``None`` when there is no file;
+    a file otxgen did not write is an ``InputError``: never replaced."""
+    if not path.exists():
+        return None
+    data = _read_json(path, mark)
+    if data is None:
+        raise InputError(
+            f"exists and was not written by otxgen (no {mark!r}); move it or choose another --out", str(path)
+        )
+    return data
 
 
 def _check(out: Path, files: dict[str, str], stale: list[str], say: Say) -> Outcome:
