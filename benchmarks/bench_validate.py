@@ -8,6 +8,11 @@ backbone.yaml holds the backbone mapping under ``backbone:``.
 Targets: otxgen/check-jsonschema time ratio <= 1.0 on both; peak memory <= 80 MiB;
 ``otxgen find --backbone mmdet`` and ``otxgen find --backbone --sort top1`` (the whole catalog) <= 0.15 s.
 
+Large configs (a model and a tuple of class names, 0.5 / 1 / 2 / 5 MiB, 5 MiB being the input limit):
+time and memory must grow linearly (the 5 MiB figure at most 12x the 0.5 MiB one, 10x being linear),
+and the 5 MiB config validate in under 2 s and 200 MiB; beside each, ``ast.parse`` of the same file
+alone, the floor of any reader that builds Python's syntax tree.
+
     python benchmarks/bench_validate.py [--runs 7]
 """
 
@@ -26,6 +31,8 @@ SCHEMA = ROOT / "schemas" / "mmdet" / "ResNet.json"
 BIN = Path(sys.executable).parent
 DEPTHS = (18, 34, 50, 101, 152)
 RATIO_TARGET, MEMORY_TARGET_MIB, FIND_TARGET_S = 1.0, 80.0, 0.15
+SIZES_MIB = (0.5, 1, 2, 5)
+LINEAR_TARGET, LARGE_TIME_S, LARGE_MEMORY_MIB = 12.0, 2.0, 200.0
 
 
 def write_inputs(directory: Path, count: int) -> list[str]:
@@ -40,6 +47,54 @@ def write_inputs(directory: Path, count: int) -> list[str]:
         )
         files.append(str(path))
     return files
+
+
+def write_large(directory: Path, mib: float) -> str:
+    """A model config of about ``mib`` MiB (under the 5 MiB limit): a model and a tuple of names."""
+    head = "model = dict(type='ImageClassifier', backbone=dict(type='ResNet', depth=18), neck=None)\n"
+    count = int((mib * 2**20 - 4096) / 12)
+    path = directory / f"large-{mib}.py"
+    path.write_text(head + "classes = (" + ", ".join(f"'c{i:07d}'" for i in range(count)) + ")\n")
+    return str(path)
+
+
+def large_configs(directory: Path, rows: list[tuple[str, str, Measure, str]]) -> bool:
+    """Validate time and memory on growing configs, with ``ast.parse`` alone beside each."""
+    measured = {}
+    for mib in SIZES_MIB:
+        path = write_large(directory, mib)
+        ours = measure([str(BIN / "otxgen"), "validate", path], 1)
+        floor = measure([sys.executable, "-c", f"import ast; ast.parse(open({path!r}).read())"], 1)
+        measured[mib] = ours
+        rows.append((f"{mib} MiB", "otxgen validate", ours, ""))
+        rows.append((f"{mib} MiB", "python ast.parse alone", floor, "floor of a syntax-tree reader"))
+    small, large = measured[SIZES_MIB[0]], measured[SIZES_MIB[-1]]
+    growth = large.median_s / small.median_s
+    emit_row(
+        f"validate {SIZES_MIB[-1]} MiB / {SIZES_MIB[0]} MiB config, time",
+        large.median_s,
+        small.median_s,
+        "s",
+        f"ratio <= {LINEAR_TARGET:.0f} (linear)",
+        growth <= LINEAR_TARGET,
+    )
+    emit_row(
+        f"validate {SIZES_MIB[-1]} MiB config, time",
+        large.median_s,
+        None,
+        "s",
+        f"<= {LARGE_TIME_S} s",
+        large.median_s <= LARGE_TIME_S,
+    )
+    emit_row(
+        f"validate {SIZES_MIB[-1]} MiB config, peak memory",
+        large.peak_mib,
+        None,
+        "MiB",
+        f"<= {LARGE_MEMORY_MIB:.0f} MiB",
+        large.peak_mib <= LARGE_MEMORY_MIB,
+    )
+    return growth <= LINEAR_TARGET and large.exit_code == 0
 
 
 def wrapped_schema(directory: Path) -> str:
@@ -59,6 +114,7 @@ def wrapped_schema(directory: Path) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--no-large", action="store_true", help="skip the large-config figures (about 3 minutes)")
     args = parser.parse_args()
     rows: list[tuple[str, str, Measure, str]] = []
     failed = False
@@ -89,6 +145,8 @@ def main() -> int:
                 f"<= {MEMORY_TARGET_MIB:.0f} MiB",
                 ours.peak_mib <= MEMORY_TARGET_MIB,
             )
+        if not args.no_large:
+            failed |= not large_configs(Path(tmp), rows)
     find = measure([str(BIN / "otxgen"), "find", "--backbone", "mmdet"], args.runs)
     verdict = "ok" if find.median_s <= FIND_TARGET_S else "MISSED"
     failed |= verdict != "ok" or find.exit_code != 0

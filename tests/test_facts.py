@@ -48,3 +48,19 @@ def test_a_neck_alone_reads_the_backbone_and_a_list_of_heads_reads_by_in_index()
     ]
     with_neck = {**segmentor, "neck": {"type": "MultiLevelNeck", "in_channels": [768, 768], "out_channels": 768}}
     assert [r.path for r in backbone_readers(with_neck)] == [("neck",)]
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"])
+def test_adjacent_strings_count_as_libcst_levels_wherever_they_stand(ending: str) -> None:
+    """Adjacent string literals are one node to Python and a chain to libcst: a chain longer than the
+    limit is refused at its own position, after non-ASCII text (ast's columns are bytes) and many
+    other strings on its line (its column counted in characters); as many strings separated by commas are one level and read."""
+    from otxgen.facts.pysource import MAX_DEPTH, SourceError, check_syntax
+
+    many = ", ".join(f"'{i}'" for i in range(3 * MAX_DEPTH))
+    chain = " ".join(f"'{i}'" for i in range(MAX_DEPTH + 1))
+    lines = ["# é, ü: not ASCII", f"names = ({many})", f"title = 'é'; words = [{many}, {chain}]"]
+    with pytest.raises(SourceError, match="nested too deeply") as refused:
+        check_syntax(ending.join(lines) + ending)
+    assert (refused.value.line, refused.value.col) == (3, len(f"title = 'é'; words = [{many}, ") + 1)
+    check_syntax(ending.join(lines[:2]) + ending)

@@ -42,18 +42,18 @@ def check_syntax(source: str) -> ast.Module:
         raise SourceError(message, error.lineno or 0, error.offset or 0) from None
     except (RecursionError, MemoryError):  # Python's parser gives up on very deep input ("too complex")
         raise SourceError(TOO_DEEP) from None
-    deepest = _too_deep(tree, source)
+    quotes = _Quotes(source)
+    deepest = _too_deep(tree, quotes)
     if deepest is not None:
-        line, col = getattr(deepest, "lineno", 0), getattr(deepest, "col_offset", -1) + 1
-        raise SourceError(TOO_DEEP, line, col)
+        line = getattr(deepest, "lineno", 0)
+        raise SourceError(TOO_DEEP, line, quotes.column(line, getattr(deepest, "col_offset", -1)) + 1)
     return tree
 
 
-def _too_deep(tree: ast.Module, source: str) -> ast.AST | None:
+def _too_deep(tree: ast.Module, quotes: _Quotes) -> ast.AST | None:
     """The first node (in source order) deeper than ``MAX_DEPTH``, walked without recursion. Adjacent
     string literals are one node to Python but a chain to libcst: each piece counts as a level. A
     keyword (``depth=50`` in ``dict(...)``) is part of its call's level, as an item is of its list's."""
-    quotes = _Quotes(source)
     stack: list[tuple[ast.AST, int]] = [(tree, 1)]
     while stack:
         node, depth = stack.pop()
@@ -69,17 +69,32 @@ def _too_deep(tree: ast.Module, source: str) -> ast.AST | None:
 
 class _Quotes:
     """Quote characters per line (as prefix sums): a string node spanning lines with few quotes is one
-    piece; only one with more quotes than ``MAX_DEPTH`` pieces would need is tokenized to count them."""
+    piece; only one whose own text (sliced by its offsets, so each node costs its length: linear in
+    all) has more quotes than ``MAX_DEPTH`` pieces would need is tokenized to count them."""
 
     def __init__(self, source: str) -> None:
-        self.source = source
-        counts = (line.count("'") + line.count('"') for line in re.split(r"\r\n|\r|\n", source))
+        self.data = source.encode("utf-8")  # ast's columns are UTF-8 byte offsets
+        lines = re.split(rb"\r\n|\r|\n", self.data)
+        counts = (line.count(b"'") + line.count(b'"') for line in lines)
         self.before = list(itertools.accumulate(counts, initial=0))
+        self.starts = [0, *(match.end() for match in re.finditer(rb"\r\n|\r|\n", self.data))]
+
+    def column(self, line: int, offset: int) -> int:
+        """The character column of ``offset`` (a UTF-8 byte offset, as ast gives) on ``line``."""
+        if line < 1 or offset < 0:
+            return offset
+        start = self.starts[line - 1]
+        return len(self.data[start : start + offset].decode("utf-8", errors="replace"))
 
     def pieces(self, node: ast.expr) -> int:
         first, last = node.lineno, node.end_lineno or node.lineno
         if self.before[last] - self.before[first - 1] <= 2 * MAX_DEPTH:
             return 1
-        segment = ast.get_source_segment(self.source, node) or ""
-        tokens = tokenize.generate_tokens(io.StringIO(f"({segment})").readline)
+        start = self.starts[first - 1] + node.col_offset
+        end = self.starts[last - 1] + (node.end_col_offset or 0)
+        segment = self.data[start:end]
+        if segment.count(b"'") + segment.count(b'"') <= 2 * MAX_DEPTH:
+            return 1
+        text = segment.decode("utf-8", errors="replace")
+        tokens = tokenize.generate_tokens(io.StringIO(f"({text})").readline)
         return sum(1 for token in tokens if token.type == tokenize.STRING)
