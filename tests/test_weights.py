@@ -361,3 +361,41 @@ def test_init_cfg_and_pretrained_together_is_an_error(tmp_path: Path) -> None:
     model.write_text(text)
     result = invoke("validate", str(model))
     assert result.exit_code == 1 and "init_cfg and pretrained cannot be specified at the same time" in result.output
+
+
+class _Payload:
+    """A pickle that would create a file if it were ever unpickled without torch's weights-only reader."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (self.marker,))
+
+
+def _not_checkpoints(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    import pickle
+
+    text = tmp_path / "notes.pth"
+    text.write_text("these are my notes\n")
+    whole = tmp_path / "whole.pth"
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, whole)
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(whole.read_bytes()[:200])
+    payload = tmp_path / "payload.pth"
+    payload.write_bytes(pickle.dumps({"state_dict": _Payload(tmp_path / "PWNED")}, protocol=2))
+    return {
+        "text": (text, "neither the zip archive nor the pickle torch.save writes"),
+        "truncated-zip": (truncated, "a damaged zip archive"),
+        "pickle-with-a-payload": (payload, "holds objects other than tensors; otxgen never unpickles them"),
+    }
+
+
+@pytest.mark.parametrize("kind", ["text", "truncated-zip", "pickle-with-a-payload"])
+def test_weights_check_on_a_file_that_is_not_a_checkpoint_is_an_input_error(tmp_path: Path, kind: str) -> None:
+    folder = workspace(tmp_path, "classification")
+    path, why = _not_checkpoints(tmp_path)[kind]
+    check = invoke("smoke", str(folder / "model.py"), "--device", "cpu", "--weights-check", str(path))
+    assert check.exit_code == 2, check.output
+    assert f"{path}: not a PyTorch checkpoint ({why})" in check.stderr, check.stderr
+    assert not (tmp_path / "PWNED").exists()

@@ -9,13 +9,14 @@ Only local files: otxgen downloads nothing.
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from otxgen.errors import UsageError
+from otxgen.errors import InputError, UsageError
 from otxgen.smoke.report import Step
 
 _LISTED = 5  # keys named per kind in the step's detail
@@ -74,15 +75,44 @@ def _state_dict(path: Path, prefix: str | None) -> dict[str, torch.Tensor]:
 
     from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_with_prefix
 
+    _require_checkpoint_format(path)
     with contextlib.redirect_stdout(sys.stderr):  # its reader prints where it loads from; stdout is the report's
-        if prefix:
-            loaded: Any = _load_checkpoint_with_prefix(prefix, str(path), map_location="cpu")
-        else:
-            loaded = _load_checkpoint(str(path), map_location="cpu")
-            loaded = loaded.get("state_dict", loaded) if isinstance(loaded, dict) else loaded
+        try:
+            if prefix:
+                loaded: Any = _load_checkpoint_with_prefix(prefix, str(path), map_location="cpu")
+            else:
+                loaded = _load_checkpoint(str(path), map_location="cpu")
+                loaded = loaded.get("state_dict", loaded) if isinstance(loaded, dict) else loaded
+        except pickle.UnpicklingError:  # torch's weights-only reader met an object it will not build
+            raise _not_a_checkpoint(path, "it holds objects other than tensors; otxgen never unpickles them") from None
+        except (UsageError, InputError):
+            raise
+        except Exception as error:  # noqa: BLE001 - torch's reader fails in many ways on a damaged file
+            lines = str(error).strip().splitlines()
+            raise _not_a_checkpoint(path, f"{type(error).__name__}: {lines[0] if lines else ''}") from None
     if not isinstance(loaded, dict):
         raise UsageError(f"--weights-check: {path} holds no state dict")
     return {k.removeprefix("module."): v for k, v in loaded.items() if isinstance(v, torch.Tensor)}
+
+
+_ZIP, _PICKLE = b"PK\x03\x04", b"\x80"  # torch.save's archive, and its legacy format's pickle protocol mark
+
+
+def _require_checkpoint_format(path: Path) -> None:
+    """A file torch.save could have written: a complete zip archive or a pickle; else ``InputError``."""
+    import zipfile
+
+    with path.open("rb") as handle:
+        start = handle.read(len(_ZIP))
+    if start.startswith(_ZIP):
+        if not zipfile.is_zipfile(path):
+            raise _not_a_checkpoint(path, "a damaged zip archive: its central directory is missing (truncated?)")
+    elif not start.startswith(_PICKLE):
+        raise _not_a_checkpoint(path, "neither the zip archive nor the pickle torch.save writes")
+
+
+def _not_a_checkpoint(path: Path, why: str) -> InputError:
+    return InputError(f"not a PyTorch checkpoint ({why})", str(path))
 
 
 def _after_load_hooks(backbone: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
