@@ -386,7 +386,7 @@ def _not_checkpoints(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     payload.write_bytes(pickle.dumps({"state_dict": _Payload(tmp_path / "PWNED")}, protocol=2))
     return {
         "text": (text, "neither the zip archive nor the pickle torch.save writes"),
-        "truncated-zip": (truncated, "a damaged zip archive"),
+        "truncated-zip": (truncated, "a damaged zip archive: its central directory is missing, the file is cut short"),
         "pickle-with-a-payload": (payload, "holds objects other than tensors; otxgen never unpickles them"),
     }
 

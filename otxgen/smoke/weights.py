@@ -106,7 +106,9 @@ def _require_checkpoint_format(path: Path) -> None:
         start = handle.read(len(_ZIP))
     if start.startswith(_ZIP):
         if not zipfile.is_zipfile(path):
-            raise _not_a_checkpoint(path, "a damaged zip archive: its central directory is missing (truncated?)")
+            raise _not_a_checkpoint(
+                path, "a damaged zip archive: its central directory is missing, the file is cut short"
+            )
     elif not start.startswith(_PICKLE):
         raise _not_a_checkpoint(path, "neither the zip archive nor the pickle torch.save writes")
 
