@@ -387,7 +387,7 @@ def _not_checkpoints(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     return {
         "text": (text, "neither the zip archive nor the pickle torch.save writes"),
         "truncated-zip": (truncated, "a damaged zip archive: its central directory is missing, the file is cut short"),
-        "pickle-with-a-payload": (payload, "holds objects other than tensors; otxgen never unpickles them"),
+        "pickle-with-a-payload": (payload, "it holds objects other than tensors; otxgen never unpickles them"),
     }
 
 
