@@ -1,5 +1,5 @@
-"""What a swap carries over from the old backbone to the new one, and what it drops (the rule the
-README documents):
+"""What a swap carries over from the old backbone to the new one, and what it drops (the rule
+docs/swap.md documents):
 
 - same type (``ResNetV1c`` depth 101 -> 18): everything the config and its bases set (dilations, strides,
   ``norm_cfg``, ``contract_dilation``, ``out_indices``...) except the weights; what you set wins;
