@@ -75,6 +75,31 @@ def test_backbone_yaml_path_records_the_backbone_where_asked(workspace: Path) ->
     assert (record.parent / reference).is_file()
 
 
+def test_a_backbone_yaml_from_another_checkout_is_up_to_date(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The ``$schema`` line points at the schema from where otxgen is installed: the same swap committed
+    from another clone (another relative path, CRLF endings from its checkout) is no change, for
+    ``--check`` (the pre-commit hook) and for a build, which leaves the file as it is; a record that says
+    another backbone still differs."""
+    assert invoke("build", "--backbone", "mmdet.RegNet", "--no-smoke").exit_code == 0
+    moved = tmp_path / "elsewhere" / "deeper" / "ws"  # the committed workspace, checked out in another folder
+    shutil.copytree(workspace, moved)
+    monkeypatch.chdir(moved)
+    record = moved / "backbone.yaml"
+    first, *rest = record.read_text().splitlines()
+    assert first.startswith("# yaml-language-server: $schema=")
+    other_clone = "# yaml-language-server: $schema=../../clones/otxgen/schemas/mmdet/RegNet.json"
+    record.write_bytes("\r\n".join([other_clone, *rest, ""]).encode())
+    before = tree(moved)
+    checked = invoke("build", "--backbone", "mmdet.RegNet", "--check")
+    assert checked.exit_code == 0, checked.output
+    assert f"[*] Up to date: {record}" in checked.stderr
+    assert invoke("build", "--backbone", "mmdet.RegNet", "--no-smoke").exit_code == 0
+    assert tree(moved) == before
+    assert invoke("build", "--backbone", "mmdet.ResNet", "--check").exit_code == 1
+
+
 def test_no_backbone_yaml_writes_none(workspace: Path) -> None:
     other = workspace.parent / "other" / "m.py"
     other.parent.mkdir()

@@ -163,7 +163,22 @@ def render_backbone_yaml(backbone: dict[str, Any], schema_ref: str, examples: di
         lines = _dump({arg: example}).splitlines()
         body += f"# {arg!r} must be filled in; an example from the schema:\n"
         body += "".join(f"#   {line}\n" for line in lines)
-    return f"# yaml-language-server: $schema={schema_ref}\n{body}"
+    return f"{SCHEMA_LINE}{schema_ref}\n{body}"
+
+
+SCHEMA_LINE = "# yaml-language-server: $schema="
+
+
+def same_backbone_yaml(one: str, other: str) -> bool:
+    """Whether two backbone.yaml texts say the same, whatever their ``$schema`` lines: the line points
+    at the schema from where otxgen is installed, so the same swap run in another clone (or by CI)
+    writes another line, and that is no change (nor are line endings, which a checkout may convert)."""
+
+    def rest(text: str) -> list[str]:
+        lines = text.splitlines()
+        return lines[1:] if lines and lines[0].startswith(SCHEMA_LINE) else lines
+
+    return rest(one) == rest(other)
 
 
 def _dump(data: dict[str, Any]) -> str:

@@ -13,7 +13,14 @@ from pathlib import Path
 
 from otxgen import fsio
 from otxgen.app import Outcome, Say
-from otxgen.app.backbone_yaml import BACKBONE_YAML, Chosen, backbone_from_type, backbone_from_yaml, say_missing
+from otxgen.app.backbone_yaml import (
+    BACKBONE_YAML,
+    Chosen,
+    backbone_from_type,
+    backbone_from_yaml,
+    same_backbone_yaml,
+    say_missing,
+)
 from otxgen.app.diff import Write, root_of, unified
 from otxgen.app.rewrite import rewrite_config
 from otxgen.errors import InputError, UsageError
@@ -134,7 +141,9 @@ def _targets(options: BuildBackboneOptions) -> Targets:
 def _yaml_write(path: Path, text: str, targets: Targets) -> Write:
     """``backbone.yaml`` as planned; one that differs beside a ``--model`` is refused, not replaced."""
     before = fsio.read_text(path) if path.exists() or path.is_symlink() else None
-    if before is not None and before != text and not targets.replaces_yaml:
+    if before is not None and same_backbone_yaml(before, text):
+        return Write(path, before, before, "backbone")  # another clone's $schema line: kept as it is
+    if before is not None and not targets.replaces_yaml:
         raise InputError(
             "exists and differs from the one this build would write; build from it (--backbone "
             f"{path}), move it away, or give --backbone-yaml another path",
