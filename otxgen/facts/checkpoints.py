@@ -44,3 +44,16 @@ def wants_weights(node: object) -> bool:
     if isinstance(node, (list, tuple)):
         return any(wants_weights(v) for v in node)
     return False
+
+
+# The file names mmengine's checkpoint reader (``torch.load``) reads: torch.save's formats, which some
+# publishers name ``.pt``, ``.pyth``, ``.torch`` or ``.pth.tar``, and a ``.zip`` holding one, which
+# torch.hub unpacks when it fetches an address. A JAX ``.npz``, a safetensors file and others are not.
+TORCH_SUFFIXES = (".pth", ".pt", ".tar", ".bin", ".pyth", ".torch", ".ckpt", ".zip")
+
+
+def torch_readable(address: str) -> bool:
+    """Whether the checkpoint at ``address`` (a URL or a path) is in a format mmengine's reader loads,
+    by its file name (a query string ignored)."""
+    name = address.split("?", 1)[0].rsplit("/", 1)[-1].lower()
+    return name.endswith(TORCH_SUFFIXES)

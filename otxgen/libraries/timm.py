@@ -15,8 +15,10 @@ be in its local cache: nothing is downloaded in CI).
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,9 +131,12 @@ class TimmBackbone(FrozenTrainMode, BaseModule):
             raise ValueError(f"out_indices {tuple(out_indices)} must be within 0..{count - 1} for timm.{model_name}")
         self.out_indices = tuple(out_indices)
         levels = [self.stages.levels[i] for i in self.out_indices]
-        self.net = _create(model_name, pretrained, out_indices=tuple(sorted(set(levels))), **model_kwargs)
+        with _filter_captured(model_name) as captured:
+            self.net = _create(model_name, pretrained, out_indices=tuple(sorted(set(levels))), **model_kwargs)
         self._picks = [sorted(set(levels)).index(level) for level in levels]
         self._nhwc = str(getattr(self.net, "output_fmt", "NCHW")).endswith("NHWC")
+        if captured:  # before the renaming hook: the filter reads the classifier's key names
+            _apply_filter_on_load(self, captured[0], model_name, model_kwargs)
         accept_classifier_keys(self, _classifier_names(self.net))
         self.frozen_stages, self.norm_eval = frozen_stages, norm_eval
         self._freeze_stages()
@@ -191,6 +196,58 @@ def _parameter_bounds(net: nn.Module) -> Callable[[str], tuple[int, int]]:
         return found[0], found[1]
 
     return of
+
+
+@contextlib.contextmanager
+def _filter_captured(name: str) -> Iterator[list[Callable[..., Any]]]:
+    """timm's own checkpoint filter for ``name``: the ``pretrained_filter_fn`` its entry point hands to
+    ``build_model_with_cfg`` (which timm applies only when it downloads weights itself), caught by
+    wrapping that function in the entry point's module while the network is made."""
+    captured: list[Callable[..., Any]] = []
+    module = sys.modules[timm.models.model_entrypoint(name).__module__]
+    real = getattr(module, "build_model_with_cfg", None)
+    if real is None:
+        yield captured
+        return
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("pretrained_filter_fn") is not None:
+            captured.append(kwargs["pretrained_filter_fn"])
+        return real(*args, **kwargs)
+
+    module.__dict__["build_model_with_cfg"] = spy
+    try:
+        yield captured
+    finally:
+        module.__dict__["build_model_with_cfg"] = real
+
+
+def _apply_filter_on_load(
+    backbone: nn.Module, filter_fn: Callable[..., Any], name: str, model_kwargs: dict[str, Any]
+) -> None:
+    """Run timm's checkpoint filter on a state dict loaded into ``backbone`` (mmengine's ``Pretrained``
+    initialisation, ``load_state_dict``): it unwraps an original repository's checkpoint (``'model'``),
+    renames its keys to timm's and adapts position embeddings, as timm does when it loads the weights
+    itself. A state dict of this backbone's own keys (``net.``) is left alone. The filter's ``model``
+    is a weightless classifier of the same arguments, made once, on the meta device."""
+    classifier: list[nn.Module] = []
+
+    def apply(state_dict: dict[str, Any], prefix: str, *_: Any) -> None:
+        keys = [key for key in state_dict if key.startswith(prefix)]
+        if not keys or any(key[len(prefix) :].startswith("net.") for key in keys):
+            return
+        if not classifier:
+            with warnings.catch_warnings(), torch.device("meta"):
+                warnings.simplefilter("ignore")
+                classifier.append(timm.create_model(name, pretrained=False, **model_kwargs))
+        own = {key[len(prefix) :]: state_dict.pop(key) for key in keys}
+        try:
+            filtered = filter_fn(own, classifier[0])
+        except TypeError:  # filters that take the state dict alone, as timm allows
+            filtered = filter_fn(own)
+        state_dict.update({prefix + key: value for key, value in filtered.items()})
+
+    backbone._register_load_state_dict_pre_hook(apply)
 
 
 def _classifier_names(net: nn.Module) -> dict[str, str]:

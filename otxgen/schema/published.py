@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from otxgen.facts.checkpoints import torch_readable
+
 DEFAULT_ARCH = "default"  # the label of a backbone without arch options
 TRAINED_SIZE = 224  # the input size a swapped template trains at: checkpoints trained there come first
 
@@ -146,9 +148,15 @@ def _arch(labels: tuple[str, ...], value: dict[str, Any]) -> Arch:
 def choose(arch: Arch) -> tuple[Checkpoint | None, str]:
     """The checkpoint ``--weights auto`` writes for ``arch`` and why; None (and why) when none loads
     without a download tool: a checkpoint needs an address mmengine can load."""
-    loadable = [c for c in arch.checkpoints if c.url]
+    loadable = [c for c in arch.checkpoints if c.url and torch_readable(c.url)]
     if not loadable:
         hub = [c.hub_id for c in arch.checkpoints if c.hub_id]
+        other = [c.url for c in arch.checkpoints if c.url]
+        if other:
+            return None, (
+                f"its {len(other)} published checkpoint(s) are in a format mmengine cannot read "
+                f"(e.g. {other[0].rsplit('/', 1)[-1]}; it reads torch.save files)"
+            )
         if hub:
             return None, f"its {len(hub)} published checkpoint(s) are on a model hub only (e.g. {hub[0]})"
         return None, "its library publishes no ImageNet checkpoint for this arch"

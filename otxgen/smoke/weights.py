@@ -47,7 +47,9 @@ def weights_check(backbone: nn.Module, path: Path, prefix: str | None) -> Step:
     own = {k: v for k, v in backbone.state_dict().items() if not k.endswith("num_batches_tracked")}
     missing = sorted(k for k in own if k not in renamed)
     unexpected = sorted(k for k in renamed if k not in own and not k.endswith("num_batches_tracked"))
-    mismatched = sorted(k for k in own if k in renamed and tuple(renamed[k].shape) != tuple(own[k].shape))
+    mismatched = sorted(
+        k for k in own if k in renamed and tuple(getattr(renamed[k], "shape", ())) != tuple(own[k].shape)
+    )
     params = dict(backbone.named_parameters())
     total = sum(p.numel() for p in params.values()) or 1
     left = sum(params[k].numel() for k in (*missing, *mismatched) if k in params)
@@ -69,7 +71,7 @@ def weights_check(backbone: nn.Module, path: Path, prefix: str | None) -> Step:
     return Step("failed" if left else "ok", detail, data=data)
 
 
-def _state_dict(path: Path, prefix: str | None) -> dict[str, torch.Tensor]:
+def _state_dict(path: Path, prefix: str | None) -> dict[str, Any]:
     import contextlib
     import sys
 
@@ -92,7 +94,7 @@ def _state_dict(path: Path, prefix: str | None) -> dict[str, torch.Tensor]:
             raise _not_a_checkpoint(path, f"{type(error).__name__}: {lines[0] if lines else ''}") from None
     if not isinstance(loaded, dict):
         raise UsageError(f"--weights-check: {path} holds no state dict")
-    return {k.removeprefix("module."): v for k, v in loaded.items() if isinstance(v, torch.Tensor)}
+    return {k.removeprefix("module."): v for k, v in loaded.items()}  # as mmengine hands it to the model
 
 
 _ZIP, _PICKLE = b"PK\x03\x04", b"\x80"  # torch.save's archive, and its legacy format's pickle protocol mark
@@ -117,7 +119,7 @@ def _not_a_checkpoint(path: Path, why: str) -> InputError:
     return InputError(f"not a PyTorch checkpoint ({why})", str(path))
 
 
-def _after_load_hooks(backbone: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def _after_load_hooks(backbone: nn.Module, state: dict[str, Any]) -> dict[str, Any]:
     """``state`` as each module's load hooks leave it (renamed keys, resized position embeddings),
     parents before children, as ``load_state_dict`` runs them."""
     for name, module in backbone.named_modules():
