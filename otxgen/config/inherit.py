@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import functools
 import posixpath
+import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from otxgen.config.located import JsonPath, Located, Where
-from otxgen.config.model_config import ConfigFacts, read_config
+from otxgen.config.model_config import ConfigFacts, base_entries, read_config
 from otxgen.errors import InputError
 
 Reader = Callable[[str], str]  # a base file's path (joined onto the config's folder) -> its text
@@ -90,9 +91,24 @@ def inherit(facts: ConfigFacts, bases: BaseFiles) -> ConfigFacts | str:
     )
 
 
+# the names mmengine puts in a config's text before reading it
+_PREDEFINED = re.compile(r"\{\{\s*(fileDirname|fileBasename|fileBasenameNoExtension|fileExtension)\s*\}\}")
+
+
 def base_path(config: str, entry: str) -> str:
-    """A ``_base_`` entry joined onto the folder of ``config``, normalised."""
-    return posixpath.normpath(posixpath.join(posixpath.dirname(config), entry))
+    """A ``_base_`` entry joined onto the folder of ``config``, normalised, with the names mmengine
+    puts in a config's text (``{{fileDirname}}``...) put in first (the folder as ``.``: the entry is
+    joined onto it)."""
+    folder, name = posixpath.split(config)
+    stem, suffix = posixpath.splitext(name)
+    values = {
+        "fileDirname": ".",
+        "fileBasename": name,
+        "fileBasenameNoExtension": stem,
+        "fileExtension": suffix,
+    }
+    entry = _PREDEFINED.sub(lambda found: values[found.group(1)], entry)
+    return posixpath.normpath(posixpath.join(folder, entry))
 
 
 Note = tuple[Where, str]
@@ -206,11 +222,7 @@ def _yaml_config(text: str, path: str) -> ConfigFacts:
     from otxgen.config.yamlpos import load_located
 
     located = load_located(text, path)
-    base = located.value.get("_base_")
-    bases = (
-        [base] if isinstance(base, str) else [b for b in base if isinstance(b, str)] if isinstance(base, list) else []
-    )
-    return ConfigFacts(path, located, False, bases)
+    return ConfigFacts(path, located, False, base_entries(located))
 
 
 def _update(base: Located, other: Located) -> Located:

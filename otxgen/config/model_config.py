@@ -77,6 +77,21 @@ class ConfigFacts:
         return [name for name in found if isinstance(name, str)] if isinstance(found, list) else []
 
 
+def base_entries(names: Located) -> list[str]:
+    """The ``_base_`` files a config names: a string or a list of strings, as mmengine takes them; any
+    other value (a tuple, which mmengine fails on, a number) is an ``InputError`` at its position."""
+    base = names.value.get("_base_")
+    if base is None or isinstance(base, str):
+        return [] if base is None else [base]
+    if isinstance(base, list) and all(isinstance(entry, str) for entry in base):
+        return list(base)
+    where = names.where(("_base_",))
+    kind = "a tuple" if isinstance(base, tuple) else f"{base!r}"
+    fix = f"; write a list: _base_ = {list(base)!r}" if isinstance(base, tuple) else ""
+    message = f"_base_ is {kind}: mmengine takes a file name or a list of file names{fix}"
+    raise InputError(message, where.file, where.line, where.col)
+
+
 def read_config(text: str, file: str) -> ConfigFacts:
     """Parse ``text`` (a model config) into ``ConfigFacts``; what Python (and so mmengine) would refuse to
     compile, or what nests too deeply to read safely, is an ``InputError`` at its position."""
@@ -114,10 +129,7 @@ def read_config(text: str, file: str) -> ConfigFacts:
             read_base = True
         else:
             suspects.append((statement, effects(statement, plain_targets=True)))
-    base = evaluator.names.value.get("_base_")
-    bases = (
-        [base] if isinstance(base, str) else [b for b in base if isinstance(b, str)] if isinstance(base, list) else []
-    )
+    bases = base_entries(evaluator.names)
     # a name bound by a loop, an unpacking, := or a pattern may hold any object its statement mentions
     aliases += [(name, found.mentions) for _, found in suspects for name in found.bound]
     watched = _aliases_of(_WATCHED | _model_names(module), aliases)
