@@ -99,6 +99,22 @@ def decode_text(data: bytes, file: str) -> str:
         raise InputError(f"not UTF-8: byte 0x{data[error.start]:02x} cannot be decoded", file, line, col) from None
 
 
+_ZIP, _PICKLE = b"PK\x03\x04", b"\x80"  # torch.save's archive, and its legacy format's pickle protocol mark
+
+
+def not_a_checkpoint(path: Path) -> str | None:
+    """Why ``path`` is not a file torch.save could have written (a complete zip archive, or a pickle),
+    or ``None`` when it may be one; read without unpickling anything."""
+    import zipfile
+
+    start = read_bytes(path, len(_ZIP))
+    if start.startswith(_ZIP):
+        if not zipfile.is_zipfile(path):
+            return "a damaged zip archive: its central directory is missing, the file is cut short"
+        return None
+    return None if start.startswith(_PICKLE) else "neither the zip archive nor the pickle torch.save writes"
+
+
 def holds(path: Path, text: str) -> bool:
     """Whether ``path`` already holds ``text`` (a caller then leaves it alone: its mtime stays)."""
     data = text.encode("utf-8")

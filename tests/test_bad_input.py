@@ -312,6 +312,17 @@ CASES = [
     Case(
         "deep-block-yaml", write("deep.yaml", DEEP_BLOCK_YAML, checked("deep.yaml")), r"deep.yaml:\d+:\d+: nested too"
     ),
+    # --weights: a checkpoint file, or an address mmengine's reader fetches
+    Case("weights-folder", typed("--weights", "."), r"--weights \.: is a folder; give a checkpoint file in it"),
+    Case("weights-no-address", typed("--weights", "://"), r"--weights ://: not an address \(give scheme://"),
+    Case("weights-no-host", typed("--weights", "http://"), r"--weights http://: not an address"),
+    Case("weights-host-only", typed("--weights", "https://host/"), r"https://host/: an http address needs a host and a"),
+    Case("weights-npz", typed("--weights", "https://host/vit.npz"), r"vit.npz: not a format mmengine's checkpoint"),
+    Case(
+        "weights-text-file",
+        write("notes.pth", b"my notes\n", lambda tmp: typed("--weights", str(tmp / "bad" / "notes.pth"))(tmp)),
+        r"notes.pth: not a PyTorch checkpoint \(neither the zip archive nor the pickle torch.save writes\)",
+    ),
     # _base_ as mmengine takes it: a file name or a list of them
     Case(
         "base-tuple-validate",

@@ -472,3 +472,26 @@ def test_an_original_repositorys_checkpoint_loads_through_timms_filter(
     assert check.exit_code == 0, check.output
     report = json.loads(check.stdout)["weights"]
     assert report["counts"]["missing"] == 0 and report["uninitialised_share"] == 0
+
+
+def test_a_relative_weights_path_is_written_so_that_it_still_names_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mmengine reads a relative checkpoint path from the folder training runs in: into a model in
+    another folder, the path the user gave (from here) is written absolute, and said; into a model
+    here it stays as given."""
+    folder = workspace(tmp_path, "detection")
+    (tmp_path / "ckpt").mkdir()
+    torch.save(_timm(), tmp_path / "ckpt" / "w.pth")
+    monkeypatch.chdir(tmp_path)
+    args = ("build", "--backbone", "timm.resnet18", "--weights", "ckpt/w.pth", "--no-smoke", "--no-backbone-yaml")
+    result = invoke(*args, "--model", str(folder / "model.py"))
+    assert result.exit_code == 0, result.output
+    written = str((tmp_path / "ckpt" / "w.pth").resolve())
+    assert backbone_of(folder / "model.py")["init_cfg"]["checkpoint"] == written
+    assert f"weights: ckpt/w.pth written as {written}" in result.stderr
+    here = tmp_path / "model.py"
+    here.write_text((folder / "model.py").read_text())
+    assert invoke(*args, "--weights", "none", "--model", "model.py").exit_code == 0
+    assert invoke(*args, "--model", "model.py").exit_code == 0
+    assert backbone_of(here)["init_cfg"]["checkpoint"] == "ckpt/w.pth"

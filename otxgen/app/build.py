@@ -97,7 +97,8 @@ def _build_backbone(options: BuildBackboneOptions, targets: Targets, say: Say) -
             return _stop_for_input(chosen, yaml_writes, options.mode, say)
         backbone, source = chosen.backbone, BACKBONE_YAML if yaml_writes else chosen.type
     schema = catalog.schema(backbone["type"])
-    weights = plan_weights(options.weights, backbone, schema, Path.cwd())
+    folders = [fsio.resolve(model).parent for model in targets.models]
+    weights = plan_weights(options.weights, backbone, schema, Path.cwd(), folders)
     for note in weights.notes:
         say(f"[!] {note}")
     for fact in weights.facts:

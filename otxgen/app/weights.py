@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import pickletools
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from otxgen import fsio
 from otxgen.errors import UsageError
 from otxgen.schema.published import Checkpoint, arch_of, choose, find
 
@@ -36,15 +38,20 @@ class Weights:
     facts: tuple[str, ...] = field(default=())  # [*] lines
 
 
-def plan_weights(choice: str, backbone: dict[str, Any], schema: dict[str, Any], base: Path) -> Weights:
-    """The weights for the new ``backbone`` (its type and arguments as requested)."""
+def plan_weights(
+    choice: str, backbone: dict[str, Any], schema: dict[str, Any], base: Path, folders: Sequence[Path] = ()
+) -> Weights:
+    """The weights for the new ``backbone`` (its type and arguments as requested); a relative file is
+    read from ``base`` (the current folder), and written as an absolute path when a model it goes into
+    lies in another of ``folders``."""
     if any(backbone.get(k) is not None for k in ("init_cfg", "pretrained")):
         return Weights(backbone.get("init_cfg"), facts=("weights: as backbone.yaml sets them",))
     if choice == NONE:
         return Weights(None, notes=("no pretrained weights (--weights none): the backbone trains from scratch",))
     if choice == AUTO:
         return _auto(backbone, schema)
-    return _given(choice, schema, base)
+    elsewhere = any(fsio.resolve(folder) != fsio.resolve(base) for folder in folders)
+    return _given(choice, schema, base, elsewhere)
 
 
 def _auto(backbone: dict[str, Any], schema: dict[str, Any]) -> Weights:
@@ -62,21 +69,52 @@ def _auto(backbone: dict[str, Any], schema: dict[str, Any]) -> Weights:
     return Weights(_init_cfg(chosen.address, chosen.prefix), chosen, facts=(fact,))
 
 
-def _given(address: str, schema: dict[str, Any], base: Path) -> Weights:
+def _given(address: str, schema: dict[str, Any], base: Path, elsewhere: bool) -> Weights:
     found = find(schema, address)
     if found is not None:
         published = found[1]
         return Weights(_init_cfg(address, published.prefix), published, facts=(f"weights: {published.name}",))
     if "://" in address:
+        _require_address(address)
         note = f"{address} is not a checkpoint the catalog knows: the normalisation stays as it is"
         return Weights(_init_cfg(address, None), notes=(note,))
     path = Path(address) if Path(address).is_absolute() else base / address
+    if path.is_dir():
+        raise UsageError(f"--weights {address}: is a folder; give a checkpoint file in it (a .pth)")
     if not path.is_file():
         raise UsageError(f"--weights {address}: no such file (give a URL, a checkpoint file, auto or none)")
+    why = fsio.not_a_checkpoint(path)
+    if why is not None:
+        raise UsageError(f"--weights {address}: not a PyTorch checkpoint ({why})")
+    written, facts = address, []
+    if not Path(address).is_absolute() and elsewhere:
+        written = str(fsio.resolve(path))
+        facts.append(
+            f"weights: {address} written as {written}: mmengine reads a relative path from where training runs"
+        )
     prefix = _classifier_prefix(path)
-    fact = f"weights: {address}" + (f" (a whole classifier's: prefix {prefix!r})" if prefix else "")
+    facts.insert(0, f"weights: {address}" + (f" (a whole classifier's: prefix {prefix!r})" if prefix else ""))
     note = "a local checkpoint: the normalisation stays as it is; 'otxgen smoke --weights-check' loads it"
-    return Weights(_init_cfg(address, prefix), notes=(note,), facts=(fact,))
+    return Weights(_init_cfg(written, prefix), notes=(note,), facts=tuple(facts))
+
+
+def _require_address(address: str) -> None:
+    """An address mmengine's checkpoint reader can fetch: ``scheme://`` and something after it (a host
+    and a file for http), in a format it reads; else a ``UsageError`` saying what is wrong."""
+    from urllib.parse import urlsplit
+
+    from otxgen.facts.checkpoints import torch_readable
+
+    parts = urlsplit(address)
+    if not parts.scheme or not address.split("://", 1)[1]:
+        raise UsageError(f"--weights {address}: not an address (give scheme://..., a checkpoint file, auto or none)")
+    if parts.scheme in ("http", "https"):
+        if not parts.netloc or parts.path in ("", "/"):
+            raise UsageError(f"--weights {address}: an http address needs a host and a file")
+        if not torch_readable(address):
+            raise UsageError(
+                f"--weights {address}: not a format mmengine's checkpoint reader loads (it reads torch.save files)"
+            )
 
 
 def _init_cfg(checkpoint: str, prefix: str | None) -> dict[str, Any]:

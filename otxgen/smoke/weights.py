@@ -13,10 +13,10 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from otxgen.errors import InputError, UsageError
+from otxgen.fsio import not_a_checkpoint
 from otxgen.smoke.report import Step
 
 _LISTED = 5  # keys named per kind in the step's detail
@@ -77,7 +77,9 @@ def _state_dict(path: Path, prefix: str | None) -> dict[str, Any]:
 
     from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_with_prefix
 
-    _require_checkpoint_format(path)
+    why = not_a_checkpoint(path)
+    if why is not None:
+        raise _not_a_checkpoint(path, why)
     with contextlib.redirect_stdout(sys.stderr):  # its reader prints where it loads from; stdout is the report's
         try:
             if prefix:
@@ -95,24 +97,6 @@ def _state_dict(path: Path, prefix: str | None) -> dict[str, Any]:
     if not isinstance(loaded, dict):
         raise UsageError(f"--weights-check: {path} holds no state dict")
     return {k.removeprefix("module."): v for k, v in loaded.items()}  # as mmengine hands it to the model
-
-
-_ZIP, _PICKLE = b"PK\x03\x04", b"\x80"  # torch.save's archive, and its legacy format's pickle protocol mark
-
-
-def _require_checkpoint_format(path: Path) -> None:
-    """A file torch.save could have written: a complete zip archive or a pickle; else ``InputError``."""
-    import zipfile
-
-    with path.open("rb") as handle:
-        start = handle.read(len(_ZIP))
-    if start.startswith(_ZIP):
-        if not zipfile.is_zipfile(path):
-            raise _not_a_checkpoint(
-                path, "a damaged zip archive: its central directory is missing, the file is cut short"
-            )
-    elif not start.startswith(_PICKLE):
-        raise _not_a_checkpoint(path, "neither the zip archive nor the pickle torch.save writes")
 
 
 def _not_a_checkpoint(path: Path, why: str) -> InputError:

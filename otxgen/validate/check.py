@@ -53,13 +53,14 @@ def _out_of_range(instance: dict[str, Any], located: Located, base: JsonPath, sc
     findings = []
     raw = instance.get("out_indices")
     listed = isinstance(raw, (list, tuple))
-    for position, index in enumerate(raw if listed else [] if raw is None else [raw]):
+    indices: list[Any] = list(raw) if isinstance(raw, (list, tuple)) else [] if raw is None else [raw]
+    for position, index in enumerate(indices):
         if _integer(index) and not -count <= index < count:
             path = (*base, "out_indices", *((position,) if listed else ()))
             message = f"out_indices {index} is out of range 0..{count - 1} ({title} has {count} stages here)"
             findings.append(Finding(located.where(path), dotted(path), message))
     frozen = instance.get("frozen_stages")
-    if _integer(frozen) and not -1 <= frozen <= count:
+    if isinstance(frozen, int) and _integer(frozen) and not -1 <= frozen <= count:
         path = (*base, "frozen_stages")
         message = (
             f"frozen_stages {frozen} is out of range -1..{count} ({title} has {count} stages here; "
