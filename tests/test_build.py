@@ -203,6 +203,24 @@ def test_set_is_honoured_and_a_bad_value_names_the_allowed_ones(detection: Path)
     assert f"'nope' is not one of {REGNET_ARCHS}" in bad.stderr
 
 
+def test_a_dotted_set_changes_one_key_of_an_arguments_mapping(detection: Path) -> None:
+    """``--set norm_cfg.type=GN`` merges into the argument as the schema's default gives it (mmengine's
+    nested-dict merge): the other keys of the default stay; the type itself is still not a KEY."""
+    from otxgen.schema.store import load_schema
+
+    default = load_schema("mmdet.ResNet")["properties"]["norm_cfg"]["default"]
+    sets = ("--set", "norm_cfg.type=GN", "--set", "norm_cfg.num_groups=32")
+    result = invoke("build", "--backbone", "mmdet.ResNet", *sets, "--no-smoke")
+    assert result.exit_code == 0, result.output
+    block = _backbone_block((detection / "model.py").read_text())
+    assert "type='GN'" in block and "num_groups=32" in block
+    for key, value in default.items():
+        if key != "type":
+            assert f"{key}={value!r}" in block, (key, block)
+    bad = invoke("build", "--backbone", "mmdet.ResNet", "--set", "type.x=1", "--no-smoke")
+    assert bad.exit_code == 2 and "KEY must be an argument name, or a dotted path into one" in bad.stderr
+
+
 def test_model_option_rewrites_a_standalone_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     config = tmp_path / "configs" / "retinanet_r50_fpn.py"

@@ -49,9 +49,9 @@ def backbone_from_type(
     schema = catalog.schema(resolved.type)
     meta = schema["x-otxgen"]
     backbone = _with_required(resolved.type, meta, say)
-    backbone.update(settings)
-    missing = tuple(arg for arg, value in backbone.items() if value is None and arg in meta["required_args"])
     properties = schema["properties"]
+    _apply_overrides(backbone, settings, properties)
+    missing = tuple(arg for arg, value in backbone.items() if value is None and arg in meta["required_args"])
     examples = {arg: properties[arg]["examples"][0] for arg in missing if properties[arg].get("examples")}
     files = tuple(
         (path, render_backbone_yaml(backbone, _schema_ref(resolved.type, path.parent), examples)) for path in yamls
@@ -127,20 +127,47 @@ def _raise_on_findings(text: str, file: str, catalog: Any, *, generated: bool) -
     raise InputError(details, file, first.line, first.col)
 
 
-def _parse_overrides(overrides: tuple[tuple[str, str], ...]) -> dict[str, Any]:
-    """``--set depth=50 --set out_indices=[0,1]`` -> ``{'depth': 50, 'out_indices': [0, 1]}``: YAML values,
-    held to backbone.yaml's rules (no dates, sets, nan...: a config cannot spell them as literals)."""
+def _parse_overrides(overrides: tuple[tuple[str, str], ...]) -> list[tuple[list[str], Any]]:
+    """``--set depth=50 --set norm_cfg.type=GN`` -> ``[(['depth'], 50), (['norm_cfg', 'type'], 'GN')]``:
+    YAML values, held to backbone.yaml's rules (no dates, sets, nan...: a config cannot spell them as
+    literals); a dotted key names a key inside an argument's mapping."""
     from otxgen.config.yamlpos import load_value
 
-    parsed = {}
+    parsed = []
     for key, raw in overrides:
-        if not key.isidentifier() or key == "type":
-            raise UsageError(f"--set {key}={raw}: KEY must be an argument name (not 'type')")
+        path = key.split(".")
+        if not all(part.isidentifier() for part in path) or path[0] == "type":
+            raise UsageError(
+                f"--set {key}={raw}: KEY must be an argument name, or a dotted path into one "
+                "(norm_cfg.type=GN); the type is what --backbone names"
+            )
         try:
-            parsed[key] = load_value(raw, f"--set {key}")
+            parsed.append((path, load_value(raw, f"--set {key}")))
         except InputError as error:
             raise UsageError(f"--set {key}={raw}: {error.cause}") from None
     return parsed
+
+
+def _apply_overrides(
+    backbone: dict[str, Any], settings: list[tuple[list[str], Any]], properties: dict[str, Any]
+) -> None:
+    """Each setting into ``backbone``; a dotted one changes one key of the argument's mapping as the
+    backbone has it, else as the schema's default gives it (``norm_cfg.type=GN`` keeps
+    ``requires_grad``), as mmengine merges a nested dict."""
+    import copy
+
+    for path, value in settings:
+        if len(path) == 1:
+            backbone[path[0]] = value
+            continue
+        first = path[0]
+        current = backbone.get(first, properties.get(first, {}).get("default"))
+        into = backbone[first] = copy.deepcopy(current) if isinstance(current, dict) else {}
+        for part in path[1:-1]:
+            inner = into.get(part)
+            into[part] = inner if isinstance(inner, dict) else {}
+            into = into[part]
+        into[path[-1]] = value
 
 
 def _schema_ref(backbone_type: str, folder: Path) -> str:
