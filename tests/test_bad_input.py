@@ -178,6 +178,12 @@ DEEP_BLOCK_YAML = (
 BOM_MODEL = b"\xef\xbb\xbfmodel = dict(backbone=dict(type='mmdet.ResNet', depth=50))\n"
 BIG = b"backbone:\n  type: mmdet.RegNet\n  arch: regnetx_400mf\n" + b"# padding\n" * (1024 * 1024)
 Y = r"{tmp}/bad/"
+RETRIEVER = b"""model = dict(
+    type='ImageToImageRetriever',
+    image_encoder=[dict(type='ResNet', depth=50), dict(type='GlobalAveragePooling')],
+    head=dict(type='ArcFaceClsHead', num_classes=10, in_channels=2048),
+    prototype=[])
+"""
 CASES = [
     # backbone.yaml that cannot be read as YAML
     Case("malformed-yaml", bad("malformed.yaml"), Y + r"malformed.yaml:4:1: invalid YAML: .*flow sequence"),
@@ -322,6 +328,18 @@ CASES = [
         "weights-text-file",
         write("notes.pth", b"my notes\n", lambda tmp: typed("--weights", str(tmp / "bad" / "notes.pth"))(tmp)),
         r"notes.pth: not a PyTorch checkpoint \(neither the zip archive nor the pickle torch.save writes\)",
+    ),
+    # a backbone inside a list (mmpretrain's ImageToImageRetriever: image_encoder=[backbone, neck])
+    Case(
+        "target-in-a-list",
+        write("retriever.py", RETRIEVER, model("retriever.py", "--target", "model.image_encoder.0")),
+        Y + r"retriever.py:3:19: model.image_encoder is a list, and otxgen swaps a backbone held under a key of a dict",
+    ),
+    Case(
+        "no-backbone-names-the-parts",
+        write("retriever.py", RETRIEVER, model("retriever.py")),
+        Y + r"retriever.py:1:9: no model.backbone in the config \(it has image_encoder \(a list, which otxgen does "
+        r"not swap into\), head; --target names the backbone\)",
     ),
     # _base_ as mmengine takes it: a file name or a list of them
     Case(

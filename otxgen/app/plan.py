@@ -330,6 +330,28 @@ def _target_path(target: str | None) -> tuple[tuple[str, ...], str]:
     return parts[:-1], parts[-1]
 
 
+def _list_on_the_way(value: Any, path: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The first prefix of ``path`` that leads to a list in ``value`` (``model.image_encoder``)."""
+    for depth, step in enumerate(path):
+        value = value.get(step) if isinstance(value, dict) else None
+        if isinstance(value, (list, tuple)):
+            return path[: depth + 1]
+    return None
+
+
+def _parts_hint(host: Any) -> str:
+    """What the model holds instead, for the message: its parts that are built from a type."""
+    if not isinstance(host, dict):
+        return ""
+    parts = [
+        key if isinstance(value, dict) else f"{key} (a list, which otxgen does not swap into)"
+        for key, value in host.items()
+        if (isinstance(value, dict) and "type" in value)
+        or (isinstance(value, (list, tuple)) and any(isinstance(v, dict) and "type" in v for v in value))
+    ]
+    return f" (it has {', '.join(parts)}; --target names the backbone)" if parts else ""
+
+
 def _at(value: Any, path: tuple[str, ...]) -> Any:
     for step in path:
         value = value.get(step) if isinstance(value, dict) else None
@@ -359,8 +381,15 @@ def _host(merged: ConfigFacts, host_path: tuple[str, ...], key: str) -> dict[str
     host = _at(merged.names.value, host_path)
     dotted = ".".join((*host_path, key))
     if not isinstance(host, dict) or not isinstance(host.get(key), dict):
+        listed = _list_on_the_way(merged.names.value, (*host_path, key))
+        if listed is not None:
+            message = (
+                f"{'.'.join(listed)} is a list, and otxgen swaps a backbone held under a key of a dict "
+                "(model.backbone, model.student.backbone): swap this one by hand"
+            )
+            raise _RefusalError(listed, message)
         where = "in the config or its _base_ files" if merged.bases else "in the config"
-        raise _RefusalError(host_path, f"no {dotted} {where}")
+        raise _RefusalError(host_path, f"no {dotted} {where}{_parts_hint(host)}")
     old = host[key]
     if not isinstance(old.get("type"), str):
         raise _RefusalError((*host_path, key), "the backbone has no literal type")
