@@ -148,8 +148,16 @@ def _refuse_opaque(module: cst.Module, node: cst.BaseExpression, path: tuple[str
     (a variable defined elsewhere, a function) behind, or change what it means."""
     if maybe_literal(node) is not NotLiteralError and (replacing or not isinstance(node, cst.Dict)):
         return
+    where = ".".join(path)
+    spread = [arg for arg in node.args if arg.star] if isinstance(node, cst.Call) else []
+    if spread:
+        name = code_of(spread[0].value)
+        message = (
+            f"{where} spreads {spread[0].star}{name} into its dict(...), so otxgen cannot see every key it sets: "
+            f"write the keys of {name} inline so that otxgen can update them"
+        )
+        raise _config.error_at(module, spread[0], message)
     code = code_of(node)
     shown = code if len(code) <= 40 else code[:37] + "..."
-    where = ".".join(path)
     message = f"{where} is {shown!r}, not dict(...): write it inline as dict(...) so that otxgen can update it"
     raise _config.error_at(module, node, message)

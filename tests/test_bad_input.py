@@ -178,6 +178,10 @@ DEEP_BLOCK_YAML = (
 BOM_MODEL = b"\xef\xbb\xbfmodel = dict(backbone=dict(type='mmdet.ResNet', depth=50))\n"
 BIG = b"backbone:\n  type: mmdet.RegNet\n  arch: regnetx_400mf\n" + b"# padding\n" * (1024 * 1024)
 Y = r"{tmp}/bad/"
+SPREAD = b"""fpn = dict(in_channels=[256, 512, 1024, 2048], out_channels=256, num_outs=5)
+model = dict(type='RetinaNet', backbone=dict(type='ResNet', depth=50),
+    neck=dict(**fpn, type='FPN'))
+"""
 RETRIEVER = b"""model = dict(
     type='ImageToImageRetriever',
     image_encoder=[dict(type='ResNet', depth=50), dict(type='GlobalAveragePooling')],
@@ -340,6 +344,12 @@ CASES = [
         write("retriever.py", RETRIEVER, model("retriever.py")),
         Y + r"retriever.py:1:9: no model.backbone in the config \(it has image_encoder \(a list, which otxgen does "
         r"not swap into\), head; --target names the backbone\)",
+    ),
+    Case(
+        "spread-into-a-consumer",
+        write("spread.py", SPREAD, model("spread.py")),
+        Y + r"spread.py:3:15: model.neck spreads \*\*fpn into its dict\(...\), so otxgen cannot see every key it sets: "
+        r"write the keys of fpn inline so that otxgen can update them",
     ),
     # _base_ as mmengine takes it: a file name or a list of them
     Case(
