@@ -33,6 +33,15 @@ class InputError(OtxgenError):
         )
 
 
+class ArgumentError(InputError):
+    """A backbone argument the library refuses when the backbone is built: ``argument`` names it, so
+    the caller can point at where it was given (a backbone.yaml line, a ``--set``)."""
+
+    def __init__(self, message: str, argument: str) -> None:
+        super().__init__(message)
+        self.argument = argument
+
+
 class MissingExtraError(OtxgenError):
     """A command needs the heavy stack (torch, mm*) which is not installed."""
 

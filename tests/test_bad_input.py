@@ -351,6 +351,23 @@ CASES = [
         Y + r"spread.py:3:15: model.neck spreads \*\*fpn into its dict\(...\), so otxgen cannot see every key it sets: "
         r"write the keys of fpn inline so that otxgen can update them",
     ),
+    # arguments the library refuses only when it builds the backbone: at the line that gives them
+    Case(
+        "dilations-per-stage",
+        write("dil.yaml", b"backbone:\n  type: mmdet.ResNet\n  depth: 50\n  dilations: [1, 1, 2]\n", bad("dil.yaml")),
+        Y + r"dil.yaml:4:14: backbone.dilations: mmdet.ResNet does not build with dilations=\[1, 1, 2\] \(.*"
+        r"assert len\(strides\) == len\(dilations\) == num_stages\)",
+    ),
+    Case(
+        "dilations-per-stage-set",
+        typed("--set", "dilations=[1, 1, 2]"),
+        r"--set dilations=\[1, 1, 2\]: backbone.dilations: mmdet.RegNet does not build with dilations=\[1, 1, 2\]",
+    ),
+    Case(
+        "negative-channels",
+        write("neg.yaml", b"backbone:\n  type: mmdet.ResNet\n  depth: 50\n  stem_channels: -5\n", bad("neg.yaml")),
+        Y + r"neg.yaml:4:18: backbone.stem_channels: stem_channels -5 is not a channel count \(at least 1\)",
+    ),
     # _base_ as mmengine takes it: a file name or a list of them
     Case(
         "base-tuple-validate",

@@ -23,7 +23,7 @@ from otxgen.app.backbone_yaml import (
 )
 from otxgen.app.diff import Write, root_of, unified
 from otxgen.app.rewrite import rewrite_config
-from otxgen.errors import InputError, UsageError
+from otxgen.errors import ArgumentError, InputError, OtxgenError, UsageError
 from otxgen.options import BuildBackboneOptions, BuildTaskOptions, SmokeOptions
 
 
@@ -104,9 +104,12 @@ def _build_backbone(options: BuildBackboneOptions, targets: Targets, say: Say) -
     for fact in weights.facts:
         say(f"[*] {fact}")
     say(f"[*] Update model configs with {source}")
-    rewrites = [
-        rewrite_config(path, backbone, schema, catalog, options.target, say, weights) for path in targets.models
-    ]
+    try:
+        rewrites = [
+            rewrite_config(path, backbone, schema, catalog, options.target, say, weights) for path in targets.models
+        ]
+    except ArgumentError as error:
+        raise _where_given(error, options) from None
     for rewrite in rewrites:
         say(f"Target Model: {rewrite.path}")
     say(f"Target Backbone: {backbone['type']}")
@@ -114,6 +117,19 @@ def _build_backbone(options: BuildBackboneOptions, targets: Targets, say: Say) -
     writes = [*yaml_writes, *(Write(r.path, r.before, r.after) for r in rewrites)]
     outcome = _finish(writes, options.mode, say)
     return _smoke(targets, options.export, say) if options.smoke and outcome.exit_code == 0 else outcome
+
+
+def _where_given(error: ArgumentError, options: BuildBackboneOptions) -> OtxgenError:
+    """``error`` at the place its argument was given: its backbone.yaml line, or its ``--set``."""
+    from otxgen.config.yamlpos import load_located
+
+    if _is_yaml_file(options.backbone):
+        path = Path(options.backbone)
+        located = load_located(fsio.read_text(path), str(path), literal=True)
+        where = located.where(("backbone", error.argument))
+        return InputError(error.cause, str(path), where.line, where.col)
+    given = next((f"{key}={raw}" for key, raw in options.overrides if key.split(".")[0] == error.argument), None)
+    return UsageError(f"--set {given}: {error.cause}") if given else error
 
 
 def _is_yaml_file(backbone: str) -> bool:

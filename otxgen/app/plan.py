@@ -6,13 +6,14 @@ What carries over: ``otxgen.app.carry``; the strides kept: ``otxgen.app.strides`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from otxgen.app.carry import changes, misfits, new_backbone
 from otxgen.app.strides import keeping_strides
-from otxgen.errors import InputError
+from otxgen.errors import ArgumentError, InputError
 from otxgen.facts.libraries import LIBRARY_TASKS, REGISTERING_MODULES
 
 if TYPE_CHECKING:
@@ -421,6 +422,18 @@ def _refuse_second_backbone(host: dict[str, Any], host_path: tuple[str, ...], ke
                     raise _RefusalError(at, message)
 
 
+def _blamed(backbone: dict[str, Any], failure: str) -> str | None:
+    """The argument a build failure is about: the first given one its failing line names, else the
+    first whose number it quotes (``negative dimension -5``)."""
+    given = [key for key in backbone if key not in ("type", "init_cfg")]
+    named = [key for key in given if re.search(rf"\b{re.escape(key)}\b", failure)]
+    if named:
+        return named[0]
+    quoted = set(re.findall(r"-?\d+(?:\.\d+)?", failure))
+    numbers = [key for key in given if isinstance(backbone[key], (int, float)) and not isinstance(backbone[key], bool)]
+    return next((key for key in numbers if str(backbone[key]) in quoted and backbone[key] not in (0, 1)), None)
+
+
 def _outputs(
     backbone: dict[str, Any], task: str, schema: dict[str, Any], notes: list[str]
 ) -> tuple[dict[str, Any], ShapeResult]:
@@ -437,6 +450,12 @@ def _outputs(
             said = ", ".join(f"{k}={v!r}" for k, v in dense_args.items())
             notes.append(f"set {said}: {backbone['type']} pools by default, and a {task} model needs feature maps")
     except ProbeError as error:
+        blamed = _blamed(backbone, str(error))
+        if blamed is not None:
+            message = (
+                f"backbone.{blamed}: {backbone['type']} does not build with {blamed}={backbone[blamed]!r} ({error})"
+            )
+            raise ArgumentError(message, blamed) from None
         raise InputError(f"cannot work out the outputs of {backbone['type']}: {error}") from None
     if task != "classification" and not result.is_dense:
         shapes = ", ".join(f"{o.ndim}-D" for o in result.outputs)

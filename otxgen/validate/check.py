@@ -33,7 +33,8 @@ def check_backbone(instance: dict[str, Any], located: Located, base: JsonPath, s
     errors = _Validator(schema).iter_errors(as_json(instance))
     findings += _findings(errors, located, base, schema)
     said = {finding.path for finding in findings}  # a value of the wrong type needs no range as well
-    findings += [finding for finding in _out_of_range(instance, located, base, schema) if finding.path not in said]
+    ranges = [*_out_of_range(instance, located, base, schema), *_no_channels(instance, located, base)]
+    findings += [finding for finding in ranges if finding.path not in said]
     return sorted(findings, key=lambda f: (f.where.line, f.where.col, f.path))
 
 
@@ -67,6 +68,18 @@ def _out_of_range(instance: dict[str, Any], located: Located, base: JsonPath, sc
             "-1 freezes nothing, 0 the stem, k the stem and k stages)"
         )
         findings.append(Finding(located.where(path), dotted(path), message))
+    return findings
+
+
+def _no_channels(instance: dict[str, Any], located: Located, base: JsonPath) -> list[Finding]:
+    """A channel count (an argument named ``...channels``) below 1: no layer can have it."""
+    findings = []
+    for key, value in instance.items():
+        if (key == "channels" or key.endswith("_channels")) and _integer(value) and value < 1:
+            path = (*base, key)
+            findings.append(
+                Finding(located.where(path), dotted(path), f"{key} {value} is not a channel count (at least 1)")
+            )
     return findings
 
 
