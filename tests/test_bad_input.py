@@ -326,7 +326,9 @@ CASES = [
     Case("weights-folder", typed("--weights", "."), r"--weights \.: is a folder; give a checkpoint file in it"),
     Case("weights-no-address", typed("--weights", "://"), r"--weights ://: not an address \(give scheme://"),
     Case("weights-no-host", typed("--weights", "http://"), r"--weights http://: not an address"),
-    Case("weights-host-only", typed("--weights", "https://host/"), r"https://host/: an http address needs a host and a"),
+    Case(
+        "weights-host-only", typed("--weights", "https://host/"), r"https://host/: an http address needs a host and a"
+    ),
     Case("weights-npz", typed("--weights", "https://host/vit.npz"), r"vit.npz: not a format mmengine's checkpoint"),
     Case(
         "weights-text-file",

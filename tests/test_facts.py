@@ -54,7 +54,8 @@ def test_a_neck_alone_reads_the_backbone_and_a_list_of_heads_reads_by_in_index()
 def test_adjacent_strings_count_as_libcst_levels_wherever_they_stand(ending: str) -> None:
     """Adjacent string literals are one node to Python and a chain to libcst: a chain longer than the
     limit is refused at its own position, after non-ASCII text (ast's columns are bytes) and many
-    other strings on its line (its column counted in characters); as many strings separated by commas are one level and read."""
+    other strings on its line (its column counted in characters); as many strings separated by commas
+    are one level and read."""
     from otxgen.facts.pysource import MAX_DEPTH, SourceError, check_syntax
 
     many = ", ".join(f"'{i}'" for i in range(3 * MAX_DEPTH))

@@ -92,7 +92,7 @@ def test_wrappers_freeze_what_mm_resnet_freezes(frozen_stages: int) -> None:
     """``frozen_stages`` means what it means in mm backbones (0: the stem, k: the stem and k stages),
     so a value carried over from an mm config freezes the same layers: mmdet's own ResNet-18 and the
     three wrappers' resnet18 (the same network) freeze the same parameters, in the same order."""
-    import otxgen.libraries.pytorchcv  # noqa: F401
+    import otxgen.libraries.pytorchcv
     import otxgen.libraries.torchvision  # noqa: F401
     from otxgen.libraries.timm import ADAPTER
 

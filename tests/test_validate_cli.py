@@ -197,3 +197,16 @@ def test_a_checkpoint_in_an_init_cfg_list_is_checked_like_a_dict(tmp_path: Path)
     assert result.exit_code == 0, result.stdout
     assert f"{config}:6:44: warning: model.backbone.init_cfg[1].checkpoint: " in result.stdout
     assert "depth=101, not of depth=18" in result.stdout
+
+
+def test_the_summary_counts_every_file_named(tmp_path: Path) -> None:
+    """A named file validate does not read (not a config) is still a file of the run: '1 error in 1
+    file', not '1 error in 0 files'; with a config beside it, two files."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a config\n")
+    backbone = tmp_path / "backbone.yaml"
+    backbone.write_text("backbone:\n  type: mmdet.ResNet\n  depth: 7\n")
+    alone = CliRunner().invoke(main, ["validate", str(notes)])
+    assert alone.exit_code == 2 and "1 error in 1 file" in alone.stderr, alone.output
+    both = CliRunner().invoke(main, ["validate", str(notes), str(backbone)])
+    assert "2 errors in 2 files" in both.stderr, both.output

@@ -459,7 +459,9 @@ def test_an_original_repositorys_checkpoint_loads_through_timms_filter(
     path = tmp_path / f"original{suffix}"
     torch.save(saved, path)
     folder = workspace(tmp_path, "classification")
-    built = invoke("build", "--backbone", backbone_type, "--weights", str(path), "--workspace", str(folder), "--no-smoke")
+    built = invoke(
+        "build", "--backbone", backbone_type, "--weights", str(path), "--workspace", str(folder), "--no-smoke"
+    )
     assert built.exit_code == 0, built.output
     config = Config.fromfile(str(folder / "model.py"))
     model = runtime.build_model(config, runtime.scope_of(config))

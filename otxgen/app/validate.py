@@ -56,6 +56,7 @@ def validate(options: ValidateOptions, say: Say) -> Outcome:
         new = [finding for finding in validate_file(path, catalog, bases) if finding not in said]
         said.update(new)
         findings += new
+    files += sum(1 for path in options.paths if _refused(path))  # named, so counted, though not read
     say(f"[*] otxgen validate: {summary(findings, files)}")
     exit_code = max((finding.exit_code for finding in findings), default=0)
     return Outcome(render(findings, options.output_format, files), exit_code)
@@ -88,12 +89,17 @@ def _read_base(path: str) -> str:
     return read_text(Path(path))
 
 
+def _refused(path: Path) -> bool:
+    """A path named on the command line that is neither a folder nor a kind of file validate reads."""
+    return not path.is_dir() and path.exists() and path.suffix.lower() not in (*YAML_SUFFIXES, ".json", ".py")
+
+
 def _expand(paths: Sequence[Path], findings: list[Finding]) -> Iterator[Path]:
     """Files to validate, in order; paths that are neither are recorded as unreadable."""
     for path in paths:
         if path.is_dir():
             yield from _walk(path)
-        elif path.suffix.lower() in (*YAML_SUFFIXES, ".json", ".py") or not path.exists():
+        elif not _refused(path):
             yield path
         else:
             message = "not a backbone.yaml (.yaml, .yml) or a model config (.py, .yaml, .yml, .json)"
