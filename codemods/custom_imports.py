@@ -99,10 +99,14 @@ def add_custom_imports_in_module(module: cst.Module, modules: list[str], style: 
     return module if new is assign.value else _config.replace_at(module, ("custom_imports",), new)
 
 
-def set_custom_imports_in_module(module: cst.Module, wanted: list[str], style: Style | None = None) -> cst.Module:
+def set_custom_imports_in_module(
+    module: cst.Module, wanted: list[str], style: Style | None = None, drop_empty: bool = False
+) -> cst.Module:
     """``custom_imports.imports`` made to list exactly ``wanted``: entries not wanted are removed (the
     others keep their text), missing ones appended; a file without ``custom_imports`` gets one. The
-    caller passes the WHOLE list mmengine should see: a child's list replaces its base's."""
+    caller passes the WHOLE list mmengine should see: a child's list replaces its base's. With
+    ``drop_empty`` (no base lists imports), a statement left as ``dict(imports=[],
+    allow_failed_imports=False)``, the form otxgen writes, is removed: it says nothing."""
     names = _strings(wanted)
     style = style or Style.of(module)
     assign = _config.assigned(module, "custom_imports")
@@ -115,11 +119,32 @@ def set_custom_imports_in_module(module: cst.Module, wanted: list[str], style: S
                     kept[-1] = kept[-1].with_changes(comma=node.elements[-1].comma)
                 new = _config.replaced(assign.value, ("imports",), node.with_changes(elements=kept))
                 module = _config.replace_at(module, ("custom_imports",), new)
+    if drop_empty and not names:
+        module = _without_empty_imports(module)
     if assign is None and not names:
         return module
     if assign is None:
         return add_custom_imports_in_module(module, names, style)
     return add_custom_imports_in_module(module, names, style) if names else module
+
+
+def _without_empty_imports(module: cst.Module) -> cst.Module:
+    """``module`` without a ``custom_imports = dict(imports=[], allow_failed_imports=False)`` line."""
+    assign = _config.assigned(module, "custom_imports")
+    if assign is None or not (isinstance(assign.value, cst.Call) and is_plain_dict(assign.value)):
+        return module
+    if maybe_literal(assign.value) != {"imports": [], "allow_failed_imports": False}:
+        return module
+    body = [
+        statement
+        for statement in module.body
+        if not (
+            isinstance(statement, cst.SimpleStatementLine)
+            and _config.assigned_name(statement) == "custom_imports"
+            and statement.body[0] is assign
+        )
+    ]
+    return module.with_changes(body=body)
 
 
 def _new_value(names: list[str], quote: str) -> str:

@@ -23,6 +23,7 @@ def swap_backbone(
     imports: Sequence[str] = (),
     overrides: Mapping[str, object] | None = None,
     all_imports: Sequence[str] | None = None,
+    drop_empty_imports: bool = False,
     in_index: Sequence[int] | None = None,
     target: str | None = None,
     backbone_inherited: bool | None = None,
@@ -32,7 +33,8 @@ def swap_backbone(
     """``replace_backbone``, then ``set_in_channels``, then ``add_custom_imports``, parsing once.
 
     ``overrides`` (top-level names -> values, see ``codemods.overrides``) are merged in after the
-    channels; ``all_imports``, when given, is the whole ``custom_imports`` list the config must end with.
+    channels; ``all_imports``, when given, is the whole ``custom_imports`` list the config must end with
+    (``drop_empty_imports``: an emptied statement of the form otxgen writes is removed).
 
     Same result as calling the three (see their docstrings); ``backbone_inherited`` / ``neck_inherited``
     are their ``inherited``, which build's plan knows from the config view (without it the codemods
@@ -78,7 +80,11 @@ def swap_backbone(
         module = _located(lambda tree: add_custom_imports_in_module(tree, list(imports), style), module, original)
     if all_imports is not None:
         wanted = list(all_imports)
-        module = _located(lambda tree: set_custom_imports_in_module(tree, wanted, style), module, original)
+        module = _located(
+            lambda tree: set_custom_imports_in_module(tree, wanted, style, drop_empty=drop_empty_imports),
+            module,
+            original,
+        )
     return source if module is original else module.code
 
 

@@ -332,3 +332,25 @@ def test_over_an_inherited_list_with_equal_channels_or_a_pooling_neck_nothing_is
     source = "_base_ = './libra.py'\nmodel = dict(backbone=dict(type='ResNet'))\n"
     assert set_in_channels(source, [256, 512, 1024, 2048], inherited=True, base_neck=LIBRA) == source
     assert set_in_channels(source, [8], inherited=True, base_neck=[{"type": "GlobalAveragePooling"}]) == source
+
+
+@pytest.mark.parametrize(
+    ("statement", "drop_empty", "kept"),
+    [
+        ("custom_imports = dict(imports=['otxgen.libraries.timm'], allow_failed_imports=False)\n", True, False),
+        ("custom_imports = dict(imports=['otxgen.libraries.timm'], allow_failed_imports=False)\n", False, True),
+        ("custom_imports = dict(imports=['otxgen.libraries.timm'], allow_failed_imports=True)\n", True, True),
+    ],
+)
+def test_an_emptied_custom_imports_goes_only_when_it_says_nothing(statement: str, drop_empty: bool, kept: bool) -> None:
+    """Emptied, otxgen's own form says nothing and goes, unless a base lists imports (the caller then
+    keeps it: the child's empty list replaces theirs); a user's other settings keep the statement."""
+    from codemods._config import parse
+    from codemods.custom_imports import set_custom_imports_in_module
+
+    source = "_base_ = ['./base.py']\n" + statement + "model = dict(backbone=dict(type='ResNet'))\n"
+    result = set_custom_imports_in_module(parse(source), [], drop_empty=drop_empty).code
+    assert ("custom_imports" in result) == kept
+    assert result.startswith("_base_ = ['./base.py']\n") and result.endswith(
+        "model = dict(backbone=dict(type='ResNet'))\n"
+    )

@@ -137,3 +137,18 @@ def test_a_classifier_whose_neck_reads_the_backbone_is_checked_at_the_neck(tmp_p
     cfg = load_config(model)
     assert list(cfg.model.neck[0].in_channels) == [18, 36, 72, 144]
     build_and_forward("mmpretrain", cfg, 224, 300)
+
+
+def test_swapping_back_to_the_configs_own_library_leaves_no_empty_custom_imports(tmp_path: Path) -> None:
+    """A -> B -> A: the ``custom_imports`` the swap to timm added is removed on the way back, not left
+    as ``dict(imports=[], ...)``; a base's own imports would keep an emptied list (it replaces theirs)."""
+    model = shipped("mmdet", "retinanet/retinanet_r50_fpn_1x_coco.py", tmp_path)
+    original = model.read_text()
+    build = ("build", "--model", str(model), "--no-smoke", "--weights", "none")
+    assert CliRunner().invoke(main, [*build, "--backbone", "timm.resnet18"]).exit_code == 0
+    assert load_config(model).custom_imports == {"imports": ["otxgen.libraries.timm"], "allow_failed_imports": False}
+    back = CliRunner().invoke(main, [*build, "--backbone", "mmdet.ResNet", "--set", "depth=50"])
+    assert back.exit_code == 0, back.output
+    assert "custom_imports" not in model.read_text() and "custom_imports" not in original
+    assert load_config(model).get("custom_imports") is None
+    assert CliRunner().invoke(main, ["validate", str(model)]).exit_code == 0

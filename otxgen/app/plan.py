@@ -32,6 +32,8 @@ class SwapPlan:
     imports: list[str] | None = None  # the whole ``custom_imports`` list, None when it stays as it is
     notes: tuple[str, ...] = ()  # ``[!]`` lines
     facts: tuple[str, ...] = ()  # ``[*]`` lines (the normalisation set for the new weights)
+    # an emptied ``custom_imports`` of the form otxgen writes may go: no base lists imports it would revive
+    drop_empty_imports: bool = True
 
 
 class _RefusalError(Exception):
@@ -167,6 +169,7 @@ def _plan(
         _imports(merged, schema, library),
         tuple(notes),
         tuple(facts),
+        drop_empty_imports=not _base_imports(merged),
     )
 
 
@@ -557,6 +560,13 @@ def _imports(merged: ConfigFacts, schema: dict[str, Any], library: str | None) -
     wanted = [m for m in current if REGISTERING_MODULES.get(m, "") in used or m not in REGISTERING_MODULES]
     wanted += [m for m in needed if m not in wanted]
     return None if wanted == current else wanted
+
+
+def _base_imports(merged: ConfigFacts) -> list[Any]:
+    """The ``custom_imports`` list the ``_base_`` chain alone gives."""
+    inherited = merged.inherited.value.get("custom_imports") if merged.inherited is not None else None
+    imports = inherited.get("imports") if isinstance(inherited, dict) else None
+    return list(imports) if isinstance(imports, (list, tuple)) else [imports] if imports else []
 
 
 def _scopes_used(value: object, skip: tuple[str, ...] = ()) -> set[str]:

@@ -63,6 +63,7 @@ def rewrite_config(
             None,
             overrides=plan.overrides,
             all_imports=plan.imports,
+            drop_empty_imports=plan.drop_empty_imports,
             target=target,
             backbone_inherited=plan.backbone_inherited,
         )
