@@ -8,6 +8,7 @@ import libcst as cst
 
 from codemods import _config
 from codemods._merge import Style
+from codemods._wrap import width_of, wrap_changed
 from codemods.custom_imports import add_custom_imports_in_module, set_custom_imports_in_module
 from codemods.errors import CodemodError
 from codemods.overrides import apply_overrides_in_module
@@ -30,7 +31,8 @@ def swap_backbone(
     neck_inherited: bool | None = None,
     base_neck: Sequence[object] | None = None,
 ) -> str:
-    """``replace_backbone``, then ``set_in_channels``, then ``add_custom_imports``, parsing once.
+    """``replace_backbone``, then ``set_in_channels``, then ``add_custom_imports``, parsing once; the
+    statements they change are then wrapped to the file's width (``codemods._wrap``).
 
     ``overrides`` (top-level names -> values, see ``codemods.overrides``) are merged in after the
     channels; ``all_imports``, when given, is the whole ``custom_imports`` list the config must end with
@@ -50,7 +52,9 @@ def swap_backbone(
     ``swap_backbone(source, {'type': 'torchvision.resnet18'}, [64, 128, 256, 512], imports=[TV])``
     with ``TV = 'otxgen.libraries.torchvision'``::
 
-        custom_imports = dict(imports=['otxgen.libraries.torchvision'], allow_failed_imports=False)
+        custom_imports = dict(
+            imports=['otxgen.libraries.torchvision'],
+            allow_failed_imports=False)
         model = dict(
             backbone=dict(type='torchvision.resnet18'),  # the old one
             neck=dict(type='FPN', in_channels=[64, 128, 256, 512], out_channels=256))
@@ -85,6 +89,8 @@ def swap_backbone(
             module,
             original,
         )
+    if module is not original:
+        module = wrap_changed(module, original, width_of(source), style.trailing_comma)
     return source if module is original else module.code
 
 

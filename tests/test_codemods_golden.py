@@ -25,6 +25,7 @@ import pytest
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from codemods import _config
+from codemods._wrap import rewrapped
 from codemods.custom_imports import add_custom_imports
 from codemods.errors import CodemodError
 from codemods.pipeline import swap_backbone
@@ -46,7 +47,12 @@ def case_args(case: str) -> dict[str, Any]:
 
 
 def rewrite(source: str, args: dict[str, Any]) -> str:
-    """The pipeline ``otxgen build`` runs: backbone, then in_channels, then custom_imports."""
+    """The pipeline ``otxgen build`` runs: backbone, then in_channels, then custom_imports, then what
+    changed wrapped to the file's width."""
+    return rewrapped(source, _three_codemods(source, args))
+
+
+def _three_codemods(source: str, args: dict[str, Any]) -> str:
     target = args.get("target")
     if "backbone" in args:
         source = replace_backbone(source, args["backbone"], target=target, inherited=args.get("inherited"))

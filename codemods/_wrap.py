@@ -1,0 +1,90 @@
+"""Wrap a value otxgen wrote on one line the way mm configs are written, when its line would pass the
+file's width: a ``dict(...)`` one key a line, a list one item a line, recursively, each only as far as
+needed. A value that already spans lines keeps its layout (and its comments); only its one-line parts
+that overflow are wrapped. A value with nothing to break at (a long string) stays as it is."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from codemods._config import assigned_name, is_dict_call
+from codemods._literal import code_of, expression
+from codemods._merge import is_plain_dict
+
+STEP = "    "
+MIN_WIDTH = 79  # the width OpenMMLab's configs are formatted to (yapf); a file with longer lines allows them
+
+
+def width_of(source: str) -> int:
+    """The line width the file keeps to: its longest line, at least ``MIN_WIDTH``."""
+    return max(MIN_WIDTH, *(len(line) for line in source.splitlines()), 0)
+
+
+def wrapped(node: cst.BaseExpression, indent: str, column: int, width: int, trailing: bool) -> cst.BaseExpression:
+    """``node``, starting at ``column`` on a line indented by ``indent``, wrapped to ``width``."""
+    code = code_of(node)
+    if "\n" not in code:
+        return node if column + len(code) <= width else expression(_text(node, indent, column, width, trailing))
+    if not is_plain_dict(node):
+        return node
+    call = node
+    assert isinstance(call, cst.Call)
+    args = list(call.args)
+    inner = indent + STEP
+    for position, arg in enumerate(args):
+        assert arg.keyword is not None
+        start = len(inner) + len(arg.keyword.value) + 1  # a spread-out dict holds a key a line
+        new = wrapped(arg.value, inner, start, width, trailing)
+        if new is not arg.value:
+            args[position] = arg.with_changes(value=new)
+    return call.with_changes(args=args)
+
+
+def _text(node: cst.BaseExpression, indent: str, column: int, width: int, trailing: bool) -> str:
+    code = code_of(node)
+    if column + len(code) <= width:
+        return code
+    inner = indent + STEP
+    close = f",\n{indent}" if trailing else ""
+    if isinstance(node, cst.Call) and is_dict_call(node) and node.args:
+        items = []
+        for arg in node.args:
+            key = f"{arg.keyword.value}=" if arg.keyword is not None else str(arg.star)
+            items.append(inner + key + _text(arg.value, inner, len(inner) + len(key), width, trailing))
+        return f"{code_of(node.func)}(\n" + ",\n".join(items) + close + ")"
+    if isinstance(node, (cst.List, cst.Tuple)) and node.elements:
+        parts = [inner + _text(e.value, inner, len(inner), width, trailing) for e in node.elements]
+        single = isinstance(node, cst.Tuple) and len(parts) == 1
+        opening, closing = ("[", "]") if isinstance(node, cst.List) else ("(", ")")
+        return opening + "\n" + ",\n".join(parts) + ("," if single and not trailing else "") + close + closing
+    return code
+
+
+def wrap_changed(module: cst.Module, original: cst.Module, width: int, trailing: bool) -> cst.Module:
+    """``module`` with the value of each top-level ``NAME = value`` that differs from ``original``'s
+    text wrapped to ``width``; statements as the file wrote them are left alone."""
+    before = {original.code_for_node(statement) for statement in original.body}
+    body = list(module.body)
+    for position, statement in enumerate(body):
+        name = assigned_name(statement)
+        if name is None or module.code_for_node(statement) in before:
+            continue
+        assert isinstance(statement, cst.SimpleStatementLine)
+        assign = statement.body[0]
+        assert isinstance(assign, cst.Assign)
+        value = wrapped(assign.value, "", len(name) + 3, width, trailing)
+        if value is not assign.value:
+            body[position] = statement.with_changes(body=[assign.with_changes(value=value)])
+    return module.with_changes(body=body)
+
+
+def rewrapped(before: str, after: str) -> str:
+    """``after`` (``before`` rewritten by the codemods) with its changed statements wrapped to
+    ``before``'s width, as ``swap_backbone`` leaves them."""
+    from codemods._config import parse
+    from codemods._merge import Style
+
+    if after == before:
+        return after
+    module = wrap_changed(parse(after), parse(before), width_of(before), Style.from_source(before).trailing_comma)
+    return module.code
