@@ -199,6 +199,17 @@ def error_at(module: cst.Module, node: cst.CSTNode | None, message: str) -> Code
     return CodemodError(message, line, col)
 
 
+def remove_statement(module: cst.Module, name: str) -> cst.Module:
+    """``module`` without its last top-level ``name = ...`` statement (the one mmengine sees)."""
+    assign = assigned(module, name)
+    body = [
+        statement
+        for statement in module.body
+        if not (isinstance(statement, cst.SimpleStatementLine) and statement.body and statement.body[0] is assign)
+    ]
+    return module.with_changes(body=body)
+
+
 def append_statement(module: cst.Module, code: str) -> cst.Module:
     """Add a statement at the end of the module (after a blank line)."""
     statement = cst.parse_statement(code)

@@ -135,16 +135,7 @@ def _without_empty_imports(module: cst.Module) -> cst.Module:
         return module
     if maybe_literal(assign.value) != {"imports": [], "allow_failed_imports": False}:
         return module
-    body = [
-        statement
-        for statement in module.body
-        if not (
-            isinstance(statement, cst.SimpleStatementLine)
-            and _config.assigned_name(statement) == "custom_imports"
-            and statement.body[0] is assign
-        )
-    ]
-    return module.with_changes(body=body)
+    return _config.remove_statement(module, "custom_imports")
 
 
 def _new_value(names: list[str], quote: str) -> str:

@@ -31,6 +31,22 @@ class Replace:
     value: object
 
 
+@dataclass(frozen=True)
+class Drop:
+    """An override whose ``value`` is what the ``_base_`` chain alone gives: a file that sets the key
+    to something else loses its setting (so a swap back to the base's backbone leaves no copy of the
+    base behind); a file that already says ``value`` keeps its text."""
+
+    value: object
+
+
+def without_drops(value: object) -> object:
+    """``value`` with every ``Drop`` left out (what a file that does not set the keys must say)."""
+    if isinstance(value, Mapping):
+        return {key: without_drops(item) for key, item in value.items() if not isinstance(item, Drop)}
+    return value
+
+
 def _merges(value: object) -> bool:
     """A mapping without ``_delete_`` merges into the file's dict; anything else replaces."""
     return isinstance(value, Mapping) and _DELETE not in value
@@ -43,13 +59,29 @@ def apply_overrides_in_module(module: cst.Module, overrides: Mapping[str, object
     for name, value in overrides.items():
         assign = _config.assigned(module, name)
         if assign is None:
-            plain = value.value if isinstance(value, Replace) else value
-            module = _config.append_statement(module, f"{name} = {_rendered(plain, style)}\n")
+            plain = value.value if isinstance(value, Replace) else without_drops(value)
+            if not isinstance(value, Drop) and not _empty(plain):
+                module = _config.append_statement(module, f"{name} = {_rendered(plain, style)}\n")
+            continue
+        if isinstance(value, Drop):
+            if not same_value(maybe_literal(assign.value, style.names), value.value):
+                module = _config.remove_statement(module, name)
             continue
         new = _overlay(module, assign.value, value, style, (name,))
         if new is not assign.value:
-            module = _config.replace_at(module, (name,), new)
+            if _empty_dict(new):  # every key it set is the base's again: the statement says nothing
+                module = _config.remove_statement(module, name)
+            else:
+                module = _config.replace_at(module, (name,), new)
     return module
+
+
+def _empty(value: object) -> bool:
+    return isinstance(value, Mapping) and all(_empty(item) for item in value.values())
+
+
+def _empty_dict(node: cst.BaseExpression) -> bool:
+    return isinstance(node, cst.Call) and is_plain_dict(node) and not node.args
 
 
 def _rendered(value: object, style: Style) -> str:
@@ -78,11 +110,23 @@ def _overlay(
         return expression(render_like(value, node, style.quote))
     assert isinstance(value, Mapping)
     if _names_a_mapping(node, style) and not any(_merges(item) for item in value.values()):
-        return _over_name(cst.ensure_type(node, cst.Name), value, style)
+        kept = without_drops(value)  # a key the name's mapping sets stays the name's
+        assert isinstance(kept, Mapping)
+        return _over_name(cst.ensure_type(node, cst.Name), kept, style) if kept else node
     if not (isinstance(node, cst.Call) and is_plain_dict(node)):
         _refuse_opaque(module, node, path, replacing=False)
         return expression(_rendered(value, style))  # a literal (None) under a merge: the mapping replaces it
     return _overlay_call(module, node, value, style, path)
+
+
+def _differs(call: cst.Call, key: str, value: object, style: Style) -> bool:
+    """Whether ``call`` sets ``key`` to something other than ``value``."""
+    arg = _config.keyword_arg(call, key)
+    return arg is not None and not same_value(maybe_literal(arg.value, style.names), value)
+
+
+def _key_of(item: _layout.Item) -> str | None:
+    return item.arg.keyword.value if item.arg.keyword is not None else None
 
 
 def _names_a_mapping(node: cst.BaseExpression, style: Style) -> bool:
@@ -102,7 +146,13 @@ def _overlay_call(
     module: cst.Module, call: cst.Call, value: Mapping[str, object], style: Style, path: tuple[str, ...]
 ) -> cst.Call:
     leaves: dict[str, object] = {}
+    drops = {key for key, sub in value.items() if isinstance(sub, Drop) and _differs(call, key, sub.value, style)}
+    if drops:
+        frame, items = _layout.decompose(call)
+        call = _layout.assemble(call, frame, [item for item in items if _key_of(item) not in drops])
     for key, sub in value.items():
+        if isinstance(sub, Drop):
+            continue
         arg = _config.keyword_arg(call, key)
         if isinstance(sub, Replace):  # merge_call replaces a dict key by key, keeping equal values' text
             if arg is not None:
@@ -113,8 +163,12 @@ def _overlay_call(
             leaves[key] = sub
             continue
         new = _overlay(module, arg.value, sub, style, (*path, key))
-        if new is not arg.value:
+        if _empty_dict(new) and not _empty_dict(arg.value):  # all it set is the base's again
+            frame, items = _layout.decompose(call)
+            call = _layout.assemble(call, frame, [item for item in items if _key_of(item) != key])
+        elif new is not arg.value:
             call = cst.ensure_type(_config.replaced(call, (key,), new), cst.Call)
+    leaves = {key: without_drops(sub) for key, sub in leaves.items()}
     if not leaves:
         return call
     frame, items = _layout.decompose(call)

@@ -152,3 +152,28 @@ def test_swapping_back_to_the_configs_own_library_leaves_no_empty_custom_imports
     assert "custom_imports" not in model.read_text() and "custom_imports" not in original
     assert load_config(model).get("custom_imports") is None
     assert CliRunner().invoke(main, ["validate", str(model)]).exit_code == 0
+
+
+def test_a_swap_back_to_the_bases_backbone_gives_the_file_back(tmp_path: Path) -> None:
+    """A -> B -> A is the identity where it can be: back to the base's backbone and weights, every
+    value the first swap wrote is what the ``_base_`` chain gives again, so each leaves the file (the
+    backbone written whole under ``_delete_``, the neck's inputs, ``custom_imports``), and the file is
+    byte for byte the shipped one."""
+    model = shipped("mmdet", "retinanet/retinanet_r50_fpn_1x_coco.py", tmp_path)
+    original = model.read_text()
+    build = ("build", "--model", str(model), "--no-smoke")
+    there = CliRunner().invoke(main, [*build, "--backbone", "timm.resnet18"])
+    assert there.exit_code == 0 and model.read_text() != original, there.output
+    back = CliRunner().invoke(  # the base's own checkpoint, read from it rather than typed
+        main, [*build, "--backbone", "mmdet.ResNet", "--set", "depth=50", "--weights", _base_checkpoint(tmp_path)]
+    )
+    assert back.exit_code == 0, back.output
+    assert model.read_text() == original
+    again = [*build, "--backbone", "mmdet.ResNet", "--set", "depth=50", "--weights", _base_checkpoint(tmp_path)]
+    assert CliRunner().invoke(main, [*again, "--check"]).exit_code == 0
+
+
+def _base_checkpoint(root: Path) -> str:
+    base = load_config(root / "_base_" / "models" / "retinanet_r50_fpn.py")
+    checkpoint: str = base.model.backbone.init_cfg.checkpoint
+    return checkpoint

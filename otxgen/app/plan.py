@@ -15,6 +15,7 @@ from otxgen.app.carry import changes, misfits, new_backbone
 from otxgen.app.strides import keeping_strides
 from otxgen.errors import ArgumentError, InputError
 from otxgen.facts.libraries import LIBRARY_TASKS, REGISTERING_MODULES
+from otxgen.facts.values import same_value
 
 if TYPE_CHECKING:
     from otxgen.app.weights import Weights
@@ -171,6 +172,64 @@ def _plan(
         tuple(facts),
         drop_empty_imports=not _base_imports(merged),
     )
+
+
+def written(
+    plan: SwapPlan, merged: ConfigFacts, target: str | None, schema: dict[str, Any]
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """What the codemods write for ``plan`` (the backbone and the overrides): where a value the plan
+    sets is what the ``_base_`` chain alone gives, the file's own other setting is removed (``Drop``),
+    so that a swap back to the base's backbone leaves no copy of the base behind. The merged result is
+    the plan's either way; the backbone counts as the base's when every argument, defaults filled in
+    from its schema, is."""
+    from codemods.overrides import Drop
+
+    inherited = merged.inherited
+    if inherited is None:
+        return plan.backbone, plan.overrides
+    host_path, key = _target_path(target)
+    overrides = _pruned(plan.overrides, inherited.value)
+    base_backbone = _at(inherited.value, (*host_path, key))
+    backbone = plan.backbone
+    if backbone is not None and isinstance(base_backbone, dict) and _same_backbone(backbone, base_backbone, schema):
+        backbone = None
+        overrides = _merged_dicts(overrides, _nested((*host_path, key), Drop(base_backbone)))
+    return backbone, overrides
+
+
+_MISSING = object()
+
+
+def _pruned(override: dict[str, Any], base: Any) -> dict[str, Any]:
+    from codemods.overrides import Drop, Replace
+
+    pruned: dict[str, Any] = {}
+    for key, value in override.items():
+        given = base.get(key, _MISSING) if isinstance(base, dict) else _MISSING
+        if isinstance(value, Replace):
+            pruned[key] = value
+        elif isinstance(value, dict) and value.get("_delete_"):
+            whole = {k: v for k, v in value.items() if k != "_delete_"}
+            pruned[key] = Drop(given) if given is not _MISSING and same_value(whole, given) else value
+        elif isinstance(value, dict):
+            pruned[key] = _pruned(value, given)
+        else:
+            pruned[key] = Drop(given) if given is not _MISSING and same_value(value, given) else value
+    return pruned
+
+
+def _same_backbone(new: dict[str, Any], old: dict[str, Any], schema: dict[str, Any]) -> bool:
+    """Whether two backbone mappings of one type build the same backbone (an absent argument at its
+    schema default)."""
+    if new.get("type") != old.get("type"):
+        return False
+    properties = schema.get("properties") or {}
+
+    def value(mapping: dict[str, Any], key: str) -> Any:
+        return mapping.get(key, (properties.get(key) or {}).get("default", _MISSING))
+
+    keys = (set(new) | set(old)) - {"_delete_", "type"}
+    return all(value(new, key) is not _MISSING and same_value(value(new, key), value(old, key)) for key in keys)
 
 
 def planned_view(merged: ConfigFacts, plan: SwapPlan, target: str | None) -> ConfigFacts:

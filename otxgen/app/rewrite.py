@@ -41,7 +41,7 @@ def rewrite_config(
     rejects."""
     from codemods.errors import CodemodError
     from codemods.pipeline import swap_backbone
-    from otxgen.app.plan import plan_swap, planned_view
+    from otxgen.app.plan import plan_swap, planned_view, written
 
     before = fsio.read_text(path)
     bases = _base_files()
@@ -56,12 +56,13 @@ def rewrite_config(
         say(f"[!] {path.name}: {note}")
     for fact in plan.facts:
         say(f"[*] {path.name}: {fact}")
+    to_write, overrides = written(plan, merged, target, schema)
     try:
         after = swap_backbone(
             before,
-            plan.backbone,
+            to_write,
             None,
-            overrides=plan.overrides,
+            overrides=overrides,
             all_imports=plan.imports,
             drop_empty_imports=plan.drop_empty_imports,
             target=target,
