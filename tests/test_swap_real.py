@@ -177,3 +177,23 @@ def _base_checkpoint(root: Path) -> str:
     base = load_config(root / "_base_" / "models" / "retinanet_r50_fpn.py")
     checkpoint: str = base.model.backbone.init_cfg.checkpoint
     return checkpoint
+
+
+def test_a_dilated_segmentation_backbone_keeps_its_output_stride(tmp_path: Path) -> None:
+    """A dilated ResNet (``strides``/``dilations``: maps at 4, 8, 8, 8) has no stride table to read,
+    so its strides are probed: the new backbone then keeps stride 8 for the decode head instead of
+    silently giving it 32."""
+    import torch
+
+    model = shipped("mmseg", "pspnet/pspnet_r50-d8_4xb2-40k_cityscapes-512x1024.py", tmp_path)
+    said = swapped(model, "timm.resnet18")
+    assert "keeps the strides its neck expects (4, 8, 8, 8)" in said
+    cfg = load_config(model)
+    importlib.import_module("otxgen.libraries.timm")
+    from mmseg.registry import MODELS
+
+    backbone = MODELS.build(cfg.model.backbone).eval()
+    with torch.no_grad():
+        maps = backbone(torch.zeros(1, 3, 64, 64))
+    assert [64 // m.shape[-1] for m in maps] == [4, 8, 8, 8]
+    build_and_forward("mmseg", cfg, 128, 120)

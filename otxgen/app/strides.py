@@ -29,7 +29,9 @@ def keeping_strides(
     from otxgen.schema.table import ChannelTable
     from otxgen.shapes import ProbeError, probe_outputs, static_outputs
 
-    old_strides = ChannelTable.for_config(old, library, catalog).strides() or fed_strides(host)
+    old_strides = (
+        ChannelTable.for_config(old, library, catalog).strides() or fed_strides(host) or _probed(old, library, catalog)
+    )
     new_strides = [o.stride for o in outputs.outputs]
     if "out_indices" in backbone or old_strides in (None, new_strides):
         return backbone, outputs
@@ -54,6 +56,24 @@ def keeping_strides(
             f"out_indices={indices}: strides {', '.join(map(str, got))} for the {wanted} its heads were built for"
         )
     return adjusted, result
+
+
+def _probed(old: dict[str, Any], library: str | None, catalog: Catalog) -> list[int] | None:
+    """The old backbone's output strides from a probe, where its table cannot say (arguments that move
+    strides: a dilated ResNet's ``strides``/``dilations`` give 4, 8, 8, 8); None when it does not build."""
+    from otxgen.schema.resolve import resolve_type
+    from otxgen.shapes import ProbeError, probe_outputs
+
+    resolved = resolve_type(str(old.get("type", "")), library, catalog).type
+    if resolved is None:
+        return None
+    args = {k: v for k, v in old.items() if k not in ("init_cfg", "pretrained", "_delete_")}
+    try:
+        result = probe_outputs({**args, "type": resolved})
+    except ProbeError:
+        return None
+    strides = [o.stride for o in result.outputs]
+    return [int(s) for s in strides if isinstance(s, int)] if result.is_dense else None
 
 
 def _stage_indices(old: list[int], stages: list[Any], exact: bool) -> tuple[int, ...] | None:
