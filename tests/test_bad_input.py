@@ -366,6 +366,20 @@ CASES = [
         r"--set dilations=\[1, 1, 2\]: backbone.dilations: mmdet.RegNet does not build with dilations=\[1, 1, 2\]",
     ),
     Case(
+        "dilations-beside-carried-arguments",
+        write(
+            "res.py",
+            b"default_scope = 'mmdet'\nmodel = dict(type='RetinaNet', backbone=dict(type='ResNet', depth=50, "
+            b"num_stages=4, strides=(1, 2, 2, 2)),\n    neck=dict(type='FPN', in_channels=[256, 512, 1024, 2048], "
+            b"out_channels=256, num_outs=5))\n",
+            lambda tmp: [
+                *("build", "--backbone", "mmdet.ResNet", "--model", str(tmp / "bad" / "res.py"), "--no-smoke"),
+                *("--set", "depth=50", "--set", "dilations=[1, 1, 2]"),
+            ],
+        ),
+        r"--set dilations=\[1, 1, 2\]: backbone.dilations: mmdet.ResNet does not build with",
+    ),
+    Case(
         "negative-channels",
         write("neg.yaml", b"backbone:\n  type: mmdet.ResNet\n  depth: 50\n  stem_channels: -5\n", bad("neg.yaml")),
         Y + r"neg.yaml:4:18: backbone.stem_channels: stem_channels -5 is not a channel count \(at least 1\)",

@@ -284,8 +284,8 @@ def test_shape_args_make_channels_uncheckable(catalog: DirCatalog) -> None:
         "    neck=dict(type='FPN', in_channels=[256, 512, 1024, 2048]))\n"
     )
     assert lines(validate_model_config(text, "m.py", catalog)) == [
-        "m.py:3:39: note: model.neck.in_channels: cannot check statically: base_channels set, which changes the "
-        "channels"
+        "m.py:3:39: note: model.neck.in_channels: cannot check statically: base_channels set, which may change "
+        "the outputs (channels or strides)"
     ]
 
 
@@ -496,7 +496,7 @@ def test_yolov3_neck_note_is_not_reversed_with_the_channels(catalog: DirCatalog)
         "    neck=dict(type='YOLOV3Neck', in_channels=[512, 256, 128]))\n"
     )
     assert lines(validate_model_config(text, "m.py", catalog))[0].endswith(
-        "base_channels set, which changes the channels"
+        "base_channels set, which may change the outputs (channels or strides)"
     )
 
 

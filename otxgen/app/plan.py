@@ -137,7 +137,7 @@ def _plan(
     dropped = misfits(old, backbone, requested, schema, notes) if same_type else []
     if dropped:  # written whole (under ``_delete_``) without them: merging in place would keep them
         same_type, backbone = False, {k: v for k, v in backbone.items() if k not in dropped}
-    backbone, outputs = _outputs(backbone, task, schema, notes)
+    backbone, outputs = _outputs(backbone, task, schema, notes, requested)
     if task != "classification":
         backbone, outputs = keeping_strides(host, old, backbone, schema, outputs, catalog, library, facts)
     _refuse_single_stride_into_pyramid(host, outputs, host_path)
@@ -484,10 +484,12 @@ def _refuse_second_backbone(host: dict[str, Any], host_path: tuple[str, ...], ke
                     raise _RefusalError(at, message)
 
 
-def _blamed(backbone: dict[str, Any], failure: str) -> str | None:
+def _blamed(backbone: dict[str, Any], failure: str, requested: Mapping[str, Any]) -> str | None:
     """The argument a build failure is about: the first given one its failing line names, else the
-    first whose number it quotes (``negative dimension -5``)."""
-    given = [key for key in backbone if key not in ("type", "init_cfg")]
+    first whose number it quotes (``negative dimension -5``); the user's own (``requested``) first,
+    then those carried over from the old backbone."""
+    keys = [key for key in backbone if key not in ("type", "init_cfg")]
+    given = [key for key in keys if key in requested] + [key for key in keys if key not in requested]
     named = [key for key in given if re.search(rf"\b{re.escape(key)}\b", failure)]
     if named:
         return named[0]
@@ -497,7 +499,7 @@ def _blamed(backbone: dict[str, Any], failure: str) -> str | None:
 
 
 def _outputs(
-    backbone: dict[str, Any], task: str, schema: dict[str, Any], notes: list[str]
+    backbone: dict[str, Any], task: str, schema: dict[str, Any], notes: list[str], requested: Mapping[str, Any]
 ) -> tuple[dict[str, Any], ShapeResult]:
     """The backbone's outputs; for a dense task, a backbone that pools by default (ConvNeXt) gets the
     arguments its table records for feature maps (``gap_before_final_norm=False``), unless set."""
@@ -512,7 +514,7 @@ def _outputs(
             said = ", ".join(f"{k}={v!r}" for k, v in dense_args.items())
             notes.append(f"set {said}: {backbone['type']} pools by default, and a {task} model needs feature maps")
     except ProbeError as error:
-        blamed = _blamed(backbone, str(error))
+        blamed = _blamed(backbone, str(error), requested)
         if blamed is not None:
             message = (
                 f"backbone.{blamed}: {backbone['type']} does not build with {blamed}={backbone[blamed]!r} ({error})"

@@ -119,7 +119,7 @@ class ChannelTable:
         dense: dict[str, Any] = block.get("dense_args") or {}
         moved = sorted(changed & set(block.get("shape_args", [])) - set(dense))
         if moved:
-            return Unknown(f"{', '.join(moved)} set, which changes the channels")
+            return Unknown(f"{', '.join(moved)} set, which may change the outputs (channels or strides)")
         option = self._option(args)
         if option not in block["table"]:
             key = str(block.get("key"))
