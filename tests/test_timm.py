@@ -176,3 +176,20 @@ def test_frozen_stages_and_norm_eval_on_a_timm_backbone() -> None:
     assert all(p.requires_grad for name, p in backbone.net.named_parameters() if name.startswith("layer2"))
     norms = [m for m in backbone.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     assert norms and not any(m.training for m in norms)
+
+
+def test_a_vits_stem_is_its_patch_embedding_whichever_blocks_its_stages_are() -> None:
+    """A ViT's stages are the blocks timm's ``features_only`` gives (the last ones); ``frozen_stages=0``
+    freezes the stem alone (patch embedding, class token, position embedding), not the blocks before
+    the first stage; ``frozen_stages=1`` freezes up to the end of the first stage's block."""
+    from otxgen.libraries.timm import ADAPTER
+
+    stem = ADAPTER.build("vit_tiny_patch16_224", frozen_stages=0).train()
+    frozen = [name for name, p in stem.net.named_parameters() if not p.requires_grad]
+    assert frozen and not any(".blocks." in f".{name}" for name in frozen)
+    assert all(p.requires_grad for name, p in stem.net.named_parameters() if ".blocks." in f".{name}")
+    one = ADAPTER.build("vit_tiny_patch16_224", frozen_stages=1).train()
+    first = one.stages.modules[one.stages.levels[0]]  # e.g. blocks.9
+    names = [name for name, _ in one.net.named_parameters()]
+    last_frozen = max(i for i, (_, p) in enumerate(one.net.named_parameters()) if not p.requires_grad)
+    assert f".{first}." in f".{names[last_frozen]}" and f".{first}." not in f".{names[last_frozen + 1]}"

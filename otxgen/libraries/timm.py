@@ -154,8 +154,9 @@ class TimmBackbone(FrozenTrainMode, BaseModule):
         """Freeze as mm backbones do: -1 nothing, 0 the stem, ``k`` the stem and stages 0..k-1. The
         frozen parameters are those registered (the network's order) up to the end of the module that
         gives the level before stage ``k`` (``feature_info`` names it; a features net may flatten
-        ``stages.0`` into ``stages_0``), or, when stage 0 is timm's first level, those before it; frozen
-        modules stay in eval mode."""
+        ``stages.0`` into ``stages_0``), or, when stage 0 is timm's first level, those before its first
+        block (a ViT's stem is its patch embedding, whichever blocks its stages are); frozen modules stay
+        in eval mode."""
         if self.frozen_stages < 0:
             return
         bounds = _parameter_bounds(self.net)
@@ -164,14 +165,21 @@ class TimmBackbone(FrozenTrainMode, BaseModule):
             cut = bounds(self.stages.modules[self.stages.levels[stage - 1]])[1]
         else:
             before = [index for index, _, _ in self.stages.all_levels if index < self.stages.levels[0]]
-            first = self.stages.levels[0]
-            cut = bounds(self.stages.modules[before[-1]])[1] if before else bounds(self.stages.modules[first])[0]
+            first = _first_of_its_kind(self.stages.modules[self.stages.levels[0]])
+            cut = bounds(self.stages.modules[before[-1]])[1] if before else bounds(first)[0]
         for param in list(self.net.parameters())[:cut]:
             param.requires_grad = False
         for module in self.net.modules():
             params = list(module.parameters(recurse=False))
             if params and not any(p.requires_grad for p in params):
                 module.eval()
+
+
+def _first_of_its_kind(module: str) -> str:
+    """The first of the numbered blocks ``module`` is one of (a ViT's stage 0 may be ``blocks.9``:
+    the stem ends where ``blocks.0`` starts), else ``module``."""
+    container, _, number = module.rpartition(".")
+    return f"{container}.0" if container and number.isdigit() else module
 
 
 def _parameter_bounds(net: nn.Module) -> Callable[[str], tuple[int, int]]:
