@@ -57,15 +57,24 @@ def test_export_rewrites_drift_and_is_then_clean(tmp_path: Path) -> None:
     assert export(SchemaExportOptions(("mmdet",), out, check=True), lambda _: None).exit_code == 0
 
 
-@pytest.mark.parametrize("foreign", ["index.json", "mmdet/ResNet.json"])
-def test_a_file_otxgen_did_not_write_is_never_replaced(tmp_path: Path, foreign: str) -> None:
+FOREIGN = {
+    "index.json": '{"backbones": "my own list"}\n',
+    "mmdet/ResNet.json": '{"backbones": "my own list"}\n',
+    "index.json ": '{"format": 1, "libraries": "abc"}\n',  # another tool's index with a format number
+    "index.json  ": '{"format": 1, "libraries": {}, "backbones": [1]}\n',
+}
+
+
+@pytest.mark.parametrize("case", list(FOREIGN), ids=lambda case: case.strip() + str(len(case)))
+def test_a_file_otxgen_did_not_write_is_never_replaced(tmp_path: Path, case: str) -> None:
     out = tmp_path / "out"
     (out / "mmdet").mkdir(parents=True)
-    (out / foreign).write_text('{"backbones": "my own list"}\n', encoding="utf-8")
+    foreign = case.strip()
+    (out / foreign).write_text(FOREIGN[case], encoding="utf-8")
     result = CliRunner().invoke(main, ["schema", "export", "mmdet", "--out", str(out)])
     assert result.exit_code == 2, result.output
     assert f"{out / foreign}: exists and was not written by otxgen" in result.stderr
-    assert (out / foreign).read_text(encoding="utf-8") == '{"backbones": "my own list"}\n'
+    assert (out / foreign).read_text(encoding="utf-8") == FOREIGN[case]
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.json")) == [foreign]
 
 

@@ -174,22 +174,40 @@ def _stale_files(out: Path, libraries: Iterable[str], files: dict[str, str]) -> 
     for library in libraries:
         for path in sorted((out / library).glob("*.json")):
             relative = f"{library}/{path.name}"
-            if relative not in files and _read_json(path, "x-otxgen") is not None:
+            data = _read_json(path, "x-otxgen")
+            if relative not in files and data is not None and _ours(data, "x-otxgen"):
                 stale.append(relative)
     return stale
 
 
 def _own(path: Path, mark: str) -> dict[str, Any] | None:
-    """``path``'s JSON when otxgen wrote it (it has the key ``mark``), ``None`` when there is no file;
-    a file otxgen did not write is an ``InputError``: never replaced."""
+    """``path``'s JSON when otxgen wrote it, ``None`` when there is no file; a file otxgen did not write
+    (see ``_ours``) is an ``InputError``: never replaced."""
     if not path.exists():
         return None
     data = _read_json(path, mark)
-    if data is None:
+    if data is None or not _ours(data, mark):
         raise InputError(
-            f"exists and was not written by otxgen (no {mark!r}); move it or choose another --out", str(path)
+            f"exists and was not written by otxgen (not an otxgen {'schema' if mark == 'x-otxgen' else 'index'}); "
+            "move it or choose another --out",
+            str(path),
         )
     return data
+
+
+def _ours(data: dict[str, Any], mark: str) -> bool:
+    """Whether JSON data has the form otxgen writes: a schema's ``x-otxgen`` object, or an index's
+    ``format`` number with its ``libraries`` object and ``backbones`` rows (another tool's index may
+    have a ``format`` too)."""
+    if mark == "x-otxgen":
+        return isinstance(data.get("x-otxgen"), dict)
+    rows = data.get("backbones")
+    return (
+        isinstance(data.get("format"), int)
+        and isinstance(data.get("libraries"), dict)
+        and isinstance(rows, list)
+        and all(isinstance(row, dict) and isinstance(row.get("library"), str) for row in rows)
+    )
 
 
 def _check(out: Path, files: dict[str, str], stale: list[str], say: Say) -> Outcome:
