@@ -330,6 +330,9 @@ CASES = [
         "weights-host-only", typed("--weights", "https://host/"), r"https://host/: an http address needs a host and a"
     ),
     Case("weights-npz", typed("--weights", "https://host/vit.npz"), r"vit.npz: not a format mmengine's checkpoint"),
+    Case("weights-ftp", typed("--weights", "ftp://host/w.pth"), r"does not fetch ftp:// addresses \(http://, https://"),
+    Case("weights-file-uri", typed("--weights", "file:///w.pth"), r"does not fetch file:// addresses"),
+    Case("weights-empty", typed("--weights", ""), r"--weights is empty: give a URL, a checkpoint file, auto or none"),
     Case(
         "weights-text-file",
         write("notes.pth", b"my notes\n", lambda tmp: typed("--weights", str(tmp / "bad" / "notes.pth"))(tmp)),

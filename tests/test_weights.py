@@ -497,3 +497,14 @@ def test_a_relative_weights_path_is_written_so_that_it_still_names_the_file(
     assert invoke(*args, "--weights", "none", "--model", "model.py").exit_code == 0
     assert invoke(*args, "--model", "model.py").exit_code == 0
     assert backbone_of(here)["init_cfg"]["checkpoint"] == "ckpt/w.pth"
+
+
+def test_the_address_schemes_are_the_ones_mmengines_reader_fetches() -> None:
+    """``--weights scheme://...`` is accepted for exactly the schemes mmengine's ``CheckpointLoader``
+    registers (read from it; the one without ``://`` is its local-path fallback)."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    from otxgen.facts.checkpoints import ADDRESS_SCHEMES
+
+    registered = {re.sub(r"^\(.*\)\?", "", prefix).removesuffix("://") for prefix in CheckpointLoader._schemes}
+    assert set(ADDRESS_SCHEMES) == registered - {""}

@@ -15,6 +15,7 @@ torchvision / pytorchcv / timm wrappers rename their library's classifier keys t
 from __future__ import annotations
 
 import pickletools
+import re
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -78,6 +79,8 @@ def _given(address: str, schema: dict[str, Any], base: Path, elsewhere: bool) ->
         _require_address(address)
         note = f"{address} is not a checkpoint the catalog knows: the normalisation stays as it is"
         return Weights(_init_cfg(address, None), notes=(note,))
+    if not address.strip():
+        raise UsageError("--weights is empty: give a URL, a checkpoint file, auto or none")
     path = Path(address) if Path(address).is_absolute() else base / address
     if path.is_dir():
         raise UsageError(f"--weights {address}: is a folder; give a checkpoint file in it (a .pth)")
@@ -103,11 +106,19 @@ def _require_address(address: str) -> None:
     and a file for http), in a format it reads; else a ``UsageError`` saying what is wrong."""
     from urllib.parse import urlsplit
 
-    from otxgen.facts.checkpoints import torch_readable
+    from otxgen.facts.checkpoints import ADDRESS_SCHEMES, torch_readable
 
     parts = urlsplit(address)
     if not parts.scheme or not address.split("://", 1)[1]:
         raise UsageError(f"--weights {address}: not an address (give scheme://..., a checkpoint file, auto or none)")
+    named = re.match(r"(?:[^:/\s]+:)?([A-Za-z][\w+.-]*)://", address)  # s3/petrel may name a cluster first
+    scheme = named.group(1).lower() if named else parts.scheme
+    if scheme not in ADDRESS_SCHEMES:
+        schemes = ", ".join(f"{name}://" for name in ADDRESS_SCHEMES)
+        raise UsageError(
+            f"--weights {address}: mmengine's checkpoint reader does not fetch {scheme}:// addresses "
+            f"({schemes}); download it and give the file"
+        )
     if parts.scheme in ("http", "https"):
         if not parts.netloc or parts.path in ("", "/"):
             raise UsageError(f"--weights {address}: an http address needs a host and a file")

@@ -57,3 +57,19 @@ def torch_readable(address: str) -> bool:
     by its file name (a query string ignored)."""
     name = address.split("?", 1)[0].rsplit("/", 1)[-1].lower()
     return name.endswith(TORCH_SUFFIXES)
+
+
+# The address schemes mmengine's checkpoint reader (``CheckpointLoader``) fetches from; anything else
+# with ``://`` it reads as a local path, which then does not exist.
+ADDRESS_SCHEMES = (
+    "http",
+    "https",
+    "torchvision",
+    "open-mmlab",
+    "openmmlab",
+    "mmcls",
+    "modelzoo",
+    "pavi",
+    "s3",
+    "petrel",
+)
