@@ -189,9 +189,9 @@ def build(
 
     Only the backbone, the neck/head in_channels and custom_imports change; every comment elsewhere
     stays. Unless you set out_indices, the new backbone keeps the output strides the config's neck and
-    heads were built for. Configs are parsed, never executed, except by the final smoke-build. Writes
-    are atomic; to get a file back use your VCS, or keep the output of --diff (docs/writes.md, "getting a
-    file back").
+    heads were built for (a dilated backbone's finer maps are not: a [!] line says so). Configs are
+    parsed, never executed, except by the final smoke-build. Writes are atomic; to get a file back use
+    your VCS, or keep the output of --diff (docs/writes.md, "getting a file back").
     """
 
     from otxgen.app import build as app

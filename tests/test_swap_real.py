@@ -69,7 +69,9 @@ def test_a_preprocessor_given_by_name_is_updated_in_the_model_as_a_copy(tmp_path
     swapped(model, "mmdet.RegNet", weights="auto")  # RegNet's checkpoint wants BGR and its own mean/std
     text = model.read_text()
     assert "data_preprocessor = dict(size=crop_size)" in text  # the name stays as it was
-    assert "data_preprocessor=dict(data_preprocessor, mean=[103.53, 116.28, 123.675]" in text
+    assert "data_preprocessor=dict(data_preprocessor, mean=[103.53, 116.28, 123.675]" in " ".join(text.split()).replace(
+        "( ", "("
+    )
     cfg = load_config(model)
     assert cfg.model.data_preprocessor.bgr_to_rgb is False and cfg.model.data_preprocessor.size == (128, 128)
     importlib.import_module("mmdet.models")
@@ -179,21 +181,14 @@ def _base_checkpoint(root: Path) -> str:
     return checkpoint
 
 
-def test_a_dilated_segmentation_backbone_keeps_its_output_stride(tmp_path: Path) -> None:
-    """A dilated ResNet (``strides``/``dilations``: maps at 4, 8, 8, 8) has no stride table to read,
-    so its strides are probed: the new backbone then keeps stride 8 for the decode head instead of
-    silently giving it 32."""
-    import torch
-
+def test_a_dilated_segmentation_backbone_says_the_maps_come_coarser(tmp_path: Path) -> None:
+    """A dilated ResNet (``strides``/``dilations``: maps at 4, 8, 8, 8) has no stride table to read: its
+    strides are probed to say that the new backbone's deepest maps come at stride 32, 4x coarser, and
+    how to keep them finer; the model builds and runs as written."""
     model = shipped("mmseg", "pspnet/pspnet_r50-d8_4xb2-40k_cityscapes-512x1024.py", tmp_path)
     said = swapped(model, "timm.resnet18")
-    assert "keeps the strides its neck expects (4, 8, 8, 8)" in said
+    assert "the old ResNetV1c gave its deepest maps at stride 8 (dilated), the new backbone at 32" in said
+    assert "4x coarser maps; set the new backbone's own dilation or output-stride arguments" in said
     cfg = load_config(model)
     importlib.import_module("otxgen.libraries.timm")
-    from mmseg.registry import MODELS
-
-    backbone = MODELS.build(cfg.model.backbone).eval()
-    with torch.no_grad():
-        maps = backbone(torch.zeros(1, 3, 64, 64))
-    assert [64 // m.shape[-1] for m in maps] == [4, 8, 8, 8]
     build_and_forward("mmseg", cfg, 128, 120)

@@ -139,7 +139,7 @@ def _plan(
         same_type, backbone = False, {k: v for k, v in backbone.items() if k not in dropped}
     backbone, outputs = _outputs(backbone, task, schema, notes, requested)
     if task != "classification":
-        backbone, outputs = keeping_strides(host, old, backbone, schema, outputs, catalog, library, facts)
+        backbone, outputs = keeping_strides(host, old, backbone, schema, outputs, catalog, library, facts, notes)
     _refuse_single_stride_into_pyramid(host, outputs, host_path)
     paired = paired_head(host, requested["type"])
     if paired is not None:

@@ -19,20 +19,23 @@ def keeping_strides(
     catalog: Catalog,
     library: str | None,
     facts: list[str],
+    notes: list[str],
 ) -> tuple[dict[str, Any], ShapeResult]:
     """The new backbone with ``out_indices`` chosen so that its maps come at the strides the old one
     gave (its schema's table), or else at the strides the anchors were built for (the strides the neck,
     anchors and heads expect), with its outputs; unchanged when ``out_indices`` is set, the strides
     agree, or neither says. The stages come from the table; the chosen outputs from the table where it
-    applies, else probed (ConvNeXt with its feature-map arguments). The choice is said in ``facts``."""
+    applies, else probed (ConvNeXt with its feature-map arguments). The choice is said in ``facts``.
+    Where the old backbone's table cannot say (a dilated ResNet), its strides are probed only to say,
+    in ``notes``, that the deepest maps come coarser now: its heads resize what they get."""
     from otxgen.facts.consumers import fed_strides
     from otxgen.schema.table import ChannelTable
     from otxgen.shapes import ProbeError, probe_outputs, static_outputs
 
-    old_strides = (
-        ChannelTable.for_config(old, library, catalog).strides() or fed_strides(host) or _probed(old, library, catalog)
-    )
+    old_strides = ChannelTable.for_config(old, library, catalog).strides() or fed_strides(host)
     new_strides = [o.stride for o in outputs.outputs]
+    if old_strides is None and "out_indices" not in backbone:
+        _say_a_coarser_output(old, new_strides, library, catalog, notes)
     if "out_indices" in backbone or old_strides in (None, new_strides):
         return backbone, outputs
     assert old_strides is not None
@@ -56,6 +59,19 @@ def keeping_strides(
             f"out_indices={indices}: strides {', '.join(map(str, got))} for the {wanted} its heads were built for"
         )
     return adjusted, result
+
+
+def _say_a_coarser_output(
+    old: dict[str, Any], new_strides: list[int | None], library: str | None, catalog: Catalog, notes: list[str]
+) -> None:
+    probed = _probed(old, library, catalog)
+    deepest = new_strides[-1] if new_strides else None
+    if probed and isinstance(deepest, int) and probed[-1] < deepest:
+        notes.append(
+            f"the old {old.get('type')} gave its deepest maps at stride {probed[-1]} (dilated), the new backbone "
+            f"at {deepest}: the heads get {deepest // probed[-1]}x coarser maps; set the new backbone's own "
+            "dilation or output-stride arguments to keep them finer"
+        )
 
 
 def _probed(old: dict[str, Any], library: str | None, catalog: Catalog) -> list[int] | None:
