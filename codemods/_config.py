@@ -199,6 +199,17 @@ def error_at(module: cst.Module, node: cst.CSTNode | None, message: str) -> Code
     return CodemodError(message, line, col)
 
 
+def has_comments(module: cst.Module, name: str) -> bool:
+    """Whether the last top-level ``name = ...`` statement carries a comment (above it, at the end of
+    its line, or inside its value)."""
+    assign = assigned(module, name)
+    for statement in module.body:
+        if isinstance(statement, cst.SimpleStatementLine) and statement.body and statement.body[0] is assign:
+            above = any(line.comment is not None for line in statement.leading_lines)
+            return above or "#" in module.code_for_node(statement).split("\n", len(statement.leading_lines))[-1]
+    return False
+
+
 def remove_statement(module: cst.Module, name: str) -> cst.Module:
     """``module`` without its last top-level ``name = ...`` statement (the one mmengine sees)."""
     assign = assigned(module, name)

@@ -64,9 +64,12 @@ def apply_overrides_in_module(module: cst.Module, overrides: Mapping[str, object
                 module = _config.append_statement(module, f"{name} = {_rendered(plain, style)}\n")
             continue
         if isinstance(value, Drop):
-            if not same_value(maybe_literal(assign.value, style.names), value.value):
+            if same_value(maybe_literal(assign.value, style.names), value.value):
+                continue
+            if not _config.has_comments(module, name):
                 module = _config.remove_statement(module, name)
-            continue
+                continue
+            value = value.value  # its comments say something: the statement stays, with the base's value
         new = _overlay(module, assign.value, value, style, (name,))
         if new is not assign.value:
             if _empty_dict(new):  # every key it set is the base's again: the statement says nothing
@@ -125,6 +128,15 @@ def _differs(call: cst.Call, key: str, value: object, style: Style) -> bool:
     return arg is not None and not same_value(maybe_literal(arg.value, style.names), value)
 
 
+def _commented(item: _layout.Item) -> bool:
+    """Whether an argument carries a comment (above it or at the end of its line): removing it would
+    lose what the comment says, so it keeps its place with the base's value instead."""
+    leading = item.placement.leading if item.placement is not None else ()
+    return (item.trailing is not None and item.trailing.comment is not None) or any(
+        line.comment is not None for line in leading
+    )
+
+
 def _key_of(item: _layout.Item) -> str | None:
     return item.arg.keyword.value if item.arg.keyword is not None else None
 
@@ -149,7 +161,9 @@ def _overlay_call(
     drops = {key for key, sub in value.items() if isinstance(sub, Drop) and _differs(call, key, sub.value, style)}
     if drops:
         frame, items = _layout.decompose(call)
-        call = _layout.assemble(call, frame, [item for item in items if _key_of(item) not in drops])
+        commented = {_key_of(item) for item in items if _key_of(item) in drops and _commented(item)}
+        call = _layout.assemble(call, frame, [item for item in items if _key_of(item) not in drops - commented])
+        value = {key: sub.value if key in commented and isinstance(sub, Drop) else sub for key, sub in value.items()}
     for key, sub in value.items():
         if isinstance(sub, Drop):
             continue

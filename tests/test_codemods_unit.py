@@ -354,3 +354,30 @@ def test_an_emptied_custom_imports_goes_only_when_it_says_nothing(statement: str
     assert result.startswith("_base_ = ['./base.py']\n") and result.endswith(
         "model = dict(backbone=dict(type='ResNet'))\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("work_dir = 'out'\nload_from = 'old.pth'\n", "work_dir = 'out'\n"),
+        ("# from COCO\nload_from = 'old.pth'  # noqa\n", "# from COCO\nload_from = None  # noqa\n"),
+        ("model = dict(neck=dict(in_channels=[1, 2], out_channels=8))\n", "model = dict(neck=dict(out_channels=8))\n"),
+        (
+            "model = dict(neck=dict(\n    in_channels=[1, 2],  # C4, C5\n    out_channels=8))\n",
+            "model = dict(neck=dict(\n    in_channels=[3, 4],  # C4, C5\n    out_channels=8))\n",
+        ),
+        ("model = dict(neck=dict(in_channels=[3, 4]))\n", "model = dict(neck=dict(in_channels=[3, 4]))\n"),
+    ],
+)
+def test_a_value_back_at_the_bases_leaves_the_file_unless_a_comment_holds_it(source: str, expected: str) -> None:
+    """``Drop(value)``: the base's value is wanted; a setting of something else goes (with its
+    statement when nothing else is left), one that carries a comment takes the base's value and keeps
+    the comment, and one already saying it keeps its text."""
+    from codemods._config import parse
+    from codemods._merge import Style
+    from codemods.overrides import Drop, apply_overrides_in_module
+
+    overrides = (
+        {"load_from": Drop(None)} if "load_from" in source else {"model": {"neck": {"in_channels": Drop([3, 4])}}}
+    )
+    assert apply_overrides_in_module(parse(source), overrides, Style.from_source(source)).code == expected
