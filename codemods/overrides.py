@@ -47,6 +47,15 @@ def without_drops(value: object) -> object:
     return value
 
 
+def _undropped(value: object) -> object:
+    """``value`` with each ``Drop`` written as the base's value it stands for."""
+    if isinstance(value, Drop):
+        return value.value
+    if isinstance(value, Mapping):
+        return {key: _undropped(item) for key, item in value.items()}
+    return value
+
+
 def _merges(value: object) -> bool:
     """A mapping without ``_delete_`` merges into the file's dict; anything else replaces."""
     return isinstance(value, Mapping) and _DELETE not in value
@@ -179,8 +188,11 @@ def _overlay_call(
         new = _overlay(module, arg.value, sub, style, (*path, key))
         if _empty_dict(new) and not _empty_dict(arg.value):  # all it set is the base's again
             frame, items = _layout.decompose(call)
-            call = _layout.assemble(call, frame, [item for item in items if _key_of(item) != key])
-        elif new is not arg.value:
+            if not any(_key_of(item) == key and _commented(item) for item in items):
+                call = _layout.assemble(call, frame, [item for item in items if _key_of(item) != key])
+                continue
+            new = _overlay(module, arg.value, _undropped(sub), style, (*path, key))  # its comment stays
+        if new is not arg.value:
             call = cst.ensure_type(_config.replaced(call, (key,), new), cst.Call)
     leaves = {key: without_drops(sub) for key, sub in leaves.items()}
     if not leaves:

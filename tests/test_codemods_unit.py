@@ -381,3 +381,19 @@ def test_a_value_back_at_the_bases_leaves_the_file_unless_a_comment_holds_it(sou
         {"load_from": Drop(None)} if "load_from" in source else {"model": {"neck": {"in_channels": Drop([3, 4])}}}
     )
     assert apply_overrides_in_module(parse(source), overrides, Style.from_source(source)).code == expected
+
+
+def test_a_dict_emptied_back_to_the_base_keeps_its_place_when_a_comment_holds_it() -> None:
+    """Every key of a commented dict back at the base's values: the dict stays (with the base's values)
+    so the comment above it is not lost; without the comment the dict goes."""
+    from codemods._config import parse
+    from codemods._merge import Style
+    from codemods.overrides import Drop, apply_overrides_in_module
+
+    overrides = {"model": {"norm": {"mean": Drop([3]), "std": Drop([4])}, "depth": 18}}
+    commented = "model = dict(\n    # caffe's\n    norm=dict(mean=[1], std=[2]),\n    depth=50)\n"
+    plain = "model = dict(\n    norm=dict(mean=[1], std=[2]),\n    depth=50)\n"
+    assert apply_overrides_in_module(parse(commented), overrides, Style()).code == (
+        "model = dict(\n    # caffe's\n    norm=dict(mean=[3], std=[4]),\n    depth=18)\n"
+    )
+    assert apply_overrides_in_module(parse(plain), overrides, Style()).code == "model = dict(\n    depth=18)\n"
