@@ -192,3 +192,26 @@ def test_a_dilated_segmentation_backbone_says_the_maps_come_coarser(tmp_path: Pa
     cfg = load_config(model)
     importlib.import_module("otxgen.libraries.timm")
     build_and_forward("mmseg", cfg, 128, 120)
+
+
+def test_weights_none_on_the_way_back_returns_the_bases_normalisation(tmp_path: Path) -> None:
+    """A -> RegNet (its caffe-style checkpoint sets the preprocessor: BGR, its mean and std) -> A with
+    ``--weights none``: the normalisation was RegNet's checkpoint's, which the new backbone does not
+    load, so the preprocessor is the base's again (the file no longer sets it); a preprocessor the
+    user set to something else would stay."""
+    model = shipped("mmdet", "retinanet/retinanet_r50_fpn_1x_coco.py", tmp_path)
+    base = load_config(model).model.data_preprocessor
+    build = ("build", "--model", str(model), "--no-smoke")
+    assert CliRunner().invoke(main, [*build, "--backbone", "mmdet.RegNet"]).exit_code == 0
+    there = load_config(model).model.data_preprocessor
+    assert (there.mean, there.bgr_to_rgb) != (base.mean, base.bgr_to_rgb)
+    back = CliRunner().invoke(main, [*build, "--backbone", "mmdet.ResNet", "--set", "depth=50", "--weights", "none"])
+    assert back.exit_code == 0, back.output
+    assert "the base's again; the old weights (open-mmlab://regnetx_400mf) set it" in back.stderr
+    assert load_config(model).model.data_preprocessor == base
+    assert "data_preprocessor" not in model.read_text()
+    assert CliRunner().invoke(main, [*build, "--backbone", "mmdet.RegNet"]).exit_code == 0
+    model.write_text(model.read_text().replace("103.53, 116.28, 123.675", "1.0, 2.0, 3.0"))  # the user's own mean
+    again = CliRunner().invoke(main, [*build, "--backbone", "mmdet.ResNet", "--set", "depth=50", "--weights", "none"])
+    assert again.exit_code == 0, again.output
+    assert load_config(model).model.data_preprocessor.mean == [1.0, 2.0, 3.0]

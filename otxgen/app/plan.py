@@ -66,7 +66,90 @@ def plan_swap(
             raise InputError(refusal.message, merged.file) from None
         where = located.where(refusal.path)
         raise InputError(refusal.message, where.file, where.line, where.col) from None
+    if weights is not None and weights.checkpoint is None:
+        return _unnormalised(plan, merged, _target_path(target), weights, catalog)
     return _normalised(plan, merged, _target_path(target)[0], weights)
+
+
+def _unnormalised(
+    plan: SwapPlan, merged: ConfigFacts, where: tuple[tuple[str, ...], str], weights: Weights, catalog: Catalog
+) -> SwapPlan:
+    """New weights of no known normalisation (``--weights none``, a file): a preprocessor set to what
+    the OLD backbone's published checkpoint was trained with loses that reason with it, and goes back
+    to what the ``_base_`` chain gives (a swap back then gives the file back). A preprocessor that says
+    anything else is the user's choice and stays."""
+    from otxgen.app.weights import normalisation
+    from otxgen.validate.backbones import infer_library
+
+    old = _old_published(merged, where, catalog)
+    inherited = merged.inherited
+    if old is None or inherited is None:
+        return plan
+    host_path = where[0]
+    current, own = _preprocessor(merged.names.value, host_path)
+    base, _ = _preprocessor(inherited.value, host_path)
+    library = infer_library(merged, merged.get("model") or {}, from_imports=False)
+    if current is None or base is None or normalisation(old, current, library)[0]:
+        return plan
+    keys: list[str] = [key for key in ("mean", "std", "bgr_to_rgb", "to_rgb") if key in base or key in current]
+    back = {key: base[key] for key in keys if key in base and not same_value(base[key], current.get(key))}
+    if not back:
+        return plan
+    lines = [
+        f"data_preprocessor.{key}={value!r} (was {current.get(key)!r}): the base's again; the old weights "
+        f"({old.name}) set it, and the new backbone does not load them"
+        for key, value in back.items()
+    ]
+    return replace(
+        plan, overrides=_with_preprocessor(plan.overrides, host_path, own, back), facts=(*plan.facts, *lines)
+    )
+
+
+def _old_published(merged: ConfigFacts, where: tuple[tuple[str, ...], str], catalog: Catalog) -> Any:
+    """The published checkpoint the config's current backbone loads (its ``init_cfg``, its or the
+    model's ``pretrained``), from the catalog; None when it loads none the catalog knows."""
+    from otxgen.facts.checkpoints import checkpoints
+    from otxgen.schema.published import find
+    from otxgen.schema.resolve import resolve_type
+    from otxgen.validate.backbones import infer_library
+
+    host_path, key = where
+    host = _at(merged.names.value, host_path)
+    old = host.get(key) if isinstance(host, dict) else None
+    if not isinstance(old, dict):
+        return None
+    library = infer_library(merged, merged.get("model") or {}, from_imports=False)
+    old_type = resolve_type(str(old.get("type", "")), library, catalog).type
+    if old_type is None:
+        return None
+    addresses = [address for _, address, _ in checkpoints(old.get("init_cfg"))]
+    addresses += [value for value in (old.get("pretrained"), host.get("pretrained")) if isinstance(value, str)]
+    schema = catalog.schema(old_type)
+    found = next((hit for hit in (find(schema, address) for address in addresses) if hit is not None), None)
+    return found[1] if found is not None else None
+
+
+def _preprocessor(names: dict[str, Any], host_path: tuple[str, ...]) -> tuple[dict[str, Any] | None, bool]:
+    """The data preprocessor a model uses (its own, else the config's top-level one), and whether it
+    is the model's own."""
+    model = _at(names, host_path)
+    own = model.get("data_preprocessor") if isinstance(model, dict) else None
+    top = names.get("data_preprocessor")
+    return (own, True) if isinstance(own, dict) else (top if isinstance(top, dict) else None, False)
+
+
+def _with_preprocessor(
+    overrides: dict[str, Any], host_path: tuple[str, ...], own: bool, changes: dict[str, Any]
+) -> dict[str, Any]:
+    """``overrides`` with ``changes`` merged into the model's own preprocessor, or the top-level one."""
+    overrides = dict(overrides)
+    if own:
+        overrides[host_path[0]] = _merged_dicts(
+            overrides.get(host_path[0]) or {}, _nested((*host_path[1:], "data_preprocessor"), changes)
+        )
+    else:
+        overrides["data_preprocessor"] = changes
+    return overrides
 
 
 def _normalised(plan: SwapPlan, merged: ConfigFacts, host_path: tuple[str, ...], weights: Weights | None) -> SwapPlan:
@@ -77,10 +160,7 @@ def _normalised(plan: SwapPlan, merged: ConfigFacts, host_path: tuple[str, ...],
 
     if weights is None or weights.checkpoint is None:
         return plan
-    model = _at(merged.names.value, host_path)
-    own = model.get("data_preprocessor") if isinstance(model, dict) else None
-    top = merged.get("data_preprocessor")
-    current = own if isinstance(own, dict) else top if isinstance(top, dict) else None
+    current, own = _preprocessor(merged.names.value, host_path)
     if current is None:
         expected = f"mean {list(weights.checkpoint.mean or ())}, std {list(weights.checkpoint.std or ())}"
         note = f"no data_preprocessor to set: {weights.checkpoint.name} expects {expected}"
@@ -89,14 +169,7 @@ def _normalised(plan: SwapPlan, merged: ConfigFacts, host_path: tuple[str, ...],
     changes, lines = normalisation(weights.checkpoint, current, library)
     if not changes:
         return plan
-    overrides = dict(plan.overrides)
-    if isinstance(own, dict):
-        nested: dict[str, Any] = {"data_preprocessor": changes}
-        for step in reversed(host_path[1:]):
-            nested = {step: nested}
-        overrides[host_path[0]] = _merged_dicts(overrides.get(host_path[0]) or {}, nested)
-    else:
-        overrides["data_preprocessor"] = changes
+    overrides = _with_preprocessor(plan.overrides, host_path, own, changes)
     return replace(plan, overrides=overrides, facts=(*plan.facts, *lines))
 
 
