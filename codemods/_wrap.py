@@ -25,6 +25,11 @@ def wrapped(node: cst.BaseExpression, indent: str, column: int, width: int, trai
     code = code_of(node)
     if "\n" not in code:
         return node if column + len(code) <= width else expression(_text(node, indent, column, width, trailing))
+    if isinstance(node, (cst.List, cst.Tuple)):
+        inner = indent + STEP  # a spread-out list holds an item a line
+        elements = [e.with_changes(value=wrapped(e.value, inner, len(inner), width, trailing)) for e in node.elements]
+        changed = any(new.value is not old.value for new, old in zip(elements, node.elements, strict=True))
+        return node.with_changes(elements=elements) if changed else node
     if not is_plain_dict(node):
         return node
     call = node

@@ -47,6 +47,14 @@ def without_drops(value: object) -> object:
     return value
 
 
+def _kept(value: object) -> object:
+    """What a commented setting says instead of going: the base's value, whole (a mapping replaces the
+    file's, so no key of the old value stays beside the base's)."""
+    if isinstance(value, Drop):
+        return Replace(value.value) if isinstance(value.value, Mapping) else value.value
+    return value
+
+
 def _undropped(value: object) -> object:
     """``value`` with each ``Drop`` written as the base's value it stands for."""
     if isinstance(value, Drop):
@@ -78,7 +86,7 @@ def apply_overrides_in_module(module: cst.Module, overrides: Mapping[str, object
             if not _config.has_comments(module, name):
                 module = _config.remove_statement(module, name)
                 continue
-            value = value.value  # its comments say something: the statement stays, with the base's value
+            value = _kept(value)  # its comments say something: the statement stays, with the base's value
         new = _overlay(module, assign.value, value, style, (name,))
         if new is not assign.value:
             if _empty_dict(new):  # every key it set is the base's again: the statement says nothing
@@ -167,15 +175,17 @@ def _overlay_call(
     module: cst.Module, call: cst.Call, value: Mapping[str, object], style: Style, path: tuple[str, ...]
 ) -> cst.Call:
     leaves: dict[str, object] = {}
+    if _config.keyword_arg(call, _DELETE) is not None:  # under _delete_ no base value reaches: write each
+        value = cast(Mapping[str, object], _undropped(value))
     drops = {key for key, sub in value.items() if isinstance(sub, Drop) and _differs(call, key, sub.value, style)}
     if drops:
         frame, items = _layout.decompose(call)
         commented = {_key_of(item) for item in items if _key_of(item) in drops and _commented(item)}
         call = _layout.assemble(call, frame, [item for item in items if _key_of(item) not in drops - commented])
-        value = {key: sub.value if key in commented and isinstance(sub, Drop) else sub for key, sub in value.items()}
+        value = {key: _kept(sub) if key in commented else sub for key, sub in value.items()}
     for key, sub in value.items():
-        if isinstance(sub, Drop):
-            continue
+        if isinstance(sub, Drop) or (_config.keyword_arg(call, key) is None and _empty(without_drops(sub))):
+            continue  # nothing to say where the file says nothing
         arg = _config.keyword_arg(call, key)
         if isinstance(sub, Replace):  # merge_call replaces a dict key by key, keeping equal values' text
             if arg is not None:

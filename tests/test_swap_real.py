@@ -215,3 +215,20 @@ def test_weights_none_on_the_way_back_returns_the_bases_normalisation(tmp_path: 
     again = CliRunner().invoke(main, [*build, "--backbone", "mmdet.ResNet", "--set", "depth=50", "--weights", "none"])
     assert again.exit_code == 0, again.output
     assert load_config(model).model.data_preprocessor.mean == [1.0, 2.0, 3.0]
+
+
+def test_ocrnets_cascade_heads_read_one_stride_or_the_swap_is_refused(tmp_path: Path) -> None:
+    """OCRNet's OCR head takes the FCN head's output beside its own input, so the two levels they read
+    must come at one stride: a plain ResNet gives 16 and 32 (the dilated one gave 8 and 8), a refusal
+    that says so; out_indices that give one stride build and run."""
+    model = shipped("mmseg", "ocrnet/ocrnet_r101-d8_4xb2-40k_cityscapes-512x1024.py", tmp_path)
+    build = ("build", "--model", str(model), "--weights", "none", "--backbone", "timm.resnet18")
+    refused = CliRunner().invoke(main, [*build, "--no-smoke"])
+    assert refused.exit_code == 2, refused.output
+    assert "the cascade's heads combine their maps, so they must read one stride" in refused.stderr
+    assert "FCNHead (output 2) at stride 16, OCRHead (output 3) at stride 32" in refused.stderr
+    said = swapped(model, "timm.resnet18", "--set", "out_indices=[0, 1, 2, 2]")
+    assert "Smoke-build" in said
+    cfg = load_config(model)
+    importlib.import_module("otxgen.libraries.timm")
+    build_and_forward("mmseg", cfg, 128, 120)

@@ -74,6 +74,9 @@ REVERSED_NECKS = frozenset({"YOLOV3Neck"})
 # Necks built for a number of levels that other arguments fix too (YOLOV3Neck's num_scales and
 # out_channels): they read exactly as many levels as their in_channels lists.
 FIXED_COUNT_NECKS = frozenset({"YOLOV3Neck"})
+# Segmentors whose decode heads run in a cascade (OCRNet's: each head gets the one before's output
+# beside its own inputs): the maps the heads read must come at one stride.
+CASCADE_SEGMENTORS = frozenset({"CascadeEncoderDecoder"})
 SEG_HEAD_KEYS = ("decode_head", "auxiliary_head")
 # Detection heads that read the backbone directly when the model has no neck (SSD-style configs, and
 # Mask2Former's panoptic head, which reads every level).
@@ -492,3 +495,23 @@ def _levels(old_index: object, old_channels: object, count: int, fixed: bool) ->
             raise ConsumerError(("in_index",), message + "; choose out_indices (or a backbone) with enough levels")
         return list(range(count - len(listed), count))
     return -1 if old_index is _MISSING else count - 1
+
+
+def cascade_levels(model: Mapping[str, Any]) -> list[tuple[str, int]]:
+    """For a cascade segmentor, the backbone output each decode head's map is made at (its one
+    ``in_index``; with ``resize_concat``, the first of its list, the size the others are resized to),
+    as ``(head type, index)``; empty for any other model or a head read another way."""
+    heads = model.get("decode_head")
+    if str(model.get("type", "")).rpartition(".")[2] not in CASCADE_SEGMENTORS or not isinstance(heads, list):
+        return []
+    found = []
+    for head in heads:
+        if not isinstance(head, Mapping):
+            return []
+        index, transform = head.get("in_index", -1), head.get("input_transform")
+        if isinstance(index, (list, tuple)) and transform == "resize_concat" and index:
+            index = index[0]
+        if not isinstance(index, int) or isinstance(index, bool) or (transform not in (None, "resize_concat")):
+            return []
+        found.append((str(head.get("type", "?")).rpartition(".")[2], index))
+    return found

@@ -57,6 +57,7 @@ def check_levels(shapes: list[Shape | None], input_size: int, expected: Expectat
         ]
     problems += [p for level in levels for p in level.problems]
     problems += _order_problems(levels, expected.strictly_increasing)
+    problems += _one_stride_problems(levels, expected.one_stride)
     return LevelReport(tuple(levels), tuple(problems), expected.notes)
 
 
@@ -106,6 +107,19 @@ def _expected_text(demands: list[Demand]) -> str:
         ]
         parts.append(", ".join(w for w in wants if w) or "any")
     return "; ".join(dict.fromkeys(parts))
+
+
+def _one_stride_problems(levels: list[Level], heads: tuple[tuple[str, int], ...]) -> list[str]:
+    """A cascade's heads combine their maps: the outputs they read must share one stride."""
+    strides = {}
+    for name, index in heads:
+        position = index + len(levels) if index < 0 else index
+        if 0 <= position < len(levels) and levels[position].stride is not None:
+            strides[f"{name} (output {position})"] = levels[position].stride
+    if len(set(strides.values())) <= 1:
+        return []
+    read = ", ".join(f"{name} at stride {stride}" for name, stride in strides.items())
+    return [f"the cascade's heads combine their maps, so they must read one stride: {read}"]
 
 
 def _order_problems(levels: list[Level], strictly: bool) -> list[str]:

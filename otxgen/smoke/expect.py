@@ -8,10 +8,10 @@ The checks in ``otxgen.smoke.check`` hold the measured outputs against these.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from otxgen.facts.consumers import POOLING_NECKS, Reader, backbone_readers, first_of, level_strides
+from otxgen.facts.consumers import POOLING_NECKS, Reader, backbone_readers, cascade_levels, first_of, level_strides
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class Expectation:
     maps_required: bool = True  # every output must be a 4-D (N, C, H, W) map
     strictly_increasing: bool = False  # strides must grow level by level (detection necks)
     notes: tuple[str, ...] = ()
+    one_stride: tuple[tuple[str, int], ...] = ()  # (consumer, output index) pairs whose maps share a stride
 
 
 def _type_name(cfg: Mapping[str, Any]) -> str:
@@ -58,7 +59,14 @@ def _ints(value: Any) -> list[int] | None:
 
 def expectation(model: Mapping[str, Any], task: str) -> Expectation:
     """The demands on the backbone's outputs made by the consumers that read them (the facts'
-    ``backbone_readers``): a neck, decode head(s), a direct detection head or a classifier's head."""
+    ``backbone_readers``): a neck, decode head(s), a direct detection head or a classifier's head; and
+    a cascade's heads, whose maps must come at one stride."""
+    found = _expectation(model, task)
+    cascade = tuple(cascade_levels(model))
+    return replace(found, one_stride=cascade) if len(cascade) > 1 else found
+
+
+def _expectation(model: Mapping[str, Any], task: str) -> Expectation:
     readers = [r for r in backbone_readers(model) if _ints(r.config.get("in_channels")) is not None]
     if task == "classification" and not (readers and readers[0].path[0] == "neck"):
         return _classification(model, first_of(model.get("neck")))  # the head reads the last output
