@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from otxgen.facts.consumers import ConsumerError, backbone_readers, consumer_overrides, fed_strides, level_strides
+from otxgen.facts.consumers import (
+    PYRAMID_NECK,
+    RESCALING_NECKS,
+    SAME_WIDTH_RESCALERS,
+    ConsumerError,
+    backbone_readers,
+    consumer_overrides,
+    fed_strides,
+    level_strides,
+)
 
 YOLOV3 = {
     "type": "YOLOV3",
@@ -48,6 +57,45 @@ def test_a_neck_alone_reads_the_backbone_and_a_list_of_heads_reads_by_in_index()
     ]
     with_neck = {**segmentor, "neck": {"type": "MultiLevelNeck", "in_channels": [768, 768], "out_channels": 768}}
     assert [r.path for r in backbone_readers(with_neck)] == [("neck",)]
+
+
+def _vit_detector(pyramid_in: list[int]) -> dict[str, object]:
+    return {
+        "neck": [
+            {"type": "mmseg.MultiLevelNeck", "in_channels": pyramid_in, "out_channels": 256, "scales": [4, 2, 1, 0.5]},
+            {"type": "FPN", "in_channels": [256] * 4, "out_channels": 256, "start_level": 1, "num_outs": 5},
+        ],
+        "bbox_head": {"type": "RetinaHead", "anchor_generator": {"strides": [8, 16, 32, 64, 128]}},
+    }
+
+
+def test_strides_map_through_a_rescaling_neck_in_front_of_a_pyramid_neck() -> None:
+    """The FPN's level j is wanted at the anchors' stride; the rescaler makes it from its input by factor
+    j, so its one input (or input j) is wanted at that stride times the factor: 16 for a patch-16 ViT."""
+    one = level_strides(_vit_detector([384]))
+    assert {level: stride for level, (stride, _) in one.items()} == {0: 16}
+    assert one[0][1] == (
+        "bbox_head.anchor_generator.strides[0] (through FPN start_level=1), through MultiLevelNeck scales[1]=2"
+    )
+    four = level_strides(_vit_detector([384] * 4))
+    assert {level: stride for level, (stride, _) in four.items()} == {1: 16, 2: 16, 3: 16}  # level 0: start_level
+    assert fed_strides(_vit_detector([384])) == [16]
+
+
+def test_rescaling_necks_factor_defaults_are_the_librarys() -> None:
+    import inspect
+
+    necks = pytest.importorskip("mmseg.models.necks")
+    for name, (argument, default) in RESCALING_NECKS.items():
+        assert tuple(inspect.signature(getattr(necks, name)).parameters[argument].default) == default
+    assert PYRAMID_NECK[1] in necks.__all__ and set(SAME_WIDTH_RESCALERS) <= set(RESCALING_NECKS)
+
+
+def test_a_same_width_rescaler_of_the_backbones_width_needs_no_change() -> None:
+    beit = {"neck": {"type": "Feature2Pyramid", "embed_dim": 768}, "decode_head": {"in_channels": [768] * 4}}
+    assert consumer_overrides(beit, [768] * 4) == {}
+    with pytest.raises(ConsumerError, match="takes no in_channels"):
+        consumer_overrides(beit, [384] * 4)
 
 
 @pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"])

@@ -43,9 +43,16 @@ LEVEL_PRESERVING_NECKS = frozenset(
 )
 # Necks that take the backbone's channels as ``in_channels`` even where a config leaves it to a base.
 IN_CHANNELS_NECKS = LEVEL_PRESERVING_NECKS | {"HRFPN", "YOLOV3Neck", "SSDNeck", "DilatedEncoder", "MultiLevelNeck"}
-# Necks that make a pyramid out of single-stride levels (a ViT's) by rescaling each: fed a pyramid, they
-# would rescale it again (strides 1, 4, 16, 64).
-SINGLE_STRIDE_NECKS = frozenset({"MultiLevelNeck", "Feature2Pyramid"})
+# Necks that make a pyramid out of single-stride levels (a ViT's) by rescaling them, with the argument
+# that holds the factors and its default: output j is input j (or the one input) resized by factor j, so
+# it comes at the input's stride divided by it. Fed a pyramid, they would rescale it again (strides 1,
+# 4, 16, 64). mmseg registers both; a swap puts ``PYRAMID_NECK`` in front of a pyramid neck (FPN) for a
+# single-stride backbone, reading one level (ViTDet's choice) or one per factor.
+RESCALING_NECKS = {"MultiLevelNeck": ("scales", (0.5, 1, 2, 4)), "Feature2Pyramid": ("rescales", (4, 2, 1, 0.5))}
+PYRAMID_NECK = ("mmseg", "MultiLevelNeck")
+# Rescaling necks with one width for their inputs and outputs (no in_channels): a backbone of another
+# width gets ``PYRAMID_NECK`` in their place, at their factors and width, so the heads read what they did.
+SAME_WIDTH_RESCALERS = {"Feature2Pyramid": "embed_dim"}
 # SSD's neck passes its inputs through as its first outputs: ``out_channels`` starts with ``in_channels``,
 # and the head reads every output.
 PASS_THROUGH_NECKS = frozenset({"SSDNeck"})
@@ -288,6 +295,8 @@ def level_strides(model: Mapping[str, Any]) -> dict[int, tuple[int, str]]:
     ``j`` (YOLOv3's head lists 32, 16, 8). Empty when the neck maps strides some other way, or nothing says."""
     neck = first_of(model.get("neck"))
     channels = neck.get("in_channels") if neck is not None else None
+    if neck is not None and type_name(neck) in RESCALING_NECKS:
+        return _rescaled_strides(model, neck)
     if neck is not None and isinstance(channels, int) and type_name(neck) in STRIDE_KEEPING_SINGLE_NECKS:
         sources = prior_strides(model)
         return {-1: (sources[0][1][0], f"{sources[0][0]}[0] (through {type_name(neck)})")} if sources else {}
@@ -307,6 +316,35 @@ def level_strides(model: Mapping[str, Any]) -> dict[int, tuple[int, str]]:
             j = level - start
             if level not in found and j < len(strides):
                 found[level] = (strides[j], f"{path}[{j}] (through {type_name(neck)} start_level={start})")
+    return found
+
+
+def rescaling_factors(neck: Mapping[str, Any]) -> list[float] | None:
+    """The factors a rescaling neck resizes its outputs by (its argument, else the library's default)."""
+    if type_name(neck) not in RESCALING_NECKS:
+        return None
+    argument, default = RESCALING_NECKS[type_name(neck)]
+    factors = neck.get(argument, default)
+    numbers = isinstance(factors, (list, tuple)) and all(isinstance(f, (int, float)) for f in factors)
+    return [float(f) for f in factors] if numbers and factors else None
+
+
+def _rescaled_strides(model: Mapping[str, Any], neck: Mapping[str, Any]) -> dict[int, tuple[int, str]]:
+    """Through a rescaling neck in front of another (``[MultiLevelNeck, FPN]``): the stride the next neck
+    wants of output ``j`` times factor ``j`` is the stride wanted of input ``j``, or of the one input."""
+    rest = list(model["neck"][1:]) if isinstance(model.get("neck"), (list, tuple)) else []
+    factors, channels = rescaling_factors(neck), neck.get("in_channels")
+    if not rest or factors is None or not isinstance(channels, (list, tuple)):
+        return {}
+    beyond = level_strides({**model, "neck": rest[0] if len(rest) == 1 else rest})
+    found: dict[int, tuple[int, str]] = {}
+    for j, (stride, source) in sorted(beyond.items()):
+        j = j + len(factors) if j < 0 else j
+        wanted = stride * factors[j] if 0 <= j < len(factors) else None
+        level = 0 if len(channels) == 1 else j
+        if wanted is not None and wanted == int(wanted) and level not in found:
+            through = f"through {type_name(neck)} {RESCALING_NECKS[type_name(neck)][0]}[{j}]={factors[j]:g}"
+            found[level] = (int(wanted), f"{source}, {through}")
     return found
 
 
@@ -357,6 +395,9 @@ def consumer_overrides(
 def _neck_override(model: Mapping[str, Any], neck: Mapping[str, Any], channels: Sequence[int]) -> dict[str, Any]:
     """A feature neck that does not say its ``in_channels`` still takes them when it is a kind known to
     (FPN requires them); any other kind is a refusal: what it reads is not known."""
+    width = neck.get(SAME_WIDTH_RESCALERS.get(type_name(neck), ""), _MISSING)
+    if "in_channels" not in neck and width is not _MISSING and all(same_value(c, width) for c in channels):
+        return {}  # a same-width rescaler (BEiT's Feature2Pyramid) of this backbone's width
     if "in_channels" not in neck and type_name(neck) not in IN_CHANNELS_NECKS:
         message = f"the neck {type_name(neck) or '?'} takes no in_channels: otxgen does not know what it reads"
         raise ConsumerError(("neck",), message + "; give it a config whose neck takes in_channels")

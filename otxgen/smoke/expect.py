@@ -11,7 +11,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from otxgen.facts.consumers import POOLING_NECKS, Reader, backbone_readers, cascade_levels, first_of, level_strides
+from otxgen.facts.consumers import (
+    POOLING_NECKS,
+    RESCALING_NECKS,
+    Reader,
+    backbone_readers,
+    cascade_levels,
+    first_of,
+    level_strides,
+)
 
 
 @dataclass(frozen=True)
@@ -102,13 +110,14 @@ def _from_neck(model: Mapping[str, Any], reader: Reader, task: str) -> Expectati
     if isinstance(start, int) and start > 0:  # the levels before start_level are skipped, not read
         counts += (CountDemand(name, start + 1, False, f"start_level={start} skips the first {start}"),)
     detecting = task in ("detection", "instance-segmentation")
+    growing = detecting and _type_name(neck) not in RESCALING_NECKS  # a rescaling neck reads one stride
     notes: tuple[str, ...] = ()
     strides = level_strides(model) if detecting else {}
     if strides:
         demands = [Demand(d.consumer, d.index, d.channels, *strides.get(d.index, (None, ""))) for d in demands]
     elif detecting:
         notes = (f"{name}: strides are not mapped through this neck type; only their order is checked",)
-    return Expectation(tuple(demands), counts, True, detecting, notes)
+    return Expectation(tuple(demands), counts, True, growing, notes)
 
 
 def _reader_demands(reader: Reader, demands: list[Demand], counts: list[CountDemand]) -> None:
