@@ -235,8 +235,11 @@ def _overlay_list(
 
 def _refuse_opaque(module: cst.Module, node: cst.BaseExpression, path: tuple[str, ...], *, replacing: bool) -> None:
     """A value given by a name, a call or a ``{...}`` display: rewriting it here would leave its source
-    (a variable defined elsewhere, a function) behind, or change what it means."""
+    (a variable defined elsewhere, a function) behind, or change what it means. A ``dict(...)`` replaced
+    whole may read names (``norm_cfg=norm_cfg``): what it held is not needed any more."""
     if maybe_literal(node) is not NotLiteralError and (replacing or not isinstance(node, cst.Dict)):
+        return
+    if replacing and is_plain_dict(node):
         return
     where = ".".join(path)
     spread = [arg for arg in node.args if arg.star] if isinstance(node, cst.Call) else []

@@ -327,8 +327,12 @@ def _input_channels(model: Any) -> int:
 
 
 def _input_size(model: Any) -> int:
-    """The class's ``img_size`` default (fixed-size patch/window models), else 224 (ImageNet's size,
-    which models with fixed attention biases such as EfficientFormer need)."""
+    """The side the backbone says it was made for (a wrapper's ``input_size``), the class's ``img_size``
+    default (fixed-size patch/window models), else 224 (ImageNet's size, which models with fixed
+    attention biases such as EfficientFormer need)."""
+    declared = getattr(model, "input_size", None)
+    if isinstance(declared, int) and declared >= 32:
+        return declared
     parameter = inspect.signature(type(model).__init__).parameters.get("img_size")
     default = parameter.default if parameter is not None else None
     if isinstance(default, (list, tuple)) and default:

@@ -107,21 +107,6 @@ def test_templates_swapped_to_timm_train_one_step(
     assert smoke.exit_code == 0, smoke.output
 
 
-def test_a_single_stride_backbone_is_refused_for_a_pyramid_neck(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    runner = CliRunner()
-    workspace = tmp_path / "ws"
-    assert runner.invoke(main, ["build", "--task", "detection", "--workspace", str(workspace)]).exit_code == 0
-    monkeypatch.chdir(workspace)
-    before = (workspace / "model.py").read_text()
-    result = runner.invoke(main, ["build", "--backbone", "timm.vit_small_patch16_224", "--no-smoke"])
-    assert result.exit_code == 2, result.output
-    assert "every level at stride 16" in result.stderr and "MultiLevelNeck" in result.stderr
-    assert (workspace / "model.py").read_text() == before
-    shutil.rmtree(workspace)
-
-
 def test_a_shipped_timmbackbone_config_is_checked_with_the_timm_schema(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

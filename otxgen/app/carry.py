@@ -6,8 +6,9 @@ docs/swap.md documents):
 - another type: the arguments of the same meaning that the new schema accepts (``CARRIED``); an index
   into the old family's stages (``frozen_stages``) at the old type's default means "none frozen", which
   the new type says with its own default (ResNet's -1 is out of EfficientNet's range, whose "none" is
-  0), so there the new default stands; every other old argument is named in one ``[!]`` line, since
-  ``_delete_`` drops it.
+  0), so there the new default stands; nor does such an index carry between a pyramid and a
+  single-stride backbone (a ResNet's first stage is a quarter of it, a ViT's one block of twelve); every
+  other old argument is named in one ``[!]`` line, since ``_delete_`` drops it.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ def new_backbone(
     properties = schema.get("properties", {})
     old_properties = (old_schema or {}).get("properties", {})
     defaults = [k for k in STAGE_COUNTS if k in kept and _is_default(kept[k], old_properties.get(k, {}))]
+    alike = old_schema is None or _single_stride(schema) == _single_stride(old_schema)
     carried = {
         k: kept[k]
         for k in CARRIED
@@ -60,12 +62,21 @@ def new_backbone(
         and k in properties
         and k not in requested
         and k not in defaults
+        and (alike or k not in STAGE_COUNTS)
         and _fits(k, kept[k], properties[k])
     }
     lost = [k for k, v in kept.items() if k not in (*carried, *defaults) and k not in requested and v is not None]
     if lost:
         notes.append(f"not carried over from the old {old['type']} (another type): {', '.join(lost)}")
     return {**requested, **carried}
+
+
+def _single_stride(schema: dict[str, Any]) -> bool:
+    """Whether the backbone's stages all come at one stride (a ViT's blocks), by its table."""
+    from otxgen.schema.table import ChannelTable
+
+    stages = ChannelTable(schema).stages({}) or []
+    return len(stages) > 1 and len({row.get("stride") for row in stages}) == 1
 
 
 def _is_default(value: Any, prop: dict[str, Any]) -> bool:

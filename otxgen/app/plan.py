@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from otxgen.app.carry import changes, misfits, new_backbone
+from otxgen.app.pyramid import with_a_pyramid
 from otxgen.app.strides import keeping_strides
 from otxgen.errors import ArgumentError, InputError
 from otxgen.facts.libraries import LIBRARY_TASKS, REGISTERING_MODULES
@@ -211,15 +212,20 @@ def _plan(
     if dropped:  # written whole (under ``_delete_``) without them: merging in place would keep them
         same_type, backbone = False, {k: v for k, v in backbone.items() if k not in dropped}
     backbone, outputs = _outputs(backbone, task, schema, notes, requested)
-    if task != "classification":
-        backbone, outputs = keeping_strides(host, old, backbone, schema, outputs, catalog, library, facts, notes)
-    _refuse_single_stride_into_pyramid(host, outputs, host_path)
-    paired = paired_head(host, requested["type"])
-    if paired is not None:
-        raise _RefusalError((*host_path, *paired[0]), paired[1])
-    channels = [int(o.channels or 0) for o in outputs.outputs]
+    pyramid: dict[str, Any] = {}
     try:
-        host_override = consumer_overrides(host, channels)
+        if task != "classification":
+            backbone, outputs = keeping_strides(host, old, backbone, schema, outputs, catalog, library, facts, notes)
+            given = set(requested) - {"type", "init_cfg"}
+            backbone, outputs, pyramid = with_a_pyramid(
+                host, old, backbone, schema, outputs, given, library, catalog, facts
+            )
+        _refuse_single_stride_into_pyramid({**host, **pyramid}, outputs, host_path)
+        paired = paired_head(host, requested["type"])
+        if paired is not None:
+            raise _RefusalError((*host_path, *paired[0]), paired[1])
+        channels = [int(o.channels or 0) for o in outputs.outputs]
+        host_override = pyramid | consumer_overrides({**host, **pyramid}, channels)
     except ConsumerError as error:
         raise _RefusalError((*host_path, *error.path), error.message) from None
     if task == "classification":
@@ -240,7 +246,7 @@ def _plan(
         isinstance(base_host, dict) and key in base_host,
         outputs,
         overrides,
-        _imports(merged, schema, library),
+        _imports(merged, schema, library, host_override),
         tuple(notes),
         tuple(facts),
         drop_empty_imports=not _base_imports(merged),
@@ -352,11 +358,11 @@ def _refuse_single_stride_into_pyramid(host: dict[str, Any], outputs: ShapeResul
     """A ViT-style backbone gives every level at one stride; a pyramid neck (FPN...) built on it would
     run, but its levels would all see the same resolution and the anchors' strides would be wrong. The
     converse too: a neck that rescales single-stride levels into a pyramid, fed a pyramid."""
-    from otxgen.facts.consumers import LEVEL_PRESERVING_NECKS, SINGLE_STRIDE_NECKS, first_of, type_name
+    from otxgen.facts.consumers import LEVEL_PRESERVING_NECKS, RESCALING_NECKS, first_of, type_name
 
     neck = first_of(host.get("neck"))
     strides = {o.stride for o in outputs.outputs}
-    if neck is not None and type_name(neck) in SINGLE_STRIDE_NECKS and len(strides) > 1:
+    if neck is not None and type_name(neck) in RESCALING_NECKS and len(strides) > 1:
         message = (
             f"the {type_name(neck)} neck rescales single-stride levels (a ViT's) into a pyramid, but the new "
             f"backbone's levels already are one (strides {', '.join(str(o.stride) for o in outputs.outputs)}); "
@@ -586,6 +592,7 @@ def _outputs(
             result = probe_outputs(backbone)
             said = ", ".join(f"{k}={v!r}" for k, v in dense_args.items())
             notes.append(f"set {said}: {backbone['type']} pools by default, and a {task} model needs feature maps")
+        backbone, result = _any_size(backbone, result, task, schema, notes)
     except ProbeError as error:
         blamed = _blamed(backbone, str(error), requested)
         if blamed is not None:
@@ -601,6 +608,29 @@ def _outputs(
             "dense task needs; set out_indices (and the library's options for feature maps) in backbone.yaml"
         )
     return backbone, result
+
+
+def _any_size(
+    backbone: dict[str, Any], outputs: ShapeResult, task: str, schema: dict[str, Any], notes: list[str]
+) -> tuple[dict[str, Any], ShapeResult]:
+    """For a dense task, a backbone built for one input size gets its library's arguments for any size
+    (timm's ``dynamic_img_size=True``), unless set or it does not take them (the smoke-build then says)."""
+    from otxgen.facts.libraries import SIZE_FREEING_ARGS
+    from otxgen.shapes import ProbeError, probe_outputs
+
+    meta = schema.get("x-otxgen") or {}
+    freeing = SIZE_FREEING_ARGS.get(meta.get("library", ""), {})
+    fixed = (meta.get("channels") or {}).get("fixed_input_size")
+    if task == "classification" or not fixed or not freeing or set(freeing) & set(backbone):
+        return backbone, outputs
+    freed = {**backbone, **freeing}
+    try:
+        result = probe_outputs(freed)
+    except ProbeError:
+        return backbone, outputs
+    said = ", ".join(f"{k}={v!r}" for k, v in freeing.items())
+    notes.append(f"set {said}: {backbone['type']} is built for one input size, and {task} images come in others")
+    return freed, result
 
 
 def _classifier_overrides(
@@ -683,14 +713,17 @@ def _tuple_lists(key: str, value: Any) -> Any:
     return tuple(value) if isinstance(value, list) and key.endswith(("indices", "_size", "strides")) else value
 
 
-def _imports(merged: ConfigFacts, schema: dict[str, Any], library: str | None) -> list[str] | None:
+def _imports(merged: ConfigFacts, schema: dict[str, Any], library: str | None, added: object) -> list[str] | None:
     """The whole ``custom_imports`` list after the swap (a child's list replaces its base's, so the
     base's entries are repeated), or None when it stays: the new backbone's registering module unless
-    the config's own library registers it, without the registering modules nothing uses any more."""
+    the config's own library registers it, and those of the scopes the plan's ``added`` parts name
+    (a pyramid neck of mmseg's), without the registering modules nothing uses any more."""
     meta = schema["x-otxgen"]
     current = merged.custom_imports
     needed = [] if meta["library"] == library else [meta["custom_import"]]
-    used = _scopes_used(merged.get("model"), skip=("backbone",)) | {meta["library"]}
+    scopes = _scopes_used(added) - {library}
+    needed += [module for module, scope in REGISTERING_MODULES.items() if scope in scopes]
+    used = _scopes_used(merged.get("model"), skip=("backbone",)) | {meta["library"]} | scopes
     wanted = [m for m in current if REGISTERING_MODULES.get(m, "") in used or m not in REGISTERING_MODULES]
     wanted += [m for m in needed if m not in wanted]
     return None if wanted == current else wanted

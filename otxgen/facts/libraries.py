@@ -21,7 +21,12 @@ REGISTERING_MODULES = {
     "otxgen.libraries.pytorchcv": "pytorchcv",
     "otxgen.libraries.timm": "timm",
 }
-
+# The arguments that let a library's model built for one input size (its schema's ``fixed_input_size``:
+# a timm ViT's position embedding) take any size, as a dense task's images come.
+SIZE_FREEING_ARGS = {"timm": {"dynamic_img_size": True}}
+# The argument that sets a library's ViT patch size, its checkpoint's patch embedding resampled when it
+# loads (timm's filter, which otxgen's wrapper runs): a patch-14 DINOv2 made patch-16 for a pyramid.
+PATCH_SIZE_ARGS = {"timm": "patch_size"}
 
 # The distribution that installs a library, where its name differs.
 DISTRIBUTIONS = {"mmseg": "mmsegmentation"}

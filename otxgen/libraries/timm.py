@@ -142,6 +142,12 @@ class TimmBackbone(FrozenTrainMode, BaseModule):
         self._freeze_stages()
 
     @property
+    def input_size(self) -> int | None:
+        """The side timm's model was made for (its ``pretrained_cfg``), which a fixed-size one needs."""
+        size = (getattr(self.net, "pretrained_cfg", None) or {}).get("input_size")
+        return int(size[-1]) if isinstance(size, (list, tuple)) and size else None
+
+    @property
     def out_strides(self) -> tuple[int, ...]:
         return tuple(self.stages.strides[i] for i in self.out_indices)
 

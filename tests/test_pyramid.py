@@ -1,0 +1,158 @@
+"""Plain ViTs into detectors through a pyramid neck, and pyramids into configs built around a ViT.
+
+Each swap is judged independently of otxgen's own checks: mmengine loads the rewritten config, the
+library's registry builds the whole model, and it runs a tensor-mode forward at a size the ViT was not
+built for (``tests/corpus/sample.py``); the neck's outputs are measured against the strides the
+anchors were built for; ``otxgen smoke --train-step`` then runs one training step.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from corpus.sample import build_and_forward, load_config
+
+from otxgen.cli import main
+
+PLAIN_VITS = (
+    "timm.vit_small_patch16_224",
+    "timm.vit_small_patch14_dinov2",
+    "mmpretrain.VisionTransformer",
+    "mmseg.VisionTransformer",
+)
+SIZE = 320  # neither a ViT's 224 nor a multiple of DINOv2's patch 14
+
+
+def shipped(library: str, relative: str, tmp_path: Path) -> Path:
+    root = Path(importlib.import_module(library).__file__ or "").parent / ".mim" / "configs"
+    for name in (relative.partition("/")[0], "_base_"):
+        shutil.copytree(root / name, tmp_path / name)
+    return tmp_path / relative
+
+
+def template(task: str, tmp_path: Path) -> Path:
+    workspace = tmp_path / "ws"
+    assert CliRunner().invoke(main, ["build", "--task", task, "--workspace", str(workspace)]).exit_code == 0
+    return workspace / "model.py"
+
+
+def swapped(model: Path, backbone: str, *extra: str) -> str:
+    args = ["build", "--backbone", backbone, "--model", str(model), "--weights", "none", "--no-smoke", *extra]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert CliRunner().invoke(main, ["validate", str(model)]).exit_code == 0
+    return result.stderr
+
+
+def loaded(model: Path) -> Any:
+    cfg = load_config(model)
+    for module in (cfg.get("custom_imports") or {}).get("imports", []):
+        importlib.import_module(module)
+    return cfg
+
+
+def neck_widths(cfg: Any, size: int) -> list[int]:
+    """The widths of the maps the whole neck gives for a ``size`` input, measured."""
+    import torch
+    from mmdet.registry import MODELS
+    from mmengine.registry import init_default_scope
+
+    init_default_scope("mmdet")
+    detector = MODELS.build(copy.deepcopy(cfg.model)).eval()
+    with torch.no_grad():
+        maps = detector.extract_feat(torch.rand(1, 3, size, size))
+    return [int(m.shape[-1]) for m in maps]
+
+
+def anchor_widths(model: Any, size: int) -> list[int]:
+    """The widths of the maps the anchors were built for: one anchor grid step per stride."""
+    head = model.get("rpn_head") or model["bbox_head"]
+    generator = head.get("anchor_generator") or head["prior_generator"]
+    return [math.ceil(size / int(stride)) for stride in generator["strides"]]
+
+
+def train_step(model: Path) -> dict[str, Any]:
+    args = ["smoke", str(model), "--device", "cpu", "--train-step", "--input-size", str(SIZE), "--format", "json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    report: dict[str, Any] = json.loads(result.stdout)
+    return report
+
+
+@pytest.mark.parametrize("backbone", PLAIN_VITS)
+@pytest.mark.parametrize("task", ["detection", "instance-segmentation"])
+def test_a_plain_vit_in_a_detector_template_gets_a_pyramid_and_trains(task: str, backbone: str, tmp_path: Path) -> None:
+    model = template(task, tmp_path)
+    said = swapped(model, backbone)
+    assert "added neck MultiLevelNeck before FPN" in said
+    cfg = loaded(model)
+    assert [n["type"] for n in cfg.model.neck] == ["mmseg.MultiLevelNeck", "FPN"]
+    build_and_forward("mmdet", cfg, SIZE, 300)
+    assert neck_widths(cfg, SIZE) == anchor_widths(cfg.model, SIZE)
+    report = train_step(model)
+    assert report["train_step"]["state"] == "ok", report
+
+
+@pytest.mark.parametrize("backbone", ["timm.vit_small_patch16_224", "mmseg.VisionTransformer"])
+def test_a_plain_vit_in_a_shipped_mask_rcnn_gets_a_pyramid(backbone: str, tmp_path: Path) -> None:
+    model = shipped("mmdet", "mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py", tmp_path)
+    said = swapped(model, backbone)
+    assert "frozen_stages" in said.partition("not carried over")[2]  # ResNet's stage 1 is not a ViT's block
+    cfg = loaded(model)
+    build_and_forward("mmdet", cfg, SIZE, 300)
+    assert neck_widths(cfg, SIZE) == anchor_widths(cfg.model, SIZE)
+    second = CliRunner().invoke(main, ["build", "--backbone", backbone, "--model", str(model), "--weights", "none"])
+    assert second.exit_code == 0 and "Unchanged" in second.stderr, second.output
+
+
+def test_dinov2s_patch_14_is_made_16_so_the_pyramid_lands_on_the_anchors(tmp_path: Path) -> None:
+    model = template("detection", tmp_path)
+    said = swapped(model, "timm.vit_small_patch14_dinov2")
+    assert "patch_size=16 (the model's is 14)" in said
+    cfg = loaded(model)
+    assert cfg.model.backbone.patch_size == 16 and cfg.model.backbone.dynamic_img_size is True
+    assert cfg.model.neck[0].scales == [4, 2, 1, 0.5]
+
+
+def test_a_patch_size_the_user_chose_is_kept_and_the_swap_refused_with_why(tmp_path: Path) -> None:
+    model = template("detection", tmp_path)
+    before = model.read_text()
+    args = ["build", "--backbone", "timm.vit_small_patch14_dinov2", "--set", "patch_size=14", "--model", str(model)]
+    result = CliRunner().invoke(main, [*args, "--weights", "none", "--no-smoke"])
+    assert result.exit_code == 2
+    assert "stride 14" in result.stderr and "no power-of-two resizing" in result.stderr
+    assert model.read_text() == before
+
+
+@pytest.mark.parametrize(
+    ("backbone", "extra", "neck"),
+    [
+        ("timm.vit_small_patch16_224", (), "MultiLevelNeck"),  # another ViT: the rescaler reads its last block
+        ("mmseg.ResNetV1c", ("--set", "depth=18"), None),  # a pyramid: the rescaler goes
+    ],
+)
+def test_mmsegs_own_vit_config_takes_another_vit_and_a_cnn(
+    backbone: str, extra: tuple[str, ...], neck: str | None, tmp_path: Path
+) -> None:
+    model = shipped("mmseg", "vit/vit_deit-s16_mln_upernet_8xb2-160k_ade20k-512x512.py", tmp_path)
+    swapped(model, backbone, *extra)
+    cfg = loaded(model)
+    assert (cfg.model.neck or {}).get("type") == neck
+    build_and_forward("mmseg", cfg, 256, 300)
+
+
+def test_beits_same_width_rescaler_becomes_a_pyramid_neck_of_its_width(tmp_path: Path) -> None:
+    model = shipped("mmseg", "beit/beit-base_upernet_8xb2-160k_ade20k-640x640.py", tmp_path)
+    said = swapped(model, "timm.vit_small_patch16_224")
+    assert "neck Feature2Pyramid (for 4 levels of 768 channels) replaced by MultiLevelNeck" in said
+    cfg = loaded(model)
+    assert cfg.model.neck.type == "MultiLevelNeck" and cfg.model.neck.out_channels == 768
+    build_and_forward("mmseg", cfg, 256, 300)
