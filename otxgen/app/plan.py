@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from otxgen.app.carry import changes, misfits, new_backbone
 from otxgen.app.pyramid import with_a_pyramid
+from otxgen.app.sizes import sized
 from otxgen.app.strides import keeping_strides
 from otxgen.errors import ArgumentError, InputError
+from otxgen.facts.inputs import input_side
 from otxgen.facts.libraries import LIBRARY_TASKS, REGISTERING_MODULES
 from otxgen.facts.values import same_value
 
@@ -214,6 +216,7 @@ def _plan(
     backbone, outputs = _outputs(backbone, task, schema, notes, requested)
     pyramid: dict[str, Any] = {}
     try:
+        backbone, outputs = sized(backbone, outputs, task, schema, input_side(merged.names.value), notes)
         if task != "classification":
             backbone, outputs = keeping_strides(host, old, backbone, schema, outputs, catalog, library, facts, notes)
             given = set(requested) - {"type", "init_cfg"}
@@ -592,7 +595,6 @@ def _outputs(
             result = probe_outputs(backbone)
             said = ", ".join(f"{k}={v!r}" for k, v in dense_args.items())
             notes.append(f"set {said}: {backbone['type']} pools by default, and a {task} model needs feature maps")
-        backbone, result = _any_size(backbone, result, task, schema, notes)
     except ProbeError as error:
         blamed = _blamed(backbone, str(error), requested)
         if blamed is not None:
@@ -608,29 +610,6 @@ def _outputs(
             "dense task needs; set out_indices (and the library's options for feature maps) in backbone.yaml"
         )
     return backbone, result
-
-
-def _any_size(
-    backbone: dict[str, Any], outputs: ShapeResult, task: str, schema: dict[str, Any], notes: list[str]
-) -> tuple[dict[str, Any], ShapeResult]:
-    """For a dense task, a backbone built for one input size gets its library's arguments for any size
-    (timm's ``dynamic_img_size=True``), unless set or it does not take them (the smoke-build then says)."""
-    from otxgen.facts.libraries import SIZE_FREEING_ARGS
-    from otxgen.shapes import ProbeError, probe_outputs
-
-    meta = schema.get("x-otxgen") or {}
-    freeing = SIZE_FREEING_ARGS.get(meta.get("library", ""), {})
-    fixed = (meta.get("channels") or {}).get("fixed_input_size")
-    if task == "classification" or not fixed or not freeing or set(freeing) & set(backbone):
-        return backbone, outputs
-    freed = {**backbone, **freeing}
-    try:
-        result = probe_outputs(freed)
-    except ProbeError:
-        return backbone, outputs
-    said = ", ".join(f"{k}={v!r}" for k, v in freeing.items())
-    notes.append(f"set {said}: {backbone['type']} is built for one input size, and {task} images come in others")
-    return freed, result
 
 
 def _classifier_overrides(

@@ -24,6 +24,9 @@ REGISTERING_MODULES = {
 # The arguments that let a library's model built for one input size (its schema's ``fixed_input_size``:
 # a timm ViT's position embedding) take any size, as a dense task's images come.
 SIZE_FREEING_ARGS = {"timm": {"dynamic_img_size": True}}
+# The argument that makes a library's model for one other input size (a classifier's crop); a
+# checkpoint's position embedding is resized to it when it loads (timm's filter).
+SIZE_SETTING_ARGS = {"timm": "img_size"}
 # The argument that sets a library's ViT patch size, its checkpoint's patch embedding resampled when it
 # loads (timm's filter, which otxgen's wrapper runs): a patch-14 DINOv2 made patch-16 for a pyramid.
 PATCH_SIZE_ARGS = {"timm": "patch_size"}

@@ -125,6 +125,7 @@ class TimmBackbone(FrozenTrainMode, BaseModule):
     ) -> None:
         super().__init__(init_cfg=init_cfg)
         self.stages = probe_stages(model_name)
+        self._model_kwargs = dict(model_kwargs)
         count = len(self.stages.levels)
         out_indices = tuple(range(min(count, 4))) if out_indices is None else out_indices
         if not out_indices or any(not 0 <= i < count for i in out_indices):
@@ -143,7 +144,11 @@ class TimmBackbone(FrozenTrainMode, BaseModule):
 
     @property
     def input_size(self) -> int | None:
-        """The side timm's model was made for (its ``pretrained_cfg``), which a fixed-size one needs."""
+        """The side timm's model was made for (``img_size`` given, else its ``pretrained_cfg``'s), which a
+        fixed-size one needs."""
+        given = self._model_kwargs.get("img_size")
+        if isinstance(given, int) or (isinstance(given, (list, tuple)) and given):
+            return int(given if isinstance(given, int) else given[-1])
         size = (getattr(self.net, "pretrained_cfg", None) or {}).get("input_size")
         return int(size[-1]) if isinstance(size, (list, tuple)) and size else None
 

@@ -43,7 +43,7 @@ def run_smoke(
     model_cfg: dict[str, Any] = config.model.to_dict()
     task = runtime.task_of(scope, model_cfg)
     backbone_cfg = model_cfg.get("backbone") or {}
-    size = input_size or runtime.default_input_size(task, model_cfg)
+    size = input_size or runtime.default_input_size(task, config.to_dict())
     say(f"[*] Building {model_cfg.get('type')} ({scope}, {task}) from {path}")
     seconds: dict[str, float] = {}
     torch.manual_seed(0)

@@ -1,0 +1,58 @@
+"""The image size a config feeds its model, read from the config's own values (pure, as mmengine would
+merge them): what a backbone built for one size must be made for, and what the smoke-build runs at.
+
+- mmseg pads or crops every batch to ``model.data_preprocessor.size`` (its ``crop_size``);
+- mmpretrain's training pipeline crops to one size (``RandomResizedCrop``'s ``scale``, ``RandomCrop`` /
+  ``CenterCrop``'s ``crop_size``), and so does its test pipeline.
+
+Detection pipelines resize to a range of sizes (``Resize(scale=(1333, 800), keep_ratio=True)``): no one
+size, so none is said.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+# Pipeline steps that make every image one size, and the argument that holds it.
+SIZING_STEPS = {"RandomResizedCrop": "scale", "RandomCrop": "crop_size", "CenterCrop": "crop_size"}
+
+
+def input_side(cfg: Mapping[str, Any]) -> int | None:
+    """The side of the square images the model is fed (the larger of height and width), or None."""
+    model = cfg.get("model")
+    preprocessor = model.get("data_preprocessor") if isinstance(model, Mapping) else None
+    if isinstance(preprocessor, Mapping) and (side := _side(preprocessor.get("size"))) is not None:
+        return side
+    for pipeline in _pipelines(cfg):
+        for step in pipeline:
+            argument = SIZING_STEPS.get(_type_name(step))
+            if argument is not None and (side := _side(step.get(argument))) is not None:
+                return side
+    return None
+
+
+def _pipelines(cfg: Mapping[str, Any]) -> list[list[Mapping[str, Any]]]:
+    """The training pipeline by name, then the training and test loaders' datasets' (a wrapped dataset's
+    too)."""
+    found = [cfg.get("train_pipeline")]
+    for loader in ("train_dataloader", "test_dataloader", "val_dataloader"):
+        dataset = (cfg.get(loader) or {}).get("dataset") if isinstance(cfg.get(loader), Mapping) else None
+        while isinstance(dataset, Mapping):
+            found.append(dataset.get("pipeline"))
+            dataset = dataset.get("dataset")
+    return [[s for s in p if isinstance(s, Mapping)] for p in found if isinstance(p, (list, tuple))]
+
+
+def _side(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, Sequence) and not isinstance(value, str) and value:
+        sides = [v for v in value if isinstance(v, int) and not isinstance(v, bool) and v > 0]
+        return max(sides) if len(sides) == len(value) else None
+    return None
+
+
+def _type_name(step: Mapping[str, Any]) -> str:
+    raw = step.get("type")
+    return raw.rpartition(".")[2] if isinstance(raw, str) else ""

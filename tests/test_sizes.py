@@ -1,0 +1,79 @@
+"""The input size a config feeds its model, and backbones built for one size: made for it, or refused.
+
+Judged independently: mmengine loads the rewritten config, mmpretrain's registry builds the whole model
+and it runs a forward at the config's own crop (``tests/corpus/sample.py``)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from corpus.sample import build_and_forward, load_config
+
+from otxgen.cli import main
+from otxgen.facts.inputs import input_side
+
+VIT_384 = "vision_transformer/vit-base-p16_64xb64_in1k-384px.py"
+
+
+def test_the_side_a_config_feeds_is_its_crop() -> None:
+    segmentor = {"model": {"data_preprocessor": {"size": (512, 1024)}}}
+    classifier = {
+        "model": {},
+        "train_dataloader": {"dataset": {"dataset": {"pipeline": [{"type": "RandomResizedCrop", "scale": 384}]}}},
+    }
+    detector = {"model": {}, "train_pipeline": [{"type": "Resize", "scale": (1333, 800), "keep_ratio": True}]}
+    assert input_side(segmentor) == 1024
+    assert input_side(classifier) == 384
+    assert input_side(detector) is None
+
+
+def shipped_vit_384(tmp_path: Path) -> Path:
+    root = Path(importlib.import_module("mmpretrain").__file__ or "").parent / ".mim" / "configs"
+    for name in ("vision_transformer", "_base_"):
+        shutil.copytree(root / name, tmp_path / name)
+    return tmp_path / VIT_384
+
+
+def test_a_224_px_vit_in_a_384_px_classifier_is_made_for_384(tmp_path: Path) -> None:
+    model = shipped_vit_384(tmp_path)
+    args = ["build", "--backbone", "timm.vit_small_patch16_224", "--model", str(model), "--weights", "none"]
+    result = CliRunner().invoke(main, [*args, "--no-smoke"])
+    assert result.exit_code == 0, result.output
+    assert "set img_size=384: timm.vit_small_patch16_224 is built for 224 px input" in result.stderr
+    cfg = load_config(model)
+    assert cfg.model.backbone.img_size == 384
+    importlib.import_module("otxgen.libraries.timm")
+    build_and_forward("mmpretrain", cfg, 384, 300)
+
+
+def test_a_backbone_that_cannot_take_the_crop_is_refused_with_both_sizes(tmp_path: Path) -> None:
+    model = shipped_vit_384(tmp_path)
+    before = model.read_text()
+    args = ["build", "--backbone", "timm.efficientformer_l1", "--model", str(model), "--weights", "none"]
+    result = CliRunner().invoke(main, [*args, "--no-smoke"])
+    assert result.exit_code == 2
+    assert "built for 224 px input, and the config feeds it 384 px images" in result.stderr
+    assert "crop to 224 px" in result.stderr
+    assert model.read_text() == before
+
+
+def test_the_smoke_build_runs_at_the_configs_own_crop(tmp_path: Path) -> None:
+    model = shipped_vit_384(tmp_path)
+    result = CliRunner().invoke(main, ["smoke", str(model), "--device", "meta", "--format", "json"])
+    assert json.loads(result.stdout)["input_size"] == 384, result.output
+
+
+@pytest.mark.parametrize("task", ["segmentation", "detection"])
+def test_a_dense_task_makes_a_fixed_size_vit_take_any_size(task: str, tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    assert CliRunner().invoke(main, ["build", "--task", task, "--workspace", str(workspace)]).exit_code == 0
+    args = ["build", "--backbone", "timm.deit_tiny_patch16_224", "--model", str(workspace / "model.py")]
+    result = CliRunner().invoke(main, [*args, "--weights", "none", "--no-smoke"])
+    assert result.exit_code == 0, result.output
+    assert "set dynamic_img_size=True" in result.stderr
+    assert load_config(workspace / "model.py").model.backbone.dynamic_img_size is True
