@@ -126,6 +126,10 @@ def _overlay(
             return node
         if isinstance(value, list) and isinstance(node, (cst.List, cst.Tuple)):
             return _overlay_list(module, node, value, style, path)
+        if isinstance(value, list) and isinstance(node, cst.Call) and is_plain_dict(node):
+            kept = _kept_in_list(module, node, value, style, path)
+            if kept is not None:
+                return kept
         _refuse_opaque(module, node, path, replacing=True)
         return expression(render_like(value, node, style.quote))
     assert isinstance(value, Mapping)
@@ -231,6 +235,41 @@ def _overlay_list(
         if new is not old:
             elements[index], changed = element.with_changes(value=new), True
     return node.with_changes(elements=elements) if changed else node
+
+
+def _kept_in_list(
+    module: cst.Module, node: cst.Call, value: list[object], style: Style, path: tuple[str, ...]
+) -> cst.BaseExpression | None:
+    """A ``dict(...)`` the file writes out that the override puts into a list (a neck put in front of it):
+    the list, with the file's dict in its place, merged, so that its comments and layout stay. None where
+    no one item of the list is that dict (same type, every key the file sets) with changes."""
+    current = maybe_literal(node, style.names)
+    if not isinstance(current, Mapping):
+        return None
+    places = [
+        i
+        for i, item in enumerate(value)
+        if isinstance(item, Mapping) and item.get("type") == current.get("type") and set(current) <= set(item)
+    ]
+    if len(places) != 1:
+        return None
+    item = cast(Mapping[str, object], value[places[0]])
+    changed = {
+        key: Replace(new) if isinstance(new, Mapping) else new
+        for key, new in item.items()
+        if key not in current or not same_value(current[key], new)
+    }
+    lines = code_of(_overlay_call(module, node, changed, style, path)).split("\n")
+    items = [render(other, style.quote) for other in value]
+    if len(lines) == 1:
+        items[places[0]] = lines[0]
+        return expression("[" + ", ".join(items) + "]")
+    outer = lines[-1][: len(lines[-1]) - len(lines[-1].lstrip())]  # the closing parenthesis' indentation
+    items[places[0]] = "\n".join([lines[0], *(f"    {line}" if line.strip() else line for line in lines[1:])])
+    inner = outer + "    "
+    if style.trailing_comma:
+        return expression("[\n" + "".join(f"{inner}{text},\n" for text in items) + outer + "]")
+    return expression("[\n" + ",\n".join(inner + text for text in items) + "]")
 
 
 def _refuse_opaque(module: cst.Module, node: cst.BaseExpression, path: tuple[str, ...], *, replacing: bool) -> None:
