@@ -127,9 +127,9 @@ def _overlay(
         if isinstance(value, list) and isinstance(node, (cst.List, cst.Tuple)):
             return _overlay_list(module, node, value, style, path)
         if isinstance(value, list) and isinstance(node, cst.Call) and is_plain_dict(node):
-            kept = _kept_in_list(module, node, value, style, path)
-            if kept is not None:
-                return kept
+            in_list = _kept_in_list(module, node, value, style, path)
+            if in_list is not None:
+                return in_list
         _refuse_opaque(module, node, path, replacing=True)
         return expression(render_like(value, node, style.quote))
     assert isinstance(value, Mapping)
