@@ -314,7 +314,12 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], output_format: str) ->
     default="auto",
     help="auto: cuda when available, else cpu.",
 )
-@click.option("--input-size", type=click.IntRange(min=16), help="Side of the dummy input (default per model).")
+@click.option(
+    "--input-size",
+    type=click.IntRange(min=16),
+    help="Side of the dummy input (default: the config's own crop for a classifier or segmentor, "
+    "else the backbone's img_size, 224 for classifiers and transformers, 256 otherwise).",
+)
 @click.option("--train-step", is_flag=True, help="Also run one forward+backward+optimizer step.")
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table")
 @click.option(
