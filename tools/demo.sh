@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job, as a user runs it, in a fresh temporary folder: create a detection workspace, swap its
-# backbone for mmdet.RegNet (diff first), try mmseg.HRNet (which needs user input), fill that input in,
+# backbone for mmdet.RegNet (diff first), show a plain ViT's swap, try mmseg.HRNet (which needs user input), fill that input in,
 # build again, and show that a second build changes nothing.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -23,6 +23,8 @@ expect 0 otxgen build --task detection
 cd otx-workspace-DETECTION || exit 2
 expect 0 otxgen build --backbone mmdet.RegNet --diff
 expect 0 otxgen build --backbone mmdet.RegNet
+step "a plain ViT gives every level at stride 16: the swap puts a pyramid neck in front of the FPN"
+expect 0 otxgen build --backbone timm.vit_small_patch16_224 --diff
 expect 1 otxgen build --backbone mmseg.HRNet
 step "edit backbone.yaml: uncomment the schema's example for 'extra' (HRNet-W18)"
 cat backbone.yaml
