@@ -145,7 +145,7 @@ def _repatched(
     patch = 2 ** round(math.log2(stride))
     adjusted = {**backbone, argument: patch}
     try:
-        result = probe_outputs(adjusted)
+        result = probe_outputs(adjusted, input_size=16 * patch)  # a multiple of the patch, as padded images are
     except ProbeError:
         return backbone, outputs, stride
     strides = {o.stride for o in result.outputs}

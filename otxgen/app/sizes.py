@@ -32,8 +32,9 @@ def sized(
     meta = schema.get("x-otxgen") or {}
     block = meta.get("channels") or {}
     made_for = _side(block.get("input_size"))
-    freeing = SIZE_FREEING_ARGS.get(str(meta.get("library")), {})
-    if not block.get("fixed_input_size") or set(freeing) & set(backbone) or {"img_size", "input_size"} & set(backbone):
+    freeing = SIZE_FREEING_ARGS.get(str(meta.get("library")), ())
+    given = {"img_size", "input_size"}.union(*freeing) & set(backbone)
+    if not block.get("fixed_input_size") or given:
         return backbone, outputs
     if task == "classification" and (side is None or side == made_for):
         return backbone, outputs
@@ -41,7 +42,7 @@ def sized(
     why = f"{backbone['type']} is built for {made_for} px input, and the config feeds it {fed}"
     setting = SIZE_SETTING_ARGS.get(str(meta.get("library")))
     tries: list[dict[str, Any]] = [{setting: side}] if task == "classification" and setting else []
-    tries += [freeing] if freeing else []
+    tries += freeing
     failures: list[str] = []
     for arguments in tries:
         try:

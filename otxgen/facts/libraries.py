@@ -22,8 +22,10 @@ REGISTERING_MODULES = {
     "otxgen.libraries.timm": "timm",
 }
 # The arguments that let a library's model built for one input size (its schema's ``fixed_input_size``:
-# a timm ViT's position embedding) take any size, as a dense task's images come.
-SIZE_FREEING_ARGS = {"timm": {"dynamic_img_size": True}}
+# a timm ViT's position embedding) take any size, as a dense task's images come, best first: timm's
+# ViTs pad an image to a multiple of their patch with ``dynamic_img_pad`` (a detector's padding may be
+# finer), where they take it.
+SIZE_FREEING_ARGS = {"timm": ({"dynamic_img_size": True, "dynamic_img_pad": True}, {"dynamic_img_size": True})}
 # The argument that makes a library's model for one other input size (a classifier's crop); a
 # checkpoint's position embedding is resized to it when it loads (timm's filter).
 SIZE_SETTING_ARGS = {"timm": "img_size"}
