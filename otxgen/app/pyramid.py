@@ -183,6 +183,9 @@ def _one_level(
     except ProbeError as error:
         raise ConsumerError(("neck",), f"{backbone['type']} does not give its deepest level alone: {error}") from None
     if result is None or len(result.outputs) != 1:
-        raise ConsumerError(("neck",), "the neck reads one level; set out_indices to give the deepest one")
+        message = f"the neck reads one level or {factors}; {backbone['type']} gives {count}"
+        if "out_indices" not in schema.get("properties", {}):
+            raise ConsumerError(("neck",), f"{message} and takes no out_indices to choose one")
+        raise ConsumerError(("neck",), f"{message}: set out_indices to give the deepest one")
     facts.append(f"out_indices={adjusted['out_indices']}: the deepest level, which the neck resizes into a pyramid")
     return adjusted, result
