@@ -136,6 +136,12 @@ def ensure_writable(path: Path) -> None:
         raise InputError("cannot write in this folder", str(target.parent))
 
 
+def remove_created(path: Path, text: str) -> None:
+    """Remove a file otxgen created (it holds ``text``, what otxgen wrote); one changed since stays."""
+    if holds(path, text):
+        resolve(path).unlink()
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Replace ``path``'s content with ``text`` atomically; the file's permission bits are kept."""
     write_all_atomic([(path, text)])

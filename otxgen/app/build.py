@@ -23,7 +23,7 @@ from otxgen.app.backbone_yaml import (
 )
 from otxgen.app.diff import Write, root_of, unified
 from otxgen.app.rewrite import rewrite_config
-from otxgen.errors import ArgumentError, InputError, OtxgenError, UsageError
+from otxgen.errors import ArgumentError, FindingsError, InputError, OtxgenError, UsageError
 from otxgen.options import BuildBackboneOptions, BuildTaskOptions, SmokeOptions
 
 
@@ -116,7 +116,27 @@ def _build_backbone(options: BuildBackboneOptions, targets: Targets, say: Say) -
     say(f"Backbone config: {backbone}")
     writes = [*yaml_writes, *(Write(r.path, r.before, r.after) for r in rewrites)]
     outcome = _finish(writes, options.mode, say)
-    return _smoke(targets, options.export, say) if options.smoke and outcome.exit_code == 0 else outcome
+    if not options.smoke or outcome.exit_code != 0:
+        return outcome
+    smoked = _smoke(targets, options.export, say)
+    if smoked.exit_code == FindingsError.exit_code:  # the model as written does not build or run
+        _undo([write for write in writes if write.changed], say)
+    return smoked
+
+
+def _undo(changed: list[Write], say: Say) -> None:
+    """The files a build wrote, back as they were before it (a file created is removed); one edited
+    since it was written is an error naming it, and nothing is undone."""
+    fsio.write_all_atomic(
+        [(write.path, write.before) for write in changed if write.before is not None],
+        {write.path: write.after for write in changed},
+    )
+    for write in changed:
+        if write.before is None:
+            fsio.remove_created(write.path, write.after)
+    names = ", ".join(str(write.path) for write in changed)
+    say(f"[!] The model does not build or run as written (above): back as they were: {names}")
+    say("[!] Fix the cause, or build with --no-smoke to write it anyway")
 
 
 def _where_given(error: ArgumentError, options: BuildBackboneOptions) -> OtxgenError:
