@@ -191,6 +191,12 @@ def _overlay_call(
         if isinstance(sub, Drop) or (_config.keyword_arg(call, key) is None and _empty(without_drops(sub))):
             continue  # nothing to say where the file says nothing
         arg = _config.keyword_arg(call, key)
+        whole = sub.value if isinstance(sub, Replace) else sub
+        if isinstance(whole, Mapping) and arg is not None and isinstance(arg.value, (cst.List, cst.Tuple)):
+            kept = _kept_from_list(module, arg.value, whole, style, (*path, key))
+            if kept is not None:
+                call = cst.ensure_type(_config.replaced(call, (key,), kept), cst.Call)
+                continue
         if isinstance(sub, Replace):  # merge_call replaces a dict key by key, keeping equal values' text
             if arg is not None:
                 _refuse_opaque(module, arg.value, (*path, key), replacing=True)
@@ -235,6 +241,27 @@ def _overlay_list(
         if new is not old:
             elements[index], changed = element.with_changes(value=new), True
     return node.with_changes(elements=elements) if changed else node
+
+
+def _kept_from_list(
+    module: cst.Module, node: cst.List | cst.Tuple, value: Mapping[str, object], style: Style, path: tuple[str, ...]
+) -> cst.BaseExpression | None:
+    """The converse of ``_kept_in_list``: a list the file writes out, replaced by one of its dicts (a
+    pyramid neck removed from in front of an FPN): that dict's text, merged, one level less indented."""
+    whole = {key: item for key, item in value.items() if key != _DELETE}
+    calls = [e.value for e in node.elements if isinstance(e.value, cst.Call) and is_plain_dict(e.value)]
+    found = [(call, current) for call in calls if isinstance(current := maybe_literal(call, style.names), Mapping)]
+    kin = [(call, current) for call, current in found if current.get("type") == whole.get("type")]
+    if len(kin) != 1 or not set(kin[0][1]) <= set(whole):
+        return None
+    call, current = kin[0]
+    changed = {
+        key: Replace(new) if isinstance(new, Mapping) else new
+        for key, new in whole.items()
+        if key not in current or not same_value(current[key], new)
+    }
+    lines = code_of(_overlay_call(module, call, changed, style, path)).split("\n")
+    return expression("\n".join([lines[0], *(line[4:] if line.startswith("    ") else line for line in lines[1:])]))
 
 
 def _kept_in_list(

@@ -119,7 +119,39 @@ def test_dinov2s_patch_14_is_made_16_so_the_pyramid_lands_on_the_anchors(tmp_pat
     assert "patch_size=16 (the model's is 14)" in said
     cfg = loaded(model)
     assert cfg.model.backbone.patch_size == 16 and cfg.model.backbone.dynamic_img_size is True
-    assert cfg.model.neck[0].scales == [4, 2, 1, 0.5]
+    assert cfg.model.neck[0].scales == [2, 1, 0.5]  # the FPN reads strides 8, 16, 32 (start_level=1 before)
+    assert cfg.model.neck[1].start_level == 0 and len(cfg.model.neck[1].in_channels) == 3
+
+
+def test_a_vit_then_a_cnn_gives_the_cnns_pyramid_back_to_the_fpn(tmp_path: Path) -> None:
+    """A -> ViT -> CNN: the pyramid neck the ViT got goes, and the FPN reads the CNN's four levels."""
+    model = template("instance-segmentation", tmp_path)
+    swapped(model, "timm.vit_tiny_patch16_224")
+    said = swapped(model, "mmdet.ResNet", "--set", "depth=18")
+    assert "removed neck MultiLevelNeck" in said
+    cfg = loaded(model)
+    assert cfg.model.neck.type == "FPN" and cfg.model.neck.in_channels == [64, 128, 256, 512]
+    assert tuple(cfg.model.backbone.get("out_indices", (0, 1, 2, 3))) == (0, 1, 2, 3)  # ResNet's default
+    build_and_forward("mmdet", cfg, SIZE, 300)
+    assert neck_widths(cfg, SIZE) == anchor_widths(cfg.model, SIZE)
+
+
+def test_every_output_of_the_pyramid_neck_is_read(tmp_path: Path) -> None:
+    """Distributed training fails on parameters without a gradient: the pyramid neck makes only the
+    levels the FPN reads (its start_level's too), and every backbone parameter is reached."""
+    import torch
+    from mmdet.registry import MODELS
+    from mmengine.registry import init_default_scope
+
+    model = template("detection", tmp_path)
+    swapped(model, "timm.vit_tiny_patch16_224")
+    cfg = loaded(model)
+    init_default_scope("mmdet")
+    detector = MODELS.build(copy.deepcopy(cfg.model))
+    maps = detector.extract_feat(torch.rand(1, 3, SIZE, SIZE))
+    sum(m.float().mean() for m in maps).backward()
+    unused = [name for name, p in detector.neck.named_parameters() if p.requires_grad and p.grad is None]
+    assert unused == []
 
 
 def test_a_patch_size_the_user_chose_is_kept_and_the_swap_refused_with_why(tmp_path: Path) -> None:
@@ -149,10 +181,19 @@ def test_mmsegs_own_vit_config_takes_another_vit_and_a_cnn(
     build_and_forward("mmseg", cfg, 256, 300)
 
 
+def test_a_vit_of_another_patch_keeps_the_rescaled_strides(tmp_path: Path) -> None:
+    """A patch-8 ViT where a patch-16 one was: MultiLevelNeck's factors halve, so its outputs stay at
+    strides 4, 8, 16, 32 for the heads."""
+    model = shipped("mmseg", "vit/vit_deit-s16_mln_upernet_8xb2-160k_ade20k-512x512.py", tmp_path)
+    swapped(model, "timm.vit_small_patch8_224")
+    cfg = loaded(model)
+    assert cfg.model.neck.scales == [2, 1, 0.5, 0.25]
+
+
 def test_beits_same_width_rescaler_becomes_a_pyramid_neck_of_its_width(tmp_path: Path) -> None:
     model = shipped("mmseg", "beit/beit-base_upernet_8xb2-160k_ade20k-640x640.py", tmp_path)
     said = swapped(model, "timm.vit_small_patch16_224")
-    assert "neck Feature2Pyramid (for 4 levels of 768 channels) replaced by MultiLevelNeck" in said
+    assert "neck Feature2Pyramid (for 4 levels of 768 channels at stride 16) replaced by MultiLevelNeck" in said
     cfg = loaded(model)
     assert cfg.model.neck.type == "MultiLevelNeck" and cfg.model.neck.out_channels == 768
     build_and_forward("mmseg", cfg, 256, 300)

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from corpus.sample import build_and_forward, load_config
 
 from otxgen.cli import main
-from otxgen.facts.inputs import input_side
+from otxgen.facts.inputs import input_sides
 
 VIT_384 = "vision_transformer/vit-base-p16_64xb64_in1k-384px.py"
 
@@ -27,9 +27,17 @@ def test_the_side_a_config_feeds_is_its_crop() -> None:
         "train_dataloader": {"dataset": {"dataset": {"pipeline": [{"type": "RandomResizedCrop", "scale": 384}]}}},
     }
     detector = {"model": {}, "train_pipeline": [{"type": "Resize", "scale": (1333, 800), "keep_ratio": True}]}
-    assert input_side(segmentor) == 1024
-    assert input_side(classifier) == 384
-    assert input_side(detector) is None
+    assert input_sides(segmentor) == [1024]
+    assert input_sides(classifier) == [384]
+    assert input_sides(detector) == []
+    differing = {
+        "model": {},
+        "train_pipeline": [{"type": "RandomResizedCrop", "scale": 192}, {"type": "PackInputs"}],
+        "test_dataloader": {
+            "dataset": {"pipeline": [{"type": "ResizeEdge", "scale": 256}, {"type": "CenterCrop", "crop_size": 224}]}
+        },
+    }
+    assert input_sides(differing) == [192, 224]
 
 
 def shipped_vit_384(tmp_path: Path) -> Path:
@@ -77,3 +85,20 @@ def test_a_dense_task_makes_a_fixed_size_vit_take_any_size(task: str, tmp_path: 
     assert result.exit_code == 0, result.output
     assert "set dynamic_img_size=True" in result.stderr
     assert load_config(workspace / "model.py").model.backbone.dynamic_img_size is True
+
+
+def test_a_classifier_that_tests_at_another_crop_gets_a_vit_of_any_size(tmp_path: Path) -> None:
+    """EfficientNetV2-B0's config trains at 192 px and tests at 224: one img_size would fail one of them."""
+    root = Path(importlib.import_module("mmpretrain").__file__ or "").parent / ".mim" / "configs"
+    for name in ("efficientnet_v2", "_base_"):
+        shutil.copytree(root / name, tmp_path / name)
+    model = tmp_path / "efficientnet_v2" / "efficientnetv2-b0_8xb32_in1k.py"
+    args = ["build", "--backbone", "timm.vit_tiny_patch16_224", "--model", str(model), "--weights", "none"]
+    result = CliRunner().invoke(main, [*args, "--no-smoke"])
+    assert result.exit_code == 0, result.output
+    assert "the config feeds it 192 and 224 px images" in result.stderr
+    cfg = load_config(model)
+    assert cfg.model.backbone.dynamic_img_size is True and "img_size" not in cfg.model.backbone
+    importlib.import_module("otxgen.libraries.timm")
+    for side in (192, 224):
+        build_and_forward("mmpretrain", cfg, side, 300)

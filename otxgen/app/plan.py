@@ -12,11 +12,11 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from otxgen.app.carry import changes, misfits, new_backbone
-from otxgen.app.pyramid import with_a_pyramid
+from otxgen.app.pyramid import with_a_pyramid, without_a_rescaler
 from otxgen.app.sizes import sized
 from otxgen.app.strides import keeping_strides
 from otxgen.errors import ArgumentError, InputError
-from otxgen.facts.inputs import input_side
+from otxgen.facts.inputs import input_sides
 from otxgen.facts.libraries import LIBRARY_TASKS, REGISTERING_MODULES
 from otxgen.facts.values import same_value
 
@@ -214,21 +214,26 @@ def _plan(
     if dropped:  # written whole (under ``_delete_``) without them: merging in place would keep them
         same_type, backbone = False, {k: v for k, v in backbone.items() if k not in dropped}
     backbone, outputs = _outputs(backbone, task, schema, notes, requested)
-    pyramid: dict[str, Any] = {}
+    necks: dict[str, Any] = {}
     try:
-        backbone, outputs = sized(backbone, outputs, task, schema, input_side(merged.names.value), notes)
+        backbone, outputs = sized(backbone, outputs, task, schema, input_sides(merged.names.value), notes)
         if task != "classification":
-            backbone, outputs = keeping_strides(host, old, backbone, schema, outputs, catalog, library, facts, notes)
+            necks = without_a_rescaler(host, outputs, facts)
+            necked = _overridden(host, necks)
+            kept = {} if necks else old  # the next neck's strides, not those of the rescaler's single stride
+            backbone, outputs = keeping_strides(necked, kept, backbone, schema, outputs, catalog, library, facts, notes)
             given = set(requested) - {"type", "init_cfg"}
             backbone, outputs, pyramid = with_a_pyramid(
-                host, old, backbone, schema, outputs, given, library, catalog, facts
+                necked, old, backbone, schema, outputs, given, library, catalog, facts
             )
-        _refuse_single_stride_into_pyramid({**host, **pyramid}, outputs, host_path)
+            necks = _merged_dicts(necks, pyramid)
+        necked = _overridden(host, necks)
+        _refuse_single_stride_into_pyramid(necked, outputs, host_path)
         paired = paired_head(host, requested["type"])
         if paired is not None:
             raise _RefusalError((*host_path, *paired[0]), paired[1])
         channels = [int(o.channels or 0) for o in outputs.outputs]
-        host_override = pyramid | consumer_overrides({**host, **pyramid}, channels)
+        host_override = _merged_dicts(necks, consumer_overrides(necked, channels))
     except ConsumerError as error:
         raise _RefusalError((*host_path, *error.path), error.message) from None
     if task == "classification":
@@ -249,7 +254,7 @@ def _plan(
         isinstance(base_host, dict) and key in base_host,
         outputs,
         overrides,
-        _imports(merged, schema, library, host_override),
+        _imports(merged, schema, library, _planned_model(merged, host_path, host_override)),
         tuple(notes),
         tuple(facts),
         drop_empty_imports=not _base_imports(merged),
@@ -692,20 +697,35 @@ def _tuple_lists(key: str, value: Any) -> Any:
     return tuple(value) if isinstance(value, list) and key.endswith(("indices", "_size", "strides")) else value
 
 
-def _imports(merged: ConfigFacts, schema: dict[str, Any], library: str | None, added: object) -> list[str] | None:
+def _imports(
+    merged: ConfigFacts, schema: dict[str, Any], library: str | None, planned: dict[str, Any]
+) -> list[str] | None:
     """The whole ``custom_imports`` list after the swap (a child's list replaces its base's, so the
     base's entries are repeated), or None when it stays: the new backbone's registering module unless
-    the config's own library registers it, and those of the scopes the plan's ``added`` parts name
-    (a pyramid neck of mmseg's), without the registering modules nothing uses any more."""
+    the config's own library registers it, and those of the scopes the ``planned`` model names (a
+    pyramid neck of mmseg's), without the registering modules nothing uses any more."""
     meta = schema["x-otxgen"]
     current = merged.custom_imports
     needed = [] if meta["library"] == library else [meta["custom_import"]]
-    scopes = _scopes_used(added) - {library}
+    scopes = _scopes_used(planned, skip=("backbone",)) - {library}
     needed += [module for module, scope in REGISTERING_MODULES.items() if scope in scopes]
-    used = _scopes_used(merged.get("model"), skip=("backbone",)) | {meta["library"]} | scopes
+    used = scopes | {meta["library"]}
     wanted = [m for m in current if REGISTERING_MODULES.get(m, "") in used or m not in REGISTERING_MODULES]
     wanted += [m for m in needed if m not in wanted]
     return None if wanted == current else wanted
+
+
+def _planned_model(merged: ConfigFacts, host_path: tuple[str, ...], host_override: dict[str, Any]) -> dict[str, Any]:
+    """The ``model`` dict as the plan leaves it (the backbone aside)."""
+    model = merged.get("model")
+    model = model if isinstance(model, dict) else {}
+    if host_path[:1] != ("model",):
+        return model
+    return (
+        _overridden(model, _nested(host_path[1:], host_override))
+        if host_path[1:]
+        else _overridden(model, host_override)
+    )
 
 
 def _base_imports(merged: ConfigFacts) -> list[Any]:

@@ -8,6 +8,7 @@ Pure but for the schema's table and a probe of the backbone's outputs (``otxgen.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,25 @@ if TYPE_CHECKING:
     from otxgen.shapes import ShapeResult
 
 
+def without_a_rescaler(host: dict[str, Any], outputs: ShapeResult, facts: list[str]) -> dict[str, Any]:
+    """For a pyramid backbone (strides growing) under a rescaling neck (a config built around a ViT, or
+    a ViT swap's ``[MultiLevelNeck, FPN]``), the override that removes that neck: the next neck, or the
+    heads, then read the backbone. Asked before the strides are kept, which then follow the next neck."""
+    neck_value = host.get("neck")
+    neck = first_of(neck_value)
+    strides = {o.stride for o in outputs.outputs}
+    if neck is None or type_name(neck) not in RESCALING_NECKS or len(strides) < 2:
+        return {}
+    rest = list(neck_value[1:]) if isinstance(neck_value, (list, tuple)) else []
+    facts.append(
+        f"removed neck {type_name(neck)}: it rescales a single-stride backbone's levels into a pyramid, "
+        f"and the new backbone's are one (strides {', '.join(str(o.stride) for o in outputs.outputs)})"
+    )
+    if len(rest) == 1 and isinstance(rest[0], Mapping):  # a dict where a list was: it replaces it
+        return {"neck": {"_delete_": True, **rest[0]}}
+    return {"neck": rest or None}
+
+
 def with_a_pyramid(
     host: dict[str, Any],
     old: dict[str, Any],
@@ -39,64 +59,125 @@ def with_a_pyramid(
     catalog: Catalog,
     facts: list[str],
 ) -> tuple[dict[str, Any], ShapeResult, dict[str, Any]]:
-    """``(backbone, outputs, neck override)``: for a single-stride backbone under a pyramid neck, the
-    pyramid neck behind ``PYRAMID_NECK``, whose factors bring the backbone's stride to the strides the
-    pyramid neck was fed at (a patch-16 ViT for 4, 8, 16, 32: 4, 2, 1, 0.5), reading the deepest level
-    (the backbone set to give it alone, unless it gives one per factor); for a pyramid backbone under a
-    rescaling neck, that neck removed (the heads then read the backbone). The override is empty when
+    """``(backbone, outputs, neck override)`` for a single-stride backbone: under a pyramid neck, the
+    pyramid neck behind ``PYRAMID_NECK`` in front of it, whose factors bring the backbone's stride to
+    the strides of the levels the pyramid neck reads (a patch-16 ViT for 8, 16, 32: 2, 1, 0.5; only
+    those, so that every output is used), reading the deepest level (the backbone set to give it alone,
+    unless it gives one per factor); under a rescaling neck, that neck's factors scaled to the new stride
+    (or ``PYRAMID_NECK`` in place of a same-width rescaler of another width). The override is empty when
     neither applies; ``given``: the arguments the user set (an ``out_indices`` of theirs is not changed).
-    ``ConsumerError`` where the strides cannot be reached by the neck's factors."""
+    ``ConsumerError`` where the strides cannot be reached by power-of-two factors."""
     neck_value = host.get("neck")
     neck = first_of(neck_value)
     strides = {o.stride for o in outputs.outputs}
-    if neck is None or not outputs.outputs or any(o.ndim != 4 or o.stride is None for o in outputs.outputs):
+    if neck is None or len(strides) != 1 or any(o.ndim != 4 or o.stride is None for o in outputs.outputs):
         return backbone, outputs, {}
     rest = list(neck_value[1:]) if isinstance(neck_value, (list, tuple)) else []
-    if type_name(neck) in RESCALING_NECKS and len(strides) > 1:
-        facts.append(
-            f"removed neck {type_name(neck)}: it rescales a single-stride backbone's levels into a pyramid, "
-            f"and the new backbone's are one (strides {', '.join(str(o.stride) for o in outputs.outputs)})"
-        )
-        return backbone, outputs, {"neck": (rest[0] if len(rest) == 1 else rest) or None}
-    held = rescaling_factors(neck)
-    if held is not None:  # a ViT for a ViT: the rescaling neck reads one level or one per factor
-        backbone, outputs = _one_level(backbone, schema, outputs, len(held), given, facts)
-        width = neck.get(SAME_WIDTH_RESCALERS.get(type_name(neck), ""))
-        fits = width == outputs.outputs[-1].channels and len(outputs.outputs) == len(held)
-        if not isinstance(width, int) or fits:
-            return backbone, outputs, {}
-        pyramid = _pyramid_neck(scope, [int(o.channels or 0) for o in outputs.outputs], width, held)
-        facts.append(
-            f"neck {type_name(neck)} (for {len(held)} levels of {width} channels) replaced by {PYRAMID_NECK[1]} at "
-            f"its factors and width: the new backbone gives {len(outputs.outputs)} of {outputs.outputs[-1].channels}"
-        )
-        return backbone, outputs, {"neck": [pyramid, *rest] if rest else {"_delete_": True, **pyramid}}
-    wanted = _fed(host, old, scope, catalog)
-    if type_name(neck) not in LEVEL_PRESERVING_NECKS or len(strides) > 1 or wanted is None or len(set(wanted)) < 2:
+    if rescaling_factors(neck) is not None:
+        return _rescaler_kept(neck, rest, old, backbone, schema, outputs, given, scope, catalog, facts)
+    wanted, read = _fed(host, old, scope, catalog), _read_levels(neck)
+    if type_name(neck) not in LEVEL_PRESERVING_NECKS or wanted is None or read is None or read[-1] >= len(wanted):
         return backbone, outputs, {}
+    wanted = [wanted[level] for level in read]
     stride = int(next(iter(strides)))  # type: ignore[arg-type] # checked above: every level has one
-    if _factors(stride, wanted) is None:
-        backbone, outputs, stride = _repatched(backbone, schema, outputs, stride, wanted, given, facts)
-    factors = _factors(stride, wanted)
-    if factors is None:
-        message = (
-            f"{backbone['type']} gives every level at stride {stride}, and no power-of-two resizing brings it to "
-            f"the strides {', '.join(map(str, wanted))} the neck was fed at; choose a patch size of 8, 16 or 32"
-        )
-        raise ConsumerError(("neck",), message)
+    if wanted == [stride] * len(outputs.outputs):
+        return backbone, outputs, {}  # already one level per input at its stride
+    backbone, outputs, stride = _powers_of_two(backbone, schema, outputs, stride, wanted, given, facts)
+    factors = [stride / s for s in wanted]
     backbone, outputs = _one_level(backbone, schema, outputs, len(factors), given, facts)
     channels = [int(o.channels or 0) for o in outputs.outputs]
     out = neck.get("out_channels")
     width = out if isinstance(out, int) and not isinstance(out, bool) else channels[-1]
     name = PYRAMID_NECK[1]
-    pyramid = _pyramid_neck(scope, channels, width, factors)
     facts.append(
         f"added neck {name} before {type_name(neck)}: the new backbone gives every level at stride {stride}, "
-        f"{type_name(neck)} was fed strides {', '.join(map(str, wanted))}; it resizes "
-        f"{'the deepest level' if len(channels) == 1 else 'each level'} by {', '.join(f'{f:g}' for f in factors)} "
+        f"{type_name(neck)} reads strides {', '.join(map(str, wanted))}; it resizes "
+        f"{'the one level' if len(channels) == 1 else 'each level'} by {', '.join(f'{f:g}' for f in factors)} "
         f"into {width} channels"
     )
-    return backbone, outputs, {"neck": [pyramid, {**neck, "in_channels": [width] * len(wanted)}, *rest]}
+    reads: dict[str, Any] = {"in_channels": [width] * len(wanted)}
+    reads |= {"start_level": 0} if "start_level" in neck else {}
+    reads |= {"end_level": -1} if "end_level" in neck else {}
+    return backbone, outputs, {"neck": [_pyramid_neck(scope, channels, width, factors), {**neck, **reads}, *rest]}
+
+
+def _read_levels(neck: Mapping[str, Any]) -> list[int] | None:
+    """The input levels a pyramid neck reads: ``start_level`` to ``end_level`` (inclusive; -1: the last)."""
+    count = len(neck.get("in_channels") or [])
+    start, end = neck.get("start_level", 0), neck.get("end_level", -1)
+    if not isinstance(start, int) or not isinstance(end, int) or not count:
+        return None
+    last = count - 1 if end == -1 else end
+    return list(range(start, last + 1)) or None
+
+
+def _powers_of_two(
+    backbone: dict[str, Any],
+    schema: dict[str, Any],
+    outputs: ShapeResult,
+    stride: int,
+    wanted: list[int],
+    given: set[str],
+    facts: list[str],
+) -> tuple[dict[str, Any], ShapeResult, int]:
+    """The backbone, its outputs and stride, made with a power-of-two patch where its stride is not one
+    to the wanted strides; ``ConsumerError`` where it cannot be."""
+    if _factors(stride, wanted) is None:
+        backbone, outputs, stride = _repatched(backbone, schema, outputs, stride, wanted, given, facts)
+    if _factors(stride, wanted) is None:
+        message = (
+            f"{backbone['type']} gives every level at stride {stride}, and no power-of-two resizing brings it to "
+            f"the strides {', '.join(map(str, wanted))} the neck reads; choose a patch size of 8, 16 or 32"
+        )
+        raise ConsumerError(("neck",), message)
+    return backbone, outputs, stride
+
+
+def _rescaler_kept(
+    neck: Mapping[str, Any],
+    rest: list[Any],
+    old: dict[str, Any],
+    backbone: dict[str, Any],
+    schema: dict[str, Any],
+    outputs: ShapeResult,
+    given: set[str],
+    scope: str | None,
+    catalog: Catalog,
+    facts: list[str],
+) -> tuple[dict[str, Any], ShapeResult, dict[str, Any]]:
+    """A ViT for a ViT under a rescaling neck: it reads one level or one per factor, and its factors
+    follow the new stride (a patch-8 ViT where a patch-16 one was: 2, 1, 0.5, 0.25 for 4, 2, 1, 0.5),
+    so that its outputs stay at the strides they were; a same-width rescaler (BEiT's Feature2Pyramid)
+    of another width, count or factors becomes ``PYRAMID_NECK`` at its width."""
+    from otxgen.schema.table import ChannelTable
+
+    held = rescaling_factors(neck) or []
+    backbone, outputs = _one_level(backbone, schema, outputs, len(held), given, facts)
+    stride = int(outputs.outputs[-1].stride or 0)
+    before = set(ChannelTable.for_config(old, scope, catalog).strides() or [])
+    was = next(iter(before)) if len(before) == 1 else stride
+    factors = [f * stride / was for f in held]
+    targets = [stride / f for f in factors]  # the strides its outputs came at
+    if any(t != int(t) for t in targets) or _factors(stride, [int(t) for t in targets]) is None:
+        message = f"{type_name(neck)} cannot resize stride {stride} by powers of two to the strides it gave"
+        raise ConsumerError(("neck",), f"{message} ({', '.join(f'{t:g}' for t in targets)})")
+    width = neck.get(SAME_WIDTH_RESCALERS.get(type_name(neck), ""))
+    channels = [int(o.channels or 0) for o in outputs.outputs]
+    if not isinstance(width, int):  # it takes in_channels (the consumer overrides set them)
+        if factors == held:
+            return backbone, outputs, {}
+        argument = RESCALING_NECKS[type_name(neck)][0]
+        facts.append(f"neck {type_name(neck)} {argument}={factors}: the new backbone's stride is {stride}, not {was}")
+        rescaled = {**neck, argument: [int(f) if f == int(f) else f for f in factors]}
+        return backbone, outputs, {"neck": [rescaled, *rest] if rest else {argument: rescaled[argument]}}
+    if width == channels[-1] and len(channels) == len(held) and factors == held:
+        return backbone, outputs, {}
+    facts.append(
+        f"neck {type_name(neck)} (for {len(held)} levels of {width} channels at stride {was}) replaced by "
+        f"{PYRAMID_NECK[1]} at its width: the new backbone gives {len(channels)} of {channels[-1]} at {stride}"
+    )
+    pyramid = _pyramid_neck(scope, channels, width, factors)
+    return backbone, outputs, {"neck": [pyramid, *rest] if rest else {"_delete_": True, **pyramid}}
 
 
 def _pyramid_neck(scope: str | None, channels: list[int], width: int, factors: list[float]) -> dict[str, Any]:
@@ -110,7 +191,8 @@ def _pyramid_neck(scope: str | None, channels: list[int], width: int, factors: l
 
 
 def _fed(host: dict[str, Any], old: dict[str, Any], scope: str | None, catalog: Catalog) -> list[int] | None:
-    """The strides the pyramid neck was fed at: those its anchors say, else the old backbone's table's."""
+    """The strides the pyramid neck was fed at, level by level: those its anchors say, else the old
+    backbone's table's."""
     from otxgen.schema.table import ChannelTable
 
     return fed_strides(host) or ChannelTable.for_config(old, scope, catalog).strides()

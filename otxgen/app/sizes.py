@@ -19,14 +19,15 @@ def sized(
     outputs: ShapeResult,
     task: str,
     schema: dict[str, Any],
-    side: int | None,
+    sides: list[int],
     notes: list[str],
 ) -> tuple[dict[str, Any], ShapeResult]:
     """``backbone`` (and its outputs) able to take the images the config feeds it: for a dense task any
-    size, for a classifier ``side`` (the config's crop, where it says one). Unchanged where the backbone
-    takes any size, the arguments are set already, or the classifier's crop is the backbone's own size;
-    ``ConsumerError`` where a classifier's crop is another size and the backbone cannot take it (no such
-    arguments, or they do not build); a dense model that cannot is left to the smoke-build."""
+    size, for a classifier its ``sides`` (the config's crops, where it says them: one size where training
+    and testing crop alike, else any). Unchanged where the backbone takes any size, the arguments are set
+    already, or the classifier's crops are the backbone's own size; ``ConsumerError`` where a
+    classifier's crop is another size and the backbone cannot take it (no such arguments, or they do not
+    build); a dense model that cannot is left to the smoke-build."""
     from otxgen.shapes import ProbeError, probe_outputs
 
     meta = schema.get("x-otxgen") or {}
@@ -36,12 +37,13 @@ def sized(
     given = {"img_size", "input_size"}.union(*freeing) & set(backbone)
     if not block.get("fixed_input_size") or given:
         return backbone, outputs
-    if task == "classification" and (side is None or side == made_for):
+    if task == "classification" and set(sides) <= {made_for}:
         return backbone, outputs
-    fed = f"{side} px images" if task == "classification" else f"{task} images of any size"
+    fed = f"{' and '.join(map(str, sides))} px images" if task == "classification" else f"{task} images of any size"
     why = f"{backbone['type']} is built for {made_for} px input, and the config feeds it {fed}"
     setting = SIZE_SETTING_ARGS.get(str(meta.get("library")))
-    tries: list[dict[str, Any]] = [{setting: side}] if task == "classification" and setting else []
+    one = task == "classification" and len(sides) == 1
+    tries: list[dict[str, Any]] = [{setting: sides[0]}] if one and setting is not None else []
     tries += freeing
     failures: list[str] = []
     for arguments in tries:

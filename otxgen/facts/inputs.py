@@ -3,7 +3,7 @@ merge them): what a backbone built for one size must be made for, and what the s
 
 - mmseg pads or crops every batch to ``model.data_preprocessor.size`` (its ``crop_size``);
 - mmpretrain's training pipeline crops to one size (``RandomResizedCrop``'s ``scale``, ``RandomCrop`` /
-  ``CenterCrop``'s ``crop_size``), and so does its test pipeline.
+  ``CenterCrop``'s ``crop_size``), and so does its test pipeline (not always to the same one).
 
 Detection pipelines resize to a range of sizes (``Resize(scale=(1333, 800), keep_ratio=True)``): no one
 size, so none is said.
@@ -15,21 +15,28 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 # Pipeline steps that make every image one size, and the argument that holds it.
-SIZING_STEPS = {"RandomResizedCrop": "scale", "RandomCrop": "crop_size", "CenterCrop": "crop_size"}
+SIZING_STEPS = {
+    "RandomResizedCrop": "scale",
+    "EfficientNetRandomCrop": "scale",
+    "RandomCrop": "crop_size",
+    "CenterCrop": "crop_size",
+    "EfficientNetCenterCrop": "crop_size",
+}
 
 
-def input_side(cfg: Mapping[str, Any]) -> int | None:
-    """The side of the square images the model is fed (the larger of height and width), or None."""
+def input_sides(cfg: Mapping[str, Any]) -> list[int]:
+    """The sides of the square images the model is fed (the larger of height and width), training's
+    first: one where training and testing agree, two where they do not (EfficientNetV2 trains at 192 and
+    tests at 224), none where the config does not say."""
     model = cfg.get("model")
     preprocessor = model.get("data_preprocessor") if isinstance(model, Mapping) else None
     if isinstance(preprocessor, Mapping) and (side := _side(preprocessor.get("size"))) is not None:
-        return side
+        return [side]
+    sides: list[int] = []
     for pipeline in _pipelines(cfg):
-        for step in pipeline:
-            argument = SIZING_STEPS.get(_type_name(step))
-            if argument is not None and (side := _side(step.get(argument))) is not None:
-                return side
-    return None
+        found = [side for step in pipeline if (side := _side(step.get(SIZING_STEPS.get(_type_name(step), ""))))]
+        sides += [found[-1]] if found and found[-1] not in sides else []  # the last crop makes the size
+    return sides
 
 
 def _pipelines(cfg: Mapping[str, Any]) -> list[list[Mapping[str, Any]]]:

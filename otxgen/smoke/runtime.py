@@ -139,13 +139,13 @@ def default_input_size(task: str, config: Mapping[str, Any]) -> int:
     """The side the config feeds its model (a classifier's or segmentor's crop: ``facts.inputs``), else
     one valid for the model: the backbone's own ``img_size`` when it has one, 224 for classification and
     transformers, else 256; at least a head's minimum."""
-    from otxgen.facts.inputs import input_side
+    from otxgen.facts.inputs import input_sides
 
     model = config.get("model") or {}
     heads = [_type_name(model.get(key)) for key in ("decode_head", "auxiliary_head", "head", "bbox_head")]
     minimum = max((_HEAD_MIN_SIZE.get(name, 0) for name in heads), default=0)
-    fed = input_side(config) if task in ("classification", "segmentation") else None
-    return max(fed or _backbone_size(task, model.get("backbone") or {}), minimum)
+    fed = input_sides(config)[:1] if task in ("classification", "segmentation") else []
+    return max(fed[0] if fed else _backbone_size(task, model.get("backbone") or {}), minimum)
 
 
 def _type_name(cfg: Any) -> str:
