@@ -351,6 +351,27 @@ def test_a_model_whose_smoke_build_fails_is_not_left_written(tmp_path: Path, mon
     assert {path.name: path.read_text() for path in folder.iterdir() if path.is_file()} == before
 
 
+def test_a_model_that_does_not_build_in_the_smoke_build_is_not_left_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other way a smoke-build fails: the written config does not load or build (exit 2). A config
+    that passes the plan and then fails to build is rare by design, so the build is made to fail here
+    (the only stand-in in this file), after the real load of the real rewritten config."""
+    import otxgen.smoke.runtime
+    from otxgen.errors import InputError
+
+    def refuse(config: object, scope: str) -> object:
+        raise InputError("cannot build the model: RuntimeError: as a constructor would")
+
+    folder = workspace_for("detection", tmp_path, monkeypatch)
+    before = {path.name: path.read_text() for path in folder.iterdir() if path.is_file()}
+    monkeypatch.setattr(otxgen.smoke.runtime, "build_model", refuse)
+    result = invoke("build", "--backbone", "torchvision.resnet18", "--weights", "none")
+    assert result.exit_code == 2, result.output
+    assert "cannot build the model" in result.stderr and "back as they were" in result.stderr
+    assert {path.name: path.read_text() for path in folder.iterdir() if path.is_file()} == before
+
+
 def test_the_new_backbone_keeps_the_strides_the_neck_and_heads_were_built_for(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

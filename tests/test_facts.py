@@ -113,3 +113,30 @@ def test_adjacent_strings_count_as_libcst_levels_wherever_they_stand(ending: str
         check_syntax(ending.join(lines) + ending)
     assert (refused.value.line, refused.value.col) == (3, len(f"title = 'é'; words = [{many}, ") + 1)
     check_syntax(ending.join(lines[:2]) + ending)
+
+
+def test_a_family_bound_optimizer_constructor_is_named_for_another_family() -> None:
+    """mmseg's layer-decay constructor raises NotImplementedError for a backbone class outside its families
+    (its own words: 'built for ConvNeXt, BEiT and MAE'), and builds for one of them."""
+    from otxgen.facts.optimizers import optimizer_misfit
+
+    torch = pytest.importorskip("torch")
+    constructors = pytest.importorskip("mmseg.engine.optimizers")
+    cfg = {"optim_wrapper": {"constructor": "LayerDecayOptimizerConstructor"}}
+    assert optimizer_misfit(cfg, "mmseg.BEiT") is None
+    assert "NotImplementedError" in (optimizer_misfit(cfg, "timm.vit_tiny_patch16_224") or "")
+
+    for name, fails in (("BEiT", False), ("TimmBackbone", True)):
+        model = torch.nn.Module()
+        model.backbone = type(name, (torch.nn.Module,), {})()
+        model.backbone.layers = torch.nn.ModuleList([torch.nn.Linear(2, 2)])
+        constructor = constructors.LayerDecayOptimizerConstructor(
+            {"type": "OptimWrapper", "optimizer": {"type": "AdamW", "lr": 1e-4}},
+            {"num_layers": 1, "layer_decay_rate": 0.9, "decay_type": "layer_wise"},
+        )
+        try:
+            constructor(model)
+        except NotImplementedError:
+            assert fails, name
+        else:
+            assert not fails, name

@@ -163,3 +163,13 @@ def test_a_wrapper_adapter_builds_its_own_types_whatever_the_default_scope(libra
 
     with DefaultScope.overwrite_default_scope("mmseg"):
         assert type(get_adapter(library).build("resnet18")).__name__ == "resnet18"
+
+
+@pytest.mark.parametrize("backbone", ["torchvision.resnet18", "pytorchcv.resnet10", "timm.resnet18"])
+def test_the_wrappers_count_negative_out_indices_from_the_end_as_mm_backbones_do(backbone: str) -> None:
+    """validate takes ``out_indices=[-1]`` (mm backbones do); so must the wrappers (they raised)."""
+    from otxgen.shapes import probe_outputs
+
+    last = probe_outputs({"type": backbone, "out_indices": [-1]}, tier="meta", use_cache=False)
+    every = probe_outputs({"type": backbone, "out_indices": [0, 1, 2, 3]}, tier="meta", use_cache=False)
+    assert [(o.channels, o.stride) for o in last.outputs] == [(o.channels, o.stride) for o in every.outputs[-1:]]

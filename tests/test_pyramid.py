@@ -194,6 +194,7 @@ def test_beits_same_width_rescaler_becomes_a_pyramid_neck_of_its_width(tmp_path:
     model = shipped("mmseg", "beit/beit-base_upernet_8xb2-160k_ade20k-640x640.py", tmp_path)
     said = swapped(model, "timm.vit_small_patch16_224")
     assert "neck Feature2Pyramid (for 4 levels of 768 channels at stride 16) replaced by MultiLevelNeck" in said
+    assert "optim_wrapper's LayerDecayOptimizerConstructor works for ConvNeXt, BEiT, MAE backbones only" in said
     cfg = loaded(model)
     assert cfg.model.neck.type == "MultiLevelNeck" and cfg.model.neck.out_channels == 768
     build_and_forward("mmseg", cfg, 256, 300)

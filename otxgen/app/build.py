@@ -118,8 +118,12 @@ def _build_backbone(options: BuildBackboneOptions, targets: Targets, say: Say) -
     outcome = _finish(writes, options.mode, say)
     if not options.smoke or outcome.exit_code != 0:
         return outcome
-    smoked = _smoke(targets, options.export, say)
-    if smoked.exit_code == FindingsError.exit_code:  # the model as written does not build or run
+    try:
+        smoked = _smoke(targets, options.export, say)
+    except InputError:  # the config as written does not load or build (the error says why, after this)
+        _undo([write for write in writes if write.changed], say)
+        raise
+    if smoked.exit_code == FindingsError.exit_code:  # the model as written does not fit or run
         _undo([write for write in writes if write.changed], say)
     return smoked
 

@@ -18,6 +18,7 @@ from otxgen.app.strides import keeping_strides
 from otxgen.errors import ArgumentError, InputError
 from otxgen.facts.inputs import input_sides
 from otxgen.facts.libraries import LIBRARY_TASKS, REGISTERING_MODULES
+from otxgen.facts.optimizers import optimizer_misfit
 from otxgen.facts.values import same_value
 
 if TYPE_CHECKING:
@@ -246,6 +247,8 @@ def _plan(
     if same_type:  # what differs is merged into the config's own backbone: everything else stays
         host_override[key] = changes(old, written or {})
         written = None
+    misfit = optimizer_misfit(merged.names.value, requested["type"])
+    notes += [misfit] if misfit else []
     overrides = _weights(merged, host, host_path, host_override, notes)
     inherited = merged.inherited
     base_host = _at(inherited.value, host_path) if inherited is not None else None

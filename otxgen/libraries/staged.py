@@ -166,6 +166,7 @@ class StagedBackbone(FrozenTrainMode, BaseModule):
         network = network_factory()
         layers = body_layers(network)
         self.plan = probe_plan(network_factory)
+        out_indices = [i + len(self.plan.ends) if i < 0 else i for i in out_indices]  # from the end, as in mm
         bad = [i for i in out_indices if not 0 <= i < len(self.plan.ends)]
         if bad or not out_indices:
             raise ValueError(f"out_indices {tuple(out_indices)} must be within 0..{len(self.plan.ends) - 1}")

@@ -128,6 +128,7 @@ class TimmBackbone(FrozenTrainMode, BaseModule):
         self._model_kwargs = dict(model_kwargs)
         count = len(self.stages.levels)
         out_indices = tuple(range(min(count, 4))) if out_indices is None else out_indices
+        out_indices = tuple(i + count if i < 0 else i for i in out_indices)  # from the end, as mm backbones take
         if not out_indices or any(not 0 <= i < count for i in out_indices):
             raise ValueError(f"out_indices {tuple(out_indices)} must be within 0..{count - 1} for timm.{model_name}")
         self.out_indices = tuple(out_indices)
