@@ -291,7 +291,8 @@ def _kept_in_list(
     if len(lines) == 1:
         items[places[0]] = lines[0]
         return expression("[" + ", ".join(items) + "]")
-    outer = lines[-1][: len(lines[-1]) - len(lines[-1].lstrip())]  # the closing parenthesis' indentation
+    first = next(line for line in lines[1:] if line.strip())  # the dict's first key, a step in from its line
+    outer = first[: max(0, len(first) - len(first.lstrip()) - 4)]
     items[places[0]] = "\n".join([lines[0], *(f"    {line}" if line.strip() else line for line in lines[1:])])
     inner = outer + "    "
     if style.trailing_comma:

@@ -198,3 +198,13 @@ def test_beits_same_width_rescaler_becomes_a_pyramid_neck_of_its_width(tmp_path:
     cfg = loaded(model)
     assert cfg.model.neck.type == "MultiLevelNeck" and cfg.model.neck.out_channels == 768
     build_and_forward("mmseg", cfg, 256, 300)
+
+
+def test_detrs_one_level_neck_gets_the_vits_level_at_its_stride(tmp_path: Path) -> None:
+    """DETR's ChannelMapper reads one level at stride 32: the pyramid neck halves the ViT's stride-16 map."""
+    model = shipped("mmdet", "detr/detr_r50_8xb2-150e_coco.py", tmp_path)
+    said = swapped(model, "timm.vit_tiny_patch16_224")
+    assert "ChannelMapper reads strides 32" in said
+    cfg = loaded(model)
+    assert cfg.model.neck[0].scales == [0.5] and cfg.model.neck[1].in_channels == [256]
+    build_and_forward("mmdet", cfg, SIZE, 300)
