@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CODE := otxgen codemods tests benchmarks tools
 
-.PHONY: setup demo test lint schemas-check bench corpus matrix
+.PHONY: setup demo test lint schemas-check bench corpus matrix matrix-vits
 
 setup:
 	@bash tools/setup-env.sh
@@ -50,3 +50,21 @@ matrix: setup
 	$(BIN)/otxgen matrix --checks static,build,forward $(addprefix --template ,$(MATRIX_TEMPLATES)) \
 		--jobs $(MATRIX_JOBS) --time-limit 120 --seed schemas/verified.json --out $(MATRIX_OUT) $(MATRIX_ARGS) >/dev/null || [ $$? -eq 1 ]
 	cp $(MATRIX_OUT)/verified.json schemas/verified.json
+
+# Plain ViTs (every level at one stride) of 12 families in the detection and instance-segmentation
+# default templates, with the train check: the sample behind docs/matrix.md's ViT figures.
+VIT_SAMPLE := timm.vit_tiny_patch16_224 timm.vit_small_patch16_224 timm.vit_base_patch16_224 \
+	timm.vit_small_patch32_224 timm.vit_base_patch32_224 timm.vit_small_patch8_224 timm.deit_tiny_patch16_224 \
+	timm.deit_small_patch16_224 timm.deit_base_patch16_224 timm.deit3_small_patch16_224 \
+	timm.deit_tiny_distilled_patch16_224 timm.eva02_tiny_patch14_224 timm.eva02_small_patch14_224 \
+	timm.vit_small_patch14_dinov2 timm.vit_small_patch14_reg4_dinov2 timm.beit_base_patch16_224 \
+	timm.beitv2_base_patch16_224 timm.vit_base_patch16_siglip_224 timm.vit_base_patch16_clip_224 \
+	timm.flexivit_small timm.vit_relpos_small_patch16_224 timm.vit_srelpos_small_patch16_224 \
+	timm.vit_medium_patch16_gap_256 timm.vit_base_patch16_rope_224 timm.vit_small_patch16_rope_224 \
+	timm.vit_pe_core_small_patch16_384 mmpretrain.VisionTransformer mmseg.VisionTransformer mmpretrain.DeiT3 \
+	mmpretrain.BEiTViT mmpretrain.ViTEVA02 mmpretrain.ViTSAM mmseg.BEiT mmseg.MAE \
+	mmpretrain.DistilledVisionTransformer
+matrix-vits: setup
+	$(BIN)/otxgen matrix $(addprefix --backbone ,$(VIT_SAMPLE)) --template detection-atss-mobilenetv2:static,build,forward,train \
+		--template instance-segmentation-maskrcnn-r50:static,build,forward,train --jobs $(MATRIX_JOBS) --time-limit 300 \
+		--out build/matrix-vits
