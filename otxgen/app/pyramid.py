@@ -103,7 +103,8 @@ def with_a_pyramid(
 
 def _read_levels(neck: Mapping[str, Any]) -> list[int] | None:
     """The input levels a pyramid neck reads: ``start_level`` to ``end_level`` (inclusive; -1: the last)."""
-    count = len(neck.get("in_channels") or [])
+    channels = neck.get("in_channels")
+    count = len(channels) if isinstance(channels, (list, tuple)) else 0
     start, end = neck.get("start_level", 0), neck.get("end_level", -1)
     if not isinstance(start, int) or not isinstance(end, int) or not count:
         return None
