@@ -24,7 +24,14 @@ from otxgen.matrix.cells import Record
 from otxgen.matrix.store import RecordStore
 from otxgen.matrix.verified import load_verified, parse_verified, verified
 
-BACKBONES = ("torchvision.resnet18", "mmdet.ResNet", "pytorchcv.resnet10", "timm.vit_tiny_patch16_224", "mmseg.HRNet")
+BACKBONES = (
+    "torchvision.resnet18",
+    "mmdet.ResNet",
+    "pytorchcv.resnet10",
+    "timm.vit_tiny_patch16_224",
+    "timm.convmixer_768_32",  # every level at stride 7: no pyramid of powers of two for a detector
+    "mmseg.HRNet",
+)
 TEMPLATES = ("detection-atss-mobilenetv2", "classification-efficientnet-b0")
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -63,19 +70,22 @@ def test_a_small_matrix_records_every_cell_with_its_result(local_run: Path) -> N
             assert cell.input_size == 64 and all(step.seconds > 0 for step in cell.steps.values())
     assert records[("mmdet.ResNet", TEMPLATES[0])].args == {"depth": 18}  # its default arch
     vit_in_fpn = records[("timm.vit_tiny_patch16_224", "detection-atss-mobilenetv2")]
-    assert (vit_in_fpn.outcome, vit_in_fpn.furthest, vit_in_fpn.failed_check) == ("failed", None, "static")
-    assert "every level at stride 16" in vit_in_fpn.reason and "otxgen-cell" not in vit_in_fpn.reason
+    assert (vit_in_fpn.outcome, vit_in_fpn.furthest) == ("ok", "forward")  # through a pyramid neck
+    stride_7 = records[("timm.convmixer_768_32", "detection-atss-mobilenetv2")]
+    assert (stride_7.outcome, stride_7.furthest, stride_7.failed_check) == ("failed", None, "static")
+    assert "every level at stride 7" in stride_7.reason and "otxgen-cell" not in stride_7.reason
     vit = records[("timm.vit_tiny_patch16_224", "classification-efficientnet-b0")]
     assert (vit.outcome, vit.input_size) == ("ok", 224)  # its fixed input size, not the small one
     assert records[("mmseg.HRNet", TEMPLATES[0])].outcome == "needs-input"
     summary = (local_run / "summary.md").read_text()
-    assert "| detection-atss-mobilenetv2 | detection | static,build,forward | 3/5 | 3/5 | 3/5 |" in summary
-    assert "every level at stride 16" in summary
+    assert "| detection-atss-mobilenetv2 | detection | static,build,forward | 4/6 | 4/6 | 4/6 |" in summary
+    assert "every level at stride 7" in summary
 
 
 def test_the_summary_groups_one_failure_of_different_backbones_without_naming_one_s_figures(tmp_path: Path) -> None:
-    """ViTs at strides 8, 16 and 32 fail the same way: one line for all, the stride blanked, not the first's."""
-    vits = ("timm.vit_tiny_patch16_224", "timm.vit_small_patch8_224", "timm.vit_small_patch32_224")
+    """Two ConvMixers (768 x 32, 1536 x 20) fail the same way: one line for both, their figures blanked,
+    not the first's."""
+    vits = ("timm.convmixer_768_32", "timm.convmixer_1536_20")
     args = [arg for b in vits for arg in ("--backbone", b)]
     code, _, stderr = _matrix(
         "matrix",
@@ -91,13 +101,13 @@ def test_the_summary_groups_one_failure_of_different_backbones_without_naming_on
     )
     assert code == 0, stderr
     line = next(row for row in (tmp_path / "summary.md").read_text().splitlines() if "every level at stride" in row)
-    assert line.startswith("| 3 | static |") and "at stride …, but the FPN neck" in line
+    assert line.startswith("| 2 | static |") and "timm.convmixer_…_… gives every level at stride" in line
 
 
 def test_a_second_run_computes_nothing(local_run: Path) -> None:
     before = (local_run / "records.jsonl").read_text()
     code, _, stderr = _matrix(*_args(local_run))
-    assert code == 0 and "10 already recorded" in stderr and "0 to run" in stderr
+    assert code == 0 and "12 already recorded" in stderr and "0 to run" in stderr
     assert (local_run / "records.jsonl").read_text() == before
 
 
@@ -106,7 +116,7 @@ def test_a_fresh_folder_seeded_with_a_committed_matrix_computes_only_what_change
 ) -> None:
     committed = local_run / "verified.json"
     code, _, stderr = _matrix(*_args(tmp_path / "seeded", "--seed", str(committed)))
-    assert code == 0 and "10 taken from" in stderr and "0 to run" in stderr, stderr
+    assert code == 0 and "12 taken from" in stderr and "0 to run" in stderr, stderr
     assert (tmp_path / "seeded" / "verified.json").read_text() == committed.read_text()
     seeded = {(r.backbone, r.template): r for r in RecordStore(tmp_path / "seeded").load().values()}
     for record in RecordStore(local_run).load().values():
@@ -116,14 +126,14 @@ def test_a_fresh_folder_seeded_with_a_committed_matrix_computes_only_what_change
     code, _, stderr = _matrix(
         *_args(tmp_path / "fixed", "--seed", str(committed), "--rerun", "mmseg", "--max-minutes", "0")
     )
-    assert "8 taken from" in stderr and "2 to run" in stderr, stderr  # mmseg's cells: computed again
+    assert "10 taken from" in stderr and "2 to run" in stderr, stderr  # mmseg's cells: computed again
     assert code == 0  # they need input: recorded without running, so nothing is missing
     data = json.loads(committed.read_text())
     data["versions"]["torch"] = "0.0"  # committed under another torch: the same cells are other work
     data["templates"][TEMPLATES[1]]["fingerprint"] = "changed"
     (tmp_path / "old.json").write_text(json.dumps(data))
     code, _, stderr = _matrix(*_args(tmp_path / "old", "--seed", str(tmp_path / "old.json"), "--max-minutes", "0"))
-    assert code == 1 and "0 taken from" in stderr and "10 to run" in stderr, stderr
+    assert code == 1 and "0 taken from" in stderr and "12 to run" in stderr, stderr
 
 
 def test_rerun_computes_the_selected_recorded_cells_again(local_run: Path, tmp_path: Path) -> None:
@@ -131,7 +141,7 @@ def test_rerun_computes_the_selected_recorded_cells_again(local_run: Path, tmp_p
 
     shutil.copytree(local_run, tmp_path / "out")
     failed = [r for r in RecordStore(local_run).load().values() if r.outcome == "failed"]
-    assert failed  # ViT in the FPN template
+    assert failed  # ConvMixer in the FPN template
     code, _, stderr = _matrix(*_args(tmp_path / "out", "--rerun", "failed", "--rerun", "mmseg"))
     assert code == 0 and f"{len(failed) + len(TEMPLATES)} to run" in stderr, stderr
     assert _records(tmp_path / "out") == _records(local_run)
@@ -248,7 +258,7 @@ def test_the_html_page_shows_the_heatmap_in_headless_chromium(local_run: Path, t
     dom = _chromium("--dump-dom", page.as_uri(), profile=tmp_path / "profile").stdout
     assert dom.count('<tr class="row"') == len(BACKBONES)
     assert f"{len(BACKBONES)} rows shown" in dom, "the page's script ran"
-    assert dom.count('data-state="forward"') == 7 and 'title="timm.vit_tiny_patch16_224 in detection' in dom
+    assert dom.count('data-state="forward"') == 9 and 'title="timm.convmixer_768_32 in detection' in dom
     sliced = _chromium("--dump-dom", page.as_uri() + "?library=mmdet&task=detection", profile=tmp_path / "profile")
     assert "1 rows shown" in sliced.stdout, "the library filter"
     classification = re.findall(r'<t[hd][^>]*data-task="classification"[^>]*>', sliced.stdout)
@@ -269,8 +279,8 @@ def test_verified_json_of_a_run_reads_back(local_run: Path) -> None:
     matrix = parse_verified(json.loads((local_run / "verified.json").read_text()))
     cell = matrix.cells[("torchvision.resnet18", "detection-atss-mobilenetv2")]
     assert cell.passed and cell.label == "✓ forward" and cell.task == "detection"
-    failed = matrix.cells[("timm.vit_tiny_patch16_224", "detection-atss-mobilenetv2")]
-    assert not failed.passed and failed.label == "✗ static" and "stride 16" in failed.reason
+    failed = matrix.cells[("timm.convmixer_768_32", "detection-atss-mobilenetv2")]
+    assert not failed.passed and failed.label == "✗ static" and "stride 7" in failed.reason
     assert matrix.cells[("mmseg.HRNet", "classification-efficientnet-b0")].label == "needs input"
     assert matrix.default_template("classification") == "classification-efficientnet-b0"
 
