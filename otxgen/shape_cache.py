@@ -14,7 +14,7 @@ from typing import Any
 
 from otxgen.facts.libraries import DISTRIBUTIONS, split_type
 
-FORMAT = 3  # 3: a fixed-size model is probed at its own size (or the img_size given), not at 224
+FORMAT = 4  # 3: a fixed-size model is probed at its own size (or the img_size given); 4: the container
 
 
 def cache_dir() -> Path:

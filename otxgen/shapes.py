@@ -33,6 +33,8 @@ from otxgen.facts.strides import stride_of
 from otxgen.schema.table import plain
 
 TIERS = ("auto", "static", "probe", "meta", "fake", "forward")
+# The forms a backbone's forward returns its outputs in (a dict's values count as a list).
+CONTAINERS = ("tuple", "list", "tensor")
 DEFAULT_INPUT = 224
 _MM_SCOPES = ("mmdet", "mmseg", "mmpretrain")
 _MISSING = object()
@@ -53,6 +55,7 @@ class ShapeResult:
     outputs: tuple[Output, ...]
     tier: str
     construct: str | None = None  # meta tier: how the module was built (meta, hybrid or cpu)
+    container: str | None = None  # what the forward returns: one of CONTAINERS; None where unknown
 
     @property
     def is_dense(self) -> bool:
@@ -61,12 +64,12 @@ class ShapeResult:
 
     def to_json(self) -> dict[str, Any]:
         outputs = [asdict(o) | {"shape": list(o.shape)} for o in self.outputs]
-        return {"tier": self.tier, "construct": self.construct, "outputs": outputs}
+        return {"tier": self.tier, "construct": self.construct, "container": self.container, "outputs": outputs}
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> ShapeResult:
         outputs = tuple(Output(o["channels"], o["stride"], o["ndim"], tuple(o["shape"])) for o in data["outputs"])
-        return ShapeResult(outputs, data["tier"], data.get("construct"))
+        return ShapeResult(outputs, data["tier"], data.get("construct"), data["container"])
 
 
 class ProbeError(RuntimeError):
@@ -131,13 +134,14 @@ def static_outputs(backbone_cfg: dict[str, Any], schema: dict[str, Any]) -> Shap
 
     if any(name not in schema.get("properties", {}) for name in backbone_cfg if name != "type"):
         return None  # the backbone would not construct with an argument it does not take
-    rows = ChannelTable(schema).outputs(backbone_cfg)
-    return None if isinstance(rows, Unknown) else _rows(rows, "static")
+    table = ChannelTable(schema)
+    rows = table.outputs(backbone_cfg)
+    return None if isinstance(rows, Unknown) else _rows(rows, "static", table.container(rows))
 
 
-def _rows(rows: list[dict[str, Any]], tier: str) -> ShapeResult:
+def _rows(rows: list[dict[str, Any]], tier: str, container: str | None) -> ShapeResult:
     outputs = tuple(Output(r.get("channels"), r.get("stride"), int(r.get("ndim", 4))) for r in rows)
-    return ShapeResult(outputs, tier)
+    return ShapeResult(outputs, tier, container=container)
 
 
 # ---- torch tiers ------------------------------------------------------------------------------
@@ -236,7 +240,7 @@ def _meta_tier(backbone_cfg: dict[str, Any], input_size: int | None) -> ShapeRes
     model, construct = _construct_cheapest(backbone_cfg)
     size = input_size or _input_size(model)
     result = _result(_forward(model.to("meta"), size, torch.device("meta")), size, "meta")
-    return ShapeResult(result.outputs, result.tier, construct)
+    return ShapeResult(result.outputs, result.tier, construct, result.container)
 
 
 def construction_error(backbone_cfg: dict[str, Any]) -> str | None:
@@ -290,7 +294,10 @@ _TIER_FUNCTIONS: dict[str, Callable[[dict[str, Any], int | None], ShapeResult]] 
 }
 
 
-def _forward(model: Any, size: int, device: Any, wrap: Callable[[Any], Any] | None = None) -> list[tuple[int, ...]]:
+Shapes = tuple[list[tuple[int, ...]], str]  # each output's shape, and the container they came in
+
+
+def _forward(model: Any, size: int, device: Any, wrap: Callable[[Any], Any] | None = None) -> Shapes:
     import torch
 
     model.eval()
@@ -304,8 +311,15 @@ def _forward(model: Any, size: int, device: Any, wrap: Callable[[Any], Any] | No
             if tried == channels:
                 raise
             continue
-        return [tuple(int(d) for d in t.shape) for t in _tensors(outputs)]
+        return [tuple(int(d) for d in t.shape) for t in _tensors(outputs)], _container(outputs)
     raise AssertionError("unreachable: the last candidate returns or raises")
+
+
+def _container(value: Any) -> str:
+    """The form of a forward's result: ``tuple``, ``list`` (a dict's values are read as one) or ``tensor``."""
+    if isinstance(value, tuple):
+        return "tuple"
+    return "list" if isinstance(value, (list, dict)) else "tensor"
 
 
 def _tensors(value: Any) -> Iterator[Any]:
@@ -340,10 +354,11 @@ def _input_size(model: Any) -> int:
     return default if isinstance(default, int) and default >= 32 else DEFAULT_INPUT
 
 
-def _result(shapes: list[tuple[int, ...]], size: int, tier: str) -> ShapeResult:
-    if not shapes:
+def _result(shapes: Shapes, size: int, tier: str) -> ShapeResult:
+    found, container = shapes
+    if not found:
         raise ProbeError("the backbone returned no tensors")
-    return ShapeResult(tuple(_output(shape, size) for shape in shapes), tier)
+    return ShapeResult(tuple(_output(shape, size) for shape in found), tier, container=container)
 
 
 def _output(shape: tuple[int, ...], size: int) -> Output:

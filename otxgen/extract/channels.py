@@ -3,6 +3,8 @@
 For each arch/depth option (options sharing one arch setting are probed once):
 
 * ``defaults``: the outputs at default settings (may be pooled ``(N, C)`` vectors: ndim 2, stride null);
+* ``container``: the form the forward returns them in at default settings (``tuple``, ``list`` or
+  ``tensor``: consumers take some forms only);
 * ``table``: every stage's 4-D output (channels, stride), index = out_index, probed with
   ``out_indices`` set to all stages. Backbones that pool by default get the smallest set of
   ``dense_args`` that yields feature maps (``out_type='featmap'``, ``gap_before_final_norm=False``),
@@ -36,6 +38,7 @@ def measure(
     """``(channels block or None, tasks)`` for one backbone; ``params`` maps argument name -> default."""
     probed: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]] | None]] = {}
     dense_args: dict[str, Any] | None = None
+    container: str | None = None
     selects = True
     seen: dict[str, str] = {}
     for option in options or [None]:
@@ -48,8 +51,9 @@ def measure(
         result = _measure_option(cfg, params, dense_args)
         if result is None:
             continue
-        defaults, table, dense_args, selected = result
+        defaults, table, dense_args, selected, form = result
         selects = selects and selected
+        container = container or form
         probed[label] = (defaults, table)
         if key:
             seen[repr(table_values.get(option))] = label
@@ -59,7 +63,7 @@ def measure(
     tasks = list(TASKS) if dense else [t for t in TASKS if t not in DENSE_TASKS]
     if not dense:
         return None, tasks
-    return _block(key, params, probed, dense_args or {}, selects), tasks
+    return _block(key, params, probed, dense_args or {}, selects) | {"container": container}, tasks
 
 
 def _block(
@@ -85,26 +89,30 @@ def _normalised(out_indices: Any, count: int) -> list[int]:
     return [i + count if i < 0 else i for i in raw]
 
 
-def _measure_option(
-    cfg: dict[str, Any], params: dict[str, Any], dense_args: dict[str, Any] | None
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None, dict[str, Any], bool] | None:
+Measured = tuple[list[dict[str, Any]], list[dict[str, Any]] | None, dict[str, Any], bool, str | None]
+"""An option's default rows, stage table (None: no feature maps), dense arguments, whether ``out_indices``
+selects the outputs, and the container of the default outputs."""
+
+
+def _measure_option(cfg: dict[str, Any], params: dict[str, Any], dense_args: dict[str, Any] | None) -> Measured | None:
     try:
         defaults = probe_outputs(cfg, tier="probe")
     except ProbeError:
         return None
     default_rows = [_row(o.channels, o.stride, o.ndim) for o in defaults.outputs]
+    form = defaults.container
     if "out_indices" not in params:
         table = [_row(o.channels, o.stride) for o in defaults.outputs] if defaults.is_dense else None
-        return default_rows, table, {}, True
+        return default_rows, table, {}, True, form
     variants = [dense_args] if dense_args is not None else [v for v in _DENSE_VARIANTS if set(v) <= set(params)]
     for variant in variants:
         reach = _reach(params.get("out_indices"))
         table = _all_stages(cfg | variant, _stage_counts(cfg, params, defaults), reach)
         if table is not None:
             if reach >= len(table) and not _selects(cfg | variant, table):  # what it gives whatever they say
-                return default_rows, [_row(o.channels, o.stride) for o in defaults.outputs], {}, False
-            return default_rows, table, variant, True
-    return default_rows, None, {}, True
+                return default_rows, [_row(o.channels, o.stride) for o in defaults.outputs], {}, False, form
+            return default_rows, table, variant, True, form
+    return default_rows, None, {}, True, form
 
 
 def _row(channels: int | None, stride: int | None, ndim: int | None = None) -> dict[str, Any]:

@@ -377,6 +377,8 @@ def schema_for(
     measured = getattr(adapter, "channel_block", None)
     if old.get("fingerprint") == stamp:
         channels, tasks = old.get("channels"), old.get("tasks")
+        if channels and "container" not in channels:  # measured before the table recorded it
+            channels = channels | {"container": _container(entry, adapter, schema)}
     elif measured is not None:  # the adapter reads its library's own metadata (timm's feature_info)
         params = {p: _default_of(schema["properties"][p]) for p in schema["properties"] if p != "type"}
         channels, tasks = measured(entry.name, params)
@@ -389,6 +391,22 @@ def schema_for(
     reusable = old.get("catalog") if old.get("fingerprint") == stamp else None
     extension["catalog"] = catalog_block(entry, schema, reusable, published or [], by_url or {})
     return schema
+
+
+def _container(entry: Any, adapter: Any, schema: Schema) -> str | None:
+    """The form ``entry``'s forward returns at default arguments (the first arch option), as ``measure``
+    records it: the adapter's own wrapper's where it declares one (timm's), else probed."""
+    from otxgen.shapes import ProbeError, probe_outputs
+
+    declared: str | None = getattr(adapter, "container", None)
+    if declared is not None:
+        return declared
+    arch = arch_table(entry.target, set(schema["properties"]))
+    cfg = {"type": entry.type} | ({arch[0]: arch[1][0]} if arch and arch[1] else {})
+    try:
+        return probe_outputs(cfg, tier="probe").container
+    except ProbeError:
+        return None
 
 
 def _default_of(prop: Schema) -> Any:

@@ -320,6 +320,7 @@ class TimmAdapter:
     construct or gives no stride-4..32 levels are excluded, with the reason."""
 
     library = "timm"
+    container = "tuple"  # what TimmBackbone.forward returns, for every model
 
     def __init__(self) -> None:
         from mmengine.registry import MODELS as ROOT_MODELS
@@ -403,6 +404,7 @@ class TimmAdapter:
             "timm_levels": [{"index": i, "channels": c, "stride": r} for i, c, r in stages.all_levels],
             "input_size": list(cfg.input_size[1:]) if cfg is not None else None,
             "fixed_input_size": bool(cfg.fixed_input_size) if cfg is not None else False,
+            "container": self.container,
         }
         return block, list(TASKS)
 

@@ -108,6 +108,19 @@ class ChannelTable:
         table: Rows | None = self.block["table"].get(self._option(self._args(backbone)))
         return table
 
+    @property
+    def measured_container(self) -> str | None:
+        """The form the forward returns its outputs in at default arguments: a tuple, a list or one tensor."""
+        measured = (self.block or {}).get("container")
+        return measured if isinstance(measured, str) else None
+
+    def container(self, rows: Rows) -> str | None:
+        """The form these outputs (``outputs``' rows) come in: the measured form, which a class keeps for
+        any arguments, except that a backbone measured giving one tensor may give a tuple of several
+        (SSDVGG returns a lone output bare)."""
+        measured = self.measured_container
+        return None if measured == "tensor" and len(rows) > 1 else measured
+
     def outputs(self, backbone: dict[str, Any]) -> Rows | Unknown:
         """The outputs these arguments give, one row each, or why the table does not say."""
         block = self.block
@@ -173,6 +186,11 @@ class TimmLevels(ChannelTable):
 
     def _changed(self, args: dict[str, Any]) -> set[str]:
         return {"out_indices"} & set(args)
+
+    @property
+    def measured_container(self) -> str | None:
+        """Unknown: the wrapper's own (mmpretrain's returns a tuple, mmseg's timm's list), not the table's."""
+        return None
 
 
 @dataclass(frozen=True)
