@@ -240,6 +240,7 @@ def _plan(
     if task == "classification":
         host_override |= _classifier_overrides(host, outputs, channels, notes)
     _refuse_misfit_levels(_overridden(host, host_override), outputs, task, host_path)
+    _refuse_misfit_container(_overridden(host, host_override), outputs, requested["type"], host_path, catalog)
     _refuse_lost_values(host_override, merged, host_path)
     _replacing_non_dicts(host_override, merged, host_path)
     _replacing_where_not_inherited(host_override, merged, host_path)
@@ -413,6 +414,28 @@ def _refuse_misfit_levels(model: dict[str, Any], outputs: ShapeResult, task: str
     )
     anchor = (*host_path, "neck") if "neck" in model else (*host_path, "backbone")
     raise _RefusalError(anchor, message)
+
+
+def _refuse_misfit_container(
+    model: dict[str, Any], outputs: ShapeResult, backbone_type: str, host_path: tuple[str, ...], catalog: Catalog
+) -> None:
+    """The form the new backbone returns its outputs in (a tuple, a list, one tensor) against what its
+    first consumer takes; the refusal names backbones of the same name that return a form it takes."""
+    from otxgen.facts.consumers import container_misfit
+    from otxgen.schema.table import ChannelTable
+
+    misfit = container_misfit(model, outputs.container)
+    if misfit is None:
+        return
+    name = backbone_type.rpartition(".")[2]
+    others = {
+        other: ChannelTable(catalog.schema(other)).measured_container
+        for other in catalog.types()
+        if other != backbone_type and other.rpartition(".")[2] == name
+    }
+    fitting = [f"{other} returns a {form}" for other, form in others.items() if form in misfit.takes]
+    way = f"{' and '.join(fitting)}: swap to it instead" if fitting else "choose a backbone that returns one it takes"
+    raise _RefusalError((*host_path, *misfit.path), f"{misfit.message}; {way}")
 
 
 def _overridden(value: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

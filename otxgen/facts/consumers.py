@@ -67,6 +67,12 @@ PRIOR_STRIDE_PATHS = (
 )
 # Classification necks that pool a (N, C, H, W) map into (N, C), keeping C; they take no in_channels.
 POOLING_NECKS = frozenset({"GlobalAveragePooling", "GeneralizedMeanPooling", "GAP"})
+# The forms (``otxgen.shapes.CONTAINERS``) a backbone's first consumer takes its outputs in: mmpretrain's
+# pooling necks a tuple or one tensor (a list raises "neck inputs should be tuple or torch.tensor");
+# every other reader indexes levels (``inputs[i]``, ``len(inputs)``), so a tuple or a list: one tensor
+# would be indexed along its batch.
+POOLING_NECK_TAKES = ("tuple", "tensor")
+LEVEL_READER_TAKES = ("tuple", "list")
 # Necks that read the last level only (one int in_channels) and keep its stride (YOLOF's dilated
 # encoder): the priors' stride is that level's.
 STRIDE_KEEPING_SINGLE_NECKS = frozenset({"DilatedEncoder"})
@@ -261,6 +267,39 @@ def backbone_readers(model: Mapping[str, Any]) -> list[Reader]:
                 single = not isinstance(head.get("in_channels"), (list, tuple))
                 readers += [Reader(path, head, None, single, each=single)] if "in_channels" in head else []
     return readers
+
+
+@dataclass(frozen=True)
+class ContainerMisfit:
+    """The consumer at ``path`` reads the backbone's outputs first and takes them only in ``takes``."""
+
+    path: Path
+    message: str
+    takes: tuple[str, ...]
+
+
+def container_misfit(model: Mapping[str, Any], container: str | None) -> ContainerMisfit | None:
+    """The consumer that first reads the backbone's outputs, where it does not take them in ``container``
+    (a tuple, a list or one tensor); None when it does, or either is unknown."""
+    neck_value = model.get("neck")
+    neck = first_of(neck_value)
+    if neck is not None and is_pooling_neck(neck):
+        path: Path = ("neck", 0) if isinstance(neck_value, (list, tuple)) else ("neck",)
+        reader, takes = neck, POOLING_NECK_TAKES
+    else:
+        readers = backbone_readers(model)
+        if not readers:
+            return None
+        path, reader, takes = readers[0].path, readers[0].config, LEVEL_READER_TAKES
+    if container is None or container in takes:
+        return None
+    form = "one tensor" if container == "tensor" else f"a {container}"
+    message = f"the backbone returns {form}, and {type_name(reader)} takes {' or '.join(_forms(takes))}"
+    return ContainerMisfit(path, message, takes)
+
+
+def _forms(takes: Sequence[str]) -> list[str]:
+    return ["one tensor" if form == "tensor" else f"a {form}" for form in takes]
 
 
 def _reading(path: Path, head: Mapping[str, Any]) -> tuple[Path, Mapping[str, Any]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from otxgen.config.located import Finding, JsonPath, Located, dotted
-from otxgen.facts.consumers import Reader, backbone_readers
+from otxgen.facts.consumers import Reader, backbone_readers, container_misfit
 from otxgen.validate.check import CANNOT
 
 
@@ -23,6 +23,18 @@ def check_consumers(
     return [
         f for reader in backbone_readers(model) for f in _compare(reader, (*model_path, *reader.path), located, outputs)
     ]
+
+
+def check_container(
+    model: dict[str, Any], located: Located, model_path: JsonPath, container: str | None
+) -> list[Finding]:
+    """The form the backbone returns (a tuple, a list, one tensor) against what its first reader takes."""
+    misfit = container_misfit(model, container)
+    if misfit is None:
+        return []
+    path = (*model_path, *misfit.path, "type")
+    message = f"{misfit.message}; choose a backbone that returns a form it takes"
+    return [Finding(located.where(path), dotted(path), message)]
 
 
 def _compare(reader: Reader, path: JsonPath, located: Located, outputs: list[int] | str) -> list[Finding]:

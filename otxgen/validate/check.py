@@ -178,3 +178,12 @@ def backbone_outputs(backbone: dict[str, Any], schema: dict[str, Any], catalog: 
     if isinstance(rows, Unknown):
         return rows.reason
     return [int(row["channels"]) for row in rows]
+
+
+def backbone_container(backbone: dict[str, Any], schema: dict[str, Any], catalog: Any = None) -> str | None:
+    """The form the backbone returns its outputs in, from the schema's table; None where unknown."""
+    from otxgen.schema.table import ChannelTable, Unknown
+
+    table = ChannelTable.of(backbone, schema, catalog)
+    rows = table.outputs(backbone)
+    return None if isinstance(rows, Unknown) else table.container(rows)

@@ -10,8 +10,8 @@ from otxgen.config.yamlpos import load_located
 from otxgen.facts.consumers import paired_head
 from otxgen.schema.resolve import Catalog, resolve_type
 from otxgen.validate.backbones import custom_modules, infer_library, registry_problem
-from otxgen.validate.channels import check_consumers
-from otxgen.validate.check import CANNOT, backbone_outputs, check_backbone
+from otxgen.validate.channels import check_consumers, check_container
+from otxgen.validate.check import CANNOT, backbone_container, backbone_outputs, check_backbone
 from otxgen.validate.weights import weights_findings
 
 if TYPE_CHECKING:  # libcst costs ~0.1 s to import: a backbone.yaml does not need it
@@ -116,6 +116,7 @@ def _model_findings(facts: ConfigFacts, catalog: Catalog, reason: str) -> list[F
     if checked is not None:
         instance, schema = checked
         findings += check_consumers(model, located, ("model",), backbone_outputs(instance, schema, catalog))
+        findings += check_container(model, located, ("model",), backbone_container(instance, schema, catalog))
         findings += _paired(model, located, instance["type"])
         findings += weights_findings(model, located, instance, schema, library)
     return _without_required(findings, located, reason) if inherits else findings

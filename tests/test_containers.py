@@ -1,0 +1,105 @@
+"""The form a backbone returns its outputs in (a tuple, a list, one tensor): recorded in the schemas'
+tables from the probe, and held against what the first consumer takes (mmpretrain's pooling necks: a
+tuple or one tensor; every reader that indexes levels: a tuple or a list). A misfit is refused by the
+plan and found by validate; before, the build wrote it and only the smoke-build's forward failed.
+
+The forms are measured here by real forwards of the real backbones (not read from the schemas)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from otxgen.cli import main
+from otxgen.extract.arch import arch_table
+from otxgen.libraries import get_adapter, split_type
+from otxgen.schema import store
+from otxgen.schema.table import ChannelTable
+from otxgen.shapes import probe_outputs
+
+MM = ("mmdet", "mmseg", "mmpretrain")
+
+
+def measured(form: str) -> list[str]:
+    """The mm backbones whose committed table says they return ``form``."""
+    types = [str(entry["type"]) for entry in store.load_index()["backbones"] if entry["library"] in MM]
+    return sorted(t for t in types if ChannelTable(store.load_schema(t)).measured_container == form)
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+def workspace(task: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    assert invoke("build", "--task", task).exit_code == 0
+    folder = tmp_path / f"otx-workspace-{task.upper()}"
+    monkeypatch.chdir(folder)
+    return folder
+
+
+def test_the_tables_say_the_form_a_real_forward_returns() -> None:
+    """Each list- and tensor-returning mm backbone and a tuple-returning one of each library, through a
+    real CPU forward at its first arch option (otxgen's timm wrapper declares its form: checked too)."""
+    lists = measured("list")
+    assert {"mmdet.SwinTransformer", "mmseg.MobileNetV3", "mmseg.CGNet"} <= set(lists)
+    sample = [*lists, *measured("tensor"), "mmdet.ResNet", "mmpretrain.ResNet", "torchvision.resnet18", "timm.resnet18"]
+    for backbone_type in sample:
+        schema = store.load_schema(backbone_type)
+        library, name = split_type(backbone_type)
+        entry = next(e for e in get_adapter(library).entries() if e.name == name)
+        arch = arch_table(entry.target, set(schema["properties"]))
+        cfg = {"type": backbone_type} | ({arch[0]: arch[1][0]} if arch and arch[1] else {})
+        real = probe_outputs(cfg, tier="forward", use_cache=False).container
+        assert ChannelTable(schema).measured_container == real, backbone_type
+
+
+def test_a_list_into_a_pooling_neck_is_refused_naming_the_backbone_that_fits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = workspace("classification", tmp_path, monkeypatch)
+    before = {path.name: path.read_text() for path in folder.iterdir() if path.is_file()}
+    result = invoke("build", "--backbone", "mmdet.SwinTransformer", "--weights", "none", "--no-smoke")
+    assert result.exit_code == 2, result.output
+    assert "the backbone returns a list, and GlobalAveragePooling takes a tuple or one tensor" in result.stderr
+    assert "mmpretrain.SwinTransformer returns a tuple: swap to it instead" in result.stderr
+    assert {path.name: path.read_text() for path in folder.iterdir() if path.is_file()} == before
+    fits = invoke("build", "--backbone", "mmpretrain.SwinTransformer", "--weights", "none")  # smoke-built
+    assert fits.exit_code == 0, fits.output
+
+
+@pytest.mark.parametrize("backbone_type", measured("list"))
+def test_no_list_returning_backbone_is_written_into_a_classifier(
+    backbone_type: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace("classification", tmp_path, monkeypatch)
+    result = invoke("build", "--backbone", backbone_type, "--weights", "none", "--no-smoke")
+    assert result.exit_code == 2, result.output
+    # UNet's levels (deepest first) are refused before their form is looked at
+    assert "the backbone returns a list" in result.stderr or "do not fit the model" in result.stderr
+
+
+def test_one_tensor_into_a_head_that_indexes_levels_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DDRNet gives one tensor outside training (its own head takes it); FCN's head would index it by batch."""
+    assert "mmseg.DDRNet" in measured("tensor")
+    workspace("segmentation", tmp_path, monkeypatch)
+    result = invoke("build", "--backbone", "mmseg.DDRNet", "--weights", "none", "--no-smoke")
+    assert result.exit_code == 2, result.output
+    assert "the backbone returns one tensor, and FCNHead takes a tuple or a list" in result.stderr
+
+
+def test_validate_finds_a_list_fed_to_a_pooling_neck(tmp_path: Path) -> None:
+    config = tmp_path / "model.py"
+    config.write_text(
+        "model = dict(\n"
+        "    type='ImageClassifier',\n"
+        "    backbone=dict(type='mmdet.SwinTransformer'),\n"
+        "    neck=dict(type='GlobalAveragePooling'),\n"
+        "    head=dict(type='LinearClsHead', num_classes=10, in_channels=768),\n"
+        ")\n"
+    )
+    result = invoke("validate", str(config))
+    assert result.exit_code == 1, result.output
+    assert f"{config}:4:20: model.neck.type: the backbone returns a list" in result.output
