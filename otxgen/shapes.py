@@ -73,7 +73,11 @@ class ShapeResult:
 
 
 class ProbeError(RuntimeError):
-    """No tier could produce the outputs; the message holds each tier's failure."""
+    """No tier could produce the outputs; the message holds each tier's failure, ``why`` the costliest's."""
+
+    def __init__(self, message: str, why: str | None = None) -> None:
+        super().__init__(message)
+        self.why = why or message
 
 
 def probe_outputs(
@@ -156,7 +160,7 @@ def _probe_with_torch(backbone_cfg: dict[str, Any], tier: str, input_size: int |
         except Exception as error:  # noqa: BLE001 - any failure moves on to the next, costlier tier
             failures.setdefault(describe(error), []).append(name)
     reasons = "; ".join(f"{', '.join(tiers)}: {why}" for why, tiers in failures.items())
-    raise ProbeError(f"{backbone_cfg.get('type')}: {reasons}")
+    raise ProbeError(f"{backbone_cfg.get('type')}: {reasons}", why=list(failures)[-1])
 
 
 def describe(error: BaseException) -> str:
@@ -168,7 +172,8 @@ def describe(error: BaseException) -> str:
     frames = traceback.extract_tb(error.__traceback__)
     if not frames:
         return type(error).__name__
-    last = frames[-1]
+    outside = [f for f in frames if not f.filename.replace("\\", "/").endswith("torch/__init__.py")]
+    last = (outside or frames)[-1]  # torch._assert raises for the library that called it
     where = f"{_short(last.filename)}:{last.lineno}"
     return f"{type(error).__name__} at {where}: {last.line}" if last.line else f"{type(error).__name__} at {where}"
 

@@ -340,13 +340,14 @@ def test_a_full_build_with_its_smoke_build_exits_0(detection: Path) -> None:
 
 
 def test_a_model_whose_smoke_build_fails_is_not_left_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """mmdet's Swin returns a list, which mmpretrain's pooling neck does not take: the forward fails, and
-    the workspace is as it was (backbone.yaml, which the build created, removed)."""
+    """mmpretrain's LeNet5 reads one channel (MNIST), which no table says (a probe tries its channels):
+    the plan passes, the whole model's forward on the classifier's RGB images fails, and the workspace
+    is as it was (backbone.yaml, which the build created, removed)."""
     folder = workspace_for("classification", tmp_path, monkeypatch)
     before = {path.name: path.read_text() for path in folder.iterdir() if path.is_file()}
-    result = invoke("build", "--backbone", "mmdet.SwinTransformer", "--weights", "none")
+    result = invoke("build", "--backbone", "mmpretrain.LeNet5", "--weights", "none")
     assert result.exit_code == 1, result.output
-    assert "neck inputs should be tuple or torch.tensor" in result.output
+    assert "to have 1 channels" in result.output
     assert "[!] Fix the cause, or build with --no-smoke to write it anyway" in stderr_lines(result)
     assert {path.name: path.read_text() for path in folder.iterdir() if path.is_file()} == before
 

@@ -102,3 +102,34 @@ def test_a_classifier_that_tests_at_another_crop_gets_a_vit_of_any_size(tmp_path
     importlib.import_module("otxgen.libraries.timm")
     for side in (192, 224):
         build_and_forward("mmpretrain", cfg, side, 300)
+
+
+def test_a_swin_v2_window_larger_than_the_crops_last_map_is_padded(tmp_path: Path) -> None:
+    """mmpretrain's SwinV2 is built for 256 px (an 8 px map under its 8 px window at stride 32); the
+    classification template crops to 224 (a 7 px map): its library's own argument pads the map."""
+    workspace = tmp_path / "ws"
+    assert CliRunner().invoke(main, ["build", "--task", "classification", "--workspace", str(workspace)]).exit_code == 0
+    model = workspace / "model.py"
+    args = ["build", "--backbone", "mmpretrain.SwinTransformerV2", "--model", str(model), "--weights", "none"]
+    result = CliRunner().invoke(main, [*args, "--no-smoke"])
+    assert result.exit_code == 0, result.output
+    assert "set pad_small_map=True: mmpretrain.SwinTransformerV2 does not run on 224 px input" in result.stderr
+    cfg = load_config(model)
+    assert cfg.model.backbone.pad_small_map is True
+    build_and_forward("mmpretrain", cfg, 224, 300)
+
+
+@pytest.mark.parametrize("task", ["classification", "detection"])
+def test_a_backbone_bound_to_coarser_sizes_is_refused_with_the_side(task: str, tmp_path: Path) -> None:
+    """timm's HaloNet attends in 8 px blocks of its stride-32 map: it runs at 256 px (its own size), not
+    at a 224 px crop, nor at a detector's images of any multiple of 32. Nothing in its metadata says so."""
+    workspace = tmp_path / "ws"
+    assert CliRunner().invoke(main, ["build", "--task", task, "--workspace", str(workspace)]).exit_code == 0
+    model = workspace / "model.py"
+    before = model.read_text()
+    args = ["build", "--backbone", "timm.halonet26t", "--model", str(model), "--weights", "none"]
+    result = CliRunner().invoke(main, [*args, "--no-smoke"])
+    assert result.exit_code == 2, result.output
+    assert "timm.halonet26t does not run on 224 px input" in result.stderr
+    assert ("crop to a size it takes" if task == "classification" else "images of any size") in result.stderr
+    assert model.read_text() == before

@@ -1,13 +1,18 @@
 """The input size a swap makes the new backbone take: a backbone built for one size (its schema's
 ``fixed_input_size``: a timm ViT's position embedding, a window) gets its library's arguments for any
 size where the config feeds it another (a dense task's images; a classifier's crop), or the swap is
-refused with both sizes. Pure but for a probe of the backbone's outputs (``otxgen.shapes``)."""
+refused with both sizes. Any other backbone is probed at the sides the config feeds it (a classifier's
+or segmentor's crop, else ``CLASSIFIER_SIDE`` or, for images of any size, ``ANY_SIZE_SIDES``): one that runs at its own size and not
+at those (a HaloNet's blocks, a patch of 14, SwinV2's window at a 7 px map) gets the arguments that
+free it, or is refused with the side and the library's words. Pure but for probes of the backbone's
+outputs (``otxgen.shapes``)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from otxgen.facts.consumers import ConsumerError
+from otxgen.facts.inputs import ANY_SIZE_SIDES, CLASSIFIER_SIDE
 from otxgen.facts.libraries import SIZE_FREEING_ARGS, SIZE_SETTING_ARGS
 
 if TYPE_CHECKING:
@@ -35,8 +40,10 @@ def sized(
     made_for = _side(block.get("input_size"))
     freeing = SIZE_FREEING_ARGS.get(str(meta.get("library")), ())
     given = {"img_size", "input_size"}.union(*freeing) & set(backbone)
-    if not block.get("fixed_input_size") or given:
+    if given:
         return backbone, outputs
+    if not block.get("fixed_input_size"):
+        return _running_at(backbone, outputs, task, sides, freeing, notes)
     if task == "classification" and set(sides) <= {made_for}:
         return backbone, outputs
     fed = f"{' and '.join(map(str, sides))} px images" if task == "classification" else f"{task} images of any size"
@@ -58,6 +65,53 @@ def sized(
         return backbone, outputs
     failed = f"it does not build for another ({failures[0]})" if failures else "its library has no size argument"
     raise ConsumerError(("backbone",), f"{why}; {failed}: crop to {made_for} px")
+
+
+def _running_at(
+    backbone: dict[str, Any],
+    outputs: ShapeResult,
+    task: str,
+    sides: list[int],
+    freeing: tuple[dict[str, Any], ...],
+    notes: list[str],
+) -> tuple[dict[str, Any], ShapeResult]:
+    """``backbone`` as it is where it runs at the sides the config feeds it, or where it fails at its own
+    size too (not a matter of size: the smoke-build says what); else with the first of its library's
+    size-freeing arguments that make it run at them; else ``ConsumerError`` with the side and why."""
+    from otxgen.shapes import ProbeError, probe_outputs
+
+    fed = sides or ([CLASSIFIER_SIDE] if task == "classification" else list(ANY_SIZE_SIDES))
+    failure = _failure(backbone, fed)
+    if failure is None:
+        return backbone, outputs
+    try:
+        probe_outputs(backbone, tier="probe")
+    except ProbeError:
+        return backbone, outputs
+    side, error = failure
+    why = f"{backbone['type']} does not run on {side} px input ({error})"
+    for arguments in freeing:
+        if _failure({**backbone, **arguments}, fed) is None:
+            notes.append(f"set {', '.join(f'{k}={v!r}' for k, v in arguments.items())}: {why}")
+            return {**backbone, **arguments}, probe_outputs({**backbone, **arguments})
+    if task == "classification":
+        raise ConsumerError(("backbone",), f"{why}, the size the config crops to: crop to a size it takes")
+    raise ConsumerError(
+        ("backbone",),
+        f"{why}, and a {task} model feeds it images of any size (a multiple of 32): choose a backbone that takes them",
+    )
+
+
+def _failure(backbone: dict[str, Any], sides: list[int]) -> tuple[int, str] | None:
+    """The first side the backbone does not run at, with why; None when it runs at every one."""
+    from otxgen.shapes import ProbeError, probe_outputs
+
+    for side in sides:
+        try:
+            probe_outputs(backbone, tier="probe", input_size=side)
+        except ProbeError as error:
+            return side, error.why
+    return None
 
 
 def _side(size: object) -> int | None:

@@ -14,6 +14,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+# The sides a model that takes images of any size (a detector resizes them to a range of sizes and pads
+# them to a multiple of 32; a segmentor without a crop size) is probed at: 7 x 32 and 8 x 32 find a
+# backbone bound to one size, to a coarser multiple (HaloNet's 256; a patch of 14 or 48) or to a map no
+# smaller than its window (SwinV2's 8 at stride 32).
+ANY_SIZE_SIDES = (224, 256)
+# The side a classifier whose config says no crop is fed (ImageNet's): what the smoke-build runs it at.
+CLASSIFIER_SIDE = 224
 # Pipeline steps that make every image one size, and the argument that holds it.
 SIZING_STEPS = {
     "RandomResizedCrop": "scale",

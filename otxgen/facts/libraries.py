@@ -25,7 +25,10 @@ REGISTERING_MODULES = {
 # a timm ViT's position embedding) take any size, as a dense task's images come, best first: timm's
 # ViTs pad an image to a multiple of their patch with ``dynamic_img_pad`` (a detector's padding may be
 # finer), where they take it.
-SIZE_FREEING_ARGS = {"timm": ({"dynamic_img_size": True, "dynamic_img_pad": True}, {"dynamic_img_size": True})}
+SIZE_FREEING_ARGS = {
+    "timm": ({"dynamic_img_size": True, "dynamic_img_pad": True}, {"dynamic_img_size": True}),
+    "mmpretrain": ({"pad_small_map": True},),  # Swin's windows padded where a map is smaller than one
+}
 # The argument that makes a library's model for one other input size (a classifier's crop); a
 # checkpoint's position embedding is resized to it when it loads (timm's filter).
 SIZE_SETTING_ARGS = {"timm": "img_size"}

@@ -158,9 +158,11 @@ def _backbone_size(task: str, backbone: Mapping[str, Any]) -> int:
         return img_size
     if isinstance(img_size, list | tuple) and img_size and isinstance(img_size[0], int):
         return int(img_size[0])
+    from otxgen.facts.inputs import CLASSIFIER_SIDE
+
     backbone_type = str(backbone.get("type", ""))
     if task == "classification" or any(mark in backbone_type for mark in _TRANSFORMER_MARKS):
-        return 224
+        return CLASSIFIER_SIDE
     return 256
 
 
