@@ -208,3 +208,16 @@ def test_detrs_one_level_neck_gets_the_vits_level_at_its_stride(tmp_path: Path) 
     cfg = loaded(model)
     assert cfg.model.neck[0].scales == [0.5] and cfg.model.neck[1].in_channels == [256]
     build_and_forward("mmdet", cfg, SIZE, 300)
+
+
+def test_yolov3s_deepest_first_neck_gets_the_vits_levels_at_its_strides(tmp_path: Path) -> None:
+    """YOLOV3Neck reads strides 32, 16, 8 (deepest first): the pyramid neck gives 8, 16, 32 in order."""
+    model = shipped("mmdet", "yolo/yolov3_d53_8xb8-320-273e_coco.py", tmp_path)
+    said = swapped(model, "timm.vit_tiny_patch16_224")
+    assert "added neck MultiLevelNeck before YOLOV3Neck" in said
+    cfg = loaded(model)
+    assert cfg.model.neck[0].scales == [2, 1, 0.5] and cfg.model.neck[1].type == "YOLOV3Neck"
+    build_and_forward("mmdet", cfg, SIZE, 300)
+    assert neck_widths(cfg, SIZE) == anchor_widths(cfg.model, SIZE)  # both deepest first: 32, 16, 8
+    report = train_step(model)
+    assert report["train_step"]["state"] == "ok", report

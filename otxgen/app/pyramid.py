@@ -16,6 +16,7 @@ from otxgen.facts.consumers import (
     LEVEL_PRESERVING_NECKS,
     PYRAMID_NECK,
     RESCALING_NECKS,
+    REVERSED_NECKS,
     SAME_WIDTH_RESCALERS,
     ConsumerError,
     fed_strides,
@@ -76,7 +77,8 @@ def with_a_pyramid(
     if rescaling_factors(neck) is not None:
         return _rescaler_kept(neck, rest, old, backbone, schema, outputs, given, scope, catalog, facts)
     wanted, read = _fed(host, old, scope, catalog), _read_levels(neck)
-    if type_name(neck) not in LEVEL_PRESERVING_NECKS or wanted is None or read is None or read[-1] >= len(wanted):
+    pyramid = type_name(neck) in LEVEL_PRESERVING_NECKS | REVERSED_NECKS  # YOLOV3Neck: read deepest first
+    if not pyramid or wanted is None or read is None or read[-1] >= len(wanted):
         return backbone, outputs, {}
     wanted = [wanted[level] for level in read]
     stride = int(next(iter(strides)))  # type: ignore[arg-type] # checked above: every level has one

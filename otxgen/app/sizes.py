@@ -2,10 +2,10 @@
 ``fixed_input_size``: a timm ViT's position embedding, a window) gets its library's arguments for any
 size where the config feeds it another (a dense task's images; a classifier's crop), or the swap is
 refused with both sizes. Any other backbone is probed at the sides the config feeds it (a classifier's
-or segmentor's crop, else ``CLASSIFIER_SIDE`` or, for images of any size, ``ANY_SIZE_SIDES``): one that runs at its own size and not
-at those (a HaloNet's blocks, a patch of 14, SwinV2's window at a 7 px map) gets the arguments that
-free it, or is refused with the side and the library's words. Pure but for probes of the backbone's
-outputs (``otxgen.shapes``)."""
+or segmentor's crop, else ``CLASSIFIER_SIDE``, or for images of any size ``ANY_SIZE_SIDES``): one that
+runs at its own size and not at those (a HaloNet's blocks, a patch of 14, SwinV2's window at a 7 px
+map) gets the arguments that free it, or is refused with the side and the library's words. Pure but
+for probes of the backbone's outputs (``otxgen.shapes``)."""
 
 from __future__ import annotations
 
