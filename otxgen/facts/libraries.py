@@ -4,6 +4,7 @@ backbones and the distributions that install them. Scopes, distributions and tas
 from __future__ import annotations
 
 from difflib import get_close_matches
+from typing import Any
 
 from otxgen.errors import UsageError
 
@@ -21,13 +22,18 @@ REGISTERING_MODULES = {
     "otxgen.libraries.pytorchcv": "pytorchcv",
     "otxgen.libraries.timm": "timm",
 }
-# The arguments that let a library's model built for one input size (its schema's ``fixed_input_size``:
-# a timm ViT's position embedding) take any size, as a dense task's images come, best first: timm's
-# ViTs pad an image to a multiple of their patch with ``dynamic_img_pad`` (a detector's padding may be
-# finer), where they take it.
-SIZE_FREEING_ARGS = {
-    "timm": ({"dynamic_img_size": True, "dynamic_img_pad": True}, {"dynamic_img_size": True}),
-    "mmpretrain": ({"pad_small_map": True},),  # Swin's windows padded where a map is smaller than one
+# The arguments that let a library's model take an input size it was not built for, best first: a
+# model built for one size (its schema's ``fixed_input_size``: a timm ViT's position embedding) any size,
+# as a dense task's images come; a model bound to a coarser multiple (a patch of 14, a window larger
+# than its last map) the sides a config feeds it. timm's ViTs pad an image to a multiple of their patch
+# with ``dynamic_img_pad`` (DeepSeek's takes only that); mmpretrain's Swins pad a map smaller than a window.
+SIZE_FREEING_ARGS: dict[str, tuple[dict[str, Any], ...]] = {
+    "timm": (
+        {"dynamic_img_size": True, "dynamic_img_pad": True},
+        {"dynamic_img_size": True},
+        {"dynamic_img_pad": True},
+    ),
+    "mmpretrain": ({"pad_small_map": True},),
 }
 # The argument that makes a library's model for one other input size (a classifier's crop); a
 # checkpoint's position embedding is resized to it when it loads (timm's filter).
