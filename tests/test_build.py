@@ -352,6 +352,21 @@ def test_a_model_whose_smoke_build_fails_is_not_left_written(tmp_path: Path, mon
     assert {path.name: path.read_text() for path in folder.iterdir() if path.is_file()} == before
 
 
+@pytest.mark.parametrize("backbone", ["mmseg.BiSeNetV2", "mmpretrain.MlpMixer"])
+def test_a_classifier_takes_levels_in_any_stride_order_and_tokens(
+    backbone: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Were refused by the level check (strides 8, 4, 8, 16, 32; (N, C, L) tokens under a pooling neck
+    of dim=1), though the classifier reads the last output alone: built, smoke-built, then built and run
+    independently by mmpretrain's registry."""
+    from corpus.sample import build_and_forward, load_config
+
+    folder = workspace_for("classification", tmp_path, monkeypatch)
+    result = invoke("build", "--backbone", backbone, "--weights", "none")
+    assert result.exit_code == 0, result.output
+    build_and_forward("mmpretrain", load_config(folder / "model.py"), 224, 300)
+
+
 def test_a_model_that_does_not_build_in_the_smoke_build_is_not_left_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

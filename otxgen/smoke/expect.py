@@ -51,6 +51,7 @@ class Expectation:
     strictly_increasing: bool = False  # strides must grow level by level (detection necks)
     notes: tuple[str, ...] = ()
     one_stride: tuple[tuple[str, int], ...] = ()  # (consumer, output index) pairs whose maps share a stride
+    ordered: bool = True  # strides must not shrink (not for a classifier: its head reads the last output alone)
 
 
 def _type_name(cfg: Mapping[str, Any]) -> str:
@@ -145,9 +146,11 @@ def _reader_demands(reader: Reader, demands: list[Demand], counts: list[CountDem
 
 
 def _classification(model: Mapping[str, Any], neck: Mapping[str, Any] | None) -> Expectation:
-    """mmpretrain heads read the last output; a pooling neck needs it to be a 4-D map."""
+    """mmpretrain heads read the last output, in any order of strides; a pooling neck of 2-D maps (its
+    ``dim``, 2 by default: 1 pools an MLP-Mixer's tokens) needs it to be a 4-D map."""
     head = first_of(model.get("head"))
     pooled_by_neck = neck is not None and _type_name(neck) in POOLING_NECKS
+    maps = pooled_by_neck and neck is not None and neck.get("dim", 2) == 2
     demands: tuple[Demand, ...] = ()
     if head is not None:
         channels = head.get("in_channels")
@@ -156,9 +159,8 @@ def _classification(model: Mapping[str, Any], neck: Mapping[str, Any] | None) ->
         if isinstance(channels, int):
             demands = (Demand(f"head {_type_name(head)} in_channels", -1, channels),)
     notes = () if pooled_by_neck else ("no pooling neck: the head reads the last output as it is",)
-    return Expectation(
-        demands, (CountDemand("head", 1, False, "the head reads the last output"),), pooled_by_neck, False, notes
-    )
+    count = CountDemand("head", 1, False, "the head reads the last output")
+    return Expectation(demands, (count,), maps, notes=notes, ordered=False)
 
 
 def _task_heads_in_channels(head: Mapping[str, Any]) -> int | None:
