@@ -133,3 +133,27 @@ def test_a_backbone_bound_to_coarser_sizes_is_refused_with_the_side(task: str, t
     assert "timm.halonet26t does not run on 224 px input" in result.stderr
     assert ("crop to a size it takes" if task == "classification" else "images of any size") in result.stderr
     assert model.read_text() == before
+
+
+def test_a_fixed_size_model_nothing_frees_is_refused_in_a_detector(tmp_path: Path) -> None:
+    """timm's MaxViT windows must divide every map: its own 256 px runs, a detector's 224 px does not, and
+    dynamic_img_size does not build for it. It used to be left to the smoke-build, which ran it at 256."""
+    model = template_model("detection", tmp_path)
+    args = ["build", "--backbone", "timm.maxvit_nano_rw_256", "--model", str(model), "--weights", "none"]
+    result = CliRunner().invoke(main, [*args, "--no-smoke"])
+    assert result.exit_code == 2, result.output
+    assert "timm.maxvit_nano_rw_256 does not run on 224 px input" in result.stderr
+
+
+def test_a_size_argument_the_user_set_is_kept_and_held_to_the_crop(tmp_path: Path) -> None:
+    model = template_model("classification", tmp_path)
+    args = ["build", "--backbone", "mmpretrain.SwinTransformerV2", "--set", "pad_small_map=False"]
+    result = CliRunner().invoke(main, [*args, "--model", str(model), "--weights", "none", "--no-smoke"])
+    assert result.exit_code == 2, result.output
+    assert "mmpretrain.SwinTransformerV2 does not run on 224 px input" in result.stderr
+
+
+def template_model(task: str, tmp_path: Path) -> Path:
+    workspace = tmp_path / "ws"
+    assert CliRunner().invoke(main, ["build", "--task", task, "--workspace", str(workspace)]).exit_code == 0
+    return workspace / "model.py"

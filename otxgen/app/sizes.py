@@ -32,7 +32,7 @@ def sized(
     and testing crop alike, else any). Unchanged where the backbone takes any size, the arguments are set
     already, or the classifier's crops are the backbone's own size; ``ConsumerError`` where a
     classifier's crop is another size and the backbone cannot take it (no such arguments, or they do not
-    build); a dense model that cannot is left to the smoke-build."""
+    build), or where a dense model's backbone does not run at ``ANY_SIZE_SIDES`` with any of them."""
     from otxgen.shapes import ProbeError, probe_outputs
 
     meta = schema.get("x-otxgen") or {}
@@ -40,8 +40,8 @@ def sized(
     made_for = _side(block.get("input_size"))
     freeing = SIZE_FREEING_ARGS.get(str(meta.get("library")), ())
     given = {"img_size", "input_size"}.union(*freeing) & set(backbone)
-    if given:
-        return backbone, outputs
+    if given:  # the user's (or a base's) size arguments are kept, and held to the sides the config feeds
+        return _running_at(backbone, outputs, task, sides, (), notes)
     if not block.get("fixed_input_size"):
         return _running_at(backbone, outputs, task, sides, freeing, notes)
     if task == "classification" and set(sides) <= {made_for}:
@@ -54,15 +54,18 @@ def sized(
     tries += freeing
     failures: list[str] = []
     for arguments in tries:
+        candidate = {**backbone, **arguments}
         try:
-            result = probe_outputs({**backbone, **arguments})
+            result = probe_outputs(candidate)
         except ProbeError as error:
             failures.append(str(error))
             continue
+        if task != "classification" and _failure(candidate, list(ANY_SIZE_SIDES)) is not None:
+            continue  # builds, but not for other sizes (a window that must divide the map)
         notes.append(f"set {', '.join(f'{k}={v!r}' for k, v in arguments.items())}: {why}")
-        return {**backbone, **arguments}, result
-    if task != "classification":  # a dense model may pad or crop: the smoke-build runs it and says
-        return backbone, outputs
+        return candidate, result
+    if task != "classification":  # nothing frees it: it must run at the sides a dense model feeds it
+        return _running_at(backbone, outputs, task, sides, (), notes)
     failed = f"it does not build for another ({failures[0]})" if failures else "its library has no size argument"
     raise ConsumerError(("backbone",), f"{why}; {failed}: crop to {made_for} px")
 
