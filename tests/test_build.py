@@ -367,6 +367,37 @@ def test_a_classifier_takes_levels_in_any_stride_order_and_tokens(
     build_and_forward("mmpretrain", load_config(folder / "model.py"), 224, 300)
 
 
+def test_an_anchor_free_heads_strides_are_kept(tmp_path: Path) -> None:
+    """FCOS keeps its strides in bbox_head.strides (no anchor generator): out_indices that put the FPN's
+    first level at 16 are refused; left to otxgen, they are chosen for 8, 16, 32."""
+    import importlib
+
+    root = Path(importlib.import_module("mmdet").__file__ or "").parent / ".mim" / "configs"
+    for name in ("fcos", "_base_"):
+        shutil.copytree(root / name, tmp_path / name)
+    model = tmp_path / "fcos" / "fcos_r50-caffe_fpn_gn-head_1x_coco.py"
+    args = ("build", "--backbone", "mmdet.ResNet", "--set", "depth=18", "--model", str(model), "--weights", "none")
+    refused = invoke(*args, "--set", "out_indices=[1,2,3]", "--no-smoke")
+    assert refused.exit_code == 2, refused.output
+    assert "bbox_head.strides[0] (through FPN start_level=1) expects 8" in refused.stderr
+    assert invoke(*args, "--no-smoke").exit_code == 0
+
+
+def test_the_smoke_build_gives_the_model_the_configs_top_level_data_preprocessor(tmp_path: Path) -> None:
+    """mmpretrain's DeiT config sets its batch augments' num_classes in a top-level data_preprocessor,
+    which mmengine's Runner merges into the model: without it the forward failed and the build was
+    rolled back (found by a hostile pass)."""
+    import importlib
+
+    root = Path(importlib.import_module("mmpretrain").__file__ or "").parent / ".mim" / "configs"
+    for name in ("deit", "_base_"):
+        shutil.copytree(root / name, tmp_path / name)
+    model = tmp_path / "deit" / "deit-tiny_4xb256_in1k.py"
+    result = invoke("build", "--backbone", "torchvision.resnet18", "--model", str(model), "--weights", "none")
+    assert result.exit_code == 0, result.output
+    assert "forward ok" in result.output
+
+
 def test_a_model_that_does_not_build_in_the_smoke_build_is_not_left_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

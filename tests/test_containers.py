@@ -7,6 +7,7 @@ The forms are measured here by real forwards of the real backbones (not read fro
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import pytest
@@ -82,12 +83,28 @@ def test_no_list_returning_backbone_is_written_into_a_classifier(
 
 
 def test_one_tensor_into_a_head_that_indexes_levels_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """DDRNet gives one tensor outside training (its own head takes it); FCN's head would index it by batch."""
-    assert "mmseg.DDRNet" in measured("tensor")
+    """SSDVGG returns a lone output bare (depth 11 gives one); FCN's head would index it along its batch."""
+    assert "mmdet.SSDVGG" in measured("tensor")
     workspace("segmentation", tmp_path, monkeypatch)
-    result = invoke("build", "--backbone", "mmseg.DDRNet", "--weights", "none", "--no-smoke")
+    result = invoke("build", "--backbone", "mmdet.SSDVGG", "--set", "depth=11", "--weights", "none", "--no-smoke")
     assert result.exit_code == 2, result.output
     assert "the backbone returns one tensor, and FCNHead takes a tuple or a list" in result.stderr
+
+
+@pytest.mark.parametrize("backbone", ["mmseg.PIDNet", "mmseg.DDRNet"])
+def test_a_backbone_whose_training_outputs_differ_is_refused_outside_its_own_head(
+    backbone: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In evaluation PIDNet gives one tensor, which a classifier pools; in training three, and the
+    classifier's head then reads a 128-channel map (found by a hostile pass: the smoke-build runs in
+    evaluation). Its own config (PIDHead) keeps validating."""
+    folder = workspace("classification", tmp_path, monkeypatch)
+    result = invoke("build", "--backbone", backbone, "--weights", "none", "--no-smoke")
+    assert result.exit_code == 2, result.output
+    assert "gives other outputs in training than in evaluation" in result.stderr
+    assert invoke("validate", str(folder / "model.py")).exit_code == 0
+    own = Path(importlib.import_module("mmseg").__file__ or "").parent / ".mim" / "configs" / "pidnet"
+    assert invoke("validate", str(own / "pidnet-s_2xb6-120k_1024x1024-cityscapes.py")).exit_code == 0
 
 
 def test_validate_finds_a_list_fed_to_a_pooling_neck(tmp_path: Path) -> None:

@@ -64,6 +64,7 @@ PRIOR_STRIDE_PATHS = (
     ("bbox_head", "prior_generator", "strides"),
     ("roi_head", "bbox_roi_extractor", "featmap_strides"),
     ("roi_head", "mask_roi_extractor", "featmap_strides"),
+    ("bbox_head", "strides"),  # anchor-free heads (FCOS, FoveaBox...) keep them themselves
 )
 # Classification necks that pool a (N, C, H, W) map into (N, C), keeping C; they take no in_channels.
 POOLING_NECKS = frozenset({"GlobalAveragePooling", "GeneralizedMeanPooling", "GAP"})
@@ -111,6 +112,9 @@ PAIRED_HEADS = {
     "ConformerHead": "Conformer",
     "DPTHead": "VisionTransformer",  # reads (map, class token) pairs
 }
+# Backbones that give other outputs in training than in evaluation (PIDNet's three branches, DDRNet's
+# pair): only their own heads (``PAIRED_HEADS``) take both, any other fails at the first training step.
+TRAINING_FORM_BACKBONES = frozenset({"PIDNet", "DDRNet"})
 # Classifier heads that pool the maps themselves (class-specific attention): no pooling neck before them.
 MAP_HEADS = frozenset({"CSRAClsHead"})
 _MISSING = object()
@@ -125,13 +129,20 @@ class ConsumerError(Exception):
 
 
 def paired_head(model: Mapping[str, Any], backbone_type: str) -> tuple[tuple[str | int, ...], str] | None:
-    """``(path, why)`` of a head built for another backbone's own outputs than ``backbone_type``'s."""
+    """``(path, why)`` of a head built for another backbone's own outputs than ``backbone_type``'s, or
+    of the backbone when it gives other outputs in training and none of its own heads reads them."""
     for key in (*SEG_HEAD_KEYS, "head"):
         for path, head in _each_at(model.get(key), (key,)):
             owner = PAIRED_HEADS.get(type_name(head))
             if owner is not None and backbone_type.rpartition(".")[2] != owner:
                 why = f"{type_name(head)} reads {owner}'s own outputs, which {backbone_type} does not give"
                 return path, why + "; start from a config whose heads take feature maps"
+    name = backbone_type.rpartition(".")[2]
+    owned = {head for head, owner in PAIRED_HEADS.items() if owner == name}
+    readers = {type_name(head) for key in HEAD_KEYS for _, head in _each_at(model.get(key), (key,))}
+    if name in TRAINING_FORM_BACKBONES and not owned & readers:
+        why = f"{backbone_type} gives other outputs in training than in evaluation, which only its own "
+        return ("backbone",), why + f"{' or '.join(sorted(owned))} reads; start from its own config"
     return None
 
 
