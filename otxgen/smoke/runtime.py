@@ -175,11 +175,17 @@ def resolve_device(requested: str) -> str:
 
 
 def build_model(config: Config, scope: str) -> nn.Module:
-    """Build the whole model on the CPU with ``scope`` as the default registry scope."""
+    """Build the whole model on the CPU with ``scope`` as the default registry scope, with the config's
+    top-level ``data_preprocessor`` where the model sets none, as mmengine's Runner merges it (mmpretrain's
+    batch augments take ``num_classes`` from there)."""
+    model_cfg = config.model
+    preprocessor = config.get("data_preprocessor")
+    if isinstance(model_cfg, Mapping) and isinstance(preprocessor, Mapping) and "data_preprocessor" not in model_cfg:
+        model_cfg = {**model_cfg, "data_preprocessor": copy.deepcopy(preprocessor)}
     try:
         with quiet_mmengine():
             init_default_scope(scope)
-            model = MODELS.build(config.model)
+            model = MODELS.build(model_cfg)
     except Exception as error:  # a constructor may raise anything for a bad config
         raise InputError(f"cannot build the model: {type(error).__name__}: {error}", config.filename) from error
     if not isinstance(getattr(model, "backbone", None), nn.Module):
