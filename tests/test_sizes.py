@@ -157,3 +157,16 @@ def template_model(task: str, tmp_path: Path) -> Path:
     workspace = tmp_path / "ws"
     assert CliRunner().invoke(main, ["build", "--task", task, "--workspace", str(workspace)]).exit_code == 0
     return workspace / "model.py"
+
+
+def test_a_backbone_that_runs_only_at_the_configs_crop_is_probed_there(tmp_path: Path) -> None:
+    """The config's SwinV2 windows of 24 (kept for the same type) fit its 384 px crop, not SwinV2's own
+    256 px: probed there, the swap to another arch is planned instead of blamed on window_size."""
+    root = Path(importlib.import_module("mmpretrain").__file__ or "").parent / ".mim" / "configs"
+    for name in ("swin_transformer_v2", "_base_"):
+        shutil.copytree(root / name, tmp_path / name)
+    model = tmp_path / "swin_transformer_v2" / "swinv2-base-w24_in21k-pre_16xb64_in1k-384px.py"
+    args = ["build", "--backbone", "mmpretrain.SwinTransformerV2", "--set", "arch=tiny", "--model", str(model)]
+    result = CliRunner().invoke(main, [*args, "--weights", "none", "--no-smoke"])
+    assert result.exit_code == 0, result.output
+    build_and_forward("mmpretrain", load_config(model), 384, 300)

@@ -214,10 +214,11 @@ def _plan(
     dropped = misfits(old, backbone, requested, schema, notes) if same_type else []
     if dropped:  # written whole (under ``_delete_``) without them: merging in place would keep them
         same_type, backbone = False, {k: v for k, v in backbone.items() if k not in dropped}
-    backbone, outputs = _outputs(backbone, task, schema, notes, requested)
+    sides = input_sides(merged.names.value)
+    backbone, outputs = _outputs(backbone, task, schema, notes, requested, sides[0] if sides else None)
     necks: dict[str, Any] = {}
     try:
-        backbone, outputs = sized(backbone, outputs, task, schema, input_sides(merged.names.value), notes)
+        backbone, outputs = sized(backbone, outputs, task, schema, sides, notes)
         if task != "classification":
             necks = without_a_rescaler(host, outputs, facts)
             necked = _overridden(host, necks)
@@ -612,14 +613,26 @@ def _blamed(backbone: dict[str, Any], failure: str, requested: Mapping[str, Any]
 
 
 def _outputs(
-    backbone: dict[str, Any], task: str, schema: dict[str, Any], notes: list[str], requested: Mapping[str, Any]
+    backbone: dict[str, Any],
+    task: str,
+    schema: dict[str, Any],
+    notes: list[str],
+    requested: Mapping[str, Any],
+    side: int | None,
 ) -> tuple[dict[str, Any], ShapeResult]:
-    """The backbone's outputs; for a dense task, a backbone that pools by default (ConvNeXt) gets the
-    arguments its table records for feature maps (``gap_before_final_norm=False``), unless set."""
+    """The backbone's outputs, at its own input size or else at ``side``, the one the config feeds it (a
+    SwinV2 given 24 px windows runs at a 384 px crop, not at its own 256); for a dense task, a backbone
+    that pools by default (ConvNeXt) gets the arguments its table records for feature maps
+    (``gap_before_final_norm=False``), unless set."""
     from otxgen.shapes import ProbeError, probe_outputs
 
     try:
-        result = probe_outputs(backbone)
+        try:
+            result = probe_outputs(backbone)
+        except ProbeError:
+            if side is None:
+                raise
+            result = probe_outputs(backbone, input_size=side)
         dense_args = ((schema.get("x-otxgen") or {}).get("channels") or {}).get("dense_args") or {}
         if task != "classification" and not result.is_dense and dense_args and not set(dense_args) & set(backbone):
             backbone = {**backbone, **dense_args}
