@@ -155,6 +155,8 @@ def test_ray_gives_the_same_records_as_the_local_pool(local_run: Path, tmp_path:
     assert code == 0, stderr
     assert "on 2 ray workers" in stderr
     assert _records(tmp_path) == _records(local_run)
+    nodes = {record.node for record in RecordStore(tmp_path).load().values() if record.outcome != "needs-input"}
+    assert len(nodes) == 1 and nodes.pop().startswith("127.0.0.1/"), "a local cluster on the loopback address only"
 
 
 def test_without_ray_the_ray_executor_names_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

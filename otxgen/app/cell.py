@@ -23,7 +23,8 @@ from otxgen.errors import OtxgenError
 from otxgen.matrix.cells import Cell, Outcome, Record, StepResult, StepState, one_line, record_of
 
 SMALL_INPUT = 64  # two levels at the deepest stride (32) of every template's backbone
-FAULTS_VARIABLE = "OTXGEN_MATRIX_FAULTS"  # test hook: "hang:TYPE@TEMPLATE,oom:TYPE@TEMPLATE,crash:..."
+FAULTS_VARIABLE = "OTXGEN_MATRIX_FAULTS"  # test hook: "hang:TYPE@TEMPLATE,oom:TYPE@TEMPLATE,crash:,slow:..."
+SLOW_SECONDS = 3.0  # what a ``slow`` cell adds: long enough to be lost with its node
 _MEMORY = re.compile(r"MemoryError|can't allocate memory|not enough memory|Cannot allocate memory|bad_alloc")
 Phase = Callable[[str, dict[str, StepResult]], None]
 
@@ -165,7 +166,8 @@ def _quiet(message: str) -> None:
 
 def _inject_fault(cell: Cell) -> None:
     """The test hook: make the named cell hang, exhaust its memory or crash where a model would (after
-    the static check, in the build), as a real one would. Unset outside the tests."""
+    the static check, in the build), as a real one would, or take ``SLOW_SECONDS`` longer (a cell that
+    is still running when its node is removed). Unset outside the tests."""
     for item in filter(None, os.environ.get(FAULTS_VARIABLE, "").split(",")):
         kind, _, target = item.partition(":")
         if target != f"{cell.backbone}@{cell.template}":
@@ -178,3 +180,5 @@ def _inject_fault(cell: Cell) -> None:
                 hoard.append(b"\x01" * (64 << 20))
         elif kind == "crash":
             os.abort()
+        elif kind == "slow":
+            time.sleep(SLOW_SECONDS)

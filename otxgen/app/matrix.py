@@ -20,6 +20,7 @@ from otxgen import fsio
 from otxgen.app import Outcome, Say
 from otxgen.errors import InputError, MissingExtraError, UsageError
 from otxgen.matrix.cells import OUTCOMES, Cell, Record, record_of
+from otxgen.matrix.executors import RunReport
 from otxgen.matrix.plan import (
     DISTRIBUTIONS,
     choose_backbones,
@@ -69,7 +70,7 @@ def matrix(options: MatrixOptions, say: Say) -> Outcome:
             _write_outputs(folder, table, cells)
     say(f"[*] Wrote {', '.join(str(folder / name) for name in OUTPUTS)}")
     if table.missing:
-        say(f"[!] {table.missing} cells are missing (stopped by --max-minutes); run again to compute them")
+        say(f"[!] {table.missing} cells are missing (the run stopped before them); run again to compute them")
     return Outcome(summary_markdown(table), 1 if table.missing else 0)
 
 
@@ -123,16 +124,20 @@ def _run(options: MatrixOptions, todo: list[Cell], records: dict[str, Record], s
     start = time.monotonic()
     deadline = start + options.max_minutes * 60 if options.max_minutes is not None else None
     stop = _stopper(deadline)
-    workers = _execute(options, runnable, on_record, stop)
+    report = _execute(options, runnable, on_record, stop)
     took = time.monotonic() - start
     ran = done[0] - (total - len(runnable))
     rate = ran / took * 60 if took else 0.0
-    say(f"[*] {ran} cells in {took:.0f} s on {workers} {options.executor} workers: {rate:.1f} cells per minute")
+    retried = f"; {report.retried} run again because the node running them died" if report.retried else ""
+    workers = f"{report.workers} {options.executor} workers"
+    say(f"[*] {ran} cells in {took:.0f} s on {workers}: {rate:.1f} cells per minute{retried}")
+    if report.stopped:
+        say(f"[!] The run stopped: {report.stopped}. The cells done are recorded; the same command resumes.")
 
 
 def _execute(
     options: MatrixOptions, cells: list[Cell], on_record: Callable[[Record], None], stop: Callable[[], bool]
-) -> int:
+) -> RunReport:
     from otxgen.matrix import executors
 
     memory = int(options.memory_limit_gib * (1 << 30))
@@ -142,8 +147,7 @@ def _execute(
     if options.executor == "ray":
         return executors.run_ray(cells, limits, options.jobs, options.address, on_record, stop)
     jobs = max(1, min(options.jobs or os.cpu_count() or 1, len(cells)))
-    executors.run_local(cells, limits, jobs, on_record, stop)
-    return jobs
+    return executors.run_local(cells, limits, jobs, on_record, stop)
 
 
 def _stopper(deadline: float | None) -> Callable[[], bool]:

@@ -115,6 +115,7 @@ class Record:
     seconds: float
     default_arch: bool = True
     worker: str = ""  # where it ran (host:pid): says nothing about the result, ignored by ``same_result``
+    node: str = ""  # the Ray node that ran it (address/node id); empty for the local executor
 
     @property
     def library(self) -> str:
@@ -145,7 +146,7 @@ class Record:
     def same_result(self) -> Record:
         """This record without what varies from run to run (times, the worker): for comparisons."""
         steps = {name: replace(step, seconds=0.0) for name, step in self.steps.items()}
-        return replace(self, steps=steps, seconds=0.0, worker="")
+        return replace(self, steps=steps, seconds=0.0, worker="", node="")
 
 
 def record_of(

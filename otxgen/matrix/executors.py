@@ -2,18 +2,28 @@
 machine. ``run_ray``: one Ray actor per slot, on a local Ray cluster or the one at ``address``; each
 actor owns its slot (the worker process runs on the actor's node, under the same limits), so both
 give the same records for the same cells. Each finished record goes to ``on_record`` at once (from
-one thread at a time); ``stop()`` is asked before each cell starts (a time budget)."""
+one thread at a time); ``stop()`` is asked before each cell starts (a time budget).
+
+A Ray cluster may lose a node while its cells run: those cells are run again on the nodes left (never
+recorded as a crash of a backbone that did nothing wrong), and the run keeps to as many actors as the
+live nodes have CPUs, so it never waits for a slot the cluster can no longer give. A lost head stops
+the run (the records so far are kept; the next run resumes them)."""
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
+import os
+import socket
 import threading
-from collections import deque
+import time
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
-from otxgen.errors import MissingExtraError
+from otxgen.errors import InputError, MissingExtraError
 from otxgen.matrix.cells import Cell, Record, stopped_record
 from otxgen.matrix.slot import Limits, WorkerSlot
 
@@ -21,7 +31,18 @@ OnRecord = Callable[[Record], None]
 Stop = Callable[[], bool]
 
 
-def run_local(cells: Sequence[Cell], limits: Limits, jobs: int, on_record: OnRecord, stop: Stop) -> None:
+@dataclass(frozen=True)
+class RunReport:
+    """What an executor says of its run: ``workers`` it ran; ``retried``: cells run again because the
+    node (or the Ray worker process) running them died; ``stopped``: why it stopped with cells left
+    (the cluster's head was lost, no CPU was left), or empty."""
+
+    workers: int
+    retried: int = 0
+    stopped: str = ""
+
+
+def run_local(cells: Sequence[Cell], limits: Limits, jobs: int, on_record: OnRecord, stop: Stop) -> RunReport:
     """``jobs`` slots, each served by a thread that takes the next cell until none is left."""
     queue = iter(cells)
     lock = threading.Lock()
@@ -51,6 +72,17 @@ def run_local(cells: Sequence[Cell], limits: Limits, jobs: int, on_record: OnRec
             thread.join(0.5)
     if errors:
         raise errors[0]
+    return RunReport(len(slots))
+
+
+MAX_ATTEMPTS = 3  # a cell whose Ray worker dies this often on nodes that stay alive is recorded as a crash
+TICK_SECONDS = 1.0  # how often a run waiting on its cells looks at the cluster
+HEAD_GRACE_SECONDS = 10.0  # a head that does not answer this long is lost
+NO_CPU_SECONDS = 120.0  # with cells left and no CPU in the cluster, wait this long for a node to join
+NO_CONNECTION_HINT = (
+    "Is its head running there (ray status)? A head started with `ray start` asks for Ray's token"
+    " (its default): set RAY_AUTH_MODE=token here, with the head's token in ~/.ray/auth_token or RAY_AUTH_TOKEN"
+)
 
 
 class SlotActor:
@@ -59,8 +91,15 @@ class SlotActor:
     def __init__(self, limits: Limits) -> None:
         self.slot = WorkerSlot(limits)
 
+    def node(self) -> str:
+        """This actor's node, as its records name it: ``address/node id``."""
+        import ray
+
+        return f"{ray.util.get_node_ip_address()}/{ray.get_runtime_context().get_node_id()}"
+
     def run(self, cell_json: str) -> str:
-        return self.slot.run(Cell.from_json(cell_json)).to_json()
+        record = self.slot.run(Cell.from_json(cell_json))
+        return replace(record, node=self.node()).to_json()
 
     def close(self) -> None:
         self.slot.close()
@@ -83,49 +122,198 @@ def run_ray(
     address: str | None,
     on_record: OnRecord,
     stop: Stop,
-) -> int:
-    """One actor per slot (``jobs``, or one per CPU of the cluster); returns how many slots ran."""
+) -> RunReport:
+    """One actor per slot (``jobs``, or one per CPU of the cluster, never more than its live nodes have)."""
     ray = import_ray()
     with _ray_session(ray, address, jobs):
-        count = jobs or int(ray.cluster_resources().get("CPU", 1))
-        count = max(1, min(count, len(cells)))
-        actor_class = ray.remote(num_cpus=1, max_restarts=0)(SlotActor)
-        actors = [actor_class.remote(limits) for _ in range(count)]
+        return _RayRun(ray, limits, jobs).run(cells, on_record, stop)
+
+
+class _RayRun:
+    """The cells' queue, the actors that serve it and the cells they are running. An actor's node is
+    asked for when it is created: until that answers, the actor is not placed yet."""
+
+    def __init__(self, ray: Any, limits: Limits, jobs: int | None) -> None:
+        self.ray, self.limits, self.jobs = ray, limits, jobs
+        self.actor_class = ray.remote(num_cpus=1, max_restarts=0)(SlotActor)
+        self.nodes: dict[Any, Any] = {}  # actor -> the reference of its node's name
+        self.idle: list[Any] = []
+        self.running: dict[Any, tuple[Any, Cell]] = {}  # task reference -> (actor, cell)
+        self.head = _Head(ray.get_runtime_context().gcs_address)
+        self.most = 0  # the most actors that ran at once
+
+    def run(self, cells: Sequence[Cell], on_record: OnRecord, stop: Stop) -> RunReport:
         pending: deque[Cell] = deque(cells)
-        running: dict[Any, tuple[Any, Cell]] = {}
-
-        def submit(actor: Any) -> None:
-            if pending and not stop():
-                cell = pending.popleft()
-                running[actor.run.remote(cell.to_json())] = (actor, cell)
-
-        for actor in actors:
-            submit(actor)
-        while running:
-            [done], _ = ray.wait(list(running), num_returns=1)
-            actor, cell = running.pop(done)
+        deaths: Counter[str] = Counter()
+        retried, stopped = 0, ""
+        self._grow(len(pending))
+        starved_since: float | None = None
+        while self.running or (pending and not stop()):
+            if stopped := self.head.lost():  # Ray ends a driver whose head is gone for 60 s: stop first
+                break
+            while self.idle and pending and not stop():
+                actor, cell = self.idle.pop(), pending.popleft()
+                self.running[actor.run.remote(cell.to_json())] = (actor, cell)
+            if not self.running:  # cells left and no actor: the cluster has no CPU now; wait for a node
+                if not self._grow(len(pending)):
+                    starved_since = starved_since or time.monotonic()
+                    if time.monotonic() - starved_since > NO_CPU_SECONDS:
+                        stopped = f"the Ray cluster has had no CPU for a cell for {NO_CPU_SECONDS:.0f} s"
+                        break
+                    time.sleep(TICK_SECONDS)
+                continue
+            starved_since = None
+            done, _ = self.ray.wait(list(self.running), num_returns=1, timeout=TICK_SECONDS)
+            if not done:
+                pending.extendleft(self._unplaceable())
+                continue
+            actor, cell = self.running.pop(done[0])
             try:
-                record = Record.from_json(ray.get(done))
-            except ray.exceptions.RayActorError as error:  # the actor's process itself died
-                reason = f"the Ray actor died: {str(error).splitlines()[0]}"
-                record, dead, actor = stopped_record(cell, "crash", reason, 0.0, {}), actor, actor_class.remote(limits)
-                actors[actors.index(dead)] = actor
+                record = Record.from_json(self.ray.get(done[0]))
+            except self.ray.exceptions.RayActorError as error:
+                deaths[cell.key] += 0 if self._forget(actor) else 1
+                if deaths[cell.key] < MAX_ATTEMPTS:
+                    retried += 1
+                    pending.appendleft(cell)  # run again, on a live node
+                    self._grow(len(pending))
+                    continue
+                reason = f"the Ray worker running it died {MAX_ATTEMPTS} times: {str(error).splitlines()[0]}"
+                record = stopped_record(cell, "crash", reason, 0.0, {})
+                self._grow(len(pending))
+            else:
+                self.idle.append(actor)
             on_record(record)
-            submit(actor)
-        ray.get([actor.close.remote() for actor in actors])
-    return count
+        self._close()
+        return RunReport(self.most, retried, stopped)
+
+    def _grow(self, wanted: int) -> int:
+        """Start actors up to what the live nodes' CPUs (and ``jobs``) allow, for ``wanted`` cells; the
+        number of actors."""
+        room = min(wanted - len(self.idle), self._capacity() - len(self.nodes))
+        for _ in range(max(0, room)):
+            actor = self.actor_class.remote(self.limits)
+            self.nodes[actor] = actor.node.remote()
+            self.idle.append(actor)
+        self.most = max(self.most, len(self.nodes))
+        return len(self.nodes)
+
+    def _capacity(self) -> int:
+        """How many actors the live nodes' CPUs (and ``jobs``) allow; as many as now while the head does
+        not answer (it knows which nodes live; asking it then blocks)."""
+        if not self.head.answering():
+            return len(self.nodes)
+        cpus = int(sum(node["Resources"].get("CPU", 0) for node in self.ray.nodes() if node["Alive"]))
+        return min(self.jobs, cpus) if self.jobs else cpus
+
+    def _unplaceable(self) -> list[Cell]:
+        """The cells of actors the cluster cannot place now that it has fewer CPUs than actors: those
+        actors are stopped and their cells go back to the queue."""
+        surplus = len(self.nodes) - self._capacity()
+        if surplus <= 0:
+            return []
+        unplaced = [a for a, node in self.nodes.items() if not self.ray.wait([node], timeout=0)[0]][:surplus]
+        cells = []
+        for reference, (actor, cell) in list(self.running.items()):
+            if actor in unplaced:
+                del self.running[reference]
+                cells.append(cell)
+        for actor in unplaced:
+            self._forget(actor)
+            self.ray.kill(actor)
+        return cells
+
+    def _forget(self, actor: Any) -> bool:
+        """Drop a dead (or stopped) actor; whether its cell is blameless: the actor never started, or
+        its node died with it."""
+        node = self.nodes.pop(actor)
+        if actor in self.idle:
+            self.idle.remove(actor)
+        if not self.ray.wait([node], timeout=0)[0]:
+            return True
+        try:
+            node_id = self.ray.get(node).rpartition("/")[2]
+        except self.ray.exceptions.RayError:
+            return True  # it died before it could say where it was
+        if not self.head.answering():
+            return True  # the cluster is failing, not the cell
+        return not any(n["NodeID"] == node_id and n["Alive"] for n in self.ray.nodes())
+
+    def _close(self) -> None:
+        if not self.head.answering():
+            return  # nothing can be asked of a cluster without its head
+        with contextlib.suppress(self.ray.exceptions.RayError):
+            self.ray.get([actor.close.remote() for actor in self.nodes], timeout=60)
+
+
+class _Head:
+    """The head's address, and since when it has not answered."""
+
+    def __init__(self, address: str) -> None:
+        host, _, port = address.rpartition(":")
+        self.address, self.port = host, int(port)
+        self.silent_since: float | None = None
+
+    def answering(self) -> bool:
+        try:
+            socket.create_connection((self.address, self.port), timeout=1.0).close()
+        except OSError:
+            self.silent_since = self.silent_since or time.monotonic()
+            return False
+        self.silent_since = None
+        return True
+
+    def lost(self) -> str:
+        """Why the head is taken for lost (it has not answered for ``HEAD_GRACE_SECONDS``), or empty."""
+        if self.answering() or time.monotonic() - (self.silent_since or 0.0) < HEAD_GRACE_SECONDS:
+            return ""
+        return f"the Ray cluster's head at {self.address}:{self.port} has not answered for {HEAD_GRACE_SECONDS:.0f} s"
 
 
 @contextlib.contextmanager
 def _ray_session(ray: Any, address: str | None, jobs: int | None) -> Iterator[None]:
-    """``ray.init`` (a local cluster of ``jobs`` CPUs when no address) and, if this started it, the
-    shutdown: a local cluster leaves no process behind."""
+    """``ray.init`` (a local cluster of ``jobs`` CPUs on 127.0.0.1 when no address) and, if this started
+    it, the shutdown: a local cluster leaves no process behind."""
     if ray.is_initialized():
         yield
         return
     local = {"num_cpus": jobs} if address is None and jobs else {}
-    ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR, **local)
+    with _loopback(ray, address is None or _is_loopback(address)):
+        try:
+            quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
+            ray.init(address=address, **quiet, **local)
+        except ConnectionError as error:
+            raise InputError(f"cannot connect to the Ray cluster ({error}). {NO_CONNECTION_HINT}", address) from None
+        try:
+            yield
+        finally:
+            ray.shutdown()
+
+
+def _is_loopback(address: str) -> bool:
+    host = address.rpartition(":")[0] or address
+    if host == "localhost":
+        return True
+    with contextlib.suppress(ValueError):
+        return ipaddress.ip_address(host).is_loopback
+    return False
+
+
+@contextlib.contextmanager
+def _loopback(ray: Any, wanted: bool) -> Iterator[None]:
+    """Ray on this machine's loopback address only: without this, Ray takes the machine's interface
+    address for itself (a local cluster listens there) and rewrites a head at 127.0.0.1 to it (and then
+    cannot reach it). Ray reads the switch when it is imported, and looks it up where it decides."""
+    from ray._private import ray_constants
+
+    before = (ray_constants.ENABLE_RAY_CLUSTER, os.environ.get(ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR))
+    if wanted:
+        ray_constants.ENABLE_RAY_CLUSTER = False
+        os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = "0"  # the processes a local cluster starts
     try:
         yield
     finally:
-        ray.shutdown()
+        ray_constants.ENABLE_RAY_CLUSTER = before[0]
+        if before[1] is None:
+            os.environ.pop(ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR, None)
+        else:
+            os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = before[1]

@@ -1,0 +1,217 @@
+"""``otxgen matrix --executor ray`` on real multi-node Ray clusters on this machine's loopback address:
+Ray's own ``ray.cluster_utils.Cluster`` (a head without CPUs and worker nodes of one CPU, each its own
+raylet) and a head started with the ``ray start`` CLI. Cells land on several nodes and give the local
+pool's records; a node removed mid-run costs no cell (its cells run again elsewhere, none twice, and
+the run does not wait for the slot it took with it); a lost head stops the run, and the next run
+resumes it. Every cell here is slowed by ``SLOW_SECONDS`` (the matrix's test hook), so that a node is
+removed while it runs one."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from otxgen.app.cell import FAULTS_VARIABLE
+from otxgen.cli import main
+from otxgen.matrix.cells import Record
+from otxgen.matrix.store import RecordStore
+
+BACKBONES = ("torchvision.resnet18", "mmdet.ResNet", "pytorchcv.resnet10", "mmpretrain.MobileNetV2")
+TEMPLATES = ("detection-atss-mobilenetv2", "classification-efficientnet-b0")
+CELLS = len(BACKBONES) * len(TEMPLATES)
+LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # Ray's own address: 127.0.0.1, not the interface's
+SLOW = {FAULTS_VARIABLE: ",".join(f"slow:{b}@{t}" for b in BACKBONES for t in TEMPLATES)}
+
+
+def _args(out: Path, *more: str) -> list[str]:
+    selection = [arg for b in BACKBONES for arg in ("--backbone", b)]
+    selection += [arg for t in TEMPLATES for arg in ("--template", t)]
+    return ["matrix", *selection, "--checks", "static,build,forward", "--out", str(out), *more]
+
+
+def _matrix(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stderr
+
+
+def _records(out: Path) -> dict[str, Record]:
+    return RecordStore(out).load()
+
+
+def _results(out: Path) -> dict[str, Record]:
+    return {key: record.same_result() for key, record in _records(out).items()}
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """``values`` in the environment of the processes started inside (a cluster's raylets and their
+    workers keep it), and gone afterwards."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def _cluster(nodes: int) -> Iterator[Any]:
+    """A head without CPUs (no cell runs there) and ``nodes`` worker nodes of one CPU, on 127.0.0.1."""
+    from ray.cluster_utils import Cluster
+
+    with _environment({**LOOPBACK, **SLOW}):
+        cluster = Cluster(
+            initialize_head=True,
+            head_node_args={"num_cpus": 0, "node_ip_address": "127.0.0.1", "include_dashboard": False},
+        )
+        for _ in range(nodes):
+            cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1")
+    try:
+        yield cluster
+    finally:
+        cluster.shutdown()
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same cells on the local pool: what every executor must give."""
+    out = tmp_path_factory.mktemp("local")
+    code, stderr = _matrix(*_args(out, "--jobs", "2"))
+    assert code == 0, stderr
+    return out
+
+
+def _watch(records: Path, until: Any, timeout: float = 180.0) -> list[Record]:
+    """Wait until ``until(records so far)`` holds; the records then."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = list(RecordStore(records.parent).load().values()) if records.is_file() else []
+        if until(found):
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"gave up waiting on {records}")
+
+
+def test_cells_land_on_several_nodes_and_give_the_local_pool_s_records(local_run: Path, tmp_path: Path) -> None:
+    with _cluster(2) as cluster:
+        code, stderr = _matrix(*_args(tmp_path, "--executor", "ray", "--address", cluster.address))
+        worker_nodes = {node.node_id for node in cluster.worker_nodes}
+    assert code == 0, stderr
+    assert "on 2 ray workers" in stderr  # one per CPU of the cluster: the head has none
+    records = _records(tmp_path)
+    nodes = {record.node for record in records.values()}
+    assert {node.partition("/")[2] for node in nodes} == worker_nodes, "each record says its node: both ran cells"
+    assert all(node.startswith("127.0.0.1/") for node in nodes)
+    assert _results(tmp_path) == _results(local_run)
+
+
+def test_a_node_removed_mid_run_costs_no_cell_and_no_wait(local_run: Path, tmp_path: Path) -> None:
+    """Three nodes, three workers; the third node is removed while it runs a cell: that cell runs again
+    on the two left, the run completes with two workers (it asks for no third slot the cluster cannot
+    give), and every cell is recorded once, as the local pool records it."""
+    with _cluster(3) as cluster:
+        victim = cluster.worker_nodes[-1] if isinstance(cluster.worker_nodes, list) else list(cluster.worker_nodes)[-1]
+        records = tmp_path / "records.jsonl"
+
+        def remove_while_it_runs() -> None:
+            _watch(records, lambda found: any(victim.node_id in r.node for r in found))
+            time.sleep(1.0)  # its next cell (slowed by the hook) has begun
+            cluster.remove_node(victim)
+
+        remover = threading.Thread(target=remove_while_it_runs, daemon=True)
+        remover.start()
+        start = time.monotonic()
+        code, stderr = _matrix(*_args(tmp_path, "--executor", "ray", "--address", cluster.address))
+        took = time.monotonic() - start
+        remover.join(timeout=5)
+    assert code == 0, stderr
+    assert "run again because the node running them died" in stderr, stderr
+    lines = records.read_text().splitlines()
+    assert len(lines) == CELLS and len({json.loads(line)["key"] for line in lines}) == CELLS, "none lost, none twice"
+    final = _records(tmp_path)
+    assert all(record.outcome == "ok" for record in final.values()), "a lost node is not the backbone's crash"
+    assert _results(tmp_path) == _results(local_run)
+    assert took < 240, "the run did not wait for the lost node's slot"
+
+
+def test_a_lost_head_stops_the_run_with_its_records_and_the_next_run_resumes(tmp_path: Path) -> None:
+    records = tmp_path / "records.jsonl"
+    with _cluster(2) as cluster:
+        ray = ("--executor", "ray", "--address", cluster.address)
+        command = [sys.executable, "-m", "otxgen.cli", *_args(tmp_path, *ray)]
+        run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        _watch(records, lambda found: len(found) >= 1)
+        cluster.head_node.kill_all_processes(check_alive=False, allow_graceful=False)
+        _, stderr = run.communicate(timeout=120)  # before Ray's own 60 s end of a driver without its head
+    assert run.returncode == 1, stderr
+    assert "has not answered for" in stderr and "the same command resumes" in stderr, stderr
+    first = _records(tmp_path)
+    assert 1 <= len(first) < CELLS and len(records.read_text().splitlines()) == len(first), "every line whole"
+    code, stderr = _matrix(*_args(tmp_path, "--jobs", "2"))
+    assert code == 0 and f"{len(first)} already recorded" in stderr and f"{CELLS - len(first)} to run" in stderr
+    final = _records(tmp_path)
+    assert len(final) == CELLS and all(final[key] == record for key, record in first.items())
+
+
+def test_a_head_started_with_the_ray_cli_is_reached_by_address(tmp_path: Path) -> None:
+    """``ray start --head`` as its own process (the real CLI, blocking), reached at 127.0.0.1:PORT with
+    the token it asks for (Ray's default; without it, exit 2 and what to set); the head stops when its
+    process is ended."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ray = Path(sys.executable).with_name("ray")
+    command = [str(ray), "start", "--head", "--block", "--node-ip-address", "127.0.0.1", f"--port={port}"]
+    command += ["--num-cpus", "2", "--include-dashboard", "false", "--disable-usage-stats"]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    head = subprocess.Popen(command, env={**os.environ, **LOOPBACK}, start_new_session=True, **quiet)
+    try:
+        _wait_for_port(port)
+        address = ("--executor", "ray", "--address", f"127.0.0.1:{port}")
+        without = _cli(*_args(tmp_path / "without", *address), RAY_AUTH_MODE="disabled")
+        assert without.returncode == 2, without.stderr
+        assert f"127.0.0.1:{port}: cannot connect to the Ray cluster" in without.stderr
+        assert "set RAY_AUTH_MODE=token" in without.stderr
+        run = _cli(*_args(tmp_path, *address), RAY_AUTH_MODE="token")
+        assert run.returncode == 0 and "on 2 ray workers" in run.stderr, run.stderr
+        records = _records(tmp_path)
+        assert len(records) == CELLS
+        assert all(r.outcome == "ok" and r.node.startswith("127.0.0.1/") for r in records.values())
+    finally:
+        head.terminate()
+        head.wait(timeout=60)
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def _cli(*args: str, **environment: str) -> subprocess.CompletedProcess[str]:
+    """otxgen in its own process: Ray keeps its authentication mode for the life of a process."""
+    command = [sys.executable, "-m", "otxgen.cli", *args]
+    env = {**os.environ, **environment}
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+def _wait_for_port(port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"ray start --head did not listen on {port}")
