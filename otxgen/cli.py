@@ -372,6 +372,20 @@ def smoke(
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
 @click.option("--jobs", type=click.IntRange(min=1), help="Workers (default: the cores here; ray: the cluster's CPUs).")
 @click.option("--address", metavar="ADDR", help="Ray: 'auto' or a head node (default: a local Ray cluster).")
+@click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda", "auto"]),
+    default="cpu",
+    show_default=True,
+    help="Where the cells' models run; auto: CUDA where a worker sees a GPU. Local: one worker a visible GPU.",
+)
+@click.option(
+    "--gpu-share",
+    type=click.FloatRange(min=0.01),
+    default=1.0,
+    show_default=True,
+    help="Ray: the share of a GPU each cell's worker asks for (0.5: two a GPU).",
+)
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default="otxgen-matrix", show_default=True)
 @click.option("--time-limit", type=click.FloatRange(min=1), default=300, show_default=True, help="Seconds per cell.")
 @click.option("--memory-limit", type=click.FloatRange(min=0.1), default=6, show_default=True, help="GiB per cell.")
@@ -399,6 +413,8 @@ def matrix(
     executor: str,
     jobs: int | None,
     address: str | None,
+    device: str,
+    gpu_share: float,
     out: Path,
     time_limit: float,
     memory_limit: float,
@@ -431,6 +447,8 @@ def matrix(
         executor=executor,
         jobs=jobs,
         address=address,
+        device=device,
+        gpu_share=gpu_share,
         out=out,
         time_limit=time_limit,
         memory_limit_gib=memory_limit,

@@ -85,3 +85,5 @@ class MatrixOptions:
     max_minutes: float | None = None  # start no cell after this long; the rest stays missing
     seed: Path | None = None  # a committed verified.json whose cells count as recorded where the key matches
     rerun: tuple[str, ...] = ()  # LIB, TYPE or OUTCOME selectors: recompute these cells though recorded
+    device: str = "cpu"  # cpu | cuda | auto: the torch device of the cells' models
+    gpu_share: float = 1.0  # ray: the share of a GPU each cell's worker asks for

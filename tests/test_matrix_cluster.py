@@ -71,8 +71,9 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _cluster(nodes: int) -> Iterator[Any]:
-    """A head without CPUs (no cell runs there) and ``nodes`` worker nodes of one CPU, on 127.0.0.1."""
+def _cluster(nodes: int, **node: int) -> Iterator[Any]:
+    """A head without CPUs (no cell runs there) and ``nodes`` worker nodes of one CPU (or ``node``'s
+    resources), on 127.0.0.1."""
     from ray.cluster_utils import Cluster
 
     with _environment({**LOOPBACK, **SLOW}):
@@ -81,7 +82,7 @@ def _cluster(nodes: int) -> Iterator[Any]:
             head_node_args={"num_cpus": 0, "node_ip_address": "127.0.0.1", "include_dashboard": False},
         )
         for _ in range(nodes):
-            cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1")
+            cluster.add_node(node_ip_address="127.0.0.1", **(node or {"num_cpus": 1}))
     try:
         yield cluster
     finally:
@@ -151,9 +152,10 @@ def test_a_node_removed_mid_run_costs_no_cell_and_no_wait(local_run: Path, tmp_p
 
 
 def test_a_lost_head_stops_the_run_with_its_records_and_the_next_run_resumes(tmp_path: Path) -> None:
+    """One worker, so that the cells left after the first take longer than the head's grace."""
     records = tmp_path / "records.jsonl"
     with _cluster(2) as cluster:
-        ray = ("--executor", "ray", "--address", cluster.address)
+        ray = ("--executor", "ray", "--address", cluster.address, "--jobs", "1")
         command = [sys.executable, "-m", "otxgen.cli", *_args(tmp_path, *ray)]
         run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         _watch(records, lambda found: len(found) >= 1)
@@ -215,3 +217,51 @@ def _wait_for_port(port: int, timeout: float = 60.0) -> None:
             return
         time.sleep(0.2)
     raise AssertionError(f"ray start --head did not listen on {port}")
+
+
+def test_ray_gives_each_cell_s_worker_its_share_of_a_gpu(tmp_path: Path) -> None:
+    """No GPU here: the nodes declare GPUs as Ray resources, which Ray places and hands out exactly as it
+    does real ones (``CUDA_VISIBLE_DEVICES``). One node of 4 CPUs and 2 GPUs, one of 2 CPUs and none:
+    at half a GPU a cell, 4 workers, all on the GPU node, two on each GPU; the workers see no CUDA
+    device, so ``auto`` runs the models on the CPU and says so."""
+    from ray.cluster_utils import Cluster
+
+    with _environment(LOOPBACK):
+        cluster = Cluster(
+            initialize_head=True,
+            head_node_args={"num_cpus": 0, "node_ip_address": "127.0.0.1", "include_dashboard": False},
+        )
+        gpu_node = cluster.add_node(num_cpus=4, num_gpus=2, node_ip_address="127.0.0.1")
+        cluster.add_node(num_cpus=2, num_gpus=0, node_ip_address="127.0.0.1")
+    try:
+        ray = ("--executor", "ray", "--address", cluster.address)
+        code, stderr = _matrix(*_args(tmp_path, *ray, "--device", "auto", "--gpu-share", "0.5"))
+    finally:
+        cluster.shutdown()
+    assert code == 0, stderr
+    assert "on 4 ray workers" in stderr, "2 GPUs at half a GPU a worker, though the CPUs are 6"
+    records = _records(tmp_path).values()
+    assert {record.node.partition("/")[2] for record in records} == {gpu_node.node_id}
+    assert {record.gpus for record in records} == {"0", "1"}
+    assert {(record.device, record.outcome) for record in records} == {("cpu", "ok")}
+
+
+def test_cuda_asked_of_a_cluster_or_a_machine_without_gpus_is_a_usage_error(tmp_path: Path) -> None:
+    code, stderr = _matrix(*_args(tmp_path, "--executor", "ray", "--jobs", "1", "--device", "cuda"))
+    assert code == 2 and "--device cuda: the Ray cluster has no GPU" in stderr, stderr
+    code, stderr = _matrix(*_args(tmp_path, "--device", "cuda"))
+    assert code == 2 and "--device cuda: no CUDA device is visible here" in stderr, stderr
+
+
+def test_the_local_pool_runs_one_worker_a_visible_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mocked: this machine has no GPU, so torch is told it sees two; each worker is then given one of
+    them alone, and (seeing no CUDA device itself) runs its models on the CPU under ``auto``."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    code, stderr = _matrix(*_args(tmp_path, "--device", "auto"))
+    assert code == 0 and "on 2 local workers" in stderr, stderr
+    records = _records(tmp_path).values()
+    assert {record.gpus for record in records} == {"0", "1"}
+    assert {(record.device, record.outcome) for record in records} == {("cpu", "ok")}

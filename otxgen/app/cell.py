@@ -29,9 +29,9 @@ _MEMORY = re.compile(r"MemoryError|can't allocate memory|not enough memory|Canno
 Phase = Callable[[str, dict[str, StepResult]], None]
 
 
-def run_cell(cell: Cell, phase: Phase, worker: str = "") -> Record:
-    """The record of ``cell``; ``phase(name, steps so far)`` is called before each part, so that a
-    supervisor that has to stop the cell knows where it was and what had passed."""
+def run_cell(cell: Cell, phase: Phase, worker: str = "", device: str = "cpu") -> Record:
+    """The record of ``cell``, its models on ``device``; ``phase(name, steps so far)`` is called before
+    each part, so that a supervisor that has to stop the cell knows where it was and what had passed."""
     start = time.monotonic()
     steps: dict[str, StepResult] = {}
     size: int | None = None
@@ -43,7 +43,7 @@ def run_cell(cell: Cell, phase: Phase, worker: str = "") -> Record:
             if steps["static"].state == "ok" and len(cell.checks) > 1:
                 phase("build", steps)
                 _inject_fault(cell)
-                size, smoke_steps = smoke_checks(cell, workspace / "model.py")
+                size, smoke_steps = smoke_checks(cell, workspace / "model.py", device)
                 steps.update(smoke_steps)
     except MemoryError:
         reason = "MemoryError: the cell ran out of its memory limit"
@@ -80,12 +80,12 @@ def static_check(cell: Cell, workspace: Path) -> StepResult:
     return StepResult("ok", _seconds(start))
 
 
-def smoke_checks(cell: Cell, model: Path) -> tuple[int | None, dict[str, StepResult]]:
-    """The smoke-build's steps as check results, and the input side they ran at."""
+def smoke_checks(cell: Cell, model: Path, device: str = "cpu") -> tuple[int | None, dict[str, StepResult]]:
+    """The smoke-build's steps on ``device`` as check results, and the input side they ran at."""
     size = input_size_for(cell)
-    steps = _smoke(cell, model, size)
+    steps = _smoke(cell, model, size, device)
     if size is not None and _size_may_matter(steps):
-        size, steps = None, _smoke(cell, model, None)
+        size, steps = None, _smoke(cell, model, None, device)
     return size, steps
 
 
@@ -106,14 +106,14 @@ def _size_may_matter(steps: dict[str, StepResult]) -> bool:
     return bool(failed) and failed[0] in ("build", "forward")
 
 
-def _smoke(cell: Cell, model: Path, size: int | None) -> dict[str, StepResult]:
+def _smoke(cell: Cell, model: Path, size: int | None, device: str) -> dict[str, StepResult]:
     from otxgen.smoke.run import run_smoke
 
     train = "train" in cell.checks
     export = "openvino" if "export" in cell.checks else None
     start = time.perf_counter()
     try:
-        result = run_smoke(model, "cpu", size, train, _quiet, export)
+        result = run_smoke(model, device, size, train, _quiet, export)
     except MemoryError:
         raise
     except Exception as error:  # noqa: BLE001 - a model that cannot be loaded or built is the cell's result

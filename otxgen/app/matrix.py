@@ -34,6 +34,7 @@ from otxgen.matrix.report import Column, Matrix, heatmap_html, matrix_json, matr
 from otxgen.matrix.slot import Limits
 from otxgen.matrix.store import RecordStore, dump_json
 from otxgen.matrix.verified import VERIFIED_FILE, parse_verified, render_verified, seed_record
+from otxgen.matrix.worker import GPUS_VARIABLE
 from otxgen.options import MatrixOptions
 
 CELL_FUNCTION = "otxgen.app.cell:run_cell"  # what each worker runs a cell with
@@ -143,11 +144,25 @@ def _execute(
     memory = int(options.memory_limit_gib * (1 << 30))
     # One torch thread a worker: cells are small, and a second thread on a busy core made a worker
     # three times slower here; parallelism comes from more workers instead (--jobs).
-    limits = Limits(CELL_FUNCTION, seconds=options.time_limit, memory_bytes=memory, threads=1)
+    limits = Limits(CELL_FUNCTION, options.time_limit, memory, threads=1, device=options.device)
     if options.executor == "ray":
-        return executors.run_ray(cells, limits, options.jobs, options.address, on_record, stop)
-    jobs = max(1, min(options.jobs or os.cpu_count() or 1, len(cells)))
-    return executors.run_local(cells, limits, jobs, on_record, stop)
+        run = executors.run_ray
+        return run(cells, limits, options.jobs, options.address, on_record, stop, options.gpu_share)
+    gpus = visible_gpus() if options.device != "cpu" else []
+    if options.device == "cuda" and not gpus:
+        raise UsageError("--device cuda: no CUDA device is visible here (use --device auto or cpu)")
+    jobs = max(1, min(options.jobs or len(gpus) or os.cpu_count() or 1, len(cells)))
+    return executors.run_local(cells, limits, jobs, on_record, stop, gpus)
+
+
+def visible_gpus() -> list[str]:
+    """The ids of the GPUs this process sees, as ``CUDA_VISIBLE_DEVICES`` names them for a worker: one
+    local worker a GPU."""
+    import torch
+
+    count = torch.cuda.device_count()
+    named = [name for name in os.environ.get(GPUS_VARIABLE, "").split(",") if name.strip()]
+    return named[:count] if named else [str(index) for index in range(count)]
 
 
 def _stopper(deadline: float | None) -> Callable[[], bool]:

@@ -116,6 +116,8 @@ class Record:
     default_arch: bool = True
     worker: str = ""  # where it ran (host:pid): says nothing about the result, ignored by ``same_result``
     node: str = ""  # the Ray node that ran it (address/node id); empty for the local executor
+    device: str = ""  # the torch device its models ran on (cpu, cuda)
+    gpus: str = ""  # the GPUs its worker was given (CUDA_VISIBLE_DEVICES), by the local pool or by Ray
 
     @property
     def library(self) -> str:
@@ -146,7 +148,7 @@ class Record:
     def same_result(self) -> Record:
         """This record without what varies from run to run (times, the worker): for comparisons."""
         steps = {name: replace(step, seconds=0.0) for name, step in self.steps.items()}
-        return replace(self, steps=steps, seconds=0.0, worker="", node="")
+        return replace(self, steps=steps, seconds=0.0, worker="", node="", gpus="")
 
 
 def record_of(

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from otxgen.errors import InputError, MissingExtraError
+from otxgen.errors import InputError, MissingExtraError, UsageError
 from otxgen.matrix.cells import Cell, Record, stopped_record
 from otxgen.matrix.slot import Limits, WorkerSlot
 
@@ -42,12 +42,16 @@ class RunReport:
     stopped: str = ""
 
 
-def run_local(cells: Sequence[Cell], limits: Limits, jobs: int, on_record: OnRecord, stop: Stop) -> RunReport:
-    """``jobs`` slots, each served by a thread that takes the next cell until none is left."""
+def run_local(
+    cells: Sequence[Cell], limits: Limits, jobs: int, on_record: OnRecord, stop: Stop, gpus: Sequence[str] = ()
+) -> RunReport:
+    """``jobs`` slots, each served by a thread that takes the next cell until none is left; with
+    ``gpus`` (their ids), slot i sees GPU ``gpus[i % len(gpus)]`` alone."""
     queue = iter(cells)
     lock = threading.Lock()
     errors: list[BaseException] = []
-    slots = [WorkerSlot(limits) for _ in range(max(1, min(jobs, len(cells))))]
+    count = max(1, min(jobs, len(cells)))
+    slots = [WorkerSlot(limits, gpus[index % len(gpus)] if gpus else None) for index in range(count)]
 
     def next_cell() -> Cell | None:
         with lock:
@@ -122,20 +126,36 @@ def run_ray(
     address: str | None,
     on_record: OnRecord,
     stop: Stop,
+    gpu_share: float = 1.0,
 ) -> RunReport:
-    """One actor per slot (``jobs``, or one per CPU of the cluster, never more than its live nodes have)."""
+    """One actor per slot (``jobs``, or one per CPU of the cluster, never more than its live nodes have).
+    With ``limits.device`` cuda (or auto, in a cluster that has GPUs), each actor asks for ``gpu_share``
+    of a GPU: Ray then places it and gives it its GPU (``CUDA_VISIBLE_DEVICES``), and the slots are as
+    many as the GPUs hold too."""
     ray = import_ray()
     with _ray_session(ray, address, jobs):
-        return _RayRun(ray, limits, jobs).run(cells, on_record, stop)
+        share = _gpu_share(ray, limits.device, gpu_share)
+        return _RayRun(ray, limits, jobs, share).run(cells, on_record, stop)
+
+
+def _gpu_share(ray: Any, device: str, share: float) -> float:
+    """What each actor asks of a GPU: nothing on the CPU, or in a cluster without GPUs for ``auto``."""
+    if device == "cpu":
+        return 0.0
+    if not ray.cluster_resources().get("GPU"):
+        if device == "cuda":
+            raise UsageError("--device cuda: the Ray cluster has no GPU (use --device auto or cpu)")
+        return 0.0
+    return share
 
 
 class _RayRun:
     """The cells' queue, the actors that serve it and the cells they are running. An actor's node is
     asked for when it is created: until that answers, the actor is not placed yet."""
 
-    def __init__(self, ray: Any, limits: Limits, jobs: int | None) -> None:
-        self.ray, self.limits, self.jobs = ray, limits, jobs
-        self.actor_class = ray.remote(num_cpus=1, max_restarts=0)(SlotActor)
+    def __init__(self, ray: Any, limits: Limits, jobs: int | None, gpu_share: float) -> None:
+        self.ray, self.limits, self.jobs, self.gpu_share = ray, limits, jobs, gpu_share
+        self.actor_class = ray.remote(num_cpus=1, num_gpus=gpu_share, max_restarts=0)(SlotActor)
         self.nodes: dict[Any, Any] = {}  # actor -> the reference of its node's name
         self.idle: list[Any] = []
         self.running: dict[Any, tuple[Any, Cell]] = {}  # task reference -> (actor, cell)
@@ -198,12 +218,15 @@ class _RayRun:
         return len(self.nodes)
 
     def _capacity(self) -> int:
-        """How many actors the live nodes' CPUs (and ``jobs``) allow; as many as now while the head does
-        not answer (it knows which nodes live; asking it then blocks)."""
+        """How many actors the live nodes' CPUs (and GPUs, and ``jobs``) allow; as many as now while the
+        head does not answer (it knows which nodes live; asking it then blocks)."""
         if not self.head.answering():
             return len(self.nodes)
-        cpus = int(sum(node["Resources"].get("CPU", 0) for node in self.ray.nodes() if node["Alive"]))
-        return min(self.jobs, cpus) if self.jobs else cpus
+        live = [node["Resources"] for node in self.ray.nodes() if node["Alive"]]
+        slots = int(sum(resources.get("CPU", 0) for resources in live))
+        if self.gpu_share:  # whole shares a node's GPUs give, as Ray places them
+            slots = min(slots, sum(int(resources.get("GPU", 0) / self.gpu_share + 1e-9) for resources in live))
+        return min(self.jobs, slots) if self.jobs else slots
 
     def _unplaceable(self) -> list[Cell]:
         """The cells of actors the cluster cannot place now that it has fewer CPUs than actors: those

@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from otxgen.errors import WorkerStartError
 from otxgen.matrix.cells import Cell, Outcome, Record, StepResult, stopped_record
-from otxgen.matrix.worker import resident_bytes
+from otxgen.matrix.worker import GPUS_VARIABLE, resident_bytes
 
 POLL_SECONDS = 0.2
 
@@ -30,25 +30,29 @@ class Limits:
     """``cell``: the function a worker runs a cell with, as ``module:name`` (the app's cell function: the
     executors are given it, they do not import it); ``seconds``: a cell's wall time; ``memory_bytes``:
     what a cell may use on top of the warmed-up worker; ``threads``: torch threads per worker;
-    ``start_seconds``: for a worker's imports."""
+    ``start_seconds``: for a worker's imports; ``device``: the torch device of the cells' models (``cpu``,
+    ``cuda``, or ``auto``: CUDA where the worker sees a GPU)."""
 
     cell: str
     seconds: float = 300.0
     memory_bytes: int = 6 << 30
     threads: int = 1
     start_seconds: float = 600.0
+    device: str = "cpu"
 
 
 class _Worker:
     """One worker process, its answer pipe (read with a time-out) and its stderr (for crash reasons)."""
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, gpus: str | None) -> None:
         read_end, write_end = os.pipe()
         self.log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the worker
         command = [sys.executable, "-m", "otxgen.matrix.worker", "--result-fd", str(write_end)]
         command += ["--memory-limit", str(limits.memory_bytes), "--threads", str(limits.threads), "--cell", limits.cell]
+        command += ["--device", limits.device]
+        env = None if gpus is None else {**os.environ, GPUS_VARIABLE: gpus}
         self.process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.log, pass_fds=(write_end,)
+            command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.log, pass_fds=(write_end,), env=env
         )
         os.close(write_end)
         self.answers, self.pending = read_end, b""
@@ -102,10 +106,12 @@ class _Worker:
 
 
 class WorkerSlot:
-    """Runs cells one at a time in a worker process it starts, and replaces after a stop."""
+    """Runs cells one at a time in a worker process it starts, and replaces after a stop. ``gpus``: the
+    GPUs its workers see (``CUDA_VISIBLE_DEVICES``); None: what this process sees (Ray sets it for an
+    actor that asked for a GPU)."""
 
-    def __init__(self, limits: Limits) -> None:
-        self.limits = limits
+    def __init__(self, limits: Limits, gpus: str | None = None) -> None:
+        self.limits, self.gpus = limits, gpus
         self._worker: _Worker | None = None
 
     def run(self, cell: Cell) -> Record:
@@ -125,7 +131,7 @@ class WorkerSlot:
         if self._worker is not None and not self._worker.alive():
             self.close()
         if self._worker is None:
-            self._worker = _Worker(self.limits)
+            self._worker = _Worker(self.limits, self.gpus)
         return self._worker
 
     def _await(self, worker: _Worker, cell: Cell) -> Record:

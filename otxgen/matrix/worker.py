@@ -4,7 +4,8 @@ stdin, one JSON line each, with the cell function it was given (the app's: the m
 it), and answers on ``FD`` (stdout is the libraries' print noise, sent to /dev/null):
 
 - ``{"ready": "host:pid", "baseline": BYTES}`` once, after the imports (its resident memory then: a
-  cell's memory limit is on top of it);
+  cell's memory limit is on top of it); ``--device cuda`` where no GPU is visible: no answer, the
+  reason on stderr;
 - ``{"phase": NAME, "steps": {...}}`` before each part of a cell, with the steps done so far;
 - ``{"record": {...}, "exiting": BOOL}`` per cell; ``exiting``: it stops after this one (it ran out of
   memory, or has grown past its recycling size), and its supervisor starts a fresh one.
@@ -21,12 +22,13 @@ import os
 import socket
 import sys
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import IO, Any
 
 from otxgen.matrix.cells import Cell, Record, StepResult
 
-RunCell = Callable[[Cell, Callable[[str, dict[str, StepResult]], None], str], Record]
+GPUS_VARIABLE = "CUDA_VISIBLE_DEVICES"  # the GPUs a worker was given: by its local slot, or by Ray
+RunCell = Callable[[Cell, Callable[[str, dict[str, StepResult]], None], str, str], Record]
 
 _PRELOADED = (
     "otxgen.smoke.run",
@@ -46,12 +48,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-limit", type=int, required=True, help="bytes")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--cell", required=True, help="the cell function, as module:name")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     args = parser.parse_args(argv)
     _die_with_parent()
     _leave_interrupts_to_the_supervisor()
     results = os.fdopen(args.result_fd, "w", buffering=1, encoding="utf-8")
     _silence_stdout()
     _warm_up(args.threads)
+    device = _device(args.device)
     module, _, function = args.cell.partition(":")
     run_cell: RunCell = getattr(importlib.import_module(module), function)
     _cap_address_space(args.memory_limit)
@@ -60,17 +64,19 @@ def main(argv: list[str] | None = None) -> int:
     _send(results, {"ready": name, "baseline": baseline})
     for line in sys.stdin:
         if line.strip():
-            exiting = _serve(run_cell, Cell.from_json(line), results, name, baseline + args.memory_limit // 2)
+            cell = Cell.from_json(line)
+            exiting = _serve(run_cell, cell, results, (name, device), baseline + args.memory_limit // 2)
             if exiting:
                 return 0
     return 0
 
 
-def _serve(run_cell: RunCell, cell: Cell, results: IO[str], name: str, recycle_bytes: int) -> bool:
+def _serve(run_cell: RunCell, cell: Cell, results: IO[str], where: tuple[str, str], recycle_bytes: int) -> bool:
     def phase(part: str, steps: dict[str, StepResult]) -> None:
         _send(results, {"phase": part, "steps": {k: asdict(v) for k, v in steps.items()}})
 
-    record = run_cell(cell, phase, name)
+    name, device = where
+    record = replace(run_cell(cell, phase, name, device), device=device, gpus=os.environ.get(GPUS_VARIABLE, ""))
     exiting = record.outcome == "out-of-memory" or resident_bytes(os.getpid()) > recycle_bytes
     _send(results, {"record": json.loads(record.to_json()), "exiting": exiting})
     return exiting
@@ -79,6 +85,14 @@ def _serve(run_cell: RunCell, cell: Cell, results: IO[str], name: str, recycle_b
 def _send(results: IO[str], message: dict[str, Any]) -> None:
     results.write(json.dumps(message, ensure_ascii=False) + "\n")
     results.flush()
+
+
+def _device(requested: str) -> str:
+    """The torch device this worker runs cells on: ``auto`` is CUDA where this worker sees a GPU; a
+    worker asked for CUDA that sees none does not start (its supervisor says why)."""
+    from otxgen.smoke.runtime import resolve_device
+
+    return resolve_device(requested)
 
 
 def _warm_up(threads: int) -> None:
