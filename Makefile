@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CODE := otxgen codemods tests benchmarks tools
 
-.PHONY: setup demo test lint schemas-check bench corpus matrix matrix-vits
+.PHONY: setup demo test lint schemas-check bench corpus matrix matrix-vits deploys
 
 setup:
 	@bash tools/setup-env.sh
@@ -50,6 +50,18 @@ matrix: setup
 	$(BIN)/otxgen matrix --checks static,build,forward $(addprefix --template ,$(MATRIX_TEMPLATES)) \
 		--jobs $(MATRIX_JOBS) --time-limit 120 --seed schemas/verified.json --out $(MATRIX_OUT) $(MATRIX_ARGS) >/dev/null || [ $$? -eq 1 ]
 	cp $(MATRIX_OUT)/verified.json schemas/verified.json
+
+# The deployment matrix (schemas/deploys.json, find's Deploys column): the default classification and
+# detection templates with the OpenVINO export check too. Resumable as the matrix is, and committed as it
+# grows (DEPLOYS_ARGS="--backbone torchvision --max-minutes 60": a part of it).
+DEPLOYS_OUT ?= build/deploys
+DEPLOYS_ARGS ?=
+deploys: setup
+	$(BIN)/otxgen matrix --template classification-efficientnet-b0:static,build,forward,export \
+		--template detection-atss-mobilenetv2:static,build,forward,export --jobs $(MATRIX_JOBS) --time-limit 300 \
+		$(if $(wildcard schemas/deploys.json),--seed schemas/deploys.json) --out $(DEPLOYS_OUT) $(DEPLOYS_ARGS) \
+		>/dev/null || [ $$? -eq 1 ]
+	cp $(DEPLOYS_OUT)/verified.json schemas/deploys.json
 
 # Plain ViTs (every level at one stride) of 12 families in the detection and instance-segmentation
 # default templates, with the train check: the sample behind docs/matrix.md's ViT figures.

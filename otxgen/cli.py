@@ -83,6 +83,12 @@ def main(verbose: bool) -> None:
     help="With --task: keep the backbones the committed matrix verified (static, build, forward) in the "
     "task's default template (the Verified column).",
 )
+@click.option(
+    "--deployable-only",
+    is_flag=True,
+    help="With --task: keep the backbones the committed deployment matrix exported to OpenVINO, compiled and "
+    "matched with PyTorch in the task's default template (the Deploys column).",
+)
 @click.argument("libraries", nargs=-1, metavar="[LIB ...]")
 @click.pass_context
 def find(
@@ -94,6 +100,7 @@ def find(
     sort: str | None,
     weights_only: bool,
     verified_only: bool,
+    deployable_only: bool,
     libraries: tuple[str, ...],
 ) -> None:
     """List backbones with their required arguments and options, or templates.
@@ -102,21 +109,29 @@ def find(
     Reads the committed schemas: imports no torch. Per arch option: parameters (millions) and GFLOPs
     (multiply-adds at 224x224) as the library publishes them, else measured (marked *); ImageNet-1k
     top-1 of its best published checkpoint; how many checkpoints are published (see --format json).
+    With --task: Verified (the committed matrix: builds and runs in the task's default template) and,
+    for classification and detection, Deploys (yes, or where the OpenVINO export failed: conversion,
+    compile, mismatch; "-" does not build, "?" not measured yet).
     """
     from otxgen.app import find as app
 
     if template and (backbone_libs or libraries):
         given = "--backbone" if backbone_libs else f"LIB ({' '.join(libraries)})"
         raise click.UsageError(f"--template and {given} exclude each other: list templates or backbones")
-    if template and (sort or weights_only or verified_only):
-        raise click.UsageError("--sort, --weights-only and --verified-only list backbones: they exclude --template")
+    if template and (sort or weights_only or verified_only or deployable_only):
+        raise click.UsageError(
+            "--sort, --weights-only, --verified-only and --deployable-only list backbones: they exclude --template"
+        )
     if template:
         _run(ctx, lambda: app.find_templates(FindTemplateOptions(task, output_format), _say))
         return
     _run(
         ctx,
         lambda: app.find_backbones(
-            FindBackboneOptions(_libraries(libraries), task, output_format, sort, weights_only, verified_only), _say
+            FindBackboneOptions(
+                _libraries(libraries), task, output_format, sort, weights_only, verified_only, deployable_only
+            ),
+            _say,
         ),
     )
 

@@ -14,6 +14,7 @@ class FindBackboneOptions:
     sort: str | None = None  # params | flops | top1: every arch option a row, best first
     weights_only: bool = False  # only arch options with a published checkpoint
     verified_only: bool = False  # only backbones the committed matrix verified in the task's template
+    deployable_only: bool = False  # only backbones the committed deployment matrix exported in it
 
 
 @dataclass(frozen=True)

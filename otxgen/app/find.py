@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections.abc import Callable
 from typing import Any
 
 from otxgen.app import Outcome, Say
@@ -31,6 +32,11 @@ def find_backbones(options: FindBackboneOptions, say: Say) -> Outcome:
         if verified is None:
             raise UsageError("--verified-only needs --task: cells are verified in the task's default template")
         rows = [b for b in rows if b["type"] in verified and verified[b["type"]].passed]
+    deploys = _deploys(options.task) if options.task else None
+    if options.deployable_only:
+        if deploys is None:
+            raise UsageError("--deployable-only needs --task: deployments are checked in the task's default template")
+        rows = [b for b in rows if b["type"] in deploys and deploys[b["type"]].deploys == "yes"]
     if options.weights_only:
         rows = [b | {"archs": [a for a in b.get("archs", []) if a["weights"]]} for b in rows]
         rows = [b for b in rows if b["archs"]]
@@ -41,6 +47,8 @@ def find_backbones(options: FindBackboneOptions, say: Say) -> Outcome:
     ]
     if verified is not None:
         rows = [b | {"verified": _verified_json(verified.get(b["type"]))} for b in rows]
+    if deploys:  # a task whose default template the deployment matrix covers
+        rows = [b | {"deploys": _deploys_json(deploys.get(b["type"]))} for b in rows]
     if options.output_format == "json":
         return Outcome(json.dumps({"backbones": rows, "excluded": excluded}, indent=2) + "\n")
     say(f"[*] {len(rows)} backbones from {', '.join(libraries)}; {len(excluded)} excluded (see --format json)")
@@ -48,7 +56,10 @@ def find_backbones(options: FindBackboneOptions, say: Say) -> Outcome:
     header = _HEADER
     if verified is not None:
         header = [*_HEADER, "Verified"]
-        lines = _with_verified(lines, rows, options.sort is not None)
+        lines = _with_column(lines, rows, "verified", _verified_text)
+    if deploys:
+        header = [*header, "Deploys"]
+        lines = _with_column(lines, rows, "deploys", _deploys_text)
     say("[*] * measured on the meta device at 224x224 (the backbone alone); other figures as published")
     return Outcome(render_table(header, lines))
 
@@ -65,15 +76,34 @@ def _verified_json(cell: Any) -> dict[str, Any] | None:
     return {"template": cell.template, "furthest": cell.furthest, "outcome": cell.outcome, "reason": cell.reason}
 
 
-def _with_verified(lines: list[list[str]], rows: list[dict[str, Any]], sorted_rows: bool) -> list[list[str]]:
-    """The Verified cell on each backbone's first row (every row when sorted: one arch a row)."""
-    by_type = {b["type"]: b.get("verified") for b in rows}
-    out = []
-    for line in lines:
-        cell = by_type.get(line[1]) if line[1] else None
-        shown = _verified_text(cell) if line[1] else ""
-        out.append([*line, shown])
-    return out
+def _deploys(task: str) -> dict[str, Any]:
+    from otxgen.matrix.verified import deploys
+
+    return deploys(task)
+
+
+def _deploys_json(cell: Any) -> dict[str, Any] | None:
+    if cell is None:
+        return None
+    return {"template": cell.template, "deploys": cell.deploys, "reason": "" if cell.passed else cell.reason}
+
+
+def _deploys_text(cell: dict[str, Any] | None) -> str:
+    """yes, the failing stage, "-" (it does not build or run: no deployment to try), "?" (not measured)."""
+    if cell is None:
+        return "?"
+    return cell["deploys"] or "-"
+
+
+def _with_column(
+    lines: list[list[str]],
+    rows: list[dict[str, Any]],
+    key: str,
+    text: Callable[[dict[str, Any] | None], str],
+) -> list[list[str]]:
+    """A column from each backbone's ``key`` on its first row (every row when sorted: one arch a row)."""
+    by_type = {b["type"]: b.get(key) for b in rows}
+    return [[*line, text(by_type.get(line[1])) if line[1] else ""] for line in lines]
 
 
 def _verified_text(cell: dict[str, Any] | None) -> str:

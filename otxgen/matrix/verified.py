@@ -14,6 +14,10 @@ Format (``format`` 1), one backbone a line so that a regeneration's diff reads p
 ``args`` holds the arguments of the backbones that have required ones (the others take none) and
 ``fingerprint`` the template files' hash: with ``versions`` they give back each cell's cache key, so
 that ``matrix --seed`` takes a committed cell as recorded when the same work would be done again.
+
+``schemas/deploys.json`` (``make deploys``) has the same form: the default classification and detection
+templates with the export check too (OpenVINO, f32 on the CPU), read by ``deploys(task)`` for ``find``'s
+Deploys column. It grows across runs (resumable); a backbone it does not hold is not measured yet.
 """
 
 from __future__ import annotations
@@ -24,9 +28,11 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from otxgen.facts.deploys import failed_stage
 from otxgen.matrix.cells import CHECKS, OUTCOMES, Cell, Record, StepResult, record_of
 
 VERIFIED_FILE = "verified.json"
+DEPLOYS_FILE = "deploys.json"  # the same form: the export check too, in the default templates it covers
 PACKAGE = "otxgen.schemas"
 FORMAT = 1
 
@@ -59,6 +65,19 @@ class Verified:
         return remaining[0] if remaining and not self.passed else None
 
     @property
+    def deploys(self) -> str | None:
+        """``yes`` (exported, compiled and equal to PyTorch within the tolerance), or where deploying
+        failed: ``conversion``, ``compile``, ``mismatch`` (or ``hang``... in the export); None where
+        the export was not asked, or the model failed before it (it does not build or run)."""
+        if "export" not in self.checks:
+            return None
+        if self.passed:
+            return "yes"
+        if self.failed_check != "export":
+            return None
+        return failed_stage(self.reason) if self.outcome == "failed" else self.outcome
+
+    @property
     def label(self) -> str:
         """A table cell: ``✓ forward`` (passed up to forward), ``✗ build`` (failed there),
         ``needs input``, ``✗ hang``, ``✗ out-of-memory``..."""
@@ -82,18 +101,24 @@ class VerifiedMatrix:
         return next((tid for tid, meta in self.templates.items() if meta["task"] == task and meta["default"]), None)
 
 
-def verified(task: str, template: str | None = None) -> dict[str, Verified]:
+def verified(task: str, template: str | None = None, file: str = VERIFIED_FILE) -> dict[str, Verified]:
     """Backbone type -> its verified cell in ``template`` (default: the default template of ``task``).
     A backbone absent from the result has not been verified there (yet)."""
-    matrix = load_verified()
+    matrix = load_verified(file)
     chosen = template or matrix.default_template(task)
     return {backbone: cell for (backbone, tid), cell in matrix.cells.items() if tid == chosen}
 
 
+def deploys(task: str) -> dict[str, Verified]:
+    """Backbone type -> its cell with the export check (``Verified.deploys``) in the default template of
+    ``task``, from the committed deployment matrix; absent: not measured (yet)."""
+    return verified(task, file=DEPLOYS_FILE)
+
+
 @cache
-def load_verified() -> VerifiedMatrix:
-    """The committed file; an empty matrix where none is shipped."""
-    path = resources.files(PACKAGE).joinpath(VERIFIED_FILE)
+def load_verified(file: str = VERIFIED_FILE) -> VerifiedMatrix:
+    """A committed file (``verified.json``, or ``deploys.json``); an empty matrix where none is shipped."""
+    path = resources.files(PACKAGE).joinpath(file)
     if not path.is_file():
         return VerifiedMatrix({}, {}, {})
     return parse_verified(json.loads(path.read_text(encoding="utf-8")))

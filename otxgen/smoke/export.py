@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from otxgen.errors import MissingExtraError
+from otxgen.facts.deploys import COMPILE_FAILED, CONVERSION_FAILED
 
 FORMATS = ("openvino", "onnx")
 ATOL, RTOL = 1e-4, 1e-3
@@ -113,6 +114,9 @@ def export_check(model: nn.Module, size: int, fmt: str) -> ExportReport:
         with warnings.catch_warnings():  # tracer notices about Python values in the graph: not ours to show
             warnings.simplefilter("ignore")
             run, size_bytes = (_openvino if fmt == "openvino" else _onnx)(graph, x)
+    except CompileError as error:  # converted, and the runtime would not compile it for the CPU
+        reason = f"{COMPILE_FAILED} {_first_line(error.__cause__ or error)}"[:300]
+        return ExportReport(fmt, "failed", reason, time.perf_counter() - start)
     except Exception as error:  # noqa: BLE001 - a conversion that fails is the finding
         return ExportReport(fmt, "failed", conversion_failure(error), time.perf_counter() - start)
     convert_s = time.perf_counter() - start
@@ -121,13 +125,20 @@ def export_check(model: nn.Module, size: int, fmt: str) -> ExportReport:
     return _compared(fmt, reference, outputs, convert_s, size_bytes, torch_ms, runtime_ms)
 
 
+class CompileError(Exception):
+    """The converted model that the runtime does not compile (raised from the runtime's error)."""
+
+
 def conversion_failure(error: BaseException) -> str:
     """One line naming the op (``aten::foo``, ``mylib::op``) or module that failed, and the cause."""
     text = f"{type(error).__name__}: {error}"
     ops = [op for op in _OP.findall(text) if not op.startswith(("torch.", "ov::", "std::"))]
-    first = next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
     named = f"at {ops[0]}: " if ops else ""
-    return f"conversion failed {named}{first[:300]}"
+    return f"{CONVERSION_FAILED} {named}{_first_line(error)[:300]}"
+
+
+def _first_line(error: BaseException) -> str:
+    return next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
 
 
 def _median_ms(work: Callable[[], Any]) -> float:
@@ -144,7 +155,10 @@ def _openvino(graph: nn.Module, x: torch.Tensor) -> tuple[Callable[[Any], list[A
     import openvino as ov
 
     converted = ov.convert_model(graph, example_input=x)
-    compiled = ov.Core().compile_model(converted, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    try:
+        compiled = ov.Core().compile_model(converted, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    except Exception as error:
+        raise CompileError(str(error)) from error
     with tempfile.TemporaryDirectory() as folder:
         ov.save_model(converted, str(Path(folder) / "model.xml"), compress_to_fp16=False)
         size = sum(path.stat().st_size for path in Path(folder).iterdir())
@@ -164,7 +178,10 @@ def _onnx(graph: nn.Module, x: torch.Tensor) -> tuple[Callable[[Any], list[Any]]
 
     buffer = io.BytesIO()
     torch.onnx.export(graph, (x,), buffer, dynamo=False)  # the TorchScript exporter: no onnxscript needed
-    session = onnxruntime.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+    try:
+        session = onnxruntime.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+    except Exception as error:
+        raise CompileError(str(error)) from error
     name = session.get_inputs()[0].name
 
     def run(array: Any) -> list[Any]:
