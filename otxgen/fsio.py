@@ -147,20 +147,26 @@ def write_text_atomic(path: Path, text: str) -> None:
     write_all_atomic([(path, text)])
 
 
-def write_all_atomic(items: Sequence[tuple[Path, str]], read: Mapping[Path, str | None] | None = None) -> None:
+def write_all_atomic(
+    items: Sequence[tuple[Path, str]], read: Mapping[Path, str | None] | None = None, folders: bool = False
+) -> None:
     """Write several files as close to all-or-nothing as a file system allows: every temp file is
     written and synced first (a failure there changes nothing), then each is renamed over its target.
     SIGINT, SIGTERM and SIGHUP wait until that is done (see ``_signals_held``).
 
     ``read`` holds what the caller read from each file it planned from (``None``: it did not exist):
     a file that differs now was edited meanwhile (the folder lock only keeps other otxgen processes
-    out), and nothing is written, so the edit is never lost."""
+    out), and nothing is written, so the edit is never lost. ``folders``: the targets' missing folders
+    are created, after every check, and removed again when the write does not happen."""
     for path, _ in items:
-        ensure_writable(path)
+        ensure_writable(path if not folders else _existing(path))
     staged: list[tuple[str, Path]] = []
+    created: list[Path] = []
     current = Path()  # the file being written, for the message: an OSError names the temp file
     with _signals_held():
         try:
+            for path, _ in items if folders else ():
+                created += _make_folders(resolve(path).parent)
             for path, text in items:
                 current = path
                 staged.append((_stage(path, text), path))
@@ -168,10 +174,33 @@ def write_all_atomic(items: Sequence[tuple[Path, str]], read: Mapping[Path, str 
             for tmp, path in staged:
                 current = path
                 os.replace(tmp, resolve(path))
+            created = []
         except OSError as error:
             raise InputError(f"cannot write: {error.strerror or error}", str(current)) from None
         finally:
             _remove([tmp for tmp, _ in staged])
+            for folder in reversed(created):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+
+
+def _existing(path: Path) -> Path:
+    """``path`` where its folder exists, else a file in its nearest existing folder (what must be writable)."""
+    folder = resolve(path).parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return path if folder == resolve(path).parent else folder / path.name
+
+
+def _make_folders(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; the ones created, outermost first."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for made in reversed(missing):
+        made.mkdir()
+    return missing[::-1]
 
 
 def _unchanged_since(read: Mapping[Path, str | None]) -> None:

@@ -65,7 +65,9 @@ def stderr_lines(result: Result) -> list[str]:
 
 
 def files(folder: Path) -> dict[str, tuple[bytes, int]]:
-    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
+    """Every file under ``folder`` (the workspace's copies of schemas too): its bytes and its time."""
+    found = sorted(p for p in folder.rglob("*") if p.is_file())
+    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns) for p in found}
 
 
 def workspace_for(task: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

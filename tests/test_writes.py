@@ -6,6 +6,7 @@ removes, owners and modes kept, line endings kept.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -27,6 +28,9 @@ PATCH = shutil.which("patch")
 
 def invoke(*args: str) -> Result:
     return CliRunner().invoke(main, list(args))
+
+
+SCHEMA_COPY = ".otxgen/schemas/mmdet/RegNet.json"  # what backbone.yaml's $schema line names
 
 
 def tree(root: Path) -> dict[str, bytes]:
@@ -73,6 +77,33 @@ def test_backbone_yaml_path_records_the_backbone_where_asked(workspace: Path) ->
     assert f"[*] Save backbone configuration: {record}" in result.stderr
     reference = record.read_text().splitlines()[0].partition("$schema=")[2]  # relative to its own folder
     assert (record.parent / reference).is_file()
+
+
+def test_the_schema_line_holds_wherever_the_workspace_is_committed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workspaces at different depths write the same backbone.yaml, byte for byte: its ``$schema``
+    names the copy of the schema its folder keeps, not the folder otxgen is installed in; the workspace
+    moved elsewhere (committed, cloned) still resolves the line, and ``--check`` sees no change."""
+    written = []
+    for folder in (tmp_path / "one", tmp_path / "two" / "levels" / "deeper"):
+        folder.mkdir(parents=True)
+        monkeypatch.chdir(folder)
+        assert invoke("build", "--task", "detection").exit_code == 0
+        monkeypatch.chdir(folder / "otx-workspace-DETECTION")
+        assert invoke("build", "--backbone", "mmdet.RegNet", "--no-smoke").exit_code == 0
+        written.append(folder / "otx-workspace-DETECTION")
+    first, second = (tree(ws) for ws in written)
+    assert first["backbone.yaml"] == second["backbone.yaml"] and first[SCHEMA_COPY] == second[SCHEMA_COPY]
+    moved = tmp_path / "clone" / "ws"
+    shutil.copytree(written[0], moved)
+    shutil.rmtree(written[0])
+    line = (moved / "backbone.yaml").read_text().splitlines()[0]
+    reference = line.partition("$schema=")[2]
+    assert reference == SCHEMA_COPY and json.loads((moved / reference).read_text())["title"] == "mmdet.RegNet"
+    monkeypatch.chdir(moved)
+    checked = invoke("build", "--backbone", "mmdet.RegNet", "--check")
+    assert checked.exit_code == 0, checked.output
 
 
 def test_a_backbone_yaml_from_another_checkout_is_up_to_date(
@@ -146,7 +177,10 @@ def test_the_diff_is_what_the_build_writes_and_patch_r_undoes_it(workspace: Path
     (workspace.parent / "swap.patch").write_bytes(diff.stdout_bytes)  # .stdout would turn CRLF into LF
     assert invoke("build", "--backbone", "mmdet.RegNet", "--no-smoke").exit_code == 0
     built = tree(workspace)
-    assert set(built) == {*before, "backbone.yaml"}
+    assert set(built) == {*before, "backbone.yaml", SCHEMA_COPY}
+    copy = built.pop(SCHEMA_COPY)  # otxgen's file, not the user's config: no diff shows it
+    assert copy == (ROOT / "schemas" / "mmdet" / "RegNet.json").read_bytes()
+    (workspace / SCHEMA_COPY).unlink()
     if ending == "\r\n":  # the lines the rewrite added end like the file's own
         assert built["model.py"].count(b"\n") == built["model.py"].count(b"\r\n")
     if ending == "no-final-newline":
@@ -241,7 +275,7 @@ def test_a_stop_signal_during_the_write_waits_for_it_and_leaves_no_temp_file(wor
     assert status == (1 if signum == signal.SIGINT else -signum)  # SIGINT: click's "Aborted!"
     assert temp_files(workspace) == []
     after = tree(workspace)
-    assert set(after) == {*before, "backbone.yaml"} and after["model.py"] != before["model.py"]
+    assert set(after) == {*before, "backbone.yaml", SCHEMA_COPY} and after["model.py"] != before["model.py"]
     assert invoke("build", "--backbone", "mmdet.RegNet", "--check").exit_code == 0  # complete, consistent
 
 

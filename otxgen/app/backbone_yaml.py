@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,13 +14,18 @@ from otxgen.app import Say
 from otxgen.errors import InputError, UsageError
 
 BACKBONE_YAML = "backbone.yaml"
+# Where a backbone.yaml's folder keeps the schema its ``$schema`` line names (``.otxgen/schemas/mmdet/
+# RegNet.json``): a path that holds wherever the folder is committed, cloned or checked by CI, for an
+# editor without otxgen (yaml-language-server resolves it against the file), offline.
+SCHEMA_COPIES = ".otxgen/schemas"
 
 
 @dataclass(frozen=True)
 class Chosen:
     """``build --backbone TYPE``'s backbone and the ``backbone.yaml`` text for each folder it goes in
-    (its ``$schema`` is relative to the folder). ``missing``: required arguments without options, which
-    the user must fill in (``backbone`` is then ``None``: only the files are written)."""
+    (its ``$schema`` names the folder's copy of the schema, ``schema_copy``). ``missing``: required
+    arguments without options, which the user must fill in (``backbone`` is then ``None``: only the
+    files are written)."""
 
     type: str
     backbone: dict[str, Any] | None
@@ -53,12 +57,10 @@ def backbone_from_type(
     _apply_overrides(backbone, settings, properties)
     missing = tuple(arg for arg, value in backbone.items() if value is None and arg in meta["required_args"])
     examples = {arg: properties[arg]["examples"][0] for arg in missing if properties[arg].get("examples")}
-    files = tuple(
-        (path, render_backbone_yaml(backbone, _schema_ref(resolved.type, path.parent), examples)) for path in yamls
-    )
+    text = render_backbone_yaml(backbone, schema_ref(resolved.type), examples)
+    files = tuple((path, text) for path in yamls)
     if missing:
         return Chosen(resolved.type, None, files, missing)
-    text = render_backbone_yaml(backbone, _schema_ref(resolved.type, Path.cwd()))
     _raise_on_findings(text, BACKBONE_YAML, catalog, generated=True)
     return Chosen(resolved.type, backbone, files)
 
@@ -72,8 +74,8 @@ def say_missing(chosen: Chosen, written: bool, say: Say) -> None:
         say(f"[!] Run without --diff/--check to write {BACKBONE_YAML}, edit it, then build from it.")
     else:
         say(f"[!] Give them with --set KEY=VALUE, or write a {BACKBONE_YAML} and build from it.")
-    schema = _schema_ref(chosen.type, Path.cwd())
-    say(f"[!] Missing: {', '.join(chosen.missing)} (the schema {schema} shows the expected shape)")
+    where = schema_copy(chosen.files[0][0], chosen.type)[0] if written else _installed_schema(chosen.type)
+    say(f"[!] Missing: {', '.join(chosen.missing)} (the schema {where} shows the expected shape)")
 
 
 def _with_required(backbone_type: str, meta: dict[str, Any], say: Say) -> dict[str, Any]:
@@ -170,16 +172,24 @@ def _apply_overrides(
         into[path[-1]] = value
 
 
-def _schema_ref(backbone_type: str, folder: Path) -> str:
-    """Where an editor finds the schema: the installed file, relative to the backbone.yaml's folder
-    (yaml-language-server resolves a relative ``$schema`` against the file), else as a file URI."""
+def schema_ref(backbone_type: str) -> str:
+    """A backbone.yaml's ``$schema``: its folder's copy of the schema, relative to the file."""
+    from otxgen.schema.store import schema_path
+
+    return f"{SCHEMA_COPIES}/{schema_path(backbone_type)}"
+
+
+def schema_copy(backbone_yaml: Path, backbone_type: str) -> tuple[Path, str]:
+    """The copy of the schema that ``backbone_yaml``'s ``$schema`` line names: its path and its text."""
+    from otxgen.schema.store import schema_text
+
+    return backbone_yaml.parent.joinpath(*schema_ref(backbone_type).split("/")), schema_text(backbone_type)
+
+
+def _installed_schema(backbone_type: str) -> str:
     from otxgen.schema.store import schema_path, schemas_root
 
-    schema = Path(str(schemas_root().joinpath(*schema_path(backbone_type).split("/"))))
-    try:
-        return os.path.relpath(schema, folder.resolve())
-    except ValueError:  # another drive
-        return schema.as_uri()
+    return str(schemas_root().joinpath(*schema_path(backbone_type).split("/")))
 
 
 def render_backbone_yaml(backbone: dict[str, Any], schema_ref: str, examples: dict[str, Any] | None = None) -> str:
@@ -197,9 +207,10 @@ SCHEMA_LINE = "# yaml-language-server: $schema="
 
 
 def same_backbone_yaml(one: str, other: str) -> bool:
-    """Whether two backbone.yaml texts say the same, whatever their ``$schema`` lines: the line points
-    at the schema from where otxgen is installed, so the same swap run in another clone (or by CI)
-    writes another line, and that is no change (nor are line endings, which a checkout may convert)."""
+    """Whether two backbone.yaml texts say the same, whatever their ``$schema`` lines: before the folder
+    kept its own copy of the schema, the line pointed at the schema from where otxgen was installed, so
+    a file committed then from another clone holds another line, and that is no change (nor are line
+    endings, which a checkout may convert)."""
 
     def rest(text: str) -> list[str]:
         lines = text.splitlines()

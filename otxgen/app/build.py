@@ -20,6 +20,7 @@ from otxgen.app.backbone_yaml import (
     backbone_from_yaml,
     same_backbone_yaml,
     say_missing,
+    schema_copy,
 )
 from otxgen.app.diff import Write, root_of, unified
 from otxgen.app.rewrite import rewrite_config
@@ -93,6 +94,7 @@ def _build_backbone(options: BuildBackboneOptions, targets: Targets, say: Say) -
     else:
         chosen = backbone_from_type(options.backbone, options.overrides, catalog, targets.yamls, say)
         yaml_writes = [_yaml_write(path, text, targets) for path, text in chosen.files]
+        yaml_writes += [_schema_write(path, chosen.type) for path, _ in chosen.files]
         if chosen.backbone is None:
             return _stop_for_input(chosen, yaml_writes, options.mode, say)
         backbone, source = chosen.backbone, BACKBONE_YAML if yaml_writes else chosen.type
@@ -179,6 +181,13 @@ def _targets(options: BuildBackboneOptions) -> Targets:
     return Targets(models, () if options.no_backbone_yaml or chosen is None else (chosen,), replaces)
 
 
+def _schema_write(backbone_yaml: Path, backbone_type: str) -> Write:
+    """The copy of the schema that ``backbone_yaml`` names, beside it (refreshed when otxgen's differs)."""
+    path, text = schema_copy(backbone_yaml, backbone_type)
+    before = fsio.read_text(path) if path.exists() or path.is_symlink() else None
+    return Write(path, before, text, "schema")
+
+
 def _yaml_write(path: Path, text: str, targets: Targets) -> Write:
     """``backbone.yaml`` as planned; one that differs beside a ``--model`` is refused, not replaced."""
     before = fsio.read_text(path) if path.exists() or path.is_symlink() else None
@@ -201,15 +210,23 @@ def _stop_for_input(chosen: Chosen, writes: list[Write], mode: str, say: Say) ->
 
 
 def _finish(writes: list[Write], mode: str, say: Say) -> Outcome:
+    """Write, diff or check ``writes``. A copy of a schema is written with the rest, and is never a
+    change a diff shows or a check reports: it is the schema otxgen ships, kept for editors."""
     changed = [write for write in writes if write.changed]
+    configs = [write for write in writes if write.kind != "schema"]
     if mode == "diff":
-        return Outcome(_diff(changed, say))
+        return Outcome(_diff([write for write in configs if write.changed], say))
     if mode == "check":
-        for write in writes:
+        for write in configs:
             say(f"[!] Would change: {write.path}" if write.changed else f"[*] Up to date: {write.path}")
-        return Outcome(exit_code=1 if changed else 0)
-    fsio.write_all_atomic([(write.path, write.after) for write in changed], {w.path: w.before for w in changed})
+        return Outcome(exit_code=1 if any(write.changed for write in configs) else 0)
+    read = {write.path: write.before for write in changed}
+    fsio.write_all_atomic([(write.path, write.after) for write in changed], read, folders=True)
     for write in writes:
+        if write.kind == "schema":
+            if write.changed:
+                say(f"[*] Save the schema an editor reads for it: {write.path}")
+            continue
         saved = "backbone" if write.kind == "backbone" else "model"
         say(f"[*] Save {saved} configuration: {write.path}" if write.changed else f"[*] Unchanged: {write.path}")
     return Outcome()

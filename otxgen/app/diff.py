@@ -29,7 +29,7 @@ class Write:
     path: Path
     before: str | None
     after: str
-    kind: str = "model"  # "model" or "backbone", for the messages
+    kind: str = "model"  # "model", "backbone" or "schema" (a backbone.yaml's copy of its schema)
 
     @property
     def changed(self) -> bool:

@@ -47,6 +47,11 @@ def load_schema(backbone_type: str) -> dict[str, Any]:
     return data
 
 
+def schema_text(backbone_type: str) -> str:
+    """The committed schema file of ``LIB.Name``, as text (what a workspace keeps a copy of)."""
+    return _load_schema_text(*split_type(backbone_type))
+
+
 def schema_path(backbone_type: str) -> str:
     """The schema's path relative to the schemas folder, e.g. ``mmdet/ResNet.json``."""
     library, name = split_type(backbone_type)
