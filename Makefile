@@ -59,7 +59,8 @@ DEPLOYS_ARGS ?=
 deploys: setup
 	$(BIN)/otxgen matrix --template classification-efficientnet-b0:static,build,forward,export \
 		--template detection-atss-mobilenetv2:static,build,forward,export --jobs $(MATRIX_JOBS) --time-limit 300 \
-		$(if $(wildcard schemas/deploys.json),--seed schemas/deploys.json) --out $(DEPLOYS_OUT) $(DEPLOYS_ARGS) \
+		$(if $(wildcard schemas/deploys.json),--seed schemas/deploys.json) --seed schemas/verified.json \
+		--out $(DEPLOYS_OUT) $(DEPLOYS_ARGS) \
 		>/dev/null || [ $$? -eq 1 ]
 	cp $(DEPLOYS_OUT)/verified.json schemas/deploys.json
 

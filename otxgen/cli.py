@@ -407,9 +407,11 @@ def smoke(
 @click.option("--max-minutes", type=click.FloatRange(min=0), help="Start no cell after this long (0: report only).")
 @click.option(
     "--seed",
+    multiple=True,
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="A committed verified.json: its cells count as recorded where the same work would be done again "
-    "(same arguments, template files, checks and versions).",
+    help="A committed matrix (verified.json, deploys.json; again for more, the first answers first): its cells "
+    "count as recorded where the same work would be done again (same arguments, template files, checks and "
+    "versions), or where they imply the result (fewer checks, one of them failed).",
 )
 @click.option(
     "--rerun",
@@ -434,7 +436,7 @@ def matrix(
     time_limit: float,
     memory_limit: float,
     max_minutes: float | None,
-    seed: Path | None,
+    seed: tuple[Path, ...],
     rerun: tuple[str, ...],
 ) -> None:
     """Verify which backbones work in which templates: one cell per backbone x template.

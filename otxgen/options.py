@@ -84,7 +84,7 @@ class MatrixOptions:
     time_limit: float = 300.0  # seconds per cell
     memory_limit_gib: float = 6.0  # per cell, on top of the worker's imports
     max_minutes: float | None = None  # start no cell after this long; the rest stays missing
-    seed: Path | None = None  # a committed verified.json whose cells count as recorded where the key matches
+    seed: tuple[Path, ...] = ()  # committed matrices whose cells count as recorded where they hold the same work
     rerun: tuple[str, ...] = ()  # LIB, TYPE or OUTCOME selectors: recompute these cells though recorded
     device: str = "cpu"  # cpu | cuda | auto: the torch device of the cells' models
     gpu_share: float = 1.0  # ray: the share of a GPU each cell's worker asks for

@@ -136,6 +136,24 @@ def test_a_fresh_folder_seeded_with_a_committed_matrix_computes_only_what_change
     assert code == 1 and "0 taken from" in stderr and "12 to run" in stderr, stderr
 
 
+def test_a_committed_failure_answers_the_same_cell_with_more_checks(local_run: Path, tmp_path: Path) -> None:
+    """``make deploys`` asks the export too: a backbone the committed matrix saw fail (or need input) is
+    not run again to fail the same way; the others are still to run. Two seeds: the first answers first."""
+    committed = local_run / "verified.json"
+    failed = [r for r in RecordStore(local_run).load().values() if r.outcome in ("failed", "needs-input")]
+    assert len(failed) == 3  # ConvMixer in the FPN template; HRNet needs input, twice
+    more = ("--checks", "static,build,forward,export", "--seed", str(committed), "--seed", str(committed))
+    code, _, stderr = _matrix(*_args(tmp_path, *more, "--max-minutes", "0"))
+    assert code == 1 and "3 taken from" in stderr and "9 to run" in stderr, stderr
+    seeded = {(r.backbone, r.template): r for r in RecordStore(tmp_path).load().values()}
+    for record in failed:
+        again = seeded[(record.backbone, record.template)]
+        assert again.checks[-1] == "export" and again.key != record.key
+        same = ("outcome", "furthest", "failed_check")
+        assert [getattr(again, name) for name in same] == [getattr(record, name) for name in same]
+        assert again.reason and record.reason.startswith(again.reason)  # as committed: its first 160 characters
+
+
 def test_rerun_computes_the_selected_recorded_cells_again(local_run: Path, tmp_path: Path) -> None:
     import shutil
 
@@ -340,3 +358,25 @@ def test_a_worker_without_the_mm_stack_exits_2_like_a_missing_extra_here(
     code, _, stderr = _matrix(*_args(tmp_path / "out", backbones=("torchvision.resnet18",)), "--checks", "build")
     assert code == 2, stderr
     assert "a matrix worker did not start" in stderr and "torch is not installed here" in stderr
+
+
+def test_the_page_colours_a_deployed_cell(tmp_path: Path) -> None:
+    """The export check asked (``make deploys``): a backbone that exports, compiles and matches PyTorch
+    is its own colour on the page, the darkest green."""
+    template = "classification-efficientnet-b0:static,build,forward,export"
+    code, _, stderr = _matrix(
+        "matrix", "--backbone", "torchvision.resnet18", "--template", template, "--out", str(tmp_path)
+    )
+    assert code == 0, stderr
+    record = next(iter(RecordStore(tmp_path).load().values()))
+    assert (record.outcome, record.furthest) == ("ok", "export")
+    page = (tmp_path / "matrix.html").resolve()
+    dom = _chromium("--dump-dom", page.as_uri(), profile=tmp_path / "profile").stdout
+    assert dom.count('data-state="export"') == 1
+    shot = tmp_path / "matrix.png"
+    _chromium(f"--screenshot={shot}", "--window-size=1000,700", page.as_uri(), profile=tmp_path / "profile")
+    from PIL import Image
+
+    with Image.open(shot) as image:
+        colours = {colour for _, colour in image.convert("RGB").getcolors(maxcolors=1 << 20) or []}
+    assert (0x1A, 0x98, 0x50) in colours, "export-green"

@@ -62,7 +62,8 @@ def matrix(options: MatrixOptions, say: Say) -> Outcome:
         records.update(seeded)
         todo = [cell for cell in cells if cell.key not in records or cell.key in rerun]
         recorded = len(cells) - len(todo) - len(seeded)
-        seeds = f" {len(seeded)} taken from {options.seed}," if options.seed else ""
+        sources = ", ".join(str(path) for path in options.seed)
+        seeds = f" {len(seeded)} taken from {sources}," if options.seed else ""
         say(f"[*] {len(cells)} cells: {recorded} already recorded in {folder},{seeds} {len(todo)} to run")
         try:
             _run(options, todo, records, store, say)
@@ -93,19 +94,20 @@ def _rerun(selectors: tuple[str, ...], cells: list[Cell], records: dict[str, Rec
     }
 
 
-def _seeded(path: Path | None, cells: list[Cell]) -> dict[str, Record]:
-    """The records of the cells that ``path`` (a committed verified.json) holds with the same key
-    (marked ``seed:`` in their worker)."""
-    if path is None:
-        return {}
-    try:
-        committed = parse_verified(json.loads(path.read_text(encoding="utf-8")))
-    except OSError as error:
-        raise InputError(f"cannot read the seed: {error.strerror or error}", str(path)) from None
-    except (ValueError, KeyError, TypeError) as error:
-        raise InputError(f"not a committed matrix ({error})", str(path)) from None
-    found = ((cell.key, seed_record(committed, cell, path.name)) for cell in cells)
-    return {key: record for key, record in found if record is not None}
+def _seeded(paths: tuple[Path, ...], cells: list[Cell]) -> dict[str, Record]:
+    """The records of the cells that ``paths`` (committed matrices, the first that answers a cell
+    first) hold as the same work, or whose result they imply (marked ``seed:`` in their worker)."""
+    seeded: dict[str, Record] = {}
+    for path in paths:
+        try:
+            committed = parse_verified(json.loads(path.read_text(encoding="utf-8")))
+        except OSError as error:
+            raise InputError(f"cannot read the seed: {error.strerror or error}", str(path)) from None
+        except (ValueError, KeyError, TypeError) as error:
+            raise InputError(f"not a committed matrix ({error})", str(path)) from None
+        found = ((cell.key, seed_record(committed, cell, path.name)) for cell in cells if cell.key not in seeded)
+        seeded.update({key: record for key, record in found if record is not None})
+    return seeded
 
 
 def _run(options: MatrixOptions, todo: list[Cell], records: dict[str, Record], store: RecordStore, say: Say) -> None:

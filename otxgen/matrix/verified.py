@@ -23,7 +23,7 @@ Deploys column. It grows across runs (resumable); a backbone it does not hold is
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -139,9 +139,11 @@ def parse_verified(data: dict[str, Any]) -> VerifiedMatrix:
 
 
 def seed_record(matrix: VerifiedMatrix, cell: Cell, source: str) -> Record | None:
-    """The committed result of ``cell`` as a record, when the file holds the same work: the same
-    default-arch arguments, template files, checks and versions, i.e. the same cache key. Its steps
-    are what the file says (the checks passed, then the failure's reason); times are not kept."""
+    """The committed result of ``cell`` as a record, when the file holds the same work (the same
+    default-arch arguments, template files, checks and versions: the same cache key), or work whose
+    result implies this cell's: fewer checks, the same otherwise, and one of them failed, or needs
+    input (a backbone that does not run is not exported either). Its steps are what the file says (the checks passed,
+    then the failure's reason); times are not kept."""
     found = matrix.cells.get((cell.backbone, cell.template))
     template = matrix.templates.get(cell.template, {})
     if found is None or not cell.default_arch or "fingerprint" not in template:
@@ -151,7 +153,13 @@ def seed_record(matrix: VerifiedMatrix, cell: Cell, source: str) -> Record | Non
     committed = Cell(
         cell.backbone, matrix.args.get(cell.backbone, {}), cell.template, found.task, found.checks, True, versions
     )
-    if committed.key != cell.key:
+    same = committed.key == cell.key
+    implied = (
+        found.outcome in ("failed", "needs-input")  # not a hang or a memory limit: another run may pass
+        and cell.checks[: len(found.checks)] == found.checks
+        and replace(committed, checks=cell.checks).key == cell.key
+    )
+    if not (same or implied):
         return None
     passed = found.checks.index(found.furthest) + 1 if found.furthest else 0
     steps = {check: StepResult("ok") for check in found.checks[:passed]}
