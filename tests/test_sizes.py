@@ -119,30 +119,51 @@ def test_a_swin_v2_window_larger_than_the_crops_last_map_is_padded(tmp_path: Pat
     build_and_forward("mmpretrain", cfg, 224, 300)
 
 
-@pytest.mark.parametrize("task", ["classification", "detection"])
-def test_a_backbone_bound_to_coarser_sizes_is_refused_with_the_side(task: str, tmp_path: Path) -> None:
+def test_a_backbone_bound_to_coarser_sizes_is_refused_with_the_side_in_a_classifier(tmp_path: Path) -> None:
     """timm's HaloNet attends in 8 px blocks of its stride-32 map: it runs at 256 px (its own size), not
-    at a 224 px crop, nor at a detector's images of any multiple of 32. Nothing in its metadata says so."""
-    workspace = tmp_path / "ws"
-    assert CliRunner().invoke(main, ["build", "--task", task, "--workspace", str(workspace)]).exit_code == 0
-    model = workspace / "model.py"
+    at a 224 px crop. Nothing in its metadata says so."""
+    model = template_model("classification", tmp_path)
     before = model.read_text()
     args = ["build", "--backbone", "timm.halonet26t", "--model", str(model), "--weights", "none"]
     result = CliRunner().invoke(main, [*args, "--no-smoke"])
     assert result.exit_code == 2, result.output
-    assert "timm.halonet26t does not run on 224 px input" in result.stderr
-    assert ("crop to a size it takes" if task == "classification" else "images of any size") in result.stderr
+    assert (
+        "timm.halonet26t does not run on 224 px input" in result.stderr and "crop to a size it takes" in result.stderr
+    )
     assert model.read_text() == before
 
 
-def test_a_fixed_size_model_nothing_frees_is_refused_in_a_detector(tmp_path: Path) -> None:
-    """timm's MaxViT windows must divide every map: its own 256 px runs, a detector's 224 px does not, and
-    dynamic_img_size does not build for it. It used to be left to the smoke-build, which ran it at 256."""
+@pytest.mark.parametrize(("backbone", "multiple"), [("timm.maxvit_nano_rw_256", 256), ("timm.halonet26t", 256)])
+def test_a_detector_pads_its_images_to_the_multiple_a_window_backbone_runs_on(
+    backbone: str, multiple: int, tmp_path: Path
+) -> None:
+    """MaxViT's windows (8 px at stride 32) must divide every map, HaloNet's blocks too: a detector's images
+    padded to a multiple of 32 (224 px) fail, padded to a multiple of 256 they run. The preprocessor is
+    set to pad to it, said in a line; the whole model, built by mmdet's registry, runs at one and two of
+    it, and the smoke-build's train step passes."""
     model = template_model("detection", tmp_path)
-    args = ["build", "--backbone", "timm.maxvit_nano_rw_256", "--model", str(model), "--weights", "none"]
+    args = ["build", "--backbone", backbone, "--model", str(model), "--weights", "none"]
+    result = CliRunner().invoke(main, [*args, "--no-smoke"])
+    assert result.exit_code == 0, result.output
+    assert f"data_preprocessor.pad_size_divisor={multiple} (was 32): {backbone} runs only on sides" in result.stderr
+    cfg = load_config(model)
+    assert cfg.model.data_preprocessor.pad_size_divisor == multiple
+    importlib.import_module("otxgen.libraries.timm")
+    for side in (multiple, 2 * multiple):
+        build_and_forward("mmdet", cfg, side, 300)
+    smoke = CliRunner().invoke(main, ["smoke", str(model), "--train-step", "--format", "json"])
+    assert smoke.exit_code == 0, smoke.output
+    assert json.loads(smoke.stdout)["input_size"] % multiple == 0
+
+
+def test_a_fixed_size_model_nothing_frees_is_refused_in_a_detector(tmp_path: Path) -> None:
+    """timm's CoaT-Lite holds a position table for 224 px alone: no padding multiple makes a detector's
+    images of many sizes fit it, and dynamic_img_size does not build for it."""
+    model = template_model("detection", tmp_path)
+    args = ["build", "--backbone", "timm.coat_lite_tiny", "--model", str(model), "--weights", "none"]
     result = CliRunner().invoke(main, [*args, "--no-smoke"])
     assert result.exit_code == 2, result.output
-    assert "timm.maxvit_nano_rw_256 does not run on 224 px input" in result.stderr
+    assert "timm.coat_lite_tiny does not run on" in result.stderr and "and of none up to 512" in result.stderr
 
 
 def test_a_size_argument_the_user_set_is_kept_and_held_to_the_crop(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from otxgen.app.pyramid import with_a_pyramid, without_a_rescaler
 from otxgen.app.sizes import sized
 from otxgen.app.strides import keeping_strides
 from otxgen.errors import ArgumentError, InputError
-from otxgen.facts.inputs import input_sides
+from otxgen.facts.inputs import PAD_DIVISOR_KEY, input_sides, pad_divisor
 from otxgen.facts.libraries import LIBRARY_TASKS, REGISTERING_MODULES
 from otxgen.facts.optimizers import optimizer_misfit
 from otxgen.facts.values import same_value
@@ -152,8 +152,32 @@ def _with_preprocessor(
             overrides.get(host_path[0]) or {}, _nested((*host_path[1:], "data_preprocessor"), changes)
         )
     else:
-        overrides["data_preprocessor"] = changes
+        overrides["data_preprocessor"] = _merged_dicts(overrides.get("data_preprocessor") or {}, changes)
     return overrides
+
+
+def _padded(
+    overrides: dict[str, Any],
+    merged: ConfigFacts,
+    host_path: tuple[str, ...],
+    backbone_type: str,
+    divisors: tuple[int | None, int],
+    facts: list[str],
+) -> dict[str, Any]:
+    """``overrides`` with the detector's preprocessor padding to ``divisors[1]``, the multiple the new
+    backbone runs on (its window at its deepest stride), said in a line."""
+    was, padded = divisors
+    current, own = _preprocessor(merged.names.value, host_path)
+    if current is None:
+        why = (
+            f"{backbone_type} runs only on sides that are multiples of {padded}, and the model has no data_preprocessor"
+        )
+        raise _RefusalError(host_path, f"{why} to pad its images to them: give it one with {PAD_DIVISOR_KEY}={padded}")
+    facts.append(
+        f"data_preprocessor.{PAD_DIVISOR_KEY}={padded} (was {was}): {backbone_type} runs only on sides that are "
+        f"multiples of {padded} (a window at its deepest stride); the images are padded to them"
+    )
+    return _with_preprocessor(overrides, host_path, own, {PAD_DIVISOR_KEY: padded})
 
 
 def _normalised(plan: SwapPlan, merged: ConfigFacts, host_path: tuple[str, ...], weights: Weights | None) -> SwapPlan:
@@ -217,8 +241,9 @@ def _plan(
     sides = input_sides(merged.names.value)
     backbone, outputs = _outputs(backbone, task, schema, notes, requested, sides[0] if sides else None)
     necks: dict[str, Any] = {}
+    divisor = pad_divisor(merged.names.value)
     try:
-        backbone, outputs = sized(backbone, outputs, task, schema, sides, notes)
+        backbone, outputs, padded = sized(backbone, outputs, task, schema, sides, notes, divisor)
         if task != "classification":
             necks = without_a_rescaler(host, outputs, facts)
             necked = _overridden(host, necks)
@@ -252,6 +277,8 @@ def _plan(
     misfit = optimizer_misfit(merged.names.value, requested["type"])
     notes += [misfit] if misfit else []
     overrides = _weights(merged, host, host_path, host_override, notes)
+    if padded is not None:
+        overrides = _padded(overrides, merged, host_path, requested["type"], (divisor, padded), facts)
     inherited = merged.inherited
     base_host = _at(inherited.value, host_path) if inherited is not None else None
     return SwapPlan(

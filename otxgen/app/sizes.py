@@ -12,11 +12,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from otxgen.facts.consumers import ConsumerError
-from otxgen.facts.inputs import ANY_SIZE_SIDES, CLASSIFIER_SIDE
+from otxgen.facts.inputs import CLASSIFIER_SIDE, PAD_DIVISORS, PADDING_TASKS, fed_sides
 from otxgen.facts.libraries import SIZE_FREEING_ARGS, SIZE_SETTING_ARGS
 
 if TYPE_CHECKING:
     from otxgen.shapes import ShapeResult
+
+
+Sized = tuple[dict[str, Any], "ShapeResult", int | None]
 
 
 def sized(
@@ -26,13 +29,17 @@ def sized(
     schema: dict[str, Any],
     sides: list[int],
     notes: list[str],
-) -> tuple[dict[str, Any], ShapeResult]:
+    divisor: int | None = None,
+) -> Sized:
     """``backbone`` (and its outputs) able to take the images the config feeds it: for a dense task any
-    size, for a classifier its ``sides`` (the config's crops, where it says them: one size where training
-    and testing crop alike, else any). Unchanged where the backbone takes any size, the arguments are set
-    already, or the classifier's crops are the backbone's own size; ``ConsumerError`` where a
-    classifier's crop is another size and the backbone cannot take it (no such arguments, or they do not
-    build), or where a dense model's backbone does not run at ``ANY_SIZE_SIDES`` with any of them."""
+    size (a multiple of ``divisor``, the preprocessor's padding), for a classifier its ``sides`` (the
+    config's crops, where it says them: one size where training and testing crop alike, else any).
+    Unchanged where the backbone takes any size, the arguments are set already, or the classifier's
+    crops are the backbone's own size. The third item: the coarser multiple a detector's preprocessor
+    must pad to for a backbone that runs only on its multiples (a window of 7 at stride 32: 224), else
+    None. ``ConsumerError`` where a classifier's crop is another size and the backbone cannot take it (no
+    such arguments, or they do not build), or where a dense model's backbone does not run at the sides
+    it is fed with any of them."""
     from otxgen.shapes import ProbeError, probe_outputs
 
     meta = schema.get("x-otxgen") or {}
@@ -41,11 +48,11 @@ def sized(
     freeing = SIZE_FREEING_ARGS.get(str(meta.get("library")), ())
     given = {"img_size", "input_size"}.union(*freeing) & set(backbone)
     if given:  # the user's (or a base's) size arguments are kept, and held to the sides the config feeds
-        return _running_at(backbone, outputs, task, sides, (), notes)
+        return _running_at(backbone, outputs, task, sides, (), notes, divisor)
     if not block.get("fixed_input_size"):
-        return _running_at(backbone, outputs, task, sides, freeing, notes)
+        return _running_at(backbone, outputs, task, sides, freeing, notes, divisor)
     if task == "classification" and set(sides) <= {made_for}:
-        return backbone, outputs
+        return backbone, outputs, None
     fed = f"{' and '.join(map(str, sides))} px images" if task == "classification" else f"{task} images of any size"
     why = f"{backbone['type']} is built for {made_for} px input, and the config feeds it {fed}"
     setting = SIZE_SETTING_ARGS.get(str(meta.get("library")))
@@ -60,12 +67,12 @@ def sized(
         except ProbeError as error:
             failures.append(str(error))
             continue
-        if task != "classification" and _failure(candidate, list(ANY_SIZE_SIDES)) is not None:
+        if task != "classification" and _failure(candidate, fed_sides(divisor)) is not None:
             continue  # builds, but not for other sizes (a window that must divide the map)
         notes.append(f"set {', '.join(f'{k}={v!r}' for k, v in arguments.items())}: {why}")
-        return candidate, result
+        return candidate, result, None
     if task != "classification":  # nothing frees it: it must run at the sides a dense model feeds it
-        return _running_at(backbone, outputs, task, sides, (), notes)
+        return _running_at(backbone, outputs, task, sides, (), notes, divisor)
     failed = f"it does not build for another ({failures[0]})" if failures else "its library has no size argument"
     raise ConsumerError(("backbone",), f"{why}; {failed}: crop to {made_for} px")
 
@@ -77,31 +84,41 @@ def _running_at(
     sides: list[int],
     freeing: tuple[dict[str, Any], ...],
     notes: list[str],
-) -> tuple[dict[str, Any], ShapeResult]:
+    divisor: int | None,
+) -> Sized:
     """``backbone`` as it is where it runs at the sides the config feeds it, or where it fails at its own
     size too (not a matter of size: the smoke-build says what); else with the first of its library's
-    size-freeing arguments that make it run at them; else ``ConsumerError`` with the side and why."""
+    size-freeing arguments that make it run at them; else, in a detector fed images of any size, with
+    the least coarser multiple to pad them to at which it runs (``PAD_DIVISORS``); else
+    ``ConsumerError`` with the side and why."""
     from otxgen.shapes import ProbeError, probe_outputs
 
-    fed = sides or ([CLASSIFIER_SIDE] if task == "classification" else list(ANY_SIZE_SIDES))
+    fed = sides or ([CLASSIFIER_SIDE] if task == "classification" else fed_sides(divisor))
     failure = _failure(backbone, fed)
     if failure is None:
-        return backbone, outputs
+        return backbone, outputs, None
     try:
         probe_outputs(backbone, tier="probe")
     except ProbeError:
-        return backbone, outputs
+        return backbone, outputs, None
     side, error = failure
     why = f"{backbone['type']} does not run on {side} px input ({error})"
     for arguments in freeing:
         if _failure({**backbone, **arguments}, fed) is None:
             notes.append(f"set {', '.join(f'{k}={v!r}' for k, v in arguments.items())}: {why}")
-            return {**backbone, **arguments}, probe_outputs({**backbone, **arguments})
+            return {**backbone, **arguments}, probe_outputs({**backbone, **arguments}), None
     if task == "classification":
         raise ConsumerError(("backbone",), f"{why}, the size the config crops to: crop to a size it takes")
+    if task in PADDING_TASKS and not sides:
+        coarser = (d for d in PAD_DIVISORS if d > (divisor or 32) and d % (divisor or 32) == 0)
+        padded = next((d for d in coarser if _failure(backbone, [d, 2 * d]) is None), None)
+        if padded is not None:
+            return backbone, outputs, padded
+    multiple = f"a multiple of {divisor or 32}"
+    multiple += f", and of none up to {PAD_DIVISORS[-1]}" if task in PADDING_TASKS else ""
     raise ConsumerError(
         ("backbone",),
-        f"{why}, and a {task} model feeds it images of any size (a multiple of 32): choose a backbone that takes them",
+        f"{why}, and a {task} model feeds it images of any size ({multiple}): choose a backbone that takes them",
     )
 
 

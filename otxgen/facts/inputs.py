@@ -21,6 +21,12 @@ from typing import Any
 ANY_SIZE_SIDES = (224, 256)
 # The side a classifier whose config says no crop is fed (ImageNet's): what the smoke-build runs it at.
 CLASSIFIER_SIDE = 224
+# A detector's data preprocessor pads every batch to a multiple of ``pad_size_divisor`` (32 in most
+# configs). A backbone that runs only on multiples of a coarser side (a window of 7 at stride 32: 224)
+# gets the least of these at which it runs, on one and on two of it.
+PAD_DIVISOR_KEY = "pad_size_divisor"
+PAD_DIVISORS = tuple(range(64, 513, 32))
+PADDING_TASKS = ("detection", "instance-segmentation")
 # Pipeline steps that make every image one size, and the argument that holds it.
 SIZING_STEPS = {
     "RandomResizedCrop": "scale",
@@ -44,6 +50,22 @@ def input_sides(cfg: Mapping[str, Any]) -> list[int]:
         found = [side for step in pipeline if (side := _side(step.get(SIZING_STEPS.get(_type_name(step), ""))))]
         sides += [found[-1]] if found and found[-1] not in sides else []  # the last crop makes the size
     return sides
+
+
+def pad_divisor(cfg: Mapping[str, Any]) -> int | None:
+    """The multiple a detector's data preprocessor pads every batch to (the model's own preprocessor,
+    else the config's top-level one, which mmengine's Runner hands it); None where none says one."""
+    model = cfg.get("model")
+    own = model.get("data_preprocessor") if isinstance(model, Mapping) else None
+    preprocessor = own if isinstance(own, Mapping) else cfg.get("data_preprocessor")
+    value = preprocessor.get(PAD_DIVISOR_KEY) if isinstance(preprocessor, Mapping) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def fed_sides(divisor: int | None) -> list[int]:
+    """The sides a model fed images of any size is probed at: one and two of its preprocessor's multiple
+    where that is coarser than 32, else ``ANY_SIZE_SIDES``."""
+    return [divisor, 2 * divisor] if divisor is not None and divisor > 32 else list(ANY_SIZE_SIDES)
 
 
 def _pipelines(cfg: Mapping[str, Any]) -> list[list[Mapping[str, Any]]]:

@@ -138,14 +138,17 @@ def _has_masks(node: Any) -> bool:
 def default_input_size(task: str, config: Mapping[str, Any]) -> int:
     """The side the config feeds its model (a classifier's or segmentor's crop: ``facts.inputs``), else
     one valid for the model: the backbone's own ``img_size`` when it has one, 224 for classification and
-    transformers, else 256; at least a head's minimum."""
-    from otxgen.facts.inputs import input_sides
+    transformers, else 256; at least a head's minimum; a multiple of what a detector's preprocessor pads
+    to where that is coarser than 32 (the images it feeds are)."""
+    from otxgen.facts.inputs import input_sides, pad_divisor
 
     model = config.get("model") or {}
     heads = [_type_name(model.get(key)) for key in ("decode_head", "auxiliary_head", "head", "bbox_head")]
     minimum = max((_HEAD_MIN_SIZE.get(name, 0) for name in heads), default=0)
     fed = input_sides(config)[:1] if task in ("classification", "segmentation") else []
-    return max(fed[0] if fed else _backbone_size(task, model.get("backbone") or {}), minimum)
+    side = max(fed[0] if fed else _backbone_size(task, model.get("backbone") or {}), minimum)
+    divisor = pad_divisor(config) if not fed else None
+    return -(-side // divisor) * divisor if divisor is not None and divisor > 32 else side
 
 
 def _type_name(cfg: Any) -> str:
