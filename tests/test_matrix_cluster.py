@@ -142,6 +142,7 @@ def test_a_node_removed_mid_run_costs_no_cell_and_no_wait(local_run: Path, tmp_p
         took = time.monotonic() - start
         remover.join(timeout=5)
     assert code == 0, stderr
+    assert "the node running it died; it runs again" in stderr, stderr
     assert "run again because the node running them died" in stderr, stderr
     lines = records.read_text().splitlines()
     assert len(lines) == CELLS and len({json.loads(line)["key"] for line in lines}) == CELLS, "none lost, none twice"
@@ -236,8 +237,13 @@ def test_ray_gives_each_cell_s_worker_its_share_of_a_gpu(tmp_path: Path) -> None
     try:
         ray = ("--executor", "ray", "--address", cluster.address)
         code, stderr = _matrix(*_args(tmp_path, *ray, "--device", "auto", "--gpu-share", "0.5"))
+        too_much = _matrix(*_args(tmp_path / "more", *ray, "--device", "cuda", "--gpu-share", "3"))
+        no_cuda = _matrix(*_args(tmp_path / "cuda", *ray, "--device", "cuda", "--gpu-share", "0.5"))
     finally:
         cluster.shutdown()
+    assert no_cuda[0] == 2 and f"on Ray node 127.0.0.1/{gpu_node.node_id}: a matrix worker did not start" in no_cuda[1]
+    assert "no CUDA device is available here" in no_cuda[1] and "Traceback" not in no_cuda[1], no_cuda[1]
+    assert too_much[0] == 2 and "--gpu-share 3: no node of the Ray cluster has that many GPUs" in too_much[1]
     assert code == 0, stderr
     assert "on 4 ray workers" in stderr, "2 GPUs at half a GPU a worker, though the CPUs are 6"
     records = _records(tmp_path).values()
@@ -265,3 +271,57 @@ def test_the_local_pool_runs_one_worker_a_visible_gpu(tmp_path: Path, monkeypatc
     records = _records(tmp_path).values()
     assert {record.gpus for record in records} == {"0", "1"}
     assert {(record.device, record.outcome) for record in records} == {("cpu", "ok")}
+
+
+def test_a_cluster_left_without_cpus_says_it_waits_then_stops(
+    local_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its only worker node removed after the first record: the run says it waits for a node, stops after
+    the wait (shortened here from 120 s) with the records it has, counts no cell as run again that did
+    not, and the next run completes the rest."""
+    from otxgen.matrix import executors
+
+    monkeypatch.setattr(executors, "NO_CPU_SECONDS", 5.0)
+    records = tmp_path / "records.jsonl"
+    with _cluster(1) as cluster:
+        (only,) = cluster.worker_nodes
+
+        def remove_after_the_first() -> None:
+            _watch(records, lambda found: len(found) >= 1)
+            cluster.remove_node(only)
+
+        remover = threading.Thread(target=remove_after_the_first, daemon=True)
+        remover.start()
+        code, stderr = _matrix(*_args(tmp_path, "--executor", "ray", "--address", cluster.address))
+        remover.join(timeout=5)
+    assert code == 1, stderr
+    assert "[!] The Ray cluster has no CPU left for a cell: waiting up to 5 s for a node" in stderr
+    assert "The run stopped: the Ray cluster has had no CPU for a cell for 5 s" in stderr
+    assert "run again because" not in stderr, "the lost cell did not run again"
+    done = _records(tmp_path)
+    assert 1 <= len(done) < CELLS and all(record.outcome == "ok" for record in done.values())
+    code, stderr = _matrix(*_args(tmp_path, "--jobs", "2"))
+    assert code == 0 and _results(tmp_path) == _results(local_run), stderr
+
+
+@pytest.mark.parametrize(
+    ("address", "says"),
+    [
+        ("foo", "give the head's HOST:PORT"),
+        ("127.0.0.1:notaport", "give the head's HOST:PORT"),
+        ("http://x", "Ray Client addresses are not used here"),
+        ("127.0.0.1:1", "127.0.0.1:1: cannot reach the Ray cluster's head"),
+    ],
+)
+def test_an_address_that_is_not_a_head_is_refused_at_once(address: str, says: str, tmp_path: Path) -> None:
+    start = time.monotonic()
+    code, stderr = _matrix(*_args(tmp_path / "out", "--executor", "ray", "--address", address))
+    assert code == 2 and says in stderr, stderr
+    assert time.monotonic() - start < 30 and not (tmp_path / "out").exists(), "refused before anything starts"
+
+
+def test_gpu_shares_that_cannot_be_are_usage_errors(tmp_path: Path) -> None:
+    code, stderr = _matrix(*_args(tmp_path, "--executor", "ray", "--gpu-share", "1.5"))
+    assert code == 2 and "a whole number of them" in stderr, stderr
+    code, stderr = _matrix(*_args(tmp_path, "--gpu-share", "0.5"))
+    assert code == 2 and "--gpu-share goes with --executor ray" in stderr, stderr

@@ -127,11 +127,12 @@ def _run(options: MatrixOptions, todo: list[Cell], records: dict[str, Record], s
     start = time.monotonic()
     deadline = start + options.max_minutes * 60 if options.max_minutes is not None else None
     stop = _stopper(deadline)
-    report = _execute(options, runnable, on_record, stop)
+    report = _execute(options, runnable, on_record, stop, say)
     took = time.monotonic() - start
     ran = done[0] - (total - len(runnable))
     rate = ran / took * 60 if took else 0.0
     retried = f"; {report.retried} run again because the node running them died" if report.retried else ""
+    retried += f"; {report.restarted} because their Ray worker died" if report.restarted else ""
     workers = f"{report.workers} {options.executor} workers"
     say(f"[*] {ran} cells in {took:.0f} s on {workers}: {rate:.1f} cells per minute{retried}")
     if report.stopped:
@@ -139,7 +140,11 @@ def _run(options: MatrixOptions, todo: list[Cell], records: dict[str, Record], s
 
 
 def _execute(
-    options: MatrixOptions, cells: list[Cell], on_record: Callable[[Record], None], stop: Callable[[], bool]
+    options: MatrixOptions,
+    cells: list[Cell],
+    on_record: Callable[[Record], None],
+    stop: Callable[[], bool],
+    say: Say,
 ) -> RunReport:
     from otxgen.matrix import executors
 
@@ -149,7 +154,7 @@ def _execute(
     limits = Limits(CELL_FUNCTION, options.time_limit, memory, threads=1, device=options.device)
     if options.executor == "ray":
         run = executors.run_ray
-        return run(cells, limits, options.jobs, options.address, on_record, stop, options.gpu_share)
+        return run(cells, limits, options.jobs, options.address, on_record, stop, options.gpu_share, say)
     gpus = visible_gpus() if options.device != "cpu" else []
     if options.device == "cuda" and not gpus:
         raise UsageError("--device cuda: no CUDA device is visible here (use --device auto or cpu)")
@@ -192,9 +197,14 @@ def _require_stack(options: MatrixOptions, columns: tuple[Column, ...]) -> None:
     if importlib.util.find_spec("torch") is None:
         raise MissingExtraError("otxgen matrix needs torch and the OpenMMLab stack (pip install 'otxgen[mm]')")
     if options.executor == "ray":
-        from otxgen.matrix.executors import import_ray
+        from otxgen.matrix.executors import check_address, import_ray
 
         import_ray()
+        check_address(options.address)
+    elif options.gpu_share != 1.0:
+        raise UsageError("--gpu-share goes with --executor ray (the local pool gives each worker a GPU of its own)")
+    if options.gpu_share > 1 and options.gpu_share != int(options.gpu_share):
+        raise UsageError(f"--gpu-share {options.gpu_share:g}: a share of more than one GPU is a whole number of them")
     if any("export" in column.checks for column in columns) and importlib.util.find_spec("openvino") is None:
         raise MissingExtraError("--checks export needs the [export] extra (openvino is not installed)")
 

@@ -23,22 +23,24 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from otxgen.errors import InputError, MissingExtraError, UsageError
+from otxgen.errors import InputError, MissingExtraError, UsageError, WorkerStartError
 from otxgen.matrix.cells import Cell, Record, stopped_record
 from otxgen.matrix.slot import Limits, WorkerSlot
 
 OnRecord = Callable[[Record], None]
+Notify = Callable[[str], None]  # a line for the user (a node lost, a wait)
 Stop = Callable[[], bool]
 
 
 @dataclass(frozen=True)
 class RunReport:
     """What an executor says of its run: ``workers`` it ran; ``retried``: cells run again because the
-    node (or the Ray worker process) running them died; ``stopped``: why it stopped with cells left
-    (the cluster's head was lost, no CPU was left), or empty."""
+    node running them died; ``restarted``: because their Ray worker died on a live node; ``stopped``:
+    why it stopped with cells left (the cluster's head was lost, no CPU was left), or empty."""
 
     workers: int
     retried: int = 0
+    restarted: int = 0
     stopped: str = ""
 
 
@@ -127,6 +129,7 @@ def run_ray(
     on_record: OnRecord,
     stop: Stop,
     gpu_share: float = 1.0,
+    notify: Notify = lambda line: None,
 ) -> RunReport:
     """One actor per slot (``jobs``, or one per CPU of the cluster, never more than its live nodes have).
     With ``limits.device`` cuda (or auto, in a cluster that has GPUs), each actor asks for ``gpu_share``
@@ -135,7 +138,7 @@ def run_ray(
     ray = import_ray()
     with _ray_session(ray, address, jobs):
         share = _gpu_share(ray, limits.device, gpu_share)
-        return _RayRun(ray, limits, jobs, share).run(cells, on_record, stop)
+        return _RayRun(ray, limits, jobs, share, notify).run(cells, on_record, stop)
 
 
 def _gpu_share(ray: Any, device: str, share: float) -> float:
@@ -146,6 +149,9 @@ def _gpu_share(ray: Any, device: str, share: float) -> float:
         if device == "cuda":
             raise UsageError("--device cuda: the Ray cluster has no GPU (use --device auto or cpu)")
         return 0.0
+    most = max(node["Resources"].get("GPU", 0) for node in ray.nodes() if node["Alive"])
+    if share > most:
+        raise UsageError(f"--gpu-share {share:g}: no node of the Ray cluster has that many GPUs (the most: {most:g})")
     return share
 
 
@@ -153,58 +159,95 @@ class _RayRun:
     """The cells' queue, the actors that serve it and the cells they are running. An actor's node is
     asked for when it is created: until that answers, the actor is not placed yet."""
 
-    def __init__(self, ray: Any, limits: Limits, jobs: int | None, gpu_share: float) -> None:
-        self.ray, self.limits, self.jobs, self.gpu_share = ray, limits, jobs, gpu_share
+    def __init__(self, ray: Any, limits: Limits, jobs: int | None, gpu_share: float, notify: Notify) -> None:
+        self.ray, self.limits, self.jobs, self.gpu_share, self.notify = ray, limits, jobs, gpu_share, notify
         self.actor_class = ray.remote(num_cpus=1, num_gpus=gpu_share, max_restarts=0)(SlotActor)
         self.nodes: dict[Any, Any] = {}  # actor -> the reference of its node's name
         self.idle: list[Any] = []
         self.running: dict[Any, tuple[Any, Cell]] = {}  # task reference -> (actor, cell)
         self.head = _Head(ray.get_runtime_context().gcs_address)
         self.most = 0  # the most actors that ran at once
+        self.deaths: Counter[str] = Counter()  # cell key -> its Ray workers that died on live nodes
+        self.lost: dict[str, str] = {}  # cell key -> what died under it ("node", "worker"), until it runs again
+        self.again: Counter[str] = Counter()  # what died -> cells that then ran again
+        self.starved_since: float | None = None
 
     def run(self, cells: Sequence[Cell], on_record: OnRecord, stop: Stop) -> RunReport:
         pending: deque[Cell] = deque(cells)
-        deaths: Counter[str] = Counter()
-        retried, stopped = 0, ""
         self._grow(len(pending))
-        starved_since: float | None = None
+        stopped = ""
         while self.running or (pending and not stop()):
             if stopped := self.head.lost():  # Ray ends a driver whose head is gone for 60 s: stop first
                 break
             while self.idle and pending and not stop():
                 actor, cell = self.idle.pop(), pending.popleft()
                 self.running[actor.run.remote(cell.to_json())] = (actor, cell)
-            if not self.running:  # cells left and no actor: the cluster has no CPU now; wait for a node
-                if not self._grow(len(pending)):
-                    starved_since = starved_since or time.monotonic()
-                    if time.monotonic() - starved_since > NO_CPU_SECONDS:
-                        stopped = f"the Ray cluster has had no CPU for a cell for {NO_CPU_SECONDS:.0f} s"
-                        break
-                    time.sleep(TICK_SECONDS)
+            if not self.running:  # cells left and no actor: the cluster has no room now
+                if stopped := self._wait_for_room(len(pending)):
+                    break
                 continue
-            starved_since = None
             done, _ = self.ray.wait(list(self.running), num_returns=1, timeout=TICK_SECONDS)
             if not done:
                 pending.extendleft(self._unplaceable())
                 continue
-            actor, cell = self.running.pop(done[0])
-            try:
-                record = Record.from_json(self.ray.get(done[0]))
-            except self.ray.exceptions.RayActorError as error:
-                deaths[cell.key] += 0 if self._forget(actor) else 1
-                if deaths[cell.key] < MAX_ATTEMPTS:
-                    retried += 1
-                    pending.appendleft(cell)  # run again, on a live node
-                    self._grow(len(pending))
-                    continue
-                reason = f"the Ray worker running it died {MAX_ATTEMPTS} times: {str(error).splitlines()[0]}"
-                record = stopped_record(cell, "crash", reason, 0.0, {})
-                self._grow(len(pending))
-            else:
-                self.idle.append(actor)
-            on_record(record)
+            record = self._result(done[0], pending)
+            if record is not None:
+                on_record(record)
         self._close()
-        return RunReport(self.most, retried, stopped)
+        return RunReport(self.most, self.again["node"], self.again["worker"], stopped)
+
+    def _result(self, reference: Any, pending: deque[Cell]) -> Record | None:
+        """The record a finished task gives; None when its actor died under it and the cell went back to
+        the queue (the third death on live nodes is the cell's crash)."""
+        actor, cell = self.running.pop(reference)
+        try:
+            record = Record.from_json(self.ray.get(reference))
+        except self.ray.exceptions.RayActorError as error:
+            blameless = self._forget(actor)
+            self.deaths[cell.key] += 0 if blameless else 1
+            if self.deaths[cell.key] < MAX_ATTEMPTS:
+                self.lost[cell.key] = "node" if blameless else "worker"
+                died = "the node running it" if blameless else "its Ray worker"
+                self.notify(f"[!] {cell.arch} @ {cell.template}: {died} died; it runs again")
+                pending.appendleft(cell)
+                self._grow(len(pending))
+                return None
+            reason = f"the Ray worker running it died {MAX_ATTEMPTS} times: {str(error).splitlines()[0]}"
+            record = stopped_record(cell, "crash", reason, 0.0, {})
+            self._grow(len(pending))
+        except self.ray.exceptions.RayTaskError as error:  # the slot itself failed: no cell can run there
+            cause = getattr(error, "cause", None)
+            if isinstance(cause, WorkerStartError):
+                raise WorkerStartError(f"on Ray node {self._node_of(actor)}: {cause}") from None
+            raise
+        else:
+            self.idle.append(actor)
+        if cell.key in self.lost:
+            self.again[self.lost.pop(cell.key)] += 1
+        return record
+
+    def _wait_for_room(self, wanted: int) -> str:
+        """Start actors if the cluster has room again; else wait (saying so once), and after
+        ``NO_CPU_SECONDS`` the reason to stop."""
+        if self._grow(wanted):
+            self.starved_since = None
+            return ""
+        if self.starved_since is None:
+            self.starved_since = time.monotonic()
+            room = "CPU and GPU share" if self.gpu_share else "CPU"
+            self.notify(
+                f"[!] The Ray cluster has no {room} left for a cell: waiting up to {NO_CPU_SECONDS:.0f} s for a node"
+            )
+        if time.monotonic() - self.starved_since > NO_CPU_SECONDS:
+            return f"the Ray cluster has had no CPU for a cell for {NO_CPU_SECONDS:.0f} s"
+        time.sleep(TICK_SECONDS)
+        return ""
+
+    def _node_of(self, actor: Any) -> str:
+        try:
+            return str(self.ray.get(self.nodes[actor], timeout=5))
+        except (self.ray.exceptions.RayError, KeyError):
+            return "(unknown)"
 
     def _grow(self, wanted: int) -> int:
         """Start actors up to what the live nodes' CPUs (and ``jobs``) allow, for ``wanted`` cells; the
@@ -310,6 +353,24 @@ def _ray_session(ray: Any, address: str | None, jobs: int | None) -> Iterator[No
             yield
         finally:
             ray.shutdown()
+
+
+def check_address(address: str | None) -> None:
+    """Refuse, before anything starts, an ``--address`` that is not ``auto`` or ``HOST:PORT``, and a head
+    that does not answer there (Ray itself retries a closed port for many minutes)."""
+    if address is None or address == "auto":
+        return
+    form = "give the head's HOST:PORT (its GCS port, 6379 unless `ray start --port` said otherwise) or auto"
+    if "://" in address:
+        raise UsageError(f"--address {address}: Ray Client addresses are not used here; {form}")
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--address {address!r}: {form}")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5.0).close()
+    except OSError as error:
+        why = error.strerror or str(error) or type(error).__name__
+        raise InputError(f"cannot reach the Ray cluster's head ({why}). {NO_CONNECTION_HINT}", address) from None
 
 
 def _is_loopback(address: str) -> bool:
