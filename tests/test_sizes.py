@@ -163,7 +163,7 @@ def test_a_fixed_size_model_nothing_frees_is_refused_in_a_detector(tmp_path: Pat
     args = ["build", "--backbone", "timm.coat_lite_tiny", "--model", str(model), "--weights", "none"]
     result = CliRunner().invoke(main, [*args, "--no-smoke"])
     assert result.exit_code == 2, result.output
-    assert "timm.coat_lite_tiny does not run on" in result.stderr and "and of none up to 512" in result.stderr
+    assert "timm.coat_lite_tiny does not run on" in result.stderr and "and of none up to 256" in result.stderr
 
 
 def test_a_size_argument_the_user_set_is_kept_and_held_to_the_crop(tmp_path: Path) -> None:

@@ -23,9 +23,9 @@ ANY_SIZE_SIDES = (224, 256)
 CLASSIFIER_SIDE = 224
 # A detector's data preprocessor pads every batch to a multiple of ``pad_size_divisor`` (32 in most
 # configs). A backbone that runs only on multiples of a coarser side (a window of 7 at stride 32: 224)
-# gets the least of these at which it runs, on one and on two of it.
+# gets the least of these at which it runs, on one and on two of it: windows of up to 8 at stride 32.
 PAD_DIVISOR_KEY = "pad_size_divisor"
-PAD_DIVISORS = tuple(range(64, 513, 32))
+PAD_DIVISORS = tuple(range(64, 257, 32))
 PADDING_TASKS = ("detection", "instance-segmentation")
 # Pipeline steps that make every image one size, and the argument that holds it.
 SIZING_STEPS = {
