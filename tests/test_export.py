@@ -87,3 +87,46 @@ def test_build_passes_export_to_its_smoke_build(tmp_path: Path, monkeypatch: pyt
     assert "export openvino: max abs error" in result.stderr
     refused = CliRunner().invoke(main, ["build", "--backbone", "timm.resnet18", "--export", "onnx", "--no-smoke"])
     assert refused.exit_code == 2 and "--export runs in the smoke-build" in refused.stderr
+
+
+def test_outputs_that_are_not_pytorch_s_are_a_mismatch_not_a_pass() -> None:
+    """NaN compares as no error and a reshape hides another shape: both are mismatches, with why."""
+    import numpy as np
+    import torch
+
+    from otxgen.smoke.export import _compared
+
+    reference = (torch.ones(2, 3),)
+    nan = _compared("openvino", reference, [np.full((2, 3), np.nan, dtype=np.float32)], 0.0, 0, 1.0, 1.0)
+    assert nan.state == "mismatch" and "not finite" in nan.reason
+    infinite = _compared(
+        "openvino", (torch.full((2, 3), float("inf")),), [np.zeros((2, 3), np.float32)], 0.0, 0, 1.0, 1.0
+    )
+    assert infinite.state == "mismatch"
+    reshaped = _compared("openvino", reference, [np.ones((3, 2), np.float32)], 0.0, 0, 1.0, 1.0)
+    assert reshaped.state == "mismatch" and "shape (3, 2), PyTorch's (2, 3)" in reshaped.reason
+    assert _compared("openvino", reference, [np.ones((2, 3), np.float32)], 0.0, 0, 1.0, 1.0).state == "ok"
+
+
+def test_a_runtime_that_fails_on_its_input_is_an_inference_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Converted and compiled, then the runtime raises on the input: the export's own failure, at its
+    stage, never the model's build."""
+    import torch
+
+    from otxgen.facts.deploys import failed_stage
+    from otxgen.smoke import export
+
+    class Tensors(torch.nn.Module):  # an mm model's tensor mode, in small
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3)
+
+        def forward(self, x: torch.Tensor, samples: object, mode: str) -> torch.Tensor:
+            return self.conv(x)
+
+    def failing(array: object) -> list[object]:
+        raise RuntimeError("Exception from the runtime: bad input")
+
+    monkeypatch.setattr(export, "_openvino", lambda graph, x: (failing, 0))
+    report = export.export_check(Tensors(), 32, "openvino")
+    assert report.state == "failed" and failed_stage(f"openvino: {report.reason}") == "inference", report.reason

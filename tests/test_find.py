@@ -128,3 +128,56 @@ def test_sort_and_weights_only() -> None:
     known = [float(cell.rstrip("*")) for cell in cells if cell]
     assert known == sorted(known) and len(known) > 300
     assert all(not cell for cell in cells[len(known) :])  # unknown figures last
+
+
+def test_deployable_only_keeps_what_the_committed_deployment_matrix_exported() -> None:
+    """``find --task T --deployable-only`` against ``schemas/deploys.json`` read here: a cell deploys when
+    every check, export included, passed; the others show where they failed, and backbones the file does
+    not hold yet show "?"."""
+    from importlib import resources
+
+    data = json.loads(resources.files("otxgen.schemas").joinpath("deploys.json").read_text())
+    for task in ("classification", "detection"):
+        template = next(t for t, meta in data["templates"].items() if meta["task"] == task and meta["default"])
+        assert "export" in data["templates"][template]["checks"]
+        deployed = {b for b, row in data["cells"].items() if template in row and row[template][1] == "ok"}
+        code, out, _ = _find("--backbone", "--task", task, "--deployable-only", "--format", "json")
+        assert code == 0
+        listed = json.loads(out)["backbones"]
+        assert listed and {b["type"] for b in listed} == deployed
+        assert all(b["deploys"] == {"template": template, "deploys": "yes", "reason": ""} for b in listed)
+    code, out, _ = _find("--backbone", "--task", "detection", "--format", "json")
+    rows = {b["type"]: b["deploys"] for b in json.loads(out)["backbones"]}
+    template = next(t for t, meta in data["templates"].items() if meta["task"] == "detection" and meta["default"])
+    measured = {b for b, row in data["cells"].items() if template in row}
+    assert all((rows[b] is not None) == (b in measured) for b in rows), "not measured yet: None, shown as ?"
+    _, table, _ = _find("--backbone", "torchvision", "--task", "classification")
+    assert "| Deploys" in table
+    _, table, _ = _find("--backbone", "mmdet", "--task", "segmentation")
+    assert "| Verified" in table and "Deploys" not in table, "the deployment matrix covers two tasks"
+
+
+def test_deployable_only_needs_a_task() -> None:
+    code, _, err = _find("--backbone", "mmdet", "--deployable-only")
+    assert code == 2 and "--deployable-only needs --task" in err
+
+
+def test_a_failed_export_is_read_back_as_its_stage() -> None:
+    """The words the export check begins a failure with, read back as the stage by the committed matrix."""
+    from otxgen.facts.deploys import COMPILE_FAILED, CONVERSION_FAILED, INFERENCE_FAILED
+    from otxgen.matrix.verified import Verified
+
+    def cell(furthest: str, outcome: str, reason: str, checks: tuple[str, ...]) -> Verified:
+        return Verified("timm.x", "t", "detection", checks, furthest, outcome, reason)
+
+    export = ("static", "build", "forward", "export")
+    assert cell("export", "ok", "", export).deploys == "yes"
+    assert cell("forward", "failed", f"openvino: {CONVERSION_FAILED} at aten::foo: no", export).deploys == "conversion"
+    assert cell("forward", "failed", f"openvino: {COMPILE_FAILED} Exception from src", export).deploys == "compile"
+    assert cell("forward", "failed", "openvino: output 0: max abs error 3 > 0.001", export).deploys == "mismatch"
+    assert cell("forward", "failed", f"openvino: {INFERENCE_FAILED} Exception", export).deploys == "inference"
+    quoting = f"openvino: {CONVERSION_FAILED} at aten::x: the op said {COMPILE_FAILED}"
+    assert cell("forward", "failed", quoting, export).deploys == "conversion", "the stage is where it begins"
+    assert cell("forward", "hang", "no result after 300 s", export).deploys == "hang"
+    assert cell("build", "failed", "the forward failed", export).deploys is None, "no model ran: nothing to deploy"
+    assert cell("forward", "ok", "", export[:3]).deploys is None, "the export was not asked"

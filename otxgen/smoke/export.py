@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from otxgen.errors import MissingExtraError
-from otxgen.facts.deploys import COMPILE_FAILED, CONVERSION_FAILED
+from otxgen.facts.deploys import COMPILE_FAILED, CONVERSION_FAILED, INFERENCE_FAILED
 
 FORMATS = ("openvino", "onnx")
 ATOL, RTOL = 1e-4, 1e-3
@@ -106,9 +106,14 @@ def export_check(model: nn.Module, size: int, fmt: str) -> ExportReport:
     require_runtime(fmt)
     graph = tensor_graph(model).eval()
     x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(size))
-    with torch.no_grad():
-        reference = graph(x)
-        torch_ms = _median_ms(lambda: graph(x))
+    try:
+        with torch.no_grad():
+            reference = graph(x)
+            torch_ms = _median_ms(lambda: graph(x))
+    except Exception as error:  # noqa: BLE001 - the graph that would be exported does not run: nothing to convert
+        return ExportReport(
+            fmt, "failed", f"{CONVERSION_FAILED}: its tensor graph does not run ({_first_line(error)})"[:300]
+        )
     start = time.perf_counter()
     try:
         with warnings.catch_warnings():  # tracer notices about Python values in the graph: not ours to show
@@ -120,8 +125,11 @@ def export_check(model: nn.Module, size: int, fmt: str) -> ExportReport:
     except Exception as error:  # noqa: BLE001 - a conversion that fails is the finding
         return ExportReport(fmt, "failed", conversion_failure(error), time.perf_counter() - start)
     convert_s = time.perf_counter() - start
-    outputs = run(x.numpy())
-    runtime_ms = _median_ms(lambda: run(x.numpy()))
+    try:
+        outputs = run(x.numpy())
+        runtime_ms = _median_ms(lambda: run(x.numpy()))
+    except Exception as error:  # noqa: BLE001 - compiled, and the runtime fails on an input
+        return ExportReport(fmt, "failed", f"{INFERENCE_FAILED} {_first_line(error)}"[:300], convert_s)
     return _compared(fmt, reference, outputs, convert_s, size_bytes, torch_ms, runtime_ms)
 
 
@@ -208,9 +216,17 @@ def _compared(
     worst_abs = worst_rel = 0.0
     problems = []
     for index, (ref, out) in enumerate(zip(reference, outputs, strict=True)):
-        got = torch.as_tensor(out).reshape(ref.shape).to(ref.dtype)
-        error = float((got - ref).abs().max()) if ref.numel() else 0.0
-        scale = float(ref.abs().max()) if ref.numel() else 0.0
+        got = torch.as_tensor(out)
+        if tuple(got.shape) != tuple(ref.shape):
+            problems.append(f"output {index}: shape {tuple(got.shape)}, PyTorch's {tuple(ref.shape)}")
+            continue
+        got = got.to(ref.dtype)
+        if not torch.equal(torch.isfinite(got), torch.isfinite(ref)):  # NaN compares as no error
+            problems.append(f"output {index}: not finite where PyTorch's is, or finite where it is not")
+            continue
+        finite = torch.isfinite(ref)
+        error = float((got - ref)[finite].abs().max()) if finite.any() else 0.0
+        scale = float(ref[finite].abs().max()) if finite.any() else 0.0
         worst_abs, worst_rel = max(worst_abs, error), max(worst_rel, error / scale if scale else 0.0)
         if error > ATOL + RTOL * scale:
             problems.append(f"output {index}: max abs error {error:.3g} > {ATOL:g} + {RTOL:g} x {scale:.3g}")
