@@ -157,9 +157,11 @@ def test_deployable_only_keeps_what_the_committed_deployment_matrix_exported() -
     assert "| Verified" in table and "Deploys" not in table, "the deployment matrix covers two tasks"
 
 
-def test_deployable_only_needs_a_task() -> None:
+def test_deployable_only_needs_a_task_the_deployment_matrix_covers() -> None:
     code, _, err = _find("--backbone", "mmdet", "--deployable-only")
     assert code == 2 and "--deployable-only needs --task" in err
+    code, _, err = _find("--backbone", "--task", "segmentation", "--deployable-only")
+    assert code == 2 and "measured for classification and detection, not segmentation" in err
 
 
 def test_a_failed_export_is_read_back_as_its_stage() -> None:

@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -152,6 +153,33 @@ def test_a_committed_failure_answers_the_same_cell_with_more_checks(local_run: P
         same = ("outcome", "furthest", "failed_check")
         assert [getattr(again, name) for name in same] == [getattr(record, name) for name in same]
         assert again.reason and record.reason.startswith(again.reason)  # as committed: its first 160 characters
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: [data],  # a list, not the file's mapping
+        lambda data: {**data, "format": 2},
+        lambda data: _one_cell(data, ["export", "ok", ""]),  # a check its template does not ask
+        lambda data: _one_cell(data, ["static", "ok", ""]),  # a pass short of the last check
+        lambda data: _one_cell(data, ["", "failed", None]),
+        lambda data: _one_cell(data, ["", "failed"]),
+    ],
+)
+def test_a_seed_that_is_not_a_committed_matrix_is_refused_before_anything_starts(
+    damage: Any, local_run: Path, tmp_path: Path
+) -> None:
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps(damage(json.loads((local_run / "verified.json").read_text()))))
+    code, _, stderr = _matrix(*_args(tmp_path / "out", "--seed", str(seed), "--max-minutes", "0"))
+    assert code == 2 and "not a committed matrix" in stderr, stderr
+    assert not (tmp_path / "out").exists()
+
+
+def _one_cell(data: dict[str, Any], cell: list[Any]) -> dict[str, Any]:
+    backbone = next(iter(data["cells"]))
+    template = next(iter(data["cells"][backbone]))
+    return {**data, "cells": {**data["cells"], backbone: {template: cell}}}
 
 
 def test_rerun_computes_the_selected_recorded_cells_again(local_run: Path, tmp_path: Path) -> None:

@@ -325,3 +325,23 @@ def test_gpu_shares_that_cannot_be_are_usage_errors(tmp_path: Path) -> None:
     assert code == 2 and "a whole number of them" in stderr, stderr
     code, stderr = _matrix(*_args(tmp_path, "--gpu-share", "0.5"))
     assert code == 2 and "--gpu-share goes with --executor ray" in stderr, stderr
+
+
+def test_a_port_where_something_else_listens_is_refused_at_once(tmp_path: Path) -> None:
+    """An HTTP server where the head should be: Ray would retry it for minutes; otxgen says what answers."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_port(port)
+        code, stderr = _matrix(*_args(tmp_path / "out", "--executor", "ray", "--address", f"127.0.0.1:{port}"))
+    finally:
+        server.kill()
+        server.wait()
+    assert code == 2 and "what listens there is not a Ray head (it answers" in stderr, stderr
+    assert not (tmp_path / "out").exists()

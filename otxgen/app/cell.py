@@ -25,7 +25,10 @@ from otxgen.matrix.cells import Cell, Outcome, Record, StepResult, StepState, on
 SMALL_INPUT = 64  # two levels at the deepest stride (32) of every template's backbone
 FAULTS_VARIABLE = "OTXGEN_MATRIX_FAULTS"  # test hook: "hang:TYPE@TEMPLATE,oom:TYPE@TEMPLATE,crash:,slow:..."
 SLOW_SECONDS = 3.0  # what a ``slow`` cell adds: long enough to be lost with its node
-_MEMORY = re.compile(r"MemoryError|can't allocate memory|not enough memory|Cannot allocate memory|bad_alloc")
+# How running out of memory reads in a step's reason (Python, torch's CPU allocator, OpenVINO's allocator)
+_MEMORY = re.compile(
+    r"MemoryError|can't allocate memory|not enough memory|Cannot allocate memory|bad_alloc|runtime/allocator\.cpp"
+)
 Phase = Callable[[str, dict[str, StepResult]], None]
 
 

@@ -36,6 +36,10 @@ def find_backbones(options: FindBackboneOptions, say: Say) -> Outcome:
     if options.deployable_only:
         if deploys is None:
             raise UsageError("--deployable-only needs --task: deployments are checked in the task's default template")
+        if not deploys:
+            raise UsageError(
+                f"--deployable-only: deployments are measured for classification and detection, not {options.task}"
+            )
         rows = [b for b in rows if b["type"] in deploys and deploys[b["type"]].deploys == "yes"]
     if options.weights_only:
         rows = [b | {"archs": [a for a in b.get("archs", []) if a["weights"]]} for b in rows]

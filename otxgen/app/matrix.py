@@ -33,7 +33,7 @@ from otxgen.matrix.plan import (
 from otxgen.matrix.report import Column, Matrix, heatmap_html, matrix_json, matrix_of, summary_markdown
 from otxgen.matrix.slot import Limits
 from otxgen.matrix.store import RecordStore, dump_json
-from otxgen.matrix.verified import VERIFIED_FILE, parse_verified, render_verified, seed_record
+from otxgen.matrix.verified import VERIFIED_FILE, VerifiedMatrix, parse_verified, render_verified, seed_record
 from otxgen.matrix.worker import GPUS_VARIABLE
 from otxgen.options import MatrixOptions
 
@@ -50,11 +50,12 @@ def matrix(options: MatrixOptions, say: Say) -> Outcome:
     )
     cells = plan_cells(options.backbones, options.templates, checks, options.all_options)
     _require_stack(options, columns)
+    committed = [(path, _committed(path)) for path in dict.fromkeys(options.seed)]  # before any folder
     folder = _output_folder(options.out)
     with fsio.folder_lock(folder):
         store = RecordStore(folder)
         records = store.load()
-        seeded = _seeded(options.seed, [c for c in cells if c.key not in records])
+        seeded = _seeded(committed, [c for c in cells if c.key not in records])
         rerun = _rerun(options.rerun, cells, {**seeded, **records})
         seeded = {key: record for key, record in seeded.items() if key not in rerun}
         for record in seeded.values():  # in the records as if computed here
@@ -62,7 +63,7 @@ def matrix(options: MatrixOptions, say: Say) -> Outcome:
         records.update(seeded)
         todo = [cell for cell in cells if cell.key not in records or cell.key in rerun]
         recorded = len(cells) - len(todo) - len(seeded)
-        sources = ", ".join(str(path) for path in options.seed)
+        sources = ", ".join(str(path) for path, _ in committed)
         seeds = f" {len(seeded)} taken from {sources}," if options.seed else ""
         say(f"[*] {len(cells)} cells: {recorded} already recorded in {folder},{seeds} {len(todo)} to run")
         try:
@@ -94,18 +95,24 @@ def _rerun(selectors: tuple[str, ...], cells: list[Cell], records: dict[str, Rec
     }
 
 
-def _seeded(paths: tuple[Path, ...], cells: list[Cell]) -> dict[str, Record]:
-    """The records of the cells that ``paths`` (committed matrices, the first that answers a cell
-    first) hold as the same work, or whose result they imply (marked ``seed:`` in their worker)."""
+def _committed(path: Path) -> VerifiedMatrix:
+    """A committed matrix given to ``--seed``, read and checked whole: a file that is not one is exit 2."""
+    try:
+        matrix = parse_verified(json.loads(path.read_text(encoding="utf-8")))
+    except OSError as error:
+        raise InputError(f"cannot read the seed: {error.strerror or error}", str(path)) from None
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as error:
+        raise InputError(f"not a committed matrix ({type(error).__name__}: {error})", str(path)) from None
+    return matrix
+
+
+def _seeded(committed: list[tuple[Path, VerifiedMatrix]], cells: list[Cell]) -> dict[str, Record]:
+    """The records of the cells that the committed matrices (the first that answers a cell first) hold
+    as the same work, or whose result they imply (marked ``seed:`` in their worker). A committed hang or
+    out-of-memory is taken as it was found, under that run's limits (``--rerun hang`` computes it again)."""
     seeded: dict[str, Record] = {}
-    for path in paths:
-        try:
-            committed = parse_verified(json.loads(path.read_text(encoding="utf-8")))
-        except OSError as error:
-            raise InputError(f"cannot read the seed: {error.strerror or error}", str(path)) from None
-        except (ValueError, KeyError, TypeError) as error:
-            raise InputError(f"not a committed matrix ({error})", str(path)) from None
-        found = ((cell.key, seed_record(committed, cell, path.name)) for cell in cells if cell.key not in seeded)
+    for path, matrix in committed:
+        found = ((cell.key, seed_record(matrix, cell, path.name)) for cell in cells if cell.key not in seeded)
         seeded.update({key: record for key, record in found if record is not None})
     return seeded
 

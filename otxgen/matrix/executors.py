@@ -364,17 +364,41 @@ def check_address(address: str | None) -> None:
     if "://" in address:
         raise UsageError(f"--address {address}: Ray Client addresses are not used here; {form}")
     host, _, port = address.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise UsageError(f"--address {address!r}: {form}")
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=5.0).close()
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=5.0) as head:
+            answer = _greeting(head)
     except OSError as error:
         why = error.strerror or str(error) or type(error).__name__
         raise InputError(f"cannot reach the Ray cluster's head ({why}). {NO_CONNECTION_HINT}", address) from None
+    if answer is not None and not _is_http2(answer):
+        said = (answer[:40].decode("ascii", "replace").splitlines() or [""])[0]
+        raise InputError(f"what listens there is not a Ray head (it answers {said!r}); {form}", address)
+
+
+# The start of an HTTP/2 connection (gRPC, the head's protocol): its preface and an empty SETTINGS frame.
+_HTTP2_HELLO = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+
+def _greeting(connection: socket.socket) -> bytes | None:
+    """The first bytes a server answers an HTTP/2 hello with; None when it says nothing in 2 s."""
+    connection.settimeout(2.0)
+    try:
+        connection.sendall(_HTTP2_HELLO)
+        return connection.recv(64) or None
+    except OSError:
+        return None
+
+
+def _is_http2(answer: bytes) -> bool:
+    """An HTTP/2 server (gRPC, the head's) begins with a SETTINGS frame: 3 bytes of length, type 4, a
+    flags byte, stream 0. Anything else (``HTTP/1.0 400``, a page) is another server."""
+    return len(answer) >= 9 and answer[3] == 4 and answer[5:9] == bytes(4)
 
 
 def _is_loopback(address: str) -> bool:
-    host = address.rpartition(":")[0] or address
+    host = (address.rpartition(":")[0] or address).strip("[]")
     if host == "localhost":
         return True
     with contextlib.suppress(ValueError):

@@ -125,8 +125,11 @@ def load_verified(file: str = VERIFIED_FILE) -> VerifiedMatrix:
 
 
 def parse_verified(data: dict[str, Any]) -> VerifiedMatrix:
-    if data.get("format") != FORMAT:
-        raise ValueError(f"{VERIFIED_FILE}: format {data.get('format')!r}, expected {FORMAT}")
+    """The committed file's data; ``ValueError`` where a cell says what no run records (a furthest check
+    its template does not ask, an outcome that is no outcome, a pass short of the last check)."""
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        found = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise ValueError(f"{VERIFIED_FILE}: format {found!r}, expected {FORMAT}")
     templates: dict[str, dict[str, Any]] = data["templates"]
     cells = {
         (backbone, tid): Verified(
@@ -135,7 +138,19 @@ def parse_verified(data: dict[str, Any]) -> VerifiedMatrix:
         for backbone, row in data["cells"].items()
         for tid, (furthest, outcome, reason) in row.items()
     }
+    for cell in cells.values():
+        _check_cell(cell)
     return VerifiedMatrix(templates, cells, dict(data.get("versions", {})), dict(data.get("args", {})))
+
+
+def _check_cell(cell: Verified) -> None:
+    where = f"{cell.backbone} in {cell.template}"
+    if cell.outcome not in OUTCOMES or not isinstance(cell.reason, str):
+        raise ValueError(f"{where}: outcome {cell.outcome!r}, reason {cell.reason!r}")
+    if cell.furthest is not None and cell.furthest not in cell.checks:
+        raise ValueError(f"{where}: {cell.furthest!r} is not one of the checks {list(cell.checks)}")
+    if (cell.outcome == "ok") != (cell.furthest == cell.checks[-1]):
+        raise ValueError(f"{where}: {cell.outcome} with {cell.furthest or 'no check'} passed of {list(cell.checks)}")
 
 
 def seed_record(matrix: VerifiedMatrix, cell: Cell, source: str) -> Record | None:
