@@ -346,7 +346,8 @@ def _ray_session(ray: Any, address: str | None, jobs: int | None) -> Iterator[No
     with _loopback(ray, address is None or _is_loopback(address)):
         try:
             quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
-            ray.init(address=address, **quiet, **local)
+            # "local": a new cluster even where one already runs here (Ray would join that one instead)
+            ray.init(address=address or "local", **quiet, **local)
         except ConnectionError as error:
             raise InputError(f"cannot connect to the Ray cluster ({error}). {NO_CONNECTION_HINT}", address) from None
         try:
