@@ -18,6 +18,7 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
+from otxgen.config.fold import fold
 from otxgen.config.located import JsonPath, Located, Where
 from otxgen.config.mutations import Effects, aliased, effects, names_in
 from otxgen.errors import InputError
@@ -94,8 +95,11 @@ def base_entries(names: Located) -> list[str]:
 
 def read_config(text: str, file: str) -> ConfigFacts:
     """Parse ``text`` (a model config) into ``ConfigFacts``; what Python (and so mmengine) would refuse to
-    compile, or what nests too deeply to read safely, is an ``InputError`` at its position."""
-    undefined = _undefined_names(_check_compiles(text, file), text, file)
+    compile, or what nests too deeply to read safely, is an ``InputError`` at its position. Large
+    pure literals are read apart (``otxgen.config.fold``), so the cost grows with the file's size."""
+    folded = fold(text)
+    text = folded.text
+    undefined = _undefined_names(_check_compiles(text, file), text, file, set(folded.values))
     try:
         module = cst.parse_module(text)
     except cst.ParserSyntaxError as error:
@@ -108,7 +112,7 @@ def read_config(text: str, file: str) -> ConfigFacts:
             line, col, cause = error.editor_line, error.editor_column, error.message
         raise InputError(f"invalid Python: {cause}", file, line, col) from None
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    evaluator = _Evaluator(module, wrapper.resolve(PositionProvider), file)
+    evaluator = _Evaluator(module, wrapper.resolve(PositionProvider), file, folded.values)
     read_base = False
     suspects: list[tuple[cst.CSTNode, Effects]] = []
     aliases: list[tuple[str, set[str]]] = []
@@ -162,7 +166,7 @@ def _check_compiles(text: str, file: str) -> ast.Module:
 _GIVEN = frozenset({"_base_", "fileDirname", "fileBasename", "fileBasenameNoExtension", "fileExtname"})
 
 
-def _undefined_names(tree: ast.Module, text: str, file: str) -> list[tuple[Where, str]]:
+def _undefined_names(tree: ast.Module, text: str, file: str, given: set[str]) -> list[tuple[Where, str]]:
     """Names the module's own code reads but nothing binds (Python's symbol table decides, so scopes of
     functions and comprehensions are right), each at its first module-level use. A star import could
     bind anything: then none is reported."""
@@ -176,7 +180,7 @@ def _undefined_names(tree: ast.Module, text: str, file: str) -> list[tuple[Where
         for symbol in table.get_symbols()
         if symbol.is_referenced() and not (symbol.is_assigned() or symbol.is_imported())
     }
-    unbound -= _GIVEN | set(dir(builtins))
+    unbound -= _GIVEN | given | set(dir(builtins))
     found: dict[str, Where] = {}
     stack: list[ast.AST] = [tree]
     while stack and len(found) < len(unbound):
@@ -241,9 +245,21 @@ class _UnresolvedError(Exception):
     """An expression that cannot be evaluated without executing the file."""
 
 
+_SCALARS = {str, int, float, bool, type(None)}
+
+
+def _copied(value: Any) -> Any:
+    """A deep copy of ``value``; a tuple of immutable scalars is its own copy (a folded list of class
+    names is read fast, then not copied element by element each time a name reads it)."""
+    if isinstance(value, tuple) and set(map(type, value)) <= _SCALARS:
+        return value
+    return copy.deepcopy(value)
+
+
 class _Evaluator:
-    def __init__(self, module: cst.Module, positions: Any, file: str) -> None:
+    def __init__(self, module: cst.Module, positions: Any, file: str, folded: dict[str, Any]) -> None:
         self.module, self.positions, self.file = module, positions, file
+        self.folded = folded  # the values of the literals folded out of the text, by placeholder
         self.names = Located({})
 
     def assign(self, node: cst.Assign) -> None:
@@ -347,10 +363,12 @@ class _Evaluator:
     def _name(self, name: str, path: JsonPath) -> Any:
         if name in _CONSTANTS:
             return _CONSTANTS[name]
+        if name in self.folded:  # a placeholder stands once in the text: its value is read once
+            return self.folded[name]
         if name not in self.names.value:
             raise _UnresolvedError
         self._copy_positions((name,), path)
-        return copy.deepcopy(self.names.value[name])
+        return _copied(self.names.value[name])
 
     def _copy_positions(self, source: JsonPath, target: JsonPath) -> None:
         """Positions inside a name's value point at its definition; the value itself at the use site."""
