@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from otxgen.facts.consumers import (
+    LEVEL_PRESERVING_NECKS,
     PYRAMID_NECK,
     RESCALING_NECKS,
     SAME_WIDTH_RESCALERS,
@@ -13,6 +14,7 @@ from otxgen.facts.consumers import (
     backbone_readers,
     consumer_overrides,
     fed_strides,
+    known_as,
     level_strides,
 )
 
@@ -140,3 +142,48 @@ def test_a_family_bound_optimizer_constructor_is_named_for_another_family() -> N
             assert fails, name
         else:
             assert not fails, name
+
+
+def _subclasses(library: str, base: str) -> list[str]:
+    """The classes the live library registers that subclass ``base`` (read from its registry)."""
+    import importlib
+
+    importlib.import_module(f"{library}.models")
+    registered = importlib.import_module(f"{library}.registry").MODELS.module_dict
+    return sorted(
+        name
+        for name, cls in registered.items()
+        if isinstance(cls, type) and cls is not registered[base] and issubclass(cls, registered[base])
+    )
+
+
+@pytest.mark.parametrize(("library", "base", "facts"), [("mmdet", "FPN", LEVEL_PRESERVING_NECKS)])
+def test_a_part_that_subclasses_a_known_part_is_read_as_it(library: str, base: str, facts: frozenset[str]) -> None:
+    subclasses = _subclasses(library, base)
+    assert subclasses, f"{library} registers no subclass of {base}"
+    model = {
+        "neck": {"type": base, "in_channels": [256, 512, 1024, 2048], "start_level": 1, "num_outs": 5},
+        "bbox_head": {"anchor_generator": {"strides": [8, 16, 32, 64, 128]}},
+    }
+    for name in subclasses:
+        assert known_as({"type": f"{library}.{name}"}, facts) in (name, base), name  # RFP is named itself
+        sub = {**model, "neck": {**model["neck"], "type": name}}
+        assert level_strides(sub) == {
+            level: (stride, why.replace(base, name)) for level, (stride, why) in level_strides(model).items()
+        }
+    assert known_as({"type": "MyOwnFPN"}, facts) == "" and known_as({"type": base}, facts) == base
+
+
+def test_the_committed_lineage_is_the_live_registrys() -> None:
+    """Each committed entry names classes the live library registers, in its class hierarchy."""
+    import importlib
+
+    from otxgen.facts.lineage import _table
+
+    for library, parts in _table().items():
+        importlib.import_module(f"{library}.models")
+        registered = importlib.import_module(f"{library}.registry").MODELS.module_dict
+        for name, bases in parts.items():
+            assert [b for b in registered[name].__mro__[1:] if registered.get(b.__name__) is b] == [
+                registered[b] for b in bases
+            ]

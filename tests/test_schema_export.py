@@ -19,6 +19,7 @@ def _copy_committed(tmp_path: Path, library: str) -> Path:
     out = tmp_path / "schemas"
     shutil.copytree(SCHEMAS / library, out / library)
     shutil.copy(SCHEMAS / "index.json", out / "index.json")
+    shutil.copy(SCHEMAS / "lineage.json", out / "lineage.json")
     return out
 
 
@@ -62,6 +63,7 @@ FOREIGN = {
     "mmdet/ResNet.json": '{"backbones": "my own list"}\n',
     "index.json ": '{"format": 1, "libraries": "abc"}\n',  # another tool's index with a format number
     "index.json  ": '{"format": 1, "libraries": {}, "backbones": [1]}\n',
+    "lineage.json": '{"lineage": "my family tree"}\n',
 }
 
 

@@ -398,18 +398,18 @@ def _refuse_single_stride_into_pyramid(host: dict[str, Any], outputs: ShapeResul
     """A ViT-style backbone gives every level at one stride; a pyramid neck (FPN...) built on it would
     run, but its levels would all see the same resolution and the anchors' strides would be wrong. The
     converse too: a neck that rescales single-stride levels into a pyramid, fed a pyramid."""
-    from otxgen.facts.consumers import LEVEL_PRESERVING_NECKS, RESCALING_NECKS, first_of, type_name
+    from otxgen.facts.consumers import LEVEL_PRESERVING_NECKS, RESCALING_NECKS, first_of, known_as, type_name
 
     neck = first_of(host.get("neck"))
     strides = {o.stride for o in outputs.outputs}
-    if neck is not None and type_name(neck) in RESCALING_NECKS and len(strides) > 1:
+    if neck is not None and known_as(neck, RESCALING_NECKS) and len(strides) > 1:
         message = (
             f"the {type_name(neck)} neck rescales single-stride levels (a ViT's) into a pyramid, but the new "
             f"backbone's levels already are one (strides {', '.join(str(o.stride) for o in outputs.outputs)}); "
             "start from a config with a pyramid neck such as FPN"
         )
         raise _RefusalError((*host_path, "neck"), message)
-    if neck is None or type_name(neck) not in LEVEL_PRESERVING_NECKS or len(outputs.outputs) < 2 or len(strides) > 1:
+    if neck is None or not known_as(neck, LEVEL_PRESERVING_NECKS) or len(outputs.outputs) < 2 or len(strides) > 1:
         return
     message = (
         f"the new backbone gives every level at stride {strides.pop()}, but the {type_name(neck)} neck expects a "
@@ -696,6 +696,7 @@ def _classifier_overrides(
         TOKEN_HEADS,
         first_of,
         is_pooling_neck,
+        known_as,
         type_name,
     )
 
@@ -706,7 +707,7 @@ def _classifier_overrides(
     if pooled and neck is not None and is_pooling_neck(neck):
         override["neck"] = None
         notes.append(f"removed neck {type_name(neck)}: the new backbone gives pooled vectors itself")
-    elif not pooled and model.get("neck") is None and type_name(model.get("head")) not in MAP_HEADS:
+    elif not pooled and model.get("neck") is None and not known_as(model.get("head"), MAP_HEADS):
         override["neck"] = dict(POOLING_NECK)
         notes.append("added neck GlobalAveragePooling: the head takes pooled vectors and the backbone gives maps")
     elif neck is not None and type_name(neck) == "GlobalAveragePooling" and neck.get("dim", 2) != ndim - 2:
@@ -715,7 +716,7 @@ def _classifier_overrides(
             f"neck GlobalAveragePooling pools {ndim - 2}-D now (dim={ndim - 2}): the backbone's outputs are {ndim}-D"
         )
     head = model.get("head")
-    if isinstance(head, dict) and type_name(head) in TOKEN_HEADS and not pooled:
+    if isinstance(head, dict) and known_as(head, TOKEN_HEADS) and not pooled:
         kept = {k: head[k] for k in LINEAR_HEAD_KEEPS if k in head and k != "init_cfg"}
         override["head"] = {"_delete_": True, "type": LINEAR_HEAD, **kept, "in_channels": channels[-1]}
         notes.append(f"head {type_name(head)} reads a class token: replaced by {LINEAR_HEAD} (kept: {', '.join(kept)})")

@@ -21,6 +21,7 @@ from otxgen.facts.consumers import (
     ConsumerError,
     fed_strides,
     first_of,
+    known_as,
     rescaling_factors,
     type_name,
 )
@@ -37,7 +38,7 @@ def without_a_rescaler(host: dict[str, Any], outputs: ShapeResult, facts: list[s
     neck_value = host.get("neck")
     neck = first_of(neck_value)
     strides = {o.stride for o in outputs.outputs}
-    if neck is None or type_name(neck) not in RESCALING_NECKS or len(strides) < 2:
+    if neck is None or not known_as(neck, RESCALING_NECKS) or len(strides) < 2:
         return {}
     rest = list(neck_value[1:]) if isinstance(neck_value, (list, tuple)) else []
     facts.append(
@@ -77,7 +78,7 @@ def with_a_pyramid(
     if rescaling_factors(neck) is not None:
         return _rescaler_kept(neck, rest, old, backbone, schema, outputs, given, scope, catalog, facts)
     wanted, read = _fed(host, old, scope, catalog), _read_levels(neck)
-    pyramid = type_name(neck) in LEVEL_PRESERVING_NECKS | REVERSED_NECKS  # YOLOV3Neck: read deepest first
+    pyramid = known_as(neck, LEVEL_PRESERVING_NECKS | REVERSED_NECKS)  # YOLOV3Neck: read deepest first
     if not pyramid or wanted is None or read is None or read[-1] >= len(wanted):
         return backbone, outputs, {}
     wanted = [wanted[level] for level in read]
@@ -164,12 +165,12 @@ def _rescaler_kept(
     if any(t != int(t) for t in targets) or _factors(stride, [int(t) for t in targets]) is None:
         message = f"{type_name(neck)} cannot resize stride {stride} by powers of two to the strides it gave"
         raise ConsumerError(("neck",), f"{message} ({', '.join(f'{t:g}' for t in targets)})")
-    width = neck.get(SAME_WIDTH_RESCALERS.get(type_name(neck), ""))
+    width = neck.get(SAME_WIDTH_RESCALERS.get(known_as(neck, SAME_WIDTH_RESCALERS), ""))
     channels = [int(o.channels or 0) for o in outputs.outputs]
     if not isinstance(width, int):  # it takes in_channels (the consumer overrides set them)
         if factors == held:
             return backbone, outputs, {}
-        argument = RESCALING_NECKS[type_name(neck)][0]
+        argument = RESCALING_NECKS[known_as(neck, RESCALING_NECKS)][0]
         facts.append(f"neck {type_name(neck)} {argument}={factors}: the new backbone's stride is {stride}, not {was}")
         rescaled = {**neck, argument: [int(f) if f == int(f) else f for f in factors]}
         return backbone, outputs, {"neck": [rescaled, *rest] if rest else {argument: rescaled[argument]}}

@@ -23,6 +23,9 @@ from otxgen.libraries import LIBRARIES
 from otxgen.options import SchemaExportOptions
 
 INDEX_FORMAT = 1
+# ``lineage.json``: which registered model parts subclass which, per library (read by the facts layer,
+# ``otxgen.facts.lineage``): a neck that subclasses FPN is read as an FPN.
+LINEAGE_FILE, LINEAGE_FORMAT = "lineage.json", 1
 
 
 def render(data: Any) -> str:
@@ -44,9 +47,12 @@ def export(options: SchemaExportOptions, say: Say) -> Outcome:
     index = _own(out / "index.json", "format") or {}
     index_libraries: dict[str, Any] = dict(index.get("libraries", {}))
     backbones = [b for b in index.get("backbones", []) if b.get("library") not in libraries]
+    lineage: dict[str, Any] = dict((_own(out / LINEAGE_FILE, "lineage") or {}).get("lineage", {}))
     for library in libraries:
-        schemas, info = _export_library(library, out)
+        schemas, info, parts = _export_library(library, out)
         index_libraries[library] = info
+        lineage.pop(library, None)
+        lineage.update({library: parts} if parts else {})
         for schema in schemas:
             extension = schema["x-otxgen"]
             files[_relative(schema)] = render(schema)
@@ -55,15 +61,16 @@ def export(options: SchemaExportOptions, say: Say) -> Outcome:
     files["index.json"] = render(
         {"format": INDEX_FORMAT, "libraries": dict(sorted(index_libraries.items())), "backbones": backbones}
     )
+    files[LINEAGE_FILE] = render({"format": LINEAGE_FORMAT, "lineage": dict(sorted(lineage.items()))})
     stale = _stale_files(out, libraries, files)
     if options.check:
         return _check(out, files, stale, say)
     _write(out, files, stale)
-    say(f"wrote {len(files) - 1} schemas and index.json to {out}")
+    say(f"wrote {len(files) - 2} schemas, index.json and {LINEAGE_FILE} to {out}")
     return Outcome()
 
 
-def _export_library(library: str, out: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _export_library(library: str, out: Path) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, list[str]]]:
     import click
 
     from otxgen.extract.catalog import url_index
@@ -80,7 +87,8 @@ def _export_library(library: str, out: Path) -> tuple[list[dict[str, Any]], dict
         for entry in bar:
             previous = _read_json(out / library / f"{entry.name}.json", "x-otxgen")
             schemas.append(schema_for(entry, adapter, previous, published.get(entry.name), by_url))
-    return schemas, {"version": adapter.version(), "excluded": dict(sorted(adapter.excluded().items()))}
+    info = {"version": adapter.version(), "excluded": dict(sorted(adapter.excluded().items()))}
+    return schemas, info, adapter.lineage()
 
 
 @cache
@@ -170,7 +178,7 @@ def _stale_files(out: Path, libraries: Iterable[str], files: dict[str, str]) -> 
     did not write is refused before anything is written."""
     stale = []
     for relative in files:
-        _own(out / relative, "x-otxgen" if relative != "index.json" else "format")
+        _own(out / relative, _MARKS.get(relative, "x-otxgen"))
     for library in libraries:
         for path in sorted((out / library).glob("*.json")):
             relative = f"{library}/{path.name}"
@@ -178,6 +186,9 @@ def _stale_files(out: Path, libraries: Iterable[str], files: dict[str, str]) -> 
             if relative not in files and data is not None and _ours(data, "x-otxgen"):
                 stale.append(relative)
     return stale
+
+
+_MARKS = {"index.json": "format", LINEAGE_FILE: "lineage"}  # the key that marks each file otxgen writes
 
 
 def _own(path: Path, mark: str) -> dict[str, Any] | None:
@@ -188,19 +199,21 @@ def _own(path: Path, mark: str) -> dict[str, Any] | None:
     data = _read_json(path, mark)
     if data is None or not _ours(data, mark):
         raise InputError(
-            f"exists and was not written by otxgen (not an otxgen {'schema' if mark == 'x-otxgen' else 'index'}); "
-            "move it or choose another --out",
+            f"exists and was not written by otxgen (not an otxgen {_KINDS[mark]}); move it or choose another --out",
             str(path),
         )
     return data
 
 
+_KINDS = {"x-otxgen": "schema", "format": "index", "lineage": "lineage table"}
+
+
 def _ours(data: dict[str, Any], mark: str) -> bool:
-    """Whether JSON data has the form otxgen writes: a schema's ``x-otxgen`` object, or an index's
-    ``format`` number with its ``libraries`` object and ``backbones`` rows (another tool's index may
-    have a ``format`` too)."""
-    if mark == "x-otxgen":
-        return isinstance(data.get("x-otxgen"), dict)
+    """Whether JSON data has the form otxgen writes: a schema's ``x-otxgen`` object, a lineage table's
+    ``lineage`` object beside its ``format``, or an index's ``format`` number with its ``libraries``
+    object and ``backbones`` rows (another tool's index may have a ``format`` too)."""
+    if mark in ("x-otxgen", "lineage"):
+        return isinstance(data.get(mark), dict) and (mark == "x-otxgen" or isinstance(data.get("format"), int))
     rows = data.get("backbones")
     return (
         isinstance(data.get("format"), int)

@@ -18,19 +18,18 @@ Who consumes the backbone's feature maps, by task (mmengine / OpenMMLab semantic
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from otxgen.facts.lineage import ancestors
 from otxgen.facts.values import same_value
 
 # Necks whose output j is input ``start_level + j`` at the same stride (extra levels come after).
 LEVEL_PRESERVING_NECKS = frozenset(
     {
-        "FPN",
-        "PAFPN",
+        "FPN",  # and its subclasses (PAFPN, FPN_DropBlock): see ``known_as``
         "FPN_CARAFE",
-        "FPN_DropBlock",
         "NASFPN",
         "NASFCOS_FPN",
         "FPG",
@@ -97,7 +96,7 @@ SEG_HEAD_KEYS = ("decode_head", "auxiliary_head")
 DIRECT_DET_HEAD_KEYS = ("bbox_head", "rpn_head", "panoptic_head")
 HEAD_KEYS = (*SEG_HEAD_KEYS, "head")
 # Classifier heads that read a ViT's class token (and pre-logits); a CNN's pooled map does not fit them.
-TOKEN_HEADS = frozenset({"VisionTransformerClsHead", "DeiTClsHead"})
+TOKEN_HEADS = frozenset({"VisionTransformerClsHead"})  # DeiTClsHead subclasses it
 # The classifier head of each library's own CNN pairing (``GlobalAveragePooling`` + ``LinearClsHead``),
 # and the arguments of a token head that a linear head keeps.
 LINEAR_HEAD = "LinearClsHead"
@@ -133,13 +132,13 @@ def paired_head(model: Mapping[str, Any], backbone_type: str) -> tuple[tuple[str
     of the backbone when it gives other outputs in training and none of its own heads reads them."""
     for key in (*SEG_HEAD_KEYS, "head"):
         for path, head in _each_at(model.get(key), (key,)):
-            owner = PAIRED_HEADS.get(type_name(head))
+            owner = PAIRED_HEADS.get(known_as(head, PAIRED_HEADS))
             if owner is not None and backbone_type.rpartition(".")[2] != owner:
                 why = f"{type_name(head)} reads {owner}'s own outputs, which {backbone_type} does not give"
                 return path, why + "; start from a config whose heads take feature maps"
     name = backbone_type.rpartition(".")[2]
     owned = {head for head, owner in PAIRED_HEADS.items() if owner == name}
-    readers = {type_name(head) for key in HEAD_KEYS for _, head in _each_at(model.get(key), (key,))}
+    readers = {known_as(head, PAIRED_HEADS) for key in HEAD_KEYS for _, head in _each_at(model.get(key), (key,))}
     if name in TRAINING_FORM_BACKBONES and not owned & readers:
         why = f"{backbone_type} gives other outputs in training than in evaluation, which only its own "
         return ("backbone",), why + f"{' or '.join(sorted(owned))} reads; start from its own config"
@@ -150,6 +149,16 @@ def type_name(cfg: object) -> str:
     """``'mmdet.FPN'`` -> ``'FPN'``; ``''`` for a value without a string type."""
     raw = cfg.get("type") if isinstance(cfg, Mapping) else None
     return raw.rpartition(".")[2] if isinstance(raw, str) else ""
+
+
+def known_as(cfg: object, names: Collection[str]) -> str:
+    """The one of ``names`` (a fact's list of types, or the keys of its table) that ``cfg``'s type is:
+    its own name, else the nearest class of its library that it subclasses (``FPN_DropBlock`` is read
+    as ``FPN``, ``otxgen.facts.lineage``); ``''`` for none."""
+    raw = cfg.get("type") if isinstance(cfg, Mapping) else None
+    if not isinstance(raw, str):
+        return ""
+    return next((name for name in (raw.rpartition(".")[2], *ancestors(raw)) if name in names), "")
 
 
 def first_of(value: object) -> Mapping[str, Any] | None:
@@ -171,7 +180,7 @@ def each_of(value: object) -> list[Mapping[str, Any]]:
 
 
 def is_pooling_neck(neck: object) -> bool:
-    return type_name(neck) in POOLING_NECKS
+    return bool(known_as(neck, POOLING_NECKS))
 
 
 def feature_neck(model: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -187,7 +196,7 @@ def neck_channels(neck: Mapping[str, Any], channels: Sequence[int]) -> int | lis
     old = neck.get("in_channels")
     if isinstance(old, int):
         return channels[-1]
-    ordered = list(channels)[::-1] if type_name(neck) in REVERSED_NECKS else list(channels)
+    ordered = list(channels)[::-1] if known_as(neck, REVERSED_NECKS) else list(channels)
     return tuple(ordered) if isinstance(old, tuple) else ordered
 
 
@@ -267,7 +276,7 @@ def backbone_readers(model: Mapping[str, Any]) -> list[Reader]:
         if "in_channels" not in neck:
             return []
         single = not isinstance(neck["in_channels"], (list, tuple))
-        return [Reader(path, neck, None, single, type_name(neck) in REVERSED_NECKS)]
+        return [Reader(path, neck, None, single, bool(known_as(neck, REVERSED_NECKS)))]
     readers = [
         _seg_reader(*_reading(path, head)) for key in SEG_HEAD_KEYS for path, head in _each_at(model.get(key), (key,))
     ]
@@ -315,7 +324,7 @@ def _forms(takes: Sequence[str]) -> list[str]:
 
 def _reading(path: Path, head: Mapping[str, Any]) -> tuple[Path, Mapping[str, Any]]:
     """The head that reads the backbone: ``head`` itself, or the one it holds (KNet)."""
-    nested = NESTED_READERS.get(type_name(head))
+    nested = NESTED_READERS.get(known_as(head, NESTED_READERS))
     inner = head.get(nested) if nested else None
     return ((*path, nested), inner) if nested and isinstance(inner, Mapping) else (path, head)
 
@@ -345,19 +354,19 @@ def level_strides(model: Mapping[str, Any]) -> dict[int, tuple[int, str]]:
     ``j`` (YOLOv3's head lists 32, 16, 8). Empty when the neck maps strides some other way, or nothing says."""
     neck = first_of(model.get("neck"))
     channels = neck.get("in_channels") if neck is not None else None
-    if neck is not None and type_name(neck) in RESCALING_NECKS:
+    if neck is not None and known_as(neck, RESCALING_NECKS):
         return _rescaled_strides(model, neck)
-    if neck is not None and isinstance(channels, int) and type_name(neck) in STRIDE_KEEPING_SINGLE_NECKS:
+    if neck is not None and isinstance(channels, int) and known_as(neck, STRIDE_KEEPING_SINGLE_NECKS):
         sources = prior_strides(model)
         return {-1: (sources[0][1][0], f"{sources[0][0]}[0] (through {type_name(neck)})")} if sources else {}
     if neck is None or not isinstance(channels, (list, tuple)):
         return {}
-    if type_name(neck) in REVERSED_NECKS:
+    if known_as(neck, REVERSED_NECKS):
         return _reversed_strides(model, neck, len(channels))
     start, end = neck.get("start_level", 0), neck.get("end_level", -1)
-    if type_name(neck) in PASS_THROUGH_NECKS:
+    if known_as(neck, PASS_THROUGH_NECKS):
         start, end = 0, -1
-    elif type_name(neck) not in LEVEL_PRESERVING_NECKS or not isinstance(start, int) or not isinstance(end, int):
+    elif not known_as(neck, LEVEL_PRESERVING_NECKS) or not isinstance(start, int) or not isinstance(end, int):
         return {}
     last = len(channels) - 1 if end == -1 else end
     found: dict[int, tuple[int, str]] = {}
@@ -371,9 +380,10 @@ def level_strides(model: Mapping[str, Any]) -> dict[int, tuple[int, str]]:
 
 def rescaling_factors(neck: Mapping[str, Any]) -> list[float] | None:
     """The factors a rescaling neck resizes its outputs by (its argument, else the library's default)."""
-    if type_name(neck) not in RESCALING_NECKS:
+    kind = known_as(neck, RESCALING_NECKS)
+    if not kind:
         return None
-    argument, default = RESCALING_NECKS[type_name(neck)]
+    argument, default = RESCALING_NECKS[kind]
     factors = neck.get(argument, default)
     numbers = isinstance(factors, (list, tuple)) and all(isinstance(f, (int, float)) for f in factors)
     return [float(f) for f in factors] if numbers and factors else None
@@ -393,7 +403,8 @@ def _rescaled_strides(model: Mapping[str, Any], neck: Mapping[str, Any]) -> dict
         wanted = stride * factors[j] if 0 <= j < len(factors) else None
         level = 0 if len(channels) == 1 else j
         if wanted is not None and wanted == int(wanted) and level not in found:
-            through = f"through {type_name(neck)} {RESCALING_NECKS[type_name(neck)][0]}[{j}]={factors[j]:g}"
+            argument = RESCALING_NECKS[known_as(neck, RESCALING_NECKS)][0]
+            through = f"through {type_name(neck)} {argument}[{j}]={factors[j]:g}"
             found[level] = (int(wanted), f"{source}, {through}")
     return found
 
@@ -445,22 +456,22 @@ def consumer_overrides(
 def _neck_override(model: Mapping[str, Any], neck: Mapping[str, Any], channels: Sequence[int]) -> dict[str, Any]:
     """A feature neck that does not say its ``in_channels`` still takes them when it is a kind known to
     (FPN requires them); any other kind is a refusal: what it reads is not known."""
-    width = neck.get(SAME_WIDTH_RESCALERS.get(type_name(neck), ""), _MISSING)
+    width = neck.get(SAME_WIDTH_RESCALERS.get(known_as(neck, SAME_WIDTH_RESCALERS), ""), _MISSING)
     if "in_channels" not in neck and width is not _MISSING and all(same_value(c, width) for c in channels):
         return {}  # a same-width rescaler (BEiT's Feature2Pyramid) of this backbone's width
-    if "in_channels" not in neck and type_name(neck) not in IN_CHANNELS_NECKS:
+    if "in_channels" not in neck and not known_as(neck, IN_CHANNELS_NECKS):
         message = f"the neck {type_name(neck) or '?'} takes no in_channels: otxgen does not know what it reads"
         raise ConsumerError(("neck",), message + "; give it a config whose neck takes in_channels")
     new = neck_channels(neck, channels)
     if same_value(neck.get("in_channels", _MISSING), new):
         return {}
     old = neck.get("in_channels")
-    if type_name(neck) in FIXED_COUNT_NECKS and isinstance(old, (list, tuple)) and len(old) != len(channels):
+    if known_as(neck, FIXED_COUNT_NECKS) and isinstance(old, (list, tuple)) and len(old) != len(channels):
         message = f"{type_name(neck)} reads {len(old)} backbone levels (num_scales), the backbone gives {len(channels)}"
         raise ConsumerError(("neck", "in_channels"), message + "; set out_indices to give that many")
     changes: dict[str, Any] = {"in_channels": new}
     override: dict[str, Any] = {}
-    if type_name(neck) in PASS_THROUGH_NECKS:
+    if known_as(neck, PASS_THROUGH_NECKS):
         override = _pass_through(model, neck, list(channels), changes)
     value = model["neck"]
     if isinstance(value, (list, tuple)):  # mmengine replaces a list: the override is the whole list
@@ -515,7 +526,7 @@ def _merged_into(head: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str
 
 
 def _seg_updates(head: Mapping[str, Any], *, channels: Sequence[int], in_index: Sequence[int] | None) -> dict[str, Any]:
-    nested = NESTED_READERS.get(type_name(head))
+    nested = NESTED_READERS.get(known_as(head, NESTED_READERS))
     inner = head.get(nested) if nested else None
     if nested and isinstance(inner, Mapping):
         updates = seg_head_updates(inner, channels, in_index)
@@ -537,7 +548,7 @@ def seg_head_updates(
         single = len(in_index) == 1 and not isinstance(old_channels, (list, tuple))
         levels = in_index[0] if single else list(in_index)
     else:
-        levels = _levels(old_index, old_channels, len(channels), type_name(head) in FIXED_INPUT_HEADS)
+        levels = _levels(old_index, old_channels, len(channels), bool(known_as(head, FIXED_INPUT_HEADS)))
     picked: object = channels[levels] if isinstance(levels, int) else [channels[i] for i in levels]
     updates: dict[str, Any] = {"in_channels": picked}
     if levels != -1 or old_index is not _MISSING:
@@ -593,7 +604,7 @@ def cascade_levels(model: Mapping[str, Any]) -> list[tuple[str, int]]:
     ``in_index``; with ``resize_concat``, the first of its list, the size the others are resized to),
     as ``(head type, index)``; empty for any other model or a head read another way."""
     heads = model.get("decode_head")
-    if str(model.get("type", "")).rpartition(".")[2] not in CASCADE_SEGMENTORS or not isinstance(heads, list):
+    if not known_as(model, CASCADE_SEGMENTORS) or not isinstance(heads, list):
         return []
     found = []
     for head in heads:

@@ -53,3 +53,9 @@ class Adapter(Protocol):
     def published(self, read_config: ModelReader) -> Published:
         """The library's published ImageNet checkpoints, from the metadata it ships (no downloads)."""
         ...
+
+    def lineage(self) -> dict[str, list[str]]:
+        """Each model part the library registers that subclasses others it registers: its name -> their
+        names, nearest first (mmdet's ``FPN_DropBlock`` -> ``['FPN']``); empty for a library whose
+        configs are not swapped."""
+        ...

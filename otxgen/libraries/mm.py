@@ -108,6 +108,16 @@ class MMAdapter:
     def custom_import(self) -> str:
         return f"{_PACKAGE[self.library]}.models"
 
+    def lineage(self) -> dict[str, list[str]]:
+        _backbones_module(self.library)
+        registered = _registry(self.library).module_dict
+        found = {}
+        for name, cls in registered.items():
+            bases = [base.__name__ for base in getattr(cls, "__mro__", ())[1:] if registered.get(base.__name__) is base]
+            if bases:
+                found[name] = bases
+        return dict(sorted(found.items()))
+
     def published(self, read_config: ModelReader) -> Published:
         from otxgen.libraries.mm_published import published
 

@@ -317,6 +317,9 @@ class ClassifierAdapter:
         with DefaultScope.overwrite_default_scope(self.library):
             return self.registry.build(dict(type=name, **kwargs))
 
+    def lineage(self) -> dict[str, list[str]]:
+        return {}  # no model configs of its own: its backbones go into the others' models
+
     def custom_import(self) -> str:
         return f"otxgen.libraries.{self.library}"
 

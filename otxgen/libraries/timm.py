@@ -358,6 +358,9 @@ class TimmAdapter:
         with DefaultScope.overwrite_default_scope("timm"):
             return self.registry.build(dict(type=name, **kwargs))
 
+    def lineage(self) -> dict[str, list[str]]:
+        return {}  # no model configs of its own: its backbones go into the others' models
+
     def custom_import(self) -> str:
         return "otxgen.libraries.timm"
 

@@ -18,7 +18,9 @@ from otxgen.facts.consumers import (
     backbone_readers,
     cascade_levels,
     first_of,
+    known_as,
     level_strides,
+    type_name,
 )
 
 
@@ -52,10 +54,6 @@ class Expectation:
     notes: tuple[str, ...] = ()
     one_stride: tuple[tuple[str, int], ...] = ()  # (consumer, output index) pairs whose maps share a stride
     ordered: bool = True  # strides must not shrink (not for a classifier: its head reads the last output alone)
-
-
-def _type_name(cfg: Mapping[str, Any]) -> str:
-    return str(cfg.get("type", "?")).rpartition(".")[2]
 
 
 def _ints(value: Any) -> list[int] | None:
@@ -95,7 +93,7 @@ def _expectation(model: Mapping[str, Any], task: str) -> Expectation:
 
 def _from_neck(model: Mapping[str, Any], reader: Reader, task: str) -> Expectation:
     neck = reader.config
-    name = f"neck {_type_name(neck)}"
+    name = f"neck {type_name(neck) or '?'}"
     channels = _ints(neck["in_channels"]) or []
     if reader.single:  # a single-input neck reads the last output (YOLOF's keeps its stride)
         detecting = task in ("detection", "instance-segmentation")
@@ -111,7 +109,7 @@ def _from_neck(model: Mapping[str, Any], reader: Reader, task: str) -> Expectati
     if isinstance(start, int) and start > 0:  # the levels before start_level are skipped, not read
         counts += (CountDemand(name, start + 1, False, f"start_level={start} skips the first {start}"),)
     detecting = task in ("detection", "instance-segmentation")
-    growing = detecting and _type_name(neck) not in RESCALING_NECKS  # a rescaling neck reads one stride
+    growing = detecting and not known_as(neck, RESCALING_NECKS)  # a rescaling neck reads one stride
     notes: tuple[str, ...] = ()
     strides = level_strides(model) if detecting else {}
     if strides:
@@ -149,7 +147,7 @@ def _classification(model: Mapping[str, Any], neck: Mapping[str, Any] | None) ->
     """mmpretrain heads read the last output, in any order of strides; a pooling neck of 2-D maps (its
     ``dim``, 2 by default: 1 pools an MLP-Mixer's tokens) needs it to be a 4-D map."""
     head = first_of(model.get("head"))
-    pooled_by_neck = neck is not None and _type_name(neck) in POOLING_NECKS
+    pooled_by_neck = neck is not None and bool(known_as(neck, POOLING_NECKS))
     maps = pooled_by_neck and neck is not None and neck.get("dim", 2) == 2
     demands: tuple[Demand, ...] = ()
     if head is not None:
@@ -157,7 +155,7 @@ def _classification(model: Mapping[str, Any], neck: Mapping[str, Any] | None) ->
         if channels is None:
             channels = _task_heads_in_channels(head)
         if isinstance(channels, int):
-            demands = (Demand(f"head {_type_name(head)} in_channels", -1, channels),)
+            demands = (Demand(f"head {type_name(head) or '?'} in_channels", -1, channels),)
     notes = () if pooled_by_neck else ("no pooling neck: the head reads the last output as it is",)
     count = CountDemand("head", 1, False, "the head reads the last output")
     return Expectation(demands, (count,), maps, notes=notes, ordered=False)
