@@ -68,11 +68,13 @@ def _text(node: cst.BaseExpression, indent: str, column: int, width: int, traili
 def wrap_changed(module: cst.Module, original: cst.Module, width: int, trailing: bool) -> cst.Module:
     """``module`` with the value of each top-level ``NAME = value`` that differs from ``original``'s
     text wrapped to ``width``; statements as the file wrote them are left alone."""
-    before = {original.code_for_node(statement) for statement in original.body}
+    kept = {id(statement) for statement in original.body}  # the steps hand untouched statements on as they are
+    present = {id(statement) for statement in module.body}
+    before = {original.code_for_node(s) for s in original.body if id(s) not in present}
     body = list(module.body)
     for position, statement in enumerate(body):
         name = assigned_name(statement)
-        if name is None or module.code_for_node(statement) in before:
+        if name is None or id(statement) in kept or module.code_for_node(statement) in before:
             continue
         assert isinstance(statement, cst.SimpleStatementLine)
         assign = statement.body[0]

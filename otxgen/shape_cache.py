@@ -4,6 +4,7 @@ upgrade invalidates it. A cache that cannot be read or written only costs speed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -24,8 +25,10 @@ def cache_dir() -> Path:
     return Path(root) / "shapes"
 
 
+@functools.cache
 def installed_version(distribution: str) -> str:
-    """The installed version of a distribution or library name, from package metadata (imports nothing)."""
+    """The installed version of a distribution or library name, from package metadata (imports nothing;
+    read once a process: parsing the metadata cost a swap more than its plan)."""
     try:
         return version(DISTRIBUTIONS.get(distribution, distribution))
     except PackageNotFoundError:
