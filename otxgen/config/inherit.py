@@ -88,6 +88,7 @@ def inherit(facts: ConfigFacts, bases: BaseFiles) -> ConfigFacts | str:
         None if fresh else base,
         facts.undefined,
         [*facts.notes, *notes],
+        facts.module,
     )
 
 

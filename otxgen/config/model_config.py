@@ -61,6 +61,9 @@ class ConfigFacts:
     # How the chain was read where mmengine itself would not read it (bases that set the same name,
     # merged as OTX 1.x merged them), each at the ``_base_`` entry it concerns.
     notes: list[tuple[Where, str]] = field(default_factory=list)
+    # libcst's tree of the file's own text, for the codemods that then rewrite it (a file is parsed
+    # once a process); None where large literals were read apart (``otxgen.config.fold``).
+    module: cst.Module | None = None
 
     def get(self, name: str) -> Any:
         return self.names.value.get(name)
@@ -142,7 +145,8 @@ def read_config(text: str, file: str) -> ConfigFacts:
         for node, found in suspects
         if found.dynamic or found.changed & watched
     ]
-    return ConfigFacts(file, evaluator.names, read_base, bases, opaque, undefined=undefined)
+    whole = module if not folded.values else None
+    return ConfigFacts(file, evaluator.names, read_base, bases, opaque, undefined=undefined, module=whole)
 
 
 def _check_compiles(text: str, file: str) -> ast.Module:
