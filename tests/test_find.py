@@ -183,3 +183,26 @@ def test_a_failed_export_is_read_back_as_its_stage() -> None:
     assert cell("forward", "hang", "no result after 300 s", export).deploys == "hang"
     assert cell("build", "failed", "the forward failed", export).deploys is None, "no model ran: nothing to deploy"
     assert cell("forward", "ok", "", export[:3]).deploys is None, "the export was not asked"
+
+
+def test_a_verdict_is_shown_on_the_arch_the_matrix_measured_only() -> None:
+    """The matrix runs each backbone's default arch (the first option of a required argument, else the
+    schema's default ``arch``): sorted one arch a row, its other archs say "not measured", and
+    ``--verified-only`` lists the measured arch alone. Read from the committed files here."""
+    from otxgen.matrix.verified import load_verified
+    from otxgen.schema.store import load_schema
+
+    args = load_verified().args
+    expected = {"mmpretrain.ResNet": str(args["mmpretrain.ResNet"]["depth"])}
+    expected["mmpretrain.ConvNeXt"] = load_schema("mmpretrain.ConvNeXt")["properties"]["arch"]["default"]
+    _, table, _ = _find("--backbone", "mmpretrain", "--task", "classification", "--sort", "top1")
+    for backbone, measured in expected.items():
+        rows = [[c.strip() for c in line.split("|")[1:-1]] for line in table.splitlines() if f" {backbone} " in line]
+        assert len(rows) > 1, backbone
+        for row in rows:
+            assert (row[-2] == "not measured") == (row[2].split(" ")[0] != measured), (backbone, row)
+            assert (row[-1] == "?") == (row[2].split(" ")[0] != measured), (backbone, row)
+    _, out, _ = _find("--backbone", "mmpretrain", "--task", "classification", "--verified-only", "--format", "json")
+    listed = {b["type"]: b for b in json.loads(out)["backbones"]}
+    for backbone, measured in expected.items():
+        assert [a["arch"][0] for a in listed[backbone]["archs"]] == [measured]

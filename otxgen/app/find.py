@@ -49,6 +49,10 @@ def find_backbones(options: FindBackboneOptions, say: Say) -> Outcome:
         for lib in libraries
         for name, reason in index["libraries"].get(lib, {}).get("excluded", {}).items()
     ]
+    if verified is not None or deploys:
+        rows = [b | {"measured_arch": _measured_arch(b)} for b in rows]
+    if options.verified_only or options.deployable_only:  # the arch the matrix ran, not the others
+        rows = [_measured_only(b) for b in rows]
     if verified is not None:
         rows = [b | {"verified": _verified_json(verified.get(b["type"]))} for b in rows]
     if deploys:  # a task whose default template the deployment matrix covers
@@ -60,10 +64,10 @@ def find_backbones(options: FindBackboneOptions, say: Say) -> Outcome:
     header = _HEADER
     if verified is not None:
         header = [*_HEADER, "Verified"]
-        lines = _with_column(lines, rows, "verified", _verified_text)
+        lines = _with_column(lines, rows, "verified", _verified_text, "not measured")
     if deploys:
         header = [*header, "Deploys"]
-        lines = _with_column(lines, rows, "deploys", _deploys_text)
+        lines = _with_column(lines, rows, "deploys", _deploys_text, "?")
     say("[*] * measured on the meta device at 224x224 (the backbone alone); other figures as published")
     return Outcome(render_table(header, lines))
 
@@ -99,15 +103,54 @@ def _deploys_text(cell: dict[str, Any] | None) -> str:
     return cell["deploys"] or "-"
 
 
+def _measured_arch(backbone: dict[str, Any]) -> str | None:
+    """The arch the matrix measured (the default: the first option of a required argument, else the
+    schema's default ``arch``), as its first label in the listing, for a backbone listed with several
+    archs; None for one listed with one."""
+    from otxgen.matrix.verified import load_verified
+    from otxgen.schema.store import load_schema
+
+    archs = backbone.get("archs") or []
+    if len(archs) < 2:
+        return None
+    values = list(load_verified().args.get(backbone["type"], {}).values())
+    if not values:
+        values = [load_schema(backbone["type"]).get("properties", {}).get("arch", {}).get("default")]
+    wanted = {str(value) for value in values if value is not None}
+    return next((arch["arch"][0] for arch in archs if wanted & {str(label) for label in arch["arch"]}), None)
+
+
+def _measured_only(backbone: dict[str, Any]) -> dict[str, Any]:
+    measured = backbone.get("measured_arch")
+    if measured is None:
+        return backbone
+    return backbone | {"archs": [a for a in backbone["archs"] if a["arch"][0] == measured], "measured_arch": None}
+
+
 def _with_column(
     lines: list[list[str]],
     rows: list[dict[str, Any]],
     key: str,
     text: Callable[[dict[str, Any] | None], str],
+    unmeasured: str,
 ) -> list[list[str]]:
-    """A column from each backbone's ``key`` on its first row (every row when sorted: one arch a row)."""
-    by_type = {b["type"]: b.get(key) for b in rows}
-    return [[*line, text(by_type.get(line[1])) if line[1] else ""] for line in lines]
+    """A column from each backbone's ``key``: on the row of the arch the matrix measured, and
+    ``unmeasured`` on its other arch rows (the matrix runs each backbone's default arch alone); on
+    its first row where it is listed with one arch."""
+    by_type = {b["type"]: b for b in rows}
+    out, current = [], None
+    for line in lines:
+        current = by_type.get(line[1], current) if line[1] else current
+        measured = current.get("measured_arch") if current else None
+        label = line[2].split(" ", 1)[0]
+        if current is None or (measured is None and not line[1]) or (measured is not None and not label):
+            cell = ""
+        elif measured is not None and label != measured:
+            cell = unmeasured
+        else:
+            cell = text(current.get(key))
+        out.append([*line, cell])
+    return out
 
 
 def _verified_text(cell: dict[str, Any] | None) -> str:
