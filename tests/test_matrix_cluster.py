@@ -320,6 +320,19 @@ def test_an_address_that_is_not_a_head_is_refused_at_once(address: str, says: st
     assert time.monotonic() - start < 30 and not (tmp_path / "out").exists(), "refused before anything starts"
 
 
+def test_auto_is_the_head_ray_finds_here_and_is_checked_as_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--address auto`` is what Ray finds (``RAY_ADDRESS``, else the last ``ray start`` here): a head
+    that does not answer, or none at all, is refused before the out folder exists."""
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
+    code, stderr = _matrix(*_args(tmp_path / "out", "--executor", "ray", "--address", "auto"))
+    assert code == 2 and "127.0.0.1:1: cannot reach the Ray cluster's head" in stderr, stderr
+    monkeypatch.delenv("RAY_ADDRESS")
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path / "ray"))  # where Ray looks for the last `ray start`
+    code, stderr = _matrix(*_args(tmp_path / "out", "--executor", "ray", "--address", "auto"))
+    assert code == 2 and "--address auto: Could not find any running Ray instance" in stderr, stderr
+    assert not (tmp_path / "out").exists(), "refused before anything starts"
+
+
 def test_gpu_shares_that_cannot_be_are_usage_errors(tmp_path: Path) -> None:
     code, stderr = _matrix(*_args(tmp_path, "--executor", "ray", "--gpu-share", "1.5"))
     assert code == 2 and "a whole number of them" in stderr, stderr

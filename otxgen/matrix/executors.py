@@ -358,8 +358,11 @@ def _ray_session(ray: Any, address: str | None, jobs: int | None) -> Iterator[No
 
 def check_address(address: str | None) -> None:
     """Refuse, before anything starts, an ``--address`` that is not ``auto`` or ``HOST:PORT``, and a head
-    that does not answer there (Ray itself retries a closed port for many minutes)."""
-    if address is None or address == "auto":
+    that does not answer there (Ray itself retries a closed port for many minutes). ``auto`` is the
+    cluster Ray finds on this machine (``RAY_ADDRESS``, else the last ``ray start``), checked the same."""
+    if address is None:
+        return
+    if address == "auto" and (address := _auto_address()) == "auto":
         return
     form = "give the head's HOST:PORT (its GCS port, 6379 unless `ray start --port` said otherwise) or auto"
     if "://" in address:
@@ -376,6 +379,26 @@ def check_address(address: str | None) -> None:
     if answer is not None and not _is_http2(answer):
         said = (answer[:40].decode("ascii", "replace").splitlines() or [""])[0]
         raise InputError(f"what listens there is not a Ray head (it answers {said!r}); {form}", address)
+
+
+def _auto_address() -> str:
+    """The head ``--address auto`` means, as Ray finds it; none found is an ``InputError``. A
+    ``RAY_ADDRESS`` is taken as written (Ray would rewrite a loopback one to this machine's address)."""
+    if os.environ.get("RAY_ADDRESS", "auto") != "auto":
+        return os.environ["RAY_ADDRESS"]
+    try:
+        from ray._private.services import canonicalize_bootstrap_address_or_die
+    except ImportError:  # without the [cluster] extra the Ray executor says what to install
+        return "auto"
+    try:
+        return str(canonicalize_bootstrap_address_or_die("auto"))
+    except ConnectionError as error:
+        why = str(error).split(". ", 1)[0]
+        raise InputError(
+            f"{why} on this machine (RAY_ADDRESS is unset and no `ray start --head` ran here); start a head "
+            "with `ray start --head`, or give its HOST:PORT",
+            "--address auto",
+        ) from None
 
 
 # The start of an HTTP/2 connection (gRPC, the head's protocol): its preface and an empty SETTINGS frame.
