@@ -411,7 +411,9 @@ def smoke(
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="A committed matrix (verified.json, deploys.json; again for more, the first answers first): its cells "
     "count as recorded where the same work would be done again (same arguments, template files, checks and "
-    "versions), or where they imply the result (fewer checks, one of them failed).",
+    "versions), or where they imply the result (fewer checks, one of them failed). A seeded hang or out of "
+    "memory stands as found under that run's limits: add --rerun hang or --rerun out-of-memory to try it "
+    "again under this run's --time-limit and --memory-limit.",
 )
 @click.option(
     "--rerun",
