@@ -90,7 +90,7 @@ def test_github_annotations() -> None:
     result = run("--output-format", "github", str(INVALID_YAML))
     assert result.exit_code == 1
     assert result.stdout.splitlines()[0] == (
-        f"::error file={INVALID_YAML},line=4,col=10,title=otxgen validate::backbone.depth: 'fifty' is not one of "
+        f"::error file={INVALID_YAML},line=4,col=10,title=otxgen validate (schema)::backbone.depth: 'fifty' is not one of "
         "[18, 34, 50, 101, 152]"
     )
 
@@ -99,9 +99,9 @@ def test_json_report() -> None:
     result = run("--output-format", "json", str(INVALID_YAML), str(VALID_YAML))
     report = json.loads(result.stdout)
     assert (result.exit_code, report["valid"], report["files"]) == (1, False, 2)
-    assert [(f["line"], f["col"], f["path"]) for f in report["findings"]] == [
-        (4, 10, "backbone.depth"),
-        (5, 3, "backbone.styel"),
+    assert [(f["line"], f["col"], f["path"], f["code"]) for f in report["findings"]] == [
+        (4, 10, "backbone.depth", "schema"),
+        (5, 3, "backbone.styel", "unknown-argument"),
     ]
 
 

@@ -349,7 +349,7 @@ def test_github_and_json_formats(catalog: DirCatalog) -> None:
     found = validate_backbone_yaml(text, "a,b:c.yaml", catalog)
     github = render(found, "github", 1).splitlines()
     assert github[0] == (
-        "::error file=a%2Cb%3Ac.yaml,line=4,col=10,title=otxgen validate::backbone.depth: 'fifty' is "
+        "::error file=a%2Cb%3Ac.yaml,line=4,col=10,title=otxgen validate (schema)::backbone.depth: 'fifty' is "
         "not one of [18, 34, 50, 101, 152]"
     )
     report = json.loads(render(found, "json", 1))

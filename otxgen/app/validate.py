@@ -75,7 +75,7 @@ def validate_file(path: Path, catalog: Any, bases: Any = None) -> list[Finding]:
         return validate_model_config(text, file, catalog, bases if bases is not None else _base_files())
     except InputError as error:
         where = Where(error.path or file, error.line, error.col)
-        return [Finding(where, "", error.cause, "error", unreadable=True)]
+        return [Finding(where, "", error.cause, "error", unreadable=True, code="unreadable")]
 
 
 def _base_files() -> Any:
@@ -103,7 +103,7 @@ def _expand(paths: Sequence[Path], findings: list[Finding]) -> Iterator[Path]:
             yield path
         else:
             message = "not a backbone.yaml (.yaml, .yml) or a model config (.py, .yaml, .yml, .json)"
-            findings.append(Finding(Where(str(path), 0, 0), "", message, "error", unreadable=True))
+            findings.append(Finding(Where(str(path), 0, 0), "", message, "error", unreadable=True, code="unreadable"))
 
 
 def _walk(directory: Path) -> Iterator[Path]:

@@ -53,6 +53,9 @@ class Finding:
     message: str
     severity: Severity = "error"
     unreadable: bool = False
+    # What kind of finding it is, stable across releases (``channels``, ``unknown-argument``...): the
+    # ``code`` an editor shows beside the message (``otxgen lsp``) and a script may filter on.
+    code: str = ""
 
     @property
     def exit_code(self) -> int:

@@ -34,7 +34,7 @@ def check_container(
         return []
     path = (*model_path, *misfit.path, "type")
     message = f"{misfit.message}; choose a backbone that returns a form it takes"
-    return [Finding(located.where(path), dotted(path), message)]
+    return [Finding(located.where(path), dotted(path), message, code="container")]
 
 
 def _compare(reader: Reader, path: JsonPath, located: Located, outputs: list[int] | str) -> list[Finding]:
@@ -48,7 +48,7 @@ def _compare(reader: Reader, path: JsonPath, located: Located, outputs: list[int
         return [_note(located, channels_path, f"{CANNOT}: {outputs}")]
     expected = _select(outputs, reader)
     if isinstance(expected, str):
-        return [Finding(located.where((*path, "in_index")), dotted((*path, "in_index")), expected)]
+        return [Finding(located.where((*path, "in_index")), dotted((*path, "in_index")), expected, code="in-index")]
     actual = consumer["in_channels"]
     actual = list(actual) if isinstance(actual, tuple) else actual
     if reader.each and isinstance(expected, list) and all(channels == actual for channels in expected):
@@ -60,7 +60,7 @@ def _compare(reader: Reader, path: JsonPath, located: Located, outputs: list[int
     if actual == expected:
         return []
     message = f"{actual!r} does not match the backbone's output channels {expected!r}"
-    return [Finding(located.where(channels_path), dotted(channels_path), message)]
+    return [Finding(located.where(channels_path), dotted(channels_path), message, code="channels")]
 
 
 def _select(outputs: list[int], reader: Reader) -> list[int] | int | str:
@@ -78,4 +78,4 @@ def _select(outputs: list[int], reader: Reader) -> list[int] | int | str:
 
 
 def _note(located: Located, path: JsonPath, message: str) -> Finding:
-    return Finding(located.where(path), dotted(path), message, "note")
+    return Finding(located.where(path), dotted(path), message, "note", code="cannot-check")

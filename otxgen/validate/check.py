@@ -59,7 +59,7 @@ def _out_of_range(instance: dict[str, Any], located: Located, base: JsonPath, sc
         if _integer(index) and not -count <= index < count:
             path = (*base, "out_indices", *((position,) if listed else ()))
             message = f"out_indices {index} is out of range 0..{count - 1} ({title} has {count} stages here)"
-            findings.append(Finding(located.where(path), dotted(path), message))
+            findings.append(Finding(located.where(path), dotted(path), message, code="stage-range"))
     frozen = instance.get("frozen_stages")
     if isinstance(frozen, int) and _integer(frozen) and not -1 <= frozen <= count:
         path = (*base, "frozen_stages")
@@ -67,7 +67,7 @@ def _out_of_range(instance: dict[str, Any], located: Located, base: JsonPath, sc
             f"frozen_stages {frozen} is out of range -1..{count} ({title} has {count} stages here; "
             "-1 freezes nothing, 0 the stem, k the stem and k stages)"
         )
-        findings.append(Finding(located.where(path), dotted(path), message))
+        findings.append(Finding(located.where(path), dotted(path), message, code="stage-range"))
     return findings
 
 
@@ -78,7 +78,12 @@ def _no_channels(instance: dict[str, Any], located: Located, base: JsonPath) -> 
         if (key == "channels" or key.endswith("_channels")) and _integer(value) and value < 1:
             path = (*base, key)
             findings.append(
-                Finding(located.where(path), dotted(path), f"{key} {value} is not a channel count (at least 1)")
+                Finding(
+                    located.where(path),
+                    dotted(path),
+                    f"{key} {value} is not a channel count (at least 1)",
+                    code="channel-count",
+                )
             )
     return findings
 
@@ -99,7 +104,7 @@ def as_json(value: Any) -> Any:
 def _unresolved_notes(located: Located, base: JsonPath) -> Iterator[Finding]:
     for path, code in sorted(located.unresolved.items(), key=lambda item: str(item[0])):
         if path[: len(base)] == base and len(path) > len(base):
-            yield Finding(located.where(path), dotted(path), f"{CANNOT}: {code!s}", "note")
+            yield Finding(located.where(path), dotted(path), f"{CANNOT}: {code!s}", "note", code="cannot-check")
 
 
 def _findings(
@@ -116,7 +121,7 @@ def _findings(
         elif path not in best or _rank(error) < _rank(best[path]):
             best[path] = error
     for path, error in best.items():
-        found.append(Finding(located.where(path), dotted(path), _message(error)))
+        found.append(Finding(located.where(path), dotted(path), _message(error), code="schema"))
     return list({(f.path, f.message): f for f in found}.values())
 
 
@@ -155,7 +160,12 @@ def _extra_keys(
     for key in extras:
         what = f"{title} has no argument {key!r}" if path == base else f"unexpected key {key!r}"
         findings.append(
-            Finding(located.where((*path, key), key=True), dotted((*path, key)), what + did_you_mean(key, known))
+            Finding(
+                located.where((*path, key), key=True),
+                dotted((*path, key)),
+                what + did_you_mean(key, known),
+                code="unknown-argument",
+            )
         )
     return findings
 
@@ -163,7 +173,7 @@ def _extra_keys(
 def _missing_keys(error: ValidationError, path: JsonPath, located: Located) -> list[Finding]:
     required = error.validator_value if isinstance(error.validator_value, list) else []
     return [
-        Finding(located.where(path, key=True), dotted(path), f"{name!r} is a required property")
+        Finding(located.where(path, key=True), dotted(path), f"{name!r} is a required property", code="required")
         for name in required
         if isinstance(error.instance, dict) and name not in error.instance and (*path, name) not in located.unresolved
     ]

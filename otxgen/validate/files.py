@@ -26,12 +26,12 @@ def validate_backbone_yaml(text: str, file: str, catalog: Catalog) -> list[Findi
     """A ``backbone.yaml``: its ``backbone:`` mapping against the schema of its ``type``."""
     located = load_located(text, file, literal=True)  # its values are written into configs as literals
     if "backbone" not in located.value:
-        return [Finding(Where(file, 1, 1), "", f"no 'backbone' key; {YAML_HINT}")]
+        return [Finding(Where(file, 1, 1), "", f"no 'backbone' key; {YAML_HINT}", code="no-backbone")]
     backbone = located.value["backbone"]
     if isinstance(backbone, dict) and "_delete_" in backbone:  # a merge rule of configs, not an argument
         path = ("backbone", "_delete_")
         why = "_delete_ belongs in a model config (build adds it where a base defines the backbone), not here"
-        return [Finding(located.where(path, key=True), dotted(path), why)]
+        return [Finding(located.where(path, key=True), dotted(path), why, code="delete-in-backbone-yaml")]
     return _placed(_check(located, ("backbone",), None, catalog, [])[0], file)
 
 
@@ -73,20 +73,29 @@ def _placed(findings: list[Finding], file: str) -> list[Finding]:
 def _undefined(facts: ConfigFacts) -> list[Finding]:
     why = "is not defined: mmengine executes the config and would stop with a NameError"
     paths = {where: path for path, where in facts.names.values.items()}  # the value the name stands for
-    return [Finding(where, dotted(paths.get(where, ())), f"name {name!r} {why}") for where, name in facts.undefined]
+    return [
+        Finding(where, dotted(paths.get(where, ())), f"name {name!r} {why}", code="undefined-name")
+        for where, name in facts.undefined
+    ]
 
 
 def _opaque_notes(facts: ConfigFacts) -> list[Finding]:
     """Statements that change the model after its definition: what is checked may not be what runs."""
     return [
-        Finding(o.where, "model", f"{CANNOT}: {o.code!r} {o.why} (the check reads the definition)", "note")
+        Finding(
+            o.where,
+            "model",
+            f"{CANNOT}: {o.code!r} {o.why} (the check reads the definition)",
+            "note",
+            code="not-followed",
+        )
         for o in facts.opaque
     ]
 
 
 def _chain_notes(facts: ConfigFacts) -> list[Finding]:
     """How the ``_base_`` chain was read where mmengine would not read it (OTX 1.x bases)."""
-    return [Finding(where, "_base_", note, "note") for where, note in facts.notes]
+    return [Finding(where, "_base_", note, "note", code="base-chain") for where, note in facts.notes]
 
 
 def _model_findings(facts: ConfigFacts, catalog: Catalog, reason: str) -> list[Finding]:
@@ -134,7 +143,8 @@ def _check(
     if path in located.unresolved:
         return [_note(located, path, f"{CANNOT}: {located.unresolved[path]}")], None
     if not isinstance(backbone, dict):
-        return [Finding(located.where(path), dotted(path), f"{backbone!r} is not a mapping; {YAML_HINT}")], None
+        message = f"{backbone!r} is not a mapping; {YAML_HINT}"
+        return [Finding(located.where(path), dotted(path), message, code="not-a-mapping")], None
     raw = backbone.get("type")
     if not isinstance(raw, str):
         return [_type_problem(located, path, raw)], None
@@ -142,9 +152,12 @@ def _check(
     if resolved.type is None:
         where = located.where((*path, "type"))
         if fragment and not resolved.is_note:
-            return [Finding(where, dotted((*path, "type")), f"{CANNOT}: {resolved.problem} ({FRAGMENT})", "note")], None
+            message = f"{CANNOT}: {resolved.problem} ({FRAGMENT})"
+            return [Finding(where, dotted((*path, "type")), message, "note", code="cannot-check")], None
         return [
-            Finding(where, dotted((*path, "type")), resolved.problem, "note" if resolved.is_note else "error")
+            Finding(
+                where, dotted((*path, "type")), resolved.problem, "note" if resolved.is_note else "error", code="type"
+            )
         ], None
     schema = catalog.schema(resolved.type)
     instance = {key: value for key, value in backbone.items() if key != "_delete_"}
@@ -157,14 +170,14 @@ def _paired(model: dict[str, Any], located: Located, backbone_type: str) -> list
     if paired is None:
         return []
     path = ("model", *paired[0], "type")
-    return [Finding(located.where(path), dotted(path), paired[1])]
+    return [Finding(located.where(path), dotted(path), paired[1], code="paired-head")]
 
 
 def _registry_findings(facts: ConfigFacts, backbone: Any) -> list[Finding]:
     raw = backbone.get("type") if isinstance(backbone, dict) else None
     problem = registry_problem(raw, facts) if isinstance(raw, str) else None
     path = ("model", "backbone", "type")
-    return [Finding(facts.names.where(path), dotted(path), problem)] if problem else []
+    return [Finding(facts.names.where(path), dotted(path), problem, code="registry")] if problem else []
 
 
 def _type_problem(located: Located, path: JsonPath, raw: Any) -> Finding:
@@ -172,8 +185,8 @@ def _type_problem(located: Located, path: JsonPath, raw: Any) -> Finding:
     if type_path in located.unresolved:
         return _note(located, type_path, f"{CANNOT}: type is {located.unresolved[type_path]}")
     if raw is None and type_path not in located.keys:
-        return Finding(located.where(path, key=True), dotted(path), "'type' is a required property")
-    return Finding(located.where(type_path), dotted(type_path), f"{raw!r} is not of type 'string'")
+        return Finding(located.where(path, key=True), dotted(path), "'type' is a required property", code="required")
+    return Finding(located.where(type_path), dotted(type_path), f"{raw!r} is not of type 'string'", code="schema")
 
 
 def _without_required(findings: list[Finding], located: Located, reason: str) -> list[Finding]:
@@ -186,4 +199,4 @@ def _without_required(findings: list[Finding], located: Located, reason: str) ->
 
 
 def _note(located: Located, path: JsonPath, message: str) -> Finding:
-    return Finding(located.where(path), dotted(path), message, "note")
+    return Finding(located.where(path), dotted(path), message, "note", code="cannot-check")

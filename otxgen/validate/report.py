@@ -42,7 +42,8 @@ def _github(finding: Finding) -> str:
     if where.line:
         props += f",line={where.line},col={where.col}"
     message = f"{finding.path}: {finding.message}" if finding.path else finding.message
-    return f"::{kind} {props},title=otxgen validate::{_escape(message, False)}"
+    title = f"otxgen validate ({finding.code})" if finding.code else "otxgen validate"
+    return f"::{kind} {props},title={_escape(title, True)}::{_escape(message, False)}"
 
 
 def _escape(text: str, is_property: bool) -> str:
@@ -60,6 +61,7 @@ def _json(findings: Sequence[Finding], files: int) -> str:
             "message": f.message,
             "severity": f.severity,
             "unreadable": f.unreadable,
+            "code": f.code,
         }
         for f in findings
     ]

@@ -27,10 +27,13 @@ def weights_findings(
         findings += _other_arch(address, located, instance, schema, at)
     if checkpoint is not None and instance.get("pretrained") and "pretrained" in schema.get("properties", {}):
         message = "init_cfg and pretrained cannot be specified at the same time (the backbone refuses it): keep one"
-        findings.append(Finding(located.where((*base, "pretrained")), dotted((*base, "pretrained")), message))
+        path = (*base, "pretrained")
+        findings.append(Finding(located.where(path), dotted(path), message, code="weights-conflict"))
     if checkpoint is not None and library == "mmseg" and model.get("pretrained"):
         message = "model.pretrained is handed to the backbone, which also has an init_cfg checkpoint: keep one"
-        findings.append(Finding(located.where(("model", "pretrained")), "model.pretrained", message))
+        findings.append(
+            Finding(located.where(("model", "pretrained")), "model.pretrained", message, code="weights-conflict")
+        )
     return findings
 
 
@@ -49,4 +52,4 @@ def _other_arch(
         f"{key}={mine.label}: most of it would not load"
     )
     path = (*at, "checkpoint")
-    return [Finding(located.where(path), dotted(path), message, "warning")]
+    return [Finding(located.where(path), dotted(path), message, "warning", code="weights")]
