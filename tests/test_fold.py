@@ -7,6 +7,7 @@ Python's own parser of the original text, never with figures typed in here.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from click.testing import CliRunner
 from otxgen.cli import main
 from otxgen.config.fold import FOLD_BYTES, PREFIX, fold
 from otxgen.config.model_config import read_config
+from otxgen.errors import InputError
 
 COUNT = FOLD_BYTES // 8  # enough items for any display below to pass the folding size
 
@@ -28,7 +30,12 @@ DISPLAYS = {
     "plain strings, a list over lines, a trailing comma": "[\n" + "".join(f'    "n{i}",\n' for i in range(COUNT)) + "]",
     "a set of strings": "{" + ", ".join(f"'s{i}'" for i in range(COUNT)) + "}",
     "a palette": "[" + ", ".join(f"({i % 256}, {i * 7 % 256}, -{i % 3})" for i in range(COUNT)) + "]",
-    "a dict display": "{" + ", ".join(f"'k{i}': [{i}, {i}.5, None, True]" for i in range(COUNT // 3)) + "}",
+    "dict displays in a list": "["
+    + ", ".join(f"{{'k{i}': [{i}, {i}.5, None, True]}}" for i in range(COUNT // 3))
+    + "]",
+    "numbers three levels down": "[" + ", ".join(f"[[{i}, 1.5], [-2, 3e2]]" for i in range(COUNT // 2)) + "]",
+    "integers": "(" + ", ".join(str(i) for i in range(COUNT * 2)) + ",)",
+    "numbers JSON does not read": "[" + ", ".join(f"{i}., .5, 1_0" for i in range(COUNT)) + "]",
     "escapes, prefixes, comments and concatenation": "(\n"
     + "".join(f"    r'a\\{i}', b'x', 'a' 'b', \"q'\\n\",  # note {i}\n" for i in range(COUNT // 6))
     + ")",
@@ -99,9 +106,64 @@ def test_what_is_not_a_large_pure_display_stays_as_written(text: str) -> None:
     assert not fold(text).values
 
 
-def test_a_placeholder_name_in_the_text_turns_folding_off() -> None:
-    text = f"{PREFIX}0 = 1\nx = {names()}\n"
-    assert fold(text).text == text
+def test_a_placeholder_like_name_in_the_text_takes_another_name() -> None:
+    text = f"# {PREFIX}0 in a comment\n{PREFIX}0 = 1\nx = {names()}\n"
+    folded = fold(text)
+    assert len(folded.values) == 1 and PREFIX + "_0" in folded.text
+    assert (
+        read_config(text, "c.py").get("x") == ast.literal_eval(names())
+        and read_config(text, "c.py").get(f"{PREFIX}0") == 1
+    )
+
+
+def _same_reading(text: str) -> None:
+    """``text`` is not folded, and reads (or fails) as its twin with the display below the size does."""
+    assert not fold(text).values
+    small = text.replace(names(), names(8))
+    try:
+        expected = read_config(small, "c.py").names.value
+    except InputError as error:
+        with pytest.raises(InputError, match=re.escape(error.cause)):
+            read_config(text, "c.py")
+    else:
+        assert read_config(text, "c.py").names.value.keys() == expected.keys()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(f"x = {names()}\n".replace(", ", ",\u00a0", 1), id="a no-break space between items"),
+        pytest.param(f"x = {names()}\n".replace(", ", ",\u2028", 1), id="a line separator between items"),
+        pytest.param(f"x = {names()}\n".replace(", ", ",\v", 1), id="a vertical tab between items"),
+        pytest.param(f"x = {names()}\n".replace("c00001", "c\r0001", 1), id="a lone carriage return in a string"),
+        pytest.param(f"{names()} = 1\n", id="an assignment target"),
+        pytest.param(f"n = len\\\n{names()[1:-1].join('[]')}\n", id="a subscript after a line continuation"),
+        pytest.param(f"x = dict(a=len  # count:\n    {names()[1:-1].join('[]')})\n", id="a subscript after a comment"),
+        pytest.param(f"t = tuple\\\n{names()[1:-1].join('[]')}\n", id="a type's subscript"),
+    ],
+)
+def test_a_display_whose_folding_would_change_the_reading_stays_as_written(text: str) -> None:
+    _same_reading(text)
+
+
+def test_a_bad_display_does_not_keep_the_others_from_folding() -> None:
+    text = f"s = '''x = -{names()}'''\ny = {names()}\n"
+    folded = fold(text)
+    assert list(folded.values.values()) == [ast.literal_eval(names())]
+    assert read_config(text, "c.py").get("s") == ast.literal_eval(text.split("\n", 1)[0][4:])
+
+
+def test_a_dict_display_keeps_the_positions_of_its_keys_and_folds_its_large_values_alone() -> None:
+    text = (
+        "model = dict(\n"
+        "    backbone={\n"
+        f"        'type': 'mmdet.ResNet', 'depth': 18, 'frozen_stages': 9, 'pad': {names()[1:-1].join('[]')}}})\n"
+    )
+    folded = fold(text)
+    assert list(folded.values.values()) == [ast.literal_eval(names()[1:-1].join("[]"))]
+    facts = read_config(text, "c.py")
+    where = facts.names.where(("model", "backbone", "frozen_stages"))
+    assert (where.line, where.col) == (3, text.splitlines()[2].index("9") + 1)
 
 
 def test_validate_reports_after_a_large_literal_at_the_position_of_the_unfolded_file(tmp_path: Path) -> None:

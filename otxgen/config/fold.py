@@ -23,19 +23,31 @@ from typing import Any
 FOLD_BYTES = 64 * 1024
 PREFIX = "_otxgen_literal_"
 
+# Python's own lexical rules, not ``re``'s: whitespace is a space, a tab or a form feed, a line ends in
+# LF or CRLF (a lone CR, which Python also counts as a line end, is not folded), and a one-line string
+# holds no line end.
+_SPACE = r"(?:[ \t\f]|\r?\n)"
 _STRING = (
-    r"(?:[rRuU]|[bB][rR]?|[rR][bB])?"
-    r"""(?:'''(?:[^'\\]|\\.|'(?!''))*'''|\"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\"|'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")"""
+    r"(?:[rRuU]|[bB][rR]?|[rR][bB])?(?:"
+    r"'''(?:[^'\\\r]|\\[^\r]|'(?!''))*'''"
+    r'|"""(?:[^"\\\r]|\\[^\r]|"(?!""))*"""'
+    r"|'(?:[^'\\\n\r]|\\[^\n\r])*'"
+    r'|"(?:[^"\\\n\r]|\\[^\n\r])*")'
 )
 _NUMBER = r"(?:0[xXoObB][0-9a-fA-F_]+|(?:[0-9][0-9_]*\.?[0-9_]*|\.[0-9][0-9_]*)(?:[eE][-+]?[0-9_]+)?[jJ]?)"
-_ATOM = rf"(?>\s+|\#[^\n]*|[,:+\-]|{_STRING}|{_NUMBER}|True\b|False\b|None\b)"
-_FLAT = rf"[\[({{]{_ATOM}*+[\])}}]"
-# A display of literals and flat displays, not preceded by what would make its brackets a call's or a
-# subscript's (a name, a closing bracket, a string).
-_DISPLAY = re.compile(rf"(?<![\w)\]}}'\"\s])(\s*)([\[({{](?>{_ATOM}|{_FLAT})*+[\])}}])")
-_PLAIN = r"""(?:'[^'\\\n]*'|"[^"\\\n]*")"""
-_PLAIN_RUN = re.compile(rf"\s*(?:{_PLAIN}\s*,\s*)+(?:{_PLAIN}\s*)?")
-_PLAIN_ITEM = re.compile(r"""'([^'\\\n]*)'|"([^"\\\n]*)\"""")
+_SCALAR = rf"{_SPACE}+|\#[^\n\r]*|[,+\-]|{_STRING}|{_NUMBER}|True\b|False\b|None\b"
+_FLAT = rf"[\[({{](?>{_SCALAR}|:)*+[\])}}]"  # inner displays may be dicts: nothing in them is checked
+_NESTED = rf"[\[({{](?>{_SCALAR}|:|{_FLAT})*+[\])}}]"
+# A display of literals and displays of them, two levels down. Not a dict display: a model or backbone
+# written as one keeps the positions of its keys (a large value inside it is folded alone). A match
+# must not begin right after what would make its brackets a call's or a subscript's; the syntax tree
+# of the folded text checks that again (a name before a line continuation or a comment).
+_DISPLAY = re.compile(rf"(?<![\w)\]}}'\"\s\\])(\s*)([\[({{](?>{_SCALAR}|{_NESTED})*+[\])}}])")
+_PLAIN = r"""(?:'[^'\\\n\r]*'|"[^"\\\n\r]*")"""
+_PLAIN_RUN = re.compile(rf"{_SPACE}*(?:{_PLAIN}{_SPACE}*,{_SPACE}*)+(?:{_PLAIN}{_SPACE}*)?")
+_PLAIN_ITEM = re.compile(r"""'([^'\\\n\r]*)'|"([^"\\\n\r]*)\"""")
+_NUMERIC = re.compile(r"[0-9eE.+\-,()\[\] \t\f\r\n]*")
+_TRAILING_COMMA = re.compile(r",(\s*[\])])")
 _PAIRS = {"(": ")", "[": "]", "{": "}"}
 
 
@@ -47,31 +59,57 @@ class Folded:
     values: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Region:
+    start: int
+    end: int
+    name: str
+    value: Any
+
+
 def fold(text: str) -> Folded:
     """``text`` with every pure-literal display of ``FOLD_BYTES`` or more replaced by ``(NAME   )`` of
     the same lines and columns, and the displays' values by ``NAME``; ``text`` itself where there is
-    none, or where folding would change what the file means."""
-    if len(text) < FOLD_BYTES or PREFIX in text:
+    none. A display whose folding would change what the file means (or whether Python reads it) is
+    left as written."""
+    if len(text) < FOLD_BYTES:
         return Folded(text)
-    pieces: list[str] = []
-    values: dict[str, Any] = {}
-    last = 0
+    prefix = PREFIX
+    while prefix in text:  # never a name the file has (a comment may mention one)
+        prefix += "_"
+    regions: list[_Region] = []
     for match in _DISPLAY.finditer(text):
         start, end = match.span(2)
         if end - start < FOLD_BYTES or _PAIRS[text[start]] != text[end - 1]:
             continue
-        name = f"{PREFIX}{len(values)}"
+        display = text[start:end]
+        if "\r" in display and display.count("\r") != display.count("\r\n"):
+            continue
         try:
-            value = _value(text[start:end])
+            value = _value(display)
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             continue
-        values[name] = value
-        pieces += [text[last:start], "(", name, _blank(text, start + 1, end - 1, len(name)), ")"]
-        last = end
-    if not values:
-        return Folded(text)
-    folded = "".join([*pieces, text[last:]])
-    return Folded(folded, values) if _names_in_place(folded, values) else Folded(text)
+        regions.append(_Region(start, end, f"{prefix}{len(regions)}", value))
+    for _ in range(2):  # once more without the displays the syntax tree refused
+        if not regions:
+            return Folded(text)
+        folded = _folded(text, regions)
+        refused = _misplaced(folded, regions)
+        if refused is None:
+            return Folded(text)
+        if not refused:
+            return Folded(folded, {region.name: region.value for region in regions})
+        regions = [region for region in regions if region.name not in refused]
+    return Folded(text)
+
+
+def _folded(text: str, regions: list[_Region]) -> str:
+    pieces, last = [], 0
+    for region in regions:
+        blank = _blank(text, region.start + 1, region.end - 1, len(region.name))
+        pieces += [text[last : region.start], "(", region.name, blank, ")"]
+        last = region.end
+    return "".join([*pieces, text[last:]])
 
 
 def _blank(text: str, start: int, end: int, used: int) -> str:
@@ -89,20 +127,71 @@ def _blank(text: str, start: int, end: int, used: int) -> str:
 
 
 def _value(display: str) -> Any:
-    """A display's value: a flat run of plain strings read by ``re``, anything else by ``literal_eval``."""
+    """A display's value: a flat run of plain strings read by ``re``, numbers (and displays of them)
+    by ``json``, anything else by ``literal_eval``."""
     inner = display[1:-1]
     if _PLAIN_RUN.fullmatch(inner):
         items = [single + double for single, double in _PLAIN_ITEM.findall(inner)]  # one is empty
         return {"(": tuple, "[": list, "{": set}[display[0]](items)
+    if _NUMERIC.fullmatch(display):
+        numbers = _numbers(display)
+        if numbers is not None:
+            return numbers
     return ast.literal_eval(display)
 
 
-def _names_in_place(folded: str, values: dict[str, Any]) -> bool:
-    """Whether each placeholder is a name of the folded module once (not text inside a string that a
-    match began in); a folded text that no longer parses is refused the same way."""
+def _numbers(display: str) -> Any:
+    """A display of numbers (and displays of them, each level one kind of bracket) read as JSON, which
+    reads them as Python does where it reads them at all (``1.``, ``.5``, ``1_0``, ``+1``: not JSON,
+    then ``literal_eval``); None where the brackets do not allow it."""
+    import json
+
+    kinds = [set(re.findall(r"[\[(]", part)) for part in (display[:1], display[1:-1])]
+    if len(kinds[1]) > 1:
+        return None
+    try:
+        value = json.loads(_TRAILING_COMMA.sub(r"\1", display.replace("(", "[").replace(")", "]")))
+    except ValueError:
+        return None
+    if not isinstance(value, list) or any(isinstance(item, bool) for item in value):
+        return None
+    if "(" in kinds[1]:
+        if any(isinstance(item, list) and any(isinstance(x, list) for x in item) for item in value):
+            return None  # deeper levels of tuples: literal_eval keeps them apart
+        value = [tuple(item) if isinstance(item, list) else item for item in value]
+    if any(isinstance(item, list) and len(item) == 1 and "(" in kinds[1] for item in value):
+        return None
+    return tuple(value) if display[0] == "(" else value
+
+
+def _misplaced(folded: str, regions: list[_Region]) -> set[str] | None:
+    """The placeholders that do not stand where their display stood as a value Python reads: text
+    inside a string, an assignment's target, or brackets that were a call's or a subscript's (a name,
+    a line continuation, then the display on the next line); None where the folded text does not parse
+    at all."""
     try:
         tree = ast.parse(folded)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
-        return False
-    found = [node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and node.id.startswith(PREFIX)]
-    return sorted(found) == sorted(values)
+        return None
+    names = {region.name for region in regions}
+    placed: set[str] = set()
+    starts = [0] + [match.end() for match in re.finditer(r"\r\n|\r|\n", folded)]  # Python's line ends
+
+    def offset(line: int, column: int) -> int:  # ast's (line, UTF-8 byte column) -> index in ``folded``
+        begin = starts[line - 1]
+        return begin + len(folded[begin : begin + column].encode("utf-8")[:column].decode("utf-8", "ignore"))
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and node.func.end_lineno is not None:
+            for argument in node.args:
+                if isinstance(argument, ast.Name) and argument.id in names:
+                    between = folded[
+                        offset(node.func.end_lineno, node.func.end_col_offset or 0) : offset(
+                            argument.lineno, argument.col_offset
+                        )
+                    ]
+                    if re.sub(r"#[^\r\n]*", "", between).count("(") < 2:  # the call's parenthesis is the placeholder's
+                        names.discard(argument.id)
+        if isinstance(node, ast.Name) and node.id in names and isinstance(node.ctx, ast.Load):
+            placed.add(node.id)
+    return {region.name for region in regions} - (placed & names)

@@ -250,6 +250,24 @@ class _UnresolvedError(Exception):
 
 
 _SCALARS = {str, int, float, bool, type(None)}
+_NOT_PLAIN = object()
+_DECIMAL = re.compile(r"[1-9][0-9]*|0+")
+_PLAIN_STRING = re.compile(r"""'([^'\\\n]*)'|"([^"\\\n]*)\"""")
+
+
+def _plain_literal(expr: cst.BaseExpression) -> Any:
+    """The value of a decimal integer, a float or a one-line string without prefix or escape, read from
+    its token (most of a config's leaves: without generating each one's code and compiling it);
+    ``_NOT_PLAIN`` for anything else."""
+    if isinstance(expr, cst.Integer) and not expr.lpar and _DECIMAL.fullmatch(expr.value):
+        return int(expr.value)
+    if isinstance(expr, cst.Float) and not expr.lpar and "_" not in expr.value:
+        return float(expr.value)
+    if isinstance(expr, cst.SimpleString) and not expr.lpar:
+        found = _PLAIN_STRING.fullmatch(expr.value)
+        if found:
+            return found.group(1) if found.group(1) is not None else found.group(2)
+    return _NOT_PLAIN
 
 
 def _copied(value: Any) -> Any:
@@ -265,6 +283,7 @@ class _Evaluator:
         self.module, self.positions, self.file = module, positions, file
         self.folded = folded  # the values of the literals folded out of the text, by placeholder
         self.names = Located({})
+        self._bound: set[str] = set()  # names assigned so far (the first assignment has nothing to forget)
 
     def assign(self, node: cst.Assign) -> None:
         for target in node.targets:
@@ -273,7 +292,9 @@ class _Evaluator:
 
     def bind(self, name: str, target: cst.CSTNode, expr: cst.BaseExpression) -> None:
         path: JsonPath = (name,)
-        self._forget(path)  # a later assignment replaces the earlier one, as executing would
+        if name in self._bound:  # a later assignment replaces the earlier one, as executing would
+            self._forget(path)
+        self._bound.add(name)
         self.names.keys[path] = self._where(target)
         try:
             self.names.value[name] = self.eval(expr, path)
@@ -300,6 +321,9 @@ class _Evaluator:
                 raise _UnresolvedError
             self.names.values[path] = self._where(expr)
             return left + right
+        plain = _plain_literal(expr)
+        if plain is not _NOT_PLAIN:
+            return plain
         try:
             return ast.literal_eval(self.module.code_for_node(expr).strip())
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
@@ -311,7 +335,7 @@ class _Evaluator:
         if any(arg.keyword is not None or arg.star for arg in call.args):
             raise _UnresolvedError
         args = [self.eval(arg.value, (*path, "*")) for arg in call.args]
-        self._forget((*path, "*"))
+        self._forget_recent((*path, "*"))
         try:
             return _PURE_BUILTINS[cst.ensure_type(call.func, cst.Name).value](*args)
         except (TypeError, ValueError, OverflowError):
@@ -389,6 +413,19 @@ class _Evaluator:
         for table in (self.names.values, self.names.keys, self.names.unresolved):
             for old in [p for p in table if p[: len(path)] == path]:
                 del table[old]
+
+    def _forget_recent(self, path: JsonPath) -> None:
+        """``_forget`` of a path inside the name being bound now: its entries are the tables' last ones
+        (insertion order), so only they are read (the whole tables each time made reading quadratic)."""
+        for table in (self.names.values, self.names.keys, self.names.unresolved):
+            old = []
+            for key in reversed(table):
+                if key[:1] != path[:1]:
+                    break
+                if key[: len(path)] == path:
+                    old.append(key)
+            for key in old:
+                del table[key]
 
     def where_of(self, node: cst.CSTNode) -> Where:
         return self._where(node)
