@@ -90,8 +90,8 @@ def test_github_annotations() -> None:
     result = run("--output-format", "github", str(INVALID_YAML))
     assert result.exit_code == 1
     assert result.stdout.splitlines()[0] == (
-        f"::error file={INVALID_YAML},line=4,col=10,title=otxgen validate (schema)::backbone.depth: 'fifty' is not one of "
-        "[18, 34, 50, 101, 152]"
+        f"::error file={INVALID_YAML},line=4,col=10,title=otxgen validate (schema)::backbone.depth: 'fifty' is not "
+        "one of [18, 34, 50, 101, 152]"
     )
 
 

@@ -79,6 +79,34 @@ def build_backbone(options: BuildBackboneOptions, say: Say) -> Outcome:
 
 
 def _build_backbone(options: BuildBackboneOptions, targets: Targets, say: Say) -> Outcome:
+    planned = _planned(options, targets, say)
+    if isinstance(planned, Outcome):  # a required argument without options: backbone.yaml alone
+        return planned
+    writes = planned
+    outcome = _finish(writes, options.mode, say)
+    if not options.smoke or outcome.exit_code != 0:
+        return outcome
+    try:
+        smoked = _smoke(targets, options.export, say)
+    except InputError:  # the config as written does not load or build (the error says why, after this)
+        _undo([write for write in writes if write.changed], say)
+        raise
+    if smoked.exit_code == FindingsError.exit_code:  # the model as written does not fit or run
+        _undo([write for write in writes if write.changed], say)
+    return smoked
+
+
+def planned_writes(options: BuildBackboneOptions, say: Say) -> list[Write]:
+    """Every file ``build --backbone`` would write and its new text, read, planned and checked as the
+    build does it, nothing written (what ``otxgen lsp`` offers as an edit). A backbone that needs a
+    value the catalog has no options for is a ``UsageError``."""
+    planned = _planned(options, _targets(options), say)
+    if isinstance(planned, Outcome):
+        raise UsageError(f"{options.backbone} needs a value for a required argument: give it with --set KEY=VALUE")
+    return planned
+
+
+def _planned(options: BuildBackboneOptions, targets: Targets, say: Say) -> list[Write] | Outcome:
     from otxgen.app.weights import plan_weights
     from otxgen.schema.store import StoreCatalog
 
@@ -116,18 +144,7 @@ def _build_backbone(options: BuildBackboneOptions, targets: Targets, say: Say) -
         say(f"Target Model: {rewrite.path}")
     say(f"Target Backbone: {backbone['type']}")
     say(f"Backbone config: {backbone}")
-    writes = [*yaml_writes, *(Write(r.path, r.before, r.after) for r in rewrites)]
-    outcome = _finish(writes, options.mode, say)
-    if not options.smoke or outcome.exit_code != 0:
-        return outcome
-    try:
-        smoked = _smoke(targets, options.export, say)
-    except InputError:  # the config as written does not load or build (the error says why, after this)
-        _undo([write for write in writes if write.changed], say)
-        raise
-    if smoked.exit_code == FindingsError.exit_code:  # the model as written does not fit or run
-        _undo([write for write in writes if write.changed], say)
-    return smoked
+    return [*yaml_writes, *(Write(r.path, r.before, r.after) for r in rewrites)]
 
 
 def _undo(changed: list[Write], say: Say) -> None:

@@ -65,17 +65,30 @@ def validate(options: ValidateOptions, say: Say) -> Outcome:
 def validate_file(path: Path, catalog: Any, bases: Any = None) -> list[Finding]:
     """Findings for one file; unreadable input becomes one ``unreadable`` finding. ``bases``: a
     ``BaseFiles`` shared by the run (``_base_`` files are then followed), ``None`` for a fresh one."""
-    from otxgen.validate.files import validate_backbone_yaml, validate_model_config
-
-    file = str(path)
     try:
         text = read_text(path)  # a BOM stays: YAML skips it, a Python config with one is refused
-        if path.suffix.lower() in YAML_SUFFIXES and not _CONFIG_YAML_KEY.search(text):
+    except InputError as error:
+        return [_unreadable(error, str(path))]
+    return validate_text(text, str(path), catalog, bases)
+
+
+def validate_text(text: str, file: str, catalog: Any, bases: Any = None) -> list[Finding]:
+    """Findings for ``text`` as the file ``file`` (an editor's unsaved buffer, or what was read): a
+    backbone.yaml or a model config by its name and keys, as ``validate PATH`` decides."""
+    from otxgen.validate.files import validate_backbone_yaml, validate_model_config
+
+    try:
+        if Path(file).suffix.lower() in YAML_SUFFIXES and not _CONFIG_YAML_KEY.search(text):
             return validate_backbone_yaml(text, file, catalog)
         return validate_model_config(text, file, catalog, bases if bases is not None else _base_files())
     except InputError as error:
-        where = Where(error.path or file, error.line, error.col)
-        return [Finding(where, "", error.cause, "error", unreadable=True, code="unreadable")]
+        return [_unreadable(error, file)]
+
+
+def _unreadable(error: InputError, file: str) -> Finding:
+    return Finding(
+        Where(error.path or file, error.line, error.col), "", error.cause, unreadable=True, code="unreadable"
+    )
 
 
 def _base_files() -> Any:

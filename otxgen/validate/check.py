@@ -34,8 +34,13 @@ def check_backbone(instance: dict[str, Any], located: Located, base: JsonPath, s
     findings += _findings(errors, located, base, schema)
     said = {finding.path for finding in findings}  # a value of the wrong type needs no range as well
     ranges = [*_out_of_range(instance, located, base, schema), *_no_channels(instance, located, base)]
-    findings += [finding for finding in ranges if finding.path not in said]
+    findings += [finding for finding in ranges if not any(_within(path, finding.path) for path in said)]
     return sorted(findings, key=lambda f: (f.where.line, f.where.col, f.path))
+
+
+def _within(path: str, argument: str) -> bool:
+    """Whether the dotted ``path`` is ``argument`` or inside it (``strides[1]`` in ``strides``)."""
+    return path == argument or path.startswith((f"{argument}[", f"{argument}."))
 
 
 def _out_of_range(instance: dict[str, Any], located: Located, base: JsonPath, schema: dict[str, Any]) -> list[Finding]:
@@ -48,10 +53,16 @@ def _out_of_range(instance: dict[str, Any], located: Located, base: JsonPath, sc
     table = ChannelTable(schema)
     stages = table.stages(instance)
     others = {key: value for key, value in instance.items() if key not in ("out_indices", "frozen_stages")}
-    if not stages or isinstance(table.outputs(others), Unknown):
+    title = schema.get("title", "this backbone")
+    findings: list[Finding] = []
+    if stages and "num_stages" in schema.get("properties", {}):  # ResNet, MiT...: the count is an argument
+        count, findings = _per_stage(instance, located, base, schema, len(stages))
+    elif not stages or isinstance(table.outputs(others), Unknown):
         return []
-    count, title = len(stages), schema.get("title", "this backbone")
-    findings = []
+    else:
+        count = len(stages)
+    if count is None:
+        return findings
     raw = instance.get("out_indices")
     listed = isinstance(raw, (list, tuple))
     indices: list[Any] = list(raw) if isinstance(raw, (list, tuple)) else [] if raw is None else [raw]
@@ -69,6 +80,51 @@ def _out_of_range(instance: dict[str, Any], located: Located, base: JsonPath, sc
         )
         findings.append(Finding(located.where(path), dotted(path), message, code="stage-range"))
     return findings
+
+
+_NOT_PER_STAGE = ("out_indices", "init_cfg")
+
+
+def _per_stage(
+    instance: dict[str, Any], located: Located, base: JsonPath, schema: dict[str, Any], built: int
+) -> tuple[int | None, list[Finding]]:
+    """For a backbone whose stage count is its ``num_stages`` argument (the arch or depth builds
+    ``built`` stages): the count, and what the backbone would assert: ``num_stages`` beyond 1..built,
+    and an argument of one value a stage (its default has ``built`` scalars: ``strides``,
+    ``dilations``, ``stage_with_dcn``...) of another length than ``num_stages``. The count is None
+    where ``num_stages`` is not a plain integer."""
+    properties = schema["properties"]
+    count = instance.get("num_stages", properties["num_stages"].get("default"))
+    if not _integer(count):
+        return None, []
+    title = schema.get("title", "this backbone")
+    findings: list[Finding] = []
+    if not 1 <= count <= built:
+        path = (*base, "num_stages")
+        message = f"num_stages {count} is out of range 1..{built} ({title} has {built} stages here)"
+        return None, [Finding(located.where(path), dotted(path), message, code="stage-range")]
+    per_stage = [
+        name
+        for name, prop in properties.items()
+        if name not in _NOT_PER_STAGE
+        and isinstance(prop.get("default"), list)
+        and len(prop["default"]) == built
+        and not any(isinstance(item, (dict, list)) for item in prop["default"])
+    ]
+    for name in per_stage:
+        value = instance.get(name, properties[name]["default"])
+        if not isinstance(value, (list, tuple)) or len(value) == count:
+            continue
+        given = name in instance
+        path = (*base, name) if given else (*base, "num_stages")
+        what = f"{name} has {len(value)} values" if given else f"the default {name} has {len(value)} values"
+        if len(value) < count:  # a stage without its value: the backbone asserts or fails indexing it
+            message = f"{what}, one a stage, and num_stages is {count}"
+            findings.append(Finding(located.where(path), dotted(path), message, code="stage-range"))
+        elif given:  # ResNet asserts for strides and dilations, indexes stage_with_dcn: not an error everywhere
+            message = f"{what}, one a stage, and num_stages is {count}: {title} may assert they agree"
+            findings.append(Finding(located.where(path), dotted(path), message, "warning", code="stage-range"))
+    return count, findings
 
 
 def _no_channels(instance: dict[str, Any], located: Located, base: JsonPath) -> list[Finding]:
