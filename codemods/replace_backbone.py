@@ -71,7 +71,12 @@ def _check_old(module: cst.Module, path: _config.Path, old: cst.BaseExpression) 
     if _config.is_dict_call(old):
         unplain = unplain_arg(cst.ensure_type(old, cst.Call))
         if unplain is not None:
-            raise _config.error_at(module, unplain, "cannot rewrite a backbone dict with positional or ** arguments")
+            raise _config.error_at(
+                module,
+                unplain,
+                "cannot rewrite a backbone dict with positional or ** arguments: write its arguments out "
+                "(dict(type=..., depth=...)), then build again",
+            )
         return
     if isinstance(old, cst.Dict) or maybe_literal(old) is not NotLiteralError:
         return

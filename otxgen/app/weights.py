@@ -108,7 +108,10 @@ def _require_address(address: str) -> None:
 
     from otxgen.facts.checkpoints import ADDRESS_SCHEMES, torch_readable
 
-    parts = urlsplit(address)
+    try:
+        parts = urlsplit(address)
+    except ValueError as error:  # an unclosed [IPv6 host
+        raise UsageError(f"--weights {address}: not an address ({error})") from None
     if not parts.scheme or not address.split("://", 1)[1]:
         raise UsageError(f"--weights {address}: not an address (give scheme://..., a checkpoint file, auto or none)")
     named = re.match(r"(?:[^:/\s]+:)?([A-Za-z][\w+.-]*)://", address)  # s3/petrel may name a cluster first

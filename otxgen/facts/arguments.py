@@ -32,3 +32,7 @@ NEUTRAL_ARGS = frozenset(
         "pretrained2d",
     }
 )
+
+# mmcv's normalisation layers (``build_norm_layer``) and the keys each asserts its config has beside
+# ``type``: a ``norm_cfg=dict(type='GN')`` without them passes a schema, then fails as the model builds.
+NORM_REQUIRES = {"GN": ("num_groups",)}

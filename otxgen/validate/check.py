@@ -33,7 +33,11 @@ def check_backbone(instance: dict[str, Any], located: Located, base: JsonPath, s
     errors = _Validator(schema).iter_errors(as_json(instance))
     findings += _findings(errors, located, base, schema)
     said = {finding.path for finding in findings}  # a value of the wrong type needs no range as well
-    ranges = [*_out_of_range(instance, located, base, schema), *_no_channels(instance, located, base)]
+    ranges = [
+        *_out_of_range(instance, located, base, schema),
+        *_no_channels(instance, located, base),
+        *_norm_layers(instance, located, base),
+    ]
     findings += [finding for finding in ranges if not any(_within(path, finding.path) for path in said)]
     return sorted(findings, key=lambda f: (f.where.line, f.where.col, f.path))
 
@@ -125,6 +129,23 @@ def _per_stage(
             message = f"{what}, one a stage, and num_stages is {count}: {title} may assert they agree"
             findings.append(Finding(located.where(path), dotted(path), message, "warning", code="stage-range"))
     return count, findings
+
+
+def _norm_layers(instance: dict[str, Any], located: Located, base: JsonPath) -> list[Finding]:
+    """A normalisation config (``norm_cfg``, ``...norm_cfg``) of a layer mmcv builds only with more keys
+    than ``type`` (``GN`` needs ``num_groups``)."""
+    from otxgen.facts.arguments import NORM_REQUIRES
+
+    findings = []
+    for key, value in instance.items():
+        kind = value.get("type") if key.endswith("norm_cfg") and isinstance(value, dict) else None
+        missing = [name for name in NORM_REQUIRES.get(kind, ()) if name not in value] if isinstance(kind, str) else []
+        if missing:
+            path = (*base, key)
+            message = f"{kind} needs {', '.join(missing)} (mmcv builds it from them): e.g. {key}=dict(type='{kind}', "
+            message += ", ".join(f"{name}=32" for name in missing) + ")"
+            findings.append(Finding(located.where(path), dotted(path), message, code="norm"))
+    return findings
 
 
 def _no_channels(instance: dict[str, Any], located: Located, base: JsonPath) -> list[Finding]:
