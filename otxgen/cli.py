@@ -322,6 +322,28 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], output_format: str) ->
 
 
 @main.command(epilog=EXIT_CODES_HELP)
+@click.option(
+    "--tcp",
+    type=click.IntRange(1, 65535),
+    default=None,
+    metavar="PORT",
+    help="Serve on 127.0.0.1:PORT instead of stdin/stdout.",
+)
+@click.pass_context
+def lsp(ctx: click.Context, tcp: int | None) -> None:
+    """Serve otxgen's checks, catalog and swap to an editor over the Language Server Protocol.
+
+    Diagnostics (validate's findings on the unsaved text), hover and completion of backbone types and
+    arguments, quick fixes for channel findings, and "Swap backbone to ..." (the edit of build --backbone
+    TYPE --diff). Needs the [lsp] extra; never executes a config, never imports torch. Editor set-up:
+    docs/editor.md.
+    """
+    from otxgen.app import lsp as app
+
+    _run(ctx, lambda: app.serve(tcp, _say))
+
+
+@main.command(epilog=EXIT_CODES_HELP)
 @click.argument("model", required=False, type=click.Path(path_type=Path))
 @click.option(
     "--device",

@@ -19,7 +19,7 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 
 stamp_key() {
     cat tools/setup-env.sh tools/requirements-mm.txt tools/requirements-dev.txt tools/requirements-export.txt \
-        tools/requirements-cluster.txt pyproject.toml \
+        tools/requirements-cluster.txt tools/requirements-lsp.txt pyproject.toml \
         | sha256sum | cut -c1-16
 }
 
@@ -65,13 +65,20 @@ fi
 
 log "installing the OpenMMLab stack, dev tools and otxgen (editable)"
 "${PIP[@]}" -r tools/requirements-mm.txt -r tools/requirements-dev.txt -r tools/requirements-export.txt \
-    -r tools/requirements-cluster.txt
+    -r tools/requirements-cluster.txt -r tools/requirements-lsp.txt
 # The matrix's HTML page is checked in headless Chromium (tests/test_matrix.py): Debian's package.
 if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
     log "installing chromium (headless browser for the matrix page's test)"
     SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
         || { $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+fi
+# otxgen lsp is checked in a real editor, Neovim headless (tests/test_lsp_neovim.py): Debian's package.
+if [ ! -x /usr/bin/nvim ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing neovim (the editor the language server's test runs)"
+    SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq neovim >/dev/null \
+        || { $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq neovim >/dev/null; }
 fi
 # timm's wheel alone: it imports fine next to this torch, and its hub dependencies are only needed to
 # download weights, which otxgen never does.

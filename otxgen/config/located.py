@@ -56,6 +56,9 @@ class Finding:
     # What kind of finding it is, stable across releases (``channels``, ``unknown-argument``...): the
     # ``code`` an editor shows beside the message (``otxgen lsp``) and a script may filter on.
     code: str = ""
+    # The value that would set it right, as the config writes it (``[32, 64, 160, 384]`` for a neck's
+    # in_channels): the quick fix an editor offers. Empty where there is no single right value.
+    replacement: str = ""
 
     @property
     def exit_code(self) -> int:

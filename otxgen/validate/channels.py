@@ -60,7 +60,8 @@ def _compare(reader: Reader, path: JsonPath, located: Located, outputs: list[int
     if actual == expected:
         return []
     message = f"{actual!r} does not match the backbone's output channels {expected!r}"
-    return [Finding(located.where(channels_path), dotted(channels_path), message, code="channels")]
+    fix = "" if reader.each else repr(expected)  # a head reading each level at one width: no one value
+    return [Finding(located.where(channels_path), dotted(channels_path), message, code="channels", replacement=fix)]
 
 
 def _select(outputs: list[int], reader: Reader) -> list[int] | int | str:
