@@ -19,7 +19,7 @@ from pathlib import Path
 from _common import ROW_PREFIX
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ("bench_validate.py", "bench_codemods.py", "bench_shapes.py", "bench_export.py")
+SCRIPTS = ("bench_validate.py", "bench_codemods.py", "bench_shapes.py", "bench_export.py", "bench_lsp.py")
 
 
 def machine() -> str:

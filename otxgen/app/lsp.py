@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 SOURCE = "otxgen"
 SWAP_COMMAND = "otxgen.swapBackbone"
-DEBOUNCE_SECONDS = 0.15  # typing: a change waits this long, and only the document's latest version is checked
+DEBOUNCE_SECONDS = 0.05  # typing: a change waits this long, and only the document's latest version is checked
 SWAP_CHOICES = 3  # "Swap backbone to ..." actions offered: catalog types that pass the matrix for the task
 _TYPE_VALUE = re.compile(r"""\btype\s*[=:]\s*['"]?([\w.\-]*)$""")
 _ARGUMENT_VALUE = re.compile(r"""\b(\w+)\s*[=:]\s*['"]?([\w.\-]*)$""")
@@ -447,6 +447,16 @@ def make_server() -> LanguageServer:
             server.text_document_publish_diagnostics(
                 lsp.PublishDiagnosticsParams(uri=uri, version=version, diagnostics=diagnostics)
             )
+
+    @server.feature(lsp.INITIALIZED)
+    def initialized(params: lsp.InitializedParams) -> None:
+        """What the first check needs, read now (libcst, the schema index): the editor is still starting."""
+        from otxgen.app.validate import _base_files
+        from otxgen.schema.store import load_index
+
+        _base_files()
+        load_index()
+        findings_for("model = dict(backbone=dict(type='mmdet.ResNet', depth=18))\n", "warm.py")
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
     def did_open(params: lsp.DidOpenTextDocumentParams) -> None:
