@@ -61,7 +61,7 @@ def swap_backbone(
             backbone=dict(type='torchvision.resnet18'),  # the old one
             neck=dict(type='FPN', in_channels=[64, 128, 256, 512], out_channels=256))
     """
-    original = module = parsed if parsed is not None else _config.parse(source)
+    original = module = _config.adopted(parsed, source) if parsed is not None else _config.parse(source)
     style = Style.from_source(source)
     if backbone is not None:
         module = replace_backbone_in_module(module, backbone, target=target, inherited=backbone_inherited, style=style)
