@@ -5,6 +5,8 @@ what ``build`` writes), typing fast, bad input, a clean shutdown."""
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import shutil
 import sys
 from importlib import resources
@@ -56,9 +58,11 @@ async def _open(client: LanguageClient, path: Path, text: str | None = None) -> 
 
 
 def _text_at(text: str, where: lsp.Range) -> str:
-    lines = text.split("\n")
+    """The text a range covers, its characters counted in UTF-16 units as LSP counts them."""
+    lines = re.split(r"\r\n|\r|\n", text)
     if where.start.line == where.end.line:
-        return lines[where.start.line][where.start.character : where.end.character]
+        units = lines[where.start.line].encode("utf-16-le")
+        return units[2 * where.start.character : 2 * where.end.character].decode("utf-16-le")
     first, last = lines[where.start.line][where.start.character :], lines[where.end.line][: where.end.character]
     return "\n".join([first, *lines[where.start.line + 1 : where.end.line], last])
 
@@ -108,6 +112,7 @@ async def test_a_finding_in_a_base_is_shown_at_the_entry_that_brings_it(
     found = [d for d in await _open(client, path) if d.code == "channels"]
     assert len(found) == 1 and _text_at(text, found[0].range) == "base.py"
     assert found[0].message.startswith("in base.py: ")
+    assert found[0].data is None, "no quick fix here: the value is in the base"
     (related,) = found[0].related_information or []
     assert related.location.uri == (workspace / "base.py").as_uri() and related.location.range.start.line == 2
 
@@ -240,3 +245,52 @@ async def test_typing_fast_publishes_the_last_version_only_and_bad_input_is_one_
     )
     published = await client.wait_for_notification(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
     assert [d.code for d in published.diagnostics] == ["unreadable"], "and the server keeps serving"
+
+
+@pytest.mark.parametrize(
+    ("before", "ending"),
+    [
+        pytest.param("note='\U0001f600\U0001f600', ", "\n", id="characters past the BMP (two UTF-16 units each)"),
+        pytest.param("", "\r\n", id="CRLF line endings"),
+    ],
+)
+async def test_ranges_count_utf16_units_and_lsps_line_ends(
+    client: LanguageClient, workspace: Path, before: str, ending: str
+) -> None:
+    path = workspace / "model.py"
+    text = WRONG_NECK.replace("model = dict(neck=dict(", f"model = dict({before}neck=dict(").replace("\n", ending)
+    text = text.replace("# the neck", "# the \u2028neck")  # a line separator to Python's splitlines, not to LSP
+    path.write_bytes(text.encode())
+    (channels,) = [d for d in await _open(client, path, text) if d.code == "channels"]
+    assert _text_at(text, channels.range) == "[64, 128, 256, 512]"
+
+
+async def test_a_crlf_file_and_a_link_swap_as_build_writes_them(client: LanguageClient, workspace: Path) -> None:
+    real = workspace / "real.py"
+    real.write_bytes(WRONG_NECK.replace("\n", "\r\n").encode())
+    link = workspace / "link.py"
+    os.symlink(real, link)
+    await _open(client, link, real.read_bytes().decode())
+    edit = await client.workspace_execute_command_async(
+        lsp.ExecuteCommandParams("otxgen.swapBackbone", [link.as_uri(), "mmdet.RegNet"])
+    )
+    assert edit is not None, "a CRLF file on disk is the buffer: no 'save first'"
+    new_text = _new_text(edit, link.as_uri())  # the open document's URI, not its target's
+    built = workspace / "built.py"
+    built.write_bytes(real.read_bytes())
+    result = CliRunner().invoke(main, ["build", "--backbone", "mmdet.RegNet", "--model", str(built), "--no-smoke"])
+    assert result.exit_code == 0 and new_text == built.read_bytes().decode(), result.output
+
+
+async def test_requests_at_odd_places_are_answered(client: LanguageClient, workspace: Path) -> None:
+    path = workspace / "model.py"
+    path.write_text(WRONG_NECK)
+    await _open(client, path)
+    uri = lsp.TextDocumentIdentifier(path.as_uri())
+    assert await client.text_document_hover_async(lsp.HoverParams(uri, lsp.Position(1, 500))) is None
+    assert await client.text_document_hover_async(lsp.HoverParams(uri, lsp.Position(90, 0))) is None
+    missing = lsp.TextDocumentIdentifier((workspace / "missing.py").as_uri())
+    assert await client.text_document_hover_async(lsp.HoverParams(missing, lsp.Position(0, 0))) is None
+    found = await client.text_document_completion_async(lsp.CompletionParams(uri, lsp.Position(2, 999)))
+    assert found is not None
+    assert await client.workspace_execute_command_async(lsp.ExecuteCommandParams("otxgen.swapBackbone")) is None

@@ -123,17 +123,19 @@ def _bracketed(lines: Sequence[str], line: int, col: int) -> Place:
 
 
 def base_entry(lines: Sequence[str], base_file: str) -> Place:
-    """Where the buffer names ``base_file`` in its ``_base_`` (its file name, else the ``_base_`` line)."""
+    """Where the buffer's ``_base_`` names ``base_file`` (its file name, outside comments, from the
+    ``_base_`` line on; else the ``_base_`` name itself)."""
     name = Path(base_file).name
-    for number, text in enumerate(lines):
-        column = text.find(name)
+    first = next((n for n, text in enumerate(lines) if re.match(r"\s*_base_\s*[=:]", text)), None)
+    if first is None:
+        return Place(0, 0, 0, 0)
+    for number in range(first, len(lines)):
+        code = lines[number].split("#", 1)[0]
+        column = code.find(name)
         if column >= 0:
             return Place(number, column, number, column + len(name))
-    for number, text in enumerate(lines):
-        if "_base_" in text:
-            column = text.find("_base_")
-            return Place(number, column, number, column + len("_base_"))
-    return Place(0, 0, 0, 0)
+    column = lines[first].find("_base_")
+    return Place(first, column, first, column + len("_base_"))
 
 
 def word_at(lines: Sequence[str], line: int, col: int) -> tuple[str, int, bool]:
@@ -142,7 +144,7 @@ def word_at(lines: Sequence[str], line: int, col: int) -> tuple[str, int, bool]:
     if not 0 <= line < len(lines):
         return "", 0, False
     text = lines[line]
-    start = col
+    start = col = max(0, min(col, len(text)))
     while start > 0 and re.match(r"[\w.\-]", text[start - 1]):
         start -= 1
     end = col
@@ -206,7 +208,7 @@ def hover_text(lines: Sequence[str], line: int, col: int, file: str) -> str | No
     if not word:
         return None
     catalog = StoreCatalog()
-    if quoted:
+    if quoted or re.search(r"\btype\s*:\s*$", lines[line][:start]):  # 'mmdet.ResNet', or YAML's type: mmdet.ResNet
         resolved = _resolve(word, catalog)
         return _type_card(resolved, lines, file, catalog) if resolved else None
     owner = backbone_type_at(lines, line, start)
@@ -365,13 +367,33 @@ def completions(lines: Sequence[str], line: int, col: int) -> list[Completion]:
     named = _ARGUMENT_NAME.search(prefix)
     if named is None:
         return []
-    body = "\n".join(lines)
-    present = set(re.findall(r"\b(\w+)\s*[=:]", body))
+    present = _keys_set(lines, line, col)
     return [
         Completion(name, _argument_detail(prop), "argument")
         for name, prop in properties.items()
         if name.startswith(named.group(1)) and name not in present
     ]
+
+
+def _keys_set(lines: Sequence[str], line: int, col: int) -> set[str]:
+    """The argument names the backbone mapping around the cursor sets (its own keys, not its values')."""
+    text = "\n".join(lines)
+    opener = _backbone_opener(text, sum(len(number) + 1 for number in lines[:line]) + col)
+    if opener is None:  # a YAML block: the keys indented under ``backbone:``
+        block = _YAML_BACKBONE.search(text)
+        return set(re.findall(r"^[ \t]+(\w+)[ \t]*:", block.group(2), re.MULTILINE)) if block else set()
+    keys, depth = set(), 0
+    for match in re.finditer(r"""[()\[\]{}]|'[^'\n]*'|"[^"\n]*"|\b(\w+)\s*(?==[^=]|:)""", text[opener:]):
+        token = match.group(0)
+        if token in "([{":
+            depth += 1
+        elif token in ")]}":
+            depth -= 1
+            if depth == 0:
+                break
+        elif depth == 1 and match.group(1):
+            keys.add(match.group(1))
+    return keys
 
 
 def _types(catalog: Any, typed: str) -> list[Completion]:
@@ -434,19 +456,26 @@ def make_server() -> LanguageServer:
 
     server = LanguageServer("otxgen", __version__, text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental)
     latest: dict[str, int] = {}
+    checking: set[str] = set()  # documents with a check running: it checks again when typed on meanwhile
 
-    def publish(uri: str) -> None:
-        document = server.workspace.get_text_document(uri)
-        version = document.version
+    async def publish(uri: str) -> None:
+        """Check the latest version off the event loop (a large buffer takes seconds: hover, completion
+        and other documents are answered meanwhile), then publish it unless typed on meanwhile."""
+        if uri in checking:
+            return
+        checking.add(uri)
         try:
-            found = findings_for(document.source, document.path)
-            diagnostics = [_diagnostic(f, document.lines, document.path) for f in found]
-        except Exception as error:  # noqa: BLE001 - one bad buffer must never stop the server
-            diagnostics = [_crash_diagnostic(error)]
-        if latest.get(uri, version) == version:  # typed on meanwhile: that version gets its own
-            server.text_document_publish_diagnostics(
-                lsp.PublishDiagnosticsParams(uri=uri, version=version, diagnostics=diagnostics)
-            )
+            while True:
+                document = server.workspace.get_text_document(uri)
+                version, source = document.version, document.source
+                diagnostics = await asyncio.to_thread(_diagnostics, source, document.path, document.position_codec)
+                if latest.get(uri, version) == version:
+                    server.text_document_publish_diagnostics(
+                        lsp.PublishDiagnosticsParams(uri=uri, version=version, diagnostics=diagnostics)
+                    )
+                    return
+        finally:
+            checking.discard(uri)
 
     @server.feature(lsp.INITIALIZED)
     def initialized(params: lsp.InitializedParams) -> None:
@@ -459,9 +488,9 @@ def make_server() -> LanguageServer:
         findings_for("model = dict(backbone=dict(type='mmdet.ResNet', depth=18))\n", "warm.py")
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
-    def did_open(params: lsp.DidOpenTextDocumentParams) -> None:
+    async def did_open(params: lsp.DidOpenTextDocumentParams) -> None:
         latest[params.text_document.uri] = params.text_document.version
-        publish(params.text_document.uri)
+        await publish(params.text_document.uri)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
     async def did_change(params: lsp.DidChangeTextDocumentParams) -> None:
@@ -469,11 +498,11 @@ def make_server() -> LanguageServer:
         latest[uri] = version
         await asyncio.sleep(DEBOUNCE_SECONDS)
         if latest.get(uri) == version:
-            publish(uri)
+            await publish(uri)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
-    def did_save(params: lsp.DidSaveTextDocumentParams) -> None:
-        publish(params.text_document.uri)
+    async def did_save(params: lsp.DidSaveTextDocumentParams) -> None:
+        await publish(params.text_document.uri)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(params: lsp.DidCloseTextDocumentParams) -> None:
@@ -482,22 +511,34 @@ def make_server() -> LanguageServer:
             lsp.PublishDiagnosticsParams(uri=params.text_document.uri, diagnostics=[])
         )
 
+    def at(uri: str, position: lsp.Position) -> tuple[Any, list[str], int, int] | None:
+        """The document, its lines, and the position in characters (the client counts UTF-16 units)."""
+        try:
+            document = server.workspace.get_text_document(uri)
+            lines = _lines(document.source)
+        except OSError:  # a document neither open nor on disk
+            return None
+        if not 0 <= position.line < len(lines) or position.character < 0:
+            return None
+        where = document.position_codec.position_from_client_units(lines, position)
+        return document, lines, where.line, min(where.character, len(lines[where.line]))
+
     @server.feature(lsp.TEXT_DOCUMENT_HOVER)
     def hover(params: lsp.HoverParams) -> lsp.Hover | None:
-        document = server.workspace.get_text_document(params.text_document.uri)
-        text = hover_text(_lines(document.source), params.position.line, params.position.character, document.path)
+        found = at(params.text_document.uri, params.position)
+        text = hover_text(found[1], found[2], found[3], found[0].path) if found else None
         if text is None:
             return None
         return lsp.Hover(contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=text))
 
     @server.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=["'", '"', "=", ":"]))
     def complete(params: lsp.CompletionParams) -> lsp.CompletionList:
-        document = server.workspace.get_text_document(params.text_document.uri)
-        found = completions(_lines(document.source), params.position.line, params.position.character)
+        found = at(params.text_document.uri, params.position)
+        offered = completions(found[1], found[2], found[3]) if found else []
         kinds = {"type": lsp.CompletionItemKind.Class, "argument": lsp.CompletionItemKind.Property}
         items = [
             lsp.CompletionItem(c.label, kind=kinds.get(c.kind, lsp.CompletionItemKind.EnumMember), detail=c.detail)
-            for c in found
+            for c in offered
         ]
         return lsp.CompletionList(is_incomplete=False, items=items)
 
@@ -513,16 +554,16 @@ def make_server() -> LanguageServer:
         for diagnostic in params.context.diagnostics:
             data = diagnostic.data if isinstance(diagnostic.data, dict) else {}
             fix = data.get("replacement")
-            if diagnostic.source == SOURCE and fix:
+            if diagnostic.source == SOURCE and isinstance(fix, str) and fix:
                 edit = lsp.WorkspaceEdit(changes={uri: [lsp.TextEdit(range=diagnostic.range, new_text=fix)]})
                 title = f"Set {data.get('path') or 'it'} to {fix}"
                 actions.append(
                     lsp.CodeAction(title, kind=lsp.CodeActionKind.QuickFix, diagnostics=[diagnostic], edit=edit)
                 )
-        document = server.workspace.get_text_document(uri)
-        if document.path.endswith(".py"):
-            lines = _lines(document.source)
-            current = backbone_type_at(lines, params.range.start.line, params.range.start.character)
+        found = at(uri, params.range.start)
+        if found is not None and found[0].path.endswith(".py"):
+            document, lines, line, column = found
+            current = backbone_type_at(lines, line, column)
             for choice in swap_choices(lines, document.path, current):  # the edit is planned when one is chosen
                 data = {"uri": uri, "backbone": choice}
                 actions.append(
@@ -533,10 +574,9 @@ def make_server() -> LanguageServer:
     @server.feature(lsp.CODE_ACTION_RESOLVE)
     def resolve(action: lsp.CodeAction) -> lsp.CodeAction:
         data = action.data if isinstance(action.data, dict) else {}
-        if "backbone" not in data:
+        if not isinstance(data.get("backbone"), str) or not isinstance(data.get("uri"), str):
             return action
-        document = server.workspace.get_text_document(str(data["uri"]))
-        planned = _planned_edit(document, str(data["backbone"]))
+        planned = _planned_edit(server, data["uri"], data["backbone"])
         if isinstance(planned, str):
             server.window_show_message(lsp.ShowMessageParams(lsp.MessageType.Error, planned))
             return action
@@ -544,8 +584,13 @@ def make_server() -> LanguageServer:
         return action
 
     @server.command(SWAP_COMMAND)
-    async def swap(uri: str, backbone: str) -> Any:  # pygls reads these annotations: module-level names only
-        edit = _planned_edit(server.workspace.get_text_document(uri), backbone)
+    async def swap(uri: str = "", backbone: str = "") -> Any:  # pygls reads these annotations: module-level only
+        if not (isinstance(uri, str) and isinstance(backbone, str) and uri and backbone):
+            server.window_show_message(
+                lsp.ShowMessageParams(lsp.MessageType.Error, f"otxgen: {SWAP_COMMAND} takes a document URI and a type")
+            )
+            return None
+        edit = _planned_edit(server, uri, backbone)
         if isinstance(edit, str):
             server.window_show_message(lsp.ShowMessageParams(lsp.MessageType.Error, edit))
             return None
@@ -557,38 +602,54 @@ def make_server() -> LanguageServer:
     return server
 
 
-def _planned_edit(document: Any, backbone: str) -> lsp.WorkspaceEdit | str:
-    """The edit of ``build --backbone BACKBONE --model FILE --diff``, or why there is none."""
+def _diagnostics(source: str, file: str, codec: Any) -> list[lsp.Diagnostic]:
+    lines = _lines(source)
     try:
-        if Path(document.path).read_text(encoding="utf-8") != document.source:
+        return [_diagnostic(finding, lines, file, codec) for finding in findings_for(source, file)]
+    except Exception as error:  # noqa: BLE001 - one bad buffer must never stop the server
+        return [_crash_diagnostic(error)]
+
+
+def _planned_edit(server: Any, uri: str, backbone: str) -> lsp.WorkspaceEdit | str:
+    """The edit of ``build --backbone BACKBONE --model FILE --diff``, or why there is none."""
+    from otxgen.fsio import read_text
+
+    try:
+        document = server.workspace.get_text_document(uri)
+        if read_text(Path(document.path)) != document.source:  # as build reads it: line endings kept
             return "otxgen: save the file first: the swap reads it and its bases from disk"
-        return _workspace_edit(swap_edits(Path(document.path), backbone))
+        return _workspace_edit(swap_edits(Path(document.path), backbone), document)
     except OtxgenError as error:
         return f"otxgen: {error}"
     except OSError as error:
-        return f"otxgen: {document.path}: {error.strerror or error}"
+        return f"otxgen: {uri}: {error.strerror or error}"
 
 
 def _lines(source: str) -> list[str]:
-    """A document's lines as LSP counts them (LF, CRLF or CR ends a line)."""
+    """A document's lines as LSP counts them (LF, CRLF or CR ends a line; not U+2028 or a form feed)."""
     return re.split(r"\r\n|\r|\n", source)
 
 
-def _workspace_edit(edits: Sequence[tuple[Path, str | None, str]]) -> lsp.WorkspaceEdit:
+def _workspace_edit(edits: Sequence[tuple[Path, str | None, str]], document: Any) -> lsp.WorkspaceEdit:
+    """Each file's new text over its whole old text; the open document's under its own URI (a link's)."""
     from lsprotocol import types as lsp
 
     changes: dict[str, list[lsp.TextEdit]] = {}
+    mine = Path(document.path).resolve()
     for path, before, after in edits:
-        lines = (before or "").split("\n")
+        lines = _lines(before or "")
         whole = lsp.Range(lsp.Position(0, 0), lsp.Position(len(lines), 0))
-        changes[path.resolve().as_uri()] = [lsp.TextEdit(range=whole, new_text=after)]
+        uri = document.uri if path.resolve() == mine else path.resolve().as_uri()
+        changes[uri] = [lsp.TextEdit(range=whole, new_text=after)]
     return lsp.WorkspaceEdit(changes=changes)
 
 
 _SEVERITY = {"error": 1, "warning": 2, "note": 3}
 
 
-def _diagnostic(finding: Finding, lines: Sequence[str], file: str) -> lsp.Diagnostic:
+def _diagnostic(finding: Finding, lines: Sequence[str], file: str, codec: Any) -> lsp.Diagnostic:
+    """A finding as LSP says it: its range in the client's units; a base's finding at the ``_base_``
+    entry that brings it in, pointing into the base (and without a quick fix: its value is not here)."""
     from lsprotocol import types as lsp
 
     here = not finding.where.file or Path(finding.where.file).resolve() == Path(file).resolve()
@@ -602,9 +663,11 @@ def _diagnostic(finding: Finding, lines: Sequence[str], file: str) -> lsp.Diagno
         spot = lsp.Position(max(finding.where.line - 1, 0), max(finding.where.col - 1, 0))
         related = [lsp.DiagnosticRelatedInformation(lsp.Location(target, lsp.Range(spot, spot)), message)]
         message = f"in {Path(finding.where.file).name}: {message}"
-    data = {"path": finding.path, "replacement": finding.replacement} if finding.replacement else None
+    data = {"path": finding.path, "replacement": finding.replacement} if finding.replacement and here else None
+    start = codec.position_to_client_units(lines, lsp.Position(place.line, place.start))
+    end = codec.position_to_client_units(lines, lsp.Position(place.end_line, place.end))
     return lsp.Diagnostic(
-        range=lsp.Range(lsp.Position(place.line, place.start), lsp.Position(place.end_line, place.end)),
+        range=lsp.Range(start, end),
         message=message,
         severity=lsp.DiagnosticSeverity(_SEVERITY.get(finding.severity, 1)),
         code=finding.code or None,
@@ -619,5 +682,9 @@ def _crash_diagnostic(error: BaseException) -> lsp.Diagnostic:
 
     message = f"otxgen could not check this file ({type(error).__name__}: {error}); please report it"
     return lsp.Diagnostic(
-        lsp.Range(lsp.Position(0, 0), lsp.Position(0, 0)), message, severity=lsp.DiagnosticSeverity.Error, source=SOURCE
+        lsp.Range(lsp.Position(0, 0), lsp.Position(0, 0)),
+        message,
+        severity=lsp.DiagnosticSeverity.Error,
+        code="internal",
+        source=SOURCE,
     )
