@@ -401,6 +401,17 @@ def test_weights_check_on_a_file_that_is_not_a_checkpoint_is_an_input_error(tmp_
     assert not (tmp_path / "PWNED").exists()
 
 
+def test_weights_check_on_a_folder_says_it_is_one(tmp_path: Path) -> None:
+    folder = workspace(tmp_path, "classification")
+    (tmp_path / "weights.pth").mkdir()
+    check = invoke(
+        "smoke", str(folder / "model.py"), "--device", "cpu", "--weights-check", str(tmp_path / "weights.pth")
+    )
+    assert check.exit_code == 2 and "weights.pth is a folder; give a checkpoint file in it" in check.stderr, (
+        check.stderr
+    )
+
+
 def test_every_timm_address_weights_auto_writes_is_one_mmengine_reads() -> None:
     """Over the whole timm catalog, statically: ``--weights auto`` writes only an address in a format
     mmengine's reader loads; the JAX ``.npz`` archives timm publishes for some ViTs are never written

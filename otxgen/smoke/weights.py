@@ -33,6 +33,8 @@ def checkpoint_of(backbone_cfg: dict[str, Any], given: str | None) -> tuple[Path
     if "://" in address:
         raise UsageError(f"--weights-check reads local files only (otxgen downloads nothing): download {address}")
     path = Path(address)
+    if path.is_dir():
+        raise UsageError(f"--weights-check: {address} is a folder; give a checkpoint file in it")
     if not path.is_file():
         raise UsageError(f"--weights-check: no such checkpoint file {address}")
     return path, prefix
