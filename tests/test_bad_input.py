@@ -365,6 +365,17 @@ CASES = [
         Y + r"dil.yaml:4:14: backbone.dilations: dilations has 3 values, one a stage, and num_stages is 4$",
     ),
     Case(
+        "vit-out-indices-by-block",
+        write(
+            "vit.yaml",
+            b"backbone:\n  type: timm.vit_small_patch16_224\n  out_indices: [0, 1, 11]\n",
+            checked("vit.yaml"),
+        ),
+        Y + r"vit.yaml:3:23: backbone.out_indices\[2\]: out_indices 11 is out of range 0..2 \(timm.vit_small_patch16_"
+        r"224 has 3 levels here: its blocks 9, 10, 11\); out_indices counts these levels, not timm's blocks",
+        exit_code=1,
+    ),
+    Case(
         "dilations-per-stage-set",
         typed("--set", "dilations=[1, 1, 2]"),
         r"--set dilations=\[1, 1, 2\]: backbone.dilations: mmdet.RegNet does not build with dilations=\[1, 1, 2\]",

@@ -59,6 +59,13 @@ class ChannelTable:
         self.block: dict[str, Any] | None = (schema.get("x-otxgen") or {}).get("channels")
         self.properties: dict[str, Any] = schema.get("properties", {})
 
+    def timm_blocks(self) -> list[int]:
+        """For a single-stride timm model (a ViT), timm's block numbers of the levels the table counts
+        (``out_indices`` counts those levels, not blocks); empty for any other."""
+        if not (self.block or {}).get("single_stride"):
+            return []
+        return [int(row["index"]) for row in (self.block or {}).get("timm_levels") or []]
+
     @classmethod
     def for_config(cls, backbone: dict[str, Any], library: str | None, catalog: Catalog) -> _Bound:
         """The table of a config's backbone (its type resolved in the config's library); for a wrapper

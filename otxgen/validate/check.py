@@ -70,10 +70,14 @@ def _out_of_range(instance: dict[str, Any], located: Located, base: JsonPath, sc
     raw = instance.get("out_indices")
     listed = isinstance(raw, (list, tuple))
     indices: list[Any] = list(raw) if isinstance(raw, (list, tuple)) else [] if raw is None else [raw]
+    blocks = table.timm_blocks()
+    counted = f"{count} stages here" if not blocks else f"{count} levels here: its blocks {', '.join(map(str, blocks))}"
     for position, index in enumerate(indices):
         if _integer(index) and not -count <= index < count:
             path = (*base, "out_indices", *((position,) if listed else ()))
-            message = f"out_indices {index} is out of range 0..{count - 1} ({title} has {count} stages here)"
+            message = f"out_indices {index} is out of range 0..{count - 1} ({title} has {counted})"
+            if blocks:
+                message += "; out_indices counts these levels, not timm's blocks"
             findings.append(Finding(located.where(path), dotted(path), message, code="stage-range"))
     frozen = instance.get("frozen_stages")
     if isinstance(frozen, int) and _integer(frozen) and not -1 <= frozen <= count:
