@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import libcst as cst
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from otxgen.config.fold import fold
 from otxgen.config.located import JsonPath, Located, Where
 from otxgen.config.mutations import Effects, aliased, effects, names_in
+from otxgen.config.positions import Positions
 from otxgen.errors import InputError
 from otxgen.facts.pysource import SourceError, check_syntax
 
@@ -102,7 +102,8 @@ def read_config(text: str, file: str) -> ConfigFacts:
     pure literals are read apart (``otxgen.config.fold``), so the cost grows with the file's size."""
     folded = fold(text)
     text = folded.text
-    undefined = _undefined_names(_check_compiles(text, file), text, file, set(folded.values))
+    tree = _check_compiles(text, file)
+    undefined = _undefined_names(tree, text, file, set(folded.values))
     try:
         module = cst.parse_module(text)
     except cst.ParserSyntaxError as error:
@@ -114,8 +115,7 @@ def read_config(text: str, file: str) -> ConfigFacts:
         else:
             line, col, cause = error.editor_line, error.editor_column, error.message
         raise InputError(f"invalid Python: {cause}", file, line, col) from None
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    evaluator = _Evaluator(module, wrapper.resolve(PositionProvider), file, folded.values)
+    evaluator = _Evaluator(module, Positions(module, tree, text), file, folded.values)
     read_base = False
     suspects: list[tuple[cst.CSTNode, Effects]] = []
     aliases: list[tuple[str, set[str]]] = []
@@ -279,7 +279,7 @@ def _copied(value: Any) -> Any:
 
 
 class _Evaluator:
-    def __init__(self, module: cst.Module, positions: Any, file: str, folded: dict[str, Any]) -> None:
+    def __init__(self, module: cst.Module, positions: Positions, file: str, folded: dict[str, Any]) -> None:
         self.module, self.positions, self.file = module, positions, file
         self.folded = folded  # the values of the literals folded out of the text, by placeholder
         self.names = Located({})
@@ -431,5 +431,5 @@ class _Evaluator:
         return self._where(node)
 
     def _where(self, node: cst.CSTNode) -> Where:
-        code_range: CodeRange = self.positions[node]
-        return Where(self.file, code_range.start.line, code_range.start.column + 1)
+        line, column = self.positions.start(node)
+        return Where(self.file, line, column + 1)
