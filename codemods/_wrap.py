@@ -25,6 +25,9 @@ def wrapped(node: cst.BaseExpression, indent: str, column: int, width: int, trai
     code = code_of(node)
     if "\n" not in code:
         return node if column + len(code) <= width else expression(_text(node, indent, column, width, trailing))
+    first, *rest = code.split("\n")
+    if column + len(first) <= width and all(len(line) <= width for line in rest):
+        return node  # spread out already, and no line of it overflows: nothing below needs wrapping
     if isinstance(node, (cst.List, cst.Tuple)):
         inner = indent + STEP  # a spread-out list holds an item a line
         elements = [e.with_changes(value=wrapped(e.value, inner, len(inner), width, trailing)) for e in node.elements]
