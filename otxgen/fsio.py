@@ -272,27 +272,44 @@ def _remove(paths: Iterable[str]) -> None:
 
 @contextlib.contextmanager
 def folder_lock(folder: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``folder`` or refuse at once: a second build in the same workspace
-    exits 2 with a clear message instead of waiting or interleaving."""
-    import fcntl
+    """Hold an exclusive lock on ``folder`` or refuse: a second build in the same workspace exits 2 with a
+    clear message (after ``LOCK_WAIT_SECONDS``) instead of waiting for it or interleaving."""
 
     try:
         fd = os.open(folder, os.O_RDONLY)  # flock on the folder itself: no lock file left behind
     except OSError as error:
         raise InputError(f"cannot open folder: {error.strerror or error}", str(folder)) from None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as error:
-            if error.errno in (errno.EAGAIN, errno.EACCES):
-                raise InputError(
-                    "another otxgen process is writing here; try again when it ends", str(folder)
-                ) from None
-            raise
+        _flock(fd, folder)
         _remove_stale(folder)
         yield
     finally:
         os.close(fd)
+
+
+# How long a lock held elsewhere is waited for before refusing: a process forked by a library thread
+# holds a copy of the lock's descriptor until it runs its program (seen in a matrix worker after an
+# OpenVINO conversion failed: the next cell's build was refused its own new folder).
+LOCK_WAIT_SECONDS = 2.0
+
+
+def _flock(fd: int, folder: Path) -> None:
+    import fcntl
+    import time
+
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except OSError as error:
+            if error.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            if time.monotonic() >= deadline:
+                raise InputError(
+                    "another otxgen process is writing here; try again when it ends", str(folder)
+                ) from None
+        time.sleep(0.05)
 
 
 # mkstemp's names: ".<target name>.<8 random characters>.otxgen-tmp"
