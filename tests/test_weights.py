@@ -401,6 +401,20 @@ def test_weights_check_on_a_file_that_is_not_a_checkpoint_is_an_input_error(tmp_
     assert not (tmp_path / "PWNED").exists()
 
 
+@pytest.mark.parametrize(("saved", "held"), [([1, 2], "a list"), (torch.zeros(2), "a tensor")])
+def test_build_refuses_a_checkpoint_that_holds_no_state_dict(tmp_path: Path, saved: object, held: str) -> None:
+    """What ``smoke --weights-check`` refuses, ``build --weights`` does not write: read from the pickle's
+    first opcode, nothing executed. A dict and a model's state dict (an OrderedDict) are taken."""
+    folder = workspace(tmp_path, "classification")
+    path = tmp_path / "weights.pth"
+    torch.save(saved, path)
+    result = invoke("build", "--backbone", "torchvision.resnet18", "--weights", str(path), "--workspace", str(folder))
+    assert result.exit_code == 2 and f"holds {held}, not a state dict" in result.stderr, result.output
+    torch.save(torch.nn.Linear(2, 2).state_dict(), path)
+    taken = invoke("build", "--backbone", "torchvision.resnet18", "--weights", str(path), "--workspace", str(folder))
+    assert "not a state dict" not in taken.output
+
+
 def test_weights_check_on_a_folder_says_it_is_one(tmp_path: Path) -> None:
     folder = workspace(tmp_path, "classification")
     (tmp_path / "weights.pth").mkdir()

@@ -14,6 +14,7 @@ torchvision / pytorchcv / timm wrappers rename their library's classifier keys t
 
 from __future__ import annotations
 
+import itertools
 import pickletools
 import re
 import zipfile
@@ -89,6 +90,10 @@ def _given(address: str, schema: dict[str, Any], base: Path, elsewhere: bool) ->
     why = fsio.not_a_checkpoint(path)
     if why is not None:
         raise UsageError(f"--weights {address}: not a PyTorch checkpoint ({why})")
+    held = _top_object(path)
+    if held in _NOT_MAPPINGS:
+        what = _NOT_MAPPINGS[held]
+        raise UsageError(f"--weights {address}: holds {what}, not a state dict (what torch.save wrote of a model)")
     written, facts = address, []
     if not Path(address).is_absolute() and elsewhere:
         written = str(fsio.resolve(path))
@@ -147,14 +152,42 @@ def _classifier_prefix(path: Path) -> str | None:
     return _CLASSIFIER_PREFIX if any(n.startswith(_CLASSIFIER_PREFIX) for n in names) else None
 
 
-def _key_names(path: Path) -> list[str]:
-    """The strings of a torch checkpoint's pickle, listed without executing it (``pickletools``)."""
+# What a checkpoint's pickle begins with when it holds no mapping (a state dict is a dict or an
+# OrderedDict): refused. Anything else it may begin with is left to ``smoke --weights-check``.
+_NOT_MAPPINGS = {"a list": "a list", "torch._utils _rebuild_tensor_v2": "a tensor"}
+
+
+def _top_object(path: Path) -> str | None:
+    """What a torch checkpoint holds at its top, read from its pickle's first opcode without executing
+    it: ``'a dict'``, ``'a list'``, the class it builds (``'collections OrderedDict'``); None where it
+    cannot be told (not a zip archive, an opcode otxgen does not read)."""
+    data = _pickled(path)
+    try:
+        opcodes = [(op.name, arg) for op, arg, _ in itertools.islice(pickletools.genops(data), 3)]
+    except (ValueError, EOFError):
+        return None
+    first = next(((name, arg) for name, arg in opcodes if name not in ("PROTO", "FRAME")), None)
+    if first is None:
+        return None
+    name, arg = first
+    kinds = {"EMPTY_DICT": "a dict", "EMPTY_LIST": "a list"}
+    if name in kinds:
+        return kinds[name]
+    return str(arg) if name == "GLOBAL" and isinstance(arg, str) else None
+
+
+def _pickled(path: Path) -> bytes:
     try:
         with zipfile.ZipFile(path) as archive:
             pickled = next((n for n in archive.namelist() if n.endswith("data.pkl")), None)
-            data = archive.read(pickled) if pickled else b""
+            return archive.read(pickled) if pickled else b""
     except (OSError, zipfile.BadZipFile):
-        return []
+        return b""
+
+
+def _key_names(path: Path) -> list[str]:
+    """The strings of a torch checkpoint's pickle, listed without executing it (``pickletools``)."""
+    data = _pickled(path)
     try:
         return [arg for _, arg, _ in pickletools.genops(data) if isinstance(arg, str)]
     except (ValueError, EOFError):
