@@ -30,12 +30,7 @@ def parse(source: str) -> cst.Module:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
         raise CodemodError(f"invalid Python: {exc.message}", exc.raw_line, exc.raw_column + 1) from exc
-    return adopted(module, source)
-
-
-def adopted(module: cst.Module, source: str) -> cst.Module:
-    """libcst's tree of ``source`` (parsed here or by the caller) as the codemods write it back: a final
-    lone CR (old Mac line endings), which libcst takes for no newline and would drop, kept."""
+    # a final lone CR (old Mac line endings), which libcst takes for no newline and would drop, kept
     if not module.has_trailing_newline and source.endswith("\r"):
         return module.with_changes(has_trailing_newline=True)
     return module

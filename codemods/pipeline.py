@@ -30,7 +30,6 @@ def swap_backbone(
     backbone_inherited: bool | None = None,
     neck_inherited: bool | None = None,
     base_neck: Sequence[object] | None = None,
-    parsed: cst.Module | None = None,
 ) -> str:
     """``replace_backbone``, then ``set_in_channels``, then ``add_custom_imports``, parsing once; the
     statements they change are then wrapped to the file's width (``codemods._wrap``).
@@ -41,8 +40,7 @@ def swap_backbone(
 
     Same result as calling the three (see their docstrings); ``backbone_inherited`` / ``neck_inherited``
     are their ``inherited``, which build's plan knows from the config view (without it the codemods
-    guess from ``_base_``); ``base_neck`` is ``set_in_channels``'s; ``parsed``, libcst's tree of ``source``
-    where the caller has it (the config view's), saves parsing it again. A ``CodemodError`` points into
+    guess from ``_base_``); ``base_neck`` is ``set_in_channels``'s. A ``CodemodError`` points into
     ``source`` (not into the text after the backbone was replaced, whose lines may have moved).
 
     Before::
@@ -61,7 +59,7 @@ def swap_backbone(
             backbone=dict(type='torchvision.resnet18'),  # the old one
             neck=dict(type='FPN', in_channels=[64, 128, 256, 512], out_channels=256))
     """
-    original = module = _config.adopted(parsed, source) if parsed is not None else _config.parse(source)
+    original = module = _config.parse(source)
     style = Style.from_source(source)
     if backbone is not None:
         module = replace_backbone_in_module(module, backbone, target=target, inherited=backbone_inherited, style=style)

@@ -403,13 +403,13 @@ CASES = [
     Case(
         "base-tuple-validate",
         write("tuple-base.py", b"_base_ = ('empty.py', )\n", checked("tuple-base.py")),
-        Y + r"tuple-base.py:1:11: _base_ is a tuple: mmengine takes a file name or a list of file names; write a list: "
+        Y + r"tuple-base.py:1:10: _base_ is a tuple: mmengine takes a file name or a list of file names; write a list: "
         r"_base_ = \['empty.py'\]",
     ),
     Case(
         "base-tuple-build",
         write("tuple-base.py", b"_base_ = ('empty.py', )\n", model("tuple-base.py")),
-        Y + r"tuple-base.py:1:11: _base_ is a tuple",
+        Y + r"tuple-base.py:1:10: _base_ is a tuple",
     ),
     # what Python compiles (and so mmengine reads), validate reads alike
     Case(

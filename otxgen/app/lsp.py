@@ -479,7 +479,7 @@ def make_server() -> LanguageServer:
 
     @server.feature(lsp.INITIALIZED)
     def initialized(params: lsp.InitializedParams) -> None:
-        """What the first check needs, read now (libcst, the schema index): the editor is still starting."""
+        """What the first check needs, read now (the schema index, the modules): the editor is still starting."""
         from otxgen.app.validate import _base_files
         from otxgen.schema.store import load_index
 

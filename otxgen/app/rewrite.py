@@ -67,7 +67,6 @@ def rewrite_config(
             drop_empty_imports=plan.drop_empty_imports,
             target=target,
             backbone_inherited=plan.backbone_inherited,
-            parsed=merged.module,
         )
     except CodemodError as error:
         raise InputError(error.message, str(path), error.line, error.col) from None

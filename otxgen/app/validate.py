@@ -44,7 +44,7 @@ def validate(options: ValidateOptions, say: Say) -> Outcome:
     from otxgen.validate.report import render, summary
 
     catalog = StoreCatalog()
-    bases: Any = None  # one BaseFiles for the run, made at the first model config (it imports libcst)
+    bases: Any = None  # one BaseFiles for the run (a cache of the base files read), made at the first model config
     findings: list[Finding] = []
     said: set[Finding] = set()
     files = 0
@@ -92,7 +92,7 @@ def _unreadable(error: InputError, file: str) -> Finding:
 
 
 def _base_files() -> Any:
-    from otxgen.config.inherit import BaseFiles  # libcst: only model configs need it
+    from otxgen.config.inherit import BaseFiles
 
     return BaseFiles(_read_base)
 

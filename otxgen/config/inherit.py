@@ -88,7 +88,6 @@ def inherit(facts: ConfigFacts, bases: BaseFiles) -> ConfigFacts | str:
         None if fresh else base,
         facts.undefined,
         [*facts.notes, *notes],
-        facts.module,
     )
 
 

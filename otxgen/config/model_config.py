@@ -1,7 +1,9 @@
-"""Read an mmengine model config statically: libcst for structure and positions, ``ast.literal_eval``
-for values. The file is never executed. Module-level ``NAME = <expr>`` assignments are evaluated in
-order; ``dict(...)`` calls, dict/list/tuple displays, literals and earlier names resolve, anything else
-(calls, arithmetic, attributes, f-strings) is recorded in ``Located.unresolved`` with its source text.
+"""Read an mmengine model config statically: Python's own syntax tree for structure, positions and
+values (``ast``; libcst's tree, several times slower to build, is only needed to rewrite a file, and
+the codemods parse it then). The file is never executed. Module-level ``NAME = <expr>`` assignments
+are evaluated in order; ``dict(...)`` calls, dict/list/tuple displays, literals and earlier names
+resolve, anything else (calls, arithmetic, attributes, f-strings) is recorded in
+``Located.unresolved`` with its source text.
 """
 
 from __future__ import annotations
@@ -13,18 +15,14 @@ import re
 import symtable
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
-
-import libcst as cst
+from typing import Any, cast
 
 from otxgen.config.fold import fold
 from otxgen.config.located import JsonPath, Located, Where
 from otxgen.config.mutations import Effects, aliased, effects, names_in
-from otxgen.config.positions import Positions
 from otxgen.errors import InputError
 from otxgen.facts.pysource import SourceError, check_syntax
 
-_CONSTANTS = {"True": True, "False": False, "None": None}
 # Builtins a config may use on literals that change nothing and return a plain value.
 _PURE_BUILTINS: dict[str, Any] = {
     "sum": sum, "len": len, "min": min, "max": max, "abs": abs, "round": round, "int": int, "float": float,
@@ -61,9 +59,6 @@ class ConfigFacts:
     # How the chain was read where mmengine itself would not read it (bases that set the same name,
     # merged as OTX 1.x merged them), each at the ``_base_`` entry it concerns.
     notes: list[tuple[Where, str]] = field(default_factory=list)
-    # libcst's tree of the file's own text, for the codemods that then rewrite it (a file is parsed
-    # once a process); None where large literals were read apart (``otxgen.config.fold``).
-    module: cst.Module | None = None
 
     def get(self, name: str) -> Any:
         return self.names.value.get(name)
@@ -104,55 +99,42 @@ def read_config(text: str, file: str) -> ConfigFacts:
     text = folded.text
     tree = _check_compiles(text, file)
     undefined = _undefined_names(tree, text, file, set(folded.values))
-    try:
-        module = cst.parse_module(text)
-    except cst.ParserSyntaxError as error:
-        # The native parser's message holds the exact place ("error at 3:0: expected ..."); libcst's
-        # own line is the start of the statement.
-        native = re.match(r"parser error: error at (\d+):(\d+): (.*)", error.message, re.DOTALL)
-        if native:
-            line, col, cause = int(native[1]), int(native[2]) + 1, native[3]
-        else:
-            line, col, cause = error.editor_line, error.editor_column, error.message
-        raise InputError(f"invalid Python: {cause}", file, line, col) from None
-    evaluator = _Evaluator(module, Positions(module, tree, text), file, folded.values)
+    source = _Source(text)
+    evaluator = _Evaluator(source, file, folded.values)
     read_base = False
-    suspects: list[tuple[cst.CSTNode, Effects]] = []
+    suspects: list[tuple[ast.stmt, Effects]] = []
     aliases: list[tuple[str, set[str]]] = []
-    for statement in module.body:
-        if isinstance(statement, cst.SimpleStatementLine):
-            for small in statement.body:
-                if isinstance(small, cst.Assign) and all(isinstance(t.target, cst.Name) for t in small.targets):
-                    suspects += [(small, Effects({"model"}))] if _rebinds(small, evaluator, "model") else []
-                    held = aliased(small.value)
-                    names = [cst.ensure_type(t.target, cst.Name).value for t in small.targets]
-                    aliases += [(name, held) for name in names]
-                    evaluator.assign(small)
-                    if any(path[0] in names for path in evaluator.names.unresolved):  # calls it did not read
-                        suspects.append((small, effects(small.value, plain_targets=True)))
-                else:
-                    suspects.append((small, effects(small, plain_targets=True)))
-        elif isinstance(statement, cst.With) and "read_base" in module.code_for_node(statement.items[0].item):
+    for statement in tree.body:
+        if isinstance(statement, ast.Assign) and all(isinstance(t, ast.Name) for t in statement.targets):
+            names = [cast(ast.Name, target).id for target in statement.targets]
+            suspects += (
+                [(statement, Effects({"model"}))] if "model" in names and ("model",) in evaluator.names.keys else []
+            )
+            held = aliased(statement.value)
+            aliases += [(name, held) for name in names]
+            evaluator.assign(statement)
+            if any(path[0] in names for path in evaluator.names.unresolved):  # calls it did not read
+                suspects.append((statement, effects(statement.value, plain_targets=True)))
+        elif isinstance(statement, ast.With) and "read_base" in source.code(statement.items[0].context_expr):
             read_base = True
         else:
             suspects.append((statement, effects(statement, plain_targets=True)))
     bases = base_entries(evaluator.names)
     # a name bound by a loop, an unpacking, := or a pattern may hold any object its statement mentions
     aliases += [(name, found.mentions) for _, found in suspects for name in found.bound]
-    watched = _aliases_of(_WATCHED | _model_names(module), aliases)
+    watched = _aliases_of(_WATCHED | _model_names(tree), aliases)
     opaque = [
-        Opaque(evaluator.where_of(node), _first_line(module, node), _why(found))
+        Opaque(evaluator.where_of(node), source.first_line(node), _why(found))
         for node, found in suspects
         if found.dynamic or found.changed & watched
     ]
-    whole = module if not folded.values else None
-    return ConfigFacts(file, evaluator.names, read_base, bases, opaque, undefined=undefined, module=whole)
+    return ConfigFacts(file, evaluator.names, read_base, bases, opaque, undefined=undefined)
 
 
 def _check_compiles(text: str, file: str) -> ast.Module:
     """Python's parser and compiler on ``text`` (nothing runs): syntax errors with Python's own message
     and position, a repeated keyword (``dict(backbone=..., backbone=...)``), a byte order mark, and
-    nesting deeper than libcst may walk (checked before libcst, which recurses)."""
+    nesting deeper than libcst may walk (the codemods' libcst recurses)."""
     try:
         tree = check_syntax(text)
         with warnings.catch_warnings():  # the compiler's warnings are about the user's code
@@ -220,29 +202,17 @@ def _why(found: Effects) -> str:
     return "changes the model after its definition"
 
 
-def _rebinds(node: cst.Assign, evaluator: _Evaluator, name: str) -> bool:
-    return any(cst.ensure_type(t.target, cst.Name).value == name for t in node.targets) and (
-        (name,) in evaluator.names.keys
-    )
-
-
-def _model_names(module: cst.Module) -> set[str]:
+def _model_names(tree: ast.Module) -> set[str]:
     """The names the ``model = ...`` value is built from (a mutation of one changes the model too)."""
     found: set[str] = set()
-    for statement in module.body:
-        for small in statement.body if isinstance(statement, cst.SimpleStatementLine) else ():
-            if isinstance(small, cst.Assign) and any(_is_name(t.target, "model") for t in small.targets):
-                found |= names_in(small.value)
-    return found - {"dict", "True", "False", "None"}
+    for statement in tree.body:
+        if isinstance(statement, ast.Assign) and any(_is_name(t, "model") for t in statement.targets):
+            found |= names_in(statement.value)
+    return found - {"dict"}
 
 
-def _is_name(node: cst.CSTNode, name: str) -> bool:
-    return isinstance(node, cst.Name) and node.value == name
-
-
-def _first_line(module: cst.Module, node: cst.CSTNode) -> str:
-    code = module.code_for_node(node).strip().splitlines()
-    return code[0] if code else ""
+def _is_name(node: ast.AST, name: str) -> bool:
+    return isinstance(node, ast.Name) and node.id == name
 
 
 class _UnresolvedError(Exception):
@@ -250,24 +220,6 @@ class _UnresolvedError(Exception):
 
 
 _SCALARS = {str, int, float, bool, type(None)}
-_NOT_PLAIN = object()
-_DECIMAL = re.compile(r"[1-9][0-9]*|0+")
-_PLAIN_STRING = re.compile(r"""'([^'\\\n]*)'|"([^"\\\n]*)\"""")
-
-
-def _plain_literal(expr: cst.BaseExpression) -> Any:
-    """The value of a decimal integer, a float or a one-line string without prefix or escape, read from
-    its token (most of a config's leaves: without generating each one's code and compiling it);
-    ``_NOT_PLAIN`` for anything else."""
-    if isinstance(expr, cst.Integer) and not expr.lpar and _DECIMAL.fullmatch(expr.value):
-        return int(expr.value)
-    if isinstance(expr, cst.Float) and not expr.lpar and "_" not in expr.value:
-        return float(expr.value)
-    if isinstance(expr, cst.SimpleString) and not expr.lpar:
-        found = _PLAIN_STRING.fullmatch(expr.value)
-        if found:
-            return found.group(1) if found.group(1) is not None else found.group(2)
-    return _NOT_PLAIN
 
 
 def _copied(value: Any) -> Any:
@@ -278,119 +230,139 @@ def _copied(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
+class _Source:
+    """The text as Python's tree counts it: lines (its line ends), columns in UTF-8 bytes. Gives a
+    node's position in characters and its code; each costs the length of what it reads (not of the
+    file: ``ast.get_source_segment`` splits the whole text each time)."""
+
+    def __init__(self, text: str) -> None:
+        self.data = text.encode("utf-8")
+        self.starts = [0, *(match.end() for match in re.finditer(rb"\r\n|\r|\n", self.data))]
+        self.ascii = self.data.isascii()
+
+    def column(self, line: int, offset: int) -> int:
+        """The 0-based character column of byte ``offset`` on 1-based ``line``."""
+        if self.ascii or line > len(self.starts):
+            return offset
+        start = self.starts[line - 1]
+        return len(self.data[start : start + offset].decode("utf-8", "ignore"))
+
+    def code(self, node: ast.AST) -> str:
+        first, last = node.lineno, node.end_lineno or node.lineno  # type: ignore[attr-defined]
+        start = self.starts[first - 1] + node.col_offset  # type: ignore[attr-defined]
+        end = self.starts[last - 1] + (node.end_col_offset or 0)  # type: ignore[attr-defined]
+        return self.data[start:end].decode("utf-8", "replace")
+
+    def first_line(self, node: ast.AST) -> str:
+        code = self.code(node).strip().splitlines()
+        return code[0] if code else ""
+
+
 class _Evaluator:
-    def __init__(self, module: cst.Module, positions: Positions, file: str, folded: dict[str, Any]) -> None:
-        self.module, self.positions, self.file = module, positions, file
+    def __init__(self, source: _Source, file: str, folded: dict[str, Any]) -> None:
+        self.source, self.file = source, file
         self.folded = folded  # the values of the literals folded out of the text, by placeholder
         self.names = Located({})
         self._bound: set[str] = set()  # names assigned so far (the first assignment has nothing to forget)
 
-    def assign(self, node: cst.Assign) -> None:
+    def assign(self, node: ast.Assign) -> None:
         for target in node.targets:
-            if isinstance(target.target, cst.Name):
-                self.bind(target.target.value, target.target, node.value)
+            if isinstance(target, ast.Name):
+                self.bind(target.id, target, node.value)
 
-    def bind(self, name: str, target: cst.CSTNode, expr: cst.BaseExpression) -> None:
+    def bind(self, name: str, target: ast.AST, expr: ast.expr) -> None:
         path: JsonPath = (name,)
         if name in self._bound:  # a later assignment replaces the earlier one, as executing would
             self._forget(path)
         self._bound.add(name)
-        self.names.keys[path] = self._where(target)
+        self.names.keys[path] = self.where_of(target)
         try:
             self.names.value[name] = self.eval(expr, path)
         except _UnresolvedError:
             self.names.value.pop(name, None)
-            self.names.unresolved[path] = self.module.code_for_node(expr)
+            self.names.unresolved[path] = self.source.code(expr)
 
-    def eval(self, expr: cst.BaseExpression, path: JsonPath) -> Any:
-        self.names.values[path] = self._where(expr)
-        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value == "dict":
+    def eval(self, expr: ast.expr, path: JsonPath) -> Any:
+        self.names.values[path] = self.where_of(expr)
+        if isinstance(expr, ast.Constant):
+            return expr.value
+        if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "dict":
             return self._dict_call(expr, path)
-        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value in _PURE_BUILTINS:
+        if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id in _PURE_BUILTINS:
             return self._pure_call(expr, path)
-        if isinstance(expr, cst.Dict):
+        if isinstance(expr, ast.Dict):
             return self._dict_display(expr, path)
-        if isinstance(expr, (cst.List, cst.Tuple)):
-            items = [self._element(element, (*path, index)) for index, element in enumerate(expr.elements)]
-            return items if isinstance(expr, cst.List) else tuple(items)
-        if isinstance(expr, cst.Name):
-            return self._name(expr.value, path)
-        if isinstance(expr, cst.ConcatenatedString):  # 'a' 'b' over several lines: literal_eval needs one line
-            left, right = self.eval(expr.left, path), self.eval(expr.right, path)
-            if type(left) is not type(right):
-                raise _UnresolvedError
-            self.names.values[path] = self._where(expr)
-            return left + right
-        plain = _plain_literal(expr)
-        if plain is not _NOT_PLAIN:
-            return plain
-        try:
-            return ast.literal_eval(self.module.code_for_node(expr).strip())
+        if isinstance(expr, (ast.List, ast.Tuple)):
+            items = [self._element(element, (*path, index)) for index, element in enumerate(expr.elts)]
+            return items if isinstance(expr, ast.List) else tuple(items)
+        if isinstance(expr, ast.Name):
+            return self._name(expr.id, path)
+        try:  # -1, 1e-4j, a set display: what Python reads as a literal
+            return ast.literal_eval(expr)
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             raise _UnresolvedError from None
 
-    def _pure_call(self, call: cst.Call, path: JsonPath) -> Any:
+    def _pure_call(self, call: ast.Call, path: JsonPath) -> Any:
         """``sum([18, 36, 72, 144])``, ``len(depths)``: a builtin without side effects on literal
         arguments is its value (OCRNet's ``channels``)."""
-        if any(arg.keyword is not None or arg.star for arg in call.args):
+        if call.keywords or any(isinstance(arg, ast.Starred) for arg in call.args):
             raise _UnresolvedError
-        args = [self.eval(arg.value, (*path, "*")) for arg in call.args]
+        args = [self.eval(arg, (*path, "*")) for arg in call.args]
         self._forget_recent((*path, "*"))
         try:
-            return _PURE_BUILTINS[cst.ensure_type(call.func, cst.Name).value](*args)
+            return _PURE_BUILTINS[cast(ast.Name, call.func).id](*args)
         except (TypeError, ValueError, OverflowError):
             raise _UnresolvedError from None
 
-    def _dict_call(self, call: cst.Call, path: JsonPath) -> dict[str, Any]:
+    def _dict_call(self, call: ast.Call, path: JsonPath) -> dict[str, Any]:
+        """``dict(other, key=value, **more)``: Python keeps positional arguments before keywords."""
+        if any(isinstance(arg, ast.Starred) for arg in call.args):
+            raise _UnresolvedError
         result: dict[str, Any] = {}
-        for arg in call.args:
-            if arg.keyword is None:  # dict(other) or dict(**other): merge a resolvable mapping
-                if arg.star == "*":
-                    raise _UnresolvedError
-                result.update(self._splat(arg.value, path))
-                continue
-            self._entry(result, arg.keyword.value, arg.keyword, arg.value, path)
+        for arg in call.args:  # dict(other): merge a resolvable mapping
+            result.update(self._splat(arg, path))
+        for keyword in call.keywords:
+            if keyword.arg is None:  # dict(**other)
+                result.update(self._splat(keyword.value, path))
+            else:
+                self._entry(result, keyword.arg, keyword, keyword.value, path)
         return result
 
-    def _dict_display(self, display: cst.Dict, path: JsonPath) -> dict[str, Any]:
+    def _dict_display(self, display: ast.Dict, path: JsonPath) -> dict[str, Any]:
         result: dict[str, Any] = {}
-        for element in display.elements:
-            if not isinstance(element, cst.DictElement):
-                result.update(self._splat(element.value, path))
+        for key_node, value in zip(display.keys, display.values, strict=True):
+            if key_node is None:  # {**other}
+                result.update(self._splat(value, path))
                 continue
             try:
-                key = ast.literal_eval(self.module.code_for_node(element.key).strip())
+                key = ast.literal_eval(key_node)
             except (ValueError, TypeError, SyntaxError):
                 raise _UnresolvedError from None
             if not isinstance(key, str):
                 raise _UnresolvedError
-            self._entry(result, key, element.key, element.value, path)
+            self._entry(result, key, key_node, value, path)
         return result
 
-    def _entry(
-        self, result: dict[str, Any], key: str, key_node: cst.CSTNode, expr: cst.BaseExpression, path: JsonPath
-    ) -> None:
-        self.names.keys[(*path, key)] = self._where(key_node)
+    def _entry(self, result: dict[str, Any], key: str, key_node: ast.AST, expr: ast.expr, path: JsonPath) -> None:
+        self.names.keys[(*path, key)] = self.where_of(key_node)
         try:
             result[key] = self.eval(expr, (*path, key))
         except _UnresolvedError:
             result.pop(key, None)
-            self.names.unresolved[(*path, key)] = self.module.code_for_node(expr)
+            self.names.unresolved[(*path, key)] = self.source.code(expr)
 
-    def _splat(self, expr: cst.BaseExpression, path: JsonPath) -> dict[str, Any]:
+    def _splat(self, expr: ast.expr, path: JsonPath) -> dict[str, Any]:
         value = self.eval(expr, path)
         if not isinstance(value, dict):
             raise _UnresolvedError
         return value
 
-    def _element(self, element: cst.BaseElement, path: JsonPath) -> Any:
-        if isinstance(element, cst.StarredElement):
+    def _element(self, element: ast.expr, path: JsonPath) -> Any:
+        if isinstance(element, ast.Starred):
             raise _UnresolvedError
-        return self.eval(element.value, path)
+        return self.eval(element, path)
 
     def _name(self, name: str, path: JsonPath) -> Any:
-        if name in _CONSTANTS:
-            return _CONSTANTS[name]
         if name in self.folded:  # a placeholder stands once in the text: its value is read once
             return self.folded[name]
         if name not in self.names.value:
@@ -427,9 +399,6 @@ class _Evaluator:
             for key in old:
                 del table[key]
 
-    def where_of(self, node: cst.CSTNode) -> Where:
-        return self._where(node)
-
-    def _where(self, node: cst.CSTNode) -> Where:
-        line, column = self.positions.start(node)
-        return Where(self.file, line, column + 1)
+    def where_of(self, node: ast.AST) -> Where:
+        line = node.lineno  # type: ignore[attr-defined]
+        return Where(self.file, line, self.source.column(line, node.col_offset) + 1)  # type: ignore[attr-defined]

@@ -10,9 +10,8 @@ form anywhere, makes the file's meaning unknown statically. A statement that onl
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
-
-import libcst as cst
 
 # Builtins that return a new value and change nothing they are given: their arguments are only read.
 PURE_CALLS = frozenset(
@@ -47,168 +46,205 @@ class Effects:
     mentions: set[str] = field(default_factory=set)
 
 
-def effects(node: cst.CSTNode, *, plain_targets: bool) -> Effects:
+def effects(node: ast.AST, *, plain_targets: bool) -> Effects:
     """The effects of ``node``. ``plain_targets``: whether ``NAME = ...`` counts as a change (it does
     inside compound statements and functions' ``global`` names; the evaluator follows the module's own
     plain assignments)."""
     visitor = _Visitor(plain_targets)
-    node.visit(visitor)
+    visitor.visit(node)
     return visitor.found
 
 
-def aliased(value: cst.BaseExpression) -> set[str]:
+def aliased(value: ast.expr) -> set[str]:
     """The names whose objects ``value`` may be, or hold (``x = model``, ``x = [model['neck']]``,
     ``x = dict(model)``: a shallow copy shares the nested dicts); a pure builtin's result holds none."""
-    if isinstance(value, cst.Name):
-        return {value.value}
-    if isinstance(value, (cst.Attribute, cst.Subscript)):
+    if isinstance(value, ast.Name):
+        return {value.id}
+    if isinstance(value, (ast.Attribute, ast.Subscript, ast.Starred)):
         return aliased(value.value)
-    if isinstance(value, cst.Call):
+    if isinstance(value, ast.Call):
         func = value.func
-        if isinstance(func, cst.Name) and func.value in PURE_CALLS:
+        if isinstance(func, ast.Name) and func.id in PURE_CALLS:
             return set()
-        found = aliased(func.value) if isinstance(func, cst.Attribute) else set()
-        return found.union(*(aliased(arg.value) for arg in value.args))
-    if isinstance(value, (cst.List, cst.Tuple, cst.Set)):
-        return set().union(*(aliased(element.value) for element in value.elements))
-    if isinstance(value, cst.Dict):
-        return set().union(*(aliased(element.value) for element in value.elements))
-    if isinstance(value, (cst.ListComp, cst.SetComp, cst.GeneratorExp)):
+        found = aliased(func.value) if isinstance(func, ast.Attribute) else set()
+        return found.union(*map(aliased, value.args), *(aliased(keyword.value) for keyword in value.keywords))
+    if isinstance(value, (ast.List, ast.Tuple, ast.Set)):
+        return set().union(*map(aliased, value.elts))
+    if isinstance(value, ast.Dict):
+        return set().union(*map(aliased, value.values))
+    if isinstance(value, (ast.ListComp, ast.SetComp, ast.GeneratorExp)):
         return aliased(value.elt)
-    if isinstance(value, cst.DictComp):
+    if isinstance(value, ast.DictComp):
         return aliased(value.value)
-    if isinstance(value, cst.IfExp):
+    if isinstance(value, ast.IfExp):
         return aliased(value.body) | aliased(value.orelse)
-    if isinstance(value, (cst.BinaryOperation, cst.BooleanOperation)):
+    if isinstance(value, ast.BinOp):
         return aliased(value.left) | aliased(value.right)
+    if isinstance(value, ast.BoolOp):
+        return set().union(*map(aliased, value.values))
     return set()
 
 
-def names_in(node: cst.CSTNode) -> set[str]:
-    """Every ``Name`` in ``node`` (keywords and attribute names are Names too, as libcst spells them)."""
-    collector = _Names()
-    node.visit(collector)
-    return collector.found
+def names_in(node: ast.AST) -> set[str]:
+    """Every name ``node`` spells: names, attribute names, keywords and parameters."""
+    return {found for child in ast.walk(node) for found in _spelled(child)}
 
 
-class _Names(cst.CSTVisitor):
-    def __init__(self) -> None:
-        self.found: set[str] = set()
+def _spelled(node: ast.AST) -> tuple[str, ...]:
+    if isinstance(node, ast.Name):
+        return (node.id,)
+    if isinstance(node, ast.Attribute):
+        return (node.attr,)
+    if isinstance(node, (ast.keyword, ast.arg)) and node.arg:
+        return (node.arg,)
+    return ()
 
-    def visit_Name(self, node: cst.Name) -> None:
-        self.found.add(node.value)
 
-
-def _root(node: cst.BaseExpression) -> str | None:
+def _root(node: ast.expr) -> str | None:
     """``model['backbone'].depth`` -> ``'model'``."""
-    while isinstance(node, (cst.Attribute, cst.Subscript)):
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
         node = node.value
-    return node.value if isinstance(node, cst.Name) else None
+    return node.id if isinstance(node, ast.Name) else None
 
 
-class _Visitor(cst.CSTVisitor):
+class _Visitor(ast.NodeVisitor):
     def __init__(self, plain_targets: bool) -> None:
         self.found = Effects()
         self.plain_targets = plain_targets
         self.functions = 0  # inside a def or lambda, a plain NAME = ... is local
 
-    def _target(self, target: cst.BaseExpression, *, local: bool = False) -> None:
+    def _target(self, target: ast.expr, *, local: bool = False) -> None:
         """A binding target; ``local``: a comprehension's, which binds nothing outside it."""
-        if isinstance(target, (cst.Tuple, cst.List)):
-            for element in target.elements:
-                self._target(element.value, local=local)
-        elif isinstance(target, cst.StarredElement):
+        if isinstance(target, (ast.Tuple, ast.List)):
+            for element in target.elts:
+                self._target(element, local=local)
+        elif isinstance(target, ast.Starred):
             self._target(target.value, local=local)
-        elif isinstance(target, cst.Name):
-            self.found.bound.add(target.value)
-            if self.plain_targets and not self.functions and not local:
-                self.found.changed.add(target.value)
+        elif isinstance(target, ast.Name):
+            self._bind(target.id, local=local)
         elif (root := _root(target)) is not None:
             self.found.changed.add(root)
 
-    def visit_Name(self, node: cst.Name) -> None:
-        self.found.mentions.add(node.value)
-        if node.value in DYNAMIC_NAMES and not self.found.dynamic:
-            self.found.dynamic = node.value
+    def _bind(self, name: str, *, local: bool = False) -> None:
+        self.found.bound.add(name)
+        if self.plain_targets and not self.functions and not local:
+            self.found.changed.add(name)
 
-    def visit_Attribute(self, node: cst.Attribute) -> None:
-        if node.attr.value in DYNAMIC_ATTRIBUTES and not self.found.dynamic:
-            self.found.dynamic = node.attr.value
+    def _dynamic(self, form: str) -> None:
+        if not self.found.dynamic:
+            self.found.dynamic = form
 
-    def visit_CompFor(self, node: cst.CompFor) -> None:
+    def visit_Name(self, node: ast.Name) -> None:
+        self.found.mentions.add(node.id)
+        if node.id in DYNAMIC_NAMES:
+            self._dynamic(node.id)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        self.found.mentions.add(node.attr)
+        if node.attr in DYNAMIC_ATTRIBUTES:
+            self._dynamic(node.attr)
+        self.generic_visit(node)
+
+    def visit_keyword(self, node: ast.keyword) -> None:
+        self.found.mentions |= {node.arg} if node.arg else set()
+        self.generic_visit(node)
+
+    def visit_comprehension(self, node: ast.comprehension) -> None:
         self._target(node.target, local=True)
+        self.generic_visit(node)
 
-    def visit_MatchAs(self, node: cst.MatchAs) -> None:
+    def visit_MatchAs(self, node: ast.MatchAs) -> None:
         if node.name is not None:
-            self._target(node.name)
+            self._bind(node.name)
+        self.generic_visit(node)
 
-    def visit_MatchStar(self, node: cst.MatchStar) -> None:
+    def visit_MatchStar(self, node: ast.MatchStar) -> None:
         if node.name is not None:
-            self._target(node.name)
+            self._bind(node.name)
 
-    def visit_MatchMapping(self, node: cst.MatchMapping) -> None:
+    def visit_MatchMapping(self, node: ast.MatchMapping) -> None:
         if node.rest is not None:
-            self._target(node.rest)
+            self._bind(node.rest)
+        self.generic_visit(node)
 
-    def visit_Call(self, node: cst.Call) -> None:
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+        if node.name is not None:
+            self._bind(node.name)
+        self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> None:
         func = node.func
-        if isinstance(func, cst.Name) and func.value in DYNAMIC_CALLS and not self.found.dynamic:
-            self.found.dynamic = f"{func.value}()"
-        if isinstance(func, cst.Attribute) and func.attr.value not in READ_METHODS:
+        if isinstance(func, ast.Name) and func.id in DYNAMIC_CALLS:
+            self._dynamic(f"{func.id}()")
+        if isinstance(func, ast.Attribute) and func.attr not in READ_METHODS:
             root = _root(func.value)
             self.found.changed |= {root} if root else set()
-        if not (isinstance(func, cst.Name) and func.value in PURE_CALLS | COPYING_CALLS):
-            for arg in node.args:  # a function given an object may change it
-                self.found.changed |= aliased(arg.value)
+        if not (isinstance(func, ast.Name) and func.id in PURE_CALLS | COPYING_CALLS):
+            for value in [*node.args, *(keyword.value for keyword in node.keywords)]:
+                self.found.changed |= aliased(value)  # a function given an object may change it
+        self.generic_visit(node)
 
-    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-        self._target(node.target)
+    def visit_Assign(self, node: ast.Assign) -> None:
+        for target in node.targets:
+            self._target(target)
+        self.generic_visit(node)
 
-    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
         root = _root(node.target)
         self.found.changed |= {root} if root else set()
+        self.generic_visit(node)
 
-    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         self._target(node.target)
+        self.generic_visit(node)
 
-    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
         self._target(node.target)
+        self.generic_visit(node)
 
-    def visit_Del(self, node: cst.Del) -> None:
-        root = _root(node.target) if not isinstance(node.target, (cst.Tuple, cst.List)) else None
-        self.found.changed |= {root} if root else set()
-        if isinstance(node.target, (cst.Tuple, cst.List)):
-            for element in node.target.elements:
-                self.found.changed |= {r} if (r := _root(element.value)) else set()
+    def visit_Delete(self, node: ast.Delete) -> None:
+        for target in node.targets:
+            for element in target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]:
+                self.found.changed |= {root} if (root := _root(element)) else set()
+        self.generic_visit(node)
 
-    def visit_For(self, node: cst.For) -> None:
+    def visit_For(self, node: ast.For) -> None:
         self._target(node.target)
+        self.generic_visit(node)
 
-    def visit_WithItem(self, node: cst.WithItem) -> None:
-        if node.asname is not None:
-            self._target(node.asname.name)
+    def visit_AsyncFor(self, node: ast.AsyncFor) -> None:
+        self._target(node.target)
+        self.generic_visit(node)
 
-    def visit_ImportAlias(self, node: cst.ImportAlias) -> None:
-        name = node.asname.name if node.asname is not None else node.name
-        if isinstance(name, cst.Name):
-            self.found.changed.add(name.value)
-        elif isinstance(name, cst.Attribute) and (root := _root(name)):
-            self.found.changed.add(root)
+    def visit_withitem(self, node: ast.withitem) -> None:
+        if node.optional_vars is not None:
+            self._target(node.optional_vars)
+        self.generic_visit(node)
 
-    def visit_Global(self, node: cst.Global) -> None:
-        self.found.changed |= {item.name.value for item in node.names}
+    def visit_alias(self, node: ast.alias) -> None:
+        name = node.asname or node.name.split(".")[0]
+        if name != "*":
+            self.found.changed.add(name)
+            self.found.mentions.add(name)
+        if name in DYNAMIC_NAMES:
+            self._dynamic(name)
 
-    def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
-        self.found.changed |= {item.name.value for item in node.names}
+    def visit_Global(self, node: ast.Global) -> None:
+        self.found.changed |= set(node.names)
 
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:  # its name is bound like NAME = value
-        self.functions += 1
+    def visit_Nonlocal(self, node: ast.Nonlocal) -> None:
+        self.found.changed |= set(node.names)
 
-    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+    def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> None:
+        self.functions += 1  # its own name is bound like NAME = value
+        self.generic_visit(node)
         self.functions -= 1
 
-    def visit_Lambda(self, node: cst.Lambda) -> None:
-        self.functions += 1
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        self._function(node)
 
-    def leave_Lambda(self, original_node: cst.Lambda) -> None:
-        self.functions -= 1
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> None:
+        self._function(node)
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        self._function(node)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from otxgen.facts.libraries import REGISTERING_MODULES, canonical_library
 
-if TYPE_CHECKING:  # libcst costs ~0.1 s to import: a backbone.yaml does not need it
+if TYPE_CHECKING:
     from otxgen.config.model_config import ConfigFacts
 
 # Hints for an unscoped type, from the strongest to the weakest (see ``infer_library``).

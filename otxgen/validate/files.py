@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from otxgen.config.inherit import inherit, read_any
 from otxgen.config.located import Finding, JsonPath, Located, Where, dotted
 from otxgen.config.yamlpos import load_located
 from otxgen.facts.consumers import paired_head
@@ -14,7 +15,7 @@ from otxgen.validate.channels import check_consumers, check_container
 from otxgen.validate.check import CANNOT, backbone_container, backbone_outputs, check_backbone
 from otxgen.validate.weights import weights_findings
 
-if TYPE_CHECKING:  # libcst costs ~0.1 s to import: a backbone.yaml does not need it
+if TYPE_CHECKING:
     from otxgen.config.inherit import BaseFiles
     from otxgen.config.model_config import ConfigFacts
 
@@ -41,8 +42,6 @@ def validate_model_config(text: str, file: str, catalog: Catalog, bases: BaseFil
     With ``bases`` (which reads the base files), the ``_base_`` chain is merged in first, statically;
     without it, or when the chain cannot be followed, what may come from ``_base_`` is a note.
     """
-    from otxgen.config.inherit import inherit, read_any  # libcst: only model configs need it
-
     facts = read_any(file, text)
     unfollowed: list[Finding] = []
     reason = "not followed"
