@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 SOURCE = "otxgen"
 SWAP_COMMAND = "otxgen.swapBackbone"
-DEBOUNCE_SECONDS = 0.02  # typing: a change waits this long (one check runs at a time; it ends on the latest)
+DEBOUNCE_SECONDS = 0.01  # typing: a change waits this long (one check runs at a time; it ends on the latest)
 SWAP_CHOICES = 3  # "Swap backbone to ..." actions offered: catalog types that pass the matrix for the task
 _TYPE_VALUE = re.compile(r"""\btype\s*[=:]\s*['"]?([\w.\-]*)$""")
 _ARGUMENT_VALUE = re.compile(r"""\b(\w+)\s*[=:]\s*['"]?([\w.\-]*)$""")
