@@ -175,6 +175,23 @@ def test_a_swap_back_to_the_bases_backbone_gives_the_file_back(tmp_path: Path) -
     assert CliRunner().invoke(main, [*again, "--check"]).exit_code == 0
 
 
+def test_a_backbone_written_whole_that_is_the_bases_again_leaves_the_file(tmp_path: Path) -> None:
+    """A -> B -> A' -> A, where A' is the base's type with other weights: the file's own backbone (written
+    whole under ``_delete_`` by the first swap) is edited in place on the way back, and once every
+    argument is the base's again it leaves the file, ``_delete_`` with it: byte for byte the shipped one."""
+    model = shipped("mmdet", "retinanet/retinanet_r50_fpn_1x_coco.py", tmp_path)
+    original = model.read_text()
+    build = ("build", "--model", str(model), "--no-smoke")
+    resnet = ("--backbone", "mmdet.ResNet", "--set", "depth=50")
+    assert CliRunner().invoke(main, [*build, "--backbone", "mmdet.RegNet"]).exit_code == 0
+    other = CliRunner().invoke(main, [*build, *resnet, "--weights", "none"])
+    assert other.exit_code == 0, other.output
+    assert "_delete_=True" in model.read_text(), "the base's type, written whole: the case under test"
+    back = CliRunner().invoke(main, [*build, *resnet, "--weights", _base_checkpoint(tmp_path)])
+    assert back.exit_code == 0, back.output
+    assert model.read_text() == original
+
+
 def _base_checkpoint(root: Path) -> str:
     base = load_config(root / "_base_" / "models" / "retinanet_r50_fpn.py")
     checkpoint: str = base.model.backbone.init_cfg.checkpoint

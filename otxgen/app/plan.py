@@ -310,7 +310,12 @@ def written(
     overrides = _pruned(plan.overrides, inherited.value)
     base_backbone = _at(inherited.value, (*host_path, key))
     backbone = plan.backbone
-    if backbone is not None and isinstance(base_backbone, dict) and _same_backbone(backbone, base_backbone, schema):
+    # the backbone the file will load to: the plan's new one, or the file's own edited in place (one
+    # that replaces the base's with ``_delete_``, from an earlier swap, may now be the base's again)
+    planned = (
+        backbone if backbone is not None else _at(planned_view(merged, plan, target).names.value, (*host_path, key))
+    )
+    if isinstance(planned, dict) and isinstance(base_backbone, dict) and _same_backbone(planned, base_backbone, schema):
         backbone = None
         overrides = _merged_dicts(overrides, _nested((*host_path, key), Drop(base_backbone)))
     return backbone, overrides
