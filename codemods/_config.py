@@ -211,14 +211,21 @@ def has_comments(module: cst.Module, name: str) -> bool:
 
 
 def remove_statement(module: cst.Module, name: str) -> cst.Module:
-    """``module`` without its last top-level ``name = ...`` statement (the one mmengine sees)."""
+    """``module`` without its last top-level ``name = ...`` statement (the one mmengine sees). The
+    comment lines above it stay, above the statement that follows (or at the end of the file)."""
     assign = assigned(module, name)
-    body = [
-        statement
-        for statement in module.body
-        if not (isinstance(statement, cst.SimpleStatementLine) and statement.body and statement.body[0] is assign)
-    ]
-    return module.with_changes(body=body)
+    body: list[cst.BaseStatement] = []
+    kept: list[cst.EmptyLine] = []  # the removed statement's comment lines, for what follows
+    for statement in module.body:
+        if isinstance(statement, cst.SimpleStatementLine) and statement.body and statement.body[0] is assign:
+            kept = list(statement.leading_lines) if any(line.comment for line in statement.leading_lines) else []
+            continue
+        if kept and isinstance(statement, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+            statement = statement.with_changes(leading_lines=[*kept, *statement.leading_lines])
+            kept = []
+        body.append(statement)
+    footer = [*kept, *module.footer] if kept else module.footer
+    return module.with_changes(body=body, footer=footer)
 
 
 def append_statement(module: cst.Module, code: str) -> cst.Module:

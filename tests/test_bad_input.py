@@ -267,6 +267,28 @@ CASES = [
         model("global-in-function.py"),
         Y + r"global-in-function.py:8:1: 'def shrink\(\):' changes the model",
     ),
+    # forms the static reading does not follow, each refused at its statement (a hostile pass's classes)
+    Case("shadowed-dict", model("shadowed-dict.py"), Y + r"shadowed-dict.py:1:1: 'def dict\(\*\*kw\):' binds dict"),
+    Case("chained-model", model("chained-model.py"), Y + r"chained-model.py:1:1: .* binds model together with"),
+    Case("method-on-call", model("method-on-call.py"), Y + r"method-on-call.py:6:1: .* changes the model"),
+    Case("display-index", model("display-index.py"), Y + r"display-index.py:6:1: .* changes the model"),
+    Case("default-alias", model("default-alias.py"), Y + r"default-alias.py:6:1: 'def shrink\(held=model\):' changes"),
+    Case("frame-globals", model("frame-globals.py"), Y + r"frame-globals.py:8:1: .* uses f_globals"),
+    Case("builtins-as", model("builtins-as.py"), Y + r"builtins-as.py:1:1: 'import builtins as b' uses builtins"),
+    Case("exec-alias", model("exec-alias.py"), Y + r"exec-alias.py:1:1: 'run = exec' uses exec\(\)"),
+    Case("not-read-base", model("not-read-base.py"), Y + r"not-read-base.py:8:1: .* changes the model"),
+    Case("held-list", model("held-list.py"), Y + r"held-list.py:7:1: 'indices.pop\(0\)' changes the model"),
+    Case("annotated-model", model("annotated-model.py"), Y + r"annotated-model.py:1:1: .* binds model in a form"),
+    Case(
+        "read-before-defined",
+        checked("read-before-defined.py"),
+        Y + r"read-before-defined.py:3:60: model.backbone.norm_eval: name 'FROZEN_NORMS' is not defined",
+        1,
+    ),
+    Case(
+        "keyword-twice", model("keyword-twice.py"), Y + r"keyword-twice.py:6:5: dict\(...\) is given 'backbone' twice"
+    ),
+    Case("called-list", model("called-list.py"), Y + r"called-list.py:4:39: 'list' object is not callable"),
     Case(
         "unknown-target",
         model("two-models.py", "--target", "model.nope"),

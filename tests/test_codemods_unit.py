@@ -397,3 +397,20 @@ def test_a_dict_emptied_back_to_the_base_keeps_its_place_when_a_comment_holds_it
         "model = dict(\n    # caffe's\n    norm=dict(mean=[3], std=[4]),\n    depth=18)\n"
     )
     assert apply_overrides_in_module(parse(plain), overrides, Style()).code == "model = dict(\n    depth=18)\n"
+
+
+@pytest.mark.parametrize(
+    ("after", "expected_after"),
+    [("x = 1\n", "# model settings\nx = 1\n"), ("", "# model settings\n")],
+    ids=["before another statement", "at the end of the file"],
+)
+def test_a_statement_emptied_back_to_the_base_leaves_its_comment_lines(after: str, expected_after: str) -> None:
+    """Every key the statement set is the base's again: it goes, and the comment lines above it stay
+    (above what follows, or at the end of the file); the corpus found '# model settings' lost."""
+    from codemods._config import parse
+    from codemods._merge import Style
+    from codemods.overrides import Drop, apply_overrides_in_module
+
+    source = "a = 0\n\n# model settings\nmodel = dict(neck=dict(in_channels=[1, 2]))\n" + after
+    overrides = {"model": {"neck": {"in_channels": Drop([3, 4])}}}
+    assert apply_overrides_in_module(parse(source), overrides, Style()).code == "a = 0\n\n" + expected_after

@@ -80,11 +80,14 @@ async def test_a_wrong_neck_over_a_shipped_base_is_a_diagnostic_on_its_value(
     assert "[256, 512, 1024, 2048]" in channels[0].message
 
 
+@pytest.mark.parametrize("value", ["[64, 128, 256, 512]", "list((64, 128, 256, 512))", "sorted([512, 256, 128, 64])"])
 async def test_the_quick_fix_sets_what_the_backbone_gives_and_validate_then_agrees(
-    client: LanguageClient, workspace: Path
+    client: LanguageClient, workspace: Path, value: str
 ) -> None:
+    """The fix replaces the whole value, a call's arguments included (not its first word)."""
     path = workspace / "model.py"
-    path.write_text(WRONG_NECK)
+    text = WRONG_NECK.replace("[64, 128, 256, 512]", value)
+    path.write_text(text)
     found = await _open(client, path)
     actions = await client.text_document_code_action_async(
         lsp.CodeActionParams(
@@ -94,7 +97,7 @@ async def test_the_quick_fix_sets_what_the_backbone_gives_and_validate_then_agre
     fixes = [a for a in actions or [] if isinstance(a, lsp.CodeAction) and a.kind == lsp.CodeActionKind.QuickFix]
     assert len(fixes) == 1 and fixes[0].edit is not None and fixes[0].edit.changes is not None
     (edit,) = fixes[0].edit.changes[path.as_uri()]
-    lines = WRONG_NECK.split("\n")
+    lines = text.split("\n")
     line = lines[edit.range.start.line]
     lines[edit.range.start.line] = line[: edit.range.start.character] + edit.new_text + line[edit.range.end.character :]
     path.write_text("\n".join(lines))
@@ -245,6 +248,24 @@ async def test_typing_fast_publishes_the_last_version_only_and_bad_input_is_one_
     )
     published = await client.wait_for_notification(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
     assert [d.code for d in published.diagnostics] == ["unreadable"], "and the server keeps serving"
+
+
+async def test_a_document_closed_while_checked_keeps_no_diagnostics(client: LanguageClient, workspace: Path) -> None:
+    """A check that ends after ``didClose`` publishes nothing: the editor keeps the close's empty list
+    (a large buffer, so that the check is still running when the close comes)."""
+    path = workspace / "model.py"
+    body = "".join(f"setting_{i} = dict(value={i}, name='s{i}')\n" for i in range(30000))
+    path.write_text(WRONG_NECK + body)
+    uri = path.as_uri()
+    client.text_document_did_open(
+        lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(uri, "python", 1, path.read_text()))
+    )
+    client.text_document_did_close(lsp.DidCloseTextDocumentParams(lsp.TextDocumentIdentifier(uri)))
+    published = await client.wait_for_notification(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    assert published.uri == uri and list(published.diagnostics) == []
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(client.wait_for_notification(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS), 8.0)
+    assert list(client.diagnostics[uri]) == []
 
 
 @pytest.mark.parametrize(

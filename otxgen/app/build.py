@@ -2,8 +2,9 @@
 
 ``build --backbone`` never executes a config: it reads configs with Python's own parser, rewrites
 them with the ``codemods`` package (libcst), and gets the new backbone's channels from the schema's
-static table (or, when the table does not apply, from a probe that builds the backbone alone). Only the smoke-build at the end
-(skipped with ``--no-smoke``, ``--diff`` and ``--check``) executes the rewritten config.
+static table (or, when the table does not apply, from a probe that builds the backbone alone). Only
+the smoke-build at the end (skipped with ``--no-smoke``, ``--diff`` and ``--check``) executes the
+rewritten config.
 """
 
 from __future__ import annotations

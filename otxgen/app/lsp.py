@@ -86,7 +86,8 @@ def findings_for(text: str, file: str) -> list[Finding]:
 
 def extent(lines: Sequence[str], line: int, col: int) -> Place:
     """The range of the value that starts at ``line``:``col`` (0-based): a string to its closing quote,
-    a bracketed value to its closing bracket, else a word; one character at least."""
+    a bracketed value to its closing bracket, else a word with the calls and indexes that follow it
+    (``list((64, 128))``, ``cfg['a'].b``); one character at least."""
     if not 0 <= line < len(lines):
         return Place(max(len(lines) - 1, 0), 0, max(len(lines) - 1, 0), 0)
     text = lines[line]
@@ -98,7 +99,12 @@ def extent(lines: Sequence[str], line: int, col: int) -> Place:
     if head and head in "([{":
         return _bracketed(lines, line, col)
     word = re.match(r"[\w.+\-]*", text[col:])
-    return Place(line, col, line, col + max(len(word.group(0)) if word else 0, 1))
+    place = Place(line, col, line, col + max(len(word.group(0)) if word else 0, 1))
+    while place.end < len(lines[place.end_line]) and lines[place.end_line][place.end] in "([":
+        called = _bracketed(lines, place.end_line, place.end)
+        tail = re.match(r"[\w.]*", lines[called.end_line][called.end :]) if called.end_line < len(lines) else None
+        place = Place(line, col, called.end_line, called.end + (len(tail.group(0)) if tail else 0))
+    return place
 
 
 def _bracketed(lines: Sequence[str], line: int, col: int) -> Place:
@@ -465,11 +471,11 @@ def make_server() -> LanguageServer:
             return
         checking.add(uri)
         try:
-            while True:
+            while uri in latest:  # a closed document gets nothing more (its close published an empty list)
                 document = server.workspace.get_text_document(uri)
                 version, source = document.version, document.source
                 diagnostics = await asyncio.to_thread(_diagnostics, source, document.path, document.position_codec)
-                if latest.get(uri, version) == version:
+                if latest.get(uri) == version:  # not typed on meanwhile
                     server.text_document_publish_diagnostics(
                         lsp.PublishDiagnosticsParams(uri=uri, version=version, diagnostics=diagnostics)
                     )
@@ -548,7 +554,7 @@ def make_server() -> LanguageServer:
             code_action_kinds=[lsp.CodeActionKind.QuickFix, lsp.CodeActionKind.RefactorRewrite], resolve_provider=True
         ),
     )
-    def code_actions(params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
+    async def code_actions(params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
         uri = params.text_document.uri
         actions = []
         for diagnostic in params.context.diagnostics:
@@ -564,7 +570,9 @@ def make_server() -> LanguageServer:
         if found is not None and found[0].path.endswith(".py"):
             document, lines, line, column = found
             current = backbone_type_at(lines, line, column)
-            for choice in swap_choices(lines, document.path, current):  # the edit is planned when one is chosen
+            # read off the event loop (a large buffer takes seconds); the edit is planned when one is chosen
+            choices = await asyncio.to_thread(swap_choices, lines, document.path, current)
+            for choice in choices:
                 data = {"uri": uri, "backbone": choice}
                 actions.append(
                     lsp.CodeAction(f"Swap backbone to {choice}", kind=lsp.CodeActionKind.RefactorRewrite, data=data)
@@ -572,11 +580,11 @@ def make_server() -> LanguageServer:
         return actions
 
     @server.feature(lsp.CODE_ACTION_RESOLVE)
-    def resolve(action: lsp.CodeAction) -> lsp.CodeAction:
+    async def resolve(action: lsp.CodeAction) -> lsp.CodeAction:
         data = action.data if isinstance(action.data, dict) else {}
         if not isinstance(data.get("backbone"), str) or not isinstance(data.get("uri"), str):
             return action
-        planned = _planned_edit(server, data["uri"], data["backbone"])
+        planned = await asyncio.to_thread(_planned_edit, server, data["uri"], data["backbone"])
         if isinstance(planned, str):
             server.window_show_message(lsp.ShowMessageParams(lsp.MessageType.Error, planned))
             return action
@@ -590,7 +598,7 @@ def make_server() -> LanguageServer:
                 lsp.ShowMessageParams(lsp.MessageType.Error, f"otxgen: {SWAP_COMMAND} takes a document URI and a type")
             )
             return None
-        edit = _planned_edit(server, uri, backbone)
+        edit = await asyncio.to_thread(_planned_edit, server, uri, backbone)
         if isinstance(edit, str):
             server.window_show_message(lsp.ShowMessageParams(lsp.MessageType.Error, edit))
             return None

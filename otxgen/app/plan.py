@@ -570,10 +570,7 @@ def _at(value: Any, path: tuple[str, ...]) -> Any:
 def _refuse_opaque(merged: ConfigFacts) -> None:
     if merged.opaque:
         first = merged.opaque[0]
-        message = (
-            f"{first.code!r} {first.why}, and otxgen reads the config without executing it; "
-            "fold it into the model = dict(...) it changes"
-        )
+        message = f"{first.code!r} {first.why} (otxgen reads the config without executing it)"
         raise InputError(message, first.where.file, first.where.line, first.where.col)
 
 

@@ -28,6 +28,7 @@ _PURE_BUILTINS: dict[str, Any] = {
     "sum": sum, "len": len, "min": min, "max": max, "abs": abs, "round": round, "int": int, "float": float,
     "str": str, "bool": bool, "tuple": tuple, "list": list, "sorted": sorted,
 }  # fmt: skip
+_BUILTINS = frozenset({"dict", *_PURE_BUILTINS})  # the calls the reader evaluates as the builtins
 
 
 @dataclass(frozen=True)
@@ -97,54 +98,115 @@ def read_config(text: str, file: str) -> ConfigFacts:
     pure literals are read apart (``otxgen.config.fold``), so the cost grows with the file's size."""
     folded = fold(text)
     text = folded.text
-    tree = _check_compiles(text, file)
-    undefined = _undefined_names(tree, text, file, set(folded.values))
     source = _Source(text)
-    evaluator = _Evaluator(source, file, folded.values)
+    tree = _check_compiles(text, file, source)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = symtable.symtable(text, file, "exec")
+    given = _GIVEN | set(folded.values)
+    undefined = _undefined_names(tree, table, source, file, given)
+    rebound = _rebound(table)
+    evaluator = _Evaluator(source, file, folded.values, rebound)
+    if not _star_import(tree):  # what the module binds, read before its binding: a NameError when run
+        module_bound = {s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported()}
+        evaluator.unready = module_bound - given - set(dir(builtins))
     read_base = False
     suspects: list[tuple[ast.stmt, Effects]] = []
     aliases: list[tuple[str, set[str]]] = []
     for statement in tree.body:
         if isinstance(statement, ast.Assign) and all(isinstance(t, ast.Name) for t in statement.targets):
             names = [cast(ast.Name, target).id for target in statement.targets]
-            suspects += (
-                [(statement, Effects({"model"}))] if "model" in names and ("model",) in evaluator.names.keys else []
-            )
+            again = "model" in names and ("model",) in evaluator.names.keys
+            if again or (len(names) > 1 and _WATCHED & set(names)) or _BUILTINS & set(names):
+                # a second ``model = ...`` replaces the first; ``model = m = dict(...)`` the codemods do not
+                # rewrite (and ``m`` is the model's own object); ``dict = ...`` changes what dict(...) is
+                suspects.append((statement, Effects(set(names), bound=set(names))))
             held = aliased(statement.value)
-            aliases += [(name, held) for name in names]
+            aliases += [(name, held | set(names) - {name}) for name in names]
             evaluator.assign(statement)
             if any(path[0] in names for path in evaluator.names.unresolved):  # calls it did not read
                 suspects.append((statement, effects(statement.value, plain_targets=True)))
-        elif isinstance(statement, ast.With) and "read_base" in source.code(statement.items[0].context_expr):
+        elif _reads_base(statement):
             read_base = True
         else:
-            suspects.append((statement, effects(statement, plain_targets=True)))
+            found = effects(statement, plain_targets=True)
+            binds = _binds(statement)
+            found.changed |= binds & _BUILTINS  # def dict(...), import x as dict, for list in ...
+            evaluator.unready -= binds
+            suspects.append((statement, found))
     bases = base_entries(evaluator.names)
-    # a name bound by a loop, an unpacking, := or a pattern may hold any object its statement mentions
-    aliases += [(name, found.mentions) for _, found in suspects for name in found.bound]
-    watched = _aliases_of(_WATCHED | _model_names(tree), aliases)
+    # a name bound by a loop, an unpacking, := or a pattern may be any object its statement mentions
+    loose = [(name, found.mentions) for _, found in suspects for name in found.bound]
+    watched = _aliases_of(_WATCHED | _model_names(tree) | (_BUILTINS & rebound), aliases, loose)
     opaque = [
-        Opaque(evaluator.where_of(node), source.first_line(node), _why(found))
+        Opaque(evaluator.where_of(node), source.first_line(node), _why(node, found, watched))
         for node, found in suspects
         if found.dynamic or found.changed & watched
     ]
-    return ConfigFacts(file, evaluator.names, read_base, bases, opaque, undefined=undefined)
+    early = {name: where for name, where in evaluator.early.items() if name not in undefined}
+    named = sorted([*undefined.items(), *early.items()], key=lambda item: (item[1].line, item[1].col))
+    return ConfigFacts(file, evaluator.names, read_base, bases, opaque, undefined=[(w, n) for n, w in named])
 
 
-def _check_compiles(text: str, file: str) -> ast.Module:
+def _reads_base(statement: ast.stmt) -> bool:
+    """``with read_base(): from .x import *`` (mmengine's new-style inheritance, not followed), exactly."""
+    if not isinstance(statement, ast.With) or len(statement.items) != 1:
+        return False
+    call = statement.items[0].context_expr
+    func = call.func if isinstance(call, ast.Call) and not (call.args or call.keywords) else None
+    named = (isinstance(func, ast.Name) and func.id == "read_base") or (
+        isinstance(func, ast.Attribute) and func.attr == "read_base"
+    )
+    return named and all(isinstance(inner, ast.ImportFrom) for inner in statement.body)
+
+
+def _rebound(table: symtable.SymbolTable) -> set[str]:
+    """Module-level names the file binds (assigned, imported, a ``def`` or ``class``, or declared
+    ``global`` and bound in a function): a builtin among them is not the builtin."""
+    bound = {symbol.get_name() for symbol in table.get_symbols() if symbol.is_assigned() or symbol.is_imported()}
+    stack = list(table.get_children())
+    while stack:
+        scope = stack.pop()
+        stack += scope.get_children()
+        bound |= {s.get_name() for s in scope.get_symbols() if s.is_declared_global() and s.is_assigned()}
+    return bound
+
+
+# The compiler's warnings that are certain errors once the code runs (mmengine runs a config's module
+# level): ``[256, 512]((64, 128))``, a list called, is what a missing comma leaves.
+_FAILS_WHEN_RUN = re.compile(r"is not callable|is not subscriptable|indices must be integers")
+
+
+def _check_compiles(text: str, file: str, source: _Source) -> ast.Module:
     """Python's parser and compiler on ``text`` (nothing runs): syntax errors with Python's own message
-    and position, a repeated keyword (``dict(backbone=..., backbone=...)``), a byte order mark, and
-    nesting deeper than libcst may walk (the codemods' libcst recurses)."""
+    and position, a repeated keyword (``dict(backbone=..., backbone=...)``), a byte order mark,
+    nesting deeper than libcst may walk (the codemods' libcst recurses), and what the compiler knows
+    fails when run (a display called or indexed as a function)."""
     try:
         tree = check_syntax(text)
-        with warnings.catch_warnings():  # the compiler's warnings are about the user's code
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(record=True) as said:  # the compiler's warnings are about the user's code
+            warnings.simplefilter("always")
             compile(tree, file, "exec", dont_inherit=True)
     except SourceError as error:
         raise InputError(error.message, file, error.line, error.col) from None
     except SyntaxError as error:
         raise InputError(f"invalid Python: {error.msg}", file, error.lineno or 0, error.offset or 0) from None
+    for warning in said:
+        if issubclass(warning.category, SyntaxWarning) and _FAILS_WHEN_RUN.search(str(warning.message)):
+            line, col = _called_display(tree, source, warning.lineno)
+            message = f"{warning.message} (TypeError when mmengine executes the config)"
+            raise InputError(message, file, line, col)
     return tree
+
+
+def _called_display(tree: ast.Module, source: _Source, line: int) -> tuple[int, int]:
+    """Where the displayed value the compiler warned about on ``line`` starts (1-based)."""
+    for node in ast.walk(tree):
+        inner = node.func if isinstance(node, ast.Call) else node.value if isinstance(node, ast.Subscript) else None
+        displayed = inner is not None and not isinstance(inner, (ast.Name, ast.Attribute, ast.Call, ast.Subscript))
+        if inner is not None and displayed and inner.lineno <= line <= (inner.end_lineno or inner.lineno):
+            return inner.lineno, source.column(inner.lineno, inner.col_offset) + 1
+    return line, 1
 
 
 # What mmengine's namespace holds when it executes a config besides the builtins: ``_base_``, and the
@@ -152,30 +214,55 @@ def _check_compiles(text: str, file: str) -> ast.Module:
 _GIVEN = frozenset({"_base_", "fileDirname", "fileBasename", "fileBasenameNoExtension", "fileExtname"})
 
 
-def _undefined_names(tree: ast.Module, text: str, file: str, given: set[str]) -> list[tuple[Where, str]]:
+def _undefined_names(
+    tree: ast.Module, table: symtable.SymbolTable, source: _Source, file: str, given: frozenset[str]
+) -> dict[str, Where]:
     """Names the module's own code reads but nothing binds (Python's symbol table decides, so scopes of
     functions and comprehensions are right), each at its first module-level use. A star import could
     bind anything: then none is reported."""
-    if any(isinstance(node, ast.ImportFrom) and node.names[0].name == "*" for node in tree.body):
-        return []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        table = symtable.symtable(text, file, "exec")
+    if _star_import(tree):
+        return {}
     unbound = {
         symbol.get_name()
         for symbol in table.get_symbols()
         if symbol.is_referenced() and not (symbol.is_assigned() or symbol.is_imported())
     }
-    unbound -= _GIVEN | given | set(dir(builtins))
+    unbound -= given | set(dir(builtins)) | _rebound(table)
     found: dict[str, Where] = {}
     stack: list[ast.AST] = [tree]
     while stack and len(found) < len(unbound):
         node = stack.pop()
         if isinstance(node, ast.Name) and node.id in unbound and node.id not in found:
-            found[node.id] = Where(file, node.lineno, node.col_offset + 1)
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            found[node.id] = Where(file, node.lineno, source.column(node.lineno, node.col_offset) + 1)
+        if not isinstance(node, _SCOPES):
             stack.extend(reversed(list(ast.iter_child_nodes(node))))
-    return sorted(((where, name) for name, where in found.items()), key=lambda item: (item[0].line, item[0].col))
+    return found
+
+
+def _star_import(tree: ast.Module) -> bool:
+    return any(isinstance(node, ast.ImportFrom) and node.names[0].name == "*" for node in tree.body)
+
+
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_PATTERNS = (ast.MatchAs, ast.MatchStar)
+
+
+def _binds(statement: ast.stmt) -> set[str]:
+    """The module-level names ``statement`` binds (anywhere in it, not inside a function or a class)."""
+    found: set[str] = set()
+    stack: list[ast.AST] = [statement]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            found.add(node.id)
+        elif isinstance(node, ast.alias):
+            found.add(node.asname or node.name.split(".")[0])
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.ExceptHandler, *_PATTERNS)):
+            found |= {node.name} if node.name else set()  # an except or a pattern may bind no name
+        if not isinstance(node, (*_SCOPES, *_COMPREHENSIONS)):
+            stack += ast.iter_child_nodes(node)
+    return found
 
 
 # Module-level names a backbone swap reads or writes; a statement touching one (or a name the model's
@@ -183,23 +270,43 @@ def _undefined_names(tree: ast.Module, text: str, file: str, given: set[str]) ->
 _WATCHED = frozenset({"model", "load_from", "custom_imports"})
 
 
-def _aliases_of(watched: frozenset[str] | set[str], aliases: list[tuple[str, set[str]]]) -> set[str]:
-    """``watched`` and every name bound to (a part of) one of them, however many steps away."""
+def _aliases_of(
+    watched: frozenset[str] | set[str], aliases: list[tuple[str, set[str]]], loose: list[tuple[str, set[str]]]
+) -> set[str]:
+    """``watched`` and every name that shares an object with one of them, however many steps away. Of
+    ``aliases`` (``name = value``: the name holds the objects of the names ``value`` holds), both ways:
+    a name bound to (a part of) a watched one, and the names whose objects a watched one holds
+    (``oi = [0, 1]; model = dict(backbone=dict(out_indices=oi))``: ``oi.pop()`` changes the model). Of
+    ``loose`` (a loop's or a pattern's name, which may be any object its statement mentions), one way."""
     watched = set(watched)
     grew = True
     while grew:
         grew = False
         for target, sources in aliases:
+            if target in watched and not sources <= watched:
+                watched |= sources
+                grew = True
+        for target, sources in [*aliases, *loose]:
             if target not in watched and sources & watched:
                 watched.add(target)
                 grew = True
     return watched
 
 
-def _why(found: Effects) -> str:
+def _why(node: ast.stmt, found: Effects, watched: set[str]) -> str:
     if found.dynamic:
-        return f"uses {found.dynamic}, after which no name is what the file says"
-    return "changes the model after its definition"
+        return f"uses {found.dynamic}, after which no name is what the file says; set the values as literals"
+    shadowed = sorted(found.changed & _BUILTINS)
+    if shadowed:
+        return f"binds {shadowed[0]}, a builtin otxgen reads {shadowed[0]}(...) as; give yours another name"
+    bound = sorted(found.bound & watched & _WATCHED)
+    if bound and isinstance(node, ast.Assign):
+        if len(node.targets) > 1:
+            return f"binds {bound[0]} together with another name; write {bound[0]} = ... on its own"
+        return f"binds {bound[0]} a second time (the file's meaning is the last one's); keep one {bound[0]} = ..."
+    if bound and not isinstance(node, _SCOPES):  # not a function's ``global model``: the module's own
+        return f"binds {bound[0]} in a form otxgen does not read (only {bound[0]} = ... on its own line)"
+    return "changes the model after its definition; fold it into the model = dict(...) it changes"
 
 
 def _model_names(tree: ast.Module) -> set[str]:
@@ -258,12 +365,25 @@ class _Source:
         return code[0] if code else ""
 
 
+# Positions copied where a name's value is used: past this many, a file of 5 MiB at most is building
+# values far larger than itself (``a1 = [a0, a0, ...]`` nested), which executing it would too.
+COPY_LIMIT = 2_000_000
+
+
 class _Evaluator:
-    def __init__(self, source: _Source, file: str, folded: dict[str, Any]) -> None:
+    def __init__(self, source: _Source, file: str, folded: dict[str, Any], rebound: set[str]) -> None:
         self.source, self.file = source, file
         self.folded = folded  # the values of the literals folded out of the text, by placeholder
+        # builtins the file binds to something else (``def dict(**kw): ...``): a call to one is not read
+        self.builtins = _BUILTINS - rebound
         self.names = Located({})
         self._bound: set[str] = set()  # names assigned so far (the first assignment has nothing to forget)
+        # the paths under each module-level name, in the three tables (so a use of a name copies its own
+        # entries, not a scan of every table: linear in the file)
+        self._paths: dict[str | int, dict[JsonPath, None]] = {}
+        self._copies = 0
+        self.unready: set[str] = set()  # names the module binds, not bound yet in the statements read so far
+        self.early: dict[str, Where] = {}  # those read before their binding, at the first such read
 
     def assign(self, node: ast.Assign) -> None:
         for target in node.targets:
@@ -275,21 +395,34 @@ class _Evaluator:
         if name in self._bound:  # a later assignment replaces the earlier one, as executing would
             self._forget(path)
         self._bound.add(name)
-        self.names.keys[path] = self.where_of(target)
+        self.unready.discard(name)
+        self._key(path, target)
         try:
             self.names.value[name] = self.eval(expr, path)
         except _UnresolvedError:
             self.names.value.pop(name, None)
-            self.names.unresolved[path] = self.source.code(expr)
+            self._unresolved(path, expr)
+
+    def _key(self, path: JsonPath, node: ast.AST) -> None:
+        self.names.keys[path] = self.where_of(node)
+        self._paths.setdefault(path[0], {})[path] = None
+
+    def _unresolved(self, path: JsonPath, expr: ast.expr) -> None:
+        self.names.unresolved[path] = self.source.code(expr)
+        self._paths.setdefault(path[0], {})[path] = None
 
     def eval(self, expr: ast.expr, path: JsonPath) -> Any:
         self.names.values[path] = self.where_of(expr)
+        self._paths.setdefault(path[0], {})[path] = None
         if isinstance(expr, ast.Constant):
             return expr.value
-        if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "dict":
-            return self._dict_call(expr, path)
-        if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id in _PURE_BUILTINS:
-            return self._pure_call(expr, path)
+        called = expr.func.id if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) else None
+        if called not in self.builtins:
+            called = None
+        if called == "dict":
+            return self._dict_call(cast(ast.Call, expr), path)
+        if called is not None:
+            return self._pure_call(cast(ast.Call, expr), path)
         if isinstance(expr, ast.Dict):
             return self._dict_display(expr, path)
         if isinstance(expr, (ast.List, ast.Tuple)):
@@ -321,7 +454,18 @@ class _Evaluator:
         result: dict[str, Any] = {}
         for arg in call.args:  # dict(other): merge a resolvable mapping
             result.update(self._splat(arg, path))
+        given: set[str] = set()  # keywords and ``**`` mappings may not name a key twice
         for keyword in call.keywords:
+            names = set(self._splat(keyword.value, path)) if keyword.arg is None else {keyword.arg}
+            twice = sorted(given & names)
+            if twice:
+                where = self.where_of(keyword)
+                message = (
+                    f"dict(...) is given {twice[0]!r} twice (a keyword and a ** mapping): Python raises "
+                    "TypeError when mmengine executes the config; set it once"
+                )
+                raise InputError(message, where.file, where.line, where.col)
+            given |= names
             if keyword.arg is None:  # dict(**other)
                 result.update(self._splat(keyword.value, path))
             else:
@@ -344,12 +488,12 @@ class _Evaluator:
         return result
 
     def _entry(self, result: dict[str, Any], key: str, key_node: ast.AST, expr: ast.expr, path: JsonPath) -> None:
-        self.names.keys[(*path, key)] = self.where_of(key_node)
+        self._key((*path, key), key_node)
         try:
             result[key] = self.eval(expr, (*path, key))
         except _UnresolvedError:
             result.pop(key, None)
-            self.names.unresolved[(*path, key)] = self.source.code(expr)
+            self._unresolved((*path, key), expr)
 
     def _splat(self, expr: ast.expr, path: JsonPath) -> dict[str, Any]:
         value = self.eval(expr, path)
@@ -365,6 +509,8 @@ class _Evaluator:
     def _name(self, name: str, path: JsonPath) -> Any:
         if name in self.folded:  # a placeholder stands once in the text: its value is read once
             return self.folded[name]
+        if name in self.unready and name not in self.early:  # model = dict(depth=DEPTH), then DEPTH = 18
+            self.early[name] = self.names.values[path]
         if name not in self.names.value:
             raise _UnresolvedError
         self._copy_positions((name,), path)
@@ -373,18 +519,30 @@ class _Evaluator:
     def _copy_positions(self, source: JsonPath, target: JsonPath) -> None:
         """Positions inside a name's value point at its definition; the value itself at the use site."""
         size = len(source)
-        for table in (self.names.values, self.names.keys):
-            for path, where in list(table.items()):
-                if len(path) > size and path[:size] == source:
-                    table[target + path[size:]] = where
-        for path, code in list(self.names.unresolved.items()):
-            if len(path) > size and path[:size] == source:
-                self.names.unresolved[target + path[size:]] = code
+        inside = [path for path in self._paths.get(source[0], ()) if len(path) > size and path[:size] == source]
+        self._copies += len(inside)
+        if self._copies > COPY_LIMIT:
+            where = self.names.values[target]
+            message = (
+                f"the values this config builds from its names pass {COPY_LIMIT:,} entries (a name used many "
+                "times over, nested): too large to read statically; build the value once, not by repetition"
+            )
+            raise InputError(message, where.file, where.line, where.col)
+        index = self._paths.setdefault(target[0], {})
+        for path in inside:
+            copied = target + path[size:]
+            index[copied] = None
+            for table in (self.names.values, self.names.keys):
+                if path in table:
+                    table[copied] = table[path]
+            if path in self.names.unresolved:
+                self.names.unresolved[copied] = self.names.unresolved[path]
 
     def _forget(self, path: JsonPath) -> None:
-        for table in (self.names.values, self.names.keys, self.names.unresolved):
-            for old in [p for p in table if p[: len(path)] == path]:
-                del table[old]
+        """Every entry under a module-level name (``path`` is ``(name,)``), as it is bound again."""
+        for old in self._paths.pop(path[0], {}):
+            for table in (self.names.values, self.names.keys, self.names.unresolved):
+                table.pop(old, None)
 
     def _forget_recent(self, path: JsonPath) -> None:
         """``_forget`` of a path inside the name being bound now: its entries are the tables' last ones

@@ -31,7 +31,7 @@ DYNAMIC_CALLS = frozenset(
 )
 # Ways to reach those by another name (``builtins.__dict__['exec']``).
 DYNAMIC_NAMES = frozenset({"builtins", "__builtins__"})
-DYNAMIC_ATTRIBUTES = frozenset({"__dict__", "__globals__", "__builtins__"})
+DYNAMIC_ATTRIBUTES = frozenset({"__dict__", "__globals__", "__builtins__", "f_globals", "f_locals", "f_builtins"})
 
 
 @dataclass
@@ -100,11 +100,17 @@ def _spelled(node: ast.AST) -> tuple[str, ...]:
     return ()
 
 
-def _root(node: ast.expr) -> str | None:
-    """``model['backbone'].depth`` -> ``'model'``."""
-    while isinstance(node, (ast.Attribute, ast.Subscript)):
-        node = node.value
-    return node.id if isinstance(node, ast.Name) else None
+def _objects(node: ast.expr) -> set[str]:
+    """The names whose objects ``node`` (a target's or a method's object) may be part of, kept wide:
+    ``model['backbone'].depth`` -> ``{'model'}``, ``model.get('backbone')`` and ``[model][0]`` too; any
+    name an argument or a display mentions may be what a call or an index gives back."""
+    if isinstance(node, ast.Name):
+        return {node.id}
+    if isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
+        return _objects(node.value)
+    if isinstance(node, ast.Call):
+        return _objects(node.func).union(*map(names_in, [*node.args, *node.keywords]))
+    return names_in(node)
 
 
 class _Visitor(ast.NodeVisitor):
@@ -122,8 +128,8 @@ class _Visitor(ast.NodeVisitor):
             self._target(target.value, local=local)
         elif isinstance(target, ast.Name):
             self._bind(target.id, local=local)
-        elif (root := _root(target)) is not None:
-            self.found.changed.add(root)
+        else:
+            self.found.changed |= _objects(target)
 
     def _bind(self, name: str, *, local: bool = False) -> None:
         self.found.bound.add(name)
@@ -138,6 +144,8 @@ class _Visitor(ast.NodeVisitor):
         self.found.mentions.add(node.id)
         if node.id in DYNAMIC_NAMES:
             self._dynamic(node.id)
+        elif node.id in DYNAMIC_CALLS and not isinstance(node.ctx, ast.Store):  # e = exec; e('...')
+            self._dynamic(f"{node.id}()")
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         self.found.mentions.add(node.attr)
@@ -174,11 +182,8 @@ class _Visitor(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
-        if isinstance(func, ast.Name) and func.id in DYNAMIC_CALLS:
-            self._dynamic(f"{func.id}()")
         if isinstance(func, ast.Attribute) and func.attr not in READ_METHODS:
-            root = _root(func.value)
-            self.found.changed |= {root} if root else set()
+            self.found.changed |= _objects(func.value)
         if not (isinstance(func, ast.Name) and func.id in PURE_CALLS | COPYING_CALLS):
             for value in [*node.args, *(keyword.value for keyword in node.keywords)]:
                 self.found.changed |= aliased(value)  # a function given an object may change it
@@ -190,8 +195,7 @@ class _Visitor(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_AugAssign(self, node: ast.AugAssign) -> None:
-        root = _root(node.target)
-        self.found.changed |= {root} if root else set()
+        self.found.changed |= _objects(node.target)
         self.generic_visit(node)
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
@@ -205,7 +209,7 @@ class _Visitor(ast.NodeVisitor):
     def visit_Delete(self, node: ast.Delete) -> None:
         for target in node.targets:
             for element in target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]:
-                self.found.changed |= {root} if (root := _root(element)) else set()
+                self.found.changed |= _objects(element)
         self.generic_visit(node)
 
     def visit_For(self, node: ast.For) -> None:
@@ -226,14 +230,17 @@ class _Visitor(ast.NodeVisitor):
         if name != "*":
             self.found.changed.add(name)
             self.found.mentions.add(name)
-        if name in DYNAMIC_NAMES:
-            self._dynamic(name)
+        for spelled in {name, node.name.split(".")[0]} & DYNAMIC_NAMES:  # import builtins as b
+            self._dynamic(spelled)
 
     def visit_Global(self, node: ast.Global) -> None:
         self.found.changed |= set(node.names)
 
     def visit_Nonlocal(self, node: ast.Nonlocal) -> None:
         self.found.changed |= set(node.names)
+
+    def visit_arg(self, node: ast.arg) -> None:
+        self.found.bound.add(node.arg)  # a parameter may hold what its default or any caller gives it
 
     def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> None:
         self.functions += 1  # its own name is bound like NAME = value

@@ -100,8 +100,9 @@ def _chain_notes(facts: ConfigFacts) -> list[Finding]:
 def _model_findings(facts: ConfigFacts, catalog: Catalog, reason: str) -> list[Finding]:
     """``reason``: why ``_base_`` was not followed, ``""`` when ``facts`` is already merged over it."""
     located = facts.names
-    if ("model",) in located.unresolved:
-        return [_note(located, ("model",), f"{CANNOT}: model is {located.unresolved[('model',)]}")]
+    for path in (("model",), ("model", "backbone")):
+        if path in located.unresolved:
+            return [_note(located, path, f"{CANNOT}: {dotted(path)} is {located.unresolved[path]}")]
     model = facts.get("model")
     if not isinstance(model, dict) or "backbone" not in model:
         why = "no model.backbone here or in its _base_ files" if facts.bases else "no model.backbone here"
