@@ -226,6 +226,24 @@ def test_non_literals_are_unresolved_not_guessed() -> None:
     assert facts.names.unresolved[("model", "backbone", "s")] == "x"
 
 
+def test_values_built_by_repeating_a_name_stop_with_a_message() -> None:
+    """Seven levels of ``aN = [aN-1] * 10`` written out: 10**7 copies from a 400-byte file (executing it
+    takes minutes and gigabytes too). The reading stops at ``COPY_LIMIT`` copied entries, at the use
+    that passes it."""
+    lines = ["a0 = dict(type='BN', requires_grad=True)"]
+    lines += [f"a{n} = [{', '.join([f'a{n - 1}'] * 10)}]" for n in range(1, 8)]
+    with pytest.raises(InputError, match=r"^m.py:\d+:\d+: the values this config builds .* too large to read"):
+        read_config("\n".join(lines) + "\n", "m.py")
+
+
+def test_a_backbone_that_is_not_a_literal_says_so(catalog: DirCatalog) -> None:
+    """mmengine's ``{{_base_.model.backbone}}`` (substituted in the text before it runs) is no literal:
+    the note says what the value is, not that there is no backbone."""
+    text = "model = dict(backbone={{_base_.model.backbone}})\n"
+    (finding,) = validate_model_config(text, "m.py", catalog)
+    assert finding.severity == "note" and "model.backbone is {{_base_.model.backbone}}" in finding.message
+
+
 def test_invalid_python_is_an_input_error() -> None:
     text = (FIXTURES / "unreadable" / "syntax.py").read_text()
     with pytest.raises(InputError, match=r"^syntax.py:\d+:\d+: invalid Python"):
