@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from collections.abc import Callable
 from typing import Any
@@ -220,7 +221,7 @@ def _options_text(choices: list[Any]) -> str:
 
 def render_table(header: list[str], rows: list[list[str]]) -> str:
     """A plain text table; cells longer than ``OPTIONS_WIDTH`` wrap onto continuation lines."""
-    wrapped = [[textwrap.wrap(cell, OPTIONS_WIDTH) or [""] for cell in row] for row in rows]
+    wrapped = [[_wrapped(cell) for cell in row] for row in rows]
     widths = [len(h) for h in header]
     for row in wrapped:
         widths = [max(w, *(len(line) for line in cell)) for w, cell in zip(widths, row, strict=True)]
@@ -231,6 +232,17 @@ def render_table(header: list[str], rows: list[list[str]]) -> str:
             lines.append(_line([cell[depth] if depth < len(cell) else "" for cell in row], widths))
     lines.append(rule)
     return "\n".join(lines) + "\n"
+
+
+_ODD_SPACE = re.compile(r"[\t\n\r\x0b\x0c]|^\s|\s$")
+
+
+def _wrapped(cell: str) -> list[str]:
+    """``textwrap.wrap``'s lines of ``cell``; a short plain cell (most of the whole catalog's 20,000) is
+    its own one line, without the wrapper's work."""
+    if len(cell) <= OPTIONS_WIDTH and not _ODD_SPACE.search(cell):
+        return [cell]
+    return textwrap.wrap(cell, OPTIONS_WIDTH) or [""]
 
 
 def _line(cells: list[str], widths: list[int]) -> str:
