@@ -533,3 +533,17 @@ def test_a_head_with_listed_channels_and_no_in_index_reads_every_map(catalog: Di
     )
     assert lines(validate_model_config(text.format(last=2048), "m.py", catalog)) == []
     assert len(validate_model_config(text.format(last=4096), "m.py", catalog)) == 1
+
+
+def test_a_config_read_as_itself_is_not_kept_only_its_bases_are(catalog: DirCatalog) -> None:
+    """Base files are parsed once a process (many configs share them); a config read as itself is not
+    kept: an editor checks a new text at each keystroke, and each version's facts were kept (a 3 MB
+    buffer held 650 MiB of them after it closed)."""
+    from otxgen.config.inherit import _read_base
+
+    base = "model = dict(type='RetinaNet', backbone=dict(type='mmdet.ResNet', depth=50))\n"
+    before = _read_base.cache_info().currsize
+    for version in range(5):
+        child = f"_base_ = ['./base.py']\nmodel = dict(neck=dict(num_outs={version}))\n"
+        validate_model_config(child, "cfg/child.py", catalog, BaseFiles(lambda path: base))
+    assert _read_base.cache_info().currsize == before + 1
