@@ -178,3 +178,23 @@ def test_a_vits_stem_is_its_patch_embedding_whichever_blocks_its_stages_are() ->
     names = [name for name, _ in one.net.named_parameters()]
     last_frozen = max(i for i, (_, p) in enumerate(one.net.named_parameters()) if not p.requires_grad)
     assert f".{first}." in f".{names[last_frozen]}" and f".{first}." not in f".{names[last_frozen + 1]}"
+
+
+def test_maps_of_tiles_are_joined_where_the_tiles_lie() -> None:
+    """A network run on squares of an image gives, joined, the maps it gives the whole (zero-padded)
+    image when nothing crosses a square's edge (a pooling of the square's own stride), cut to
+    ``ceil(side / stride)``: the joins put every square's maps in their place, for a batch of two and
+    sides that are not multiples of the square."""
+    import torch
+
+    from otxgen.libraries.timm import tiled
+
+    def maps_of(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return torch.nn.functional.avg_pool2d(x, 4), torch.nn.functional.avg_pool2d(x, 16)
+
+    image = torch.rand(2, 3, 50, 70)
+    joined = tiled(maps_of, image, 32)
+    whole = maps_of(torch.nn.functional.pad(image, (0, 96 - 70, 0, 64 - 50)))
+    assert [tuple(m.shape) for m in joined] == [(2, 3, 13, 18), (2, 3, 4, 5)]
+    for part, full in zip(joined, whole, strict=True):
+        assert torch.equal(part, full[:, :, : part.shape[2], : part.shape[3]])

@@ -30,6 +30,7 @@ NEUTRAL_ARGS = frozenset(
         "qkv_bias",
         "progress",
         "pretrained2d",
+        "tile_size",
     }
 )
 

@@ -121,9 +121,13 @@ class TimmBackbone(FrozenTrainMode, BaseModule):
         norm_eval: bool = False,
         pretrained: bool = False,
         init_cfg: dict[str, Any] | None = None,
+        tile_size: int | None = None,
         **model_kwargs: Any,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
+        if tile_size is not None and (isinstance(tile_size, bool) or not isinstance(tile_size, int) or tile_size < 1):
+            raise ValueError(f"tile_size must be a positive number of pixels, not {tile_size!r}")
+        self.tile_size = tile_size
         self.stages = probe_stages(model_name)
         self._model_kwargs = dict(model_kwargs)
         count = len(self.stages.levels)
@@ -158,6 +162,11 @@ class TimmBackbone(FrozenTrainMode, BaseModule):
         return tuple(self.stages.strides[i] for i in self.out_indices)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if self.tile_size is not None:
+            return tiled(self._maps, x, self.tile_size)
+        return self._maps(x)
+
+    def _maps(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         maps = self.net(x)
         picked = [maps[i] for i in self._picks]
         return tuple(m.permute(0, 3, 1, 2) if self._nhwc else m for m in picked)
@@ -185,6 +194,26 @@ class TimmBackbone(FrozenTrainMode, BaseModule):
             params = list(module.parameters(recurse=False))
             if params and not any(p.requires_grad for p in params):
                 module.eval()
+
+
+def tiled(
+    maps_of: Callable[[torch.Tensor], tuple[torch.Tensor, ...]], x: torch.Tensor, tile: int
+) -> tuple[torch.Tensor, ...]:
+    """``maps_of`` run on ``tile`` px squares of ``x`` (padded with zeros at the bottom and right to a
+    whole number of them) as one batch, and each output's maps joined back in place: a network built for
+    one input size gives, for images of any size, the maps a network of its strides would (``ceil(side /
+    stride)`` a side). Each tile is seen alone: nothing attends or convolves across a tile's edge."""
+    batch, channels, height, width = x.shape
+    rows, cols = -(-height // tile), -(-width // tile)
+    padded = nn.functional.pad(x, (0, cols * tile - width, 0, rows * tile - height))
+    tiles = padded.reshape(batch, channels, rows, tile, cols, tile).permute(0, 2, 4, 1, 3, 5)
+    joined = []
+    for out in maps_of(tiles.reshape(batch * rows * cols, channels, tile, tile)):
+        depth, side_h, side_w = out.shape[1:]
+        out = out.reshape(batch, rows, cols, depth, side_h, side_w).permute(0, 3, 1, 4, 2, 5)
+        out = out.reshape(batch, depth, rows * side_h, cols * side_w)
+        joined.append(out[:, :, : -(-height * side_h // tile), : -(-width * side_w // tile)])
+    return tuple(joined)
 
 
 def _first_of_its_kind(module: str) -> str:
@@ -293,6 +322,7 @@ def backbone_class(model_name: str) -> type[TimmBackbone]:
         norm_eval: bool = False,
         pretrained: bool = False,
         init_cfg: dict[str, Any] | None = None,
+        tile_size: int | None = None,
         **model_kwargs: Any,
     ) -> None:
         """Args:
@@ -304,10 +334,13 @@ def backbone_class(model_name: str) -> type[TimmBackbone]:
         norm_eval (bool): keep batch-norm layers in eval mode while training.
         pretrained (bool): load timm's weights (they must be in timm's local cache).
         init_cfg (dict, optional): mmengine initialisation config.
+        tile_size (int, optional): run the network on squares of this side (the image padded to a
+            whole number of them) and join their maps, so that a network built for one input size
+            takes images of any size; each square is seen alone. Default: the whole image at once.
         **model_kwargs: passed to ``timm.create_model`` (``drop_path_rate``, ``img_size``...).
         """
         TimmBackbone.__init__(
-            self, model_name, out_indices, frozen_stages, norm_eval, pretrained, init_cfg, **model_kwargs
+            self, model_name, out_indices, frozen_stages, norm_eval, pretrained, init_cfg, tile_size, **model_kwargs
         )
 
     doc = f"timm ``{model_name}`` as a multi-scale backbone (see ``otxgen.libraries.timm``)."
