@@ -156,14 +156,39 @@ def test_a_detector_pads_its_images_to_the_multiple_a_window_backbone_runs_on(
     assert json.loads(smoke.stdout)["input_size"] % multiple == 0
 
 
-def test_a_fixed_size_model_nothing_frees_is_refused_in_a_detector(tmp_path: Path) -> None:
-    """timm's CoaT-Lite holds a position table for 224 px alone: no padding multiple makes a detector's
-    images of many sizes fit it, and dynamic_img_size does not build for it."""
-    model = template_model("detection", tmp_path)
+@pytest.mark.parametrize(("task", "library"), [("detection", "mmdet"), ("segmentation", "mmseg")])
+def test_a_fixed_size_model_nothing_frees_runs_on_squares_of_its_size_in_a_dense_task(
+    task: str, library: str, tmp_path: Path
+) -> None:
+    """timm's CoaT-Lite holds a position table for 224 px alone: dynamic_img_size does not build for it,
+    and no padding multiple makes a dense model's images of many sizes fit it. Its wrapper is set to run
+    it on 224 px squares, said in a line; the whole model, built by the task's library, runs at sides
+    that are not multiples of 224, and the smoke-build's train step passes."""
+    model = template_model(task, tmp_path)
     args = ["build", "--backbone", "timm.coat_lite_tiny", "--model", str(model), "--weights", "none"]
     result = CliRunner().invoke(main, [*args, "--no-smoke"])
+    assert result.exit_code == 0, result.output
+    assert "[!] model.py: set tile_size=224: timm.coat_lite_tiny does not run on" in result.stderr
+    assert "224 px squares of each image" in result.stderr
+    cfg = load_config(model)
+    assert cfg.model.backbone.tile_size == 224
+    importlib.import_module("otxgen.libraries.timm")
+    for side in (256, 480):
+        build_and_forward(library, cfg, side, 300)
+    smoke = CliRunner().invoke(main, ["smoke", str(model), "--train-step", "--format", "json"])
+    assert smoke.exit_code == 0, smoke.output
+
+
+def test_a_fixed_size_model_whose_wrapper_cannot_tile_is_refused_in_a_detector(tmp_path: Path) -> None:
+    """mmpretrain's LeViT holds attention biases for 224 px alone, and mmpretrain's backbones are not
+    otxgen's wrappers: nothing runs it on a detector's images of many sizes, so the swap is refused."""
+    model = template_model("detection", tmp_path)
+    before = model.read_text()
+    args = ["build", "--backbone", "mmpretrain.LeViT", "--model", str(model), "--weights", "none"]
+    result = CliRunner().invoke(main, [*args, "--no-smoke"])
     assert result.exit_code == 2, result.output
-    assert "timm.coat_lite_tiny does not run on" in result.stderr and "and of none up to 256" in result.stderr
+    assert "mmpretrain.LeViT does not run on" in result.stderr and "and of none up to 256" in result.stderr
+    assert model.read_text() == before
 
 
 def test_a_size_argument_the_user_set_is_kept_and_held_to_the_crop(tmp_path: Path) -> None:

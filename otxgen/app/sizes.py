@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from otxgen.facts.consumers import ConsumerError
 from otxgen.facts.inputs import CLASSIFIER_SIDE, PAD_DIVISORS, PADDING_TASKS, fed_sides
-from otxgen.facts.libraries import SIZE_FREEING_ARGS, SIZE_SETTING_ARGS
+from otxgen.facts.libraries import SIZE_FREEING_ARGS, SIZE_SETTING_ARGS, TILING_ARGS
 
 if TYPE_CHECKING:
     from otxgen.shapes import ShapeResult
@@ -45,17 +45,19 @@ def sized(
     meta = schema.get("x-otxgen") or {}
     block = meta.get("channels") or {}
     made_for = _side(block.get("input_size"))
-    freeing = SIZE_FREEING_ARGS.get(str(meta.get("library")), ())
-    given = {"img_size", "input_size"}.union(*freeing) & set(backbone)
+    library = str(meta.get("library"))
+    freeing = SIZE_FREEING_ARGS.get(library, ())
+    tiling = {TILING_ARGS[library]: made_for} if library in TILING_ARGS and made_for else None
+    given = {"img_size", "input_size", *(tiling or {})}.union(*freeing) & set(backbone)
     if given:  # the user's (or a base's) size arguments are kept, and held to the sides the config feeds
         return _running_at(backbone, outputs, task, sides, (), notes, divisor)
     if not block.get("fixed_input_size"):
-        return _running_at(backbone, outputs, task, sides, freeing, notes, divisor)
+        return _running_at(backbone, outputs, task, sides, freeing, notes, divisor, tiling)
     if task == "classification" and set(sides) <= {made_for}:
         return backbone, outputs, None
     fed = f"{' and '.join(map(str, sides))} px images" if task == "classification" else f"{task} images of any size"
     why = f"{backbone['type']} is built for {made_for} px input, and the config feeds it {fed}"
-    setting = SIZE_SETTING_ARGS.get(str(meta.get("library")))
+    setting = SIZE_SETTING_ARGS.get(library)
     one = task == "classification" and len(sides) == 1
     tries: list[dict[str, Any]] = [{setting: sides[0]}] if one and setting is not None else []
     tries += freeing
@@ -72,7 +74,7 @@ def sized(
         notes.append(f"set {', '.join(f'{k}={v!r}' for k, v in arguments.items())}: {why}")
         return candidate, result, None
     if task != "classification":  # nothing frees it: it must run at the sides a dense model feeds it
-        return _running_at(backbone, outputs, task, sides, (), notes, divisor)
+        return _running_at(backbone, outputs, task, sides, (), notes, divisor, tiling)
     failed = f"it does not build for another ({failures[0]})" if failures else "its library has no size argument"
     raise ConsumerError(("backbone",), f"{why}; {failed}: crop to {made_for} px")
 
@@ -85,12 +87,13 @@ def _running_at(
     freeing: tuple[dict[str, Any], ...],
     notes: list[str],
     divisor: int | None,
+    tiling: dict[str, int] | None = None,
 ) -> Sized:
     """``backbone`` as it is where it runs at the sides the config feeds it, or where it fails at its own
     size too (not a matter of size: the smoke-build says what); else with the first of its library's
     size-freeing arguments that make it run at them; else, in a detector fed images of any size, with
-    the least coarser multiple to pad them to at which it runs (``PAD_DIVISORS``); else
-    ``ConsumerError`` with the side and why."""
+    the least coarser multiple to pad them to at which it runs (``PAD_DIVISORS``); else run on squares
+    of its own size (``tiling``, where its wrapper can); else ``ConsumerError`` with the side and why."""
     from otxgen.shapes import ProbeError, probe_outputs
 
     fed = sides or ([CLASSIFIER_SIDE] if task == "classification" else fed_sides(divisor))
@@ -107,19 +110,40 @@ def _running_at(
         if _failure({**backbone, **arguments}, fed) is None:
             notes.append(f"set {', '.join(f'{k}={v!r}' for k, v in arguments.items())}: {why}")
             return {**backbone, **arguments}, probe_outputs({**backbone, **arguments}), None
-    if task == "classification":
-        raise ConsumerError(("backbone",), f"{why}, the size the config crops to: crop to a size it takes")
     if task in PADDING_TASKS and not sides:
         coarser = (d for d in PAD_DIVISORS if d > (divisor or 32) and d % (divisor or 32) == 0)
         padded = next((d for d in coarser if _failure(backbone, [d, 2 * d]) is None), None)
         if padded is not None:
             return backbone, outputs, padded
+    if task == "classification":
+        raise ConsumerError(("backbone",), f"{why}, the size the config crops to: crop to a size it takes")
+    tiled = _tiled(backbone, tiling, fed, why, notes) if tiling is not None else None
+    if tiled is not None:  # a dense task's images of any size, in squares of the backbone's own
+        return tiled
     multiple = f"a multiple of {divisor or 32}"
     multiple += f", and of none up to {PAD_DIVISORS[-1]}" if task in PADDING_TASKS else ""
     raise ConsumerError(
         ("backbone",),
         f"{why}, and a {task} model feeds it images of any size ({multiple}): choose a backbone that takes them",
     )
+
+
+def _tiled(
+    backbone: dict[str, Any], tiling: dict[str, int], fed: list[int], why: str, notes: list[str]
+) -> Sized | None:
+    """``backbone`` run on squares of its own size (its wrapper's ``tiling`` argument), said in a note,
+    where it then runs at the sides ``fed``; else None."""
+    from otxgen.shapes import probe_outputs
+
+    candidate = {**backbone, **tiling}
+    if _failure(candidate, fed) is not None:
+        return None
+    ((name, tile),) = tiling.items()
+    notes.append(
+        f"set {name}={tile}: {why}; it now runs on {tile} px squares of each image (padded to a whole"
+        " number of them), each seen alone, and their maps are joined"
+    )
+    return candidate, probe_outputs(candidate), None
 
 
 def _failure(backbone: dict[str, Any], sides: list[int]) -> tuple[int, str] | None:

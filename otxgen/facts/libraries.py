@@ -38,6 +38,11 @@ SIZE_FREEING_ARGS: dict[str, tuple[dict[str, Any], ...]] = {
 # The argument that makes a library's model for one other input size (a classifier's crop); a
 # checkpoint's position embedding is resized to it when it loads (timm's filter).
 SIZE_SETTING_ARGS = {"timm": "img_size"}
+# The argument of otxgen's wrapper of a library that runs its network on squares of one side and joins
+# their maps: what a model that runs only at its own size (a CaiT's or a Mixer's tokens, a CoAtNet's
+# attention bias, a HaloNet's blocks) takes in a dense task's images of any size, where no argument of
+# its library frees it and padding does not.
+TILING_ARGS = {"timm": "tile_size"}
 # The argument that sets a library's ViT patch size, its checkpoint's patch embedding resampled when it
 # loads (timm's filter, which otxgen's wrapper runs): a patch-14 DINOv2 made patch-16 for a pyramid.
 PATCH_SIZE_ARGS = {"timm": "patch_size"}
