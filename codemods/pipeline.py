@@ -1,8 +1,13 @@
-"""The three codemods in one pass over one parse: what ``otxgen build --backbone`` runs on a model config."""
+"""The codemods in one pass over one parse: what ``otxgen build --backbone`` runs on a model config.
+
+``STEPS`` is the one list of them, in the order they run; a step takes the tree, the request and the
+file's style, and returns the new tree, or None where the request does not ask for it. A new codemod is
+one entry there (the golden tests check that each is run by some case)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import libcst as cst
 
@@ -16,30 +21,82 @@ from codemods.replace_backbone import replace_backbone_in_module
 from codemods.set_in_channels import set_in_channels_in_module
 
 
-def swap_backbone(
-    source: str,
-    backbone: Mapping[str, object] | None,
-    channels: Sequence[int] | None = None,
-    *,
-    imports: Sequence[str] = (),
-    overrides: Mapping[str, object] | None = None,
-    all_imports: Sequence[str] | None = None,
-    drop_empty_imports: bool = False,
-    in_index: Sequence[int] | None = None,
-    target: str | None = None,
-    backbone_inherited: bool | None = None,
-    neck_inherited: bool | None = None,
-    base_neck: Sequence[object] | None = None,
-) -> str:
-    """``replace_backbone``, then ``set_in_channels``, then ``add_custom_imports``, parsing once; the
-    statements they change are then wrapped to the file's width (``codemods._wrap``).
+@dataclass(frozen=True)
+class Swap:
+    """What one pass is asked to write: ``swap_backbone``'s arguments."""
+
+    backbone: Mapping[str, object] | None
+    channels: Sequence[int] | None = None
+    imports: Sequence[str] = ()
+    overrides: Mapping[str, object] | None = None
+    all_imports: Sequence[str] | None = None
+    drop_empty_imports: bool = False
+    in_index: Sequence[int] | None = None
+    target: str | None = None
+    backbone_inherited: bool | None = None
+    neck_inherited: bool | None = None
+    base_neck: Sequence[object] | None = None
+
+
+Step = Callable[[cst.Module, Swap, Style], "cst.Module | None"]
+
+
+def _replace_backbone(tree: cst.Module, swap: Swap, style: Style) -> cst.Module | None:
+    if swap.backbone is None:
+        return None
+    return replace_backbone_in_module(
+        tree, swap.backbone, target=swap.target, inherited=swap.backbone_inherited, style=style
+    )
+
+
+def _set_in_channels(tree: cst.Module, swap: Swap, style: Style) -> cst.Module | None:
+    if swap.channels is None:
+        return None
+    return set_in_channels_in_module(
+        tree,
+        swap.channels,
+        in_index=swap.in_index,
+        target=swap.target,
+        inherited=swap.neck_inherited,
+        base_neck=swap.base_neck,
+        style=style,
+    )
+
+
+def _apply_overrides(tree: cst.Module, swap: Swap, style: Style) -> cst.Module | None:
+    return apply_overrides_in_module(tree, swap.overrides, style) if swap.overrides else None
+
+
+def _add_custom_imports(tree: cst.Module, swap: Swap, style: Style) -> cst.Module | None:
+    return add_custom_imports_in_module(tree, list(swap.imports), style) if swap.imports else None
+
+
+def _set_custom_imports(tree: cst.Module, swap: Swap, style: Style) -> cst.Module | None:
+    if swap.all_imports is None:
+        return None
+    return set_custom_imports_in_module(tree, list(swap.all_imports), style, drop_empty=swap.drop_empty_imports)
+
+
+STEPS: tuple[tuple[str, Step], ...] = (
+    ("replace_backbone", _replace_backbone),
+    ("set_in_channels", _set_in_channels),
+    ("apply_overrides", _apply_overrides),
+    ("add_custom_imports", _add_custom_imports),
+    ("set_custom_imports", _set_custom_imports),
+)
+
+
+def swap_backbone(source: str, swap: Swap) -> str:
+    """The steps ``swap`` asks for (``STEPS``: ``replace_backbone``, then ``set_in_channels``, then the
+    ``overrides``, then ``custom_imports``), parsing once; the statements they change are then wrapped to
+    the file's width (``codemods._wrap``).
 
     ``overrides`` (top-level names -> values, see ``codemods.overrides``) are merged in after the
     channels; ``all_imports``, when given, is the whole ``custom_imports`` list the config must end with
     (``drop_empty_imports``: an emptied statement of the form otxgen writes is removed).
 
-    Same result as calling the three (see their docstrings); ``backbone_inherited`` / ``neck_inherited``
-    are their ``inherited``, which build's plan knows from the config view (without it the codemods
+    Same result as calling the codemods one by one (see their docstrings); ``backbone_inherited`` /
+    ``neck_inherited`` are their ``inherited``, which build's plan knows from the config view (without it the codemods
     guess from ``_base_``); ``base_neck`` is ``set_in_channels``'s. A ``CodemodError`` points into
     ``source`` (not into the text after the backbone was replaced, whose lines may have moved).
 
@@ -49,7 +106,7 @@ def swap_backbone(
             backbone=dict(type='ResNet', depth=50),  # the old one
             neck=dict(type='FPN', in_channels=[256, 512, 1024, 2048], out_channels=256))
 
-    ``swap_backbone(source, {'type': 'torchvision.resnet18'}, [64, 128, 256, 512], imports=[TV])``
+    ``swap_backbone(source, Swap({'type': 'torchvision.resnet18'}, [64, 128, 256, 512], imports=[TV]))``
     with ``TV = 'otxgen.libraries.torchvision'``::
 
         custom_imports = dict(
@@ -59,51 +116,35 @@ def swap_backbone(
             backbone=dict(type='torchvision.resnet18'),  # the old one
             neck=dict(type='FPN', in_channels=[64, 128, 256, 512], out_channels=256))
     """
+    return run_steps(source, swap)[0]
+
+
+def run_steps(source: str, swap: Swap) -> tuple[str, list[str]]:
+    """``source`` with every step of ``STEPS`` the request asks for applied to one parse, what changed
+    wrapped to the file's width; and the names of the steps that ran."""
     original = module = _config.parse(source)
     style = Style.from_source(source)
-    if backbone is not None:
-        module = replace_backbone_in_module(module, backbone, target=target, inherited=backbone_inherited, style=style)
-
-    def set_channels(tree: cst.Module) -> cst.Module:
-        assert channels is not None
-        return set_in_channels_in_module(
-            tree,
-            channels,
-            in_index=in_index,
-            target=target,
-            inherited=neck_inherited,
-            base_neck=base_neck,
-            style=style,
-        )
-
-    if channels is not None:
-        module = _located(set_channels, module, original)
-    if overrides:
-        module = _located(lambda tree: apply_overrides_in_module(tree, overrides, style), module, original)
-    if imports:
-        module = _located(lambda tree: add_custom_imports_in_module(tree, list(imports), style), module, original)
-    if all_imports is not None:
-        wanted = list(all_imports)
-        module = _located(
-            lambda tree: set_custom_imports_in_module(tree, wanted, style, drop_empty=drop_empty_imports),
-            module,
-            original,
-        )
+    ran: list[str] = []
+    for name, step in STEPS:
+        changed = _located(step, module, original, swap, style)
+        if changed is not None:
+            module = changed
+            ran.append(name)
     if module is not original:
         module = wrap_changed(module, original, width_of(source), style.trailing_comma)
-    return source if module is original else module.code
+    return (source if module is original else module.code), ran
 
 
-def _located(step: Callable[[cst.Module], cst.Module], module: cst.Module, original: cst.Module) -> cst.Module:
-    """``step(module)``; when it fails, and fails alike on the original module, that error instead: its
-    line and column are in the caller's text. (Only the failing path runs ``step`` twice.)"""
+def _located(step: Step, module: cst.Module, original: cst.Module, swap: Swap, style: Style) -> cst.Module | None:
+    """``step`` on ``module``; when it fails, and fails alike on the original module, that error instead:
+    its line and column are in the caller's text. (Only the failing path runs ``step`` twice.)"""
     try:
-        return step(module)
+        return step(module, swap, style)
     except CodemodError as error:
         if module is original:
             raise
         try:
-            step(original)
+            step(original, swap, style)
         except CodemodError as at_original:
             if at_original.message == error.message:
                 raise at_original from None

@@ -28,7 +28,7 @@ from codemods import _config
 from codemods._wrap import rewrapped
 from codemods.custom_imports import add_custom_imports
 from codemods.errors import CodemodError
-from codemods.pipeline import swap_backbone
+from codemods.pipeline import Swap, swap_backbone
 from codemods.replace_backbone import backbone_path, replace_backbone
 from codemods.set_in_channels import set_in_channels
 
@@ -88,8 +88,7 @@ def test_golden(case: str) -> None:
 
 
 def pipeline(source: str, args: dict[str, Any]) -> str:
-    return swap_backbone(
-        source,
+    swap = Swap(
         args["backbone"],
         args["channels"],
         imports=args.get("custom_imports", ()),
@@ -99,6 +98,7 @@ def pipeline(source: str, args: dict[str, Any]) -> str:
         neck_inherited=args.get("neck_inherited"),
         base_neck=args.get("base_neck"),
     )
+    return swap_backbone(source, swap)
 
 
 @pytest.mark.parametrize("case", CASES)

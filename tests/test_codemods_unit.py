@@ -15,7 +15,7 @@ import pytest
 from codemods import _literal
 from codemods.custom_imports import add_custom_imports
 from codemods.errors import CodemodError
-from codemods.pipeline import swap_backbone
+from codemods.pipeline import STEPS, Swap, run_steps, swap_backbone
 from codemods.replace_backbone import replace_backbone
 from codemods.set_in_channels import set_in_channels
 
@@ -43,15 +43,15 @@ def docstring_example(function: Any) -> tuple[str, str]:
         (replace_backbone, ({"type": "RegNet", "arch": "regnetx_400mf", "out_indices": (0, 1, 2, 3)},)),
         (set_in_channels, ([96, 192, 432, 1008],)),
         (add_custom_imports, (["otxgen.libraries.torchvision"],)),
-        (swap_backbone, ({"type": "torchvision.resnet18"}, [64, 128, 256, 512], ["otxgen.libraries.torchvision"])),
+        (
+            swap_backbone,
+            (Swap({"type": "torchvision.resnet18"}, [64, 128, 256, 512], ["otxgen.libraries.torchvision"]),),
+        ),
     ],
 )
 def test_docstring_examples_hold(function: Any, args: tuple[Any, ...]) -> None:
     before, after = docstring_example(function)
     assert before != after
-    if function is swap_backbone:
-        assert function(before, *args[:2], imports=args[2]) == after
-        return
     assert function(before, *args) == after
 
 
@@ -196,7 +196,7 @@ def test_a_computed_backbone_is_refused_at_its_position(value: str, shown: str) 
     source = f"bb = 1\nmodel = dict(\n    type='X',\n    backbone={value})\n"
     for rewrite in (
         lambda: replace_backbone(source, REGNET),
-        lambda: swap_backbone(source, REGNET, [8, 16]),
+        lambda: swap_backbone(source, Swap(REGNET, [8, 16])),
     ):
         with pytest.raises(CodemodError) as caught:
             rewrite()
@@ -246,7 +246,7 @@ def test_the_pipeline_reports_positions_in_the_original_text() -> None:
     source = "model = dict(\n    backbone=dict(type='ResNet'),\n    neck=dict(**fpn, in_channels=[1, 2]))\n"
     big = {"type": "RegNet", "arch": "regnetx_3.2gf", "out_indices": (0, 1, 2, 3), "frozen_stages": 1}
     with pytest.raises(CodemodError) as caught:
-        swap_backbone(source, big, [8, 16, 32, 64])
+        swap_backbone(source, Swap(big, [8, 16, 32, 64]))
     assert (caught.value.line, caught.value.col) == (3, 15)
 
 
@@ -414,3 +414,30 @@ def test_a_statement_emptied_back_to_the_base_leaves_its_comment_lines(after: st
     source = "a = 0\n\n# model settings\nmodel = dict(neck=dict(in_channels=[1, 2]))\n" + after
     overrides = {"model": {"neck": {"in_channels": Drop([3, 4])}}}
     assert apply_overrides_in_module(parse(source), overrides, Style()).code == "a = 0\n\n" + expected_after
+
+
+# One request per step of the pipeline that asks for that step alone: a step added to ``STEPS`` needs one.
+ONE_STEP = {
+    "replace_backbone": Swap(REGNET),
+    "set_in_channels": Swap(None, [8, 16]),
+    "apply_overrides": Swap(None, overrides={"model": {"neck": {"out_channels": 64}}}),
+    "add_custom_imports": Swap(None, imports=["otxgen.libraries.timm"]),
+    "set_custom_imports": Swap(None, all_imports=["otxgen.libraries.timm"]),
+}
+
+
+def test_every_step_of_the_pipeline_has_a_request_of_its_own() -> None:
+    assert list(ONE_STEP) == [name for name, _ in STEPS]
+
+
+@pytest.mark.parametrize("name", [name for name, _ in STEPS])
+def test_each_step_alone_changes_the_file_once(name: str) -> None:
+    """The step runs when asked, alone, changes the text, and a second run changes nothing."""
+    source = (
+        "# a config\nmodel = dict(\n    backbone=dict(type='ResNet'),  # old\n"
+        "    neck=dict(type='FPN', in_channels=[1, 2], out_channels=8))\n"
+    )
+    once, ran = run_steps(source, ONE_STEP[name])
+    assert ran == [name]
+    assert once != source and "# a config" in once and "# old" in once
+    assert run_steps(once, ONE_STEP[name])[0] == once

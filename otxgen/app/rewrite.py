@@ -40,7 +40,7 @@ def rewrite_config(
     executed) and checked by validate before anything is written: build never writes what validate
     rejects."""
     from codemods.errors import CodemodError
-    from codemods.pipeline import swap_backbone
+    from codemods.pipeline import Swap, swap_backbone
     from otxgen.app.plan import plan_swap, planned_view, written
 
     before = fsio.read_text(path)
@@ -58,16 +58,15 @@ def rewrite_config(
         say(f"[*] {path.name}: {fact}")
     to_write, overrides = written(plan, merged, target, schema)
     try:
-        after = swap_backbone(
-            before,
+        swap = Swap(
             to_write,
-            None,
             overrides=overrides,
             all_imports=plan.imports,
             drop_empty_imports=plan.drop_empty_imports,
             target=target,
             backbone_inherited=plan.backbone_inherited,
         )
+        after = swap_backbone(before, swap)
     except CodemodError as error:
         raise InputError(error.message, str(path), error.line, error.col) from None
     _check_plan(planned_view(merged, plan, target), catalog)
