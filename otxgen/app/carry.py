@@ -2,7 +2,8 @@
 docs/swap.md documents):
 
 - same type (``ResNetV1c`` depth 101 -> 18): everything the config and its bases set (dilations, strides,
-  ``norm_cfg``, ``contract_dilation``, ``out_indices``...) except the weights; what you set wins;
+  ``norm_cfg``, ``contract_dilation``, ``out_indices``...) except the weights; what you set wins, and an
+  input-size argument you set (``img_size``) drops the old ones (``tile_size``), which the plan derives;
 - another type: the arguments of the same meaning that the new schema accepts (``CARRIED``); an index
   into the old family's stages (``frozen_stages``) at the old type's default means "none frozen", which
   the new type says with its own default (ResNet's -1 is out of EfficientNet's range, whose "none" is
@@ -16,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from otxgen.facts.checkpoints import is_weights
+from otxgen.facts.libraries import SIZE_ARGS
 
 # Arguments of the same meaning across backbone families, carried into a backbone of another type.
 CARRIED = ("norm_cfg", "norm_eval", "frozen_stages", "with_cp")
@@ -50,6 +52,10 @@ def new_backbone(
             f"the old backbone's weights are not loaded into the new one: removed {', '.join(dropped_weights)}"
         )
     if same_type:
+        stale = [k for k in kept if k in SIZE_ARGS and k not in requested] if SIZE_ARGS & set(requested) else []
+        if stale:
+            notes.append(f"not carried over: {', '.join(stale)}, since the input size is given anew")
+        kept = {k: v for k, v in kept.items() if k not in stale}
         return {"type": requested["type"], **kept, **{k: v for k, v in requested.items() if k != "type"}}
     properties = schema.get("properties", {})
     old_properties = (old_schema or {}).get("properties", {})

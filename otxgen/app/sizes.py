@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from otxgen.facts.consumers import ConsumerError
 from otxgen.facts.inputs import CLASSIFIER_SIDE, PAD_DIVISORS, PADDING_TASKS, fed_sides
-from otxgen.facts.libraries import SIZE_FREEING_ARGS, SIZE_SETTING_ARGS, TILING_ARGS
+from otxgen.facts.libraries import SIZE_ARGS, SIZE_FREEING_ARGS, SIZE_SETTING_ARGS, TILING_ARGS
 
 if TYPE_CHECKING:
     from otxgen.shapes import ShapeResult
@@ -47,17 +47,20 @@ def sized(
     made_for = _side(block.get("input_size"))
     library = str(meta.get("library"))
     freeing = SIZE_FREEING_ARGS.get(library, ())
-    tiling = {TILING_ARGS[library]: made_for} if library in TILING_ARGS and made_for else None
-    given = {"img_size", "input_size", *(tiling or {})}.union(*freeing) & set(backbone)
+    setting = SIZE_SETTING_ARGS.get(library)
+    built_for = _side(backbone.get(setting)) if setting is not None else None
+    tiled_at = built_for or made_for  # a model made for another size runs on squares of that one
+    tiling = {TILING_ARGS[library]: tiled_at} if library in TILING_ARGS and tiled_at else None
+    given = SIZE_ARGS & set(backbone)
     if given:  # the user's (or a base's) size arguments are kept, and held to the sides the config feeds
-        return _running_at(backbone, outputs, task, sides, (), notes, divisor)
+        keeps = tiling if tiling is not None and not set(tiling) & given else None
+        return _running_at(backbone, outputs, task, sides, (), notes, divisor, keeps)
     if not block.get("fixed_input_size"):
         return _running_at(backbone, outputs, task, sides, freeing, notes, divisor, tiling)
     if task == "classification" and set(sides) <= {made_for}:
         return backbone, outputs, None
     fed = f"{' and '.join(map(str, sides))} px images" if task == "classification" else f"{task} images of any size"
     why = f"{backbone['type']} is built for {made_for} px input, and the config feeds it {fed}"
-    setting = SIZE_SETTING_ARGS.get(library)
     one = task == "classification" and len(sides) == 1
     tries: list[dict[str, Any]] = [{setting: sides[0]}] if one and setting is not None else []
     tries += freeing
@@ -69,7 +72,7 @@ def sized(
         except ProbeError as error:
             failures.append(str(error))
             continue
-        if task != "classification" and _failure(candidate, fed_sides(divisor)) is not None:
+        if task != "classification" and _failure(candidate, _fed(task, sides, divisor)) is not None:
             continue  # builds, but not for other sizes (a window that must divide the map)
         notes.append(f"set {', '.join(f'{k}={v!r}' for k, v in arguments.items())}: {why}")
         return candidate, result, None
@@ -96,7 +99,7 @@ def _running_at(
     of its own size (``tiling``, where its wrapper can); else ``ConsumerError`` with the side and why."""
     from otxgen.shapes import ProbeError, probe_outputs
 
-    fed = sides or ([CLASSIFIER_SIDE] if task == "classification" else fed_sides(divisor))
+    fed = _fed(task, sides, divisor)
     failure = _failure(backbone, fed)
     if failure is None:
         return backbone, outputs, None
@@ -110,7 +113,7 @@ def _running_at(
         if _failure({**backbone, **arguments}, fed) is None:
             notes.append(f"set {', '.join(f'{k}={v!r}' for k, v in arguments.items())}: {why}")
             return {**backbone, **arguments}, probe_outputs({**backbone, **arguments}), None
-    if task in PADDING_TASKS and not sides:
+    if task in PADDING_TASKS:  # every batch, of the crop or of any size, is padded to the multiple
         coarser = (d for d in PAD_DIVISORS if d > (divisor or 32) and d % (divisor or 32) == 0)
         padded = next((d for d in coarser if _failure(backbone, [d, 2 * d]) is None), None)
         if padded is not None:
@@ -144,6 +147,14 @@ def _tiled(
         " number of them), each seen alone, and their maps are joined"
     )
     return candidate, probe_outputs(candidate), None
+
+
+def _fed(task: str, sides: list[int], divisor: int | None) -> list[int]:
+    """The sides a model is fed: a classifier's crops (else ImageNet's); for a dense task its training
+    crop, if any, and images of any size too, since its test images are resized whole."""
+    if task == "classification":
+        return sides or [CLASSIFIER_SIDE]
+    return [*sides, *(side for side in fed_sides(divisor) if side not in sides)]
 
 
 def _failure(backbone: dict[str, Any], sides: list[int]) -> tuple[int, str] | None:

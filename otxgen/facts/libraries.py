@@ -43,6 +43,14 @@ SIZE_SETTING_ARGS = {"timm": "img_size"}
 # attention bias, a HaloNet's blocks) takes in a dense task's images of any size, where no argument of
 # its library frees it and padding does not.
 TILING_ARGS = {"timm": "tile_size"}
+# Every argument that says what input size a backbone takes (the ones above, and the size a model is
+# built for): the user's, or a base's, are kept and held to the sides the config feeds; one of them
+# given anew makes the others of the old backbone stale.
+SIZE_ARGS = frozenset(
+    {"img_size", "input_size", *SIZE_SETTING_ARGS.values(), *TILING_ARGS.values()}.union(
+        *(arguments for each in SIZE_FREEING_ARGS.values() for arguments in each)
+    )
+)
 # The argument that sets a library's ViT patch size, its checkpoint's patch embedding resampled when it
 # loads (timm's filter, which otxgen's wrapper runs): a patch-14 DINOv2 made patch-16 for a pyramid.
 PATCH_SIZE_ARGS = {"timm": "patch_size"}
