@@ -191,6 +191,69 @@ def test_a_fixed_size_model_whose_wrapper_cannot_tile_is_refused_in_a_detector(t
     assert model.read_text() == before
 
 
+def shipped(library: str, folder: str, tmp_path: Path) -> Path:
+    root = Path(importlib.import_module(library).__file__ or "").parent / ".mim" / "configs"
+    for name in (folder, "_base_", "common"):
+        if (root / name).is_dir():
+            shutil.copytree(root / name, tmp_path / name)
+    return tmp_path / folder
+
+
+def test_a_segmentor_with_a_crop_is_fed_images_of_any_size_at_test_too(tmp_path: Path) -> None:
+    """mmseg's UPerNet crops to 512 px to train and tests on whole images: MaxViT's 8 px windows at stride
+    32 run at the crop and not at 224 px, so the swap must not stop at the crop. It runs on 256 px
+    squares; the whole model runs at 224 and 512 px."""
+    model = shipped("mmseg", "upernet", tmp_path) / "upernet_r50_4xb4-80k_ade20k-512x512.py"
+    args = ["build", "--backbone", "timm.maxvit_nano_rw_256", "--model", str(model), "--weights", "none"]
+    result = CliRunner().invoke(main, [*args, "--no-smoke"])
+    assert result.exit_code == 0, result.output
+    assert "set tile_size=256: timm.maxvit_nano_rw_256 does not run on 224 px input" in result.stderr
+    cfg = load_config(model)
+    assert cfg.model.backbone.tile_size == 256
+    importlib.import_module("otxgen.libraries.timm")
+    for side in (224, 512):
+        build_and_forward("mmseg", cfg, side, 300)
+
+
+def test_a_detector_with_a_crop_pads_its_test_images_too(tmp_path: Path) -> None:
+    """mmdet's large-scale-jitter Mask R-CNN crops to 1024 px to train and tests on images resized whole:
+    MaxViT's windows get every batch padded to a multiple of 256, not only the crop."""
+    model = shipped("mmdet", "mask_rcnn", tmp_path) / "mask-rcnn_r50_fpn_8xb8-amp-lsj-200e_coco.py"
+    args = ["build", "--backbone", "timm.maxvit_nano_rw_256", "--model", str(model), "--weights", "none"]
+    result = CliRunner().invoke(main, [*args, "--no-smoke"])
+    assert result.exit_code == 0, result.output
+    assert "data_preprocessor.pad_size_divisor=256 (was 32)" in result.stderr
+    assert load_config(model).model.data_preprocessor.pad_size_divisor == 256
+
+
+def test_a_model_made_for_another_size_runs_on_squares_of_that_size(tmp_path: Path) -> None:
+    """``img_size=384`` given to a 224 px CaiT in a detector: it runs on 384 px squares; swapped again with
+    another size, the old squares are not kept (they were derived from the old size)."""
+    model = template_model("detection", tmp_path)
+    args = ["build", "--backbone", "timm.cait_xxs24_224", "--model", str(model), "--weights", "none", "--no-smoke"]
+    result = CliRunner().invoke(main, [*args, "--set", "img_size=384"])
+    assert result.exit_code == 0, result.output
+    assert load_config(model).model.backbone.tile_size == 384
+    result = CliRunner().invoke(main, [*args, "--set", "img_size=256"])
+    assert result.exit_code == 0, result.output
+    assert "not carried over: tile_size, since the input size is given anew" in result.stderr
+    cfg = load_config(model)
+    assert (cfg.model.backbone.img_size, cfg.model.backbone.tile_size) == (256, 256)
+    importlib.import_module("otxgen.libraries.timm")
+    build_and_forward("mmdet", cfg, 320, 300)
+
+
+@pytest.mark.parametrize("tile", ["0", "-1"])
+def test_a_tile_size_below_one_is_refused_before_anything_runs(tile: str, tmp_path: Path) -> None:
+    model = template_model("detection", tmp_path)
+    before = model.read_text()
+    args = ["build", "--backbone", "timm.cait_xxs24_224", "--model", str(model), "--weights", "none", "--no-smoke"]
+    result = CliRunner().invoke(main, [*args, "--set", f"tile_size={tile}"])
+    assert result.exit_code == 2, result.output
+    assert "tile_size" in result.stderr and "minimum of 1" in result.stderr
+    assert model.read_text() == before
+
+
 def test_a_size_argument_the_user_set_is_kept_and_held_to_the_crop(tmp_path: Path) -> None:
     model = template_model("classification", tmp_path)
     args = ["build", "--backbone", "mmpretrain.SwinTransformerV2", "--set", "pad_small_map=False"]

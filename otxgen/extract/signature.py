@@ -26,6 +26,7 @@ from otxgen.extract import types as schema_types
 from otxgen.extract.arch import arch_table
 from otxgen.extract.docstrings import ArgDoc, parse_args_section, summary
 from otxgen.extract.structured import structured_property
+from otxgen.facts.arguments import POSITIVE_ARGS
 
 Schema = dict[str, Any]
 _EMPTY = inspect.Parameter.empty
@@ -137,6 +138,8 @@ def property_schema(param: Param, options: list[Any] | None, owner_name: str) ->
         schema = copy.deepcopy(_INIT_CFG)
     if param.name == "out_indices" and schema == {"type": "integer"}:  # "(int)" in a docstring, lists in configs
         schema = {"anyOf": [{"type": "integer"}, {"type": "array", "items": {"type": "integer"}}]}
+    if param.name in POSITIVE_ARGS:
+        schema["minimum"] = 1
     if options:
         schema = _with_enum(schema, options)
     elif param.doc and param.doc.options and "enum" not in schema:

@@ -34,6 +34,9 @@ NEUTRAL_ARGS = frozenset(
     }
 )
 
+# Arguments that count something (pixels) and must be at least 1 where given: their schema says so.
+POSITIVE_ARGS = frozenset({"tile_size"})
+
 # mmcv's normalisation layers (``build_norm_layer``) and the keys each asserts its config has beside
 # ``type``: a ``norm_cfg=dict(type='GN')`` without them passes a schema, then fails as the model builds.
 NORM_REQUIRES = {"GN": ("num_groups",)}
