@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from corpus.sample import build_and_forward, load_config
 
 from otxgen.cli import main
-from otxgen.facts.inputs import input_sides
+from otxgen.facts.inputs import batch_sides, input_sides
 
 VIT_384 = "vision_transformer/vit-base-p16_64xb64_in1k-384px.py"
 
@@ -224,6 +224,28 @@ def test_a_detector_with_a_crop_pads_its_test_images_too(tmp_path: Path) -> None
     assert result.exit_code == 0, result.output
     assert "data_preprocessor.pad_size_divisor=256 (was 32)" in result.stderr
     assert load_config(model).model.data_preprocessor.pad_size_divisor == 256
+
+
+def test_a_batch_padded_to_a_fixed_size_no_coarser_multiple_divides_is_tiled(tmp_path: Path) -> None:
+    """NAS-FPN's RetinaNet pads every training batch to 640 px after its multiple of 64: padding to 256
+    would still end at 640, which MaxViT's windows do not divide, so the backbone runs on squares of
+    its own 256 px instead and the preprocessor is left alone."""
+    model = shipped("mmdet", "nas_fpn", tmp_path) / "retinanet_r50_fpn_crop640-50e_coco.py"
+    args = ["build", "--backbone", "timm.maxvit_nano_rw_256", "--model", str(model), "--weights", "none"]
+    result = CliRunner().invoke(main, [*args, "--no-smoke"])
+    assert result.exit_code == 0, result.output
+    cfg = load_config(model)
+    assert cfg.model.backbone.tile_size == 256 and cfg.model.data_preprocessor.pad_size_divisor == 64
+    importlib.import_module("otxgen.libraries.timm")
+    build_and_forward("mmdet", cfg, 640, 300)
+
+
+def test_the_sides_a_detectors_batch_augments_pad_to() -> None:
+    fixed = {"model": {"data_preprocessor": {"batch_augments": [{"type": "BatchFixedSizePad", "size": (640, 512)}]}}}
+    resized = {"data_preprocessor": {"batch_augments": [{"type": "mmdet.BatchSyncRandomResize", "interval": 10}]}}
+    assert batch_sides(fixed) == (640, 512)
+    assert batch_sides(resized) is None
+    assert batch_sides({"model": {"data_preprocessor": {"pad_size_divisor": 32}}}) == ()
 
 
 def test_a_model_made_for_another_size_runs_on_squares_of_that_size(tmp_path: Path) -> None:

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from otxgen.app.carry import changes, misfits, new_backbone
 from otxgen.app.pyramid import with_a_pyramid, without_a_rescaler
-from otxgen.app.sizes import sized
+from otxgen.app.sizes import Padding, sized
 from otxgen.app.strides import keeping_strides
 from otxgen.errors import ArgumentError, InputError
-from otxgen.facts.inputs import PAD_DIVISOR_KEY, input_sides, pad_divisor
+from otxgen.facts.inputs import PAD_DIVISOR_KEY, batch_sides, input_sides, pad_divisor
 from otxgen.facts.libraries import LIBRARY_TASKS, REGISTERING_MODULES
 from otxgen.facts.optimizers import optimizer_misfit
 from otxgen.facts.values import same_value
@@ -243,7 +243,8 @@ def _plan(
     necks: dict[str, Any] = {}
     divisor = pad_divisor(merged.names.value)
     try:
-        backbone, outputs, padded = sized(backbone, outputs, task, schema, sides, notes, divisor)
+        padding = Padding(divisor, batch_sides(merged.names.value))
+        backbone, outputs, padded = sized(backbone, outputs, task, schema, sides, notes, padding)
         if task != "classification":
             necks = without_a_rescaler(host, outputs, facts)
             necked = _overridden(host, necks)

@@ -9,7 +9,7 @@ for probes of the backbone's outputs (``otxgen.shapes``)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from otxgen.facts.consumers import ConsumerError
 from otxgen.facts.inputs import CLASSIFIER_SIDE, PAD_DIVISORS, PADDING_TASKS, fed_sides
@@ -22,6 +22,15 @@ if TYPE_CHECKING:
 Sized = tuple[dict[str, Any], "ShapeResult", int | None]
 
 
+class Padding(NamedTuple):
+    """How a detector's preprocessor pads its batches: to a multiple of ``divisor`` (None: the config
+    says none), then to the fixed sides of its batch augments (``batch``; None where one resizes batches
+    to sizes of its own, so that no coarser multiple would hold)."""
+
+    divisor: int | None = None
+    batch: tuple[int, ...] | None = ()
+
+
 def sized(
     backbone: dict[str, Any],
     outputs: ShapeResult,
@@ -29,10 +38,10 @@ def sized(
     schema: dict[str, Any],
     sides: list[int],
     notes: list[str],
-    divisor: int | None = None,
+    padding: Padding | None = None,
 ) -> Sized:
     """``backbone`` (and its outputs) able to take the images the config feeds it: for a dense task any
-    size (a multiple of ``divisor``, the preprocessor's padding), for a classifier its ``sides`` (the
+    size (a multiple of ``padding.divisor``, the preprocessor's padding), for a classifier its ``sides`` (the
     config's crops, where it says them: one size where training and testing crop alike, else any).
     Unchanged where the backbone takes any size, the arguments are set already, or the classifier's
     crops are the backbone's own size. The third item: the coarser multiple a detector's preprocessor
@@ -42,6 +51,7 @@ def sized(
     it is fed with any of them."""
     from otxgen.shapes import ProbeError, probe_outputs
 
+    padding = padding or Padding()
     meta = schema.get("x-otxgen") or {}
     block = meta.get("channels") or {}
     made_for = _side(block.get("input_size"))
@@ -54,9 +64,9 @@ def sized(
     given = SIZE_ARGS & set(backbone)
     if given:  # the user's (or a base's) size arguments are kept, and held to the sides the config feeds
         keeps = tiling if tiling is not None and not set(tiling) & given else None
-        return _running_at(backbone, outputs, task, sides, (), notes, divisor, keeps)
+        return _running_at(backbone, outputs, task, sides, (), notes, padding, keeps)
     if not block.get("fixed_input_size"):
-        return _running_at(backbone, outputs, task, sides, freeing, notes, divisor, tiling)
+        return _running_at(backbone, outputs, task, sides, freeing, notes, padding, tiling)
     if task == "classification" and set(sides) <= {made_for}:
         return backbone, outputs, None
     fed = f"{' and '.join(map(str, sides))} px images" if task == "classification" else f"{task} images of any size"
@@ -72,12 +82,12 @@ def sized(
         except ProbeError as error:
             failures.append(str(error))
             continue
-        if task != "classification" and _failure(candidate, _fed(task, sides, divisor)) is not None:
+        if task != "classification" and _failure(candidate, _fed(task, sides, padding.divisor)) is not None:
             continue  # builds, but not for other sizes (a window that must divide the map)
         notes.append(f"set {', '.join(f'{k}={v!r}' for k, v in arguments.items())}: {why}")
         return candidate, result, None
     if task != "classification":  # nothing frees it: it must run at the sides a dense model feeds it
-        return _running_at(backbone, outputs, task, sides, (), notes, divisor, tiling)
+        return _running_at(backbone, outputs, task, sides, (), notes, padding, tiling)
     failed = f"it does not build for another ({failures[0]})" if failures else "its library has no size argument"
     raise ConsumerError(("backbone",), f"{why}; {failed}: crop to {made_for} px")
 
@@ -89,7 +99,7 @@ def _running_at(
     sides: list[int],
     freeing: tuple[dict[str, Any], ...],
     notes: list[str],
-    divisor: int | None,
+    padding: Padding,
     tiling: dict[str, int] | None = None,
 ) -> Sized:
     """``backbone`` as it is where it runs at the sides the config feeds it, or where it fails at its own
@@ -99,6 +109,7 @@ def _running_at(
     of its own size (``tiling``, where its wrapper can); else ``ConsumerError`` with the side and why."""
     from otxgen.shapes import ProbeError, probe_outputs
 
+    divisor = padding.divisor
     fed = _fed(task, sides, divisor)
     failure = _failure(backbone, fed)
     if failure is None:
@@ -115,7 +126,8 @@ def _running_at(
             return {**backbone, **arguments}, probe_outputs({**backbone, **arguments}), None
     if task in PADDING_TASKS:  # every batch, of the crop or of any size, is padded to the multiple
         coarser = (d for d in PAD_DIVISORS if d > (divisor or 32) and d % (divisor or 32) == 0)
-        padded = next((d for d in coarser if _failure(backbone, [d, 2 * d]) is None), None)
+        holding = (d for d in coarser if padding.batch is not None and all(side % d == 0 for side in padding.batch))
+        padded = next((d for d in holding if _failure(backbone, [d, 2 * d]) is None), None)
         if padded is not None:
             return backbone, outputs, padded
     if task == "classification":

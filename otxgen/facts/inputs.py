@@ -27,6 +27,11 @@ CLASSIFIER_SIDE = 224
 PAD_DIVISOR_KEY = "pad_size_divisor"
 PAD_DIVISORS = tuple(range(64, 257, 32))
 PADDING_TASKS = ("detection", "instance-segmentation")
+# A detector preprocessor's batch augments that set a training batch's size after the padding to
+# ``pad_size_divisor``: one pads it to a fixed size (its ``size``: both sides must then be multiples of
+# any coarser padding too), the others resize it to sizes of their own (no padding multiple holds).
+FIXED_SIZE_AUGMENTS = {"BatchFixedSizePad": "size"}
+RESIZING_AUGMENTS = ("BatchSyncRandomResize", "BatchResize")
 # Pipeline steps that make every image one size, and the argument that holds it.
 SIZING_STEPS = {
     "RandomResizedCrop": "scale",
@@ -60,6 +65,24 @@ def pad_divisor(cfg: Mapping[str, Any]) -> int | None:
     preprocessor = own if isinstance(own, Mapping) else cfg.get("data_preprocessor")
     value = preprocessor.get(PAD_DIVISOR_KEY) if isinstance(preprocessor, Mapping) else None
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def batch_sides(cfg: Mapping[str, Any]) -> tuple[int, ...] | None:
+    """The sides a detector's batch augments pad every training batch to (``()`` where none does), or
+    None where one resizes batches to sizes of its own."""
+    model = cfg.get("model")
+    own = model.get("data_preprocessor") if isinstance(model, Mapping) else None
+    preprocessor = own if isinstance(own, Mapping) else cfg.get("data_preprocessor")
+    augments = preprocessor.get("batch_augments") if isinstance(preprocessor, Mapping) else None
+    sides: list[int] = []
+    for augment in augments if isinstance(augments, (list, tuple)) else []:
+        name = _type_name(augment) if isinstance(augment, Mapping) else ""
+        if name in RESIZING_AUGMENTS:
+            return None
+        size = augment.get(FIXED_SIZE_AUGMENTS[name]) if name in FIXED_SIZE_AUGMENTS else None
+        sides += [v for v in size if isinstance(v, int)] if isinstance(size, (list, tuple)) else []
+        sides += [size] if isinstance(size, int) and not isinstance(size, bool) else []
+    return tuple(sides)
 
 
 def fed_sides(divisor: int | None) -> list[int]:
