@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from corpus.signals import as_from_a_terminal
 
 from otxgen.cli import main
 from otxgen.matrix.cells import Record
@@ -244,7 +245,13 @@ def test_a_hang_an_exhausted_memory_and_a_crash_are_recorded_while_the_rest_comp
 def test_a_killed_run_resumes_with_the_missing_cells_only(tmp_path: Path) -> None:
     backbones = ("torchvision.resnet18", "mmdet.ResNet", "pytorchcv.resnet10", "mmpretrain.MobileNetV2")
     command = [sys.executable, "-m", "otxgen.cli", *_args(tmp_path, "--jobs", "1", backbones=backbones)]
-    run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    run = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=as_from_a_terminal,
+    )
     records = tmp_path / "records.jsonl"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and run.poll() is None:
@@ -271,7 +278,13 @@ def test_a_killed_run_resumes_with_the_missing_cells_only(tmp_path: Path) -> Non
 def test_ctrl_c_stops_the_run_keeping_its_records_and_no_false_crash(tmp_path: Path) -> None:
     backbones = ("torchvision.resnet18", "mmdet.ResNet", "pytorchcv.resnet10")
     command = [sys.executable, "-m", "otxgen.cli", *_args(tmp_path, "--jobs", "1", backbones=backbones)]
-    run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    run = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=as_from_a_terminal,
+    )
     records = tmp_path / "records.jsonl"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (records.is_file() and records.read_text().count("\n") >= 1):

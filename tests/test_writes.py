@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from corpus.signals import as_from_a_terminal
 
 from otxgen.cli import main
 
@@ -257,7 +258,9 @@ def interrupted_build(workspace: Path, signum: int) -> int:
     """The exit status of a build that gets ``signum`` while it writes its first temp file."""
     flag = workspace.parent / "writing"
     command = [sys.executable, "-c", DRIVER, str(flag), "build", "--backbone", "mmdet.RegNet", "--no-smoke"]
-    child = subprocess.Popen(command, cwd=workspace, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        command, cwd=workspace, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=as_from_a_terminal
+    )
     deadline = time.monotonic() + 120
     while not flag.exists() and child.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
