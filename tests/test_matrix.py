@@ -32,7 +32,7 @@ BACKBONES = (
     "pytorchcv.resnet10",
     "timm.vit_tiny_patch16_224",
     "timm.convmixer_768_32",  # every level at stride 7: no pyramid of powers of two for a detector
-    "mmseg.HRNet",
+    "mmseg.VPD",  # its class embeddings are fetched from an address: the user must enter them
 )
 TEMPLATES = ("detection-atss-mobilenetv2", "classification-efficientnet-b0")
 CHROMIUM = Path("/usr/bin/chromium")
@@ -78,7 +78,7 @@ def test_a_small_matrix_records_every_cell_with_its_result(local_run: Path) -> N
     assert "every level at stride 7" in stride_7.reason and "otxgen-cell" not in stride_7.reason
     vit = records[("timm.vit_tiny_patch16_224", "classification-efficientnet-b0")]
     assert (vit.outcome, vit.input_size) == ("ok", 224)  # its fixed input size, not the small one
-    assert records[("mmseg.HRNet", TEMPLATES[0])].outcome == "needs-input"
+    assert records[("mmseg.VPD", TEMPLATES[0])].outcome == "needs-input"
     summary = (local_run / "summary.md").read_text()
     assert "| detection-atss-mobilenetv2 | detection | static,build,forward | 4/6 | 4/6 | 4/6 |" in summary
     assert "every level at stride 7" in summary
@@ -143,7 +143,7 @@ def test_a_committed_failure_answers_the_same_cell_with_more_checks(local_run: P
     not run again to fail the same way; the others are still to run. Two seeds: the first answers first."""
     committed = local_run / "verified.json"
     failed = [r for r in RecordStore(local_run).load().values() if r.outcome in ("failed", "needs-input")]
-    assert len(failed) == 3  # ConvMixer in the FPN template; HRNet needs input, twice
+    assert len(failed) == 3  # ConvMixer in the FPN template; VPD needs input, twice
     more = ("--checks", "static,build,forward,export", "--seed", str(committed), "--seed", str(committed))
     code, _, stderr = _matrix(*_args(tmp_path, *more, "--max-minutes", "0"))
     assert code == 1 and "3 taken from" in stderr and "9 to run" in stderr, stderr
@@ -342,7 +342,7 @@ def test_verified_json_of_a_run_reads_back(local_run: Path) -> None:
     assert cell.passed and cell.label == "✓ forward" and cell.task == "detection"
     failed = matrix.cells[("timm.convmixer_768_32", "detection-atss-mobilenetv2")]
     assert not failed.passed and failed.label == "✗ static" and "stride 7" in failed.reason
-    assert matrix.cells[("mmseg.HRNet", "classification-efficientnet-b0")].label == "needs input"
+    assert matrix.cells[("mmseg.VPD", "classification-efficientnet-b0")].label == "needs input"
     assert matrix.default_template("classification") == "classification-efficientnet-b0"
 
 

@@ -44,6 +44,7 @@ def backbone_from_type(
     of each backbone.yaml in ``yamls``. Writes nothing."""
     from otxgen.libraries import split_type
     from otxgen.schema.resolve import CANNOT_PREFIX, resolve_type
+    from otxgen.schema.store import starting_arguments
 
     settings = _parse_overrides(overrides)
     library, name = split_type(backbone_type)
@@ -52,12 +53,17 @@ def backbone_from_type(
         raise UsageError(resolved.problem.removeprefix(CANNOT_PREFIX).strip())
     schema = catalog.schema(resolved.type)
     meta = schema["x-otxgen"]
-    backbone = _with_required(resolved.type, meta, say)
+    backbone = _with_required(resolved.type, schema, say)
     properties = schema["properties"]
     _apply_overrides(backbone, settings, properties)
     missing = tuple(arg for arg, value in backbone.items() if value is None and arg in meta["required_args"])
-    examples = {arg: properties[arg]["examples"][0] for arg in missing if properties[arg].get("examples")}
-    text = render_backbone_yaml(backbone, schema_ref(resolved.type), examples)
+    origin = (meta.get("examples_from") or [None])[0]
+    if origin is not None:  # a shipped config's whole backbone: what it sets beyond what is written
+        shipped = starting_arguments(schema)
+        examples = {arg: value for arg, value in shipped.items() if backbone.get(arg) != value}
+    else:
+        examples = {arg: properties[arg]["examples"][0] for arg in missing if properties[arg].get("examples")}
+    text = render_backbone_yaml(backbone, schema_ref(resolved.type), examples, origin)
     files = tuple((path, text) for path in yamls)
     if missing:
         return Chosen(resolved.type, None, files, missing)
@@ -78,19 +84,25 @@ def say_missing(chosen: Chosen, written: bool, say: Say) -> None:
     say(f"[!] Missing: {', '.join(chosen.missing)} (the schema {where} shows the expected shape)")
 
 
-def _with_required(backbone_type: str, meta: dict[str, Any], say: Say) -> dict[str, Any]:
-    """``{type, required args}``, each at its first option (``None`` when it has none), telling the user."""
+def _with_required(backbone_type: str, schema: dict[str, Any], say: Say) -> dict[str, Any]:
+    """``{type, required args}``, each with options at its starting value (the first option, or the
+    shipped configs' where they give the others: ``starting_arguments``); one without options is
+    ``None``, for the user to enter. Tells the user."""
+    from otxgen.schema.store import starting_arguments
+
     say(f"[*] Backbone Config: {backbone_type}")
+    meta = schema["x-otxgen"]
     required: dict[str, list[Any]] = meta["required_args"]
     if required:
         say(f"[*] {backbone_type} requires the argument : {list(required)}")
         say(f"[*] Please refer to {meta['source']}")
+    starting = starting_arguments(schema)
     backbone: dict[str, Any] = {"type": backbone_type}
     for arg, choices in required.items():
+        backbone[arg] = starting.get(arg) if choices else None
         if choices:
             say(f"[*] '{arg}' can choose between: {choices}")
-            say(f"[*] '{arg}' default value: {choices[0]}")
-        backbone[arg] = choices[0] if choices else None
+            say(f"[*] '{arg}' default value: {backbone[arg]}")
     return backbone
 
 
@@ -192,10 +204,17 @@ def _installed_schema(backbone_type: str) -> str:
     return str(schemas_root().joinpath(*schema_path(backbone_type).split("/")))
 
 
-def render_backbone_yaml(backbone: dict[str, Any], schema_ref: str, examples: dict[str, Any] | None = None) -> str:
+def render_backbone_yaml(
+    backbone: dict[str, Any], schema_ref: str, examples: dict[str, Any] | None = None, origin: str | None = None
+) -> str:
     """Block mappings (one argument a line, easy to edit), flow lists of scalars (``[0, 1, 2, 3]``);
-    ``examples`` (for arguments the user must fill in) follow as comments, ready to uncomment."""
+    ``examples`` (for arguments the user must fill in) follow as comments, ready to uncomment, with the
+    shipped config they come from (``origin``) when there is one."""
     body = _dump({"backbone": backbone})
+    if examples and origin:
+        missing = ", ".join(repr(arg) for arg, value in backbone.items() if value is None)
+        body += f"# {missing} must be filled in; as {origin} sets it, with the rest of its backbone:\n"
+        return f"{SCHEMA_LINE}{schema_ref}\n{body}" + "".join(f"#   {line}\n" for line in _dump(examples).splitlines())
     for arg, example in (examples or {}).items():
         lines = _dump({arg: example}).splitlines()
         body += f"# {arg!r} must be filled in; an example from the schema:\n"

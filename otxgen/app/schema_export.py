@@ -19,7 +19,7 @@ from typing import Any
 
 from otxgen.app import Outcome, Say
 from otxgen.errors import InputError, MissingExtraError
-from otxgen.libraries import LIBRARIES
+from otxgen.libraries import LIBRARIES, get_adapter
 from otxgen.options import SchemaExportOptions
 
 INDEX_FORMAT = 1
@@ -79,6 +79,7 @@ def _export_library(library: str, out: Path) -> tuple[list[dict[str, Any]], dict
     adapter = _adapter(library)
     entries = adapter.entries()
     published = adapter.published(_config_reader())
+    configured = _configured()
     by_url = url_index({**_torchvision_published(), **published})
     schemas = []
     with click.progressbar(
@@ -86,7 +87,8 @@ def _export_library(library: str, out: Path) -> tuple[list[dict[str, Any]], dict
     ) as bar:
         for entry in bar:
             previous = _read_json(out / library / f"{entry.name}.json", "x-otxgen")
-            schemas.append(schema_for(entry, adapter, previous, published.get(entry.name), by_url))
+            found = configured.get(entry.type)
+            schemas.append(schema_for(entry, adapter, previous, published.get(entry.name), by_url, found))
     info = {"version": adapter.version(), "excluded": dict(sorted(adapter.excluded().items()))}
     return schemas, info, adapter.lineage()
 
@@ -97,15 +99,33 @@ def _torchvision_published() -> dict[str, Any]:
     return {f"torchvision.{name}": pairs for name, pairs in _adapter("torchvision").published(_config_reader()).items()}
 
 
+@cache
+def _configured() -> dict[str, list[tuple[dict[str, Any], str]]]:
+    """How the installed mm libraries' shipped configs configure each backbone, across libraries (an
+    mmdet config's ``mmpretrain.TIMMBackbone`` is mmpretrain's)."""
+    found: dict[str, list[tuple[dict[str, Any], str]]] = {}
+    for library in LIBRARIES:
+        try:
+            configure = getattr(get_adapter(library), "configured", None)
+            uses = configure(_config_reader()) if configure is not None else {}
+        except ImportError:  # a library not installed ships no configs here
+            continue
+        for backbone_type, pairs in uses.items():
+            found.setdefault(backbone_type, []).extend(pairs)
+    return found
+
+
+@cache
 def _config_reader() -> Callable[[Path], dict[str, Any] | None]:
     """The config view for the libraries' shipped configs: their whole ``_base_`` chain read statically
-    (never executed); None for a config that cannot be read so."""
+    (never executed), each config once per process; None for a config that cannot be read so."""
     from otxgen.config.inherit import BaseFiles, inherit
     from otxgen.config.model_config import read_config
     from otxgen.errors import OtxgenError
 
     bases = BaseFiles(lambda relative: Path(relative).read_text(encoding="utf-8"))
 
+    @cache
     def read(path: Path) -> dict[str, Any] | None:
         try:
             facts = read_config(path.read_text(encoding="utf-8"), str(path))
@@ -119,8 +139,6 @@ def _config_reader() -> Callable[[Path], dict[str, Any] | None]:
 
 def _adapter(library: str) -> Any:
     try:
-        from otxgen.libraries import get_adapter
-
         adapter = get_adapter(library)
         adapter.version()
     except ImportError as error:

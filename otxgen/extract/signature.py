@@ -26,7 +26,7 @@ from otxgen.extract import types as schema_types
 from otxgen.extract.arch import arch_table
 from otxgen.extract.docstrings import ArgDoc, parse_args_section, summary
 from otxgen.extract.structured import structured_property
-from otxgen.facts.arguments import POSITIVE_ARGS
+from otxgen.facts.arguments import POSITIVE_ARGS, WEIGHTS_ARGS
 
 Schema = dict[str, Any]
 _EMPTY = inspect.Parameter.empty
@@ -366,14 +366,18 @@ def schema_for(
     previous: Schema | None = None,
     published: list[tuple[dict[str, Any], dict[str, Any]]] | None = None,
     by_url: dict[str, Any] | None = None,
+    configured: list[tuple[dict[str, Any], str]] | None = None,
 ) -> Schema:
     """The full schema of ``entry``; the channel table, tasks and measured costs are reused from
     ``previous`` (the committed schema) when its fingerprint matches, else measured with the shape
-    probe; the catalog lists ``published`` (the adapter's checkpoints of this backbone)."""
+    probe; the catalog lists ``published`` (the adapter's checkpoints of this backbone); required
+    arguments without options take their examples from ``configured`` (the libraries' shipped configs)."""
     from otxgen.extract.catalog import catalog_block
     from otxgen.extract.channels import measure
 
     schema = signature_schema(entry, adapter)
+    admit_shipped(schema, configured or [])
+    with_config_examples(schema, configured or [])
     extension = schema["x-otxgen"]
     stamp = fingerprint(entry, adapter, schema)
     old = (previous or {}).get("x-otxgen", {})
@@ -394,6 +398,50 @@ def schema_for(
     reusable = old.get("catalog") if old.get("fingerprint") == stamp else None
     extension["catalog"] = catalog_block(entry, schema, reusable, published or [], by_url or {})
     return schema
+
+
+_KEPT = ("description", "default", "examples")  # what widening a property keeps of it
+
+
+def admit_shipped(schema: Schema, configured: list[tuple[dict[str, Any], str]]) -> None:
+    """Widen each property so the values the library's own shipped configs give it are valid, as
+    ``_admit`` does for the default: a docstring can be wrong (mmseg's STDCNet says ``stdc_type (int)``
+    and its configs give ``'STDCNet1'``), and validate must find nothing in a config the library ships."""
+    properties = schema["properties"]
+    for args, _ in configured:
+        for name, value in args.items():
+            data = jsonable(value)
+            if name == "type" or name not in properties or value is None or data is _UNSET:
+                continue
+            if not Draft202012Validator(properties[name]).is_valid(data):
+                kept = {key: properties[name].pop(key) for key in _KEPT if key in properties[name]}
+                properties[name] = _admit(properties[name], value, data) | kept
+
+
+EXAMPLES = 3  # the shipped configurations a required argument without options lists, most used first
+
+
+def with_config_examples(schema: Schema, configured: list[tuple[dict[str, Any], str]]) -> None:
+    """Where a required argument has no options (nor a hand-written example, as HRNet's ``extra``), the
+    schema gets ``examples`` at its root: whole backbone configurations as the library's shipped configs
+    give them (what loads weights left out), each valid against the schema, the most used first;
+    ``x-otxgen.examples_from`` names the config of each. Whole, because a backbone's defaults need not
+    construct: TridentNet asserts a depth of 50 or more and three stages. The matrix runs the first
+    (``otxgen.schema.store.starting_arguments``); ``backbone.yaml`` offers it to the user."""
+    meta, properties = schema["x-otxgen"], schema["properties"]
+    if not any(not options and "examples" not in properties[a] for a, options in meta["required_args"].items()):
+        return
+    validator = Draft202012Validator(schema)
+    seen: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    for args, where in configured:
+        example = {"type": schema["title"]} | {k: jsonable(v) for k, v in args.items() if k not in WEIGHTS_ARGS}
+        if _UNSET in example.values() or "://" in repr(example) or not validator.is_valid(example):
+            continue  # an address to fetch (VPD's class embeddings) is never run
+        seen.setdefault(repr(sorted(example.items())), (example, []))[1].append(where)
+    ranked = sorted(seen.values(), key=lambda pair: -len(pair[1]))[:EXAMPLES]  # stable: path order on ties
+    if ranked:
+        schema["examples"] = [example for example, _ in ranked]
+        meta["examples_from"] = [paths[0] for _, paths in ranked]
 
 
 def _container(entry: Any, adapter: Any, schema: Schema) -> str | None:

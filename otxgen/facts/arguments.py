@@ -34,6 +34,10 @@ NEUTRAL_ARGS = frozenset(
     }
 )
 
+# Arguments that load weights (timm's ``pretrained=True`` fetches them): a backbone configuration
+# taken from a shipped config as an example leaves them out.
+WEIGHTS_ARGS = frozenset({"init_cfg", "pretrained", "pretrained2d", "checkpoint_path"})
+
 # Arguments that count something (pixels) and must be at least 1 where given: their schema says so.
 POSITIVE_ARGS = frozenset({"tile_size"})
 

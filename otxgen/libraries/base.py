@@ -10,6 +10,8 @@ from typing import Any, Protocol
 Published = dict[str, list[tuple[dict[str, Any], dict[str, Any]]]]
 """Backbone name -> its published checkpoints: ``(arch arguments, checkpoint record)`` pairs, the record
 as ``otxgen.schema.published`` reads it (``name``, ``publisher``, ``url``, ``data``, ``top1``...)."""
+Configured = dict[str, list[tuple[dict[str, Any], str]]]
+"""Full backbone type -> how shipped configs configure it: ``(its other arguments, the config's path)``."""
 ModelReader = Callable[[Path], dict[str, Any] | None]
 """A shipped config's whole view (``_base_`` chain merged, read statically), or None when unreadable."""
 

@@ -6,7 +6,7 @@ import importlib
 from functools import cache
 from typing import Any
 
-from otxgen.libraries.base import BackboneEntry, ModelReader, Published
+from otxgen.libraries.base import BackboneEntry, Configured, ModelReader, Published
 
 _PACKAGE = {"mmdet": "mmdet", "mmseg": "mmseg", "mmpretrain": "mmpretrain"}
 
@@ -122,3 +122,9 @@ class MMAdapter:
         from otxgen.libraries.mm_published import published
 
         return published(self.library, _PACKAGE[self.library], read_config)
+
+    def configured(self, read_config: ModelReader) -> Configured:
+        """How the library's shipped configs configure backbones, its own and (by scope) others'."""
+        from otxgen.libraries.mm_published import configured
+
+        return configured(self.library, _PACKAGE[self.library], read_config)

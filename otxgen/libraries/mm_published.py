@@ -17,8 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from otxgen.errors import UsageError
 from otxgen.facts.checkpoints import checkpoints
-from otxgen.libraries.base import ModelReader, Published
+from otxgen.facts.libraries import resolve_library
+from otxgen.libraries.base import Configured, ModelReader, Published
 
 _PREPROCESSOR_RGB = ("bgr_to_rgb", "to_rgb")
 _SCHEMES = {"open-mmlab://": "openmmlab", "mmcls://": "mmcls"}
@@ -112,6 +114,40 @@ def _from_configs(library: str, root: Path, read_config: ModelReader) -> Publish
     for (name, _), pair in sorted(found.items()):
         grouped.setdefault(name, []).append(pair)
     return grouped
+
+
+def configured(library: str, package: str, read_config: ModelReader) -> Configured:
+    """How the library's shipped configs configure backbones: each dict with a string ``type`` reached
+    from ``model`` through keys that name a backbone (``backbone``, a BiSeNet's ``backbone_cfg``), by
+    full type (a scoped ``mmpretrain.TIMMBackbone`` in an mmdet config counts for mmpretrain), with its
+    other arguments and the config's path in the package (``mmseg/configs/stdc/...``), in path order."""
+    root = configs_root(package)
+    found: Configured = {}
+    for path in sorted(root.rglob("*.py")):
+        if "_base_" in path.parts:
+            continue
+        model = (read_config(path) or {}).get("model")
+        where = f"{package}/{path.relative_to(root.parent).as_posix()}"
+        for backbone_type, args in _backbone_dicts(library, model):
+            found.setdefault(backbone_type, []).append((args, where))
+    return found
+
+
+def _backbone_dicts(library: str, holder: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    if not isinstance(holder, dict):
+        return
+    for key, value in holder.items():
+        if not isinstance(value, dict) or "backbone" not in str(key):
+            continue
+        if isinstance(value.get("type"), str):
+            scope, _, name = value["type"].rpartition(".")
+            try:
+                owner = resolve_library(scope) if scope else library
+            except UsageError:  # another scope (mmcv, mmengine): not a listed backbone
+                owner = None
+            if owner is not None:
+                yield f"{owner}.{name}", {k: v for k, v in value.items() if k != "type"}
+        yield from _backbone_dicts(library, value)
 
 
 def _backbone(config: dict[str, Any] | None) -> tuple[str, dict[str, Any]] | None:

@@ -1,6 +1,7 @@
 """The cells a ``matrix`` command asks for: the listed backbones (a library or a type each) x the
 templates (each with its checks), at each backbone's default arch (required arguments at their first
-option, as ``build --backbone TYPE`` writes them) or at every combination of options
+option, as ``build --backbone TYPE`` writes them, or at the first example of the library's shipped
+configs where there are no options) or at every combination of options
 (``--all-options``). Reads the committed schema index and the shipped templates; no torch."""
 
 from __future__ import annotations
@@ -93,16 +94,23 @@ def _canonical_type(selector: str) -> str:
 
 
 def arch_choices(entry: dict[str, Any], all_options: bool) -> list[tuple[dict[str, Any], bool]]:
-    """The arguments of each cell of a backbone, and whether they are its default arch: the first
-    option of each required argument (None where it has none: the cell needs input), or with
+    """The arguments of each cell of a backbone, and whether they are its default arch: each required
+    argument's starting value (``starting_arguments``: its first option, or the library's most used
+    shipped configuration of it; None where there is neither: the cell needs input), or with
     ``all_options`` every combination of options."""
     required: dict[str, list[Any]] = entry["required_args"]
-    default = {name: (options[0] if options else None) for name, options in required.items()}
+    default = _starting(entry["type"]) if required else {}
     if not all_options or not required:
         return [(default, True)]
     names = list(required)
-    combos = itertools.product(*[required[name] or [None] for name in names])
+    combos = itertools.product(*[required[name] or [default[name]] for name in names])
     return [(dict(zip(names, combo, strict=True)), dict(zip(names, combo, strict=True)) == default) for combo in combos]
+
+
+def _starting(backbone_type: str) -> dict[str, Any]:
+    from otxgen.schema.store import load_schema, starting_arguments
+
+    return starting_arguments(load_schema(backbone_type))
 
 
 def plan_cells(

@@ -47,6 +47,21 @@ def load_schema(backbone_type: str) -> dict[str, Any]:
     return data
 
 
+def starting_arguments(schema: dict[str, Any]) -> dict[str, Any]:
+    """The arguments a backbone starts from: the first configuration its library's shipped configs
+    give (the schema's root ``examples``, every argument of it but the type) where there is one; else
+    each required argument at its first option, or its first example where it has none (HRNet's
+    ``extra``), or None where it has neither (the user must enter it)."""
+    if schema.get("examples"):
+        return {name: value for name, value in schema["examples"][0].items() if name != "type"}
+    properties = schema["properties"]
+    starting = {}
+    for name, options in schema["x-otxgen"]["required_args"].items():
+        examples = properties[name].get("examples")
+        starting[name] = options[0] if options else examples[0] if examples else None
+    return starting
+
+
 def schema_text(backbone_type: str) -> str:
     """The committed schema file of ``LIB.Name``, as text (what a workspace keeps a copy of)."""
     return _load_schema_text(*split_type(backbone_type))
