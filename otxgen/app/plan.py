@@ -265,7 +265,7 @@ def _plan(
     except ConsumerError as error:
         raise _RefusalError((*host_path, *error.path), error.message) from None
     if task == "classification":
-        host_override |= _classifier_overrides(host, outputs, channels, notes)
+        host_override |= _classifier_overrides(host, outputs, channels, notes, library)
     _refuse_misfit_levels(_overridden(host, host_override), outputs, task, host_path)
     _refuse_misfit_container(_overridden(host, host_override), outputs, requested["type"], host_path, catalog)
     _refuse_lost_values(host_override, merged, host_path)
@@ -687,10 +687,11 @@ def _outputs(
 
 
 def _classifier_overrides(
-    model: dict[str, Any], outputs: ShapeResult, channels: list[int], notes: list[str]
+    model: dict[str, Any], outputs: ShapeResult, channels: list[int], notes: list[str], scope: str | None
 ) -> dict[str, Any]:
     """A classifier pools the last map: a pooling neck for a backbone that gives maps, none for one that
-    pools itself (ConvNeXt) or gives a class token (ViT); a token head becomes the linear head."""
+    pools itself (ConvNeXt) or gives a class token (ViT); a token head becomes the linear head. Maps in a
+    list get ``LIST_TO_TUPLE_NECK`` in front of the pooling neck, and lose it when they come otherwise."""
     from otxgen.facts.consumers import (
         LINEAR_HEAD,
         LINEAR_HEAD_KEEPS,
@@ -718,12 +719,48 @@ def _classifier_overrides(
         notes.append(
             f"neck GlobalAveragePooling pools {ndim - 2}-D now (dim={ndim - 2}): the backbone's outputs are {ndim}-D"
         )
+    if ndim == 4 and not pooled:
+        override |= _list_to_tuple(model, override.get("neck"), outputs.container, channels, notes, scope)
     head = model.get("head")
     if isinstance(head, dict) and known_as(head, TOKEN_HEADS) and not pooled:
         kept = {k: head[k] for k in LINEAR_HEAD_KEEPS if k in head and k != "init_cfg"}
         override["head"] = {"_delete_": True, "type": LINEAR_HEAD, **kept, "in_channels": channels[-1]}
         notes.append(f"head {type_name(head)} reads a class token: replaced by {LINEAR_HEAD} (kept: {', '.join(kept)})")
     return override
+
+
+def _list_to_tuple(
+    model: dict[str, Any], added: Any, container: str | None, channels: list[int], notes: list[str], scope: str | None
+) -> dict[str, Any]:
+    """The neck override for maps given in a list (``container``) to a pooling neck, which takes a tuple
+    or one tensor: ``LIST_TO_TUPLE_NECK`` in front of it (of the neck ``added`` where the plan adds one);
+    and for maps given otherwise, that neck removed where a swap put it."""
+    from otxgen.facts.consumers import (
+        LIST_TO_TUPLE_ARGS,
+        LIST_TO_TUPLE_NECK,
+        first_of,
+        is_pooling_neck,
+        type_name,
+    )
+
+    value = added if added is not None else model.get("neck")
+    necks = list(value) if isinstance(value, (list, tuple)) else [value] if value is not None else []
+    library, name = LIST_TO_TUPLE_NECK
+    front = first_of(necks)
+    placed = front is not None and type_name(front) == name and len(necks) > 1 and is_pooling_neck(necks[1])
+    if placed and container not in (None, "list"):
+        notes.append(f"removed neck {name}: the new backbone returns a {container}, which {type_name(necks[1])} takes")
+        return {"neck": [*necks[1:]] if len(necks) > 2 else {"_delete_": True, **necks[1]}}
+    if placed or container != "list" or front is None or not is_pooling_neck(front):
+        return {}
+    mapper: dict[str, Any] = {"type": name if scope == library else f"{library}.{name}", "in_channels": channels}
+    mapper |= {"out_channels": channels[-1], **LIST_TO_TUPLE_ARGS}
+    notes.append(
+        f"added neck {mapper['type']} before {type_name(front)}: the new backbone returns its maps in a list, "
+        f"which {type_name(front)} does not take; a 1x1 convolution per level into {channels[-1]} channels "
+        "passes them on as a tuple"
+    )
+    return {"neck": [mapper, *necks]}
 
 
 def _weights(
@@ -759,7 +796,21 @@ def _spelled(
     value = {key: _tuple_lists(key, val) for key, val in backbone.items()}
     if meta["library"] == library and old.get("type") != backbone["type"]:
         value["type"] = meta["name"]
+    if meta["library"] != library:
+        value = {key: _scoped_inner(key, val, meta["library"]) for key, val in value.items()}
     return value
+
+
+def _scoped_inner(key: str, value: Any, library: str) -> Any:
+    """A backbone built around another (BiSeNet's ``backbone_cfg``) builds it in the default scope, the
+    config's: in a config of another library, that one's unscoped type is scoped to the backbone's."""
+    if "backbone" not in key or not isinstance(value, dict):
+        return value
+    inner = {k: _scoped_inner(k, v, library) for k, v in value.items()}
+    kind = inner.get("type")
+    if isinstance(kind, str) and "." not in kind:
+        inner["type"] = f"{library}.{kind}"
+    return inner
 
 
 def _tuple_lists(key: str, value: Any) -> Any:

@@ -73,6 +73,12 @@ POOLING_NECKS = frozenset({"GlobalAveragePooling", "GeneralizedMeanPooling", "GA
 # would be indexed along its batch.
 POOLING_NECK_TAKES = ("tuple", "tensor")
 LEVEL_READER_TAKES = ("tuple", "list")
+# A list of maps (mmdet's and mmseg's Swin, PVT, CGNet...) into a pooling neck: this neck goes in front
+# of it and returns a tuple, a 1x1 convolution per level into the last level's width, without norm or
+# activation (linear, as the pooling and the linear head after it). No installed library has a neck that
+# passes a list on unchanged; mmpretrain builds a list of necks as one ``nn.Sequential``.
+LIST_TO_TUPLE_NECK = ("mmdet", "ChannelMapper")
+LIST_TO_TUPLE_ARGS = {"kernel_size": 1, "norm_cfg": None, "act_cfg": None}
 # Necks that read the last level only (one int in_channels) and keep its stride (YOLOF's dilated
 # encoder): the priors' stride is that level's.
 STRIDE_KEEPING_SINGLE_NECKS = frozenset({"DilatedEncoder"})
