@@ -8,6 +8,7 @@ The forms are measured here by real forwards of the real backbones (not read fro
 from __future__ import annotations
 
 import importlib
+import json
 from pathlib import Path
 
 import pytest
@@ -92,7 +93,7 @@ def test_every_list_returning_backbone_runs_in_a_classifier(
     refused before their form is looked at."""
     workspace("classification", tmp_path, monkeypatch)
     starting = store.starting_arguments(store.load_schema(backbone_type))
-    args = [f"--set={name}={value}" for name, value in starting.items()]
+    args = [f"--set={name}={json.dumps(value)}" for name, value in starting.items()]
     result = invoke("build", "--backbone", backbone_type, "--weights", "none", *args)
     if "do not fit the model" in result.stderr:
         assert backbone_type == "mmseg.UNet" and result.exit_code == 2

@@ -4,6 +4,7 @@ says, builds and runs as a real backbone, and is what the matrix runs. Read from
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +125,18 @@ def test_build_offers_the_shipped_configuration_in_backbone_yaml(
     Path("ws/backbone.yaml").write_text("\n".join(line.replace("#   ", "  ", 1) for line in lines) + "\n")
     built = runner.invoke(main, ["build", "--backbone", "ws/backbone.yaml", "--workspace", "ws"])
     assert built.exit_code == 0, built.output  # with its smoke-build: the whole model runs
+
+
+def test_a_backbone_built_around_another_has_that_one_scoped_in_a_config_of_another_library(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BiSeNetV1 builds its context path (``backbone_cfg=dict(type='ResNet', ...)``) in the default scope,
+    the config's: in a classifier, mmpretrain's ResNet, which has no ``contract_dilation``."""
+    monkeypatch.chdir(tmp_path)
+    assert CliRunner().invoke(main, ["build", "--task", "classification", "--workspace", "ws"]).exit_code == 0
+    starting = starting_arguments(load_schema("mmseg.BiSeNetV1"))
+    args = [f"--set={name}={json.dumps(value)}" for name, value in starting.items()]
+    result = CliRunner().invoke(main, ["build", "--backbone", "mmseg.BiSeNetV1", "--workspace", "ws", *args])
+    assert result.exit_code == 0, result.output  # with its smoke-build
+    text = Path("ws/model.py").read_text()
+    assert "type='mmseg.BiSeNetV1'" in text and "type='mmseg.ResNet'" in text
