@@ -15,7 +15,8 @@ from typing import Any
 
 from otxgen.facts.libraries import DISTRIBUTIONS, split_type
 
-FORMAT = 4  # 3: a fixed-size model is probed at its own size (or the img_size given); 4: the container
+FORMAT = 5  # 3: a fixed-size model is probed at its own size (or the img_size given); 4: the container;
+# 5: a container holding tuples or lists is "nested"
 
 
 def cache_dir() -> Path:

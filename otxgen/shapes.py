@@ -33,8 +33,9 @@ from otxgen.facts.strides import stride_of
 from otxgen.schema.table import plain
 
 TIERS = ("auto", "static", "probe", "meta", "fake", "forward")
-# The forms a backbone's forward returns its outputs in (a dict's values count as a list).
-CONTAINERS = ("tuple", "list", "tensor")
+# The forms a backbone's forward returns its outputs in (a dict's values count as a list); ``nested``: a
+# tuple or list holding tuples or lists (DistilledViT's class and distillation tokens per level).
+CONTAINERS = ("tuple", "list", "tensor", "nested")
 DEFAULT_INPUT = 224
 _MM_SCOPES = ("mmdet", "mmseg", "mmpretrain")
 _MISSING = object()
@@ -321,7 +322,11 @@ def _forward(model: Any, size: int, device: Any, wrap: Callable[[Any], Any] | No
 
 
 def _container(value: Any) -> str:
-    """The form of a forward's result: ``tuple``, ``list`` (a dict's values are read as one) or ``tensor``."""
+    """The form of a forward's result: ``tuple``, ``list`` (a dict's values are read as one), ``tensor``,
+    or ``nested`` where an item of the tuple or list is a tuple or list itself."""
+    items = list(value.values()) if isinstance(value, dict) else value
+    if isinstance(items, (list, tuple)) and any(isinstance(item, (list, tuple)) for item in items):
+        return "nested"
     if isinstance(value, tuple):
         return "tuple"
     return "list" if isinstance(value, (list, dict)) else "tensor"

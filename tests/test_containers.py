@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,9 @@ def test_the_tables_say_the_form_a_real_forward_returns() -> None:
     real CPU forward at its first arch option (otxgen's timm wrapper declares its form: checked too)."""
     lists = measured("list")
     assert {"mmdet.SwinTransformer", "mmseg.MobileNetV3", "mmseg.CGNet"} <= set(lists)
-    sample = [*lists, *measured("tensor"), "mmdet.ResNet", "mmpretrain.ResNet", "torchvision.resnet18", "timm.resnet18"]
+    assert measured("nested") == ["mmpretrain.DistilledVisionTransformer"]  # its class and distillation tokens
+    sample = [*lists, *measured("tensor"), *measured("nested"), "mmdet.ResNet", "mmpretrain.ResNet", "timm.resnet18"]
+    sample += ["torchvision.resnet18"]
     for backbone_type in sample:
         schema = store.load_schema(backbone_type)
         library, name = split_type(backbone_type)
@@ -140,3 +143,43 @@ def test_validate_finds_a_list_fed_to_a_pooling_neck(tmp_path: Path) -> None:
     result = invoke("validate", str(config))
     assert result.exit_code == 1, result.output
     assert f"{config}:4:20: model.neck.type: the backbone returns a list" in result.output
+
+
+def test_several_outputs_per_level_become_feature_maps_unless_the_head_reads_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DistilledViT gives its class and distillation tokens per level: a linear head cannot read them, so
+    the swap sets its feature-map output (pooled by the neck); DeiT's own head reads them, so the
+    library's DeiT config keeps them, validates, smoke-builds, and swaps its arch."""
+    workspace("classification", tmp_path, monkeypatch)
+    result = invoke("build", "--backbone", "mmpretrain.DistilledVisionTransformer", "--weights", "none")
+    assert result.exit_code == 0, result.output  # smoke-built
+    assert "set out_type='featmap': mmpretrain.DistilledVisionTransformer gives several outputs per level" in (
+        result.output
+    )
+    own = Path(importlib.import_module("mmpretrain").__file__ or "").parent / ".mim" / "configs"
+    folder = tmp_path / "own"
+    shutil.copytree(own / "_base_", folder / "_base_")
+    (folder / "deit").mkdir()
+    config = folder / "deit" / "deit-small-distilled_4xb256_in1k.py"
+    shutil.copy(own / "deit" / config.name, config)
+    assert invoke("validate", str(config)).exit_code == 0
+    assert invoke("smoke", str(config)).exit_code == 0
+    swapped = invoke(
+        "build",
+        "--backbone",
+        "mmpretrain.DistilledVisionTransformer",
+        "--set",
+        "arch=deit-tiny",
+        "--model",
+        str(config),
+        "--no-backbone-yaml",
+        "--weights",
+        "none",
+    )
+    assert swapped.exit_code == 0, swapped.output
+    text = config.read_text()
+    assert "DeiTClsHead" in text and "out_type" not in text and "in_channels=192" in text
+    config.write_text(text.replace("type='DeiTClsHead'", "type='LinearClsHead'"))
+    found = invoke("validate", str(config))
+    assert found.exit_code == 1 and "the backbone returns several outputs per level" in found.output, found.output

@@ -216,7 +216,7 @@ def _plan(
     catalog: Catalog,
     where: tuple[tuple[str, ...], str],
 ) -> SwapPlan:
-    from otxgen.facts.consumers import ConsumerError, consumer_overrides, paired_head
+    from otxgen.facts.consumers import NESTED_READING_HEADS, ConsumerError, consumer_overrides, known_as, paired_head
     from otxgen.schema.resolve import resolve_type
     from otxgen.validate.backbones import infer_library
 
@@ -239,7 +239,9 @@ def _plan(
     if dropped:  # written whole (under ``_delete_``) without them: merging in place would keep them
         same_type, backbone = False, {k: v for k, v in backbone.items() if k not in dropped}
     sides = input_sides(merged.names.value)
-    backbone, outputs = _outputs(backbone, task, schema, notes, requested, sides[0] if sides else None)
+    reads_nested = host.get("neck") is None and bool(known_as(host.get("head"), NESTED_READING_HEADS))
+    side = sides[0] if sides else None
+    backbone, outputs = _outputs(backbone, task, schema, notes, requested, side, reads_nested)
     necks: dict[str, Any] = {}
     divisor = pad_divisor(merged.names.value)
     try:
@@ -649,11 +651,13 @@ def _outputs(
     notes: list[str],
     requested: Mapping[str, Any],
     side: int | None,
+    reads_nested: bool = False,
 ) -> tuple[dict[str, Any], ShapeResult]:
     """The backbone's outputs, at its own input size or else at ``side``, the one the config feeds it (a
     SwinV2 given 24 px windows runs at a 384 px crop, not at its own 256); for a dense task, a backbone
     that pools by default (ConvNeXt) gets the arguments its table records for feature maps
-    (``gap_before_final_norm=False``), unless set."""
+    (``gap_before_final_norm=False``), unless set; so does one that gives several outputs per level
+    (DistilledViT's two tokens) in any task, unless the head reads them (``reads_nested``: DeiT's)."""
     from otxgen.shapes import ProbeError, probe_outputs
 
     try:
@@ -664,11 +668,15 @@ def _outputs(
                 raise
             result = probe_outputs(backbone, input_size=side)
         dense_args = ((schema.get("x-otxgen") or {}).get("channels") or {}).get("dense_args") or {}
-        if task != "classification" and not result.is_dense and dense_args and not set(dense_args) & set(backbone):
+        nested = result.container == "nested" and not reads_nested  # DistilledViT's tokens: DeiT's head reads them
+        wanted = nested or (task != "classification" and not result.is_dense)
+        if wanted and dense_args and not set(dense_args) & set(backbone):
             backbone = {**backbone, **dense_args}
             result = probe_outputs(backbone)
             said = ", ".join(f"{k}={v!r}" for k, v in dense_args.items())
-            notes.append(f"set {said}: {backbone['type']} pools by default, and a {task} model needs feature maps")
+            why = "gives several outputs per level" if nested else "pools"
+            needs = "one feature map per level" if nested else "feature maps"
+            notes.append(f"set {said}: {backbone['type']} {why} by default, and a {task} model needs {needs}")
     except ProbeError as error:
         blamed = _blamed(backbone, str(error), requested)
         if blamed is not None:

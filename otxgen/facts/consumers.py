@@ -103,6 +103,9 @@ DIRECT_DET_HEAD_KEYS = ("bbox_head", "rpn_head", "panoptic_head")
 HEAD_KEYS = (*SEG_HEAD_KEYS, "head")
 # Classifier heads that read a ViT's class token (and pre-logits); a CNN's pooled map does not fit them.
 TOKEN_HEADS = frozenset({"VisionTransformerClsHead"})  # DeiTClsHead subclasses it
+# Heads that read several outputs per level (``nested``): the token heads (DeiT's class and distillation
+# tokens) and Conformer's (its convolution and transformer features).
+NESTED_READING_HEADS = TOKEN_HEADS | {"ConformerHead"}
 # The classifier head of each library's own CNN pairing (``GlobalAveragePooling`` + ``LinearClsHead``),
 # and the arguments of a token head that a linear head keeps.
 LINEAR_HEAD = "LinearClsHead"
@@ -317,15 +320,19 @@ def container_misfit(model: Mapping[str, Any], container: str | None) -> Contain
         if not readers:
             return None
         path, reader, takes = readers[0].path, readers[0].config, LEVEL_READER_TAKES
+        takes = (*takes, "nested") if known_as(reader, NESTED_READING_HEADS) else takes
     if container is None or container in takes:
         return None
-    form = "one tensor" if container == "tensor" else f"a {container}"
+    [form] = _forms([container])
     message = f"the backbone returns {form}, and {type_name(reader)} takes {' or '.join(_forms(takes))}"
     return ContainerMisfit(path, message, takes)
 
 
+_FORMS = {"tensor": "one tensor", "nested": "several outputs per level"}
+
+
 def _forms(takes: Sequence[str]) -> list[str]:
-    return ["one tensor" if form == "tensor" else f"a {form}" for form in takes]
+    return [_FORMS.get(form, f"a {form}") for form in takes]
 
 
 def _reading(path: Path, head: Mapping[str, Any]) -> tuple[Path, Mapping[str, Any]]:

@@ -225,13 +225,19 @@ def quiet_mmengine() -> Iterator[None]:
 
 
 def backbone_shapes(backbone: nn.Module, size: int, device: str, in_channels: int = 3) -> list[tuple[int, ...] | None]:
-    """Run ``backbone`` on a (1, C, size, size) batch in eval mode; one shape per output (None: not a tensor)."""
+    """Run ``backbone`` on a (1, C, size, size) batch in eval mode; one shape per output (None: not a
+    tensor). An output that is several tensors (DistilledViT's class and distillation tokens, which
+    DeiT's head reads) counts by its last one; the model's forward then says whether its head reads them."""
     backbone.eval()
     with torch.no_grad():
         outputs = backbone(torch.randn(1, in_channels, size, size, device=device))
     if isinstance(outputs, torch.Tensor):
         outputs = (outputs,)
-    return [tuple(o.shape) if isinstance(o, torch.Tensor) else None for o in outputs]
+    return [_shape(o[-1] if isinstance(o, (list, tuple)) and o else o) for o in outputs]
+
+
+def _shape(output: object) -> tuple[int, ...] | None:
+    return tuple(output.shape) if isinstance(output, torch.Tensor) else None
 
 
 def meta_backbone_shapes(backbone: nn.Module, size: int, in_channels: int) -> tuple[list[tuple[int, ...] | None], str]:
