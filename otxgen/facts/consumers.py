@@ -309,9 +309,10 @@ class ContainerMisfit:
 
 def container_misfit(model: Mapping[str, Any], container: str | None) -> ContainerMisfit | None:
     """The consumer that first reads the backbone's outputs, where it does not take them in ``container``
-    (a tuple, a list or one tensor); None when it does, or either is unknown."""
+    (a tuple, a list, one tensor, or several per level); None when it does, or either is unknown."""
     neck_value = model.get("neck")
     neck = first_of(neck_value)
+    takes: tuple[str, ...]
     if neck is not None and is_pooling_neck(neck):
         path: Path = ("neck", 0) if isinstance(neck_value, (list, tuple)) else ("neck",)
         reader, takes = neck, POOLING_NECK_TAKES
