@@ -177,17 +177,16 @@ def test_a_required_argument_without_options_stops_before_the_models(
     assert "[!] Edit backbone.yaml and run 'otxgen build --backbone backbone.yaml'." in lines
     assert {name: data for name, data in files(folder).items() if name.startswith("model")} == models
     skeleton = (folder / "backbone.yaml").read_text().splitlines()
-    assert skeleton[1:5] == [
+    assert skeleton[1:4] == [
         "backbone:",
         "  type: mmseg.HRNet",
-        "  extra: null",
         "# 'extra' must be filled in; an example from the schema:",
     ]
     again = invoke("build", "--backbone", "backbone.yaml", "--no-smoke")  # not filled in yet: invalid input
     assert again.exit_code == 2
-    assert re.search(r"backbone.yaml:\d+:\d+: backbone.extra: None is not of type 'object'", again.stderr)
-    # the commented example, uncommented in place of the null, is a valid HRNet-W18
-    filled = skeleton[:3] + [line.removeprefix("# ") for line in skeleton[5:]]
+    assert re.search(r"backbone.yaml:\d+:\d+: backbone: 'extra' is a required property", again.stderr), again.stderr
+    # the commented example, uncommented (nothing else to edit), is a valid HRNet-W18
+    filled = skeleton[:3] + [line.removeprefix("# ") for line in skeleton[4:]]
     (folder / "backbone.yaml").write_text("\n".join(filled) + "\n")
     assert invoke("validate", "backbone.yaml").exit_code == 0
     done = invoke("build", "--backbone", "backbone.yaml", "--no-smoke")

@@ -73,19 +73,39 @@ def test_a_list_into_a_pooling_neck_gets_a_neck_that_passes_it_on_as_a_tuple(
     added = "added neck mmdet.ChannelMapper before GlobalAveragePooling: the new backbone returns its maps in a list"
     assert added in result.output
     text = (folder / "model.py").read_text()
-    mapper = "type='mmdet.ChannelMapper',\n            in_channels=[96, 192, 384, 768],\n            out_channels=768,"
-    assert mapper in text
+    mapper = "type='mmdet.ChannelMapper',\n            in_channels=[768],\n            out_channels=768,"
+    assert mapper in text and "out_indices=(3,)" in text  # the deepest level alone: every parameter trains
     assert invoke("validate", "model.py").exit_code == 0
+    assert _without_gradient(folder / "model.py") == []  # DDP's default refuses a parameter left out
     trained = invoke("smoke", "model.py", "--train-step")
     assert trained.exit_code == 0 and "train step" in trained.output, trained.output
     other = invoke("build", "--backbone", "mmseg.CGNet", "--weights", "none")
     assert other.exit_code == 0, other.output
     assert "in_channels=[35, 131, 256]" in (folder / "model.py").read_text()
-    back = invoke("build", "--backbone", "mmpretrain.SwinTransformer", "--weights", "none")
+    back = invoke("build", "--backbone", "mmpretrain.ResNet", "--set", "depth=18", "--weights", "none")
     assert back.exit_code == 0, back.output
-    removed = "removed neck ChannelMapper: the new backbone returns a tuple, which GlobalAveragePooling takes"
-    assert removed in back.output
-    assert "ChannelMapper" not in (folder / "model.py").read_text()
+    assert "removed neck ChannelMapper: the new backbone returns a tuple" in back.output
+    text = (folder / "model.py").read_text()
+    assert "ChannelMapper" not in text and "in_channels=512" in text
+
+
+def _without_gradient(config: Path) -> list[str]:
+    """The trainable parameters of the model ``config`` builds (mmpretrain's registry, as mmengine's
+    runner does) that one loss step on a batch of two leaves without a gradient."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+    from mmpretrain.structures import DataSample
+
+    cfg = Config.fromfile(str(config))
+    init_default_scope("mmpretrain")
+    model = MODELS.build(cfg.model)
+    model.train()
+    samples = [DataSample().set_gt_label(0), DataSample().set_gt_label(1)]
+    losses = model(torch.rand(2, 3, 224, 224), samples, mode="loss")
+    sum(losses.values()).backward()
+    return [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
 
 
 @pytest.mark.parametrize("backbone_type", measured("list"))
@@ -183,3 +203,45 @@ def test_several_outputs_per_level_become_feature_maps_unless_the_head_reads_the
     config.write_text(text.replace("type='DeiTClsHead'", "type='LinearClsHead'"))
     found = invoke("validate", str(config))
     assert found.exit_code == 1 and "the backbone returns several outputs per level" in found.output, found.output
+
+
+def test_a_list_into_a_neck_that_takes_a_tuple_only_is_refused_by_build_and_found_by_validate(
+    tmp_path: Path,
+) -> None:
+    """mmpretrain's HRFuseScales asserts a tuple: no list neck goes in front of it (found by a hostile pass:
+    build wrote it, validate passed it, the forward failed)."""
+    own = Path(importlib.import_module("mmpretrain").__file__ or "").parent / ".mim" / "configs"
+    shutil.copytree(own / "_base_", tmp_path / "_base_")
+    (tmp_path / "hrnet").mkdir()
+    config = tmp_path / "hrnet" / "hrnet-w18_4xb32_in1k.py"
+    shutil.copy(own / "hrnet" / config.name, config)
+    before = config.read_text()
+    args = ["--backbone", "mmdet.SwinTransformer", "--model", str(config), "--no-backbone-yaml", "--no-smoke"]
+    result = invoke("build", *args, "--weights", "none")
+    assert result.exit_code == 2, result.output
+    assert "the backbone returns a list, and HRFuseScales takes a tuple" in result.stderr
+    assert config.read_text() == before
+    written = tmp_path / "model.py"
+    written.write_text(
+        "model = dict(\n"
+        "    type='ImageClassifier',\n"
+        "    backbone=dict(type='mmdet.SwinTransformer'),\n"
+        "    neck=[dict(type='HRFuseScales', in_channels=(96, 192, 384, 768)), dict(type='GlobalAveragePooling')],\n"
+        "    head=dict(type='LinearClsHead', num_classes=10, in_channels=2048),\n"
+        ")\n"
+    )
+    found = invoke("validate", str(written))
+    assert found.exit_code == 1 and "the backbone returns a list, and HRFuseScales takes a tuple" in found.output
+
+
+def test_tridentnet_outside_a_trident_detector_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In training TridentNet runs the batch once per branch, which only TridentRoIHead reads: in any
+    other model the first training step fails (found by a hostile pass: the forward passed)."""
+    workspace("detection", tmp_path, monkeypatch)
+    starting = store.starting_arguments(store.load_schema("mmdet.TridentResNet"))
+    args = [f"--set={name}={json.dumps(value)}" for name, value in starting.items()]
+    result = invoke("build", "--backbone", "mmdet.TridentResNet", *args, "--weights", "none", "--no-smoke")
+    assert result.exit_code == 2, result.output
+    assert "gives other outputs in training than in evaluation, which only its own TridentRoIHead reads" in (
+        result.stderr
+    )

@@ -225,7 +225,7 @@ def test_a_diff_for_a_backbone_that_needs_input_shows_the_skeleton_and_says_noth
     result = invoke("build", "--backbone", "mmseg.HRNet", "--diff")
     assert result.exit_code == 1
     assert result.stdout.startswith("--- /dev/null\n+++ b/backbone.yaml\n")
-    assert "+  extra: null\n" in result.stdout
+    assert "+# 'extra' must be filled in; an example from the schema:\n" in result.stdout
     assert "Edit backbone.yaml" not in result.stderr  # there is none to edit
     assert "[!] Run without --diff/--check to write backbone.yaml, edit it, then build from it." in result.stderr
     assert tree(tmp_path / "ws") == before

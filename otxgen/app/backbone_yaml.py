@@ -209,8 +209,9 @@ def render_backbone_yaml(
 ) -> str:
     """Block mappings (one argument a line, easy to edit), flow lists of scalars (``[0, 1, 2, 3]``);
     ``examples`` (for arguments the user must fill in) follow as comments, ready to uncomment, with the
-    shipped config they come from (``origin``) when there is one."""
-    body = _dump({"backbone": backbone})
+    shipped config they come from (``origin``) when there is one; an argument to fill in that has one is
+    left out of the mapping, so that uncommenting it is all there is to do."""
+    body = _dump({"backbone": {k: v for k, v in backbone.items() if v is not None or k not in (examples or {})}})
     if examples and origin:
         missing = ", ".join(repr(arg) for arg, value in backbone.items() if value is None)
         body += f"# {missing} must be filled in; as {origin} sets it, with the rest of its backbone:\n"

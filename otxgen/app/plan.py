@@ -216,7 +216,15 @@ def _plan(
     catalog: Catalog,
     where: tuple[tuple[str, ...], str],
 ) -> SwapPlan:
-    from otxgen.facts.consumers import NESTED_READING_HEADS, ConsumerError, consumer_overrides, known_as, paired_head
+    from otxgen.facts.consumers import (
+        NESTED_READING_HEADS,
+        ConsumerError,
+        consumer_overrides,
+        first_of,
+        known_as,
+        paired_head,
+        type_name,
+    )
     from otxgen.schema.resolve import resolve_type
     from otxgen.validate.backbones import infer_library
 
@@ -238,6 +246,8 @@ def _plan(
     dropped = misfits(old, backbone, requested, schema, notes) if same_type else []
     if dropped:  # written whole (under ``_delete_``) without them: merging in place would keep them
         same_type, backbone = False, {k: v for k, v in backbone.items() if k not in dropped}
+    if same_type and any(isinstance(v, dict) and "backbone" in k for k, v in old.items()):
+        same_type = False  # a wrapper's inner backbone (BiSeNet's backbone_cfg) merged would keep the old's keys
     sides = input_sides(merged.names.value)
     reads_nested = host.get("neck") is None and bool(known_as(host.get("head"), NESTED_READING_HEADS))
     side = sides[0] if sides else None
@@ -257,6 +267,13 @@ def _plan(
                 necked, old, backbone, schema, outputs, given, library, catalog, facts
             )
             necks = _merged_dicts(necks, pyramid)
+        else:  # a list neck a swap put in front of the pooling neck goes; a list backbone gets it anew
+            necks = _without_list_neck(host)
+            if necks and outputs.container != "list":
+                form = "one tensor" if outputs.container == "tensor" else f"a {outputs.container}"
+                notes.append(f"removed neck {type_name(first_of(host['neck']))}: the new backbone returns {form}")
+            given = set(requested) - {"type", "init_cfg"}
+            backbone, outputs = _deepest_alone(_overridden(host, necks), backbone, schema, outputs, given, facts)
         necked = _overridden(host, necks)
         _refuse_single_stride_into_pyramid(necked, outputs, host_path)
         paired = paired_head(host, requested["type"])
@@ -267,7 +284,7 @@ def _plan(
     except ConsumerError as error:
         raise _RefusalError((*host_path, *error.path), error.message) from None
     if task == "classification":
-        host_override |= _classifier_overrides(host, outputs, channels, notes, library)
+        host_override = _merged_dicts(host_override, _classifier_overrides(necked, outputs, channels, notes, library))
     _refuse_misfit_levels(_overridden(host, host_override), outputs, task, host_path)
     _refuse_misfit_container(_overridden(host, host_override), outputs, requested["type"], host_path, catalog)
     _refuse_lost_values(host_override, merged, host_path)
@@ -602,13 +619,6 @@ def _host(merged: ConfigFacts, host_path: tuple[str, ...], key: str) -> dict[str
     old = host[key]
     if not isinstance(old.get("type"), str):
         raise _RefusalError((*host_path, key), "the backbone has no literal type")
-    for inner, value in old.items():
-        if isinstance(value, dict) and "backbone" in inner and "type" in value:
-            message = (
-                f"{dotted} is a {old['type']} that wraps another backbone ({inner}): its own layers are built "
-                "for that one's channels, so otxgen does not swap it; start from a config with a plain backbone"
-            )
-            raise _RefusalError((*host_path, key, inner), message)
     _refuse_second_backbone(host, host_path, key)
     return host
 
@@ -699,7 +709,7 @@ def _classifier_overrides(
 ) -> dict[str, Any]:
     """A classifier pools the last map: a pooling neck for a backbone that gives maps, none for one that
     pools itself (ConvNeXt) or gives a class token (ViT); a token head becomes the linear head. Maps in a
-    list get ``LIST_TO_TUPLE_NECK`` in front of the pooling neck, and lose it when they come otherwise."""
+    list get ``LIST_TO_TUPLE_NECK`` in front of the pooling neck."""
     from otxgen.facts.consumers import (
         LINEAR_HEAD,
         LINEAR_HEAD_KEEPS,
@@ -737,29 +747,65 @@ def _classifier_overrides(
     return override
 
 
+def _without_list_neck(model: dict[str, Any]) -> dict[str, Any]:
+    """The override that removes ``LIST_TO_TUPLE_NECK`` where a swap put it in front of a pooling neck:
+    the new backbone's outputs decide anew whether it goes back (``_list_to_tuple``), at their width."""
+    from otxgen.facts.consumers import LIST_TO_TUPLE_NECK, first_of, is_pooling_neck, type_name
+
+    value = model.get("neck")
+    necks = list(value) if isinstance(value, (list, tuple)) else []
+    front = first_of(necks)
+    if front is None or type_name(front) != LIST_TO_TUPLE_NECK[1] or len(necks) < 2 or not is_pooling_neck(necks[1]):
+        return {}
+    return {"neck": necks[1:] if len(necks) > 2 else {"_delete_": True, **necks[1]}}
+
+
+def _deepest_alone(
+    model: dict[str, Any],
+    backbone: dict[str, Any],
+    schema: dict[str, Any],
+    outputs: ShapeResult,
+    given: set[str],
+    facts: list[str],
+) -> tuple[dict[str, Any], ShapeResult]:
+    """A backbone that gives its levels in a list, into a classifier's pooling neck, set to give its
+    deepest level alone (the one the head reads), where it takes ``out_indices`` and the user did not
+    set them: the neck put in front of the pooling then maps that level only, and no parameter is left
+    without a gradient (DDP's default refuses those)."""
+    from otxgen.facts.consumers import first_of, is_pooling_neck
+    from otxgen.schema.table import ChannelTable
+    from otxgen.shapes import ProbeError, probe_outputs, static_outputs
+
+    neck = first_of(model.get("neck"))
+    if outputs.container != "list" or len(outputs.outputs) < 2 or "out_indices" in given:
+        return backbone, outputs
+    stages = ChannelTable(schema).stages(backbone)
+    if (neck is not None and not is_pooling_neck(neck)) or not stages:
+        return backbone, outputs
+    adjusted = {**backbone, "out_indices": (len(stages) - 1,)}
+    try:
+        result = static_outputs(adjusted, schema) if outputs.tier == "static" else probe_outputs(adjusted)
+    except ProbeError:
+        return backbone, outputs
+    if result is None or len(result.outputs) != 1:
+        return backbone, outputs
+    facts.append(f"out_indices={adjusted['out_indices']}: the deepest level alone, which the head reads")
+    return adjusted, result
+
+
 def _list_to_tuple(
     model: dict[str, Any], added: Any, container: str | None, channels: list[int], notes: list[str], scope: str | None
 ) -> dict[str, Any]:
     """The neck override for maps given in a list (``container``) to a pooling neck, which takes a tuple
-    or one tensor: ``LIST_TO_TUPLE_NECK`` in front of it (of the neck ``added`` where the plan adds one);
-    and for maps given otherwise, that neck removed where a swap put it."""
-    from otxgen.facts.consumers import (
-        LIST_TO_TUPLE_ARGS,
-        LIST_TO_TUPLE_NECK,
-        first_of,
-        is_pooling_neck,
-        type_name,
-    )
+    or one tensor: ``LIST_TO_TUPLE_NECK`` in front of it (of the neck ``added`` where the plan adds one).
+    ``model`` is without the one a swap put there before (``_without_list_neck``)."""
+    from otxgen.facts.consumers import LIST_TO_TUPLE_ARGS, LIST_TO_TUPLE_NECK, first_of, is_pooling_neck, type_name
 
     value = added if added is not None else model.get("neck")
     necks = list(value) if isinstance(value, (list, tuple)) else [value] if value is not None else []
     library, name = LIST_TO_TUPLE_NECK
     front = first_of(necks)
-    placed = front is not None and type_name(front) == name and len(necks) > 1 and is_pooling_neck(necks[1])
-    if placed and container not in (None, "list"):
-        notes.append(f"removed neck {name}: the new backbone returns a {container}, which {type_name(necks[1])} takes")
-        return {"neck": [*necks[1:]] if len(necks) > 2 else {"_delete_": True, **necks[1]}}
-    if placed or container != "list" or front is None or not is_pooling_neck(front):
+    if container != "list" or front is None or not is_pooling_neck(front):
         return {}
     mapper: dict[str, Any] = {"type": name if scope == library else f"{library}.{name}", "in_channels": channels}
     mapper |= {"out_channels": channels[-1], **LIST_TO_TUPLE_ARGS}

@@ -119,10 +119,14 @@ PAIRED_HEADS = {
     "DDRHead": "DDRNet",
     "ConformerHead": "Conformer",
     "DPTHead": "VisionTransformer",  # reads (map, class token) pairs
+    "TridentRoIHead": "TridentResNet",  # its branches' copies of the batch
 }
 # Backbones that give other outputs in training than in evaluation (PIDNet's three branches, DDRNet's
-# pair): only their own heads (``PAIRED_HEADS``) take both, any other fails at the first training step.
-TRAINING_FORM_BACKBONES = frozenset({"PIDNet", "DDRNet"})
+# pair, TridentNet's batch once per branch): only their own heads (``PAIRED_HEADS``) take them, any
+# other fails at the first training step.
+TRAINING_FORM_BACKBONES = frozenset({"PIDNet", "DDRNet", "TridentResNet"})
+# Necks that take their inputs in a tuple only (mmpretrain's HRFuseScales asserts it).
+TUPLE_ONLY_NECKS = frozenset({"HRFuseScales"})
 # Classifier heads that pool the maps themselves (class-specific attention): no pooling neck before them.
 MAP_HEADS = frozenset({"CSRAClsHead"})
 _MISSING = object()
@@ -139,7 +143,7 @@ class ConsumerError(Exception):
 def paired_head(model: Mapping[str, Any], backbone_type: str) -> tuple[tuple[str | int, ...], str] | None:
     """``(path, why)`` of a head built for another backbone's own outputs than ``backbone_type``'s, or
     of the backbone when it gives other outputs in training and none of its own heads reads them."""
-    for key in (*SEG_HEAD_KEYS, "head"):
+    for key in (*HEAD_KEYS, "roi_head"):
         for path, head in _each_at(model.get(key), (key,)):
             owner = PAIRED_HEADS.get(known_as(head, PAIRED_HEADS))
             if owner is not None and backbone_type.rpartition(".")[2] != owner:
@@ -147,7 +151,8 @@ def paired_head(model: Mapping[str, Any], backbone_type: str) -> tuple[tuple[str
                 return path, why + "; start from a config whose heads take feature maps"
     name = backbone_type.rpartition(".")[2]
     owned = {head for head, owner in PAIRED_HEADS.items() if owner == name}
-    readers = {known_as(head, PAIRED_HEADS) for key in HEAD_KEYS for _, head in _each_at(model.get(key), (key,))}
+    keys = (*HEAD_KEYS, "roi_head")
+    readers = {known_as(head, PAIRED_HEADS) for key in keys for _, head in _each_at(model.get(key), (key,))}
     if name in TRAINING_FORM_BACKBONES and not owned & readers:
         why = f"{backbone_type} gives other outputs in training than in evaluation, which only its own "
         return ("backbone",), why + f"{' or '.join(sorted(owned))} reads; start from its own config"
@@ -322,6 +327,7 @@ def container_misfit(model: Mapping[str, Any], container: str | None) -> Contain
             return None
         path, reader, takes = readers[0].path, readers[0].config, LEVEL_READER_TAKES
         takes = (*takes, "nested") if known_as(reader, NESTED_READING_HEADS) else takes
+        takes = ("tuple",) if known_as(reader, TUPLE_ONLY_NECKS) else takes
     if container is None or container in takes:
         return None
     [form] = _forms([container])
