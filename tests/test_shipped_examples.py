@@ -141,3 +141,15 @@ def test_a_backbone_built_around_another_has_that_one_scoped_in_a_config_of_anot
     assert result.exit_code == 0, result.output  # with its smoke-build
     text = Path("ws/model.py").read_text()
     assert "type='mmseg.BiSeNetV1'" in text and "type='mmseg.ResNet'" in text
+
+
+def test_without_a_backbone_yaml_to_edit_the_shipped_configuration_is_said_as_set_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert CliRunner().invoke(main, ["build", "--task", "classification", "--workspace", "ws"]).exit_code == 0
+    result = CliRunner().invoke(main, ["build", "--backbone", "mmpretrain.TIMMBackbone", "--workspace", "ws", "--diff"])
+    assert result.exit_code == 1, result.output
+    schema = load_schema("mmpretrain.TIMMBackbone")
+    source, name = schema["x-otxgen"]["examples_from"][0], schema["examples"][0]["model_name"]
+    assert f"[!] As {source} sets it: --set 'model_name=\"{name}\"'" in result.stderr

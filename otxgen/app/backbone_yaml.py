@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,14 @@ def say_missing(chosen: Chosen, written: bool, say: Say) -> None:
         say(f"[!] Give them with --set KEY=VALUE, or write a {BACKBONE_YAML} and build from it.")
     where = schema_copy(chosen.files[0][0], chosen.type)[0] if written else _installed_schema(chosen.type)
     say(f"[!] Missing: {', '.join(chosen.missing)} (the schema {where} shows the expected shape)")
+    from otxgen.schema.store import load_schema, starting_arguments
+
+    schema = load_schema(chosen.type)
+    origin = (schema["x-otxgen"].get("examples_from") or [None])[0]
+    if origin is not None and not written:  # a backbone.yaml written holds it as comments
+        shipped = starting_arguments(schema)
+        given = " ".join(f"--set '{arg}={json.dumps(shipped[arg])}'" for arg in chosen.missing if arg in shipped)
+        say(f"[!] As {origin} sets it: {given}")
 
 
 def _with_required(backbone_type: str, schema: dict[str, Any], say: Say) -> dict[str, Any]:
