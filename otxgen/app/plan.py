@@ -284,7 +284,10 @@ def _plan(
     except ConsumerError as error:
         raise _RefusalError((*host_path, *error.path), error.message) from None
     if task == "classification":
-        host_override = _merged_dicts(host_override, _classifier_overrides(necked, outputs, channels, notes, library))
+        classifier = _classifier_overrides(necked, outputs, channels, notes, library)
+        if isinstance(classifier.get("neck"), dict) and isinstance(host_override.get("neck"), dict):
+            classifier["neck"] = _merged_dicts(host_override["neck"], classifier["neck"])  # a list neck's removal
+        host_override |= classifier
     _refuse_misfit_levels(_overridden(host, host_override), outputs, task, host_path)
     _refuse_misfit_container(_overridden(host, host_override), outputs, requested["type"], host_path, catalog)
     _refuse_lost_values(host_override, merged, host_path)
