@@ -141,6 +141,12 @@ def test_a_backbone_built_around_another_has_that_one_scoped_in_a_config_of_anot
     assert result.exit_code == 0, result.output  # with its smoke-build
     text = Path("ws/model.py").read_text()
     assert "type='mmseg.BiSeNetV1'" in text and "type='mmseg.ResNet'" in text
+    # what build wrote, build reads again: the same swap is up to date (the wrapper is written whole) ...
+    again = CliRunner().invoke(main, ["build", "--backbone", "mmseg.BiSeNetV1", "--workspace", "ws", "--check", *args])
+    assert again.exit_code == 0, again.output
+    # ... and another type is refused with the reason: the model's parts are built for the wrapper's outputs
+    other = CliRunner().invoke(main, ["build", "--backbone", "mmseg.MobileNetV3", "--workspace", "ws", "--no-smoke"])
+    assert other.exit_code == 2 and "otxgen swaps it only for another of its type" in other.stderr, other.output
 
 
 def test_without_a_backbone_yaml_to_edit_the_shipped_configuration_is_said_as_set_options(

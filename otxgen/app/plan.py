@@ -246,8 +246,16 @@ def _plan(
     dropped = misfits(old, backbone, requested, schema, notes) if same_type else []
     if dropped:  # written whole (under ``_delete_``) without them: merging in place would keep them
         same_type, backbone = False, {k: v for k, v in backbone.items() if k not in dropped}
-    if same_type and any(isinstance(v, dict) and "backbone" in k for k, v in old.items()):
-        same_type = False  # a wrapper's inner backbone (BiSeNet's backbone_cfg) merged would keep the old's keys
+    wrapped = next((k for k, v in old.items() if isinstance(v, dict) and "backbone" in k and "type" in v), None)
+    if wrapped is not None and not same_type:  # ICNet's neck reads its three outputs: no other backbone gives them
+        message = (
+            f"{'.'.join((*host_path, key))} is a {old['type']} that wraps another backbone ({wrapped}): the model's "
+            "other parts are built for its outputs, so otxgen swaps it only for another of its type; start from a "
+            "config with a plain backbone"
+        )
+        raise _RefusalError((*host_path, key, wrapped), message)
+    if wrapped is not None:
+        same_type = False  # written whole: its inner backbone (BiSeNet's backbone_cfg) merged would keep the old's keys
     sides = input_sides(merged.names.value)
     reads_nested = host.get("neck") is None and bool(known_as(host.get("head"), NESTED_READING_HEADS))
     side = sides[0] if sides else None
