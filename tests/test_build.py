@@ -461,8 +461,8 @@ def test_an_explicit_out_indices_is_the_users_choice(detection: Path) -> None:
 @pytest.mark.parametrize(
     ("task", "backbone", "problem"),
     [
-        # Fast-SCNN's third output (the fused one) is back at stride 8
-        ("segmentation", "mmseg.FastSCNN", "strides must be non-decreasing"),
+        # Fast-SCNN's third output (the fused one) is back at stride 8: no pyramid of anchors fits it
+        ("detection", "mmseg.FastSCNN", "level 2: stride 8 after stride 32; strides must be strictly increasing"),
     ],
 )
 def test_static_refuses_what_the_smoke_build_would_reject(
@@ -485,6 +485,20 @@ def test_static_refuses_what_the_smoke_build_would_reject(
     smoke = invoke("smoke", "model.py", "--device", "cpu", "--format", "json")
     assert smoke.exit_code == 1, smoke.output
     assert problem in smoke.stdout
+
+
+@pytest.mark.parametrize("backbone", ["mmseg.FastSCNN", "mmseg.BiSeNetV2"])
+def test_a_resizing_decode_head_reads_levels_in_any_order_of_strides(
+    backbone: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fast-SCNN's fused output and BiSeNetV2's aggregated one come first at stride 8, before finer
+    levels: FCN resizes every level it reads to the first one's size, so no order is required (the
+    detector above refuses the same levels). Built, run, and found sound by validate."""
+    workspace_for("segmentation", tmp_path, monkeypatch)
+    result = invoke("build", "--backbone", backbone, "--weights", "none")
+    assert result.exit_code == 0, result.output
+    assert "forward (mode='tensor'): ok" in result.stderr
+    assert invoke("validate", "model.py").exit_code == 0
 
 
 def test_darknet_keeps_the_strides_now_that_its_table_has_every_stage(

@@ -245,3 +245,30 @@ def test_tridentnet_outside_a_trident_detector_is_refused(tmp_path: Path, monkey
     assert "gives other outputs in training than in evaluation, which only its own TridentRoIHead reads" in (
         result.stderr
     )
+
+
+def test_a_backbone_without_out_indices_gives_maps_through_its_output_argument(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RevViT has no ``out_indices``; by default it pools its tokens (2-D), and its ``out_type='featmap'``
+    gives a map. The table records that map and the argument, so a dense task swaps to it: the
+    segmentor is written with the argument, built and run."""
+    from otxgen.extract.channels import measure
+
+    cfg = {"type": "mmpretrain.RevVisionTransformer", "arch": "deit-tiny"}
+    pooled = probe_outputs(cfg).outputs
+    maps = probe_outputs(cfg | {"out_type": "featmap"}).outputs
+    assert [o.ndim for o in pooled] == [2] and [o.ndim for o in maps] == [4]
+    params = {"arch": "base", "out_type": "avg_featmap"}
+    block, tasks = measure("mmpretrain.RevVisionTransformer", params, "arch", ["deit-tiny"], {})
+    assert block is not None and "segmentation" in tasks
+    assert block["dense_args"] == {"out_type": "featmap"}
+    assert block["table"]["deit-tiny"] == [{"channels": maps[0].channels, "stride": maps[0].stride}]
+
+    folder = workspace("segmentation", tmp_path, monkeypatch)
+    result = invoke(
+        "build", "--backbone", "mmpretrain.RevVisionTransformer", "--set", "arch=deit-tiny", "--weights", "none"
+    )
+    assert result.exit_code == 0, result.output  # smoke-built: the forward ran
+    text = (folder / "model.py").read_text()
+    assert "out_type='featmap'" in text and f"in_channels=[{maps[0].channels}]" in text

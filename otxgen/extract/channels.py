@@ -101,9 +101,8 @@ def _measure_option(cfg: dict[str, Any], params: dict[str, Any], dense_args: dic
         return None
     default_rows = [_row(o.channels, o.stride, o.ndim) for o in defaults.outputs]
     form = defaults.container
-    if "out_indices" not in params:
-        table = [_row(o.channels, o.stride) for o in defaults.outputs] if defaults.is_dense else None
-        return default_rows, table, {}, True, form
+    if "out_indices" not in params:  # its outputs as they are, or as an argument gives them as maps
+        return _without_selection(cfg, params, defaults, dense_args, default_rows, form)
     variants = [dense_args] if dense_args is not None else [v for v in _DENSE_VARIANTS if set(v) <= set(params)]
     for variant in variants:
         reach = _reach(params.get("out_indices"))
@@ -112,6 +111,29 @@ def _measure_option(cfg: dict[str, Any], params: dict[str, Any], dense_args: dic
             if reach >= len(table) and not _selects(cfg | variant, table):  # what it gives whatever they say
                 return default_rows, [_row(o.channels, o.stride) for o in defaults.outputs], {}, False, form
             return default_rows, table, variant, True, form
+    return default_rows, None, {}, True, form
+
+
+def _without_selection(
+    cfg: dict[str, Any],
+    params: dict[str, Any],
+    defaults: ShapeResult,
+    dense_args: dict[str, Any] | None,
+    default_rows: list[dict[str, Any]],
+    form: str | None,
+) -> Measured:
+    """A backbone without ``out_indices``: its default outputs where they are maps, else those of the
+    first dense variant it takes (RevViT's ``out_type='featmap'``)."""
+    if defaults.is_dense:
+        return default_rows, [_row(o.channels, o.stride) for o in defaults.outputs], {}, True, form
+    variants = [dense_args] if dense_args is not None else [v for v in _DENSE_VARIANTS if v and set(v) <= set(params)]
+    for variant in variants:
+        try:
+            result = probe_outputs(cfg | variant, tier="probe")
+        except ProbeError:
+            continue
+        if result.is_dense:
+            return default_rows, [_row(o.channels, o.stride) for o in result.outputs], variant, True, form
     return default_rows, None, {}, True, form
 
 

@@ -53,7 +53,7 @@ class Expectation:
     strictly_increasing: bool = False  # strides must grow level by level (detection necks)
     notes: tuple[str, ...] = ()
     one_stride: tuple[tuple[str, int], ...] = ()  # (consumer, output index) pairs whose maps share a stride
-    ordered: bool = True  # strides must not shrink (not for a classifier: its head reads the last output alone)
+    ordered: bool = True  # strides must not shrink: the strides the detector's anchors and RoIs were built for
 
 
 def _ints(value: Any) -> list[int] | None:
@@ -87,8 +87,9 @@ def _expectation(model: Mapping[str, Any], task: str) -> Expectation:
     counts: list[CountDemand] = []
     for reader in readers:
         _reader_demands(reader, demands, counts)
-    detecting = task in ("detection", "instance-segmentation") and all(r.levels is None for r in readers)
-    return Expectation(tuple(demands), tuple(counts), True, detecting)
+    detecting = task in ("detection", "instance-segmentation")
+    growing = detecting and all(r.levels is None for r in readers)
+    return Expectation(tuple(demands), tuple(counts), True, growing, ordered=detecting)
 
 
 def _from_neck(model: Mapping[str, Any], reader: Reader, task: str) -> Expectation:
@@ -116,7 +117,7 @@ def _from_neck(model: Mapping[str, Any], reader: Reader, task: str) -> Expectati
         demands = [Demand(d.consumer, d.index, d.channels, *strides.get(d.index, (None, ""))) for d in demands]
     elif detecting:
         notes = (f"{name}: strides are not mapped through this neck type; only their order is checked",)
-    return Expectation(tuple(demands), counts, True, growing, notes)
+    return Expectation(tuple(demands), counts, True, growing, notes, ordered=detecting)
 
 
 def _reader_demands(reader: Reader, demands: list[Demand], counts: list[CountDemand]) -> None:
