@@ -501,6 +501,41 @@ def test_a_resizing_decode_head_reads_levels_in_any_order_of_strides(
     assert invoke("validate", "model.py").exit_code == 0
 
 
+def test_a_stage_is_asked_for_twice_only_where_the_backbone_gives_it_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LR-ASPP was built for a dilated MobileNetV3's strides 2, 4 and 8. mmpretrain's MobileNetV3 has
+    them in three stages. A ResNet's first stage is at stride 4, so 2, 4, 8 becomes 4, 4, 8 from
+    out_indices=(0, 0, 1): timm's ResNet gives stage 0 twice and runs; mmdet's ResNet gives it once,
+    two outputs for a head that reads three, so its out_indices are left alone, and the head reads
+    strides 4, 8, 16, where LR-ASPP's fixed pooling window, made for a stride-8 map, does not fit:
+    the smoke-build refuses it and the file is back as it was."""
+    monkeypatch.chdir(tmp_path)
+    assert invoke("build", "--task", "segmentation", "--template", "segmentation-lraspp-mobilenetv3").exit_code == 0
+    folder = tmp_path / "otx-workspace-SEGMENTATION"
+    monkeypatch.chdir(folder)
+    original = (folder / "model.py").read_text()
+    result = invoke("build", "--backbone", "mmpretrain.MobileNetV3", "--weights", "none")
+    assert result.exit_code == 0, result.output
+    assert "out_indices=(0, 1, 3) keeps the strides its neck expects (2, 4, 8)" in result.stderr
+
+    (folder / "model.py").write_text(original)
+    result = invoke("build", "--backbone", "timm.resnet18", "--weights", "none")
+    assert result.exit_code == 0, result.output
+    assert "out_indices=(0, 0, 1): strides 4, 4, 8 for the 2, 4, 8 its heads were built for" in result.stderr
+
+    (folder / "model.py").write_text(original)
+    written = invoke("build", "--backbone", "mmdet.ResNet", "--weights", "none", "--no-smoke")
+    assert written.exit_code == 0, written.output
+    text = (folder / "model.py").read_text()
+    backbone = text[text.index("backbone=dict(") : text.index("decode_head=")]
+    assert "out_indices" not in backbone and "in_channels=(64, 128, 256)," in text  # strides 4, 8, 16
+    (folder / "model.py").write_text(original)
+    refused = invoke("build", "--backbone", "mmdet.ResNet", "--weights", "none")
+    assert refused.exit_code == 1 and "Output size is too small" in refused.output, refused.output
+    assert (folder / "model.py").read_text() == original
+
+
 def test_darknet_keeps_the_strides_now_that_its_table_has_every_stage(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -141,11 +141,13 @@ def test_classification_pooling_neck_needs_a_map_and_head_reads_the_last_output(
 
 def test_a_classifier_reads_its_last_output_whatever_the_strides_before_and_pools_tokens_at_dim_1() -> None:
     """BiSeNetV2 gives its levels at strides 8, 4, 8, 16, 32; MLP-Mixer gives (N, C, L) tokens, which a
-    pooling neck of ``dim=1`` pools (the plan sets it): neither is a problem for a classifier."""
+    pooling neck of ``dim=1`` pools (the plan sets it): neither is a problem for a classifier (nor for
+    a segmentor, whose heads resize what they read: ``test_a_resizing_decode_head...``)."""
     model = {"neck": {"type": "GlobalAveragePooling"}, "head": {"type": "LinearClsHead", "in_channels": 128}}
     levels = _maps(224, (128, 8), (16, 4), (32, 8), (64, 16), (128, 32))
     assert check_levels(levels, 224, expectation(model, "classification")).ok
-    assert not check_levels(levels, 224, expectation({"decode_head": {"in_channels": 128}}, "segmentation")).ok
+    fpn = {"neck": {"type": "FPN", "in_channels": [128, 16, 32, 64, 128]}}
+    assert not check_levels(levels, 224, expectation(fpn, "detection")).ok  # a detector's pyramid grows
     tokens = {**model, "neck": {"type": "GlobalAveragePooling", "dim": 1}}
     assert check_levels([(1, 128, 196)], 224, expectation(tokens, "classification")).ok
     assert not check_levels([(1, 128, 196)], 224, expectation(model, "classification")).ok

@@ -44,11 +44,13 @@ def keeping_strides(
     if indices is None:
         return backbone, outputs
     adjusted = {**backbone, "out_indices": indices}
+    repeats = len(set(indices)) < len(indices)  # a table cannot say whether a backbone gives a stage twice
     try:
-        result = static_outputs(adjusted, schema) if outputs.tier == "static" else probe_outputs(adjusted)
+        static = outputs.tier == "static" and not repeats
+        result = static_outputs(adjusted, schema) if static else probe_outputs(adjusted, tier="probe")
     except ProbeError:
         return backbone, outputs
-    if result is None or not result.is_dense:
+    if result is None or not result.is_dense or len(result.outputs) != len(indices):  # ResNet gives it once
         return backbone, outputs
     got = [o.stride for o in result.outputs]
     wanted = ", ".join(map(str, old_strides))
@@ -97,7 +99,8 @@ def _stage_indices(old: list[int], stages: list[Any], exact: bool) -> tuple[int,
     is taken from); a detector's anchors need exactly those strides. A segmentor's heads resize their
     inputs, so an old stride the new backbone lacks takes the first stage below the next old level's
     (a dilated MobileNetV3's 2, 4, 8 becomes 4, 4, 8: the deepest level, where LR-ASPP's fixed window
-    pools, keeps its stride). None when that cannot be done."""
+    pools, keeps its stride; only where the backbone gives a stage asked for twice twice, which the
+    caller probes). None when that cannot be done."""
     if sorted(old) != old or not stages or not all(isinstance(s, int) for s in stages):
         return None
     if len(old) > 1 and len(set(old)) == 1:  # a ViT's single stride: not a pyramid to keep (see the refusal)

@@ -83,9 +83,10 @@ LIST_TO_TUPLE_ARGS = {"kernel_size": 1, "norm_cfg": None, "act_cfg": None}
 # encoder): the priors' stride is that level's.
 STRIDE_KEEPING_SINGLE_NECKS = frozenset({"DilatedEncoder"})
 # Segmentation heads built for a fixed number of inputs (ANN's low and high, DPT's four reassemble
-# stages, SETR-MLA's four levels, FPNHead's feature_strides): a swap keeps their count. Other heads
-# of several inputs (UPerHead, SegformerHead, a resize_concat FCN) build one layer per input they get.
-FIXED_INPUT_HEADS = frozenset({"ANNHead", "DPTHead", "SETRMLAHead", "FPNHead"})
+# stages, SETR-MLA's four levels, FPNHead's feature_strides, LR-ASPP's branch_channels, one fewer):
+# a swap keeps their count. Other heads of several inputs (UPerHead, SegformerHead, a resize_concat
+# FCN) build one layer per input they get.
+FIXED_INPUT_HEADS = frozenset({"ANNHead", "DPTHead", "SETRMLAHead", "FPNHead", "LRASPPHead"})
 # Decode heads that read the backbone through a head they hold (KNet's kernel generator).
 NESTED_READERS = {"IterativeDecodeHead": "kernel_generate_head"}
 # Necks whose in_channels run from the deepest feature map to the shallowest.
