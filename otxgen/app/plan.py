@@ -856,13 +856,16 @@ def _spelled(
     backbone: dict[str, Any], schema: dict[str, Any], library: str | None, old: dict[str, Any]
 ) -> dict[str, Any]:
     """The type unscoped when the config's own library registers it (unless the config already spells
-    it scoped: a build added ``custom_imports``, and a second build must not unscope it), else scoped."""
+    it scoped: a build added ``custom_imports``, and a second build must not unscope it), else scoped,
+    with the defaults only its own library's scope resolves written scoped (the schema's
+    ``scoped_defaults``: UNet's ``upsample_cfg=dict(type='mmseg.InterpConv')`` in a classifier)."""
     meta = schema["x-otxgen"]
     value = {key: _tuple_lists(key, val) for key, val in backbone.items()}
     if meta["library"] == library and old.get("type") != backbone["type"]:
         value["type"] = meta["name"]
     if meta["library"] != library:
         value = {key: _scoped_inner(key, val, meta["library"]) for key, val in value.items()}
+        value |= {key: val for key, val in (meta.get("scoped_defaults") or {}).items() if key not in value}
     return value
 
 

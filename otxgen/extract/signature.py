@@ -395,6 +395,14 @@ def schema_for(
         key, options, table = (arch[0], arch[1], arch[2]) if arch else (None, [], {})
         channels, tasks = measure(entry.type, params, key, options, table)
     extension.update(tasks=tasks, channels=channels, fingerprint=stamp)
+    from otxgen.libraries.mm import MMAdapter
+
+    if isinstance(adapter, MMAdapter):  # the defaults only its own library's scope resolves
+        from otxgen.extract.scopes import scoped_defaults
+        from otxgen.schema.store import starting_arguments
+
+        scoped = scoped_defaults(entry.type, schema["properties"], starting_arguments(schema))
+        extension.update({"scoped_defaults": scoped} if scoped else {})
     reusable = old.get("catalog") if old.get("fingerprint") == stamp else None
     extension["catalog"] = catalog_block(entry, schema, reusable, published or [], by_url or {})
     return schema

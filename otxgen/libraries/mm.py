@@ -105,6 +105,15 @@ class MMAdapter:
         with DefaultScope.overwrite_default_scope(self.library):
             return _registry(self.library).build(dict(type=name, **kwargs))
 
+    def build_elsewhere(self, name: str, **kwargs: Any) -> Any:
+        """Build as a config of another library does (``type='mmseg.UNet'`` in mmpretrain's scope): the
+        default scope is not this library's, here that of no library."""
+        from mmengine.registry import DefaultScope
+
+        _backbones_module(self.library)
+        with DefaultScope.overwrite_default_scope("mmengine"):
+            return _registry(self.library).build(dict(type=f"{self.library}.{name}", **kwargs))
+
     def custom_import(self) -> str:
         return f"{_PACKAGE[self.library]}.models"
 

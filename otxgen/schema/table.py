@@ -101,10 +101,14 @@ class ChannelTable:
         return str(args.get(key, self.properties.get(key, {}).get("default")))
 
     def _changed(self, args: dict[str, Any]) -> set[str]:
+        """The arguments set to other than their default (or than the default scoped, as a swap into
+        another library's config writes it: ``scoped_defaults``)."""
+        scoped = (self.schema.get("x-otxgen") or {}).get("scoped_defaults") or {}
         return {
             n
             for n, v in args.items()
             if not ("default" in self.properties.get(n, {}) and same(v, self.properties[n]["default"]))
+            and not (n in scoped and same(v, scoped[n]))
         }
 
     def stages(self, backbone: dict[str, Any]) -> Rows | None:
