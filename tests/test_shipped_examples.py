@@ -5,6 +5,7 @@ says, builds and runs as a real backbone, and is what the matrix runs. Read from
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -158,4 +159,23 @@ def test_without_a_backbone_yaml_to_edit_the_shipped_configuration_is_said_as_se
     assert result.exit_code == 1, result.output
     schema = load_schema("mmpretrain.TIMMBackbone")
     source, name = schema["x-otxgen"]["examples_from"][0], schema["examples"][0]["model_name"]
-    assert f"[!] As {source} sets it: --set 'model_name=\"{name}\"'" in result.stderr
+    assert f"[!] As {source} sets it, with the rest of its backbone: " in result.stderr
+    assert f"--set 'model_name=\"{name}\"'" in result.stderr
+
+
+def test_the_set_options_said_are_the_whole_shipped_backbone_and_build_as_pasted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """STDC's context path needs its backbone_cfg and, made for it, its ffm_cfg: the options said for
+    the missing argument alone gave a model whose fusion module expected other channels."""
+    monkeypatch.chdir(tmp_path)
+    assert CliRunner().invoke(main, ["build", "--task", "segmentation", "--workspace", "ws"]).exit_code == 0
+    asked = CliRunner().invoke(main, ["build", "--backbone", "mmseg.STDCContextPathNet", "--workspace", "ws", "--diff"])
+    assert asked.exit_code == 1, asked.output
+    line = next(x for x in asked.stderr.splitlines() if "with the rest of its backbone: " in x)
+    options = shlex.split(line.split("with the rest of its backbone: ", 1)[1])
+    assert "ffm_cfg=" in " ".join(options)
+    pasted = CliRunner().invoke(
+        main, ["build", "--backbone", "mmseg.STDCContextPathNet", "--workspace", "ws", "--weights", "none", *options]
+    )
+    assert pasted.exit_code == 0, pasted.output  # with its smoke-build

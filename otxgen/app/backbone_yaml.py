@@ -88,9 +88,9 @@ def say_missing(chosen: Chosen, written: bool, say: Say) -> None:
     schema = load_schema(chosen.type)
     origin = (schema["x-otxgen"].get("examples_from") or [None])[0]
     if origin is not None and not written:  # a backbone.yaml written holds it as comments
-        shipped = starting_arguments(schema)
-        given = " ".join(f"--set '{arg}={json.dumps(shipped[arg])}'" for arg in chosen.missing if arg in shipped)
-        say(f"[!] As {origin} sets it: {given}")
+        shipped = starting_arguments(schema)  # the whole backbone: its parts are made for each other
+        given = " ".join(f"--set '{arg}={json.dumps(value)}'" for arg, value in shipped.items())
+        say(f"[!] As {origin} sets it, with the rest of its backbone: {given}")
 
 
 def _with_required(backbone_type: str, schema: dict[str, Any], say: Say) -> dict[str, Any]:
