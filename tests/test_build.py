@@ -4,6 +4,7 @@ rebuild; on a standalone config with --model; and once with the smoke-build that
 from __future__ import annotations
 
 import ast
+import importlib
 import json
 import re
 import shutil
@@ -507,9 +508,9 @@ def test_a_stage_is_asked_for_twice_only_where_the_backbone_gives_it_twice(
     """LR-ASPP was built for a dilated MobileNetV3's strides 2, 4 and 8. mmpretrain's MobileNetV3 has
     them in three stages. A ResNet's first stage is at stride 4, so 2, 4, 8 becomes 4, 4, 8 from
     out_indices=(0, 0, 1): timm's ResNet gives stage 0 twice and runs; mmdet's ResNet gives it once,
-    two outputs for a head that reads three, so its out_indices are left alone, and the head reads
-    strides 4, 8, 16, where LR-ASPP's fixed pooling window, made for a stride-8 map, does not fit:
-    the smoke-build refuses it and the file is back as it was."""
+    two outputs for a head that reads three, so it gets three stages at those strides or coarser, 4, 8,
+    16, where LR-ASPP's fixed pooling window, made for a stride-8 map, does not fit: the smoke-build
+    refuses it and the file is back as it was."""
     monkeypatch.chdir(tmp_path)
     assert invoke("build", "--task", "segmentation", "--template", "segmentation-lraspp-mobilenetv3").exit_code == 0
     folder = tmp_path / "otx-workspace-SEGMENTATION"
@@ -527,13 +528,38 @@ def test_a_stage_is_asked_for_twice_only_where_the_backbone_gives_it_twice(
     (folder / "model.py").write_text(original)
     written = invoke("build", "--backbone", "mmdet.ResNet", "--weights", "none", "--no-smoke")
     assert written.exit_code == 0, written.output
-    text = (folder / "model.py").read_text()
-    backbone = text[text.index("backbone=dict(") : text.index("decode_head=")]
-    assert "out_indices" not in backbone and "in_channels=(64, 128, 256)," in text  # strides 4, 8, 16
+    assert "out_indices=(0, 1, 2): strides 4, 8, 16 for the 2, 4, 8 its heads were built for" in written.stderr
+    assert "in_channels=(64, 128, 256)," in (folder / "model.py").read_text()
     (folder / "model.py").write_text(original)
     refused = invoke("build", "--backbone", "mmdet.ResNet", "--weights", "none")
     assert refused.exit_code == 1 and "Output size is too small" in refused.output, refused.output
     assert (folder / "model.py").read_text() == original
+
+
+def test_a_segmentor_keeps_the_levels_its_heads_read_where_the_old_table_cannot_say(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mmseg's HRNet has no channel table (its stages are in ``extra``) and a dilated ResNet's strides are
+    not its table's: their strides are probed. ConvNeXt gives its last stage alone by default; it once
+    went in with that one level at stride 32 for heads built for four (FCN over HRNet) or for a stride-4
+    low-level input (DeepLabV3+). It now gives its four stages."""
+    workspace_for("segmentation", tmp_path, monkeypatch)
+    result = invoke("build", "--backbone", "mmpretrain.ConvNeXt", "--set", "arch=atto", "--weights", "none")
+    assert result.exit_code == 0, result.output  # smoke-built
+    assert "out_indices=(0, 1, 2, 3) keeps the strides its neck expects (4, 8, 16, 32)" in result.stderr
+    assert "4 backbone outputs fit" in result.stderr
+
+    shipped = Path(importlib.import_module("mmseg").__file__ or "").parent / ".mim/configs/_base_/models"
+    config = tmp_path / "deeplabv3plus_r50-d8.py"
+    shutil.copy(shipped / config.name, config)
+    args = ["--model", str(config), "--no-backbone-yaml", "--weights", "none", "--no-smoke"]
+    result = invoke("build", "--backbone", "mmpretrain.ConvNeXt", "--set", "arch=atto", *args)
+    assert result.exit_code == 0, result.output
+    assert "out_indices=(0, 1, 2, 3): strides 4, 8, 16, 32 for the 4, 8, 8, 8 its heads were built for" in (
+        result.stderr
+    )
+    assert "the heads get 4x coarser maps" in result.stderr
+    assert invoke("validate", str(config)).exit_code == 0
 
 
 def test_darknet_keeps_the_strides_now_that_its_table_has_every_stage(

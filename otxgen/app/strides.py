@@ -24,55 +24,87 @@ def keeping_strides(
     """The new backbone with ``out_indices`` chosen so that its maps come at the strides the old one
     gave (its schema's table), or else at the strides the anchors were built for (the strides the neck,
     anchors and heads expect), with its outputs; unchanged when ``out_indices`` is set, the strides
-    agree, or neither says. The stages come from the table; the chosen outputs from the table where it
-    applies, else probed (ConvNeXt with its feature-map arguments). The choice is said in ``facts``.
-    Where the old backbone's table cannot say (a dilated ResNet), its strides are probed only to say,
-    in ``notes``, that the deepest maps come coarser now: its heads resize what they get."""
+    agree, or neither says. A segmentor's heads resize what they read: where the old backbone's table
+    cannot say (mmseg's HRNet, a dilated ResNet), its strides are probed, and a new backbone that gives
+    fewer levels than it did (ConvNeXt's last stage alone) is given its levels; where no stage gives an
+    old stride, as many are taken at that stride or coarser (a dilated ResNet's 4, 8, 8, 8 becomes 4, 8,
+    16, 32), said in ``notes`` with the coarser deepest maps. The stages come from the
+    table; the chosen outputs from the table where it applies, else probed (ConvNeXt with its
+    feature-map arguments). The choice is said in ``facts``."""
     from otxgen.facts.consumers import fed_strides
     from otxgen.schema.table import ChannelTable
-    from otxgen.shapes import ProbeError, probe_outputs, static_outputs
 
+    exact = library != "mmseg"  # a detector's anchors need exactly their strides
     old_strides = ChannelTable.for_config(old, library, catalog).strides() or fed_strides(host)
     new_strides = [o.stride for o in outputs.outputs]
-    if old_strides is None and "out_indices" not in backbone:
-        _say_a_coarser_output(old, new_strides, library, catalog, notes)
-    if "out_indices" in backbone or old_strides in (None, new_strides):
-        return backbone, outputs
-    assert old_strides is not None
+    probed = _probed(old, library, catalog) if old_strides is None and not exact else None
+    fewer = probed is not None and len(new_strides) < len(probed)  # its heads read levels it does not give
+    wanted = old_strides or (probed if fewer else None)
+    chosen = backbone, outputs
+    if "out_indices" not in backbone and wanted not in (None, new_strides):
+        chosen = _choosing(backbone, schema, outputs, wanted or [], exact, facts)
+    if probed is not None and "out_indices" not in backbone:
+        _say_a_coarser_output(old.get("type"), probed, [o.stride for o in chosen[1].outputs], notes)
+    return chosen
+
+
+def _choosing(
+    backbone: dict[str, Any],
+    schema: dict[str, Any],
+    outputs: ShapeResult,
+    old_strides: list[int],
+    exact: bool,
+    facts: list[str],
+) -> tuple[dict[str, Any], ShapeResult]:
+    from otxgen.schema.table import ChannelTable
+
     stages = [row.get("stride") for row in ChannelTable(schema).stages(backbone) or []]
-    indices = _stage_indices(old_strides, stages, exact=library != "mmseg")
-    if indices is None:
-        return backbone, outputs
+    choices = [_stage_indices(old_strides, stages, exact)] + ([] if exact else [_coarser_stages(old_strides, stages)])
+    for indices in dict.fromkeys(c for c in choices if c is not None):
+        result = _outputs_at(backbone, indices, schema, outputs)
+        if result is None:
+            continue
+        if _rows(result) == _rows(outputs):  # what it gives unasked: nothing to write
+            return backbone, outputs
+        got = [o.stride for o in result.outputs]
+        wanted = ", ".join(map(str, old_strides))
+        if got == old_strides:
+            facts.append(f"out_indices={indices} keeps the strides its neck expects ({wanted})")
+        else:
+            facts.append(
+                f"out_indices={indices}: strides {', '.join(map(str, got))} for the {wanted} its heads were built for"
+            )
+        return {**backbone, "out_indices": indices}, result
+    return backbone, outputs
+
+
+def _outputs_at(
+    backbone: dict[str, Any], indices: tuple[int, ...], schema: dict[str, Any], outputs: ShapeResult
+) -> ShapeResult | None:
+    """The backbone's maps with ``out_indices=indices``, one per index (a stage asked for twice is
+    probed: a table cannot say whether the backbone gives it twice, and mmdet's ResNet gives it once);
+    None where it does not give them."""
+    from otxgen.shapes import ProbeError, probe_outputs, static_outputs
+
     adjusted = {**backbone, "out_indices": indices}
-    repeats = len(set(indices)) < len(indices)  # a table cannot say whether a backbone gives a stage twice
+    repeats = len(set(indices)) < len(indices)
     try:
         static = outputs.tier == "static" and not repeats
         result = static_outputs(adjusted, schema) if static else probe_outputs(adjusted, tier="probe")
     except ProbeError:
-        return backbone, outputs
-    if result is None or not result.is_dense or len(result.outputs) != len(indices):  # ResNet gives it once
-        return backbone, outputs
-    got = [o.stride for o in result.outputs]
-    wanted = ", ".join(map(str, old_strides))
-    if got == old_strides:
-        facts.append(f"out_indices={indices} keeps the strides its neck expects ({wanted})")
-    else:
-        facts.append(
-            f"out_indices={indices}: strides {', '.join(map(str, got))} for the {wanted} its heads were built for"
-        )
-    return adjusted, result
+        return None
+    if result is None or not result.is_dense or len(result.outputs) != len(indices):
+        return None
+    return result
 
 
-def _say_a_coarser_output(
-    old: dict[str, Any], new_strides: list[int | None], library: str | None, catalog: Catalog, notes: list[str]
-) -> None:
-    probed = _probed(old, library, catalog)
+def _say_a_coarser_output(old_type: object, probed: list[int], new_strides: list[int | None], notes: list[str]) -> None:
     deepest = new_strides[-1] if new_strides else None
     if probed and isinstance(deepest, int) and probed[-1] < deepest:
         notes.append(
-            f"the old {old.get('type')} gave its deepest maps at stride {probed[-1]} (dilated), the new backbone "
+            f"the old {old_type} gave its deepest maps at stride {probed[-1]} (dilated), the new backbone "
             f"at {deepest}: the heads get {deepest // probed[-1]}x coarser maps; set the new backbone's own "
-            "dilation or output-stride arguments to keep them finer"
+            "dilation or output-stride arguments, where it has them, to keep them finer"
         )
 
 
@@ -99,8 +131,8 @@ def _stage_indices(old: list[int], stages: list[Any], exact: bool) -> tuple[int,
     is taken from); a detector's anchors need exactly those strides. A segmentor's heads resize their
     inputs, so an old stride the new backbone lacks takes the first stage below the next old level's
     (a dilated MobileNetV3's 2, 4, 8 becomes 4, 4, 8: the deepest level, where LR-ASPP's fixed window
-    pools, keeps its stride; only where the backbone gives a stage asked for twice twice, which the
-    caller probes). None when that cannot be done."""
+    pools, keeps its stride; kept only where the backbone gives such a stage twice, which the caller
+    probes). None when that cannot be done."""
     if sorted(old) != old or not stages or not all(isinstance(s, int) for s in stages):
         return None
     if len(old) > 1 and len(set(old)) == 1:  # a ViT's single stride: not a pyramid to keep (see the refusal)
@@ -110,6 +142,37 @@ def _stage_indices(old: list[int], stages: list[Any], exact: bool) -> tuple[int,
     if exact or old[-1] not in stages:
         return None
     deepest = len(stages) - 1 - stages[::-1].index(old[-1])
-    indices = [min((i for i, s in enumerate(stages) if s >= stride), default=deepest) for stride in old[:-1]]
-    picked = [min(i, deepest) for i in indices] + [deepest]
-    return tuple(picked) if picked == sorted(picked) else None
+    picked: list[int] = []
+    for stride in old[:-1]:  # the finest stage at that stride or coarser, in stage order, up to the deepest
+        after = picked[-1] if picked else 0
+        index = _finest(stages, stride, range(after, deepest + 1))
+        if index is None:
+            return None
+        picked.append(index)
+    return (*picked, deepest)
+
+
+def _coarser_stages(old: list[int], stages: list[Any]) -> tuple[int, ...] | None:
+    """For a segmentor, as many stages as the old levels, each the next one at the old level's stride or
+    coarser (a dilated ResNet's 4, 8, 8, 8 from ConvNeXt: 4, 8, 16, 32); None when there are too few."""
+    if not stages or not all(isinstance(s, int) for s in stages) or len(set(old)) == 1 or len(set(stages)) == 1:
+        return None  # a ViT's single stride: the pyramid's business (with_a_pyramid), not levels to pick
+    picked: list[int] = []
+    for stride in old:
+        after = picked[-1] + 1 if picked else 0
+        index = _finest(stages, stride, range(after, len(stages)))
+        if index is None:
+            return None
+        picked.append(index)
+    return tuple(picked)
+
+
+def _finest(stages: list[int], stride: int, among: range) -> int | None:
+    """The stage among ``among`` at ``stride`` or the least coarser one (the first of them); BiSeNetV2's
+    stages are not in order of stride (8, 4, 8, 16, 32)."""
+    fitting = [i for i in among if stages[i] >= stride]
+    return min(fitting, key=lambda i: (stages[i], i)) if fitting else None
+
+
+def _rows(result: ShapeResult) -> list[tuple[int | None, int | None]]:
+    return [(o.channels, o.stride) for o in result.outputs]
