@@ -518,7 +518,7 @@ def test_a_stage_is_asked_for_twice_only_where_the_backbone_gives_it_twice(
     original = (folder / "model.py").read_text()
     result = invoke("build", "--backbone", "mmpretrain.MobileNetV3", "--weights", "none")
     assert result.exit_code == 0, result.output
-    assert "out_indices=(0, 1, 3) keeps the strides its neck expects (2, 4, 8)" in result.stderr
+    assert "out_indices=(0, 1, 3) keeps the strides its heads expect (2, 4, 8)" in result.stderr
 
     (folder / "model.py").write_text(original)
     result = invoke("build", "--backbone", "timm.resnet18", "--weights", "none")
@@ -546,7 +546,7 @@ def test_a_segmentor_keeps_the_levels_its_heads_read_where_the_old_table_cannot_
     workspace_for("segmentation", tmp_path, monkeypatch)
     result = invoke("build", "--backbone", "mmpretrain.ConvNeXt", "--set", "arch=atto", "--weights", "none")
     assert result.exit_code == 0, result.output  # smoke-built
-    assert "out_indices=(0, 1, 2, 3) keeps the strides its neck expects (4, 8, 16, 32)" in result.stderr
+    assert "out_indices=(0, 1, 2, 3) keeps the strides its heads expect (4, 8, 16, 32)" in result.stderr
     assert "4 backbone outputs fit" in result.stderr
 
     shipped = Path(importlib.import_module("mmseg").__file__ or "").parent / ".mim/configs/_base_/models"

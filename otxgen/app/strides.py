@@ -42,7 +42,8 @@ def keeping_strides(
     wanted = old_strides or (probed if fewer else None)
     chosen = backbone, outputs
     if "out_indices" not in backbone and wanted not in (None, new_strides):
-        chosen = _choosing(backbone, schema, outputs, wanted or [], exact, facts)
+        readers = "neck expects" if host.get("neck") is not None else "heads expect"
+        chosen = _choosing(backbone, schema, outputs, wanted or [], exact, facts, readers)
     if probed is not None and "out_indices" not in backbone:
         _say_a_coarser_output(old.get("type"), probed, [o.stride for o in chosen[1].outputs], notes)
     return chosen
@@ -55,6 +56,7 @@ def _choosing(
     old_strides: list[int],
     exact: bool,
     facts: list[str],
+    readers: str,
 ) -> tuple[dict[str, Any], ShapeResult]:
     from otxgen.schema.table import ChannelTable
 
@@ -69,7 +71,7 @@ def _choosing(
         got = [o.stride for o in result.outputs]
         wanted = ", ".join(map(str, old_strides))
         if got == old_strides:
-            facts.append(f"out_indices={indices} keeps the strides its neck expects ({wanted})")
+            facts.append(f"out_indices={indices} keeps the strides its {readers} ({wanted})")
         else:
             facts.append(
                 f"out_indices={indices}: strides {', '.join(map(str, got))} for the {wanted} its heads were built for"
