@@ -534,6 +534,10 @@ def test_a_stage_is_asked_for_twice_only_where_the_backbone_gives_it_twice(
     refused = invoke("build", "--backbone", "mmdet.ResNet", "--weights", "none")
     assert refused.exit_code == 1 and "Output size is too small" in refused.output, refused.output
     assert (folder / "model.py").read_text() == original
+    # the user's own repeats are probed too: mmpretrain's ConvNeXt gives stage 0 once
+    args = ["--set", "arch=atto", "--set", "out_indices=[0, 0, 1]", "--weights", "none", "--no-smoke"]
+    repeated = invoke("build", "--backbone", "mmpretrain.ConvNeXt", *args)
+    assert repeated.exit_code == 2 and "built for that many, the backbone gives 2" in repeated.stderr, repeated.output
 
 
 def test_a_segmentor_keeps_the_levels_its_heads_read_where_the_old_table_cannot_say(

@@ -161,6 +161,8 @@ class ChannelTable:
         indices = normalised_indices(args.get("out_indices", block.get("default_out_indices")), len(table))
         if indices is None:
             return Unknown(f"out_indices {args.get('out_indices')!r} do not fit the {len(table)} stages of the table")
+        if len(set(indices)) < len(indices):  # mmpretrain's ConvNeXt gives a stage once, timm's wrapper twice
+            return Unknown(f"out_indices {args.get('out_indices')!r} name a stage twice: a backbone may give it once")
         return [dict(table[i], ndim=4) for i in indices]
 
 
