@@ -354,7 +354,10 @@ def test_scoped_types_and_custom_imports(catalog: DirCatalog) -> None:
 def test_channel_table_lookup() -> None:
     schema = json.loads((FIXTURES / "schemas" / "mmdet" / "ResNet.json").read_text())
     assert backbone_outputs({"depth": 50}, schema) == [256, 512, 1024, 2048]
-    assert backbone_outputs({"depth": 18, "out_indices": [3, -1]}, schema) == [512, 512]
+    assert backbone_outputs({"depth": 18, "out_indices": [2, -1]}, schema) == [256, 512]
+    # the last stage twice: mmdet's ResNet gives it once (``i in out_indices``), timm's wrapper twice
+    repeated = backbone_outputs({"depth": 18, "out_indices": [3, -1]}, schema)
+    assert repeated == "out_indices [3, -1] name a stage twice: a backbone may give it once"
     assert backbone_outputs({"depth": 34}, schema) == "no channel table entry for depth=34"
     assert backbone_outputs({"depth": 50, "out_indices": [9]}, schema).startswith("out_indices [9] do not fit")
 
