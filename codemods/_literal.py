@@ -1,7 +1,7 @@
 """Read CST expressions as Python literals and render Python values back as config source.
 
-Configs spell mappings as ``dict(k=v)``, which ``ast.literal_eval`` rejects; this module rewrites such
-calls (and references to literal module-level names) into plain literals before evaluating them.
+Configs spell mappings as ``dict(k=v)``, which ``ast.literal_eval`` rejects; this module evaluates such
+calls (and references to literal module-level names) with the literals ``ast.literal_eval`` takes.
 """
 
 from __future__ import annotations
@@ -9,9 +9,13 @@ from __future__ import annotations
 import ast
 import copy
 import keyword
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import libcst as cst
+
+from otxgen.facts.pysource import SourceError, check_syntax
 
 _EMPTY_MODULE = cst.Module(body=[])
 _ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -21,24 +25,44 @@ class NotLiteralError(Exception):
     """The expression is not a literal (a call, an f-string, a reference to ``_base_``...)."""
 
 
-class _DictCallsToLiterals(ast.NodeTransformer):
-    """``dict(a=1)`` -> ``{'a': 1}`` and known names -> their values, so ``ast.literal_eval`` can read them."""
+_SIGNS: dict[type[ast.unaryop], Callable[[Any], Any]] = {ast.UAdd: operator.pos, ast.USub: operator.neg}
+_NUMBERS = (int, float, complex)
 
-    def __init__(self, names: Mapping[str, object]) -> None:
-        self.names = names
 
-    def visit_Call(self, node: ast.Call) -> ast.AST:
-        self.generic_visit(node)
-        is_dict = isinstance(node.func, ast.Name) and node.func.id == "dict"
-        if not is_dict or node.args or any(kw.arg is None for kw in node.keywords):
-            raise NotLiteralError(ast.unparse(node))
-        keys: list[ast.expr | None] = [ast.Constant(kw.arg) for kw in node.keywords]
-        return ast.Dict(keys=keys, values=[kw.value for kw in node.keywords])
+def _evaluated(node: ast.expr, names: Mapping[str, object]) -> object:
+    """``ast.literal_eval``'s value of ``node``, reading ``dict(k=v)`` calls as mappings and ``names`` as
+    their values; the tree is only read (it may be the one tree of the file the whole process shares).
+    ``NotLiteralError`` for anything else, ``TypeError`` for an unhashable key."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.List):
+        return [_evaluated(item, names) for item in node.elts]
+    if isinstance(node, ast.Tuple):
+        return tuple(_evaluated(item, names) for item in node.elts)
+    if isinstance(node, ast.Set):
+        return {_evaluated(item, names) for item in node.elts}
+    if isinstance(node, ast.Dict) and None not in node.keys:
+        return {_evaluated(k, names): _evaluated(v, names) for k, v in zip(node.keys, node.values, strict=True)}  # type: ignore[arg-type]
+    if _is_dict_call(node):
+        return {kw.arg: _evaluated(kw.value, names) for kw in node.keywords}  # type: ignore[attr-defined]
+    if isinstance(node, ast.Name) and node.id in names:
+        return copy.deepcopy(names[node.id])  # each use its own value, as the text it stands for would give
+    if isinstance(node, ast.UnaryOp) and isinstance(node.operand, ast.Constant):
+        sign = _SIGNS.get(type(node.op))  # ``not 1``, ``~1``: not literals
+        if sign is not None and type(node.operand.value) in _NUMBERS:
+            return sign(node.operand.value)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)) and isinstance(node.right, ast.Constant):
+        left, right = _evaluated(node.left, {}), node.right.value  # a complex literal: 1+2j, -1-2j
+        if type(left) in (int, float) and type(right) is complex:
+            return left + right if isinstance(node.op, ast.Add) else left - right  # type: ignore[operator]
+    raise NotLiteralError
 
-    def visit_Name(self, node: ast.Name) -> ast.AST:
-        if node.id in self.names:
-            return ast.parse(repr(self.names[node.id]), mode="eval").body
-        return node
+
+def _is_dict_call(node: ast.expr) -> bool:
+    """``dict(k=v, ...)``: keyword arguments only."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict"):
+        return False
+    return not node.args and all(kw.arg is not None for kw in node.keywords)
 
 
 def code_of(node: cst.CSTNode) -> str:
@@ -49,18 +73,9 @@ def code_of(node: cst.CSTNode) -> str:
 def literal_value(node: cst.BaseExpression, names: Mapping[str, object] | None = None) -> object:
     """The Python value of a literal expression (``dict(...)`` calls allowed); raises ``NotLiteralError``."""
     try:
-        tree = ast.parse(f"(\n{code_of(node)}\n)", mode="eval")
-        return ast.literal_eval(_DictCallsToLiterals(names or {}).visit(tree))
-    except (ValueError, TypeError, SyntaxError, RecursionError) as exc:
+        return _evaluated(ast.parse(f"(\n{code_of(node)}\n)", mode="eval").body, names or {})
+    except (NotLiteralError, TypeError, SyntaxError, RecursionError) as exc:
         raise NotLiteralError(code_of(node)) from exc
-
-
-def ast_literal(node: ast.expr, names: Mapping[str, object] | None = None) -> object:
-    """The Python value of an ``ast`` expression (``dict(...)`` calls allowed); raises ``NotLiteralError``."""
-    try:
-        return ast.literal_eval(_DictCallsToLiterals(names or {}).visit(copy.deepcopy(node)))
-    except (ValueError, TypeError, SyntaxError, RecursionError) as exc:
-        raise NotLiteralError(ast.unparse(node)) from exc
 
 
 def maybe_literal(node: cst.BaseExpression | None, names: Mapping[str, object] | None = None) -> object:
@@ -78,11 +93,11 @@ def quote_and_names(source: str) -> tuple[str, dict[str, object], bool]:
     top-level ``NAME = <literal>`` assignments (the last one wins), for ``norm_cfg=norm_cfg``, and whether
     its multi-line calls and displays mostly end with a trailing comma (black's layout)."""
     try:
-        tree = ast.parse(source)
-    except SyntaxError:
+        tree = check_syntax(source)  # the file's one tree: only read here
+    except SourceError:
         return "'", {}, False
     lines = source.splitlines()
-    trailing = _trailing_commas(tree, lines)  # before the names: their evaluation rewrites the tree
+    trailing = _trailing_commas(tree, lines)
     counts = {"'": 0, '"': 0}
     names: dict[str, object] = {}
     for node in ast.walk(tree):
@@ -94,7 +109,7 @@ def quote_and_names(source: str) -> tuple[str, dict[str, object], bool]:
         target = statement.targets[0] if isinstance(statement, ast.Assign) and len(statement.targets) == 1 else None
         if isinstance(statement, ast.Assign) and isinstance(target, ast.Name):
             try:
-                names[target.id] = ast.literal_eval(_DictCallsToLiterals(names).visit(statement.value))
+                names[target.id] = _evaluated(statement.value, names)
             except (ValueError, TypeError, SyntaxError, NotLiteralError, RecursionError):
                 continue
     return ('"' if counts['"'] > counts["'"] else "'"), names, trailing

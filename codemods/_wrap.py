@@ -70,14 +70,22 @@ def _text(node: cst.BaseExpression, indent: str, column: int, width: int, traili
 
 def wrap_changed(module: cst.Module, original: cst.Module, width: int, trailing: bool) -> cst.Module:
     """``module`` with the value of each top-level ``NAME = value`` that differs from ``original``'s
-    text wrapped to ``width``; statements as the file wrote them are left alone."""
+    text wrapped to ``width``; statements as the file wrote them are left alone. A statement whose every
+    line fits is left as it is without more: the text of the others alone is compared and wrapped."""
     kept = {id(statement) for statement in original.body}  # the steps hand untouched statements on as they are
     present = {id(statement) for statement in module.body}
-    before = {original.code_for_node(s) for s in original.body if id(s) not in present}
+    before: set[str] | None = None
     body = list(module.body)
     for position, statement in enumerate(body):
         name = assigned_name(statement)
-        if name is None or id(statement) in kept or module.code_for_node(statement) in before:
+        if name is None or id(statement) in kept:
+            continue
+        code = module.code_for_node(statement)
+        if all(len(line) <= width for line in code.split("\n")):
+            continue
+        if before is None:
+            before = {original.code_for_node(s) for s in original.body if id(s) not in present}
+        if code in before:
             continue
         assert isinstance(statement, cst.SimpleStatementLine)
         assign = statement.body[0]

@@ -130,9 +130,12 @@ def run_steps(source: str, swap: Swap) -> tuple[str, list[str]]:
         if changed is not None:
             module = changed
             ran.append(name)
-    if module is not original:
-        module = wrap_changed(module, original, width_of(source), style.trailing_comma)
-    return (source if module is original else module.code), ran
+    if module is original:
+        return source, ran
+    text, width = module.code, width_of(source)
+    if any(len(line) > width for line in text.split("\n")):  # the file's longest line is no longer: a new one
+        text = wrap_changed(module, original, width, style.trailing_comma).code
+    return text, ran
 
 
 def _located(step: Step, module: cst.Module, original: cst.Module, swap: Swap, style: Style) -> cst.Module | None:

@@ -296,8 +296,11 @@ class _Layer:
 
     def _table(self, mine: dict[JsonPath, _T], theirs: dict[JsonPath, _T]) -> dict[JsonPath, _T]:
         """The base's entries except where the child replaced a value, then the child's that now apply."""
-        table = {path: item for path, item in mine.items() if not self._below_replaced(path)}
-        table.update({path: item for path, item in theirs.items() if self._taken(path)})
+        under, merged = self._replaced_under, self.merged  # most paths start under no replaced one
+        table = {p: item for p, item in mine.items() if not (p and p[0] in under and self._below_replaced(p))}
+        table.update(
+            {p: item for p, item in theirs.items() if p in merged or (p and p[0] in under and self._below_replaced(p))}
+        )
         return table
 
     def _below_replaced(self, path: JsonPath) -> bool:
@@ -305,9 +308,6 @@ class _Layer:
         if not under:
             return False
         return (path[0],) in under or any(path[:end] in under for end in range(2, len(path) + 1))
-
-    def _taken(self, path: JsonPath) -> bool:
-        return path in self.merged or self._below_replaced(path)
 
 
 def _child_keys(child: Located, path: JsonPath, over: dict[str, Any]) -> Iterator[str]:

@@ -5,6 +5,7 @@ Pure: ast and tokenize only; the config view and the codemods both call it."""
 from __future__ import annotations
 
 import ast
+import functools
 import io
 import itertools
 import re
@@ -28,9 +29,11 @@ TOO_DEEP = f"nested too deeply (more than {MAX_DEPTH} levels of brackets, calls 
 BOM_MESSAGE = "starts with a byte order mark (U+FEFF), which Python and mmengine refuse; save it as UTF-8 without one"
 
 
+@functools.lru_cache(maxsize=8)
 def check_syntax(source: str) -> ast.Module:
     """``source``'s tree from Python's parser, or a ``SourceError`` at the cause: invalid Python, a
-    byte order mark, or nesting deeper than ``MAX_DEPTH``."""
+    byte order mark, or nesting deeper than ``MAX_DEPTH``. Each text is parsed once a process: the config
+    view, the codemods' parse and their reading of the file's style share the tree, and only read it."""
     if source.startswith("\ufeff"):
         raise SourceError(BOM_MESSAGE, 1, 1)
     try:
