@@ -121,6 +121,37 @@ def test_module_level_names_count_as_their_values() -> None:
     assert "type='B'" in out
 
 
+def test_the_file_is_parsed_once_and_its_tree_only_read() -> None:
+    """The config view, the codemods' parse and their reading of the file's style share one tree of
+    each text: after a swap that reads ``dict(...)`` calls, names, signed and complex numbers, the
+    shared tree is still what Python's parser gives."""
+    import ast
+
+    from otxgen.facts.pysource import check_syntax
+
+    source = (
+        "norm_cfg = dict(type='BN', requires_grad=True)\nscale = (-1, +2.5, 1-2j)\n"
+        "model = dict(backbone=dict(type='A', norm_cfg=norm_cfg), neck=dict(type='FPN', in_channels=[1, 2]))\n"
+    )
+    tree = check_syntax(source)
+    run_steps(source, Swap({"type": "B", "norm_cfg": {"type": "BN", "requires_grad": True}}, [8, 16]))
+    assert check_syntax(source) is tree
+    assert ast.dump(tree) == ast.dump(ast.parse(source))
+    assert _literal.quote_and_names(source)[1] == {
+        "norm_cfg": {"type": "BN", "requires_grad": True},
+        "scale": (-1, 2.5, 1 - 2j),
+        "model": {
+            "backbone": {"type": "A", "norm_cfg": {"type": "BN", "requires_grad": True}},
+            "neck": {"type": "FPN", "in_channels": [1, 2]},
+        },
+    }
+
+
+@pytest.mark.parametrize("text", ["~1", "not 1", "f(1)", "dict(a=1, **b)", "dict([('a', 1)])", "{[1]: 2}", "x + 1"])
+def test_what_is_not_a_literal_is_read_as_none_of_one(text: str) -> None:
+    assert _literal.maybe_literal(_literal.expression(text)) is _literal.NotLiteralError
+
+
 def test_a_backbone_as_a_braced_dict_is_rendered_in_full_over_several_lines() -> None:
     source = "model = dict(\n    type='X',\n    backbone={'type': 'A'})\n"
     out = replace_backbone(source, {"type": "B", "depth": 2, "name": 'it\'s "q"'})
