@@ -373,6 +373,14 @@ def lsp(ctx: click.Context, tcp: int | None) -> None:
     help="Load a local checkpoint (PATH, or the backbone's init_cfg checkpoint) as mmengine will and count the "
     "missing, unexpected and mismatched keys; exit 1 when a backbone parameter would stay uninitialised.",
 )
+@click.option(
+    "--backbone-dtype",
+    type=click.Choice(["float32", "bfloat16"]),
+    default="float32",
+    show_default=True,
+    help="bfloat16: build and run the backbone in it, and the rest of the model in float32, for a backbone "
+    "whose float32 weights do not fit in memory (a 7B ViT on a CPU machine takes 28 GiB in float32, 14 in bfloat16).",
+)
 @click.pass_context
 def smoke(
     ctx: click.Context,
@@ -383,6 +391,7 @@ def smoke(
     output_format: str,
     export: str | None,
     weights_check: str | None,
+    backbone_dtype: str,
 ) -> None:
     """Build the whole model and check that the backbone's feature maps fit the neck.
 
@@ -393,7 +402,7 @@ def smoke(
     """
     from otxgen.app import smoke as app
 
-    options = SmokeOptions(model, device, input_size, train_step, output_format, export, weights_check)
+    options = SmokeOptions(model, device, input_size, train_step, output_format, export, weights_check, backbone_dtype)
     _run(ctx, lambda: app.smoke(options, _say))
 
 

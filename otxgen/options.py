@@ -69,6 +69,7 @@ class SmokeOptions:
     output_format: str = "table"
     export: str | None = None  # openvino | onnx
     weights_check: str | None = None  # "" checks the backbone's own init_cfg checkpoint; else a file
+    backbone_dtype: str = "float32"  # bfloat16: the backbone built and run in it, the rest in float32
 
 
 @dataclass(frozen=True)

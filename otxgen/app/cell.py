@@ -11,6 +11,7 @@ size ``otxgen smoke`` would choose, so that a small input never makes a failure.
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import tempfile
@@ -38,6 +39,7 @@ def run_cell(cell: Cell, phase: Phase, worker: str = "", device: str = "cpu") ->
     start = time.monotonic()
     steps: dict[str, StepResult] = {}
     size: int | None = None
+    dtype = ""
     try:
         with tempfile.TemporaryDirectory(prefix="otxgen-cell-") as folder:
             workspace = Path(folder) / "workspace"
@@ -46,7 +48,7 @@ def run_cell(cell: Cell, phase: Phase, worker: str = "", device: str = "cpu") ->
             if steps["static"].state == "ok" and len(cell.checks) > 1:
                 phase("build", steps)
                 _inject_fault(cell)
-                size, smoke_steps = smoke_checks(cell, workspace / "model.py", device)
+                size, smoke_steps, dtype = smoke_checks(cell, workspace / "model.py", device)
                 steps.update(smoke_steps)
     except MemoryError:
         reason = "MemoryError: the cell ran out of its memory limit"
@@ -54,7 +56,7 @@ def run_cell(cell: Cell, phase: Phase, worker: str = "", device: str = "cpu") ->
     outcome: Outcome | None = None
     if any(_MEMORY.search(step.reason) for step in steps.values()):
         outcome = "out-of-memory"
-    return record_of(cell, steps, outcome, size, time.monotonic() - start, worker)
+    return record_of(cell, steps, outcome, size, time.monotonic() - start, worker, dtype)
 
 
 def static_check(cell: Cell, workspace: Path) -> StepResult:
@@ -83,13 +85,19 @@ def static_check(cell: Cell, workspace: Path) -> StepResult:
     return StepResult("ok", _seconds(start))
 
 
-def smoke_checks(cell: Cell, model: Path, device: str = "cpu") -> tuple[int | None, dict[str, StepResult]]:
-    """The smoke-build's steps on ``device`` as check results, and the input side they ran at."""
+def smoke_checks(cell: Cell, model: Path, device: str = "cpu") -> tuple[int | None, dict[str, StepResult], str]:
+    """The smoke-build's steps on ``device`` as check results, the input side they ran at, and the dtype
+    the backbone was built in where not float32: a backbone whose float32 weights do not fit in the cell's
+    memory is built again in bfloat16, the rest of the model in float32 (``otxgen smoke --backbone-dtype``)."""
     size = input_size_for(cell)
     steps = _smoke(cell, model, size, device)
+    dtype = ""
+    if _out_of_memory(steps):
+        gc.collect()  # the float32 attempt's tensors
+        dtype, steps = "bfloat16", _smoke(cell, model, size, device, "bfloat16")
     if size is not None and _size_may_matter(steps):
-        size, steps = None, _smoke(cell, model, None, device)
-    return size, steps
+        size, steps = None, _smoke(cell, model, None, device, dtype or "float32")
+    return size, steps, dtype
 
 
 def input_size_for(cell: Cell) -> int | None:
@@ -104,19 +112,24 @@ def input_size_for(cell: Cell) -> int | None:
     return int(fixed[0]) if fixed else SMALL_INPUT
 
 
+def _out_of_memory(steps: dict[str, StepResult]) -> bool:
+    build = steps.get("build")
+    return build is not None and build.state == "failed" and _MEMORY.search(build.reason) is not None
+
+
 def _size_may_matter(steps: dict[str, StepResult]) -> bool:
     failed = [name for name, step in steps.items() if step.state == "failed"]
     return bool(failed) and failed[0] in ("build", "forward")
 
 
-def _smoke(cell: Cell, model: Path, size: int | None, device: str) -> dict[str, StepResult]:
+def _smoke(cell: Cell, model: Path, size: int | None, device: str, dtype: str = "float32") -> dict[str, StepResult]:
     from otxgen.smoke.run import run_smoke
 
     train = "train" in cell.checks
     export = "openvino" if "export" in cell.checks else None
     start = time.perf_counter()
     try:
-        result = run_smoke(model, device, size, train, _quiet, export)
+        result = run_smoke(model, device, size, train, _quiet, export, backbone_dtype=dtype)
     except MemoryError:
         raise
     except Exception as error:  # noqa: BLE001 - a model that cannot be loaded or built is the cell's result

@@ -29,7 +29,14 @@ def smoke(options: SmokeOptions, say: Say) -> Outcome:
 
         require_runtime(options.export)  # before the (slow) build: a missing extra is a usage error
     result = run_smoke(
-        path, options.device, options.input_size, options.train_step, say, options.export, options.weights_check
+        path,
+        options.device,
+        options.input_size,
+        options.train_step,
+        say,
+        options.export,
+        options.weights_check,
+        options.backbone_dtype,
     )
     render = render_json if options.output_format == "json" else render_table
     return Outcome(render(result), 0 if result.ok else 1)

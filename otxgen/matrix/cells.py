@@ -118,6 +118,7 @@ class Record:
     node: str = ""  # the Ray node that ran it (address/node id); empty for the local executor
     device: str = ""  # the torch device its models ran on (cpu, cuda)
     gpus: str = ""  # the GPUs its worker was given (CUDA_VISIBLE_DEVICES), by the local pool or by Ray
+    backbone_dtype: str = ""  # "bfloat16" where the backbone's float32 weights did not fit the memory limit
 
     @property
     def library(self) -> str:
@@ -158,6 +159,7 @@ def record_of(
     input_size: int | None = None,
     seconds: float = 0.0,
     worker: str = "",
+    backbone_dtype: str = "",
 ) -> Record:
     """The record of ``cell`` from its steps: the outcome (``ok`` when every asked check passed), the
     furthest check passed and the first failure's reason."""
@@ -187,6 +189,7 @@ def record_of(
         seconds=round(seconds, 3),
         default_arch=cell.default_arch,
         worker=worker,
+        backbone_dtype=backbone_dtype,
     )
 
 

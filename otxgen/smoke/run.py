@@ -32,12 +32,19 @@ def run_smoke(
     say: Say,
     export: str | None = None,
     weights_check: str | None = None,
+    backbone_dtype: str = "float32",
 ) -> SmokeResult:
     """The smoke-build of the config at ``path``; mismatches are in the result, not raised. ``export``
-    (``openvino`` or ``onnx``) converts the model's tensor-mode graph and compares it with PyTorch."""
+    (``openvino`` or ``onnx``) converts the model's tensor-mode graph and compares it with PyTorch.
+    ``backbone_dtype`` (``runtime.BACKBONE_DTYPES``): bfloat16 builds and runs the backbone in it, the rest
+    of the model in float32, for a backbone whose float32 weights do not fit in memory."""
     device = runtime.resolve_device(device)
     if train and device == "meta":
         raise UsageError("--train-step needs a real device; --device meta computes shapes only")
+    if export and backbone_dtype != "float32":
+        raise UsageError(
+            f"--export compares a float32 graph with PyTorch: it excludes --backbone-dtype {backbone_dtype}"
+        )
     config = runtime.load_config(path)
     scope = runtime.scope_of(config)
     model_cfg: dict[str, Any] = config.model.to_dict()
@@ -47,8 +54,10 @@ def run_smoke(
     say(f"[*] Building {model_cfg.get('type')} ({scope}, {task}) from {path}")
     seconds: dict[str, float] = {}
     torch.manual_seed(0)
-    model = _timed(seconds, "build", lambda: runtime.build_model(config, scope))
+    model = _timed(seconds, "build", lambda: runtime.build_model(config, scope, backbone_dtype))
     init_note = runtime.initialise(model, model_cfg)
+    if backbone_dtype != "float32":
+        init_note = "; ".join(filter(None, (f"the backbone was built and run in {backbone_dtype}", init_note)))
     weights = _weights(model.backbone, backbone_cfg, weights_check, seconds) if weights_check is not None else None
     if device not in ("cpu", "meta"):
         model.to(device)

@@ -177,23 +177,65 @@ def resolve_device(requested: str) -> str:
     return requested
 
 
-def build_model(config: Config, scope: str) -> nn.Module:
+# The dtypes a smoke-build may build the backbone in: bfloat16 for one whose float32 weights do not fit in
+# memory (a 7B ViT on a CPU machine), as mixed precision would train it.
+BACKBONE_DTYPES = ("float32", "bfloat16")
+
+
+def build_model(config: Config, scope: str, backbone_dtype: str = "float32") -> nn.Module:
     """Build the whole model on the CPU with ``scope`` as the default registry scope, with the config's
     top-level ``data_preprocessor`` where the model sets none, as mmengine's Runner merges it (mmpretrain's
-    batch augments take ``num_classes`` from there)."""
+    batch augments take ``num_classes`` from there). A ``backbone_dtype`` other than float32: the model is
+    built in it (no float32 copy of its weights is ever made), then all but the backbone go back to float32,
+    the backbone's inputs cast to its dtype and its outputs back (``_backbone_in``)."""
     model_cfg = config.model
     preprocessor = config.get("data_preprocessor")
     if isinstance(model_cfg, Mapping) and isinstance(preprocessor, Mapping) and "data_preprocessor" not in model_cfg:
         model_cfg = {**model_cfg, "data_preprocessor": copy.deepcopy(preprocessor)}
+    dtype = getattr(torch, backbone_dtype)
     try:
-        with quiet_mmengine():
+        with quiet_mmengine(), _default_dtype(dtype):
             init_default_scope(scope)
             model = MODELS.build(model_cfg)
     except Exception as error:  # a constructor may raise anything for a bad config
         raise InputError(f"cannot build the model: {type(error).__name__}: {error}", config.filename) from error
     if not isinstance(getattr(model, "backbone", None), nn.Module):
         raise InputError(f"the model {type(model).__name__} has no backbone module", config.filename)
+    if dtype is not torch.float32:
+        _backbone_in(model, dtype)
     return model
+
+
+@contextmanager
+def _default_dtype(dtype: torch.dtype) -> Iterator[None]:
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)
+
+
+def _backbone_in(model: nn.Module, dtype: torch.dtype) -> None:
+    """``model``'s backbone alone in ``dtype``: the other parts (neck, heads, preprocessor) in float32, as
+    their ops (mmcv's RoIAlign) take it, the floating tensors the backbone is given cast to ``dtype`` and
+    those it returns (in any nesting of tuples, lists and dicts) to float32."""
+    for name, child in model.named_children():
+        if name != "backbone":
+            child.float()
+    model.backbone.register_forward_pre_hook(lambda _, args, kwargs: (_cast(args, dtype), kwargs), with_kwargs=True)
+    model.backbone.register_forward_hook(lambda _, args, outputs: _cast(outputs, torch.float32))
+
+
+def _cast(value: Any, dtype: torch.dtype) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.to(dtype) if value.is_floating_point() else value
+    if isinstance(value, (list, tuple)):
+        items = [_cast(item, dtype) for item in value]
+        return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)  # a named tuple too
+    if isinstance(value, dict):
+        return {key: _cast(item, dtype) for key, item in value.items()}
+    return value
 
 
 def initialise(model: nn.Module, model_cfg: Mapping[str, Any]) -> str:
