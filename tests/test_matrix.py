@@ -242,6 +242,25 @@ def test_a_hang_an_exhausted_memory_and_a_crash_are_recorded_while_the_rest_comp
     assert len(others) == 3 and all(r.outcome == "ok" and r.furthest == "forward" for r in others)
 
 
+@pytest.mark.parametrize(
+    ("limit", "outcome", "dtype"), [("1.5", "ok", ""), ("0.3", "ok", "bfloat16"), ("0.1", "out-of-memory", "bfloat16")]
+)
+def test_a_backbone_whose_float32_weights_exceed_the_memory_limit_is_built_in_bfloat16(
+    tmp_path: Path, limit: str, outcome: str, dtype: str
+) -> None:
+    """ViT-B's weights take 344 MB in float32 and 172 MB in bfloat16: under a cell limit of 0.3 GiB the
+    float32 build runs out of memory and the cell builds the backbone again in bfloat16 (the rest of the
+    model in float32) and runs it; with room it stays float32; with room for neither it is out of memory
+    in bfloat16 too."""
+    args = ["matrix", "--backbone", "timm.vit_base_patch16_224", "--template", "classification-efficientnet-b0"]
+    args += ["--checks", "static,build,forward", "--memory-limit", limit, "--jobs", "1", "--out", str(tmp_path)]
+    code, _, stderr = _matrix(*args)
+    assert code == 0, stderr
+    (record,) = RecordStore(tmp_path).load().values()
+    assert (record.outcome, record.backbone_dtype) == (outcome, dtype), record
+    assert record.furthest == ("forward" if outcome == "ok" else "static")
+
+
 def test_a_killed_run_resumes_with_the_missing_cells_only(tmp_path: Path) -> None:
     backbones = ("torchvision.resnet18", "mmdet.ResNet", "pytorchcv.resnet10", "mmpretrain.MobileNetV2")
     command = [sys.executable, "-m", "otxgen.cli", *_args(tmp_path, "--jobs", "1", backbones=backbones)]

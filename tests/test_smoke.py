@@ -102,6 +102,36 @@ def test_every_template_trains_one_step(template: dict[str, Any], model: str) ->
     assert 0 < train["backbone_tensors_with_gradient"] <= train["backbone_trainable_tensors"]
 
 
+@pytest.mark.parametrize("template", DEFAULTS, ids=DEFAULT_IDS)
+def test_a_bfloat16_backbone_runs_and_trains_in_a_float32_model(template: dict[str, Any]) -> None:
+    """``--backbone-dtype bfloat16`` (for a backbone whose float32 weights do not fit in memory): the backbone
+    is built in bfloat16 and the rest of the model in float32 (mmcv's RoIAlign takes no bfloat16), and
+    the whole model runs and trains a step, the report saying so."""
+    import torch
+
+    from otxgen.smoke import runtime
+
+    path = template["dir"] / "model.py"
+    size = str(FAST_SIZE[template["task"]])
+    code, out, err = _smoke(
+        str(path), "--backbone-dtype", "bfloat16", "--train-step", "--input-size", size, "--format", "json"
+    )
+    assert code == 0, out + err
+    report = json.loads(out)
+    assert report["ok"] and report["forward"]["state"] == "ok" and report["train_step"]["state"] == "ok"
+    assert "the backbone was built and run in bfloat16" in report["notes"]
+    config = runtime.load_config(path)
+    model = runtime.build_model(config, runtime.scope_of(config), "bfloat16")
+    assert {p.dtype for p in model.backbone.parameters()} == {torch.bfloat16}
+    assert {p.dtype for name, p in model.named_parameters() if not name.startswith("backbone.")} == {torch.float32}
+
+
+def test_a_bfloat16_backbone_is_not_exported() -> None:
+    model = str(DEFAULTS[0]["dir"] / "model.py")
+    code, _, err = _smoke(model, "--backbone-dtype", "bfloat16", "--export", "openvino")
+    assert code == 2 and "it excludes --backbone-dtype bfloat16" in err
+
+
 def test_wrong_neck_in_channels_fails_naming_level_and_numbers() -> None:
     code, out, _ = _smoke(str(FIXTURES / "neck_in_channels_wrong.py"), "--input-size", "128")
     assert code == 1
