@@ -259,6 +259,8 @@ def test_a_backbone_whose_float32_weights_exceed_the_memory_limit_is_built_in_bf
     (record,) = RecordStore(tmp_path).load().values()
     assert (record.outcome, record.backbone_dtype) == (outcome, dtype), record
     assert record.furthest == ("forward" if outcome == "ok" else "static")
+    said = "1 backbones passed with the backbone in bfloat16" in (tmp_path / "summary.md").read_text()
+    assert said == (outcome == "ok" and dtype == "bfloat16")
 
 
 def test_a_killed_run_resumes_with_the_missing_cells_only(tmp_path: Path) -> None:

@@ -71,6 +71,10 @@ def summary_markdown(matrix: Matrix) -> str:
     lines += ["|" + "---|" * (len(CHECKS) + 8)]
     for column in matrix.columns:
         lines.append(_summary_row(matrix, column))
+    halved = sorted({r.arch for r in matrix.records.values() if r.backbone_dtype and r.outcome == "ok"})
+    if halved:
+        lines += ["", f"{len(halved)} backbones passed with the backbone in bfloat16 (float32 did not fit the"]
+        lines[-1] += f" cell's memory limit): {', '.join(halved)}."
     for column in matrix.columns:
         lines += ["", f"## {column.id}", "", *_common_reasons(matrix, column)]
     return "\n".join(lines) + "\n"
@@ -203,6 +207,7 @@ def _html_cell(record: Record | None, column: Column) -> str:
     state = "needs-input" if record.outcome == "needs-input" else record.furthest or "none"
     mark = MARKS.get(record.outcome, "✓" if record.outcome == "ok" else "✗")
     tip = f"{record.arch} in {column.id}: {record.outcome}, furthest check passed: {record.furthest or 'none'}"
+    tip += f", the backbone in {record.backbone_dtype}" if record.backbone_dtype else ""
     tip += f" ({', '.join(record.checks)} asked)" + (
         f"\n{record.failed_check}: {record.reason}" if record.reason else ""
     )
