@@ -126,7 +126,7 @@ def set_in_channels_in_module(
     try:
         override = consumer_overrides(model, levels, index)
     except ConsumerError as exc:
-        raise _config.error_at(module, _config.resolve(module, (*host_path, exc.path[0])), exc.message) from exc
+        raise _config.error_at(module, _config.resolve(module, (*host_path, str(exc.path[0]))), exc.message) from exc
     if not override:
         return module
     nested: dict[str, object] = override

@@ -272,3 +272,19 @@ def test_a_seg_head_with_listed_channels_and_no_in_index_reads_every_level() -> 
     model = {"decode_head": {"type": "Mask2FormerHead", "in_channels": [96, 192, 384, 768]}}
     report = check_levels(_maps(256, (96, 4), (192, 8), (384, 16), (768, 32)), 256, expectation(model, "segmentation"))
     assert report.ok, report.problems
+
+
+def test_a_window_pooling_head_needs_its_window_at_the_stride_of_the_last_level_it_reads() -> None:
+    """LR-ASPP average-pools a 49-cell window over the last level it reads: at stride 8 the images must be
+    at least 392 px, at 16 784; a smoke-build without a crop feeds it at least 392 rounded up to 32."""
+    from otxgen.facts.consumers import POOLING_WINDOWS, pooling_windows
+    from otxgen.smoke.runtime import default_input_size
+
+    head = {"type": "mmseg.LRASPPHead", "in_channels": (16, 24, 960), "in_index": (0, 1, 2)}
+    (window,) = pooling_windows({"decode_head": head}, [2, 4, 8])
+    assert (window.path, window.cells, window.stride, window.least_side) == (("decode_head",), 49, 8, 392)
+    assert pooling_windows({"decode_head": head}, [4, 8, 16])[0].least_side == 784
+    assert pooling_windows({"decode_head": head | {"type": "FCNHead"}}, [4, 8, 16]) == []
+    assert pooling_windows({"decode_head": head}, [4, 8]) == []  # a level it reads that is not there: not said
+    side = default_input_size("segmentation", {"model": {"decode_head": head}})
+    assert side == 416 and side >= POOLING_WINDOWS["LRASPPHead"] * 8

@@ -30,7 +30,8 @@ def keeping_strides(
     old stride, as many are taken at that stride or coarser (a dilated ResNet's 4, 8, 8, 8 becomes 4, 8,
     16, 32), said in ``notes`` with the coarser deepest maps. The stages come from the
     table; the chosen outputs from the table where it applies, else probed (ConvNeXt with its
-    feature-map arguments). The choice is said in ``facts``."""
+    feature-map arguments). The choice is said in ``facts``. A head that pools a fixed window over its
+    last level (LR-ASPP) must get it no coarser than the old backbone gave it (``ConsumerError``)."""
     from otxgen.facts.consumers import fed_strides
     from otxgen.schema.table import ChannelTable
 
@@ -46,7 +47,28 @@ def keeping_strides(
         chosen = _choosing(backbone, schema, outputs, wanted or [], exact, facts, readers)
     if probed is not None and "out_indices" not in backbone:
         _say_a_coarser_output(old.get("type"), probed, [o.stride for o in chosen[1].outputs], notes)
+    _hold_windows(host, old_strides or probed or _probed(old, library, catalog), chosen[1])
     return chosen
+
+
+def _hold_windows(host: dict[str, Any], old: list[int] | None, outputs: ShapeResult) -> None:
+    """``ConsumerError`` where a head pools its fixed window over a level that the new backbone gives at
+    a coarser stride than the old one did: the images the config feeds were sized for the old stride
+    (a crop of 512 x 1024 fills LR-ASPP's window of 49 at stride 8, not at 16), and fill fewer cells now."""
+    from otxgen.facts.consumers import ConsumerError, pooling_windows
+
+    before = {window.path: window for window in pooling_windows(host, old or [])}
+    for window in pooling_windows(host, [o.stride for o in outputs.outputs]):
+        was = before.get(window.path)
+        if was is None or window.stride <= was.stride:
+            continue
+        raise ConsumerError(
+            window.path,
+            f"{window.head} average-pools a {window.cells}-cell window over the last level it reads, which the new"
+            f" backbone gives at stride {window.stride}: images of at least {window.least_side} px, where the config"
+            f" was built for stride {was.stride} ({was.least_side} px); choose out_indices (or a backbone, or its"
+            f" dilation arguments) whose last level read comes at stride {was.stride} or finer",
+        )
 
 
 def _choosing(

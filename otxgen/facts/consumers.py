@@ -87,6 +87,10 @@ STRIDE_KEEPING_SINGLE_NECKS = frozenset({"DilatedEncoder"})
 # a swap keeps their count. Other heads of several inputs (UPerHead, SegformerHead, a resize_concat
 # FCN) build one layer per input they get.
 FIXED_INPUT_HEADS = frozenset({"ANNHead", "DPTHead", "SETRMLAHead", "FPNHead", "LRASPPHead"})
+# Heads that average-pool a window of a fixed number of cells over the last level they read (LR-ASPP's
+# ``nn.AvgPool2d(49, stride=(16, 20))``): that level's map must be at least as wide, so the images at least
+# the window times its stride (392 px at stride 8, 784 at 16).
+POOLING_WINDOWS = {"LRASPPHead": 49}
 # Decode heads that read the backbone through a head they hold (KNet's kernel generator).
 NESTED_READERS = {"IterativeDecodeHead": "kernel_generate_head"}
 # Necks whose in_channels run from the deepest feature map to the shallowest.
@@ -136,7 +140,7 @@ _MISSING = object()
 class ConsumerError(Exception):
     """A consumer otxgen cannot update without guessing; ``path`` is its place under ``model``."""
 
-    def __init__(self, path: tuple[str, ...], message: str) -> None:
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
         super().__init__(message)
         self.path, self.message = path, message
 
@@ -302,6 +306,35 @@ def backbone_readers(model: Mapping[str, Any]) -> list[Reader]:
                 single = not isinstance(head.get("in_channels"), (list, tuple))
                 readers += [Reader(path, head, None, single, each=single)] if "in_channels" in head else []
     return readers
+
+
+@dataclass(frozen=True)
+class Window:
+    """A head at ``path`` that pools ``cells`` cells over the level it reads last, at ``stride``."""
+
+    path: Path
+    head: str
+    cells: int
+    stride: int
+
+    @property
+    def least_side(self) -> int:
+        """The least image side the window fits in."""
+        return self.cells * self.stride
+
+
+def pooling_windows(model: Mapping[str, Any], strides: Sequence[int | None]) -> list[Window]:
+    """Each head of ``model`` that pools a fixed window (``POOLING_WINDOWS``) over the last level it reads
+    of a backbone whose levels come at ``strides``; those whose level or stride is unknown are left out."""
+    found = []
+    for reader in backbone_readers(model):
+        cells = POOLING_WINDOWS.get(known_as(reader.config, POOLING_WINDOWS))
+        indices = reader.indices(len(strides)) if cells is not None else []
+        last = indices[-1] if indices and -len(strides) <= indices[-1] < len(strides) else None
+        stride = strides[last] if last is not None else None
+        if cells is not None and isinstance(stride, int):
+            found.append(Window(reader.path, type_name(reader.config), cells, stride))
+    return found
 
 
 @dataclass(frozen=True)

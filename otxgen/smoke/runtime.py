@@ -23,6 +23,7 @@ from torch import nn
 
 from otxgen.errors import InputError, UsageError
 from otxgen.facts.checkpoints import wants_weights
+from otxgen.facts.consumers import POOLING_WINDOWS
 
 SCOPES = ("mmdet", "mmseg", "mmpretrain")
 _SCOPE_OF_MODEL = {"EncoderDecoder": "mmseg", "CascadeEncoderDecoder": "mmseg", "ImageClassifier": "mmpretrain"}
@@ -47,8 +48,9 @@ _TRANSFORMER_MARKS = (
     "ConvMixer",
     "MViT",
 )
-# Heads with a fixed-size window: LR-ASPP pools 49x49 at stride 8, so it needs at least 392 pixels.
-_HEAD_MIN_SIZE = {"LRASPPHead": 512}
+# The stride a window-pooling head's last level comes at in its library's configs (LR-ASPP's dilated
+# MobileNetV3: 8); a smoke-build without a crop feeds at least the window that many times over.
+_WINDOW_STRIDE = 8
 
 
 def load_config(path: Path) -> Config:
@@ -144,7 +146,8 @@ def default_input_size(task: str, config: Mapping[str, Any]) -> int:
 
     model = config.get("model") or {}
     heads = [_type_name(model.get(key)) for key in ("decode_head", "auxiliary_head", "head", "bbox_head")]
-    minimum = max((_HEAD_MIN_SIZE.get(name, 0) for name in heads), default=0)
+    minimum = max((POOLING_WINDOWS.get(name, 0) * _WINDOW_STRIDE for name in heads), default=0)
+    minimum = -(-minimum // 32) * 32  # the multiple of 32 a segmentor pads to
     fed = input_sides(config)[:1] if task in ("classification", "segmentation") else []
     side = max(fed[0] if fed else _backbone_size(task, model.get("backbone") or {}), minimum)
     divisor = pad_divisor(config) if not fed else None
