@@ -409,7 +409,7 @@ def test_a_model_that_does_not_build_in_the_smoke_build_is_not_left_written(
     import otxgen.smoke.runtime
     from otxgen.errors import InputError
 
-    def refuse(config: object, scope: str) -> object:
+    def refuse(config: object, scope: str, backbone_dtype: str = "float32") -> object:
         raise InputError("cannot build the model: RuntimeError: as a constructor would")
 
     folder = workspace_for("detection", tmp_path, monkeypatch)
@@ -418,6 +418,25 @@ def test_a_model_that_does_not_build_in_the_smoke_build_is_not_left_written(
     result = invoke("build", "--backbone", "torchvision.resnet18", "--weights", "none")
     assert result.exit_code == 2, result.output
     assert "cannot build the model" in result.stderr and "back as they were" in result.stderr
+    assert {path.name: path.read_text() for path in folder.iterdir() if path.is_file()} == before
+
+
+def test_a_smoke_build_that_itself_fails_leaves_the_files_as_they_were(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error otxgen did not foresee inside the smoke-build (a TypeError stands in for one) is an
+    internal error (exit 3), and the files it could not check are back as they were."""
+    import otxgen.smoke.runtime
+
+    def broken(config: object, scope: str, backbone_dtype: str = "float32") -> object:
+        raise TypeError("as an unforeseen error would")
+
+    folder = workspace_for("detection", tmp_path, monkeypatch)
+    before = {path.name: path.read_text() for path in folder.iterdir() if path.is_file()}
+    monkeypatch.setattr(otxgen.smoke.runtime, "build_model", broken)
+    result = invoke("build", "--backbone", "torchvision.resnet18", "--weights", "none")
+    assert result.exit_code == 3 and "internal error: TypeError" in result.stderr, result.output
+    assert "back as they were" in result.stderr
     assert {path.name: path.read_text() for path in folder.iterdir() if path.is_file()} == before
 
 
@@ -508,9 +527,9 @@ def test_a_stage_is_asked_for_twice_only_where_the_backbone_gives_it_twice(
     """LR-ASPP was built for a dilated MobileNetV3's strides 2, 4 and 8. mmpretrain's MobileNetV3 has
     them in three stages. A ResNet's first stage is at stride 4, so 2, 4, 8 becomes 4, 4, 8 from
     out_indices=(0, 0, 1): timm's ResNet gives stage 0 twice and runs; mmdet's ResNet gives it once,
-    two outputs for a head that reads three, so it gets three stages at those strides or coarser, 4, 8,
-    16, where LR-ASPP's fixed pooling window, made for a stride-8 map, does not fit: the smoke-build
-    refuses it and the file is back as it was."""
+    two outputs for a head that reads three, so it would get three stages at those strides or coarser, 4,
+    8, 16, where LR-ASPP's fixed pooling window, made for a stride-8 map, does not fit: it is refused
+    before anything is written, naming the way forward, a dilated ResNet (4, 8, 8), which builds and runs."""
     monkeypatch.chdir(tmp_path)
     assert invoke("build", "--task", "segmentation", "--template", "segmentation-lraspp-mobilenetv3").exit_code == 0
     folder = tmp_path / "otx-workspace-SEGMENTATION"
@@ -526,14 +545,19 @@ def test_a_stage_is_asked_for_twice_only_where_the_backbone_gives_it_twice(
     assert "out_indices=(0, 0, 1): strides 4, 4, 8 for the 2, 4, 8 its heads were built for" in result.stderr
 
     (folder / "model.py").write_text(original)
-    written = invoke("build", "--backbone", "mmdet.ResNet", "--weights", "none", "--no-smoke")
-    assert written.exit_code == 0, written.output
-    assert "out_indices=(0, 1, 2): strides 4, 8, 16 for the 2, 4, 8 its heads were built for" in written.stderr
-    assert "in_channels=(64, 128, 256)," in (folder / "model.py").read_text()
-    (folder / "model.py").write_text(original)
-    refused = invoke("build", "--backbone", "mmdet.ResNet", "--weights", "none")
-    assert refused.exit_code == 1 and "Output size is too small" in refused.output, refused.output
+    refused = invoke("build", "--backbone", "mmdet.ResNet", "--weights", "none", "--no-smoke")
+    assert refused.exit_code == 2, refused.output
+    window = "LRASPPHead average-pools a 49-cell window over the last level it reads, which the new backbone gives"
+    assert (
+        f"{window} at stride 16: images of at least 784 px, where the config was built for stride 8" in refused.stderr
+    )
+    assert "(or a backbone, or its dilation arguments)" in refused.stderr
     assert (folder / "model.py").read_text() == original
+    dilated = ["--set", "strides=[1, 2, 1, 1]", "--set", "dilations=[1, 1, 2, 4]"]
+    written = invoke("build", "--backbone", "mmdet.ResNet", *dilated, "--weights", "none")
+    assert written.exit_code == 0, written.output
+    assert "out_indices=(0, 1, 2): strides 4, 8, 8 for the 2, 4, 8 its heads were built for" in written.stderr
+    assert "in_channels=(64, 128, 256)," in (folder / "model.py").read_text()
     # the user's own repeats are probed too: mmpretrain's ConvNeXt gives stage 0 once
     args = ["--set", "arch=atto", "--set", "out_indices=[0, 0, 1]", "--weights", "none", "--no-smoke"]
     repeated = invoke("build", "--backbone", "mmpretrain.ConvNeXt", *args)

@@ -25,7 +25,7 @@ from otxgen.app.backbone_yaml import (
 )
 from otxgen.app.diff import Write, root_of, unified
 from otxgen.app.rewrite import rewrite_config
-from otxgen.errors import ArgumentError, FindingsError, InputError, OtxgenError, UsageError
+from otxgen.errors import ArgumentError, FindingsError, InputError, MissingExtraError, OtxgenError, UsageError
 from otxgen.options import BuildBackboneOptions, BuildTaskOptions, SmokeOptions
 
 
@@ -89,7 +89,9 @@ def _build_backbone(options: BuildBackboneOptions, targets: Targets, say: Say) -
         return outcome
     try:
         smoked = _smoke(targets, options.export, say)
-    except InputError:  # the config as written does not load or build (the error says why, after this)
+    except MissingExtraError:  # no smoke-build here: the files stay as validate checked them
+        raise
+    except Exception:  # the config as written does not load or build, or the check itself failed (said after this)
         _undo([write for write in writes if write.changed], say)
         raise
     if smoked.exit_code == FindingsError.exit_code:  # the model as written does not fit or run
