@@ -17,6 +17,9 @@ from otxgen.facts.libraries import DISTRIBUTIONS, split_type
 
 FORMAT = 5  # 3: a fixed-size model is probed at its own size (or the img_size given); 4: the container;
 # 5: a container holding tuples or lists is "nested"
+# The forward of otxgen's own wrappers, by library: a change to one invalidates its probes alone (2: the
+# torchvision and pytorchcv wrapper gives a map per out_indices entry, a stage asked twice twice).
+WRAPPERS = {"torchvision": 2, "pytorchcv": 2}
 
 
 def cache_dir() -> Path:
@@ -45,6 +48,7 @@ def key(backbone_cfg: dict[str, Any], tier: str, input_size: int | None) -> str:
         "tier": tier,
         "input_size": input_size,
         "library_version": installed_version(library),
+        **({"wrapper": WRAPPERS[library]} if library in WRAPPERS else {}),
         **{name: installed_version(name) for name in ("torch", "otxgen")},
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=repr).encode()).hexdigest()[:32]

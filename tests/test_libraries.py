@@ -173,3 +173,15 @@ def test_the_wrappers_count_negative_out_indices_from_the_end_as_mm_backbones_do
     last = probe_outputs({"type": backbone, "out_indices": [-1]}, tier="meta", use_cache=False)
     every = probe_outputs({"type": backbone, "out_indices": [0, 1, 2, 3]}, tier="meta", use_cache=False)
     assert [(o.channels, o.stride) for o in last.outputs] == [(o.channels, o.stride) for o in every.outputs[-1:]]
+
+
+@pytest.mark.parametrize("backbone", ["torchvision.resnet18", "pytorchcv.resnet10", "timm.resnet18"])
+def test_the_wrappers_give_one_map_per_out_indices_entry_in_their_order(backbone: str) -> None:
+    """otxgen's wrappers give what their ``out_strides`` say: a map per entry, in the entries' order, a
+    stage asked for twice twice (LR-ASPP's strides 4, 4, 8 from a ResNet, ``out_indices=(0, 0, 1)``)."""
+    library, _ = split_type(backbone)
+    model = get_adapter(library).build(backbone.partition(".")[2], out_indices=(2, 0, 0, 1))
+    model.eval()
+    with torch.no_grad():
+        maps = model(torch.zeros(1, 3, 64, 64))
+    assert [64 // m.shape[-1] for m in maps] == [16, 4, 4, 8] == list(model.out_strides)

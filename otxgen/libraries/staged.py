@@ -152,7 +152,7 @@ class FrozenTrainMode:
 
 
 class StagedBackbone(FrozenTrainMode, BaseModule):
-    """A classifier's feature path returning a tuple of 4-D maps, one per ``out_indices`` stage."""
+    """A classifier's feature path returning a tuple of 4-D maps, one per ``out_indices`` entry."""
 
     def __init__(
         self,
@@ -183,13 +183,15 @@ class StagedBackbone(FrozenTrainMode, BaseModule):
         return tuple(self.plan.strides[i] for i in self.out_indices)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """One map per ``out_indices`` entry, in their order, as ``out_strides`` says and timm's wrapper
+        gives them: a stage asked for twice is given twice (LR-ASPP's strides 4, 4, 8 from a ResNet)."""
         wanted = {self.plan.ends[i] for i in self.out_indices}
-        outs = []
+        maps = {}
         for index, layer in enumerate(self.layers):
             x = layer(x)
             if index in wanted:
-                outs.append(x)
-        return tuple(outs)
+                maps[index] = x
+        return tuple(maps[self.plan.ends[i]] for i in self.out_indices)
 
     def _freeze_stages(self) -> None:
         for layer in self.layers[: self.plan.frozen_layers(self.frozen_stages)]:
