@@ -130,6 +130,33 @@ def test_one_tensor_into_a_head_that_indexes_levels_is_refused(tmp_path: Path, m
     assert "the backbone returns one tensor, and FCNHead takes a tuple or a list" in result.stderr
 
 
+def test_one_tensor_into_a_pooling_neck_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """mmpretrain's GlobalAveragePooling pools one tensor and returns it bare; the head then takes
+    ``feats[-1]``, the batch's last image (a batch of 4 gave 1,000 scores; found by a hostile pass). The
+    smoke-build's batch of one hid it."""
+    import torch
+    from mmpretrain.models.heads import LinearClsHead
+    from mmpretrain.models.necks import GlobalAveragePooling
+
+    pooled = GlobalAveragePooling()(torch.rand(4, 8, 7, 7))
+    assert tuple(LinearClsHead(10, 8).pre_logits(pooled).shape) == (8,)  # one image's features, not four
+    workspace("classification", tmp_path, monkeypatch)
+    result = invoke("build", "--backbone", "mmdet.SSDVGG", "--set", "depth=11", "--weights", "none", "--no-smoke")
+    assert result.exit_code == 2, result.output
+    assert "the backbone returns one tensor, and GlobalAveragePooling takes a tuple;" in result.stderr
+    config = tmp_path / "tensor.py"
+    config.write_text(
+        "model = dict(\n"
+        "    type='ImageClassifier',\n"
+        "    backbone=dict(type='mmdet.SSDVGG', depth=11),\n"
+        "    neck=dict(type='GlobalAveragePooling'),\n"
+        "    head=dict(type='LinearClsHead', num_classes=10, in_channels=512),\n"
+        ")\n"
+    )
+    found = invoke("validate", str(config))
+    assert found.exit_code == 1 and "the backbone returns one tensor" in found.output, found.output
+
+
 @pytest.mark.parametrize("backbone", ["mmseg.PIDNet", "mmseg.DDRNet"])
 def test_a_backbone_whose_training_outputs_differ_is_refused_outside_its_own_head(
     backbone: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

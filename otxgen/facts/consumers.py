@@ -68,10 +68,11 @@ PRIOR_STRIDE_PATHS = (
 # Classification necks that pool a (N, C, H, W) map into (N, C), keeping C; they take no in_channels.
 POOLING_NECKS = frozenset({"GlobalAveragePooling", "GeneralizedMeanPooling", "GAP"})
 # The forms (``otxgen.shapes.CONTAINERS``) a backbone's first consumer takes its outputs in: mmpretrain's
-# pooling necks a tuple or one tensor (a list raises "neck inputs should be tuple or torch.tensor");
+# pooling necks a tuple (a list raises "neck inputs should be tuple or torch.tensor"; one tensor they pool
+# and return as one tensor, of which the classifier's head takes ``feats[-1]``: the batch's last image);
 # every other reader indexes levels (``inputs[i]``, ``len(inputs)``), so a tuple or a list: one tensor
 # would be indexed along its batch.
-POOLING_NECK_TAKES = ("tuple", "tensor")
+POOLING_NECK_TAKES = ("tuple",)
 LEVEL_READER_TAKES = ("tuple", "list")
 # A list of maps (mmdet's and mmseg's Swin, PVT, CGNet...) into a pooling neck: this neck goes in front
 # of it and returns a tuple, a 1x1 convolution per level into the last level's width, without norm or
