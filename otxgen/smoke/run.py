@@ -43,7 +43,12 @@ def run_smoke(
         raise UsageError("--train-step needs a real device; --device meta computes shapes only")
     if export and backbone_dtype != "float32":
         raise UsageError(
-            f"--export compares a float32 graph with PyTorch: it excludes --backbone-dtype {backbone_dtype}"
+            f"--export compares a float32 graph with PyTorch: it excludes --backbone-dtype {backbone_dtype};"
+            " drop one of them"
+        )
+    if device == "meta" and backbone_dtype != "float32":
+        raise UsageError(
+            f"--backbone-dtype {backbone_dtype} builds and runs the backbone; --device meta computes shapes only"
         )
     config = runtime.load_config(path)
     scope = runtime.scope_of(config)
@@ -56,15 +61,17 @@ def run_smoke(
     torch.manual_seed(0)
     model = _timed(seconds, "build", lambda: runtime.build_model(config, scope, backbone_dtype))
     init_note = runtime.initialise(model, model_cfg)
-    if backbone_dtype != "float32":
-        init_note = "; ".join(filter(None, (f"the backbone was built and run in {backbone_dtype}", init_note)))
     weights = _weights(model.backbone, backbone_cfg, weights_check, seconds) if weights_check is not None else None
+    if weights is not None and init_note:
+        init_note = "init_weights skipped: the config asks for pretrained weights; --weights-check loaded them"
     if device not in ("cpu", "meta"):
         model.to(device)
     levels, shapes_from = _measure(model, model_cfg, task, size, device, seconds)
     forward, train_result = _whole_model(model, task, size, device, train, levels, seconds)
     exported = _export(model, size, export, forward, seconds) if export else None
-    notes = levels.notes + ((init_note,) if init_note else ())
+    notes = (
+        levels.notes + ((init_note,) if init_note else ()) + _dtype_notes(backbone_dtype, levels, forward, train_result)
+    )
     return SmokeResult(
         str(path),
         scope,
@@ -82,6 +89,24 @@ def run_smoke(
         exported,
         weights,
     )
+
+
+def _dtype_notes(dtype: str, levels: LevelReport, forward: Step, train: Step | None) -> tuple[str, ...]:
+    """What a backbone built in ``dtype`` (not float32) changes, said with the result."""
+    if dtype == "float32":
+        return ()
+    notes: tuple[str, ...] = (
+        f"the backbone was built, initialised and run in {dtype} (under autocast), the rest of the model in"
+        f" float32: its initial weights are drawn in {dtype} (their spread, and so the first loss, differ from"
+        " float32's)",
+    )
+    failed = levels.problems or forward.state == "failed" or (train is not None and train.state == "failed")
+    if failed:
+        notes += (
+            f"an op without a {dtype} kernel on this device (mmcv's deformable convolution on a CPU) fails where"
+            " float32 may run: try without --backbone-dtype",
+        )
+    return notes
 
 
 def _export(model: nn.Module, size: int, fmt: str, forward: Step, seconds: dict[str, float]) -> Step:

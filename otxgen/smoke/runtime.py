@@ -188,16 +188,16 @@ BACKBONE_DTYPES = ("float32", "bfloat16")
 def build_model(config: Config, scope: str, backbone_dtype: str = "float32") -> nn.Module:
     """Build the whole model on the CPU with ``scope`` as the default registry scope, with the config's
     top-level ``data_preprocessor`` where the model sets none, as mmengine's Runner merges it (mmpretrain's
-    batch augments take ``num_classes`` from there). A ``backbone_dtype`` other than float32: the model is
-    built in it (no float32 copy of its weights is ever made), then all but the backbone go back to float32,
-    the backbone's inputs cast to its dtype and its outputs back (``_backbone_in``)."""
+    batch augments take ``num_classes`` from there). A ``backbone_dtype`` other than float32: the backbone
+    is built in it (no float32 copy of its weights is ever made), the rest in float32, the backbone's inputs
+    cast to its dtype and its outputs back (``_backbone_in``)."""
     model_cfg = config.model
     preprocessor = config.get("data_preprocessor")
     if isinstance(model_cfg, Mapping) and isinstance(preprocessor, Mapping) and "data_preprocessor" not in model_cfg:
         model_cfg = {**model_cfg, "data_preprocessor": copy.deepcopy(preprocessor)}
     dtype = getattr(torch, backbone_dtype)
     try:
-        with quiet_mmengine(), _default_dtype(dtype):
+        with quiet_mmengine(), _backbone_built_in(dtype, model_cfg.get("backbone")):
             init_default_scope(scope)
             model = MODELS.build(model_cfg)
     except Exception as error:  # a constructor may raise anything for a bad config
@@ -210,24 +210,49 @@ def build_model(config: Config, scope: str, backbone_dtype: str = "float32") -> 
 
 
 @contextmanager
-def _default_dtype(dtype: torch.dtype) -> Iterator[None]:
-    before = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
+def _backbone_built_in(dtype: torch.dtype, backbone: Any) -> Iterator[None]:
+    """Registry builds of the ``backbone`` config made with ``dtype`` as torch's default: the backbone's
+    tensors are made in it, the neck's, heads' and anchors' (plain tensors a ``.float()`` would not reach)
+    in float32."""
+    if dtype is torch.float32 or not isinstance(backbone, Mapping):
+        yield
+        return
+    from mmengine.registry import Registry
+
+    wanted, build = dict(backbone), Registry.build
+
+    def building(registry: Registry, cfg: Any, *args: Any, **kwargs: Any) -> Any:
+        if not (isinstance(cfg, Mapping) and dict(cfg) == wanted):
+            return build(registry, cfg, *args, **kwargs)
+        before = torch.get_default_dtype()
+        torch.set_default_dtype(dtype)
+        try:
+            return build(registry, cfg, *args, **kwargs)
+        finally:
+            torch.set_default_dtype(before)
+
+    Registry.build = building
     try:
         yield
     finally:
-        torch.set_default_dtype(before)
+        Registry.build = build
 
 
 def _backbone_in(model: nn.Module, dtype: torch.dtype) -> None:
-    """``model``'s backbone alone in ``dtype``: the other parts (neck, heads, preprocessor) in float32, as
-    their ops (mmcv's RoIAlign) take it, the floating tensors the backbone is given cast to ``dtype`` and
-    those it returns (in any nesting of tuples, lists and dicts) to float32."""
-    for name, child in model.named_children():
-        if name != "backbone":
-            child.float()
-    model.backbone.register_forward_pre_hook(lambda _, args, kwargs: (_cast(args, dtype), kwargs), with_kwargs=True)
-    model.backbone.register_forward_hook(lambda _, args, outputs: _cast(outputs, torch.float32))
+    """``model``'s backbone (built in ``dtype``) run in it inside a float32 model, under autocast to
+    ``dtype`` as mixed precision runs it (a float32 tensor the backbone makes itself, Swin's attention
+    mask, meets its weights in ``dtype``): the floating tensors it is given cast to ``dtype``, those it
+    returns (in any nesting of tuples, lists and dicts) to float32, as the neck's and heads' ops (mmcv's
+    RoIAlign) take them."""
+    backbone = model.backbone
+    forward = backbone.forward
+
+    def in_dtype(*args: Any, **kwargs: Any) -> Any:
+        device = next((a.device.type for a in args if isinstance(a, torch.Tensor)), "cpu")
+        with torch.autocast(device, dtype=dtype):
+            return _cast(forward(*_cast(args, dtype), **kwargs), torch.float32)
+
+    backbone.forward = in_dtype
 
 
 def _cast(value: Any, dtype: torch.dtype) -> Any:
