@@ -47,12 +47,12 @@ def _evaluated(node: ast.expr, names: Mapping[str, object]) -> object:
         return {kw.arg: _evaluated(kw.value, names) for kw in node.keywords}  # type: ignore[attr-defined]
     if isinstance(node, ast.Name) and node.id in names:
         return copy.deepcopy(names[node.id])  # each use its own value, as the text it stands for would give
-    if isinstance(node, ast.UnaryOp) and isinstance(node.operand, ast.Constant):
-        sign = _SIGNS.get(type(node.op))  # ``not 1``, ``~1``: not literals
-        if sign is not None and type(node.operand.value) in _NUMBERS:
-            return sign(node.operand.value)
-    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)) and isinstance(node.right, ast.Constant):
-        left, right = _evaluated(node.left, {}), node.right.value  # a complex literal: 1+2j, -1-2j
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _SIGNS:  # ``not 1``, ``~1``: not literals
+        operand = _evaluated(node.operand, names)  # a number, or a name for one (``-shift``)
+        if type(operand) in _NUMBERS:
+            return _SIGNS[type(node.op)](operand)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
+        left, right = _evaluated(node.left, names), _evaluated(node.right, names)  # a complex number: 1+2j
         if type(left) in (int, float) and type(right) is complex:
             return left + right if isinstance(node.op, ast.Add) else left - right  # type: ignore[operator]
     raise NotLiteralError

@@ -147,6 +147,32 @@ def test_the_file_is_parsed_once_and_its_tree_only_read() -> None:
     }
 
 
+def test_a_changed_statement_is_wrapped_only_where_its_real_line_passes_the_files_width() -> None:
+    """The width is the file's longest line (at least 79), measured on the lines as written: a new line
+    that fits stays one line, one that passes is wrapped a key a line."""
+    imports = "custom_imports = dict(imports=['otxgen.libraries.torchvision'], allow_failed_imports=False)"
+    model = "model = dict(backbone=dict(type='A'), neck=dict(type='FPN', in_channels=[1]))\n"
+    swap = Swap({"type": "torchvision.resnet18"}, [8], all_imports=["otxgen.libraries.torchvision"])
+    wide = run_steps(f"# {'x' * (len(imports) - 2)}\n{model}", swap)[0]
+    assert f"{imports}\n" in wide
+    narrow = run_steps(model, swap)[0]
+    assert "custom_imports = dict(\n" in narrow and all(len(line) <= 79 for line in narrow.splitlines())
+
+
+def test_a_signed_name_reads_as_its_value() -> None:
+    """``-shift`` and ``shift + 2j`` over ``shift = 1`` are values, as the text they stand for would be (a
+    regression a hostile pass found: an equal ``mean=[+blue, ...]`` was rewritten)."""
+    source = "shift = 1\nblue = 103.53\nneg = -shift\ncx = shift + 2j\nmean = [+blue, 116.28]\n"
+    assert {k: v for k, v in _literal.quote_and_names(source)[1].items() if k != "shift"} == {
+        "blue": 103.53,
+        "neg": -1,
+        "cx": 1 + 2j,
+        "mean": [103.53, 116.28],
+    }
+    assert _literal.maybe_literal(_literal.expression("-blue"), {"blue": 1.5}) == -1.5
+    assert _literal.maybe_literal(_literal.expression("-flag"), {"flag": True}) is _literal.NotLiteralError
+
+
 @pytest.mark.parametrize("text", ["~1", "not 1", "f(1)", "dict(a=1, **b)", "dict([('a', 1)])", "{[1]: 2}", "x + 1"])
 def test_what_is_not_a_literal_is_read_as_none_of_one(text: str) -> None:
     assert _literal.maybe_literal(_literal.expression(text)) is _literal.NotLiteralError
