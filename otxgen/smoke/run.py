@@ -220,8 +220,15 @@ def _train(model: nn.Module, task: str, size: int, seconds: dict[str, float]) ->
         "loss_terms": list(result.loss_terms),
         "backbone_tensors_with_gradient": result.reached,
         "backbone_trainable_tensors": result.trainable,
+        "tensors_without_gradient": list(result.without_gradient),
     }
     if result.problems:
         return Step("failed", "; ".join(result.problems), seconds["train"], data)
     detail = f"loss {result.loss:.4f}, gradients reach {result.reached}/{result.trainable} backbone tensors"
+    if result.without_gradient:
+        count, first = len(result.without_gradient), result.without_gradient[0]
+        detail += (
+            f"; {count} trainable tensors get no gradient at all (the first: {first}): distributed training"
+            " stops at its first step unless model_wrapper_cfg sets find_unused_parameters=True"
+        )
     return Step("ok", detail, seconds["train"], data)

@@ -18,6 +18,9 @@ class TrainStep:
     loss_terms: tuple[str, ...]  # the loss names the model reported
     reached: int  # backbone parameter tensors with a non-zero gradient
     trainable: int  # backbone parameter tensors that require a gradient
+    # trainable tensors of the whole model the loss does not reach at all (no gradient, not a zero one):
+    # distributed training with mmengine's default find_unused_parameters=False stops at its first step
+    without_gradient: tuple[str, ...] = ()
 
     @property
     def problems(self) -> tuple[str, ...]:
@@ -52,6 +55,7 @@ def train_step(model: nn.Module, batch: Batch, learning_rate: float = 1e-3) -> T
     loss.backward()
     backbone = [p for p in model.backbone.parameters() if p.requires_grad]
     reached = sum(1 for p in backbone if p.grad is not None and bool(p.grad.abs().sum() > 0))
+    unreached = tuple(name for name, p in model.named_parameters() if p.requires_grad and p.grad is None)
     optimizer.step()
     terms = tuple(k for k in losses if "loss" in k)
-    return TrainStep(float(loss.detach().cpu()), terms, reached, len(backbone))
+    return TrainStep(float(loss.detach().cpu()), terms, reached, len(backbone), unreached)
