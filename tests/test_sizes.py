@@ -70,6 +70,19 @@ def test_a_backbone_that_cannot_take_the_crop_is_refused_with_both_sizes(tmp_pat
     assert model.read_text() == before
 
 
+def test_an_mm_backbone_made_for_224_px_is_told_how_to_take_the_crop(tmp_path: Path) -> None:
+    """mmpretrain's LeViT does not run on the 384 px crop: the refusal names its img_size argument as a way
+    forward (a hostile pass found only "crop to a size it takes"), and that way builds and runs."""
+    model = shipped_vit_384(tmp_path)
+    args = ["build", "--backbone", "mmpretrain.LeViT", "--model", str(model), "--weights", "none"]
+    refused = CliRunner().invoke(main, [*args, "--no-smoke"])
+    assert refused.exit_code == 2
+    assert "mmpretrain.LeViT does not run on 384 px input" in refused.stderr
+    assert "set its img_size to it (--set img_size=384;" in refused.stderr
+    result = CliRunner().invoke(main, [*args, "--set", "img_size=384"])
+    assert result.exit_code == 0, result.output
+
+
 def test_the_smoke_build_runs_at_the_configs_own_crop(tmp_path: Path) -> None:
     model = shipped_vit_384(tmp_path)
     result = CliRunner().invoke(main, ["smoke", str(model), "--device", "meta", "--format", "json"])

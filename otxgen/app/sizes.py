@@ -66,7 +66,8 @@ def sized(
         keeps = tiling if tiling is not None and not set(tiling) & given else None
         return _running_at(backbone, outputs, task, sides, (), notes, padding, keeps)
     if not block.get("fixed_input_size"):
-        return _running_at(backbone, outputs, task, sides, freeing, notes, padding, tiling)
+        sizing = next((name for name in ("img_size", "input_size") if name in schema.get("properties", {})), None)
+        return _running_at(backbone, outputs, task, sides, freeing, notes, padding, tiling, sizing)
     if task == "classification" and set(sides) <= {made_for}:
         return backbone, outputs, None
     fed = f"{' and '.join(map(str, sides))} px images" if task == "classification" else f"{task} images of any size"
@@ -101,12 +102,14 @@ def _running_at(
     notes: list[str],
     padding: Padding,
     tiling: dict[str, int] | None = None,
+    sizing: str | None = None,
 ) -> Sized:
     """``backbone`` as it is where it runs at the sides the config feeds it, or where it fails at its own
     size too (not a matter of size: the smoke-build says what); else with the first of its library's
     size-freeing arguments that make it run at them; else, in a detector fed images of any size, with
     the least coarser multiple to pad them to at which it runs (``PAD_DIVISORS``); else run on squares
-    of its own size (``tiling``, where its wrapper can); else ``ConsumerError`` with the side and why."""
+    of its own size (``tiling``, where its wrapper can); else ``ConsumerError`` with the side and why, and
+    for a classifier the argument that sets the size the backbone is built for (``sizing``), if it has one."""
     from otxgen.shapes import ProbeError, probe_outputs
 
     divisor = padding.divisor
@@ -131,7 +134,12 @@ def _running_at(
         if padded is not None:
             return backbone, outputs, padded
     if task == "classification":
-        raise ConsumerError(("backbone",), f"{why}, the size the config crops to: crop to a size it takes")
+        way = (
+            f"set its {sizing} to it (--set {sizing}={side}; weights made at another size then load in part) or "
+            if sizing
+            else ""
+        )
+        raise ConsumerError(("backbone",), f"{why}, the size the config crops to: {way}crop to a size it takes")
     tiled = _tiled(backbone, tiling, fed, why, notes) if tiling is not None else None
     if tiled is not None:  # a dense task's images of any size, in squares of the backbone's own
         return tiled
