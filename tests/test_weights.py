@@ -199,6 +199,27 @@ def test_auto_for_the_wrappers(tmp_path: Path, backbone_type: str) -> None:
     assert backbone_of(folder / "model.py")["init_cfg"] == {"type": "Pretrained", "checkpoint": expected.address}
 
 
+def test_a_checkpoint_is_written_with_the_arguments_its_configs_read_it_with(tmp_path: Path) -> None:
+    """mmdet's own Swin configs start from the original repository's checkpoint with convert_weights=True
+    (its keys are converted as it loads; without it init_weights fails: a hostile pass): --weights auto
+    writes both, and a second build from the backbone.yaml it wrote is up to date."""
+    import importlib
+
+    folder = workspace(tmp_path, "detection")
+    result = invoke("build", "--backbone", "mmdet.SwinTransformer", "--workspace", str(folder), "--no-smoke")
+    assert result.exit_code == 0, result.output
+    expected, _ = choose(archs(load_schema("mmdet.SwinTransformer"))[0])
+    assert expected is not None and dict(expected.arguments) == {"convert_weights": True}
+    backbone = backbone_of(folder / "model.py")
+    assert backbone["init_cfg"]["checkpoint"] == expected.address and backbone["convert_weights"] is True
+    assert "read with convert_weights=True as those configs read it" in result.output
+    shipped = Path(importlib.import_module("mmdet").__file__ or "").parent / ".mim" / "configs" / "swin"
+    assert "convert_weights=True" in (shipped / "retinanet_swin-t-p4-w7_fpn_1x_coco.py").read_text()
+    assert invoke("validate", str(folder / "model.py")).exit_code == 0
+    again = invoke("build", "--backbone", str(folder / "backbone.yaml"), "--workspace", str(folder), "--check")
+    assert again.exit_code == 0, again.output
+
+
 def test_normalisation_follows_the_checkpoint(tmp_path: Path) -> None:
     """A caffe-style template (BGR, std 1) swapped to torchvision weights gets RGB ImageNet mean/std."""
     folder = workspace(tmp_path, "detection")

@@ -62,6 +62,8 @@ def plan_swap(
     forward. ``weights``: the new backbone's checkpoint."""
     if weights is not None and weights.init_cfg is not None:
         requested = {**requested, "init_cfg": weights.init_cfg}
+        reading = dict(weights.checkpoint.arguments) if weights.checkpoint is not None else {}
+        requested |= {k: v for k, v in reading.items() if k not in requested}  # the user's own arguments win
     try:
         plan = _plan(merged, requested, schema, catalog, _target_path(target))
     except _RefusalError as refusal:

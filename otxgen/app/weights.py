@@ -68,6 +68,8 @@ def _auto(backbone: dict[str, Any], schema: dict[str, Any]) -> Weights:
         return Weights(None, notes=(note,))
     assert chosen.address is not None
     fact = f"weights: {chosen.name} ({chosen.publisher}{_trained_on(chosen)}), {why}"
+    read = ", ".join(f"{name}={value!r}" for name, value in chosen.arguments)
+    fact += f", read with {read} as those configs read it" if read else ""
     return Weights(_init_cfg(chosen.address, chosen.prefix), chosen, facts=(fact,))
 
 

@@ -49,6 +49,10 @@ def wants_weights(node: object) -> bool:
 # The file names mmengine's checkpoint reader (``torch.load``) reads: torch.save's formats, which some
 # publishers name ``.pt``, ``.pyth``, ``.torch`` or ``.pth.tar``, and a ``.zip`` holding one, which
 # torch.hub unpacks when it fetches an address. A JAX ``.npz``, a safetensors file and others are not.
+# Backbone arguments that say how a backbone reads its checkpoint (mmdet's Swin and PVT convert the keys of
+# their original repositories' checkpoints with ``convert_weights=True``): a checkpoint the library's own
+# configs start from is written with the arguments they read it with.
+READING_ARGS = ("convert_weights",)
 TORCH_SUFFIXES = (".pth", ".pt", ".tar", ".bin", ".pyth", ".torch", ".ckpt", ".zip")
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from otxgen.errors import UsageError
-from otxgen.facts.checkpoints import checkpoints
+from otxgen.facts.checkpoints import READING_ARGS, checkpoints
 from otxgen.facts.libraries import resolve_library
 from otxgen.libraries.base import Configured, ModelReader, Published
 
@@ -109,6 +109,8 @@ def _from_configs(library: str, root: Path, read_config: ModelReader) -> Publish
                 found[key][1]["configs"] += 1
                 continue
             record = {"name": address, "publisher": library, "url": url, "configs": 1, "prefix": prefix}
+            reading = {name: args[name] for name in READING_ARGS if name in args}
+            record |= {"arguments": reading} if reading else {}
             found[key] = (args, record | _normalisation(config))
     grouped: Published = {}
     for (name, _), pair in sorted(found.items()):

@@ -34,6 +34,7 @@ class Checkpoint:
     params: int | None = None
     gflops: float | None = None
     configs: int = 0  # how many of the library's own configs start from it
+    arguments: tuple[tuple[str, Any], ...] = ()  # those configs read it with these (``facts.checkpoints.READING_ARGS``)
 
     @classmethod
     def of(cls, record: dict[str, Any]) -> Checkpoint:
@@ -57,6 +58,7 @@ class Checkpoint:
             params=record.get("params"),
             gflops=record.get("gflops"),
             configs=int(record.get("configs") or 0),
+            arguments=tuple(sorted((record.get("arguments") or {}).items())),
         )
 
     @property
@@ -67,7 +69,8 @@ class Checkpoint:
         return self.name if named else self.url
 
     def as_json(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self).items() if v not in (None, (), 0)}
+        data = {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self).items() if v not in (None, (), 0)}
+        return data | ({"arguments": dict(self.arguments)} if self.arguments else {})
 
 
 @dataclass(frozen=True)
