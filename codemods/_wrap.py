@@ -1,5 +1,5 @@
 """Wrap a value otxgen wrote on one line the way mm configs are written, when its line would pass the
-file's width: a ``dict(...)`` one key a line, a list one item a line, recursively, each only as far as
+file's width: a ``dict(...)`` or ``{...}`` one key a line, a list one item a line, recursively, each only as far as
 needed. A value that already spans lines keeps its layout (and its comments); only its one-line parts
 that overflow are wrapped. A value with nothing to break at (a long string) stays as it is."""
 
@@ -60,6 +60,13 @@ def _text(node: cst.BaseExpression, indent: str, column: int, width: int, traili
             key = f"{arg.keyword.value}=" if arg.keyword is not None else str(arg.star)
             items.append(inner + key + _text(arg.value, inner, len(inner) + len(key), width, trailing))
         return f"{code_of(node.func)}(\n" + ",\n".join(items) + close + ")"
+    if isinstance(node, cst.Dict) and all(isinstance(e, cst.DictElement) for e in node.elements) and node.elements:
+        pairs = []
+        for element in node.elements:
+            assert isinstance(element, cst.DictElement)
+            key = f"{code_of(element.key)}: "
+            pairs.append(inner + key + _text(element.value, inner, len(inner) + len(key), width, trailing))
+        return "{\n" + ",\n".join(pairs) + close + "}"
     if isinstance(node, (cst.List, cst.Tuple)) and node.elements:
         parts = [inner + _text(e.value, inner, len(inner), width, trailing) for e in node.elements]
         single = isinstance(node, cst.Tuple) and len(parts) == 1

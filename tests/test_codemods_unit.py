@@ -15,6 +15,7 @@ import pytest
 from codemods import _literal
 from codemods.custom_imports import add_custom_imports
 from codemods.errors import CodemodError
+from codemods.overrides import Replace
 from codemods.pipeline import STEPS, Swap, run_steps, swap_backbone
 from codemods.replace_backbone import replace_backbone
 from codemods.set_in_channels import set_in_channels
@@ -157,6 +158,18 @@ def test_a_changed_statement_is_wrapped_only_where_its_real_line_passes_the_file
     assert f"{imports}\n" in wide
     narrow = run_steps(model, swap)[0]
     assert "custom_imports = dict(\n" in narrow and all(len(line) <= 79 for line in narrow.splitlines())
+
+
+def test_a_braced_dict_written_past_the_width_is_wrapped_a_key_a_line() -> None:
+    """A ``{...}`` value (keys that are not names: ``custom_keys={'.ln': ...}``) that an override writes on
+    one line past the file's width is wrapped as a ``dict(...)`` is (found by a swap that wrote a 254
+    character line into a file of 78)."""
+    keys = {f".key_number_{i}": {"decay_mult": 0.0} for i in range(6)}
+    swap = Swap(None, overrides={"optim_wrapper": {"paramwise_cfg": {"custom_keys": Replace(keys)}}})
+    out = run_steps("optim_wrapper = dict(paramwise_cfg=dict(custom_keys={}))\n", swap)[0]
+    assert all(len(line) <= 79 for line in out.splitlines()), out
+    assert "        '.key_number_0': dict(decay_mult=0.0),\n" in out
+    assert _literal.quote_and_names(out)[1]["optim_wrapper"]["paramwise_cfg"]["custom_keys"] == keys
 
 
 def test_a_signed_name_reads_as_its_value() -> None:
