@@ -3,6 +3,8 @@ core install only."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from otxgen.facts.consumers import (
@@ -125,8 +127,9 @@ def test_a_family_bound_optimizer_constructor_is_named_for_another_family() -> N
     torch = pytest.importorskip("torch")
     constructors = pytest.importorskip("mmseg.engine.optimizers")
     cfg = {"optim_wrapper": {"constructor": "LayerDecayOptimizerConstructor"}}
-    assert optimizer_misfit(cfg, "mmseg.BEiT") is None
-    assert "NotImplementedError" in (optimizer_misfit(cfg, "timm.vit_tiny_patch16_224") or "")
+    assert optimizer_misfit(cfg, "mmseg.BEiT", "mmseg") is None
+    misfit = optimizer_misfit(cfg, "timm.vit_tiny_patch16_224", "mmseg")
+    assert misfit is not None and "NotImplementedError" in misfit.message
 
     for name, fails in (("BEiT", False), ("TimmBackbone", True)):
         model = torch.nn.Module()
@@ -142,6 +145,50 @@ def test_a_family_bound_optimizer_constructor_is_named_for_another_family() -> N
             assert fails, name
         else:
             assert not fails, name
+
+
+@pytest.mark.parametrize(
+    ("library", "module", "constructor"),
+    [
+        ("mmdet", "mmdet.engine.optimizers", "LearningRateDecayOptimizerConstructor"),
+        ("mmseg", "mmseg.engine.optimizers", "LearningRateDecayOptimizerConstructor"),
+        ("mmpretrain", "mmpretrain.engine.optimizers", "LearningRateDecayOptimWrapperConstructor"),
+    ],
+)
+def test_each_named_decay_constructor_raises_where_the_fact_says(library: str, module: str, constructor: str) -> None:
+    """Each library's own constructor, over a model whose backbone is one of otxgen's wrappers, raises
+    NotImplementedError, and builds over a ConvNeXt of the library (a family every one of them takes):
+    the fact says the same of both, and mmengine's default constructor, which the plan writes instead,
+    takes the decay keys' absence."""
+    from otxgen.facts.optimizers import DECAY_KEYS, default_constructor, optimizer_misfit
+
+    torch = pytest.importorskip("torch")
+    classes = pytest.importorskip(module)
+    from mmengine.optim import DefaultOptimWrapperConstructor
+
+    def model_with(name: str) -> Any:
+        model = torch.nn.Module()
+        model.backbone = type(name, (torch.nn.Module,), {})()
+        model.backbone.stages = torch.nn.ModuleList([torch.nn.Sequential(torch.nn.Linear(2, 2))])
+        if constructor.endswith("WrapperConstructor"):  # mmpretrain's asks the model for a layer's depth
+            model.get_layer_depth = lambda name: (1, 3)  # what its classifiers give for a ConvNeXt backbone
+            model.backbone.get_layer_depth = model.get_layer_depth
+        return model
+
+    paramwise = {"num_layers": 12, "decay_rate": 0.9, "decay_type": "layer_wise", "layer_decay_rate": 0.9}
+    wrapper = {"type": "OptimWrapper", "optimizer": {"type": "AdamW", "lr": 1e-4, "weight_decay": 0.05}}
+    cfg = {"optim_wrapper": {**wrapper, "constructor": constructor, "paramwise_cfg": paramwise}}
+    getattr(classes, constructor)(wrapper, paramwise)(model_with("ConvNeXt"))
+    assert optimizer_misfit(cfg, f"{library}.ConvNeXt", library) is None
+    wrapped = model_with("torchvision.resnet18")
+    if hasattr(wrapped, "get_layer_depth"):
+        del wrapped.get_layer_depth
+    with pytest.raises(NotImplementedError):
+        getattr(classes, constructor)(wrapper, paramwise)(wrapped)
+    assert optimizer_misfit(cfg, "torchvision.resnet18", library) is not None
+    override = default_constructor(cfg["optim_wrapper"])
+    assert not set(DECAY_KEYS) & set(override["paramwise_cfg"])
+    DefaultOptimWrapperConstructor(wrapper, {})(wrapped)
 
 
 def _subclasses(library: str, base: str) -> list[str]:

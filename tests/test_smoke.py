@@ -165,6 +165,29 @@ def test_the_train_step_names_the_tensors_no_gradient_reaches(tmp_path: Path, mo
     assert "find_unused_parameters=True" in train["detail"]
 
 
+def test_the_configs_optimizer_is_built_over_the_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A config's optimizer constructor written for other backbones (mmpretrain's layer-wise decay asks
+    the backbone for ``get_layer_depth``, which its MobileNetV2 has not) fails the smoke-build, naming it:
+    the model builds and runs, and training stops when it builds the optimizer (a hostile pass found such
+    a config written with exit 0). The same config with mmengine's default constructor passes."""
+    monkeypatch.chdir(tmp_path)
+    assert CliRunner().invoke(main, ["build", "--task", "classification"]).exit_code == 0
+    monkeypatch.chdir(tmp_path / "otx-workspace-CLASSIFICATION")
+    args = ["--weights", "none", "--no-smoke"]
+    assert CliRunner().invoke(main, ["build", "--backbone", "mmpretrain.MobileNetV2", *args]).exit_code == 0
+    text = Path("model.py").read_text()
+    optimizer = "optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05)"
+    decay = f"optim_wrapper = dict({optimizer}, constructor='LearningRateDecayOptimWrapperConstructor', "
+    Path("model.py").write_text(text + decay + "paramwise_cfg=dict(layer_decay_rate=0.65))\n")
+    code, out, err = _smoke("model.py", "--input-size", "64", "--format", "json")
+    built = json.loads(out)["optimizer"]
+    assert code == 1 and built["state"] == "failed", out + err
+    assert "LearningRateDecayOptimWrapperConstructor does not build: NotImplementedError" in built["detail"]
+    Path("model.py").write_text(text + f"optim_wrapper = dict({optimizer})\n")
+    code, out, err = _smoke("model.py", "--input-size", "64", "--format", "json")
+    assert code == 0 and json.loads(out)["optimizer"]["state"] == "ok", out + err
+
+
 def test_a_bfloat16_backbone_is_not_exported_nor_only_measured() -> None:
     model = str(DEFAULTS[0]["dir"] / "model.py")
     code, _, err = _smoke(model, "--backbone-dtype", "bfloat16", "--export", "openvino")

@@ -18,7 +18,7 @@ from otxgen.app.strides import keeping_strides
 from otxgen.errors import ArgumentError, InputError
 from otxgen.facts.inputs import PAD_DIVISOR_KEY, batch_sides, input_sides, pad_divisor
 from otxgen.facts.libraries import LIBRARY_TASKS, REGISTERING_MODULES
-from otxgen.facts.optimizers import optimizer_misfit
+from otxgen.facts.optimizers import DECAY_KEYS, DEFAULT_CONSTRUCTOR, default_constructor, optimizer_misfit
 from otxgen.facts.values import same_value
 
 if TYPE_CHECKING:
@@ -307,9 +307,7 @@ def _plan(
     if same_type:  # what differs is merged into the config's own backbone: everything else stays
         host_override[key] = changes(old, written or {})
         written = None
-    misfit = optimizer_misfit(merged.names.value, requested["type"])
-    notes += [misfit] if misfit else []
-    overrides = _weights(merged, host, host_path, host_override, notes)
+    overrides = _weights(merged, host, host_path, host_override, notes) | _optimizer(merged, requested, library, notes)
     if padded is not None:
         overrides = _padded(overrides, merged, host_path, requested["type"], (divisor, padded), facts)
     inherited = merged.inherited
@@ -852,6 +850,24 @@ def _weights(
         overrides["load_from"] = None
         notes.append(f"removed load_from={merged.get('load_from')!r}: a checkpoint of the whole old model")
     return overrides
+
+
+def _optimizer(merged: ConfigFacts, requested: dict[str, Any], library: str | None, notes: list[str]) -> dict[str, Any]:
+    """``optim_wrapper`` with mmengine's default constructor where the config's is built for other backbone
+    families (it would raise when training builds the optimizer); the learning-rate decay it set goes."""
+    misfit = optimizer_misfit(merged.names.value, requested["type"], library)
+    if misfit is None:
+        return {}
+    wrapper = merged.get("optim_wrapper")
+    override = default_constructor(wrapper)
+    _replacing_where_not_inherited(override, merged, ("optim_wrapper",))
+    dropped = [key for key in DECAY_KEYS if key in (wrapper.get("paramwise_cfg") or {})]
+    lost = f", and paramwise_cfg's {', '.join(dropped)} (the layer-wise learning-rate decay) with it" if dropped else ""
+    notes.append(
+        f"optim_wrapper: replaced {misfit.constructor} with {DEFAULT_CONSTRUCTOR}{lost}: "
+        f"{misfit.constructor} works for {misfit.works_for} only"
+    )
+    return {"optim_wrapper": override}
 
 
 def _spelled(

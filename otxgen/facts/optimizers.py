@@ -1,30 +1,79 @@
 """Optimizer constructors written for some backbone families only: a config's ``optim_wrapper`` that
 names one fails to build its optimizer once the backbone is of another family (the model itself builds
-and runs). Pure."""
+and runs). Pure: validate reports the misfit, build's plan writes mmengine's default constructor in its
+place (``default_constructor``), and the smoke-build builds the config's optimizer to find the ones no
+fact names."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-# mmseg's layer-wise decay constructors find a layer's depth from its name for these backbone classes
-# (a class name containing one of them) and raise NotImplementedError for any other.
-FAMILY_BOUND_CONSTRUCTORS = {
-    "LayerDecayOptimizerConstructor": ("ConvNeXt", "BEiT", "MAE"),
-    "LearningRateDecayOptimizerConstructor": ("ConvNeXt", "BEiT", "MAE"),
+from otxgen.facts.libraries import REGISTERING_MODULES
+
+DEFAULT_CONSTRUCTOR = "DefaultOptimWrapperConstructor"
+
+# The layer-wise learning-rate decay constructors find a parameter's layer from its name for backbone
+# classes whose name contains one of ``families``, and raise NotImplementedError for any other class.
+# Keyed by the library whose registry holds the name (mmdet and mmseg register the same name).
+FAMILY_BOUND_CONSTRUCTORS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("mmseg", "LearningRateDecayOptimizerConstructor"): ("ConvNeXt", "BEiT", "MAE"),
+    ("mmseg", "LayerDecayOptimizerConstructor"): ("ConvNeXt", "BEiT", "MAE"),
+    ("mmdet", "LearningRateDecayOptimizerConstructor"): ("ConvNeXt",),
 }
 
+# mmpretrain's asks the backbone for a method, which otxgen's wrappers of the other libraries (the
+# ``otxgen.libraries`` modules) do not define; an mm backbone without it is found by the smoke-build.
+METHOD_BOUND_CONSTRUCTORS = {("mmpretrain", "LearningRateDecayOptimWrapperConstructor"): "get_layer_depth"}
+WRAPPED_LIBRARIES = tuple(
+    library for module, library in REGISTERING_MODULES.items() if module.startswith("otxgen.libraries.")
+)
 
-def optimizer_misfit(cfg: Mapping[str, Any], backbone_type: str) -> str | None:
-    """Why the config's optimizer constructor does not take ``backbone_type``'s class, or None."""
+# The ``paramwise_cfg`` keys those constructors read (mmengine's default constructor ignores them).
+DECAY_KEYS = ("num_layers", "decay_rate", "decay_type", "layer_decay_rate")
+
+
+@dataclass(frozen=True)
+class Misfit:
+    constructor: str
+    works_for: str  # "ConvNeXt, BEiT, MAE backbones"
+    backbone_type: str
+
+    @property
+    def message(self) -> str:
+        return (
+            f"optim_wrapper's {self.constructor} works for {self.works_for} only: training with "
+            f"{self.backbone_type} raises NotImplementedError when it builds the optimizer; use mmengine's "
+            f"{DEFAULT_CONSTRUCTOR} (without paramwise_cfg's {', '.join(DECAY_KEYS)}), or one of those backbones"
+        )
+
+
+def optimizer_misfit(cfg: Mapping[str, Any], backbone_type: str, library: str | None) -> Misfit | None:
+    """Why the config's optimizer constructor, as ``library``'s registry builds it, does not take
+    ``backbone_type``'s class; or None."""
     wrapper = cfg.get("optim_wrapper")
     constructor = wrapper.get("constructor") if isinstance(wrapper, Mapping) else None
-    name = constructor.rpartition(".")[2] if isinstance(constructor, str) else ""
-    families = FAMILY_BOUND_CONSTRUCTORS.get(name)
-    if families is None or any(family in backbone_type.rpartition(".")[2] for family in families):
+    if not isinstance(constructor, str):
         return None
-    return (
-        f"optim_wrapper's {name} works for {', '.join(families)} backbones only: training with {backbone_type} "
-        "raises NotImplementedError when it builds the optimizer; remove its constructor (and paramwise_cfg) "
-        "from optim_wrapper, or use one of those backbones"
-    )
+    scope, _, name = constructor.rpartition(".")
+    key = (scope or library or "", name)
+    families = FAMILY_BOUND_CONSTRUCTORS.get(key)
+    if families is not None and not any(family in backbone_type.rpartition(".")[2] for family in families):
+        return Misfit(name, f"{', '.join(families)} backbones", backbone_type)
+    method = METHOD_BOUND_CONSTRUCTORS.get(key)
+    if method is not None and backbone_type.partition(".")[0] in WRAPPED_LIBRARIES:
+        return Misfit(name, f"backbones with a {method} method", backbone_type)
+    return None
+
+
+def default_constructor(wrapper: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``optim_wrapper`` must hold instead of a misfit constructor: mmengine's default one, and a
+    ``paramwise_cfg`` without the keys only the decay constructors read (whole, under ``_delete_``: a
+    merge would keep them)."""
+    override: dict[str, Any] = {"constructor": DEFAULT_CONSTRUCTOR}
+    paramwise = wrapper.get("paramwise_cfg")
+    if isinstance(paramwise, Mapping) and any(key in paramwise for key in DECAY_KEYS):
+        kept = {key: value for key, value in paramwise.items() if key not in DECAY_KEYS}
+        override["paramwise_cfg"] = {"_delete_": True, **kept}
+    return override

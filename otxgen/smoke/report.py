@@ -39,6 +39,7 @@ class SmokeResult:
     notes: tuple[str, ...] = ()
     export: Step | None = None  # ``data`` holds the ExportReport's figures
     weights: Step | None = None  # ``--weights-check``: ``data`` holds the key counts
+    optimizer: Step | None = None  # the config's ``optim_wrapper`` built over the model (where it has one)
 
     @property
     def problems(self) -> tuple[str, ...]:
@@ -52,6 +53,7 @@ class SmokeResult:
     def _steps(self) -> tuple[tuple[str, Step | None], ...]:
         return (
             ("forward", self.forward),
+            ("optimizer", self.optimizer),
             ("train step", self.train),
             ("export", self.export),
             ("weights", self.weights),
@@ -92,12 +94,14 @@ def render_table(result: SmokeResult) -> str:
     lines = [header, ""] + [
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
     ]
-    lines += [""] + [
-        _step_line(name, step)
-        for name, step in (("forward (mode='tensor')", result.forward), ("train step", result.train))
-    ]
-    lines += [_step_line("export", result.export)] if result.export is not None else []
-    lines += [_step_line("weights", result.weights)] if result.weights is not None else []
+    shown = (
+        ("forward (mode='tensor')", result.forward),
+        ("optimizer", result.optimizer),
+        ("train step", result.train),
+        ("export", result.export),
+        ("weights", result.weights),
+    )
+    lines += [""] + [_step_line(name, step) for name, step in shown if step is not None]
     lines += [f"  note: {note}" for note in result.notes]
     lines += [f"  {BAD_MARK} {problem}" for problem in result.problems]
     return "\n".join([*lines, "", verdict(result)]) + "\n"
@@ -151,6 +155,7 @@ def render_json(result: SmokeResult) -> str:
         "train_step": _step_json(result.train),
         "export": _step_json(result.export) if result.export is not None else None,
         "weights": _step_json(result.weights) if result.weights is not None else None,
+        "optimizer": _step_json(result.optimizer) if result.optimizer is not None else None,
         "notes": list(result.notes),
         "problems": list(result.problems),
         "seconds": {k: round(v, 3) for k, v in result.seconds.items()},

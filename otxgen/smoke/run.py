@@ -1,11 +1,13 @@
 """Smoke-build one model config: load (executes it), build in its registry scope, measure the
 backbone's outputs, hold them against the neck / head / anchors, then the whole-model forward and,
-when asked, one training step. Imports torch and mmengine (through ``runtime``)."""
+when asked, one training step; the config's optimizer is built over the model too. Imports torch and
+mmengine (through ``runtime``)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -68,6 +70,10 @@ def run_smoke(
         model.to(device)
     levels, shapes_from = _measure(model, model_cfg, task, size, device, seconds)
     forward, train_result = _whole_model(model, task, size, device, train, levels, seconds)
+    wrapper = config.get("optim_wrapper")
+    optimizer = None
+    if forward.state == "ok" and isinstance(wrapper, Mapping):
+        optimizer = _optimizer(model, wrapper, scope, seconds)
     exported = _export(model, size, export, forward, seconds) if export else None
     notes = (
         levels.notes + ((init_note,) if init_note else ()) + _dtype_notes(backbone_dtype, levels, forward, train_result)
@@ -88,6 +94,7 @@ def run_smoke(
         notes,
         exported,
         weights,
+        optimizer,
     )
 
 
@@ -196,15 +203,31 @@ def _whole_model(
     return forward, _train(model, task, size, seconds)
 
 
+def _optimizer(model: nn.Module, wrapper: Mapping[str, Any], scope: str, seconds: dict[str, float]) -> Step:
+    """The config's optimizer, built over the model as training's first step builds it."""
+    groups: list[int] = []
+    step = _attempt(seconds, "optimizer", lambda: groups.append(runtime.build_optimizer(model, wrapper, scope)))
+    if step.state != "ok":
+        constructor = wrapper.get("constructor") or "DefaultOptimWrapperConstructor"
+        return replace(step, detail=f"optim_wrapper's {constructor} does not build: {step.detail}")
+    return replace(step, detail=f"{groups[0]} parameter group{'s' if groups[0] != 1 else ''}")
+
+
 def _attempt(seconds: dict[str, float], name: str, work: Callable[[], None]) -> Step:
     start = time.perf_counter()
     try:
         work()
     except Exception as error:  # noqa: BLE001 - any failure of the model is a finding
         seconds[name] = time.perf_counter() - start
-        return Step("failed", f"{type(error).__name__}: {error}".splitlines()[0], seconds[name])
+        return Step("failed", _failure(error), seconds[name])
     seconds[name] = time.perf_counter() - start
     return Step("ok", "", seconds[name])
+
+
+def _failure(error: Exception) -> str:
+    """``NotImplementedError``, ``ValueError: bad`` (its first line)."""
+    text = str(error).splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text and text[0] else type(error).__name__
 
 
 def _train(model: nn.Module, task: str, size: int, seconds: dict[str, float]) -> Step:
@@ -213,7 +236,7 @@ def _train(model: nn.Module, task: str, size: int, seconds: dict[str, float]) ->
         result = steps.train_step(model, make_batch(task, model, size, TRAIN_BATCH))
     except Exception as error:  # noqa: BLE001 - a model that cannot train is a finding
         seconds["train"] = time.perf_counter() - start
-        return Step("failed", f"{type(error).__name__}: {error}".splitlines()[0], seconds["train"])
+        return Step("failed", _failure(error), seconds["train"])
     seconds["train"] = time.perf_counter() - start
     data = {
         "loss": result.loss,

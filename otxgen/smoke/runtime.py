@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import inspect
 import logging
 import warnings
 from collections.abc import Iterator, Mapping
@@ -207,6 +208,23 @@ def build_model(config: Config, scope: str, backbone_dtype: str = "float32") -> 
     if dtype is not torch.float32:
         _backbone_in(model, dtype)
     return model
+
+
+def build_optimizer(model: nn.Module, wrapper: Mapping[str, Any], scope: str) -> int:
+    """The config's ``optim_wrapper`` built over ``model`` as training builds it first (its constructor
+    groups the parameters; a constructor written for other backbones raises here); the number of
+    parameter groups. Built as a plain ``OptimWrapper`` (an AMP one needs a GPU; the groups are the same)."""
+    from mmengine.optim import OptimWrapper, build_optim_wrapper
+
+    takes = inspect.signature(OptimWrapper.__init__).parameters
+    cfg = {key: copy.deepcopy(value) for key, value in wrapper.items() if key in takes or key in _BUILDING_KEYS}
+    with quiet_mmengine():
+        init_default_scope(scope)
+        built = build_optim_wrapper(model, {**cfg, "type": "OptimWrapper"})
+    return len(built.optimizer.param_groups)
+
+
+_BUILDING_KEYS = ("optimizer", "constructor", "paramwise_cfg")  # read by build_optim_wrapper itself
 
 
 @contextmanager

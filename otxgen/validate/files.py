@@ -9,6 +9,7 @@ from otxgen.config.inherit import inherit, read_any
 from otxgen.config.located import Finding, JsonPath, Located, Where, dotted
 from otxgen.config.yamlpos import load_located
 from otxgen.facts.consumers import paired_head
+from otxgen.facts.optimizers import optimizer_misfit
 from otxgen.schema.resolve import Catalog, resolve_type
 from otxgen.validate.backbones import custom_modules, infer_library, registry_problem
 from otxgen.validate.channels import check_consumers, check_container
@@ -127,6 +128,7 @@ def _model_findings(facts: ConfigFacts, catalog: Catalog, reason: str) -> list[F
         findings += check_consumers(model, located, ("model",), backbone_outputs(instance, schema, catalog))
         findings += check_container(model, located, ("model",), backbone_container(instance, schema, catalog))
         findings += _paired(model, located, instance["type"])
+        findings += _optimizer(located, instance["type"], library)
         findings += weights_findings(model, located, instance, schema, library)
     return _without_required(findings, located, reason) if inherits else findings
 
@@ -171,6 +173,14 @@ def _paired(model: dict[str, Any], located: Located, backbone_type: str) -> list
         return []
     path = ("model", *paired[0], "type")
     return [Finding(located.where(path), dotted(path), paired[1], code="paired-head")]
+
+
+def _optimizer(located: Located, backbone_type: str, library: str | None) -> list[Finding]:
+    misfit = optimizer_misfit(located.value, backbone_type, library)
+    if misfit is None:
+        return []
+    path = ("optim_wrapper", "constructor")
+    return [Finding(located.where(path), dotted(path), misfit.message, code="optimizer")]
 
 
 def _registry_findings(facts: ConfigFacts, backbone: Any) -> list[Finding]:

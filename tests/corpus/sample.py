@@ -202,8 +202,11 @@ def data_samples(library: str, size: int) -> list[Any] | None:
 
 
 def build_and_forward(library: str, cfg: Any, size: int, limit: float) -> None:
-    """The whole model from the library's registry, then one tensor-mode forward; never init_weights()."""
+    """The whole model from the library's registry, then one tensor-mode forward; never init_weights().
+    Then the config's optimizer over it, as training builds it first (as a plain OptimWrapper: AMP's
+    needs a GPU; the parameter groups are the same)."""
     import torch
+    from mmengine.optim import build_optim_wrapper
     from mmengine.registry import init_default_scope
 
     init_default_scope(library)
@@ -213,6 +216,11 @@ def build_and_forward(library: str, cfg: Any, size: int, limit: float) -> None:
         model.eval()
         with torch.no_grad():
             model(torch.rand(1, 3, size, size), data_samples(library, size), mode="tensor")
+        wrapper = cfg.get("optim_wrapper")
+        if wrapper is not None:
+            amp_only = ("loss_scale", "dtype", "use_fsdp")
+            plain = {key: value for key, value in copy.deepcopy(dict(wrapper)).items() if key not in amp_only}
+            build_optim_wrapper(model, {**plain, "type": "OptimWrapper"})
     del model
     gc.collect()
 
