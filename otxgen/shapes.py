@@ -258,6 +258,22 @@ def construction_error(backbone_cfg: dict[str, Any]) -> str | None:
     return None
 
 
+def module_construction_error(cfg: dict[str, Any], library: str) -> str | None:
+    """Why a model part (a neck, a head) does not construct from ``library``'s registry with this config,
+    on the meta device (one line); None when it does."""
+    import importlib
+
+    import torch
+
+    try:
+        registry = importlib.import_module(f"{library}.registry").MODELS
+        with _registry_scope(library), torch.device("meta"):
+            registry.build(copy.deepcopy(cfg))
+    except Exception as error:  # noqa: BLE001 - any constructor failure is the answer
+        return describe(error)
+    return None
+
+
 def _construct_cheapest(backbone_cfg: dict[str, Any]) -> tuple[Any, str]:
     failures = []
     for construct in ("meta", "hybrid"):

@@ -300,6 +300,7 @@ def _plan(
         host_override |= classifier
     _refuse_misfit_levels(_overridden(host, host_override), outputs, task, host_path)
     _refuse_misfit_container(_overridden(host, host_override), outputs, requested["type"], host_path, catalog)
+    _refuse_ungrouped_widths(host, _overridden(host, host_override), host_override, library, host_path)
     _refuse_lost_values(host_override, merged, host_path)
     _replacing_non_dicts(host_override, merged, host_path)
     _replacing_where_not_inherited(host_override, merged, host_path)
@@ -500,6 +501,56 @@ def _refuse_misfit_container(
     fitting = [f"{other} returns a {form}" for other, form in others.items() if form in misfit.takes]
     way = f"{' and '.join(fitting)}: swap to it instead" if fitting else "choose a backbone that returns one it takes"
     raise _RefusalError((*host_path, *misfit.path), f"{misfit.message}; {way}")
+
+
+def _refuse_ungrouped_widths(
+    old: dict[str, Any], new: dict[str, Any], override: dict[str, Any], library: str | None, host_path: tuple[str, ...]
+) -> None:
+    """A consumer the swap gives new ``in_channels`` and that a group norm normalises divides the widths
+    it derives from them into its groups, by its own arithmetic: built alone (on the meta device) as it
+    was and as it will be; one that built and no longer does is refused, with the number of groups that
+    divides them (RTMDet-ConvNeXt's GroupNorm(32) neck fed RegNet's 160 channels makes 80)."""
+    from otxgen.facts.arguments import group_norms
+    from otxgen.facts.libraries import LIBRARY_TASKS
+    from otxgen.shapes import module_construction_error
+
+    if library not in LIBRARY_TASKS:
+        return
+    for key in override:
+        before, after = old.get(key), new.get(key)
+        pairs: list[tuple[Any, Any]] = [(before, after)]
+        listed = isinstance(before, list) and isinstance(after, list)
+        if isinstance(before, list) and isinstance(after, list):  # a list of necks, part by part
+            pairs = list(zip(before, after, strict=False))
+        for index, (was, part) in enumerate(pairs):
+            if not (isinstance(part, dict) and isinstance(was, dict) and group_norms(part)):
+                continue
+            if part.get("in_channels") == was.get("in_channels") or module_construction_error(was, library):
+                continue
+            error = module_construction_error(part, library)
+            if error is None:
+                continue
+            fits = next((n for n in (16, 8, 4, 2) if module_construction_error(_grouped(part, n), library) is None), 1)
+            path = (*host_path, key, *((index,) if listed else ()))
+            message = (
+                f"{'.'.join(map(str, path))} ({part.get('type')}) is normalised by GroupNorm and does not build with "
+                f"the new backbone's in_channels {part.get('in_channels')}: {error}; set its norm_cfg num_groups "
+                f"to {fits}, which divides every width it derives, or choose a backbone whose channels they divide"
+            )
+            raise _RefusalError(path, message)
+
+
+def _grouped(value: Any, groups: int) -> Any:
+    """``value`` with every group norm's number of groups set to ``groups``."""
+    from otxgen.facts.arguments import GROUP_NORMS
+
+    if isinstance(value, dict):
+        kind = value.get("type")
+        done = {k: _grouped(v, groups) for k, v in value.items()}
+        return {**done, GROUP_NORMS[kind]: groups} if kind in GROUP_NORMS else done
+    if isinstance(value, list):
+        return [_grouped(item, groups) for item in value]
+    return value
 
 
 def _overridden(value: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

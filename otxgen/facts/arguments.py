@@ -44,3 +44,17 @@ POSITIVE_ARGS = frozenset({"tile_size"})
 # mmcv's normalisation layers (``build_norm_layer``) and the keys each asserts its config has beside
 # ``type``: a ``norm_cfg=dict(type='GN')`` without them passes a schema, then fails as the model builds.
 NORM_REQUIRES = {"GN": ("num_groups",)}
+# The normalisation layers that split a layer's channels into groups: a consumer normalised by one
+# divides the widths it derives from its ``in_channels`` (CSPNeXtPAFPN's ``in_channels * expand_ratio``),
+# and raises as it builds where one does not. The key that sets how many groups.
+GROUP_NORMS = {"GN": "num_groups"}
+
+
+def group_norms(value: object) -> list[dict[str, object]]:
+    """Every group-splitting ``norm_cfg`` inside a consumer's config (nested ones too)."""
+    if isinstance(value, dict):
+        found = [value] if value.get("type") in GROUP_NORMS else []
+        return found + [norm for item in value.values() for norm in group_norms(item)]
+    if isinstance(value, (list, tuple)):
+        return [norm for item in value for norm in group_norms(item)]
+    return []
