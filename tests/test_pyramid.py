@@ -181,6 +181,28 @@ def test_mmsegs_own_vit_config_takes_another_vit_and_a_cnn(
     build_and_forward("mmseg", cfg, 256, 300)
 
 
+@pytest.mark.parametrize("backbone", ["mmpretrain.VisionTransformer", "timm.vit_small_patch16_224"])
+def test_a_vit_into_uperhead_without_a_neck_gets_the_four_levels_it_read(backbone: str, tmp_path: Path) -> None:
+    """UPerHead reads levels 0 to 3 of a ResNet, at strides 4 to 32: a ViT's one stride gets MultiLevelNeck
+    in front of the heads, as mmseg's own ViT UPerNet configs have it, so the head still fuses four
+    scales (it was given the one level, and its pyramid was gone; a hostile pass)."""
+    import torch
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+
+    model = shipped("mmseg", "upernet/upernet_r50_4xb4-80k_ade20k-512x512.py", tmp_path)
+    said = swapped(model, backbone)
+    assert "added neck MultiLevelNeck" in said
+    cfg = loaded(model)
+    assert cfg.model.decode_head.in_index == [0, 1, 2, 3] and cfg.model.neck.scales == [4, 2, 1, 0.5]
+    init_default_scope("mmseg")
+    segmentor = MODELS.build(copy.deepcopy(cfg.model)).eval()
+    with torch.no_grad():
+        levels = segmentor.extract_feat(torch.rand(1, 3, SIZE, SIZE))
+    assert [SIZE // int(level.shape[-1]) for level in levels] == [4, 8, 16, 32]
+    build_and_forward("mmseg", cfg, 256, 300)
+
+
 def test_a_vit_of_another_patch_keeps_the_rescaled_strides(tmp_path: Path) -> None:
     """A patch-8 ViT where a patch-16 one was: MultiLevelNeck's factors halve, so its outputs stay at
     strides 4, 8, 16, 32 for the heads."""
@@ -194,7 +216,7 @@ def test_beits_same_width_rescaler_becomes_a_pyramid_neck_of_its_width(tmp_path:
     model = shipped("mmseg", "beit/beit-base_upernet_8xb2-160k_ade20k-640x640.py", tmp_path)
     said = swapped(model, "timm.vit_small_patch16_224")
     assert "neck Feature2Pyramid (for 4 levels of 768 channels at stride 16) replaced by MultiLevelNeck" in said
-    assert "optim_wrapper's LayerDecayOptimizerConstructor works for ConvNeXt, BEiT, MAE backbones only" in said
+    assert "replaced LayerDecayOptimizerConstructor with DefaultOptimWrapperConstructor" in said
     cfg = loaded(model)
     assert cfg.model.neck.type == "MultiLevelNeck" and cfg.model.neck.out_channels == 768
     build_and_forward("mmseg", cfg, 256, 300)

@@ -72,8 +72,10 @@ def with_a_pyramid(
     neck_value = host.get("neck")
     neck = first_of(neck_value)
     strides = {o.stride for o in outputs.outputs}
-    if neck is None or len(strides) != 1 or any(o.ndim != 4 or o.stride is None for o in outputs.outputs):
+    if len(strides) != 1 or any(o.ndim != 4 or o.stride is None for o in outputs.outputs):
         return backbone, outputs, {}
+    if neck is None:
+        return _before_the_heads(host, old, backbone, schema, outputs, given, scope, catalog, facts)
     rest = list(neck_value[1:]) if isinstance(neck_value, (list, tuple)) else []
     if rescaling_factors(neck) is not None:
         return _rescaler_kept(neck, rest, old, backbone, schema, outputs, given, scope, catalog, facts)
@@ -94,14 +96,58 @@ def with_a_pyramid(
     name = PYRAMID_NECK[1]
     facts.append(
         f"added neck {name} before {type_name(neck)}: the new backbone gives every level at stride {stride}, "
-        f"{type_name(neck)} reads strides {', '.join(map(str, wanted))}; it resizes "
-        f"{'the one level' if len(channels) == 1 else 'each level'} by {', '.join(f'{f:g}' for f in factors)} "
-        f"into {width} channels"
+        f"{type_name(neck)} reads strides {', '.join(map(str, wanted))}; {_resizing(channels, factors, width)}"
     )
     reads: dict[str, Any] = {"in_channels": [width] * len(wanted)}
     reads |= {"start_level": 0} if "start_level" in neck else {}
     reads |= {"end_level": -1} if "end_level" in neck else {}
     return backbone, outputs, {"neck": [_pyramid_neck(scope, channels, width, factors), {**neck, **reads}, *rest]}
+
+
+def _before_the_heads(
+    host: dict[str, Any],
+    old: dict[str, Any],
+    backbone: dict[str, Any],
+    schema: dict[str, Any],
+    outputs: ShapeResult,
+    given: set[str],
+    scope: str | None,
+    catalog: Catalog,
+    facts: list[str],
+) -> tuple[dict[str, Any], ShapeResult, dict[str, Any]]:
+    """Without a neck, a decode head that reads the first levels in order (UPerHead's 0, 1, 2, 3), at
+    strides that grow: ``PYRAMID_NECK`` in front of it, whose factors bring the new backbone's one stride
+    to the strides the head read (a patch-16 ViT for 4, 8, 16, 32: 4, 2, 1, 0.5, as mmseg's own ViT UPerNet
+    configs have it), and the heads reading its levels at its width. Else no override (the heads then
+    read the backbone's levels as they are)."""
+    from otxgen.app.strides import strides_before
+    from otxgen.facts.consumers import consumer_overrides
+
+    head = host.get("decode_head")
+    index = head.get("in_index") if isinstance(head, Mapping) else None
+    fed = strides_before(host, old, scope, catalog)
+    if not isinstance(index, (list, tuple)) or list(index) != list(range(len(index))) or len(index) < 2:
+        return backbone, outputs, {}
+    if fed is None or len(fed) < len(index) or len(set(fed[: len(index)])) == 1:
+        return backbone, outputs, {}
+    wanted = fed[: len(index)]
+    stride = int(outputs.outputs[-1].stride or 0)
+    backbone, outputs, stride = _powers_of_two(backbone, schema, outputs, stride, wanted, given, facts)
+    factors = [stride / s for s in wanted]
+    backbone, outputs = _one_level(backbone, schema, outputs, len(factors), given, facts)
+    channels = [int(o.channels or 0) for o in outputs.outputs]
+    width = channels[-1]
+    facts.append(
+        f"added neck {PYRAMID_NECK[1]}: the new backbone gives every level at stride {stride}, {type_name(head)} "
+        f"reads strides {', '.join(map(str, wanted))}; {_resizing(channels, factors, width)}"
+    )
+    heads = consumer_overrides({**host, "neck": None}, [width] * len(wanted))
+    return backbone, outputs, {**heads, "neck": _pyramid_neck(scope, channels, width, factors)}
+
+
+def _resizing(channels: list[int], factors: list[float], width: int) -> str:
+    level = "the one level" if len(channels) == 1 else "each level"
+    return f"it resizes {level} by {', '.join(f'{f:g}' for f in factors)} into {width} channels"
 
 
 def _read_levels(neck: Mapping[str, Any]) -> list[int] | None:

@@ -132,6 +132,18 @@ def _say_a_coarser_output(old_type: object, probed: list[int], new_strides: list
         )
 
 
+def strides_before(
+    host: dict[str, Any], old: dict[str, Any], library: str | None, catalog: Catalog
+) -> list[int] | None:
+    """The strides the old backbone gave its levels at: its table's, else the ones the anchors were built
+    for, else probed (a dilated ResNet, whose table cannot say)."""
+    from otxgen.facts.consumers import fed_strides
+    from otxgen.schema.table import ChannelTable
+
+    table = ChannelTable.for_config(old, library, catalog).strides()
+    return table or fed_strides(host) or _probed(old, library, catalog)
+
+
 def _probed(old: dict[str, Any], library: str | None, catalog: Catalog) -> list[int] | None:
     """The old backbone's output strides from a probe, where its table cannot say (arguments that move
     strides: a dilated ResNet's ``strides``/``dilations`` give 4, 8, 8, 8); None when it does not build."""
