@@ -313,11 +313,9 @@ class ClassifierAdapter:
         return self._reasons
 
     def build(self, name: str, **kwargs: Any) -> Any:
-        from mmengine.registry import DefaultScope
-
-        # mmengine builds in the current default scope when one is set (an mm library's): this one's
-        with DefaultScope.overwrite_default_scope(self.library):
-            return self.registry.build(dict(type=name, **kwargs))
+        # The class itself: a registry build switches to this scope, whose package (not an mm library's)
+        # has no ``registry`` module, and mmengine then warns that it failed to import one.
+        return self.registry.get(name)(**kwargs)
 
     def lineage(self) -> dict[str, list[str]]:
         return {}  # no model configs of its own: its backbones go into the others' models
