@@ -203,6 +203,24 @@ def test_a_vit_into_uperhead_without_a_neck_gets_the_four_levels_it_read(backbon
     build_and_forward("mmseg", cfg, 256, 300)
 
 
+@pytest.mark.parametrize(
+    ("relative", "stride"),
+    [("centernet/centernet_r18_8xb16-crop512-140e_coco.py", 4), ("yolof/yolof_r50-c5_8xb8-1x_coco.py", 32)],
+)
+def test_a_vit_into_a_one_input_neck_is_resized_to_the_stride_it_read(
+    relative: str, stride: int, tmp_path: Path
+) -> None:
+    """CenterNet's neck upsamples the last level 8 times, YOLOF's keeps it for anchors at stride 32: each was
+    fed stride 32. A ViT's 16 is resized to it first, so the heads get what they were built for (CenterNet
+    got stride 2 without a word; YOLOF was refused; a hostile pass)."""
+    model = shipped("mmdet", relative, tmp_path)
+    said = swapped(model, "timm.vit_small_patch16_224")
+    assert "it resizes the one level by 0.5" in said
+    cfg = loaded(model)
+    assert neck_widths(cfg, SIZE) == [SIZE // stride]
+    build_and_forward("mmdet", cfg, SIZE, 300)
+
+
 def test_a_vit_of_another_patch_keeps_the_rescaled_strides(tmp_path: Path) -> None:
     """A patch-8 ViT where a patch-16 one was: MultiLevelNeck's factors halve, so its outputs stay at
     strides 4, 8, 16, 32 for the heads."""

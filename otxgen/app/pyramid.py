@@ -79,9 +79,11 @@ def with_a_pyramid(
     rest = list(neck_value[1:]) if isinstance(neck_value, (list, tuple)) else []
     if rescaling_factors(neck) is not None:
         return _rescaler_kept(neck, rest, old, backbone, schema, outputs, given, scope, catalog, facts)
-    wanted, read = _fed(host, old, scope, catalog), _read_levels(neck)
+    wanted = _fed(host, old, scope, catalog)
+    single = not isinstance(neck.get("in_channels"), (list, tuple))  # CenterNet's, YOLOF's: the last level
+    read = ([len(wanted) - 1] if wanted else None) if single else _read_levels(neck)
     pyramid = known_as(neck, LEVEL_PRESERVING_NECKS | REVERSED_NECKS)  # YOLOV3Neck: read deepest first
-    if not pyramid or wanted is None or read is None or read[-1] >= len(wanted):
+    if not (pyramid or (single and "in_channels" in neck)) or wanted is None or read is None or read[-1] >= len(wanted):
         return backbone, outputs, {}
     wanted = [wanted[level] for level in read]
     stride = int(next(iter(strides)))  # type: ignore[arg-type] # checked above: every level has one
@@ -98,7 +100,7 @@ def with_a_pyramid(
         f"added neck {name} before {type_name(neck)}: the new backbone gives every level at stride {stride}, "
         f"{type_name(neck)} reads strides {', '.join(map(str, wanted))}; {_resizing(channels, factors, width)}"
     )
-    reads: dict[str, Any] = {"in_channels": [width] * len(wanted)}
+    reads: dict[str, Any] = {"in_channels": width if single else [width] * len(wanted)}
     reads |= {"start_level": 0} if "start_level" in neck else {}
     reads |= {"end_level": -1} if "end_level" in neck else {}
     return backbone, outputs, {"neck": [_pyramid_neck(scope, channels, width, factors), {**neck, **reads}, *rest]}
@@ -115,7 +117,7 @@ def _before_the_heads(
     catalog: Catalog,
     facts: list[str],
 ) -> tuple[dict[str, Any], ShapeResult, dict[str, Any]]:
-    """Without a neck, a decode head that reads the first levels in order (UPerHead's 0, 1, 2, 3), at
+    """Without a neck, a decode head that fuses the first levels in order (UPerHead's 0, 1, 2, 3), at
     strides that grow: ``PYRAMID_NECK`` in front of it, whose factors bring the new backbone's one stride
     to the strides the head read (a patch-16 ViT for 4, 8, 16, 32: 4, 2, 1, 0.5, as mmseg's own ViT UPerNet
     configs have it), and the heads reading its levels at its width. Else no override (the heads then
@@ -124,9 +126,13 @@ def _before_the_heads(
     from otxgen.facts.consumers import consumer_overrides
 
     head = host.get("decode_head")
-    index = head.get("in_index") if isinstance(head, Mapping) else None
+    if not isinstance(head, Mapping):  # a cascade's list of decode heads: read as they are
+        return backbone, outputs, {}
+    index = head.get("in_index")
     fed = strides_before(host, old, scope, catalog)
     if not isinstance(index, (list, tuple)) or list(index) != list(range(len(index))) or len(index) < 2:
+        return backbone, outputs, {}
+    if head.get("input_transform") == "resize_concat":  # it resizes every level to one size: no pyramid to keep
         return backbone, outputs, {}
     if fed is None or len(fed) < len(index) or len(set(fed[: len(index)])) == 1:
         return backbone, outputs, {}
