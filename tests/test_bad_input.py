@@ -278,6 +278,15 @@ CASES = [
     Case("exec-alias", model("exec-alias.py"), Y + r"exec-alias.py:1:1: 'run = exec' uses exec\(\)"),
     Case("not-read-base", model("not-read-base.py"), Y + r"not-read-base.py:8:1: .* changes the model"),
     Case("held-list", model("held-list.py"), Y + r"held-list.py:7:1: 'indices.pop\(0\)' changes the model"),
+    # a part of the model held by another object, then changed through it (a hostile pass's classes)
+    Case("defaults-attribute", model("defaults-attribute.py"), Y + r"defaults-attribute.py:10:1: .* changes the model"),
+    Case("saved-method", model("saved-method.py"), Y + r"saved-method.py:7:1: '_u\(depth=18\)' changes the model"),
+    Case("function-attribute", model("function-attribute.py"), Y + r"function-attribute.py:10:1: .* changes the model"),
+    Case("stored-part", model("stored-part.py"), Y + r"stored-part.py:7:1: .* changes the model"),
+    Case(
+        "class-attribute", model("class-attribute.py"), Y + r"class-attribute.py:6:1: 'class Holder:' changes the model"
+    ),
+    Case("lambda-default", model("lambda-default.py"), Y + r"lambda-default.py:7:1: .* changes the model"),
     Case("annotated-model", model("annotated-model.py"), Y + r"annotated-model.py:1:1: .* binds model in a form"),
     Case(
         "read-before-defined",

@@ -130,6 +130,7 @@ def read_config(text: str, file: str) -> ConfigFacts:
             read_base = True
         else:
             found = effects(statement, plain_targets=True)
+            aliases += found.holds
             binds = _binds(statement)
             found.changed |= binds & _BUILTINS  # def dict(...), import x as dict, for list in ...
             evaluator.unready -= binds
@@ -138,6 +139,11 @@ def read_config(text: str, file: str) -> ConfigFacts:
     # a name bound by a loop, an unpacking, := or a pattern may be any object its statement mentions
     loose = [(name, found.mentions) for _, found in suspects for name in found.bound]
     watched = _aliases_of(_WATCHED | _model_names(tree) | (_BUILTINS & rebound), aliases, loose)
+    # a call changes what holds the model's own objects (a saved bound method of it); a function the model
+    # is built from holds none of them, and calling it changes nothing of the model
+    sharing = _aliases_of(_WATCHED, aliases, loose)
+    for _, found in suspects:
+        found.changed |= found.called & sharing
     opaque = [
         Opaque(evaluator.where_of(node), source.first_line(node), _why(node, found, watched))
         for node, found in suspects

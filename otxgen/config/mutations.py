@@ -44,6 +44,13 @@ class Effects:
     dynamic: str = ""
     bound: set[str] = field(default_factory=set)
     mentions: set[str] = field(default_factory=set)
+    # (name, names): the name's object now holds the objects of those names, as ``aliased`` says of a
+    # plain ``NAME = value``: stored into it (``cfg['b'] = model['backbone']``, ``f.b = ...``), or a
+    # function's defaults (``def f(m=model['backbone'])``, reachable as ``f.__defaults__``)
+    holds: list[tuple[str, set[str]]] = field(default_factory=list)
+    # the names it calls: one that shares an object with the model is a bound method of it, saved
+    # (``u = model['backbone'].update; u(depth=18)``), and may change it
+    called: set[str] = field(default_factory=set)
 
 
 def effects(node: ast.AST, *, plain_targets: bool) -> Effects:
@@ -82,7 +89,14 @@ def aliased(value: ast.expr) -> set[str]:
         return aliased(value.left) | aliased(value.right)
     if isinstance(value, ast.BoolOp):
         return set().union(*map(aliased, value.values))
+    if isinstance(value, ast.Lambda):
+        return _defaults(value.args)
     return set()
+
+
+def _defaults(arguments: ast.arguments) -> set[str]:
+    """The names whose objects a function's defaults may hold."""
+    return set().union(*map(aliased, [*arguments.defaults, *(d for d in arguments.kw_defaults if d is not None)]))
 
 
 def names_in(node: ast.AST) -> set[str]:
@@ -184,6 +198,8 @@ class _Visitor(ast.NodeVisitor):
         func = node.func
         if isinstance(func, ast.Attribute) and func.attr not in READ_METHODS:
             self.found.changed |= _objects(func.value)
+        if isinstance(func, ast.Name) and func.id not in PURE_CALLS | COPYING_CALLS:
+            self.found.called.add(func.id)
         if not (isinstance(func, ast.Name) and func.id in PURE_CALLS | COPYING_CALLS):
             for value in [*node.args, *(keyword.value for keyword in node.keywords)]:
                 self.found.changed |= aliased(value)  # a function given an object may change it
@@ -192,7 +208,14 @@ class _Visitor(ast.NodeVisitor):
     def visit_Assign(self, node: ast.Assign) -> None:
         for target in node.targets:
             self._target(target)
+            self._stored(target, node.value)
         self.generic_visit(node)
+
+    def _stored(self, target: ast.expr, value: ast.expr | None) -> None:
+        """A value stored into an object (not bound to a name): the object holds what it holds."""
+        held = aliased(value) if value is not None else set()
+        if held and not isinstance(target, (ast.Name, ast.Tuple, ast.List, ast.Starred)):
+            self.found.holds += [(name, held) for name in _objects(target)]
 
     def visit_AugAssign(self, node: ast.AugAssign) -> None:
         self.found.changed |= _objects(node.target)
@@ -200,6 +223,7 @@ class _Visitor(ast.NodeVisitor):
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         self._target(node.target)
+        self._stored(node.target, node.value)
         self.generic_visit(node)
 
     def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
@@ -248,10 +272,23 @@ class _Visitor(ast.NodeVisitor):
         self.functions -= 1
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        self._holding_defaults(node)
         self._function(node)
 
     def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> None:
+        self._holding_defaults(node)
         self._function(node)
+
+    def _holding_defaults(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        held = _defaults(node.args)
+        self.found.holds += [(node.name, held)] if held else []
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        held = set().union(
+            *(aliased(s.value) for s in node.body if isinstance(s, (ast.Assign, ast.AnnAssign)) and s.value)
+        )
+        self.found.holds += [(node.name, held)] if held else []
+        self.generic_visit(node)
 
     def visit_Lambda(self, node: ast.Lambda) -> None:
         self._function(node)
