@@ -258,6 +258,21 @@ def construction_error(backbone_cfg: dict[str, Any]) -> str | None:
     return None
 
 
+def answers_per_parameter(backbone_cfg: dict[str, Any], method: str) -> bool:
+    """Whether the backbone, built alone, answers ``method`` (``get_layer_depth``) for each of its
+    parameters, named as in a model (``backbone.``): what a layer-decay constructor asks it."""
+    try:
+        model, _ = _construct_cheapest(backbone_cfg)
+        answer = getattr(model, method, None)
+        if not callable(answer):
+            return False
+        for name, _ in model.named_parameters():
+            answer(f"backbone.{name}", "backbone.")
+    except Exception:  # noqa: BLE001 - a backbone that does not build or answer does not answer
+        return False
+    return True
+
+
 def module_construction_error(cfg: dict[str, Any], library: str) -> str | None:
     """Why a model part (a neck, a head) does not construct from ``library``'s registry with this config,
     on the meta device (one line); None when it does."""

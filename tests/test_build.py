@@ -623,3 +623,33 @@ def test_an_option_at_the_old_types_default_is_not_carried(tmp_path: Path, monke
 def _backbone_block(text: str) -> str:
     start = text.index("backbone=dict(")
     return text[start : text.index("neck=", start)]
+
+
+@pytest.mark.parametrize(("depth", "kept"), [(18, False), (50, True)])
+def test_a_constructor_that_asks_the_backbone_is_kept_only_where_it_answers(
+    depth: int, kept: bool, tmp_path: Path
+) -> None:
+    """mmpretrain's layer-decay constructor asks the backbone for each parameter's depth, which its
+    ResNet answers for 50 layers and more and raises for 18 (the library's own code decides: build asks
+    the backbone, built alone). Where it would not answer, build writes mmengine's default constructor;
+    either way the whole model's optimizer builds (a hostile pass: mmdet.RegNet and mmseg.ResNetV1c into
+    a config with this constructor exited 0, and training could not build its optimizer)."""
+    from corpus.sample import build_and_forward, load_config
+
+    model = tmp_path / "model.py"
+    model.write_text(
+        "model = dict(type='ImageClassifier', backbone=dict(type='ResNet', depth=50),\n"
+        "             neck=dict(type='GlobalAveragePooling'),\n"
+        "             head=dict(type='LinearClsHead', num_classes=10, in_channels=2048))\n"
+        "optim_wrapper = dict(optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05),\n"
+        "                     constructor='LearningRateDecayOptimWrapperConstructor',\n"
+        "                     paramwise_cfg=dict(layer_decay_rate=0.65))\n"
+        "default_scope = 'mmpretrain'\n"
+    )
+    args = ["build", "--backbone", "mmpretrain.ResNet", "--set", f"depth={depth}", "--model", str(model)]
+    result = CliRunner().invoke(main, [*args, "--weights", "none", "--no-smoke"])
+    assert result.exit_code == 0, result.output
+    cfg = load_config(model)
+    assert (cfg.optim_wrapper.constructor == "LearningRateDecayOptimWrapperConstructor") is kept
+    assert ("replaced LearningRateDecayOptimWrapperConstructor" in result.stderr) is not kept
+    build_and_forward("mmpretrain", cfg, 64, 120)

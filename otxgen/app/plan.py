@@ -308,7 +308,8 @@ def _plan(
     if same_type:  # what differs is merged into the config's own backbone: everything else stays
         host_override[key] = changes(old, written or {})
         written = None
-    overrides = _weights(merged, host, host_path, host_override, notes) | _optimizer(merged, requested, library, notes)
+    overrides = _weights(merged, host, host_path, host_override, notes)
+    overrides |= _optimizer(merged, {**backbone, "type": requested["type"]}, library, notes)
     if padded is not None:
         overrides = _padded(overrides, merged, host_path, requested["type"], (divisor, padded), facts)
     inherited = merged.inherited
@@ -903,10 +904,15 @@ def _weights(
     return overrides
 
 
-def _optimizer(merged: ConfigFacts, requested: dict[str, Any], library: str | None, notes: list[str]) -> dict[str, Any]:
+def _optimizer(merged: ConfigFacts, backbone: dict[str, Any], library: str | None, notes: list[str]) -> dict[str, Any]:
     """``optim_wrapper`` with mmengine's default constructor where the config's is built for other backbone
     families (it would raise when training builds the optimizer); the learning-rate decay it set goes."""
-    misfit = optimizer_misfit(merged.names.value, requested["type"], library)
+    from otxgen.shapes import answers_per_parameter
+
+    def answers(method: str) -> bool:
+        return answers_per_parameter(backbone, method)
+
+    misfit = optimizer_misfit(merged.names.value, backbone["type"], library, answers)
     if misfit is None:
         return {}
     wrapper = merged.get("optim_wrapper")

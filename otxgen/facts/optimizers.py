@@ -6,7 +6,7 @@ fact names."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,8 @@ FAMILY_BOUND_CONSTRUCTORS: dict[tuple[str, str], tuple[str, ...]] = {
 }
 
 # mmpretrain's asks the backbone for a method, which otxgen's wrappers of the other libraries (the
-# ``otxgen.libraries`` modules) do not define; an mm backbone without it is found by the smoke-build.
+# ``otxgen.libraries`` modules) do not define, and an mm backbone answers or not by its class and its
+# arguments (build asks the backbone, built alone; the smoke-build builds the optimizer).
 METHOD_BOUND_CONSTRUCTORS = {("mmpretrain", "LearningRateDecayOptimWrapperConstructor"): "get_layer_depth"}
 WRAPPED_LIBRARIES = tuple(
     library for module, library in REGISTERING_MODULES.items() if module.startswith("otxgen.libraries.")
@@ -49,9 +50,13 @@ class Misfit:
         )
 
 
-def optimizer_misfit(cfg: Mapping[str, Any], backbone_type: str, library: str | None) -> Misfit | None:
+def optimizer_misfit(
+    cfg: Mapping[str, Any], backbone_type: str, library: str | None, answers: Callable[[str], bool] | None = None
+) -> Misfit | None:
     """Why the config's optimizer constructor, as ``library``'s registry builds it, does not take
-    ``backbone_type``'s class; or None."""
+    ``backbone_type``'s class; or None. ``answers(method)``: whether the backbone, built, answers the
+    method a constructor asks it for, for each of its parameters (mmpretrain's ResNet does for a depth of
+    50 and more, not 18); without it, only otxgen's wrappers are known not to."""
     wrapper = cfg.get("optim_wrapper")
     constructor = wrapper.get("constructor") if isinstance(wrapper, Mapping) else None
     if not isinstance(constructor, str):
@@ -62,8 +67,10 @@ def optimizer_misfit(cfg: Mapping[str, Any], backbone_type: str, library: str | 
     if families is not None and not any(family in backbone_type.rpartition(".")[2] for family in families):
         return Misfit(name, f"{', '.join(families)} backbones", backbone_type)
     method = METHOD_BOUND_CONSTRUCTORS.get(key)
-    if method is not None and backbone_type.partition(".")[0] in WRAPPED_LIBRARIES:
-        return Misfit(name, f"backbones with a {method} method", backbone_type)
+    if method is None:
+        return None
+    if backbone_type.partition(".")[0] in WRAPPED_LIBRARIES or (answers is not None and not answers(method)):
+        return Misfit(name, f"backbones that answer {method} for each of their parameters", backbone_type)
     return None
 
 
