@@ -653,3 +653,24 @@ def test_a_constructor_that_asks_the_backbone_is_kept_only_where_it_answers(
     assert (cfg.optim_wrapper.constructor == "LearningRateDecayOptimWrapperConstructor") is kept
     assert ("replaced LearningRateDecayOptimWrapperConstructor" in result.stderr) is not kept
     build_and_forward("mmpretrain", cfg, 64, 120)
+
+
+def test_fastfcns_jpu_keeps_its_three_levels_and_the_auxiliary_head_reads_the_one_passed(tmp_path: Path) -> None:
+    """JPU's outputs are its inputs but the last, then the fused map: four levels would move the fused map
+    from the decode head's index, so a backbone that gives four is refused with the out_indices that give
+    three; with them, the auxiliary head reads the backbone's level passed through (a hostile pass: the
+    written model read a raw level where the head wanted 2,048 channels)."""
+    from corpus.sample import build_and_forward, load_config
+
+    root = Path(importlib.import_module("mmseg").__file__ or "").parent / ".mim" / "configs"
+    for name in ("fastfcn", "_base_"):
+        shutil.copytree(root / name, tmp_path / name)
+    model = tmp_path / "fastfcn" / "fastfcn_r50-d32_jpu_psp_4xb4-80k_ade20k-512x512.py"
+    args = ["build", "--backbone", "mmdet.RegNet", "--model", str(model), "--weights", "none", "--no-smoke"]
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 2 and "--set out_indices=[1, 2, 3]" in refused.output
+    result = CliRunner().invoke(main, [*args, "--set", "out_indices=[1,2,3]"])
+    assert result.exit_code == 0, result.output
+    cfg = load_config(model)
+    assert cfg.model.auxiliary_head.in_channels == cfg.model.neck.in_channels[1]
+    build_and_forward("mmseg", cfg, 128, 120)

@@ -34,7 +34,10 @@ def test_yolov3_neck_is_fed_the_shallowest_level_at_the_last_prior_stride() -> N
 
 def test_yolov3_neck_takes_new_channels_deepest_first_and_no_other_count() -> None:
     assert consumer_overrides(YOLOV3, [64, 128, 256]) == {"neck": {"in_channels": [256, 128, 64]}}
-    with pytest.raises(ConsumerError, match=r"YOLOV3Neck reads 3 backbone levels \(num_scales\), the backbone gives 4"):
+    with pytest.raises(
+        ConsumerError,
+        match=r"YOLOV3Neck reads 3 backbone levels \(its outputs are laid out for that many\), the backbone gives 4",
+    ):
         consumer_overrides(YOLOV3, [32, 64, 128, 256])
 
 

@@ -436,10 +436,25 @@ def _refuse_single_stride_into_pyramid(host: dict[str, Any], outputs: ShapeResul
     """A ViT-style backbone gives every level at one stride; a pyramid neck (FPN...) built on it would
     run, but its levels would all see the same resolution and the anchors' strides would be wrong. The
     converse too: a neck that rescales single-stride levels into a pyramid, fed a pyramid."""
-    from otxgen.facts.consumers import LEVEL_PRESERVING_NECKS, RESCALING_NECKS, first_of, known_as, type_name
+    from otxgen.facts.consumers import (
+        LEVEL_PRESERVING_NECKS,
+        ONE_STRIDE_NECKS,
+        RESCALING_NECKS,
+        first_of,
+        known_as,
+        type_name,
+    )
 
     neck = first_of(host.get("neck"))
     strides = {o.stride for o in outputs.outputs}
+    if neck is not None and known_as(neck, ONE_STRIDE_NECKS) and len(strides) > 1:
+        listed = ", ".join(str(o.stride) for o in outputs.outputs)
+        message = (
+            f"the {type_name(neck)} neck adds its levels together as they come, so they must come at one stride "
+            f"(a ViT's), but the new backbone's are a pyramid (strides {listed}); start from a config with a "
+            "pyramid neck or head, such as UPerNet's"
+        )
+        raise _RefusalError((*host_path, "neck"), message)
     if neck is not None and known_as(neck, RESCALING_NECKS) and len(strides) > 1:
         message = (
             f"the {type_name(neck)} neck rescales single-stride levels (a ViT's) into a pyramid, but the new "

@@ -49,12 +49,19 @@ IN_CHANNELS_NECKS = LEVEL_PRESERVING_NECKS | {"HRFPN", "YOLOV3Neck", "SSDNeck", 
 # single-stride backbone, reading one level (ViTDet's choice) or one per factor.
 RESCALING_NECKS = {"MultiLevelNeck": ("scales", (0.5, 1, 2, 4)), "Feature2Pyramid": ("rescales", (4, 2, 1, 0.5))}
 PYRAMID_NECK = ("mmseg", "MultiLevelNeck")
+# Necks that add or stack their inputs as they come, so every input must come at one stride (a ViT's):
+# SETR's MLANeck sums its levels top-down.
+ONE_STRIDE_NECKS = frozenset({"MLANeck"})
 # Rescaling necks with one width for their inputs and outputs (no in_channels): a backbone of another
 # width gets ``PYRAMID_NECK`` in their place, at their factors and width, so the heads read what they did.
 SAME_WIDTH_RESCALERS = {"Feature2Pyramid": "embed_dim"}
 # SSD's neck passes its inputs through as its first outputs: ``out_channels`` starts with ``in_channels``,
 # and the head reads every output.
 PASS_THROUGH_NECKS = frozenset({"SSDNeck"})
+# Necks whose outputs are their inputs but the last, then one fused map (FastFCN's JPU: the decode head
+# reads the fused map at index n - 1, the auxiliary head a backbone level passed through): the heads that
+# read a passed level read the backbone's channels there, and the count of levels is the neck's layout.
+PASSING_ALL_BUT_LAST_NECKS = frozenset({"JPU"})
 # Where detectors keep the strides they assume for the neck's outputs, in the order checked.
 PRIOR_STRIDE_PATHS = (
     ("rpn_head", "anchor_generator", "strides"),
@@ -97,8 +104,9 @@ NESTED_READERS = {"IterativeDecodeHead": "kernel_generate_head"}
 # Necks whose in_channels run from the deepest feature map to the shallowest.
 REVERSED_NECKS = frozenset({"YOLOV3Neck"})
 # Necks built for a number of levels that other arguments fix too (YOLOV3Neck's num_scales and
-# out_channels): they read exactly as many levels as their in_channels lists.
-FIXED_COUNT_NECKS = frozenset({"YOLOV3Neck"})
+# out_channels, JPU's layout of outputs, MLANeck's one output per input that SETR's heads index): they
+# read exactly as many levels as their in_channels lists.
+FIXED_COUNT_NECKS = frozenset({"YOLOV3Neck", "MLANeck", *PASSING_ALL_BUT_LAST_NECKS})
 # Segmentors whose decode heads run in a cascade (OCRNet's: each head gets the one before's output
 # beside its own inputs): the maps the heads read must come at one stride.
 CASCADE_SEGMENTORS = frozenset({"CascadeEncoderDecoder"})
@@ -522,12 +530,23 @@ def _neck_override(model: Mapping[str, Any], neck: Mapping[str, Any], channels: 
         return {}
     old = neck.get("in_channels")
     if known_as(neck, FIXED_COUNT_NECKS) and isinstance(old, (list, tuple)) and len(old) != len(channels):
-        message = f"{type_name(neck)} reads {len(old)} backbone levels (num_scales), the backbone gives {len(channels)}"
-        raise ConsumerError(("neck", "in_channels"), message + "; set out_indices to give that many")
+        deepest = list(range(len(channels)))[-len(old) :]
+        way = (
+            f"set out_indices to give that many (the deepest of these: --set out_indices={deepest})"
+            if len(channels) > len(old)
+            else f"choose a backbone, or arguments, that give {len(old)}"
+        )
+        message = (
+            f"{type_name(neck)} reads {len(old)} backbone levels (its outputs are laid out for that many), the "
+            f"backbone gives {len(channels)}; {way}"
+        )
+        raise ConsumerError(("neck", "in_channels"), message)
     changes: dict[str, Any] = {"in_channels": new}
     override: dict[str, Any] = {}
     if known_as(neck, PASS_THROUGH_NECKS):
         override = _pass_through(model, neck, list(channels), changes)
+    if known_as(neck, PASSING_ALL_BUT_LAST_NECKS):
+        override = _passed_levels(model, list(channels))
     value = model["neck"]
     if isinstance(value, (list, tuple)):  # mmengine replaces a list: the override is the whole list
         return {**override, "neck": [{**neck, **changes}, *value[1:]]}
@@ -551,6 +570,23 @@ def _pass_through(
         held = head.get("in_channels")
         return {"bbox_head": {"in_channels": tuple(outputs) if isinstance(held, tuple) else outputs}}
     return {}
+
+
+def _passed_levels(model: Mapping[str, Any], channels: list[int]) -> dict[str, Any]:
+    """JPU: a head that reads a level the neck passes through (an ``in_index`` before the last) reads
+    the backbone's channels there."""
+
+    def updates(head: Mapping[str, Any]) -> dict[str, Any]:
+        index = head.get("in_index", -1)
+        if not isinstance(index, int) or not -len(channels) < index < len(channels) - 1 or index == -1:
+            return {}
+        width = channels[index]
+        return {} if same_value(head.get("in_channels"), width) else {"in_channels": width}
+
+    override: dict[str, Any] = {}
+    for key in SEG_HEAD_KEYS:
+        _put(override, key, model.get(key), updates)
+    return override
 
 
 def _put(
