@@ -312,3 +312,19 @@ def test_stdout_of_a_real_process_is_only_the_result() -> None:
     process = subprocess.run(command, capture_output=True, text=True, check=False)
     assert process.returncode == 0, process.stderr[-2000:]
     assert json.loads(process.stdout)["ok"] is True
+
+
+def test_a_segmentor_whose_head_takes_the_data_samples_runs_in_predict_mode(tmp_path: Path) -> None:
+    """mmseg's Mask2Former head takes the data samples, and its segmentor's tensor mode calls it without
+    them: it fails for any backbone, the shipped one too (a hostile pass: every swap of it was refused).
+    The smoke-build runs it in predict mode, and says so."""
+    import importlib
+    import shutil
+
+    root = Path(importlib.import_module("mmseg").__file__ or "").parent / ".mim" / "configs"
+    for name in ("mask2former", "_base_"):
+        shutil.copytree(root / name, tmp_path / name)
+    model = tmp_path / "mask2former" / "mask2former_r50_8xb2-160k_ade20k-512x512.py"
+    code, out, err = _smoke(str(model), "--input-size", "128", "--format", "json")
+    assert code == 0, out + err
+    assert "ran mode='predict' instead" in json.loads(out)["forward"]["detail"]

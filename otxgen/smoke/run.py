@@ -195,7 +195,12 @@ def _whole_model(
     if not levels.ok:
         reason = "the backbone's outputs do not fit"
         return Step("skipped", reason), Step("skipped", reason if train else "not requested")
-    forward = _attempt(seconds, "forward", lambda: steps.tensor_forward(model, make_batch(task, model, size, 1)))
+    modes: list[str] = []
+    batch = make_batch(task, model, size, 1)
+    forward = _attempt(seconds, "forward", lambda: modes.append(steps.tensor_forward(model, batch)))
+    if modes == ["predict"]:
+        why = "ran mode='predict' instead: the decode head's forward takes the data samples, which tensor mode omits"
+        forward = replace(forward, detail=why)
     if not train:
         return forward, Step("skipped", "not requested")
     if forward.state != "ok":

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass
 
@@ -34,13 +35,29 @@ class TrainStep:
         return tuple(found)
 
 
-def tensor_forward(model: nn.Module, batch: Batch) -> None:
+def tensor_forward(model: nn.Module, batch: Batch) -> str:
     """``model(**data, mode='tensor')`` in eval mode, after the model's own preprocessing (which
-    also moves the batch to the model's device)."""
+    also moves the batch to the model's device); the mode it ran in. A segmentor whose decode head's
+    forward takes the data samples (mmseg's Mask2Former: its tensor mode calls the head without them,
+    and fails for any backbone) runs ``mode='predict'``."""
     model.eval()
+    mode = "predict" if _head_takes_samples(getattr(model, "decode_head", None)) else "tensor"
     with torch.no_grad():
         data = model.data_preprocessor(batch, False)
-        model(**data, mode="tensor")
+        model(**data, mode=mode)
+    return mode
+
+
+def _head_takes_samples(head: object) -> bool:
+    forward = getattr(head, "forward", None)
+    if forward is None:
+        return False
+    required = [
+        p
+        for p in inspect.signature(forward).parameters.values()
+        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    return len(required) > 1
 
 
 def train_step(model: nn.Module, batch: Batch, learning_rate: float = 1e-3) -> TrainStep:
