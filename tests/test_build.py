@@ -674,3 +674,21 @@ def test_fastfcns_jpu_keeps_its_three_levels_and_the_auxiliary_head_reads_the_on
     cfg = load_config(model)
     assert cfg.model.auxiliary_head.in_channels == cfg.model.neck.in_channels[1]
     build_and_forward("mmseg", cfg, 128, 120)
+
+
+def test_a_run_of_one_stride_takes_the_deepest_stages_at_it(tmp_path: Path) -> None:
+    """ANN's levels at 4, 8, 8, 8 from mmseg's dilated MobileNetV3, which has 13 stages at stride 8: the
+    three deepest, so the loss reaches every stage of the backbone (the first three at stride 8 were taken,
+    and 2.9 of its 3 million parameters got no gradient: a hostile pass)."""
+    root = Path(importlib.import_module("mmseg").__file__ or "").parent / ".mim" / "configs"
+    for name in ("ann", "_base_"):
+        shutil.copytree(root / name, tmp_path / name)
+    model = tmp_path / "ann" / "ann_r101-d8_4xb4-160k_ade20k-512x512.py"
+    args = ["build", "--backbone", "mmseg.MobileNetV3", "--set", "arch=large", "--model", str(model)]
+    result = CliRunner().invoke(main, [*args, "--weights", "none", "--no-smoke"])
+    assert result.exit_code == 0, result.output
+    smoked = CliRunner().invoke(main, ["smoke", str(model), "--train-step", "--input-size", "128", "--format", "json"])
+    assert smoked.exit_code == 0, smoked.output
+    train = json.loads(smoked.stdout)["train_step"]
+    assert train["state"] == "ok" and train["tensors_without_gradient"] == []
+    assert train["backbone_tensors_with_gradient"] == train["backbone_trainable_tensors"]

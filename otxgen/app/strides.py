@@ -200,7 +200,26 @@ def _coarser_stages(old: list[int], stages: list[Any]) -> tuple[int, ...] | None
         if index is None:
             return None
         picked.append(index)
-    return tuple(picked)
+    return _deepest_at_their_strides(old, stages, picked)
+
+
+def _deepest_at_their_strides(old: list[int], stages: list[int], picked: list[int]) -> tuple[int, ...]:
+    """``picked`` with each run of levels that landed at their old stride moved to the deepest stages at
+    it, before the next level's: a dilated MobileNetV3 gives 13 stages at stride 8, and ANN's 8, 8, 8
+    takes the last three (the first three left most of the network unread)."""
+    result = list(picked)
+    start = 0
+    while start < len(old):
+        end = start
+        while end + 1 < len(old) and old[end + 1] == old[start]:
+            end += 1
+        count, stride = end - start + 1, old[start]
+        if all(stages[result[k]] == stride for k in range(start, end + 1)):
+            limit = result[end + 1] if end + 1 < len(old) else len(stages)
+            at = [i for i in range(result[start], limit) if stages[i] == stride]
+            result[start : end + 1] = at[-count:]
+        start = end + 1
+    return tuple(result)
 
 
 def _finest(stages: list[int], stride: int, among: range) -> int | None:
