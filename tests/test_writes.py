@@ -344,3 +344,22 @@ def test_a_file_with_old_mac_line_endings_keeps_every_cr(workspace: Path) -> Non
     data = model.read_bytes()
     assert b"\n" not in data and data.endswith(b")\r") and b"type='RegNet',\r" in data
     assert invoke("build", "--backbone", "mmdet.RegNet", "--check").exit_code == 0
+
+
+def test_the_backbone_yaml_to_edit_is_named_where_it_was_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A required argument without options stops at the backbone.yaml written for the user to fill in:
+    with ``--backbone-yaml PATH`` the line names that file, not ``backbone.yaml`` (a hostile pass)."""
+    monkeypatch.chdir(tmp_path)
+    model = tmp_path / "model.py"
+    model.write_text(
+        "model = dict(type='EncoderDecoder', backbone=dict(type='ResNetV1c', depth=18),\n"
+        "             decode_head=dict(type='FCNHead', in_channels=512, channels=64, num_classes=2))\n"
+        "default_scope = 'mmseg'\n"
+    )
+    args = ["build", "--backbone", "mmseg.HRNet", "--model", "model.py", "--backbone-yaml", "by.yaml", "--no-smoke"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    assert "[!] Edit by.yaml and run 'otxgen build --backbone by.yaml'." in result.stderr
+    assert (tmp_path / "by.yaml").is_file()

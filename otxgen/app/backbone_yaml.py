@@ -72,11 +72,13 @@ def backbone_from_type(
     return Chosen(resolved.type, backbone, files)
 
 
-def say_missing(chosen: Chosen, written: bool, say: Say) -> None:
-    """The ``[!]`` lines for arguments the user must enter; ``written``: a backbone.yaml is there to edit."""
+def say_missing(chosen: Chosen, written: Path | None, say: Say) -> None:
+    """The ``[!]`` lines for arguments the user must enter; ``written``: the backbone.yaml written to edit
+    (``--backbone-yaml PATH`` names it)."""
     say(f"[!] {chosen.type} backbone has inputs that the user must enter.")
-    if written:
-        say(f"[!] Edit {BACKBONE_YAML} and run 'otxgen build --backbone {BACKBONE_YAML}'.")
+    if written is not None:
+        shown = written.resolve().relative_to(Path.cwd()) if written.resolve().is_relative_to(Path.cwd()) else written
+        say(f"[!] Edit {shown} and run 'otxgen build --backbone {shown}'.")
     elif chosen.files:
         say(f"[!] Run without --diff/--check to write {BACKBONE_YAML}, edit it, then build from it.")
     else:

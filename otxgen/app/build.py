@@ -225,7 +225,8 @@ def _yaml_write(path: Path, text: str, targets: Targets) -> Write:
 def _stop_for_input(chosen: Chosen, writes: list[Write], mode: str, say: Say) -> Outcome:
     """A required argument has no options: only ``backbone.yaml`` is written, for the user to fill in."""
     outcome = _finish(writes, mode, say)
-    say_missing(chosen, written=mode == "write" and bool(writes), say=say)
+    written = next((write.path for write in writes if write.kind == "backbone"), None) if mode == "write" else None
+    say_missing(chosen, written, say=say)
     return Outcome(outcome.stdout, exit_code=1)
 
 
