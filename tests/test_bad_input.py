@@ -287,6 +287,7 @@ CASES = [
         "class-attribute", model("class-attribute.py"), Y + r"class-attribute.py:6:1: 'class Holder:' changes the model"
     ),
     Case("lambda-default", model("lambda-default.py"), Y + r"lambda-default.py:7:1: .* changes the model"),
+    Case("sorted-part", model("sorted-part.py"), Y + r"sorted-part.py:7:1: \"b\['depth'\] = 101\" changes the model"),
     Case("annotated-model", model("annotated-model.py"), Y + r"annotated-model.py:1:1: .* binds model in a form"),
     Case(
         "read-before-defined",
@@ -589,6 +590,30 @@ def test_bad_input_exits_with_one_message_and_writes_nothing(case: Case, workspa
     assert re.search(case.message.replace("{tmp}", re.escape(str(tmp))), errors[0]), errors[0]
     assert "Traceback" not in result.stderr
     assert snapshot(tmp) == before
+
+
+@pytest.mark.parametrize(
+    "taken",
+    [
+        "dict(zip(['x'], [model['backbone']]))['x']",
+        "sorted(model.items())[0][1]",
+        "min(model.values(), key=len)",
+        "max([model['backbone']], key=len)",
+        "list(reversed([model['backbone']]))[0]",
+        "list(enumerate([model['backbone']]))[0][1]",
+        "sum([[model['backbone']]], [])[0]",
+    ],
+)
+def test_a_part_taken_through_a_builtin_that_passes_it_on_is_the_model(taken: str) -> None:
+    """zip, sorted, min, max, reversed, enumerate and sum give back the objects they are given: a name
+    bound to what they return and then changed changes the model (a hostile pass wrote such configs)."""
+    from otxgen.config.model_config import read_config
+
+    text = (ROOT / "fixtures" / "bad" / "alias-mutation.py").read_text().splitlines()[:5]
+    facts = read_config("\n".join([*text, f"b = {taken}", "b['depth'] = 101", ""]), "model.py")
+    assert [o.where.line for o in facts.opaque] == [7]
+    untouched = read_config("\n".join([*text, f"n = len({taken})", ""]), "model.py")
+    assert not untouched.opaque
 
 
 def test_the_matrix_holds_at_least_thirty_cases() -> None:

@@ -13,13 +13,16 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
-# Builtins that return a new value and change nothing they are given: their arguments are only read.
+# Builtins that change nothing they are given: their arguments are only read.
 PURE_CALLS = frozenset(
     {
         "len", "range", "enumerate", "zip", "sorted", "reversed", "min", "max", "sum", "abs", "round", "str",
         "int", "float", "bool", "isinstance", "any", "all", "repr", "format", "print", "hasattr", "type",
     }
 )  # fmt: skip
+# Of those, the ones whose result holds the very objects they are given (an element, or a container of
+# them): ``b = sorted([model['backbone']])[0]`` is the model's backbone.
+PASSING_CALLS = frozenset({"enumerate", "zip", "sorted", "reversed", "min", "max", "sum"})
 # Builtins that build a new container from what they are given, changing none of it (their result
 # shares the nested objects: see ``aliased``).
 COPYING_CALLS = frozenset({"dict", "list", "tuple", "set", "frozenset"})
@@ -64,14 +67,15 @@ def effects(node: ast.AST, *, plain_targets: bool) -> Effects:
 
 def aliased(value: ast.expr) -> set[str]:
     """The names whose objects ``value`` may be, or hold (``x = model``, ``x = [model['neck']]``,
-    ``x = dict(model)``: a shallow copy shares the nested dicts); a pure builtin's result holds none."""
+    ``x = dict(model)``: a shallow copy shares the nested dicts, ``sorted(...)[0]`` one of its elements); a
+    builtin that makes a new value of what it reads (``len``, ``str``) holds none."""
     if isinstance(value, ast.Name):
         return {value.id}
     if isinstance(value, (ast.Attribute, ast.Subscript, ast.Starred)):
         return aliased(value.value)
     if isinstance(value, ast.Call):
         func = value.func
-        if isinstance(func, ast.Name) and func.id in PURE_CALLS:
+        if isinstance(func, ast.Name) and func.id in PURE_CALLS - PASSING_CALLS:
             return set()
         found = aliased(func.value) if isinstance(func, ast.Attribute) else set()
         return found.union(*map(aliased, value.args), *(aliased(keyword.value) for keyword in value.keywords))
