@@ -237,3 +237,28 @@ def test_the_committed_lineage_is_the_live_registrys() -> None:
             assert [b for b in registered[name].__mro__[1:] if registered.get(b.__name__) is b] == [
                 registered[b] for b in bases
             ]
+
+
+@pytest.mark.parametrize(("decay_type", "fails"), [("stage_wise", True), ("layer_wise", False)])
+def test_mmsegs_stage_wise_decay_is_convnexts_alone(decay_type: str, fails: bool) -> None:
+    """mmseg's constructor decays a MAE layer by layer, and raises for it stage by stage (ConvNeXt's only):
+    the fact reads ``decay_type`` as the constructor does (a hostile pass kept stage_wise for a MAE)."""
+    from otxgen.facts.optimizers import optimizer_misfit
+
+    torch = pytest.importorskip("torch")
+    constructors = pytest.importorskip("mmseg.engine.optimizers")
+    model = torch.nn.Module()
+    model.backbone = type("MAE", (torch.nn.Module,), {})()
+    model.backbone.layers = torch.nn.ModuleList([torch.nn.Linear(2, 2)])
+    paramwise = {"num_layers": 1, "decay_rate": 0.9, "decay_type": decay_type}
+    wrapper = {"type": "OptimWrapper", "optimizer": {"type": "AdamW", "lr": 1e-4, "weight_decay": 0.05}}
+    constructor = constructors.LearningRateDecayOptimizerConstructor(wrapper, paramwise)
+    cfg = {
+        "optim_wrapper": {**wrapper, "constructor": "LearningRateDecayOptimizerConstructor", "paramwise_cfg": paramwise}
+    }
+    if fails:
+        with pytest.raises(NotImplementedError):
+            constructor(model)
+    else:
+        constructor(model)
+    assert (optimizer_misfit(cfg, "mmseg.MAE", "mmseg") is not None) is fails

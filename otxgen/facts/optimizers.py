@@ -15,12 +15,17 @@ from otxgen.facts.libraries import REGISTERING_MODULES
 DEFAULT_CONSTRUCTOR = "DefaultOptimWrapperConstructor"
 
 # The layer-wise learning-rate decay constructors find a parameter's layer from its name for backbone
-# classes whose name contains one of ``families``, and raise NotImplementedError for any other class.
-# Keyed by the library whose registry holds the name (mmdet and mmseg register the same name).
-FAMILY_BOUND_CONSTRUCTORS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("mmseg", "LearningRateDecayOptimizerConstructor"): ("ConvNeXt", "BEiT", "MAE"),
-    ("mmseg", "LayerDecayOptimizerConstructor"): ("ConvNeXt", "BEiT", "MAE"),
-    ("mmdet", "LearningRateDecayOptimizerConstructor"): ("ConvNeXt",),
+# classes whose name contains one of the families, by their ``decay_type`` (mmseg's ``stage_wise`` is
+# ConvNeXt's alone; its ``LayerDecayOptimizerConstructor`` is always layer-wise), and raise
+# NotImplementedError for any other class. Keyed by the library whose registry holds the name (mmdet and
+# mmseg register the same name).
+FAMILY_BOUND_CONSTRUCTORS: dict[tuple[str, str], dict[str, tuple[str, ...]]] = {
+    ("mmseg", "LearningRateDecayOptimizerConstructor"): {
+        "layer_wise": ("ConvNeXt", "BEiT", "MAE"),
+        "stage_wise": ("ConvNeXt",),
+    },
+    ("mmseg", "LayerDecayOptimizerConstructor"): {"layer_wise": ("ConvNeXt", "BEiT", "MAE")},
+    ("mmdet", "LearningRateDecayOptimizerConstructor"): {"layer_wise": ("ConvNeXt",), "stage_wise": ("ConvNeXt",)},
 }
 
 # mmpretrain's asks the backbone for a method, which otxgen's wrappers of the other libraries (the
@@ -63,9 +68,12 @@ def optimizer_misfit(
         return None
     scope, _, name = constructor.rpartition(".")
     key = (scope or library or "", name)
-    families = FAMILY_BOUND_CONSTRUCTORS.get(key)
+    paramwise = wrapper.get("paramwise_cfg") if isinstance(wrapper, Mapping) else None
+    decay = paramwise.get("decay_type") if isinstance(paramwise, Mapping) else None
+    kind = "stage_wise" if decay == "stage_wise" else "layer_wise"
+    families = FAMILY_BOUND_CONSTRUCTORS.get(key, {}).get(kind)
     if families is not None and not any(family in backbone_type.rpartition(".")[2] for family in families):
-        return Misfit(name, f"{', '.join(families)} backbones", backbone_type)
+        return Misfit(name, f"{', '.join(families)} backbones ({kind})", backbone_type)
     method = METHOD_BOUND_CONSTRUCTORS.get(key)
     if method is None:
         return None
