@@ -137,10 +137,41 @@ def _overlay(
         kept = without_drops(value)  # a key the name's mapping sets stays the name's
         assert isinstance(kept, Mapping)
         return _over_name(cst.ensure_type(node, cst.Name), kept, style) if kept else node
+    if isinstance(node, cst.Dict):
+        merged = _overlay_display(module, node, value, style, path)
+        if merged is not None:
+            return merged
     if not (isinstance(node, cst.Call) and is_plain_dict(node)):
         _refuse_opaque(module, node, path, replacing=False)
         return expression(_rendered(value, style))  # a literal (None) under a merge: the mapping replaces it
     return _overlay_call(module, node, value, style, path)
+
+
+def _overlay_display(
+    module: cst.Module, node: cst.Dict, value: Mapping[str, object], style: Style, path: tuple[str, ...]
+) -> cst.Dict | None:
+    """A merge into a ``{...}`` display of string keys that changes only values of keys it holds (mmdet's
+    ``paramwise_cfg={'num_layers': 6, ...}``), its layout kept; None where the merge would add or remove
+    a key, or a key is not a string (such a display is refused)."""
+    elements = list(node.elements)
+    held: dict[str, int] = {}
+    for position, element in enumerate(elements):
+        key = maybe_literal(element.key, style.names) if isinstance(element, cst.DictElement) else NotLiteralError
+        if not isinstance(key, str):
+            return None
+        held[key] = position
+    for key, sub in value.items():
+        if key not in held:
+            if isinstance(sub, Drop) or _empty(without_drops(sub)):
+                continue  # nothing to say where the display says nothing
+            return None
+        if isinstance(sub, Drop):
+            return None
+        element = cast(cst.DictElement, elements[held[key]])
+        new = _overlay(module, element.value, sub, style, (*path, key))
+        if new is not element.value:
+            elements[held[key]] = element.with_changes(value=new)
+    return node.with_changes(elements=elements)
 
 
 def _differs(call: cst.Call, key: str, value: object, style: Style) -> bool:

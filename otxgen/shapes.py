@@ -18,10 +18,13 @@ torch is imported inside the functions that need it only.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
+import io
 import logging
 import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -271,6 +274,46 @@ def answers_per_parameter(backbone_cfg: dict[str, Any], method: str) -> bool:
     except Exception:  # noqa: BLE001 - a backbone that does not build or answer does not answer
         return False
     return True
+
+
+def decay_depth(backbone_cfg: dict[str, Any], library: str, wrapper: dict[str, Any]) -> int | None:
+    """The least ``paramwise_cfg.num_layers`` at which the config's decay constructor (``wrapper``: its
+    ``optim_wrapper``, built from ``library``'s registry) gives no parameter group of the backbone (built
+    alone, under a model as ``backbone``) a learning rate above the head's; None when none up to 1,024
+    does. A smaller one trains the backbone's deepest layers faster than the head."""
+    import torch
+    from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS, DefaultScope
+
+    cfg = {key: copy.deepcopy(wrapper[key]) for key in ("type", "optimizer") if key in wrapper}
+    paramwise = dict(wrapper.get("paramwise_cfg") or {})
+    with DefaultScope.overwrite_default_scope(library), _quiet():
+        model = torch.nn.Module()
+        model.backbone = _construct_cheapest(backbone_cfg)[0]
+        low, high = 1, 1024
+        while low < high:  # the scales fall as num_layers grows: the least that fits
+            middle = (low + high) // 2
+            constructor = OPTIM_WRAPPER_CONSTRUCTORS.build(
+                {
+                    "type": wrapper["constructor"],
+                    "optim_wrapper_cfg": {**cfg, "type": "OptimWrapper"},
+                    "paramwise_cfg": {**copy.deepcopy(paramwise), "num_layers": middle},
+                }
+            )
+            groups: list[dict[str, Any]] = []
+            constructor.add_params(groups, model)
+            backbone = [g for g in groups if any(name.startswith("backbone.") for name in g["param_names"])]
+            fits = all(float(group["lr_scale"]) <= 1 for group in backbone)
+            low, high = (low, middle) if fits else (middle + 1, high)
+    return low if low < 1024 else None
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """A decay constructor prints every parameter group (``print_log`` without a logger prints), and warns
+    of its own deprecations: neither is the user's."""
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 def module_construction_error(cfg: dict[str, Any], library: str) -> str | None:

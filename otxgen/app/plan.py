@@ -929,7 +929,7 @@ def _optimizer(merged: ConfigFacts, backbone: dict[str, Any], library: str | Non
 
     misfit = optimizer_misfit(merged.names.value, backbone["type"], library, answers)
     if misfit is None:
-        return {}
+        return _decay_depth(merged, backbone, library, notes)
     wrapper = merged.get("optim_wrapper")
     override = default_constructor(wrapper)
     _replacing_where_not_inherited(override, merged, ("optim_wrapper",))
@@ -940,6 +940,35 @@ def _optimizer(merged: ConfigFacts, backbone: dict[str, Any], library: str | Non
         f"{misfit.constructor} works for {misfit.works_for} only"
     )
     return {"optim_wrapper": override}
+
+
+def _decay_depth(
+    merged: ConfigFacts, backbone: dict[str, Any], library: str | None, notes: list[str]
+) -> dict[str, Any]:
+    """A decay constructor kept for the new backbone, whose ``num_layers`` is for a shallower one (BEiT-B's 12
+    for a BEiT-L): its deepest layers would train faster than the head. Set to one more than the least that
+    keeps every layer at or below the head's rate, as the library's own configs count (BEiT-L: 24)."""
+    from otxgen.facts.optimizers import FAMILY_BOUND_CONSTRUCTORS
+    from otxgen.shapes import decay_depth
+
+    wrapper = merged.get("optim_wrapper")
+    paramwise = wrapper.get("paramwise_cfg") if isinstance(wrapper, dict) else None
+    current = paramwise.get("num_layers") if isinstance(paramwise, dict) else None
+    name = str(wrapper.get("constructor", "")).rpartition(".")[2] if isinstance(wrapper, dict) else ""
+    if not isinstance(current, int) or library is None or (library, name) not in FAMILY_BOUND_CONSTRUCTORS:
+        return {}
+    try:
+        least = decay_depth(backbone, library, wrapper)
+    except Exception:  # noqa: BLE001 - what cannot be built here is the smoke-build's to find
+        return {}
+    if least is None or current >= least:
+        return {}
+    fitted = least + 1
+    notes.append(
+        f"optim_wrapper.paramwise_cfg.num_layers={fitted} (was {current}): {name} with {current} layers would train "
+        f"the deepest layers of {backbone['type']} faster than the head"
+    )
+    return {"optim_wrapper": {"paramwise_cfg": {"num_layers": fitted}}}
 
 
 def _spelled(
