@@ -203,6 +203,19 @@ def test_a_vit_into_uperhead_without_a_neck_gets_the_four_levels_it_read(backbon
     build_and_forward("mmseg", cfg, 256, 300)
 
 
+def test_a_vit_into_mask2former_gets_the_four_strides_its_pixel_decoder_reads(tmp_path: Path) -> None:
+    """mmseg's Mask2Former head reads every level its in_channels lists, at strides 4 to 32 (its pixel
+    decoder's ``strides``): a ViT gets MultiLevelNeck in front of it, as UPerHead does (it was given three
+    levels at 16 while the decoder kept 4 to 32: a hostile pass). It trains (its forward runs in predict
+    mode: the head takes the data samples)."""
+    model = shipped("mmseg", "mask2former/mask2former_r50_8xb2-160k_ade20k-512x512.py", tmp_path)
+    said = swapped(model, "timm.vit_small_patch16_224")
+    assert "added neck MultiLevelNeck" in said
+    cfg = loaded(model)
+    assert cfg.model.neck.scales == [4, 2, 1, 0.5] and cfg.model.decode_head.strides == [4, 8, 16, 32]
+    assert train_step(model)["train_step"]["state"] == "ok"
+
+
 @pytest.mark.parametrize(
     ("relative", "stride"),
     [("centernet/centernet_r18_8xb16-crop512-140e_coco.py", 4), ("yolof/yolof_r50-c5_8xb8-1x_coco.py", 32)],

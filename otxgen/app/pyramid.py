@@ -117,18 +117,20 @@ def _before_the_heads(
     catalog: Catalog,
     facts: list[str],
 ) -> tuple[dict[str, Any], ShapeResult, dict[str, Any]]:
-    """Without a neck, a decode head that fuses the first levels in order (UPerHead's 0, 1, 2, 3), at
-    strides that grow: ``PYRAMID_NECK`` in front of it, whose factors bring the new backbone's one stride
-    to the strides the head read (a patch-16 ViT for 4, 8, 16, 32: 4, 2, 1, 0.5, as mmseg's own ViT UPerNet
-    configs have it), and the heads reading its levels at its width. Else no override (the heads then
-    read the backbone's levels as they are)."""
+    """Without a neck, a decode head that fuses the first levels in order (UPerHead's 0, 1, 2, 3;
+    Mask2Former's, which reads every level its in_channels lists), at strides that grow: ``PYRAMID_NECK``
+    in front of it, whose factors bring the new backbone's one stride to the strides the head read (a
+    patch-16 ViT for 4, 8, 16, 32: 4, 2, 1, 0.5, as mmseg's own ViT UPerNet configs have it), and the
+    heads reading its levels at its width. Else no override (the heads then read the backbone's levels
+    as they are)."""
     from otxgen.app.strides import strides_before
     from otxgen.facts.consumers import consumer_overrides
 
     head = host.get("decode_head")
     if not isinstance(head, Mapping):  # a cascade's list of decode heads: read as they are
         return backbone, outputs, {}
-    index = head.get("in_index")
+    listed = head.get("in_channels")
+    index = head.get("in_index", list(range(len(listed))) if isinstance(listed, (list, tuple)) else None)
     fed = strides_before(host, old, scope, catalog)
     if not isinstance(index, (list, tuple)) or list(index) != list(range(len(index))) or len(index) < 2:
         return backbone, outputs, {}
