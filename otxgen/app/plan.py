@@ -791,13 +791,13 @@ def _classifier_overrides(
     from otxgen.facts.consumers import (
         LINEAR_HEAD,
         LINEAR_HEAD_KEEPS,
-        MAP_HEADS,
         POOLING_NECK,
         TOKEN_HEADS,
         first_of,
         is_pooling_neck,
         known_as,
         type_name,
+        unpooled_head,
     )
 
     override: dict[str, Any] = {}
@@ -807,7 +807,7 @@ def _classifier_overrides(
     if pooled and neck is not None and is_pooling_neck(neck):
         override["neck"] = None
         notes.append(f"removed neck {type_name(neck)}: the new backbone gives pooled vectors itself")
-    elif not pooled and model.get("neck") is None and not known_as(model.get("head"), MAP_HEADS):
+    elif unpooled_head(model, ndim) is not None:
         override["neck"] = dict(POOLING_NECK)
         notes.append("added neck GlobalAveragePooling: the head takes pooled vectors and the backbone gives maps")
     elif neck is not None and type_name(neck) == "GlobalAveragePooling" and neck.get("dim", 2) != ndim - 2:

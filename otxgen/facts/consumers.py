@@ -143,6 +143,17 @@ TRAINING_FORM_BACKBONES = frozenset({"PIDNet", "DDRNet", "TridentResNet"})
 TUPLE_ONLY_NECKS = frozenset({"HRFuseScales"})
 # Classifier heads that pool the maps themselves (class-specific attention): no pooling neck before them.
 MAP_HEADS = frozenset({"CSRAClsHead"})
+
+
+def unpooled_head(model: Mapping[str, Any], ndim: int | None) -> str | None:
+    """Why a classifier's head would read the backbone's outputs unpooled (a linear head fed 4-D maps or
+    3-D tokens, without a neck to pool them), or None: build adds the pooling neck, validate reports it."""
+    head = model.get("head")
+    if not isinstance(head, Mapping) or ndim in (None, 2) or model.get("neck") is not None or known_as(head, MAP_HEADS):
+        return None
+    return f"{type_name(head)} takes pooled vectors, and the backbone gives {ndim}-D outputs with no neck to pool them"
+
+
 _MISSING = object()
 
 

@@ -271,6 +271,15 @@ def backbone_outputs(backbone: dict[str, Any], schema: dict[str, Any], catalog: 
     return [int(row["channels"]) for row in rows]
 
 
+def backbone_ndim(backbone: dict[str, Any], schema: dict[str, Any], catalog: Any = None) -> int | None:
+    """How many dimensions the backbone's last output has (4: maps, 2: pooled vectors), from the schema's
+    table; None where unknown."""
+    from otxgen.schema.table import ChannelTable, Unknown
+
+    rows = ChannelTable.of(backbone, schema, catalog).outputs(backbone)
+    return None if isinstance(rows, Unknown) or not rows else int(rows[-1].get("ndim") or 4)
+
+
 def backbone_container(backbone: dict[str, Any], schema: dict[str, Any], catalog: Any = None) -> str | None:
     """The form the backbone returns its outputs in, from the schema's table; None where unknown."""
     from otxgen.schema.table import ChannelTable, Unknown

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 from otxgen.config.inherit import inherit, read_any
 from otxgen.config.located import Finding, JsonPath, Located, Where, dotted
 from otxgen.config.yamlpos import load_located
-from otxgen.facts.consumers import paired_head
+from otxgen.facts.consumers import paired_head, unpooled_head
 from otxgen.facts.optimizers import optimizer_misfit
 from otxgen.schema.resolve import Catalog, resolve_type
 from otxgen.validate.backbones import custom_modules, infer_library, registry_problem
 from otxgen.validate.channels import check_consumers, check_container
-from otxgen.validate.check import CANNOT, backbone_container, backbone_outputs, check_backbone
+from otxgen.validate.check import CANNOT, backbone_container, backbone_ndim, backbone_outputs, check_backbone
 from otxgen.validate.weights import weights_findings
 
 if TYPE_CHECKING:
@@ -128,6 +128,7 @@ def _model_findings(facts: ConfigFacts, catalog: Catalog, reason: str) -> list[F
         findings += check_consumers(model, located, ("model",), backbone_outputs(instance, schema, catalog))
         findings += check_container(model, located, ("model",), backbone_container(instance, schema, catalog))
         findings += _paired(model, located, instance["type"])
+        findings += _unpooled(model, located, backbone_ndim(instance, schema, catalog))
         findings += _optimizer(located, instance["type"], library)
         findings += weights_findings(model, located, instance, schema, library)
     return _without_required(findings, located, reason) if inherits else findings
@@ -173,6 +174,18 @@ def _paired(model: dict[str, Any], located: Located, backbone_type: str) -> list
         return []
     path = ("model", *paired[0], "type")
     return [Finding(located.where(path), dotted(path), paired[1], code="paired-head")]
+
+
+def _unpooled(model: dict[str, Any], located: Located, ndim: int | None) -> list[Finding]:
+    why = unpooled_head(model, ndim) if "decode_head" not in model else None
+    if why is None:
+        return []
+    path = ("model", "head", "type")
+    return [
+        Finding(
+            located.where(path), dotted(path), f"{why}; add neck=dict(type='GlobalAveragePooling')", code="unpooled"
+        )
+    ]
 
 
 def _optimizer(located: Located, backbone_type: str, library: str | None) -> list[Finding]:
