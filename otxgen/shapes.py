@@ -311,9 +311,17 @@ def decay_depth(backbone_cfg: dict[str, Any], library: str, wrapper: dict[str, A
 def _quiet() -> Iterator[None]:
     """A decay constructor prints every parameter group (``print_log`` without a logger prints), and warns
     of its own deprecations: neither is the user's."""
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
+    from mmengine.logging import MMLogger
+
+    logger = MMLogger.get_current_instance()  # its handler writes to the stream it was made with
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 def module_construction_error(cfg: dict[str, Any], library: str) -> str | None:

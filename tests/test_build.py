@@ -692,3 +692,23 @@ def test_a_run_of_one_stride_takes_the_deepest_stages_at_it(tmp_path: Path) -> N
     train = json.loads(smoked.stdout)["train_step"]
     assert train["state"] == "ok" and train["tensors_without_gradient"] == []
     assert train["backbone_tensors_with_gradient"] == train["backbone_trainable_tensors"]
+
+
+def test_a_kept_decay_constructor_counts_the_new_backbones_layers_as_the_library_does(tmp_path: Path) -> None:
+    """mmdet's ConvNeXt-T Cascade Mask R-CNN decays over num_layers=6; swapped to ConvNeXt-S, the count is
+    the one mmdet's own ConvNeXt-S config of that model sets (read from it), and swapped back it is 6 again
+    (the refit only raised the count, and by one less than the library's: hostile passes)."""
+    from mmengine.config import Config
+
+    root = Path(importlib.import_module("mmdet").__file__ or "").parent / ".mim" / "configs"
+    for name in ("convnext", "_base_"):
+        shutil.copytree(root / name, tmp_path / name)
+    model = tmp_path / "convnext" / "cascade-mask-rcnn_convnext-t-p4-w7_fpn_4conv1fc-giou_amp-ms-crop-3x_coco.py"
+    small = Config.fromfile(root / "convnext" / model.name.replace("convnext-t", "convnext-s"))
+    tiny = Config.fromfile(model)
+    for arch, wanted in (("small", small), ("tiny", tiny)):
+        args = ["build", "--backbone", "mmpretrain.ConvNeXt", "--set", f"arch={arch}", "--model", str(model)]
+        result = CliRunner().invoke(main, [*args, "--weights", "none", "--no-smoke"])
+        assert result.exit_code == 0, result.output
+        written = Config.fromfile(model).optim_wrapper.paramwise_cfg.num_layers
+        assert written == wanted.optim_wrapper.paramwise_cfg.num_layers, arch

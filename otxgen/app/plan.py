@@ -309,7 +309,10 @@ def _plan(
         host_override[key] = changes(old, written or {})
         written = None
     overrides = _weights(merged, host, host_path, host_override, notes)
-    overrides |= _optimizer(merged, {**backbone, "type": requested["type"]}, library, notes)
+    was = {k: v for k, v in old.items() if k not in ("_delete_", "init_cfg", "pretrained")} if old_type else None
+    overrides |= _optimizer(
+        merged, {**backbone, "type": requested["type"]}, was and {**was, "type": old_type}, library, notes
+    )
     if padded is not None:
         overrides = _padded(overrides, merged, host_path, requested["type"], (divisor, padded), facts)
     inherited = merged.inherited
@@ -670,6 +673,17 @@ def _refuse_opaque(merged: ConfigFacts) -> None:
         first = merged.opaque[0]
         message = f"{first.code!r} {first.why} (otxgen reads the config without executing it)"
         raise InputError(message, first.where.file, first.where.line, first.where.col)
+    from otxgen.facts.consumers import READER_KEYS
+
+    located = merged.names
+    for path, code in located.unresolved.items():
+        if len(path) == 2 and path[0] == "model" and path[1] in READER_KEYS:
+            where = located.where(path)
+            message = (
+                f"model.{path[1]} is {code!r}, which otxgen does not evaluate, and it may read the backbone's "
+                "outputs: write it as dict(...) of literals (or names bound to them)"
+            )
+            raise InputError(message, where.file, where.line, where.col)
 
 
 def _host(merged: ConfigFacts, host_path: tuple[str, ...], key: str) -> dict[str, Any]:
@@ -919,7 +933,9 @@ def _weights(
     return overrides
 
 
-def _optimizer(merged: ConfigFacts, backbone: dict[str, Any], library: str | None, notes: list[str]) -> dict[str, Any]:
+def _optimizer(
+    merged: ConfigFacts, backbone: dict[str, Any], was: dict[str, Any] | None, library: str | None, notes: list[str]
+) -> dict[str, Any]:
     """``optim_wrapper`` with mmengine's default constructor where the config's is built for other backbone
     families (it would raise when training builds the optimizer); the learning-rate decay it set goes."""
     from otxgen.shapes import answers_per_parameter
@@ -929,7 +945,7 @@ def _optimizer(merged: ConfigFacts, backbone: dict[str, Any], library: str | Non
 
     misfit = optimizer_misfit(merged.names.value, backbone["type"], library, answers)
     if misfit is None:
-        return _decay_depth(merged, backbone, library, notes)
+        return _decay_depth(merged, backbone, was, library, notes)
     wrapper = merged.get("optim_wrapper")
     override = default_constructor(wrapper)
     _replacing_where_not_inherited(override, merged, ("optim_wrapper",))
@@ -943,11 +959,13 @@ def _optimizer(merged: ConfigFacts, backbone: dict[str, Any], library: str | Non
 
 
 def _decay_depth(
-    merged: ConfigFacts, backbone: dict[str, Any], library: str | None, notes: list[str]
+    merged: ConfigFacts, backbone: dict[str, Any], was: dict[str, Any] | None, library: str | None, notes: list[str]
 ) -> dict[str, Any]:
-    """A decay constructor kept for the new backbone, whose ``num_layers`` is for a shallower one (BEiT-B's 12
-    for a BEiT-L): its deepest layers would train faster than the head. Set to one more than the least that
-    keeps every layer at or below the head's rate, as the library's own configs count (BEiT-L: 24)."""
+    """A decay constructor kept for the new backbone counts its layers: ``num_layers`` keeps the margin it
+    had over the least that keeps every layer of the old backbone (``was``) at or below the head's rate
+    (BEiT-B's 12 over 11 -> BEiT-L's 24; ConvNeXt-T's 6 over 4 -> ConvNeXt-S's 12, as the libraries'
+    own configs count), in either direction; a count that did not fit the old one either becomes one
+    over the new least where it is too low (its deepest layers would train faster than the head)."""
     from otxgen.facts.optimizers import FAMILY_BOUND_CONSTRUCTORS
     from otxgen.shapes import decay_depth
 
@@ -959,14 +977,22 @@ def _decay_depth(
         return {}
     try:
         least = decay_depth(backbone, library, wrapper)
+        before = decay_depth(was, library, wrapper) if was is not None else None
     except Exception:  # noqa: BLE001 - what cannot be built here is the smoke-build's to find
         return {}
-    if least is None or current >= least:
+    if least is None:
         return {}
-    fitted = least + 1
+    if before is not None and current >= before:
+        fitted = least + current - before
+    elif current < least:
+        fitted = least + 1
+    else:
+        return {}
+    if fitted == current:
+        return {}
     notes.append(
-        f"optim_wrapper.paramwise_cfg.num_layers={fitted} (was {current}): {name} with {current} layers would train "
-        f"the deepest layers of {backbone['type']} faster than the head"
+        f"optim_wrapper.paramwise_cfg.num_layers={fitted} (was {current}): {name} counts the layers of "
+        f"{backbone['type']} as {current} counted the old backbone's"
     )
     return {"optim_wrapper": {"paramwise_cfg": {"num_layers": fitted}}}
 

@@ -484,10 +484,8 @@ class _Evaluator:
             if key_node is None:  # {**other}
                 result.update(self._splat(value, path))
                 continue
-            try:
-                key = ast.literal_eval(key_node)
-            except (ValueError, TypeError, SyntaxError):
-                raise _UnresolvedError from None
+            key = self.eval(key_node, (*path, "*"))  # a literal, or a name bound to one: {K: ...} with K = 'neck'
+            self._forget_recent((*path, "*"))
             if not isinstance(key, str):
                 raise _UnresolvedError
             self._entry(result, key, key_node, value, path)

@@ -114,6 +114,9 @@ SEG_HEAD_KEYS = ("decode_head", "auxiliary_head")
 # Detection heads that read the backbone directly when the model has no neck (SSD-style configs, and
 # Mask2Former's panoptic head, which reads every level).
 DIRECT_DET_HEAD_KEYS = ("bbox_head", "rpn_head", "panoptic_head")
+# Every key of a model whose value may read the backbone's outputs: one the config does not give as a
+# value otxgen reads is not known absent (validate cannot check the consumers; build refuses).
+READER_KEYS = ("neck", *SEG_HEAD_KEYS, "head", *DIRECT_DET_HEAD_KEYS)
 HEAD_KEYS = (*SEG_HEAD_KEYS, "head")
 # Classifier heads that read a ViT's class token (and pre-logits); a CNN's pooled map does not fit them.
 TOKEN_HEADS = frozenset({"VisionTransformerClsHead"})  # DeiTClsHead subclasses it

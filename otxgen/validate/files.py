@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from otxgen.config.inherit import inherit, read_any
 from otxgen.config.located import Finding, JsonPath, Located, Where, dotted
 from otxgen.config.yamlpos import load_located
-from otxgen.facts.consumers import paired_head, unpooled_head
+from otxgen.facts.consumers import READER_KEYS, paired_head, unpooled_head
 from otxgen.facts.optimizers import optimizer_misfit
 from otxgen.schema.resolve import Catalog, resolve_type
 from otxgen.validate.backbones import custom_modules, infer_library, registry_problem
@@ -123,6 +123,9 @@ def _model_findings(facts: ConfigFacts, catalog: Catalog, reason: str) -> list[F
     library = infer_library(facts, model)
     findings, checked = _check(located, ("model", "backbone"), library, catalog, custom_modules(facts), fragment)
     findings += _registry_findings(facts, backbone)
+    unread = next((p for p in located.unresolved if len(p) == 2 and p[0] == "model" and p[1] in READER_KEYS), None)
+    if unread is not None:
+        return [*findings, _note(located, unread, f"{CANNOT}: {dotted(unread)} is {located.unresolved[unread]}")]
     if checked is not None:
         instance, schema = checked
         findings += check_consumers(model, located, ("model",), backbone_outputs(instance, schema, catalog))
