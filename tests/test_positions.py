@@ -54,7 +54,8 @@ def check(text: str, file: str = "config.py") -> int:
     for path, where in facts.names.keys.items():
         key = str(path[-1])
         found = _at(lines, where)
-        assert found.startswith(key) or found.lstrip("rRuU")[1:].startswith(key), (file, path, found[:40])
+        by_name = re.match(r"[^\W\d]\w*\s*:", found) is not None  # a display's key given by a name: {K: ...}
+        assert found.startswith(key) or found.lstrip("rRuU")[1:].startswith(key) or by_name, (file, path, found[:40])
         checked += 1
     for path, where in facts.names.values.items():
         if where.file != file or "*" in path:
