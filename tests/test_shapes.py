@@ -91,3 +91,18 @@ def test_a_space_to_depth_stem_gets_an_rgb_input() -> None:
     # CSPDarknet's first conv takes 12 channels (its Focus stem folds 2x2 pixels of an RGB image)
     result = probe_outputs({"type": "mmdet.CSPDarknet"}, tier="forward", use_cache=False)
     assert [(o.channels, o.stride) for o in result.outputs] == [(256, 8), (512, 16), (1024, 32)]
+
+
+def test_a_vits_block_count_argument_sets_how_many_levels_its_table_lists() -> None:
+    """``out_indices`` index a ViT's blocks: with ``num_layers`` changed the table lists as many levels as
+    the library builds blocks (counted on a small BEiT), and a count that is not the blocks' (``num_heads``,
+    whose default is 12 too) changes nothing."""
+    from mmseg.models.backbones import BEiT
+
+    from otxgen.schema.table import ChannelTable
+
+    table = ChannelTable(store.load_schema("mmseg.BEiT"))
+    built = len(BEiT(num_layers=24, img_size=64, embed_dims=64, num_heads=2).layers)
+    assert len(table.stages({"type": "mmseg.BEiT", "num_layers": built}) or []) == built
+    default = len(BEiT(img_size=64, embed_dims=64, num_heads=2).layers)
+    assert len(table.stages({"type": "mmseg.BEiT", "num_heads": 16}) or []) == default

@@ -249,3 +249,31 @@ def test_ocrnets_cascade_heads_read_one_stride_or_the_swap_is_refused(tmp_path: 
     cfg = load_config(model)
     importlib.import_module("otxgen.libraries.timm")
     build_and_forward("mmseg", cfg, 128, 120)
+
+
+def test_a_same_type_swap_to_other_stages_picks_them_at_the_strides_the_old_indices_gave(tmp_path: Path) -> None:
+    """MobileNetV3 large -> small in an LR-ASPP config: large's out_indices 1, 3, 16 (strides 2, 4, 8) would
+    index other stages of small; the swap takes small's stages at those strides, which are the ones mmseg's
+    own small config reads, with its head's channels, and the model runs."""
+    model = shipped("mmseg", "mobilenet_v3/mobilenet-v3-d8_lraspp_4xb4-320k_cityscapes-512x1024.py", tmp_path)
+    said = swapped(model, "mmseg.MobileNetV3", "--set", "arch=small")
+    small = load_config(tmp_path / "mobilenet_v3" / "mobilenet-v3-d8-s_lraspp_4xb4-320k_cityscapes-512x1024.py")
+    cfg = load_config(model)
+    assert list(cfg.model.backbone.out_indices) == list(small.model.backbone.out_indices)
+    assert list(cfg.model.decode_head.in_channels) == list(small.model.decode_head.in_channels)
+    assert "the stages at the strides (2, 4, 8) the old (1, 3, 16) gave" in said
+    build_and_forward("mmseg", cfg, 512, 120)  # LR-ASPP pools a 49-cell window at stride 8: 392 px at least
+
+
+def test_a_vit_given_more_blocks_reads_them_at_the_same_depths(tmp_path: Path) -> None:
+    """BEiT-B's UPerNet config given 24 blocks: its out_indices 3, 5, 7, 11 would leave the 12 new blocks
+    without a gradient; the swap reads the same depths of 24, which are what mmseg's own BEiT-L config reads."""
+    model = shipped("mmseg", "beit/beit-base_upernet_8xb2-160k_ade20k-640x640.py", tmp_path)
+    args = ["build", "--backbone", "mmseg.BEiT", "--set", "num_layers=24", "--model", str(model), "--no-smoke"]
+    result = CliRunner().invoke(main, [*args, "--weights", "none"])
+    assert result.exit_code == 0, result.output
+    assert CliRunner().invoke(main, ["validate", str(model)]).exit_code == 0
+    large = load_config(tmp_path / "beit" / "beit-large_upernet_8xb1-amp-160k_ade20k-640x640.py")
+    cfg = load_config(model)
+    assert list(cfg.model.backbone.out_indices) == list(large.model.backbone.out_indices)
+    assert cfg.optim_wrapper.paramwise_cfg.num_layers == large.optim_wrapper.paramwise_cfg.num_layers

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from otxgen.app.carry import changes, misfits, new_backbone
 from otxgen.app.pyramid import with_a_pyramid, without_a_rescaler
 from otxgen.app.sizes import Padding, sized
-from otxgen.app.strides import keeping_strides
+from otxgen.app.strides import keeping_strides, reindexed
 from otxgen.errors import ArgumentError, InputError
 from otxgen.facts.inputs import PAD_DIVISOR_KEY, batch_sides, input_sides, pad_divisor
 from otxgen.facts.libraries import LIBRARY_TASKS, REGISTERING_MODULES
@@ -248,6 +248,8 @@ def _plan(
     dropped = misfits(old, backbone, requested, schema, notes) if same_type else []
     if dropped:  # written whole (under ``_delete_``) without them: merging in place would keep them
         same_type, backbone = False, {k: v for k, v in backbone.items() if k not in dropped}
+    if same_type:
+        backbone = reindexed(old, backbone, requested, schema, library != "mmseg", facts, notes)
     wrapped = next((k for k, v in old.items() if isinstance(v, dict) and "backbone" in k and "type" in v), None)
     if wrapped is not None and not same_type:  # ICNet's neck reads its three outputs: no other backbone gives them
         message = (

@@ -51,6 +51,67 @@ def keeping_strides(
     return chosen
 
 
+def reindexed(
+    old: dict[str, Any],
+    backbone: dict[str, Any],
+    requested: dict[str, Any],
+    schema: dict[str, Any],
+    exact: bool,
+    facts: list[str],
+    notes: list[str],
+) -> dict[str, Any]:
+    """A backbone of the old one's type whose new arguments give other stages (MobileNetV3 ``arch='large'``
+    for ``'small'``, a ViT given 24 blocks for 12), with the ``out_indices`` the config set for the old
+    stages, which index other stages now: the new stages at the strides the old indices gave (the deepest
+    at each, as for another type: small's 0, 1, 12 are large's 1, 3, 16), or, for a single-stride
+    backbone, the blocks at the same relative depths (3, 5, 7, 11 of 12: 7, 11, 15, 23 of 24, as mmseg's
+    BEiT-L has them). Negative indices count from the end, which is where they still point. Unchanged
+    where the indices are the user's or the stages' strides are the same; a ``[!]`` note where no stage
+    list gives the old strides."""
+    from otxgen.schema.table import ChannelTable, normalised_indices
+
+    raw = old.get("out_indices")
+    if "out_indices" in requested or raw is None:
+        return backbone
+    table = ChannelTable(schema)
+    before, after = table.stages(old), table.stages(backbone)
+    if not before or not after or [r.get("stride") for r in before] == [r.get("stride") for r in after]:
+        return backbone
+    indices = normalised_indices(raw, len(before))
+    if indices is None:
+        return backbone
+    kept = [isinstance(i, int) and i < 0 for i in ([raw] if isinstance(raw, int) else raw)]
+    if not all(isinstance(row.get("stride"), int) for row in [*before, *after]):
+        return backbone
+    old_strides = [int(before[i]["stride"]) for i in indices]
+    new_strides = [int(row["stride"]) for row in after]
+    if len(set(old_strides)) == 1 and len(set(new_strides)) == 1:  # blocks of one stride: the same depths
+        chosen: tuple[int, ...] | None = tuple(max(0, round((i + 1) * len(after) / len(before)) - 1) for i in indices)
+        how = f"the blocks at the same depths of {len(after)} as the old {_spelled(raw)} of {len(before)}"
+    else:
+        chosen = _stage_indices(old_strides, new_strides, exact)
+        how = f"the stages at the strides ({', '.join(map(str, old_strides))}) the old {_spelled(raw)} gave"
+    if chosen is None or len(set(chosen)) < len(chosen):
+        now = normalised_indices(raw, len(after))
+        gives = f"give strides {', '.join(str(new_strides[i]) for i in now)}" if now else f"do not fit {len(after)}"
+        notes.append(
+            f"out_indices={_spelled(raw)} were set for the old arguments' {len(before)} stages (strides "
+            f"{', '.join(map(str, old_strides))}); they {gives} of these; set out_indices"
+        )
+        return backbone
+    listed = [raw] if isinstance(raw, int) else list(raw)
+    written = [r if negative else j for j, negative, r in zip(chosen, kept, listed, strict=True)]
+    value: Any = written[0] if isinstance(raw, int) else type(raw)(written)
+    if value == raw:
+        return backbone
+    facts.append(f"out_indices={_spelled(value)}: {how}")
+    return {**backbone, "out_indices": value}
+
+
+def _spelled(indices: Any) -> str:
+    return str(tuple(indices)) if isinstance(indices, (list, tuple)) else str(indices)
+
+
 def _hold_windows(host: dict[str, Any], old: list[int] | None, outputs: ShapeResult) -> None:
     """``ConsumerError`` where a head pools its fixed window over a level that the new backbone gives at
     a coarser stride than the old one did: the images the config feeds were sized for the old stride

@@ -34,6 +34,12 @@ NEUTRAL_ARGS = frozenset(
     }
 )
 
+# Arguments that count a single-stride backbone's blocks (a ViT's ``num_layers``, timm's ``depth``): its
+# ``out_indices`` index those blocks. Taken as the count only where the argument's default equals the
+# number of identical levels the channel table lists (``ChannelTable.stages``): a name alone could count
+# something else (BEiT's ``num_heads`` is 12 too, and not in this list for that reason).
+LEVEL_COUNT_ARGS = frozenset({"num_layers", "depth"})
+
 # Arguments that load weights (timm's ``pretrained=True`` fetches them): a backbone configuration
 # taken from a shipped config as an example leaves them out.
 WEIGHTS_ARGS = frozenset({"init_cfg", "pretrained", "pretrained2d", "checkpoint_path"})

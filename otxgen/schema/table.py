@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from otxgen.facts.arguments import LEVEL_COUNT_ARGS
+
 if TYPE_CHECKING:
     from otxgen.schema.resolve import Catalog
 
@@ -113,11 +115,25 @@ class ChannelTable:
 
     def stages(self, backbone: dict[str, Any]) -> Rows | None:
         """Every stage (channels, stride; index = out_index) of the arch option these arguments select;
-        None where there is no table, or ``out_indices`` selects nothing."""
+        None where there is no table, or ``out_indices`` selects nothing. A single-stride backbone given
+        another count of blocks (``LEVEL_COUNT_ARGS``: BEiT's ``num_layers=24``) has that many levels."""
         if not self.block or self._ignores_out_indices:
             return None
-        table: Rows | None = self.block["table"].get(self._option(self._args(backbone)))
-        return table
+        args = self._args(backbone)
+        table: Rows | None = self.block["table"].get(self._option(args))
+        count = self._level_count(args, table or [])
+        return table if count is None else [dict(table[0]) for _ in range(count)] if table else None
+
+    def _level_count(self, args: dict[str, Any], table: Rows) -> int | None:
+        """The number of levels a ``LEVEL_COUNT_ARGS`` argument sets here, where it is set to other than
+        its default and that default is the number of the table's levels, all alike (a ViT's blocks)."""
+        if not table or any(row != table[0] for row in table):
+            return None
+        for name in sorted(LEVEL_COUNT_ARGS & self._changed(args) & set((self.block or {}).get("shape_args", []))):
+            default, value = self.properties.get(name, {}).get("default"), args[name]
+            if default == len(table) and isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
+        return None
 
     @property
     def measured_container(self) -> str | None:
