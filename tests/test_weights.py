@@ -554,3 +554,24 @@ def test_the_address_schemes_are_the_ones_mmengines_reader_fetches() -> None:
 
     registered = {re.sub(r"^\(.*\)\?", "", prefix).removesuffix("://") for prefix in CheckpointLoader._schemes}
     assert set(ADDRESS_SCHEMES) == registered - {""}
+
+
+def test_weights_check_counts_what_a_backbone_that_loads_itself_loads(tmp_path: Path) -> None:
+    """mmseg's ViT reads its ``init_cfg`` checkpoint in its own ``init_weights`` and resizes the position
+    embedding to its image size there: a checkpoint of another image size loads whole, so nothing is
+    mismatched (mmengine's plain loading would leave ``pos_embed`` out); the rest is the checkpoint's."""
+    from mmseg.models.backbones import VisionTransformer
+
+    from otxgen.smoke.weights import weights_check
+
+    small = {"embed_dims": 32, "num_layers": 2, "num_heads": 2, "patch_size": 16}
+    trained = VisionTransformer(img_size=32, **small)
+    path = tmp_path / "vit.pth"
+    torch.save({"state_dict": trained.state_dict()}, path)
+    backbone = VisionTransformer(img_size=64, **small)
+    assert backbone.pos_embed.shape != trained.pos_embed.shape  # what mmengine's loading would leave out
+    step = weights_check(backbone, path, None)
+    assert step.state == "ok", step.detail
+    assert step.data["counts"] == {"missing": 0, "unexpected": 0, "mismatched": 0}
+    assert torch.equal(backbone.patch_embed.projection.weight, trained.patch_embed.projection.weight)
+    assert backbone.init_cfg is None  # left as it was

@@ -1,15 +1,22 @@
-"""``smoke --weights-check [PATH]``: load a local checkpoint into the built backbone the way mmengine's
-``Pretrained`` initialisation will (its checkpoint reader, ``prefix`` selection, ``module.`` stripped,
-every module's load hooks, then its ``load_state_dict``), and count what would not load: keys the
-backbone has and the checkpoint lacks (missing), keys only the checkpoint has (unexpected), keys of
-another shape (mismatched), and the share of the backbone's parameters left uninitialised.
+"""``smoke --weights-check [PATH]``: load a local checkpoint into the built backbone the way training will,
+and count what would not load: keys the backbone has and the checkpoint lacks (missing), keys only the
+checkpoint has (unexpected), keys of another shape (mismatched), and the share of the backbone's
+parameters left uninitialised.
+
+"The way training will" is mmengine's ``Pretrained`` initialisation (its checkpoint reader, ``prefix``
+selection, ``module.`` stripped, every module's load hooks, then its ``load_state_dict``), except for a
+backbone whose own ``init_weights`` reads its ``init_cfg`` checkpoint (mmdet's Swin converting the
+official keys, mmseg's ViT resizing its position embedding to its image size): that one is run, and
+what it hands to ``load_state_dict`` is what is counted.
 
 Only local files: otxgen downloads nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import pickle
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +52,11 @@ def weights_check(backbone: nn.Module, path: Path, prefix: str | None) -> Step:
     from mmengine.runner.checkpoint import load_state_dict
 
     state = _state_dict(path, prefix)
+    try:
+        itself = _as_it_loads_itself(backbone, path, prefix)
+    except _OwnLoadError as error:
+        return Step("failed", str(error), data={"checkpoint": str(path), "prefix": prefix})
+    state = itself if itself is not None else state
     renamed = _after_load_hooks(backbone, dict(state))
     own = {k: v for k, v in backbone.state_dict().items() if not k.endswith("num_batches_tracked")}
     missing = sorted(k for k in own if k not in renamed)
@@ -55,7 +67,8 @@ def weights_check(backbone: nn.Module, path: Path, prefix: str | None) -> Step:
     params = dict(backbone.named_parameters())
     total = sum(p.numel() for p in params.values()) or 1
     left = sum(params[k].numel() for k in (*missing, *mismatched) if k in params)
-    load_state_dict(backbone, state, strict=False, logger="silent")
+    if itself is None:  # else the backbone loaded it itself
+        load_state_dict(backbone, state, strict=False, logger="silent")
     share = left / total
     detail = (
         f"{len(missing)} missing, {len(unexpected)} unexpected, {len(mismatched)} mismatched keys; "
@@ -73,10 +86,45 @@ def weights_check(backbone: nn.Module, path: Path, prefix: str | None) -> Step:
     return Step("failed" if left else "ok", detail, data=data)
 
 
-def _state_dict(path: Path, prefix: str | None) -> dict[str, Any]:
-    import contextlib
-    import sys
+class _OwnLoadError(Exception):
+    """The backbone's own ``init_weights`` raised on the checkpoint: a failed check, as training would fail."""
 
+
+def _as_it_loads_itself(backbone: nn.Module, path: Path, prefix: str | None) -> dict[str, Any] | None:
+    """What the backbone's own ``init_weights`` hands to ``load_state_dict`` when its ``init_cfg`` names
+    ``path`` (taken as the backbone's own ``_load_from_state_dict`` receives it, before any load hook); None
+    where its class leaves checkpoints to mmengine (``BaseModule.init_weights``) or loads nothing. An error
+    it raises is the one training would meet."""
+    from mmengine.config import ConfigDict
+    from mmengine.model import BaseModule
+
+    if not isinstance(backbone, BaseModule) or type(backbone).init_weights is BaseModule.init_weights:
+        return None
+    received: dict[str, Any] = {}
+    load = backbone._load_from_state_dict
+
+    def receive(state: dict[str, Any], at: str, *rest: Any) -> None:
+        if at == "" and not received:
+            received.update(state)
+        load(state, at, *rest)
+
+    init_cfg = backbone.init_cfg
+    backbone._load_from_state_dict = receive  # this instance, for this call only
+    backbone.init_cfg = ConfigDict(type="Pretrained", checkpoint=str(path), **({"prefix": prefix} if prefix else {}))
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # libraries print what they resize; stdout is the report's
+            backbone.init_weights()
+    except Exception as error:  # noqa: BLE001 - the backbone's own loading, which training runs as it is
+        lines = str(error).strip().splitlines()
+        why = lines[0] if lines else type(error).__name__
+        raise _OwnLoadError(f"{type(backbone).__name__}.init_weights() fails on {path.name}: {why}") from None
+    finally:
+        del backbone._load_from_state_dict
+        backbone.init_cfg = init_cfg
+    return received or None
+
+
+def _state_dict(path: Path, prefix: str | None) -> dict[str, Any]:
     from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_with_prefix
 
     why = not_a_checkpoint(path)
