@@ -14,6 +14,8 @@ from dataclasses import dataclass, replace
 
 import libcst as cst
 
+from codemods._config import assigned_name
+
 _Gap = cst.BaseParenthesizableWhitespace
 
 
@@ -182,3 +184,49 @@ def new_line_indent(frame: Frame, items: Sequence[Item], item: Item | None = Non
     if not placement.newline:
         return None
     return placement.indent + "    "
+
+
+def comments_kept_on_their_line(original: cst.Module, module: cst.Module) -> cst.Module:
+    """``module`` where a comment that ended a ``NAME = dict(...)`` statement on the line of its last
+    argument (``    bbox_head=dict(num_classes=3))  # three classes``) stays on that line when arguments
+    were added after that one: after its comma, where the line now ends, not after the new last line."""
+    before = {name: statement for statement in original.body if (name := assigned_name(statement)) is not None}
+    body = list(module.body)
+    for position, statement in enumerate(body):
+        old = before.get(assigned_name(statement) or "")
+        if old is None or statement is old:
+            continue
+        moved = _comment_moved(
+            cst.ensure_type(old, cst.SimpleStatementLine), cst.ensure_type(statement, cst.SimpleStatementLine)
+        )
+        if moved is not None:
+            body[position] = moved
+    return module.with_changes(body=body)
+
+
+def _comment_moved(old: cst.SimpleStatementLine, new: cst.SimpleStatementLine) -> cst.SimpleStatementLine | None:
+    comment = old.trailing_whitespace.comment
+    old_call, new_call = (cst.ensure_type(s.body[0], cst.Assign).value for s in (old, new))
+    if comment is None or not isinstance(old_call, cst.Call) or not isinstance(new_call, cst.Call) or not old_call.args:
+        return None
+    frame, items = decompose(old_call)
+    last = items[-1].arg.keyword
+    if frame.closing.newline or last is None:  # ``)`` on a line of its own: the comment is the closer's
+        return None
+    args = list(new_call.args)
+    at = next(
+        (i for i, arg in enumerate(args[:-1]) if arg.keyword is not None and arg.keyword.value == last.value), None
+    )
+    if at is None:
+        return None
+    comma = args[at].comma
+    gap = comma.whitespace_after if isinstance(comma, cst.Comma) else None
+    if not isinstance(gap, cst.ParenthesizedWhitespace) or gap.first_line.comment is not None:
+        return None
+    line = gap.first_line.with_changes(whitespace=old.trailing_whitespace.whitespace, comment=comment)
+    args[at] = args[at].with_changes(
+        comma=cst.ensure_type(comma, cst.Comma).with_changes(whitespace_after=gap.with_changes(first_line=line))
+    )
+    assign = cst.ensure_type(new.body[0], cst.Assign).with_changes(value=new_call.with_changes(args=args))
+    trailing = new.trailing_whitespace.with_changes(whitespace=cst.SimpleWhitespace(""), comment=None)
+    return new.with_changes(body=[assign], trailing_whitespace=trailing)

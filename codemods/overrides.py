@@ -104,10 +104,10 @@ def _empty_dict(node: cst.BaseExpression) -> bool:
     return isinstance(node, cst.Call) and is_plain_dict(node) and not node.args
 
 
-def _rendered(value: object, style: Style) -> str:
+def _rendered(value: object, style: Style, indent: str | None = " " * 4) -> str:
     """A new value: a one-key mapping on one line with its value laid out (``dict(neck=[\n    dict(...),
-    ...])``), a larger one a key a line."""
-    indent = " " * 4
+    ...])``), a larger one a key a line; with ``indent`` None (a value inside a statement, whose depth is
+    the wrapper's to know: ``codemods._wrap``), all on one line."""
     if isinstance(value, Mapping) and len(value) == 1:
         ((key, item),) = value.items()
         return f"dict({key}={render(item, style.quote, indent, trailing=style.trailing_comma)})"
@@ -143,7 +143,7 @@ def _overlay(
             return merged
     if not (isinstance(node, cst.Call) and is_plain_dict(node)):
         _refuse_opaque(module, node, path, replacing=False)
-        return expression(_rendered(value, style))  # a literal (None) under a merge: the mapping replaces it
+        return expression(_rendered(value, style, None))  # a literal (None) under a merge: the mapping replaces it
     return _overlay_call(module, node, value, style, path)
 
 
@@ -262,12 +262,12 @@ def _overlay_list(
     file's list is the whole value: mmengine replaces lists), so unchanged elements keep their text."""
     elements = list(node.elements)
     if len(elements) != len(value) or not all(isinstance(v, Mapping) for v in value):
-        return expression(render_like(value, node, style.quote, " " * 4, trailing=style.trailing_comma))
+        return expression(render_like(value, node, style.quote))
     changed = False
     for index, (element, item) in enumerate(zip(elements, value, strict=True)):
         old = element.value
         if not (isinstance(old, cst.Call) and is_plain_dict(old)):
-            return expression(render(value, style.quote, " " * 4, trailing=style.trailing_comma))
+            return expression(render(value, style.quote))
         new = _overlay_call(module, old, cast(Mapping[str, object], item), style, (*path, str(index)))
         if new is not old:
             elements[index], changed = element.with_changes(value=new), True

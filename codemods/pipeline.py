@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from codemods import _config
+from codemods._layout import comments_kept_on_their_line
 from codemods._merge import Style
 from codemods._wrap import width_of, wrap_changed
 from codemods.custom_imports import add_custom_imports_in_module, set_custom_imports_in_module
@@ -132,6 +133,7 @@ def run_steps(source: str, swap: Swap) -> tuple[str, list[str]]:
             ran.append(name)
     if module is original:
         return source, ran
+    module = comments_kept_on_their_line(original, module)
     text, width = module.code, width_of(source)
     if any(len(line) > width for line in text.split("\n")):  # the file's longest line is no longer: a new one
         text = wrap_changed(module, original, width, style.trailing_comma).code
