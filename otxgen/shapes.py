@@ -261,6 +261,16 @@ def construction_error(backbone_cfg: dict[str, Any]) -> str | None:
     return None
 
 
+def parameter_shapes(backbone_cfg: dict[str, Any]) -> dict[str, tuple[int, ...]] | None:
+    """The names and shapes of the backbone's parameters and buffers (what a checkpoint of it holds),
+    built alone the cheapest way; None where it does not construct."""
+    try:
+        model, _ = _construct_cheapest(backbone_cfg)
+    except Exception:  # noqa: BLE001 - a backbone that does not construct holds nothing to compare
+        return None
+    return {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
+
+
 def answers_per_parameter(backbone_cfg: dict[str, Any], method: str) -> bool:
     """Whether the backbone, built alone, answers ``method`` (``get_layer_depth``) for each of its
     parameters, named as in a model (``backbone.``): what a layer-decay constructor asks it."""

@@ -277,3 +277,40 @@ def test_a_vit_given_more_blocks_reads_them_at_the_same_depths(tmp_path: Path) -
     cfg = load_config(model)
     assert list(cfg.model.backbone.out_indices) == list(large.model.backbone.out_indices)
     assert cfg.optim_wrapper.paramwise_cfg.num_layers == large.optim_wrapper.paramwise_cfg.num_layers
+
+
+def test_a_same_type_swap_keeps_what_the_user_did_not_set_and_the_weights_that_still_fit(tmp_path: Path) -> None:
+    """``mmdet.ResNet --set frozen_stages=2`` on ResNet-101 Faster R-CNN: ``depth`` is required, and otxgen
+    starts a backbone it names from depth 18, but the config's own 101 is what a same-type swap keeps; the
+    parameters stay as they are, so the config's own checkpoint stays too (``--weights auto``)."""
+    model = shipped("mmdet", "faster_rcnn/faster-rcnn_r101_fpn_1x_coco.py", tmp_path)
+    before = load_config(model)
+    said = swapped(model, "mmdet.ResNet", "--set", "frozen_stages=2", weights="auto")
+    cfg = load_config(model)
+    assert cfg.model.backbone.depth == before.model.backbone.depth
+    assert cfg.model.backbone.init_cfg == before.model.backbone.init_cfg
+    assert cfg.model.backbone.frozen_stages == 2 and cfg.model.neck.in_channels == before.model.neck.in_channels
+    assert "the new arguments leave the backbone's parameters as they are: its own weights (init_cfg) stay" in said
+
+
+def test_a_vit_given_another_drop_path_keeps_the_models_pretrained_weights(tmp_path: Path) -> None:
+    model = shipped("mmseg", "vit/vit_vit-b16_mln_upernet_8xb2-80k_ade20k-512x512.py", tmp_path)
+    before = load_config(model)
+    args = ["build", "--backbone", "mmseg.VisionTransformer", "--set", "drop_path_rate=0.2", "--model", str(model)]
+    assert CliRunner().invoke(main, [*args, "--no-smoke"]).exit_code == 0
+    cfg = load_config(model)
+    assert before.model.pretrained and cfg.model.pretrained == before.model.pretrained
+    assert cfg.model.backbone.drop_path_rate == 0.2
+
+
+def test_auto_weights_are_none_where_the_arguments_give_other_parameters_than_any_published_checkpoint(
+    tmp_path: Path,
+) -> None:
+    """MobileNetV2 at ``widen_factor=1.4`` has other parameter shapes than the width-1.0 checkpoint, the only
+    one published: none is written (it would load nothing), with a line saying why; the model runs."""
+    model = shipped("mmdet", "yolo/yolov3_mobilenetv2_8xb24-320-300e_coco.py", tmp_path)
+    said = swapped(model, "mmdet.MobileNetV2", "--set", "widen_factor=1.4", weights="auto")
+    assert "no published checkpoint fits this mmdet.MobileNetV2: with widen_factor=1.4" in said
+    cfg = load_config(model)
+    assert cfg.model.backbone.init_cfg is None and cfg.model.backbone.widen_factor == 1.4
+    build_and_forward("mmdet", cfg, 320, 120)

@@ -575,3 +575,13 @@ def test_weights_check_counts_what_a_backbone_that_loads_itself_loads(tmp_path: 
     assert step.data["counts"] == {"missing": 0, "unexpected": 0, "mismatched": 0}
     assert torch.equal(backbone.patch_embed.projection.weight, trained.patch_embed.projection.weight)
     assert backbone.init_cfg is None  # left as it was
+
+
+def test_init_cfg_set_to_none_by_the_user_is_no_weights_not_auto() -> None:
+    from otxgen.app.weights import plan_weights
+
+    schema = load_schema("mmdet.ResNet")
+    auto = plan_weights("auto", {"type": "mmdet.ResNet", "depth": 50}, schema, Path.cwd())
+    assert auto.init_cfg is not None  # what --weights auto writes unasked
+    given = plan_weights("auto", {"type": "mmdet.ResNet", "depth": 50, "init_cfg": None}, schema, Path.cwd())
+    assert given.init_cfg is None and given.checkpoint is None

@@ -32,6 +32,7 @@ class Chosen:
     backbone: dict[str, Any] | None
     files: tuple[tuple[Path, str], ...]
     missing: tuple[str, ...] = ()
+    filled: frozenset[str] = frozenset()  # required arguments at their starting value, not given with --set
 
 
 def backbone_from_type(
@@ -69,7 +70,8 @@ def backbone_from_type(
     if missing:
         return Chosen(resolved.type, None, files, missing)
     _raise_on_findings(text, BACKBONE_YAML, catalog, generated=True)
-    return Chosen(resolved.type, backbone, files)
+    filled = frozenset(meta["required_args"]) - {path[0] for path, _ in settings}
+    return Chosen(resolved.type, backbone, files, filled=filled)
 
 
 def say_missing(chosen: Chosen, written: Path | None, say: Say) -> None:

@@ -121,14 +121,14 @@ def _planned(options: BuildBackboneOptions, targets: Targets, say: Say) -> list[
                 "--backbone-yaml and --no-backbone-yaml go with --backbone TYPE; a backbone.yaml given is never written"
             )
         backbone = backbone_from_yaml(Path(options.backbone), options.overrides, catalog, say)
-        source = options.backbone
+        source, filled = options.backbone, frozenset[str]()
     else:
         chosen = backbone_from_type(options.backbone, options.overrides, catalog, targets.yamls, say)
         yaml_writes = [_yaml_write(path, text, targets) for path, text in chosen.files]
         yaml_writes += [_schema_write(path, chosen.type) for path, _ in chosen.files]
         if chosen.backbone is None:
             return _stop_for_input(chosen, yaml_writes, options.mode, say)
-        backbone, source = chosen.backbone, BACKBONE_YAML if yaml_writes else chosen.type
+        backbone, source, filled = chosen.backbone, BACKBONE_YAML if yaml_writes else chosen.type, chosen.filled
     schema = catalog.schema(backbone["type"])
     folders = [fsio.resolve(model).parent for model in targets.models]
     weights = plan_weights(options.weights, backbone, schema, Path.cwd(), folders)
@@ -139,7 +139,8 @@ def _planned(options: BuildBackboneOptions, targets: Targets, say: Say) -> list[
     say(f"[*] Update model configs with {source}")
     try:
         rewrites = [
-            rewrite_config(path, backbone, schema, catalog, options.target, say, weights) for path in targets.models
+            rewrite_config(path, backbone, schema, catalog, options.target, say, weights, filled)
+            for path in targets.models
         ]
     except ArgumentError as error:
         raise _where_given(error, options) from None

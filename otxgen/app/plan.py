@@ -56,16 +56,15 @@ def plan_swap(
     catalog: Catalog,
     target: str | None,
     weights: Weights | None = None,
+    filled: frozenset[str] = frozenset(),
 ) -> SwapPlan:
     """The plan for one config (``merged``: read over its ``_base_`` chain), pure: its lines are values
     (``notes``, ``facts``), refusals are ``InputError`` at the position of their cause, with a way
-    forward. ``weights``: the new backbone's checkpoint."""
-    if weights is not None and weights.init_cfg is not None:
-        requested = {**requested, "init_cfg": weights.init_cfg}
-        reading = dict(weights.checkpoint.arguments) if weights.checkpoint is not None else {}
-        requested |= {k: v for k, v in reading.items() if k not in requested}  # the user's own arguments win
+    forward. ``weights``: the new backbone's checkpoint. ``filled``: the arguments of ``requested`` that
+    otxgen gave their starting value (a required ``depth``), not the user: in a swap to the type the
+    config has, the config's own value stays."""
     try:
-        plan = _plan(merged, requested, schema, catalog, _target_path(target))
+        plan, weights = _plan(merged, requested, schema, catalog, _target_path(target), weights, filled)
     except _RefusalError as refusal:
         located = merged.names
         if not any(refusal.path[:end] in located.values for end in range(1, len(refusal.path) + 1)):
@@ -217,7 +216,9 @@ def _plan(
     schema: dict[str, Any],
     catalog: Catalog,
     where: tuple[tuple[str, ...], str],
-) -> SwapPlan:
+    weights: Weights | None,
+    filled: frozenset[str],
+) -> tuple[SwapPlan, Weights | None]:
     from otxgen.facts.consumers import (
         NESTED_READING_HEADS,
         ConsumerError,
@@ -243,6 +244,10 @@ def _plan(
         message = f"{'.'.join((*host_path, key))} is a {old['type']}, not a backbone: --target names the backbone"
         raise _RefusalError((*host_path, key, "type"), message)
     same_type = old_type == requested["type"]
+    if same_type:
+        requested = {k: v for k, v in requested.items() if k not in filled or k not in old}
+    weights, keeps_weights = _weights_here(weights, old, requested, schema, same_type, facts, notes, host)
+    requested = _with_weights(requested, weights, old if keeps_weights else {})
     old_schema = catalog.schema(old_type) if old_type is not None else None
     backbone = new_backbone(old, requested, schema, old_schema, same_type, notes)
     dropped = misfits(old, backbone, requested, schema, notes) if same_type else []
@@ -310,7 +315,7 @@ def _plan(
     if same_type:  # what differs is merged into the config's own backbone: everything else stays
         host_override[key] = changes(old, written or {})
         written = None
-    overrides = _weights(merged, host, host_path, host_override, notes)
+    overrides = _weights(merged, host, host_path, host_override, notes, keeps_weights)
     was = {k: v for k, v in old.items() if k not in ("_delete_", "init_cfg", "pretrained")} if old_type else None
     overrides |= _optimizer(
         merged, {**backbone, "type": requested["type"]}, was and {**was, "type": old_type}, library, notes
@@ -319,7 +324,7 @@ def _plan(
         overrides = _padded(overrides, merged, host_path, requested["type"], (divisor, padded), facts)
     inherited = merged.inherited
     base_host = _at(inherited.value, host_path) if inherited is not None else None
-    return SwapPlan(
+    plan = SwapPlan(
         written,
         isinstance(base_host, dict) and key in base_host,
         outputs,
@@ -329,6 +334,51 @@ def _plan(
         tuple(facts),
         drop_empty_imports=not _base_imports(merged),
     )
+    return plan, weights
+
+
+def _weights_here(
+    weights: Weights | None,
+    old: dict[str, Any],
+    requested: dict[str, Any],
+    schema: dict[str, Any],
+    same_type: bool,
+    facts: list[str],
+    notes: list[str],
+    host: dict[str, Any],
+) -> tuple[Weights | None, bool]:
+    """The weights this config's backbone gets, and whether it keeps its own: ``--weights auto`` chose for
+    the requested backbone, but a swap to the type the config has builds the config's own arguments with
+    the new ones, whose weights are its own where the parameters stay as they are, else the published
+    checkpoint of what it builds (``weights.for_the_same_type``)."""
+    from otxgen.app.weights import AUTO, for_the_same_type
+
+    if not same_type or weights is None or weights.choice != AUTO:
+        return weights, False
+    mine = for_the_same_type(schema, old, requested)
+    if mine is None:
+        held = [k for k in ("init_cfg", "pretrained") if old.get(k) is not None]
+        held += ["the model's pretrained"] if host.get("pretrained") is not None else []
+        said = f"its own weights ({', '.join(held)}) stay" if held else "it keeps training from scratch"
+        facts.append(f"weights: the new arguments leave the backbone's parameters as they are: {said}")
+        return None, True
+    if mine.init_cfg != weights.init_cfg:  # what the request's lines said holds here too, else this config's
+        notes.extend(mine.notes)
+        facts.extend(f"{fact} (for the backbone this config builds)" for fact in mine.facts)
+    return mine, False
+
+
+def _with_weights(requested: dict[str, Any], weights: Weights | None, own: dict[str, Any]) -> dict[str, Any]:
+    """``requested`` with the checkpoint it loads: ``weights``' (read with the arguments the library's configs
+    read it with, where the user set none), or the config's own weights keys (``own``) where they stay."""
+    from otxgen.facts.checkpoints import is_weights
+
+    requested = {**requested, **{k: v for k, v in own.items() if is_weights(k, v)}}
+    if weights is not None and weights.init_cfg is not None:
+        requested = {**requested, "init_cfg": weights.init_cfg}
+        reading = dict(weights.checkpoint.arguments) if weights.checkpoint is not None else {}
+        requested |= {k: v for k, v in reading.items() if k not in requested}  # the user's own arguments win
+    return requested
 
 
 def written(
@@ -917,10 +967,12 @@ def _weights(
     host_path: tuple[str, ...],
     host_override: dict[str, Any],
     notes: list[str],
+    kept: bool = False,
 ) -> dict[str, Any]:
     """The overrides (top-level names), with the old network's weights removed: ``model.pretrained``
-    (mmseg and mmdet pass it to the backbone) and a whole-model ``load_from`` (its backbone changed)."""
-    if host.get("pretrained") is not None:
+    (mmseg and mmdet pass it to the backbone, unless the backbone ``kept`` its weights) and a whole-model
+    ``load_from`` (its backbone changed)."""
+    if host.get("pretrained") is not None and not kept:
         host_override = {**host_override, "pretrained": None}
         notes.append(f"removed {'.'.join(host_path)}.pretrained={host['pretrained']!r}: the old backbone's weights")
     overrides: dict[str, Any] = {}
@@ -929,7 +981,7 @@ def _weights(
         for step in reversed(host_path[1:]):
             nested = {step: nested}
         overrides[host_path[0]] = nested
-    if merged.get("load_from") is not None:
+    if merged.get("load_from") is not None and not kept:
         overrides["load_from"] = None
         notes.append(f"removed load_from={merged.get('load_from')!r}: a checkpoint of the whole old model")
     return overrides

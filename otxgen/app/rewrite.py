@@ -35,10 +35,11 @@ def rewrite_config(
     target: str | None,
     say: Say,
     weights: Weights | None = None,
+    filled: frozenset[str] = frozenset(),
 ) -> Rewrite:
     """The new text of one model config, planned from its merged view (``_base_`` chain read, never
     executed) and checked by validate before anything is written: build never writes what validate
-    rejects."""
+    rejects. ``filled``: the arguments of ``backbone`` otxgen gave their starting value (``plan_swap``)."""
     from codemods.errors import CodemodError
     from codemods.pipeline import Swap, swap_backbone
     from otxgen.app.plan import plan_swap, planned_view, written
@@ -48,7 +49,7 @@ def rewrite_config(
     merged = _merged(before, str(path), bases)  # its reader compiles the text first: what Python refuses
     for where, note in merged.notes:
         say(f"[*] {where.file}:{where.line}:{where.col}: {note}")
-    plan = plan_swap(merged, backbone, schema, catalog, target, weights)
+    plan = plan_swap(merged, backbone, schema, catalog, target, weights, filled)
     channels = [int(o.channels or 0) for o in plan.outputs.outputs]
     strides = [o.stride for o in plan.outputs.outputs]
     say(f"[*] {path.name}: backbone outputs ({plan.outputs.tier}): channels {channels}, strides {strides}")

@@ -25,9 +25,10 @@ from typing import Any
 
 from otxgen import fsio
 from otxgen.errors import UsageError
-from otxgen.schema.published import Checkpoint, arch_of, choose, find
+from otxgen.facts.checkpoints import is_weights
+from otxgen.schema.published import Checkpoint, arch_of, as_published, choose, find
 
-AUTO, NONE = "auto", "none"
+AUTO, NONE, GIVEN = "auto", "none", "given"
 _CLASSIFIER_PREFIX = "backbone."
 _RGB_KEYS = ("bgr_to_rgb", "to_rgb")  # mmdet / mmseg, mmpretrain
 
@@ -38,6 +39,7 @@ class Weights:
     checkpoint: Checkpoint | None = None  # the published one, when known: its normalisation applies
     notes: tuple[str, ...] = ()  # [!] lines
     facts: tuple[str, ...] = field(default=())  # [*] lines
+    choice: str = AUTO  # how they were chosen: auto, none, or given (--weights, backbone.yaml, --set)
 
 
 def plan_weights(
@@ -46,14 +48,47 @@ def plan_weights(
     """The weights for the new ``backbone`` (its type and arguments as requested); a relative file is
     read from ``base`` (the current folder), and written as an absolute path when a model it goes into
     lies in another of ``folders``."""
-    if any(backbone.get(k) is not None for k in ("init_cfg", "pretrained")):
-        return Weights(backbone.get("init_cfg"), facts=("weights: as backbone.yaml sets them",))
+    if any(k in backbone for k in ("init_cfg", "pretrained")):  # None too: no weights, as the user says
+        return Weights(backbone.get("init_cfg"), facts=("weights: as the backbone's arguments set them",), choice=GIVEN)
     if choice == NONE:
-        return Weights(None, notes=("no pretrained weights (--weights none): the backbone trains from scratch",))
+        note = "no pretrained weights (--weights none): the backbone trains from scratch"
+        return Weights(None, notes=(note,), choice=NONE)
     if choice == AUTO:
         return _auto(backbone, schema)
     elsewhere = any(fsio.resolve(folder) != fsio.resolve(base) for folder in folders)
     return _given(choice, schema, base, elsewhere)
+
+
+def for_the_same_type(schema: dict[str, Any], old: dict[str, Any], requested: dict[str, Any]) -> Weights | None:
+    """``--weights auto`` in a swap to the type the config already has: None where the new arguments leave
+    its parameters as they are (``frozen_stages``, ``drop_path_rate``): the config's own weights stay,
+    and so does their absence; else the published checkpoint of what the config will build (its own
+    arguments with the new ones), or none where none fits it."""
+    own = {k: v for k, v in old.items() if k != "_delete_" and not is_weights(k, v)}
+    built = {**own, **{k: v for k, v in requested.items() if not is_weights(k, v)}}
+    if fitting(schema, built, own):
+        return None
+    return _auto(built, schema)
+
+
+def fitting(schema: dict[str, Any], backbone: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Whether a checkpoint of ``other`` loads whole into ``backbone`` (both of ``schema``'s type): they
+    differ only in arguments that leave the parameters as they are (``UNWEIGHTED_ARGS``), or, built alone
+    (on the meta device), their parameters and buffers have the same names and shapes."""
+    from otxgen.facts.libraries import UNWEIGHTED_ARGS
+    from otxgen.facts.values import same_value
+    from otxgen.shapes import parameter_shapes
+
+    properties = schema.get("properties", {})
+
+    def value(args: dict[str, Any], key: str) -> Any:
+        return args.get(key, (properties.get(key) or {}).get("default"))
+
+    keys = (set(backbone) | set(other)) - {"type"} - UNWEIGHTED_ARGS
+    if all(same_value(value(backbone, k), value(other, k)) for k in keys):
+        return True
+    mine, theirs = parameter_shapes(backbone), parameter_shapes(other)
+    return mine is not None and mine == theirs
 
 
 def _auto(backbone: dict[str, Any], schema: dict[str, Any]) -> Weights:
@@ -66,6 +101,25 @@ def _auto(backbone: dict[str, Any], schema: dict[str, Any]) -> Weights:
     if chosen is None:
         note = f"no pretrained weights written: {why}; pass --weights URL|PATH to start from one"
         return Weights(None, notes=(note,))
+    published = as_published(schema, backbone)
+    if not fitting(schema, backbone, published):
+        from otxgen.facts.libraries import UNWEIGHTED_ARGS
+        from otxgen.facts.values import same_value
+
+        properties = schema.get("properties", {})
+        moved = [
+            f"{k}={v!r}"
+            for k, v in backbone.items()
+            if k not in published
+            and k not in UNWEIGHTED_ARGS
+            and not same_value(v, properties.get(k, {}).get("default"))
+        ]
+        theirs = "the published checkpoints" if arch.label == "default" else f"{arch.label}'s checkpoints"
+        note = (
+            f"no published checkpoint fits this {backbone['type']}: with {', '.join(moved)} its parameters have "
+            f"other shapes than {theirs}; it trains from scratch (--weights URL|PATH starts it from one)"
+        )
+        return Weights(None, notes=(note,))
     assert chosen.address is not None
     fact = f"weights: {chosen.name} ({chosen.publisher}{_trained_on(chosen)}), {why}"
     read = ", ".join(f"{name}={value!r}" for name, value in chosen.arguments)
@@ -77,11 +131,13 @@ def _given(address: str, schema: dict[str, Any], base: Path, elsewhere: bool) ->
     found = find(schema, address)
     if found is not None:
         published = found[1]
-        return Weights(_init_cfg(address, published.prefix), published, facts=(f"weights: {published.name}",))
+        return Weights(
+            _init_cfg(address, published.prefix), published, facts=(f"weights: {published.name}",), choice=GIVEN
+        )
     if "://" in address:
         _require_address(address)
         note = f"{address} is not a checkpoint the catalog knows: the normalisation stays as it is"
-        return Weights(_init_cfg(address, None), notes=(note,))
+        return Weights(_init_cfg(address, None), notes=(note,), choice=GIVEN)
     if not address.strip():
         raise UsageError("--weights is empty: give a URL, a checkpoint file, auto or none")
     path = Path(address) if Path(address).is_absolute() else base / address
@@ -105,7 +161,7 @@ def _given(address: str, schema: dict[str, Any], base: Path, elsewhere: bool) ->
     prefix = _classifier_prefix(path)
     facts.insert(0, f"weights: {address}" + (f" (a whole classifier's: prefix {prefix!r})" if prefix else ""))
     note = "a local checkpoint: the normalisation stays as it is; 'otxgen smoke --weights-check' loads it"
-    return Weights(_init_cfg(written, prefix), notes=(note,), facts=tuple(facts))
+    return Weights(_init_cfg(written, prefix), notes=(note,), facts=tuple(facts), choice=GIVEN)
 
 
 def _require_address(address: str) -> None:

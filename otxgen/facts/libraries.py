@@ -7,6 +7,7 @@ from difflib import get_close_matches
 from typing import Any
 
 from otxgen.errors import UsageError
+from otxgen.facts.arguments import NEUTRAL_ARGS
 
 LIBRARIES = ("mmdet", "mmseg", "mmpretrain", "torchvision", "pytorchcv", "timm")
 ALIASES = {"mmcls": "mmpretrain", "omz.mmcls": "mmpretrain", "mmsegmentation": "mmseg"}
@@ -51,6 +52,10 @@ SIZE_ARGS = frozenset(
         *(arguments for each in SIZE_FREEING_ARGS.values() for arguments in each)
     )
 )
+# Arguments that leave a backbone's parameters as they are, so that a checkpoint of the same arch loads
+# whole whatever they are set to: the neutral ones, which outputs are given, and the input size (the
+# libraries resample a position embedding or a window table as a checkpoint loads).
+UNWEIGHTED_ARGS = NEUTRAL_ARGS | SIZE_ARGS | {"out_indices"}
 # The argument that sets a library's ViT patch size, its checkpoint's patch embedding resampled when it
 # loads (timm's filter, which otxgen's wrapper runs): a patch-14 DINOv2 made patch-16 for a pyramid.
 PATCH_SIZE_ARGS = {"timm": "patch_size"}

@@ -138,6 +138,14 @@ def arch_of(schema: dict[str, Any], backbone: dict[str, Any]) -> Arch | None:
     return next((a for a in archs(schema) if label in a.labels), None)
 
 
+def as_published(schema: dict[str, Any], backbone: dict[str, Any]) -> dict[str, Any]:
+    """The backbone the catalog measured, and published checkpoints for, of the arch that ``backbone``
+    selects (``arch_of``): its type and arch key as ``backbone`` has them, every other argument at its
+    default."""
+    key = (block_of(schema) or {}).get("key")
+    return {k: v for k, v in backbone.items() if k == "type" or k == key}
+
+
 def _arch(labels: tuple[str, ...], value: dict[str, Any]) -> Arch:
     checkpoints = tuple(Checkpoint.of(r) for r in value.get("checkpoints") or [])
     measured = value.get("measured") or {}
