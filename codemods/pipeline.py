@@ -133,11 +133,10 @@ def run_steps(source: str, swap: Swap) -> tuple[str, list[str]]:
             ran.append(name)
     if module is original:
         return source, ran
-    module = comments_kept_on_their_line(original, module)
-    text, width = module.code, width_of(source)
-    if any(len(line) > width for line in text.split("\n")):  # the file's longest line is no longer: a new one
-        text = wrap_changed(module, original, width, style.trailing_comma).code
-    return text, ran
+    width = width_of(source)
+    if any(len(line) > width for line in module.code.split("\n")):  # the file's longest line is no longer: a new one
+        module = wrap_changed(module, original, width, style.trailing_comma)
+    return comments_kept_on_their_line(original, module).code, ran
 
 
 def _located(step: Step, module: cst.Module, original: cst.Module, swap: Swap, style: Style) -> cst.Module | None:

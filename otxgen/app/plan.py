@@ -72,8 +72,11 @@ def plan_swap(
         where = located.where(refusal.path)
         raise InputError(refusal.message, where.file, where.line, where.col) from None
     if weights is not None and weights.checkpoint is None:
-        return _unnormalised(plan, merged, _target_path(target), weights, catalog)
-    return _normalised(plan, merged, _target_path(target)[0], weights)
+        plan = _unnormalised(plan, merged, _target_path(target), weights, catalog)
+    else:
+        plan = _normalised(plan, merged, _target_path(target)[0], weights)
+    inherited = merged.inherited
+    return replace(plan, overrides=_delete_over_non_dicts(plan.overrides, inherited.value if inherited else None))
 
 
 def _unnormalised(
@@ -308,13 +311,12 @@ def _plan(
     _refuse_misfit_levels(_overridden(host, host_override), outputs, task, host_path)
     _refuse_misfit_container(_overridden(host, host_override), outputs, requested["type"], host_path, catalog)
     _refuse_ungrouped_widths(host, _overridden(host, host_override), host_override, library, host_path)
-    _refuse_lost_values(host_override, merged, host_path)
-    _replacing_non_dicts(host_override, merged, host_path)
-    _replacing_where_not_inherited(host_override, merged, host_path)
     written: dict[str, Any] | None = _spelled(backbone, schema, library, old)
     if same_type:  # what differs is merged into the config's own backbone: everything else stays
         host_override[key] = changes(old, written or {})
         written = None
+    _refuse_lost_values(host_override, merged, host_path)
+    _replacing_where_not_inherited(host_override, merged, host_path)
     overrides = _weights(merged, host, host_path, host_override, notes, keeps_weights)
     was = {k: v for k, v in old.items() if k not in ("_delete_", "init_cfg", "pretrained")} if old_type else None
     overrides |= _optimizer(
@@ -662,16 +664,21 @@ def _refuse_lost_values(override: dict[str, Any], merged: ConfigFacts, host_path
             raise _RefusalError(path, message)
 
 
-def _replacing_non_dicts(override: dict[str, Any], merged: ConfigFacts, host_path: tuple[str, ...]) -> None:
-    """A dict over a base value that is not a dict (``neck=None``) needs ``_delete_``: mmengine refuses
-    to merge it otherwise."""
-    inherited = merged.inherited
-    base = _at(inherited.value, host_path) if inherited is not None else None
-    if not isinstance(base, dict):
-        return
+def _delete_over_non_dicts(override: dict[str, Any], base: Any) -> dict[str, Any]:
+    """``override`` with ``_delete_`` in each dict it puts over a base's value that is not a dict (``neck=None``,
+    a backbone's ``init_cfg`` list), at any depth: mmengine refuses to merge it otherwise (a ``TypeError``
+    as the config loads; validate's ``merge-refused``)."""
+    if not isinstance(base, dict) or "_delete_" in override:
+        return override
+    done = dict(override)
     for key, value in override.items():
-        if isinstance(value, dict) and "_delete_" not in value and key in base and not isinstance(base[key], dict):
-            override[key] = {"_delete_": True, **value}
+        if not isinstance(value, dict) or key not in base:
+            continue
+        if isinstance(base[key], dict):
+            done[key] = _delete_over_non_dicts(value, base[key])
+        elif "_delete_" not in value:
+            done[key] = {"_delete_": True, **value}
+    return done
 
 
 def _replacing_where_not_inherited(override: dict[str, Any], merged: ConfigFacts, host_path: tuple[str, ...]) -> None:

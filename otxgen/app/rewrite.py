@@ -97,6 +97,9 @@ def _merged(text: str, file: str, bases: Any) -> ConfigFacts:
     merged = inherit(facts, bases)
     if isinstance(merged, str):
         raise InputError(f"cannot read the _base_ chain statically: {merged}", file)
+    if merged.refused:  # mmengine does not load it: there is no model to swap the backbone of
+        where, why = merged.refused[0]
+        raise InputError(why, where.file, where.line, where.col)
     return merged
 
 

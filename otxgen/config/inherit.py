@@ -63,7 +63,11 @@ class BaseFiles:
                 first = parent.opaque[0]
                 where = f"{path}:{first.where.line}:{first.where.col}"
                 raise _UnfollowableError(f"_base_ file {where} holds {first.code!r}, which {first.why}: not followed")
-            names, files, _, notes = _resolved(parent, self, seen | {path})
+            refused: list[Note] = []
+            names, files, _, notes = _resolved(parent, self, seen | {path}, refused)
+            if refused:  # mmengine cannot load the base: nor any config built on it
+                at, why = refused[0]
+                raise _UnreadableError(f"{path}:{at.line}:{at.col}: {why}")
             self._done[path] = (names, files, notes)
         return self._done[path]
 
@@ -72,7 +76,8 @@ def inherit(facts: ConfigFacts, bases: BaseFiles) -> ConfigFacts | str:
     """``facts`` merged over its whole ``_base_`` chain (``bases`` then lists every file of the chain),
     or why that chain cannot be followed."""
     try:
-        names, files, base, notes = _resolved(facts, bases, frozenset({posixpath.normpath(facts.file)}))
+        refused: list[Note] = []
+        names, files, base, notes = _resolved(facts, bases, frozenset({posixpath.normpath(facts.file)}), refused)
     except _UnfollowableError as why:
         return str(why)
     except RecursionError:
@@ -88,6 +93,7 @@ def inherit(facts: ConfigFacts, bases: BaseFiles) -> ConfigFacts | str:
         None if fresh else base,
         facts.undefined,
         [*facts.notes, *notes],
+        refused,
     )
 
 
@@ -122,9 +128,10 @@ _FOLDS_KEPT = 256
 
 
 def _resolved(
-    facts: ConfigFacts, bases: BaseFiles, seen: frozenset[str]
+    facts: ConfigFacts, bases: BaseFiles, seen: frozenset[str], refused: list[Note] | None = None
 ) -> tuple[Located, list[str], Located, list[Note]]:
-    """``facts`` merged over its chain, the chain's files, what the chain alone gives, and the notes."""
+    """``facts`` merged over its chain, the chain's files, what the chain alone gives, and the notes;
+    ``refused`` gets what mmengine refuses in merging ``facts`` over the chain (``merge``)."""
     if ("_base_",) in facts.names.unresolved:
         raise _UnfollowableError(f"_base_ in {facts.file} is not a literal: {facts.names.unresolved[('_base_',)]}")
     subs: list[_Sub] = []
@@ -148,7 +155,7 @@ def _resolved(
             _FOLDS.popitem(last=False)
     _FOLDS.move_to_end(key)
     _, combined, files, notes = _FOLDS[key]
-    return merge(combined, facts.names), list(files), combined, list(notes)
+    return merge(combined, facts.names, refused), list(files), combined, list(notes)
 
 
 def _fold(subs: list[_Sub]) -> tuple[Located, list[str], list[Note]]:
@@ -239,10 +246,23 @@ def _update(base: Located, other: Located) -> Located:
     return layer.result()
 
 
-def merge(base: Located, child: Located) -> Located:
-    """``child``'s module-level names merged into ``base``'s, as mmengine merges a config into its bases."""
+def merge(base: Located, child: Located, refused: list[Note] | None = None) -> Located:
+    """``child``'s module-level names merged into ``base``'s, as mmengine merges a config into its bases;
+    where mmengine refuses to (a dict over a base's value of another kind, without ``_delete_``), the
+    child's value is taken, and ``refused`` gets why, at the child's value."""
     layer = _Layer(base, child)
     layer.merge_dict((), layer.value, child.value)
+    for path, kind in layer.clashes:
+        if refused is None:
+            break
+        name = ".".join(map(str, path))
+        refused.append(
+            (
+                child.where(path),
+                f"{name} is a dict here, and a {kind} in a base: mmengine refuses to merge them (a TypeError as the "
+                "config loads); add _delete_=True to it to replace the base's value",
+            )
+        )
     return layer.result()
 
 
@@ -254,6 +274,7 @@ class _Layer:
         self.value = dict(base.value)  # copied on write along the merged paths: layers share the rest
         self.replaced: set[JsonPath] = set()  # the child's value replaces everything below these
         self.merged: set[JsonPath] = set()  # dicts merged: the child's position, the base's contents
+        self.clashes: list[tuple[JsonPath, str]] = []  # a child dict over a base's non-dict: mmengine refuses it
         self._replaced_under: dict[str | int, set[JsonPath]] = {}
 
     def merge_dict(self, path: JsonPath, into: dict[str, Any], over: dict[str, Any]) -> None:
@@ -269,7 +290,8 @@ class _Layer:
                 self.merged.add(here)
                 into[key] = dict(into[key])
                 self.merge_dict(here, into[key], value)
-            else:  # mmengine refuses a dict over a non-dict; the child's dict is what was meant
+            else:  # mmengine refuses a dict over a non-dict (``clashes``); the child's dict is what was meant
+                self.clashes.append((here, type(into[key]).__name__))
                 self.replace(here, into, key)
 
     def replace(self, path: JsonPath, into: dict[str, Any], key: str) -> None:

@@ -60,6 +60,9 @@ class ConfigFacts:
     # How the chain was read where mmengine itself would not read it (bases that set the same name,
     # merged as OTX 1.x merged them), each at the ``_base_`` entry it concerns.
     notes: list[tuple[Where, str]] = field(default_factory=list)
+    # What mmengine refuses as it merges the config over its chain (a dict over a base's list or None,
+    # without ``_delete_``): the config does not load, each at the value that clashes.
+    refused: list[tuple[Where, str]] = field(default_factory=list)
 
     def get(self, name: str) -> Any:
         return self.names.value.get(name)

@@ -55,7 +55,8 @@ def validate_model_config(text: str, file: str, catalog: Catalog, bases: BaseFil
     undefined = _undefined(facts)
     named = {finding.where for finding in undefined}  # its "cannot check statically: nan" says less
     findings = [f for f in _model_findings(facts, catalog, reason) if f.severity == "error" or f.where not in named]
-    findings = _placed([*findings, *unfollowed, *_opaque_notes(facts), *_chain_notes(facts), *undefined], file)
+    chain = [*_chain_notes(facts), *_refused(facts)]
+    findings = _placed([*findings, *unfollowed, *_opaque_notes(facts), *chain, *undefined], file)
     return sorted(findings, key=lambda f: (f.where.file != file, f.where.file, f.where.line, f.where.col, f.path))
 
 
@@ -91,6 +92,12 @@ def _opaque_notes(facts: ConfigFacts) -> list[Finding]:
         )
         for o in facts.opaque
     ]
+
+
+def _refused(facts: ConfigFacts) -> list[Finding]:
+    """What mmengine refuses as it merges the config over its chain: the config does not load."""
+    paths = {where: path for path, where in facts.names.values.items()}
+    return [Finding(where, dotted(paths.get(where, ())), why, code="merge-refused") for where, why in facts.refused]
 
 
 def _chain_notes(facts: ConfigFacts) -> list[Finding]:
