@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 
 import libcst as cst
 
-from codemods._config import assigned_name
+from codemods._config import assigned_name, is_dict_call
+from codemods._literal import code_of
 
 _Gap = cst.BaseParenthesizableWhitespace
 
@@ -230,3 +231,23 @@ def _comment_moved(old: cst.SimpleStatementLine, new: cst.SimpleStatementLine) -
     assign = cst.ensure_type(new.body[0], cst.Assign).with_changes(value=new_call.with_changes(args=args))
     trailing = new.trailing_whitespace.with_changes(whitespace=cst.SimpleWhitespace(""), comment=None)
     return new.with_changes(body=[assign], trailing_whitespace=trailing)
+
+
+def without_stale_comments(old: cst.Call, new: cst.Call) -> cst.Call:
+    """``new`` (``old``'s ``dict(...)`` rewritten) without the comments of the arguments whose value
+    changed, which described the old value: the one at the end of their line and the comment lines right
+    above them (``without_comments``); inside a changed nested ``dict(...)``, the same key by key.
+    Arguments whose text is the same keep theirs, and so do new ones (they have none)."""
+    before = {arg.keyword.value: arg.value for arg in old.args if arg.keyword is not None}
+    frame, items = decompose(new)
+    kept: list[Item] = []
+    for item in items:
+        was = before.get(item.arg.keyword.value) if item.arg.keyword is not None else None
+        value = item.arg.value
+        if was is None or value is was or code_of(value) == code_of(was):
+            kept.append(item)
+            continue
+        if isinstance(was, cst.Call) and isinstance(value, cst.Call) and is_dict_call(was) and is_dict_call(value):
+            value = without_stale_comments(was, value)
+        kept.append(without_comments(with_value(item, value)))
+    return assemble(new, frame, kept) if kept != items else new

@@ -56,15 +56,13 @@ def unplain_arg(call: cst.Call) -> cst.Arg | None:
     return next((arg for arg in call.args if arg.keyword is None), None)
 
 
-def updated_value(
-    old: cst.BaseExpression, value: object, style: Style, *, drop_stale_comments: bool = False
-) -> cst.BaseExpression:
+def updated_value(old: cst.BaseExpression, value: object, style: Style) -> cst.BaseExpression:
     """``old`` itself when it already equals ``value``; a merged dict call; else ``value`` rendered."""
     current = maybe_literal(old, style.names)
     if current is not NotLiteralError and same_value(current, value):
         return old
     if isinstance(value, Mapping) and isinstance(old, cst.Call) and is_plain_dict(old):
-        return merge_call(old, value, style, drop_stale_comments=drop_stale_comments)
+        return merge_call(old, value, style)
     return expression(render_like(value, old, style.quote))
 
 
@@ -80,14 +78,12 @@ def merge_call(
     drop_missing: bool = True,
     delete_first: bool = False,
     indent: str | None = None,
-    drop_stale_comments: bool = False,
 ) -> cst.Call:
     """``call`` with the keys of ``new``: existing keys keep their order (and text when equal), keys
     not in ``new`` are dropped when ``drop_missing`` (``_delete_`` never is), a new key goes right after
     the key that precedes it in ``new`` (see ``_insert_position``), and ``delete_first`` puts
-    ``_delete_=True`` first. Returns ``call`` itself when nothing changes.
-    ``drop_stale_comments`` drops the comments of a key whose value changes (see
-    ``_layout.without_comments``), here and in nested dicts: they described the old value.
+    ``_delete_=True`` first. Returns ``call`` itself when nothing changes (comments stay: a caller that
+    knows they describe the old values drops them, ``_layout.without_stale_comments``).
     ``indent`` lays out a new dict value of a new key over several lines (see ``render``).
     Raises ``UnplainDictError`` when ``call`` has a positional or ``**`` argument."""
     unplain = unplain_arg(call)
@@ -106,12 +102,11 @@ def merge_call(
         if key == "_delete_":
             kept.append(item)
             continue
-        value = updated_value(item.arg.value, new[key], style, drop_stale_comments=drop_stale_comments)
+        value = updated_value(item.arg.value, new[key], style)
         if value is item.arg.value:
             kept.append(item)
             continue
         changed = True
-        item = _layout.without_comments(item) if drop_stale_comments else item
         kept.append(_layout.with_value(item, value))
     present = {_key(item) for item in items}
     if delete_first and "_delete_" not in present:

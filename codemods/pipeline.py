@@ -12,13 +12,14 @@ from dataclasses import dataclass
 import libcst as cst
 
 from codemods import _config
-from codemods._layout import comments_kept_on_their_line
+from codemods._config import is_dict_call
+from codemods._layout import comments_kept_on_their_line, without_stale_comments
 from codemods._merge import Style
 from codemods._wrap import width_of, wrap_changed
 from codemods.custom_imports import add_custom_imports_in_module, set_custom_imports_in_module
 from codemods.errors import CodemodError
 from codemods.overrides import apply_overrides_in_module
-from codemods.replace_backbone import replace_backbone_in_module
+from codemods.replace_backbone import backbone_path, replace_backbone_in_module
 from codemods.set_in_channels import set_in_channels_in_module
 
 
@@ -133,10 +134,22 @@ def run_steps(source: str, swap: Swap) -> tuple[str, list[str]]:
             ran.append(name)
     if module is original:
         return source, ran
+    module = _stale_comments_dropped(original, module, swap.target)
     width = width_of(source)
     if any(len(line) > width for line in module.code.split("\n")):  # the file's longest line is no longer: a new one
         module = wrap_changed(module, original, width, style.trailing_comma)
     return comments_kept_on_their_line(original, module).code, ran
+
+
+def _stale_comments_dropped(original: cst.Module, module: cst.Module, target: str | None) -> cst.Module:
+    """The backbone's arguments whose value the steps changed lose the comments that described the old
+    one (``_layout.without_stale_comments``), whichever step changed them."""
+    path = backbone_path(original, target)
+    old, new = _config.resolve(original, path), _config.resolve(module, path)
+    if not (isinstance(old, cst.Call) and isinstance(new, cst.Call) and is_dict_call(old) and is_dict_call(new)):
+        return module
+    dropped = without_stale_comments(old, new)
+    return module if dropped is new else _config.replace_at(module, path, dropped)
 
 
 def _located(step: Step, module: cst.Module, original: cst.Module, swap: Swap, style: Style) -> cst.Module | None:

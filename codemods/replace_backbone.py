@@ -89,9 +89,8 @@ def _check_old(module: cst.Module, path: _config.Path, old: cst.BaseExpression) 
 def _replace_existing(job: _Job, old: cst.BaseExpression) -> cst.Module:
     _check_old(job.module, job.path, old)
     if isinstance(old, cst.Call) and is_plain_dict(old):
-        new: cst.BaseExpression = merge_call(
-            old, job.backbone, job.style, delete_first=job.inherited, drop_stale_comments=True
-        )
+        merged = merge_call(old, job.backbone, job.style, delete_first=job.inherited)
+        new: cst.BaseExpression = _layout.without_stale_comments(old, merged)
     else:
         host = cst.ensure_type(_config.resolve(job.module, job.path[:-1]), cst.Call)
         frame, items = _layout.decompose(host)
