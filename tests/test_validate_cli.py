@@ -211,3 +211,21 @@ def test_the_summary_counts_every_file_named(tmp_path: Path) -> None:
     assert alone.exit_code == 2 and "1 error in 1 file" in alone.stderr, alone.output
     both = CliRunner().invoke(main, ["validate", str(notes), str(backbone)])
     assert "2 errors in 2 files" in both.stderr, both.output
+
+
+def test_a_finding_on_a_model_changed_after_its_definition_is_a_note(tmp_path: Path) -> None:
+    """The check reads the definition; ``+=`` after it makes the neck's three channels the four that fit,
+    which mmengine loads and runs: what the definition gets wrong is not an error there."""
+    config = tmp_path / "model.py"
+    config.write_text(
+        "default_scope = 'mmdet'\n"
+        "model = dict(\n"
+        "    type='RetinaNet',\n"
+        "    backbone=dict(type='ResNet', depth=50, out_indices=(0, 1, 2, 3)),\n"
+        "    neck=dict(type='FPN', in_channels=[256, 512, 1024], out_channels=256, num_outs=5))\n"
+        "model['neck']['in_channels'] += [2048]\n"
+    )
+    result = run(str(config))
+    assert result.exit_code == 0, result.stdout
+    assert f"{config}:5:39: note: model.neck.in_channels: [256, 512, 1024] does not match" in result.stdout
+    assert "(as defined; \"model['neck']['in_channels'] += [2048]\" changes the model" in result.stdout

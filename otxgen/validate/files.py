@@ -55,6 +55,7 @@ def validate_model_config(text: str, file: str, catalog: Catalog, bases: BaseFil
     undefined = _undefined(facts)
     named = {finding.where for finding in undefined}  # its "cannot check statically: nan" says less
     findings = [f for f in _model_findings(facts, catalog, reason) if f.severity == "error" or f.where not in named]
+    findings = _unsure(findings, facts)
     chain = [*_chain_notes(facts), *_refused(facts)]
     findings = _placed([*findings, *unfollowed, *_opaque_notes(facts), *chain, *undefined], file)
     return sorted(findings, key=lambda f: (f.where.file != file, f.where.file, f.where.line, f.where.col, f.path))
@@ -64,6 +65,19 @@ def check_merged(facts: ConfigFacts, catalog: Catalog) -> list[Finding]:
     """validate's checks of the model on a merged view as it is given (build's planned view: the config's
     chain with the plan applied), without reading any text; names nothing defines stay errors."""
     return [*_model_findings(facts, catalog, ""), *_undefined(facts)]
+
+
+def _unsure(findings: list[Finding], facts: ConfigFacts) -> list[Finding]:
+    """The model's findings where a statement changes the model after its definition (``opaque``): the
+    check read the definition, not what runs (``model['neck']['in_channels'] += [2048]`` makes the
+    definition's three channels four), so an error there is a note (said with the statement's note)."""
+    if not facts.opaque:
+        return findings
+    changed = f"{facts.opaque[0].code!r} changes the model after its definition"
+    return [
+        replace(f, severity="note", message=f"{f.message} (as defined; {changed})") if f.severity == "error" else f
+        for f in findings
+    ]
 
 
 def _placed(findings: list[Finding], file: str) -> list[Finding]:
