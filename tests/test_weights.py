@@ -585,3 +585,20 @@ def test_init_cfg_set_to_none_by_the_user_is_no_weights_not_auto() -> None:
     assert auto.init_cfg is not None  # what --weights auto writes unasked
     given = plan_weights("auto", {"type": "mmdet.ResNet", "depth": 50, "init_cfg": None}, schema, Path.cwd())
     assert given.init_cfg is None and given.checkpoint is None
+
+
+def test_a_checkpoint_a_backbone_yaml_names_is_held_to_the_rules_of_weights(tmp_path: Path) -> None:
+    """A backbone.yaml's own ``init_cfg`` checkpoint that is not there (or not an address) is refused at its
+    line, as ``--weights`` refuses it: training would stop at ``init_weights()``. Nothing is written."""
+    folder = workspace(tmp_path, "detection")
+    before = (folder / "model.py").read_text()
+    for checkpoint, why in ((str(tmp_path / "missing.pth"), "no such file"), ("123", "not a URL or a checkpoint")):
+        yaml_path = tmp_path / "backbone.yaml"
+        yaml_path.write_text(
+            "backbone:\n  type: mmdet.ResNet\n  depth: 18\n"
+            f"  init_cfg:\n    type: Pretrained\n    checkpoint: {checkpoint}\n"
+        )
+        result = invoke("build", "--backbone", str(yaml_path), "--workspace", str(folder), "--no-smoke")
+        assert result.exit_code == 2, result.output
+        assert f"{yaml_path}:5:" in result.stderr and why in result.stderr  # at its init_cfg
+        assert (folder / "model.py").read_text() == before

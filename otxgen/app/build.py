@@ -131,7 +131,10 @@ def _planned(options: BuildBackboneOptions, targets: Targets, say: Say) -> list[
         backbone, source, filled = chosen.backbone, BACKBONE_YAML if yaml_writes else chosen.type, chosen.filled
     schema = catalog.schema(backbone["type"])
     folders = [fsio.resolve(model).parent for model in targets.models]
-    weights = plan_weights(options.weights, backbone, schema, Path.cwd(), folders)
+    try:
+        weights = plan_weights(options.weights, backbone, schema, Path.cwd(), folders)
+    except ArgumentError as error:
+        raise _where_given(error, options) from None
     for note in weights.notes:
         say(f"[!] {note}")
     for fact in weights.facts:

@@ -49,6 +49,7 @@ def plan_weights(
     read from ``base`` (the current folder), and written as an absolute path when a model it goes into
     lies in another of ``folders``."""
     if any(k in backbone for k in ("init_cfg", "pretrained")):  # None too: no weights, as the user says
+        _check_own(backbone, schema, base)
         return Weights(backbone.get("init_cfg"), facts=("weights: as the backbone's arguments set them",), choice=GIVEN)
     if choice == NONE:
         note = "no pretrained weights (--weights none): the backbone trains from scratch"
@@ -57,6 +58,27 @@ def plan_weights(
         return _auto(backbone, schema)
     elsewhere = any(fsio.resolve(folder) != fsio.resolve(base) for folder in folders)
     return _given(choice, schema, base, elsewhere)
+
+
+def _check_own(backbone: dict[str, Any], schema: dict[str, Any], base: Path) -> None:
+    """The checkpoints a backbone's own ``init_cfg`` / ``pretrained`` name (a backbone.yaml's, a ``--set``)
+    held to ``--weights``' rules: an address mmengine fetches, or a checkpoint file that is there
+    (relative to ``base``); an ``ArgumentError`` naming the argument where one is not."""
+    from otxgen.errors import ArgumentError
+    from otxgen.facts.checkpoints import loads_checkpoint
+
+    init_cfg, pretrained = backbone.get("init_cfg"), backbone.get("pretrained")
+    inits = [init_cfg] if isinstance(init_cfg, dict) else init_cfg if isinstance(init_cfg, list) else []
+    given = [("init_cfg", i.get("checkpoint")) for i in inits if isinstance(i, dict) and loads_checkpoint(i)]
+    given += [("pretrained", pretrained)] if pretrained not in (None, False) else []
+    for argument, address in given:
+        said = f"{argument} checkpoint" if argument == "init_cfg" else argument
+        if not isinstance(address, str):
+            raise ArgumentError(f"{said} {address!r}: not a URL or a checkpoint file", argument)
+        try:
+            _given(address, schema, base, False, said)
+        except UsageError as error:
+            raise ArgumentError(str(error), argument) from None
 
 
 def for_the_same_type(schema: dict[str, Any], old: dict[str, Any], requested: dict[str, Any]) -> Weights | None:
@@ -127,7 +149,9 @@ def _auto(backbone: dict[str, Any], schema: dict[str, Any]) -> Weights:
     return Weights(_init_cfg(chosen.address, chosen.prefix), chosen, facts=(fact,))
 
 
-def _given(address: str, schema: dict[str, Any], base: Path, elsewhere: bool) -> Weights:
+def _given(address: str, schema: dict[str, Any], base: Path, elsewhere: bool, said: str = "--weights") -> Weights:
+    """The checkpoint at ``address`` (a URL or a file, relative to ``base``); ``said``: how the user gave it,
+    which a ``UsageError`` quotes."""
     found = find(schema, address)
     if found is not None:
         published = found[1]
@@ -135,23 +159,23 @@ def _given(address: str, schema: dict[str, Any], base: Path, elsewhere: bool) ->
             _init_cfg(address, published.prefix), published, facts=(f"weights: {published.name}",), choice=GIVEN
         )
     if "://" in address:
-        _require_address(address)
+        _require_address(address, said)
         note = f"{address} is not a checkpoint the catalog knows: the normalisation stays as it is"
         return Weights(_init_cfg(address, None), notes=(note,), choice=GIVEN)
     if not address.strip():
-        raise UsageError("--weights is empty: give a URL, a checkpoint file, auto or none")
+        raise UsageError(f"{said} is empty: give a URL, a checkpoint file, auto or none")
     path = Path(address) if Path(address).is_absolute() else base / address
     if path.is_dir():
-        raise UsageError(f"--weights {address}: is a folder; give a checkpoint file in it (a .pth)")
+        raise UsageError(f"{said} {address}: is a folder; give a checkpoint file in it (a .pth)")
     if not path.is_file():
-        raise UsageError(f"--weights {address}: no such file (give a URL, a checkpoint file, auto or none)")
+        raise UsageError(f"{said} {address}: no such file (give a URL, a checkpoint file, auto or none)")
     why = fsio.not_a_checkpoint(path)
     if why is not None:
-        raise UsageError(f"--weights {address}: not a PyTorch checkpoint ({why})")
+        raise UsageError(f"{said} {address}: not a PyTorch checkpoint ({why})")
     held = _top_object(path)
     if held in _NOT_MAPPINGS:
         what = _NOT_MAPPINGS[held]
-        raise UsageError(f"--weights {address}: holds {what}, not a state dict (what torch.save wrote of a model)")
+        raise UsageError(f"{said} {address}: holds {what}, not a state dict (what torch.save wrote of a model)")
     written, facts = address, []
     if not Path(address).is_absolute() and elsewhere:
         written = str(fsio.resolve(path))
@@ -164,7 +188,7 @@ def _given(address: str, schema: dict[str, Any], base: Path, elsewhere: bool) ->
     return Weights(_init_cfg(written, prefix), notes=(note,), facts=tuple(facts), choice=GIVEN)
 
 
-def _require_address(address: str) -> None:
+def _require_address(address: str, said: str = "--weights") -> None:
     """An address mmengine's checkpoint reader can fetch: ``scheme://`` and something after it (a host
     and a file for http), in a format it reads; else a ``UsageError`` saying what is wrong."""
     from urllib.parse import urlsplit
@@ -174,23 +198,23 @@ def _require_address(address: str) -> None:
     try:
         parts = urlsplit(address)
     except ValueError as error:  # an unclosed [IPv6 host
-        raise UsageError(f"--weights {address}: not an address ({error})") from None
+        raise UsageError(f"{said} {address}: not an address ({error})") from None
     if not parts.scheme or not address.split("://", 1)[1]:
-        raise UsageError(f"--weights {address}: not an address (give scheme://..., a checkpoint file, auto or none)")
+        raise UsageError(f"{said} {address}: not an address (give scheme://..., a checkpoint file, auto or none)")
     named = re.match(r"(?:[^:/\s]+:)?([A-Za-z][\w+.-]*)://", address)  # s3/petrel may name a cluster first
     scheme = named.group(1).lower() if named else parts.scheme
     if scheme not in ADDRESS_SCHEMES:
         schemes = ", ".join(f"{name}://" for name in ADDRESS_SCHEMES)
         raise UsageError(
-            f"--weights {address}: mmengine's checkpoint reader does not fetch {scheme}:// addresses "
+            f"{said} {address}: mmengine's checkpoint reader does not fetch {scheme}:// addresses "
             f"({schemes}); download it and give the file"
         )
     if parts.scheme in ("http", "https"):
         if not parts.netloc or parts.path in ("", "/"):
-            raise UsageError(f"--weights {address}: an http address needs a host and a file")
+            raise UsageError(f"{said} {address}: an http address needs a host and a file")
         if not torch_readable(address):
             raise UsageError(
-                f"--weights {address}: not a format mmengine's checkpoint reader loads (it reads torch.save files)"
+                f"{said} {address}: not a format mmengine's checkpoint reader loads (it reads torch.save files)"
             )
 
 
