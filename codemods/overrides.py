@@ -118,7 +118,6 @@ def _overlay(
     module: cst.Module, node: cst.BaseExpression, value: object, style: Style, path: tuple[str, ...]
 ) -> cst.BaseExpression:
     if isinstance(value, Replace):
-        _refuse_opaque(module, node, path, replacing=True)
         return expression(render_like(value.value, node, style.quote))
     if not _merges(value):
         current = maybe_literal(node, style.names)
@@ -130,7 +129,6 @@ def _overlay(
             in_list = _kept_in_list(module, node, value, style, path)
             if in_list is not None:
                 return in_list
-        _refuse_opaque(module, node, path, replacing=True)
         return expression(render_like(value, node, style.quote))
     assert isinstance(value, Mapping)
     if _names_a_mapping(node, style) and not any(_merges(item) for item in value.values()):
@@ -142,7 +140,7 @@ def _overlay(
         if merged is not None:
             return merged
     if not (isinstance(node, cst.Call) and is_plain_dict(node)):
-        _refuse_opaque(module, node, path, replacing=False)
+        _refuse_opaque(module, node, path)
         return expression(_rendered(value, style, None))  # a literal (None) under a merge: the mapping replaces it
     return _overlay_call(module, node, value, style, path)
 
@@ -229,8 +227,6 @@ def _overlay_call(
                 call = cst.ensure_type(_config.replaced(call, (key,), kept), cst.Call)
                 continue
         if isinstance(sub, Replace):  # merge_call replaces a dict key by key, keeping equal values' text
-            if arg is not None:
-                _refuse_opaque(module, arg.value, (*path, key), replacing=True)
             leaves[key] = sub.value
             continue
         if arg is None or not (_merges(sub) or isinstance(sub, list)):
@@ -331,13 +327,12 @@ def _kept_in_list(
     return expression("[\n" + ",\n".join(inner + text for text in items) + "]")
 
 
-def _refuse_opaque(module: cst.Module, node: cst.BaseExpression, path: tuple[str, ...], *, replacing: bool) -> None:
-    """A value given by a name, a call or a ``{...}`` display: rewriting it here would leave its source
-    (a variable defined elsewhere, a function) behind, or change what it means. A ``dict(...)`` replaced
-    whole may read names (``norm_cfg=norm_cfg``): what it held is not needed any more."""
-    if maybe_literal(node) is not NotLiteralError and (replacing or not isinstance(node, cst.Dict)):
-        return
-    if replacing and is_plain_dict(node):
+def _refuse_opaque(module: cst.Module, node: cst.BaseExpression, path: tuple[str, ...]) -> None:
+    """A value to merge into that is given by a name, a call or a ``{...}`` display: merging keys into it
+    here would change what it means (the name's other readers, the call's other keys). A value replaced
+    whole is written over whatever gave it (``in_channels=widths`` becomes the new list; ``widths`` stays
+    for whatever else reads it)."""
+    if maybe_literal(node) is not NotLiteralError and not isinstance(node, cst.Dict):
         return
     where = ".".join(path)
     spread = [arg for arg in node.args if arg.star] if isinstance(node, cst.Call) else []

@@ -114,11 +114,17 @@ def fitting(schema: dict[str, Any], backbone: dict[str, Any], other: dict[str, A
 
 
 def _auto(backbone: dict[str, Any], schema: dict[str, Any]) -> Weights:
+    from dataclasses import replace
+
+    from otxgen.facts.checkpoints import reads_with
+
     arch = arch_of(schema, backbone)
     if arch is None:
         return Weights(
             None, notes=(f"no published checkpoint for this {backbone['type']} arch: it trains from scratch",)
         )
+    # a caffe-style ResNet gets a checkpoint trained as one (and its normalisation), not torchvision's
+    arch = replace(arch, checkpoints=tuple(c for c in arch.checkpoints if reads_with(dict(c.arguments), backbone)))
     chosen, why = choose(arch)
     if chosen is None:
         note = f"no pretrained weights written: {why}; pass --weights URL|PATH to start from one"

@@ -49,10 +49,23 @@ def wants_weights(node: object) -> bool:
 # The file names mmengine's checkpoint reader (``torch.load``) reads: torch.save's formats, which some
 # publishers name ``.pt``, ``.pyth``, ``.torch`` or ``.pth.tar``, and a ``.zip`` holding one, which
 # torch.hub unpacks when it fetches an address. A JAX ``.npz``, a safetensors file and others are not.
-# Backbone arguments that say how a backbone reads its checkpoint (mmdet's Swin and PVT convert the keys of
-# their original repositories' checkpoints with ``convert_weights=True``): a checkpoint the library's own
-# configs start from is written with the arguments they read it with.
-READING_ARGS = ("convert_weights",)
+# Backbone arguments that say how a backbone reads its checkpoint, with the value it reads by default:
+# mmdet's Swin and PVT convert the keys of their original repositories' checkpoints with
+# ``convert_weights=True``; a caffe-style ResNet (``style='caffe'``: the stride in the 1x1 convolution)
+# was trained as one, with its own normalisation. A checkpoint the library's own configs start from is
+# written with the arguments they read it with, and is not chosen for a backbone that sets one otherwise.
+READING_ARGS = {"convert_weights": False, "style": "pytorch"}
+
+
+def reads_with(arguments: Mapping[str, Any], backbone: Mapping[str, Any]) -> bool:
+    """Whether a checkpoint read with ``arguments`` (its ``READING_ARGS`` other than the defaults) fits a
+    backbone: every reading argument the backbone sets is the one the checkpoint is read with (one it
+    leaves unset takes the checkpoint's: ``convert_weights`` is written with it)."""
+    return all(
+        backbone[name] == arguments.get(name, default) for name, default in READING_ARGS.items() if name in backbone
+    )
+
+
 TORCH_SUFFIXES = (".pth", ".pt", ".tar", ".bin", ".pyth", ".torch", ".ckpt", ".zip")
 
 

@@ -109,7 +109,7 @@ def _from_configs(library: str, root: Path, read_config: ModelReader) -> Publish
                 found[key][1]["configs"] += 1
                 continue
             record = {"name": address, "publisher": library, "url": url, "configs": 1, "prefix": prefix}
-            reading = {name: args[name] for name in READING_ARGS if name in args}
+            reading = {name: args[name] for name, default in READING_ARGS.items() if args.get(name, default) != default}
             record |= {"arguments": reading} if reading else {}
             found[key] = (args, record | _normalisation(config))
     grouped: Published = {}
