@@ -48,9 +48,8 @@ def new_backbone(
 
     dropped_weights = [k for k in old if is_weights(k, old[k]) and not same_value(old[k], requested.get(k))]
     if dropped_weights:
-        notes.append(
-            f"the old backbone's weights are not loaded into the new one: removed {', '.join(dropped_weights)}"
-        )
+        gone = [f"{'replaced' if requested.get(k) is not None else 'removed'} {k}" for k in dropped_weights]
+        notes.append(f"the old backbone's weights are not loaded into the new one: {', '.join(gone)}")
     if same_type:
         stale = [k for k in kept if k in SIZE_ARGS and k not in requested] if SIZE_ARGS & set(requested) else []
         if stale:
