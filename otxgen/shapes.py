@@ -76,6 +76,9 @@ class ShapeResult:
         return ShapeResult(outputs, data["tier"], data.get("construct"), data["container"])
 
 
+NO_OUTPUTS = "the backbone returned no tensors"
+
+
 class ProbeError(RuntimeError):
     """No tier could produce the outputs; the message holds each tier's failure, ``why`` the costliest's."""
 
@@ -459,7 +462,7 @@ def _input_size(model: Any) -> int:
 def _result(shapes: Shapes, size: int, tier: str) -> ShapeResult:
     found, container = shapes
     if not found:
-        raise ProbeError("the backbone returned no tensors")
+        raise ProbeError(NO_OUTPUTS)
     return ShapeResult(tuple(_output(shape, size) for shape in found), tier, container=container)
 
 

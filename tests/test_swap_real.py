@@ -314,3 +314,15 @@ def test_auto_weights_are_none_where_the_arguments_give_other_parameters_than_an
     cfg = load_config(model)
     assert cfg.model.backbone.init_cfg is None and cfg.model.backbone.widen_factor == 1.4
     build_and_forward("mmdet", cfg, 320, 120)
+
+
+def test_out_indices_a_backbone_does_not_count_from_the_end_are_refused_at_the_set(tmp_path: Path) -> None:
+    """mmdet's ResNet takes no negative ``out_indices`` (it gives nothing for -1); the table would count -1 as
+    the last stage, so a negative index is probed, and the refusal names the ``--set`` and the range."""
+    model = shipped("mmdet", "yolof/yolof_r50-c5_8xb8-1x_coco.py", tmp_path)
+    before = model.read_text()
+    args = ["build", "--backbone", "mmdet.ResNet", "--set", "depth=50", "--set", "out_indices=[-1]"]
+    result = CliRunner().invoke(main, [*args, "--model", str(model), "--no-smoke"])
+    assert result.exit_code == 2
+    assert "--set out_indices=[-1]: backbone.out_indices: mmdet.ResNet gives no outputs with [-1]" in result.stderr
+    assert "it counts its stages 0..3" in result.stderr and model.read_text() == before

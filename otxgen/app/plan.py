@@ -819,7 +819,8 @@ def _outputs(
     that pools by default (ConvNeXt) gets the arguments its table records for feature maps
     (``gap_before_final_norm=False``), unless set; so does one that gives several outputs per level
     (DistilledViT's two tokens) in any task, unless the head reads them (``reads_nested``: DeiT's)."""
-    from otxgen.shapes import ProbeError, probe_outputs
+    from otxgen.schema.table import ChannelTable
+    from otxgen.shapes import NO_OUTPUTS, ProbeError, probe_outputs
 
     try:
         try:
@@ -839,6 +840,13 @@ def _outputs(
             needs = "one feature map per level" if nested else "feature maps"
             notes.append(f"set {said}: {backbone['type']} {why} by default, and a {task} model needs {needs}")
     except ProbeError as error:
+        if NO_OUTPUTS in error.why and "out_indices" in requested:  # indices it does not count so (-1)
+            stages = ChannelTable(schema).stages(backbone)
+            counted = f"; it counts its stages 0..{len(stages) - 1}" if stages else ""
+            message = (
+                f"backbone.out_indices: {backbone['type']} gives no outputs with {backbone['out_indices']!r}{counted}"
+            )
+            raise ArgumentError(message, "out_indices") from None
         blamed = _blamed(backbone, str(error), requested)
         if blamed is not None:
             message = (

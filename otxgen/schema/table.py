@@ -174,6 +174,11 @@ class ChannelTable:
         if dense and "out_indices" not in changed:
             return Unknown("the default out_indices may count stages the table did not measure")
         table = block["table"][option]
+        given = args.get("out_indices") if "out_indices" in changed else None
+        if any(isinstance(i, int) and i < 0 for i in ([given] if isinstance(given, int) else given or ())):
+            return Unknown(
+                f"out_indices {given!r} count from the end, which only some backbones do (mmdet's ResNet not)"
+            )
         indices = normalised_indices(args.get("out_indices", block.get("default_out_indices")), len(table))
         if indices is None:
             return Unknown(f"out_indices {args.get('out_indices')!r} do not fit the {len(table)} stages of the table")
