@@ -128,7 +128,9 @@ def _planned(options: BuildBackboneOptions, targets: Targets, say: Say) -> list[
         yaml_writes += [_schema_write(path, chosen.type) for path, _ in chosen.files]
         if chosen.backbone is None:
             return _stop_for_input(chosen, yaml_writes, options.mode, say)
-        backbone, source, filled = chosen.backbone, BACKBONE_YAML if yaml_writes else chosen.type, chosen.filled
+        backbone, source = chosen.backbone, BACKBONE_YAML if yaml_writes else chosen.type
+        # a backbone.yaml written is the record of what the models get (a workspace's): all of it, as it says
+        filled = frozenset[str]() if yaml_writes else chosen.filled
     schema = catalog.schema(backbone["type"])
     folders = [fsio.resolve(model).parent for model in targets.models]
     try:
