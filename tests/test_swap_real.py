@@ -326,3 +326,16 @@ def test_out_indices_a_backbone_does_not_count_from_the_end_are_refused_at_the_s
     assert result.exit_code == 2
     assert "--set out_indices=[-1]: backbone.out_indices: mmdet.ResNet gives no outputs with [-1]" in result.stderr
     assert "it counts its stages 0..3" in result.stderr and model.read_text() == before
+
+
+def test_a_caffe_style_resnet_made_deeper_gets_a_caffe_checkpoint(tmp_path: Path) -> None:
+    """Faster R-CNN's caffe-style ResNet-50 given ``depth=101``: ``style='caffe'`` stays, so ``--weights auto``
+    takes a checkpoint trained as a caffe-style network, the one mmdet's own R-101 caffe config starts from
+    (torchvision's, the best rated, is trained in pytorch style and with another normalisation)."""
+    model = shipped("mmdet", "faster_rcnn/faster-rcnn_r50-caffe_fpn_1x_coco.py", tmp_path)
+    swapped(model, "mmdet.ResNet", "--set", "depth=101", weights="auto")
+    theirs = load_config(tmp_path / "faster_rcnn" / "faster-rcnn_r101-caffe_fpn_1x_coco.py")
+    cfg = load_config(model)
+    assert cfg.model.backbone.style == "caffe" and cfg.model.backbone.depth == 101
+    assert cfg.model.backbone.init_cfg.checkpoint == theirs.model.backbone.init_cfg.checkpoint
+    assert cfg.model.data_preprocessor.mean == theirs.model.data_preprocessor.mean
