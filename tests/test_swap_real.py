@@ -339,3 +339,17 @@ def test_a_caffe_style_resnet_made_deeper_gets_a_caffe_checkpoint(tmp_path: Path
     assert cfg.model.backbone.style == "caffe" and cfg.model.backbone.depth == 101
     assert cfg.model.backbone.init_cfg.checkpoint == theirs.model.backbone.init_cfg.checkpoint
     assert cfg.model.data_preprocessor.mean == theirs.model.data_preprocessor.mean
+
+
+def test_a_module_config_the_backbone_does_not_construct_with_is_refused_at_its_set(tmp_path: Path) -> None:
+    """``dcn`` on a ResNet-18: the stride table says its outputs, but mmdet's basic blocks assert "Not
+    implemented yet." as it constructs; build (even without the smoke-build) constructs a backbone given a
+    module's config, and names the argument without which it would."""
+    model = shipped("mmdet", "retinanet/retinanet_r50_fpn_1x_coco.py", tmp_path)
+    before = model.read_text()
+    dcn = 'dcn={"type": "DCN", "deform_groups": 1, "fallback_on_stride": false}'
+    args = ["build", "--backbone", "mmdet.ResNet", "--set", "depth=18", "--set", dcn]
+    result = CliRunner().invoke(main, [*args, "--set", "stage_with_dcn=[false,true,true,true]", "--model", str(model)])
+    assert result.exit_code == 2 and model.read_text() == before
+    assert f"--set {dcn}: backbone.dcn: mmdet.ResNet does not build with dcn=" in result.stderr
+    assert "Not implemented yet." in result.stderr

@@ -802,7 +802,26 @@ def _blamed(backbone: dict[str, Any], failure: str, requested: Mapping[str, Any]
         return named[0]
     quoted = set(re.findall(r"-?\d+(?:\.\d+)?", failure))
     numbers = [key for key in given if isinstance(backbone[key], (int, float)) and not isinstance(backbone[key], bool)]
-    return next((key for key in numbers if str(backbone[key]) in quoted and backbone[key] not in (0, 1)), None)
+    found = next((key for key in numbers if str(backbone[key]) in quoted and backbone[key] not in (0, 1)), None)
+    return found if found is not None else _without_which_it_builds(backbone, [k for k in given if k in requested])
+
+
+def _without_which_it_builds(backbone: dict[str, Any], given: list[str]) -> str | None:
+    """The first argument the user gave without which the backbone constructs (``dcn`` on a ResNet-18,
+    whose assertion says only "Not implemented yet."); None where there is none."""
+    from otxgen.shapes import construction_error
+
+    if len(given) > 4:  # each try builds the backbone: a failure names its argument, or is asked of few
+        return None
+    without = ({k: v for k, v in backbone.items() if k != key} for key in given)
+    return next((key for key, other in zip(given, without, strict=True) if construction_error(other) is None), None)
+
+
+def _configs_given(requested: Mapping[str, Any]) -> bool:
+    """Whether the user gave the backbone a module's config or a per-stage list (``dcn``, ``plugins``,
+    ``stage_with_dcn``): the channel table says the outputs whatever they are, but not whether the
+    backbone constructs with them (mmdet's ResNet-18 asserts that it takes no ``dcn``)."""
+    return any(isinstance(v, (dict, list, tuple)) for k, v in requested.items() if k not in ("init_cfg", "out_indices"))
 
 
 def _outputs(
@@ -820,7 +839,7 @@ def _outputs(
     (``gap_before_final_norm=False``), unless set; so does one that gives several outputs per level
     (DistilledViT's two tokens) in any task, unless the head reads them (``reads_nested``: DeiT's)."""
     from otxgen.schema.table import ChannelTable
-    from otxgen.shapes import NO_OUTPUTS, ProbeError, probe_outputs
+    from otxgen.shapes import NO_OUTPUTS, ProbeError, construction_error, probe_outputs
 
     try:
         try:
@@ -829,6 +848,10 @@ def _outputs(
             if side is None:
                 raise
             result = probe_outputs(backbone, input_size=side)
+        if result.tier == "static" and _configs_given(requested):  # the table read the outputs, not these
+            failure = construction_error(backbone)
+            if failure is not None:
+                raise ProbeError(f"{backbone['type']} does not construct: {failure}")
         dense_args = ((schema.get("x-otxgen") or {}).get("channels") or {}).get("dense_args") or {}
         nested = result.container == "nested" and not reads_nested  # DistilledViT's tokens: DeiT's head reads them
         wanted = nested or (task != "classification" and not result.is_dense)
