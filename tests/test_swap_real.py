@@ -353,3 +353,26 @@ def test_a_module_config_the_backbone_does_not_construct_with_is_refused_at_its_
     assert result.exit_code == 2 and model.read_text() == before
     assert f"--set {dcn}: backbone.dcn: mmdet.ResNet does not build with dcn=" in result.stderr
     assert "Not implemented yet." in result.stderr
+
+
+def test_head_channels_given_by_an_expression_are_computed_and_written_over(tmp_path: Path) -> None:
+    """``in_channels=chans[-1]`` is 2048 to mmengine: the view computes it, the swap writes the new number
+    over it (it left both heads at the old widths, and the model did not run); an expression the view does
+    not compute is a refusal at it, not a silent skip."""
+    base = shipped("mmseg", "pspnet/pspnet_r50-d8_4xb2-40k_cityscapes-512x1024.py", tmp_path)
+    child = base.with_name("pspnet_chans.py")
+    child.write_text(
+        f"_base_ = './{base.name}'\nchans = (256, 512, 1024, 2048)\n"
+        "model = dict(decode_head=dict(in_channels=chans[-1]), auxiliary_head=dict(in_channels=chans[2]))\n"
+    )
+    swapped(child, "mmseg.MobileNetV2")
+    cfg = load_config(child)
+    assert (cfg.model.decode_head.in_channels, cfg.model.auxiliary_head.in_channels) == (320, 96)
+    build_and_forward("mmseg", cfg, 256, 120)
+    opaque = base.with_name("pspnet_opaque.py")
+    opaque.write_text(
+        f"_base_ = './{base.name}'\nmodel = dict(decode_head=dict(in_channels=[c for c in (1, 2048) if c > 1][0]))\n"
+    )
+    result = CliRunner().invoke(main, ["build", "--backbone", "mmseg.MobileNetV2", "--model", str(opaque)])
+    assert result.exit_code == 2 and f"{opaque}:2:" in result.stderr
+    assert "model.decode_head.in_channels is '[c for c in (1, 2048) if c > 1][0]', which otxgen" in result.stderr

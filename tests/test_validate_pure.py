@@ -221,8 +221,7 @@ def test_non_literals_are_unresolved_not_guessed() -> None:
     facts = read_config(
         "import os\nx = os.environ['X']\nmodel = dict(backbone=dict(depth=2 * 25, s=x, ok=-1))\n", "m.py"
     )
-    assert facts.get("model") == {"backbone": {"ok": -1}}
-    assert facts.names.unresolved[("model", "backbone", "depth")] == "2 * 25"
+    assert facts.get("model") == {"backbone": {"depth": 50, "ok": -1}}  # arithmetic on numbers is computed
     assert facts.names.unresolved[("model", "backbone", "s")] == "x"
 
 
@@ -354,10 +353,13 @@ def test_scoped_types_and_custom_imports(catalog: DirCatalog) -> None:
 def test_channel_table_lookup() -> None:
     schema = json.loads((FIXTURES / "schemas" / "mmdet" / "ResNet.json").read_text())
     assert backbone_outputs({"depth": 50}, schema) == [256, 512, 1024, 2048]
-    assert backbone_outputs({"depth": 18, "out_indices": [2, -1]}, schema) == [256, 512]
+    # negative indices: mmdet's ResNet gives nothing for -1 (``i in out_indices`` over 0..3), others count
+    # from the end; the table does not say which (the probe does)
+    negative = backbone_outputs({"depth": 18, "out_indices": [2, -1]}, schema)
+    assert isinstance(negative, str) and negative.startswith("out_indices [2, -1] count from the end")
     # the last stage twice: mmdet's ResNet gives it once (``i in out_indices``), timm's wrapper twice
-    repeated = backbone_outputs({"depth": 18, "out_indices": [3, -1]}, schema)
-    assert repeated == "out_indices [3, -1] name a stage twice: a backbone may give it once"
+    repeated = backbone_outputs({"depth": 18, "out_indices": [3, 3]}, schema)
+    assert repeated == "out_indices [3, 3] name a stage twice: a backbone may give it once"
     assert backbone_outputs({"depth": 34}, schema) == "no channel table entry for depth=34"
     assert backbone_outputs({"depth": 50, "out_indices": [9]}, schema).startswith("out_indices [9] do not fit")
 
@@ -550,3 +552,33 @@ def test_a_config_read_as_itself_is_not_kept_only_its_bases_are(catalog: DirCata
         child = f"_base_ = ['./base.py']\nmodel = dict(neck=dict(num_outs={version}))\n"
         validate_model_config(child, "cfg/child.py", catalog, BaseFiles(lambda path: base))
     assert _read_base.cache_info().currsize == 1
+
+
+@pytest.mark.parametrize(
+    ("expression", "value"),
+    [
+        ("chans[-1]", 2048),
+        ("chans[1:]", (512, 1024, 2048)),
+        ("c4 // 2", 1024),
+        ("-c4", -2048),
+        ("list(chans) + [4096]", [256, 512, 1024, 2048, 4096]),
+        ("[c * 2 for c in chans]", [512, 1024, 2048, 4096]),
+        ("[64 * 2**i * 4 for i in range(4)]", [256, 512, 1024, 2048]),
+        ("{'a': c4}['a']", 2048),
+    ],
+)
+def test_the_view_computes_what_python_would_from_numbers_and_known_names(expression: str, value: Any) -> None:
+    """A config's ``in_channels=chans[-1]`` is 2048 to mmengine, which executes the file; the view reads the
+    same from arithmetic, indexing, slicing, joining and one-loop comprehensions over known values."""
+    facts = read_config(f"chans = (256, 512, 1024, 2048)\nc4 = 2048\nx = {expression}\n", "x.py")
+    assert facts.get("x") == value and ("x",) not in facts.names.unresolved
+    assert facts.get("x") == eval(expression, {"chans": (256, 512, 1024, 2048), "c4": 2048})
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["[0] * 10**9", "2 ** 10000", "[c for c in chans if c > 300]", "chans[unknown]", "[f(c) for c in chans]"],
+)
+def test_what_the_view_does_not_compute_stays_unresolved(expression: str) -> None:
+    facts = read_config(f"chans = (256, 512, 1024, 2048)\nx = {expression}\n", "x.py")
+    assert ("x",) in facts.names.unresolved and "x" not in facts.names.value

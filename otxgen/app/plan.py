@@ -732,7 +732,7 @@ def _refuse_opaque(merged: ConfigFacts) -> None:
         first = merged.opaque[0]
         message = f"{first.code!r} {first.why} (otxgen reads the config without executing it)"
         raise InputError(message, first.where.file, first.where.line, first.where.col)
-    from otxgen.facts.consumers import READER_KEYS
+    from otxgen.facts.consumers import READER_KEYS, READING_KEYS
 
     located = merged.names
     for path, code in located.unresolved.items():
@@ -741,6 +741,13 @@ def _refuse_opaque(merged: ConfigFacts) -> None:
             message = (
                 f"model.{path[1]} is {code!r}, which otxgen does not evaluate, and it may read the backbone's "
                 "outputs: write it as dict(...) of literals (or names bound to them)"
+            )
+            raise InputError(message, where.file, where.line, where.col)
+        if len(path) > 2 and path[0] == "model" and path[1] in READER_KEYS and path[-1] in READING_KEYS:
+            where, dotted = located.where(path), ".".join(map(str, path))
+            message = (
+                f"{dotted} is {code!r}, which otxgen does not evaluate, and the swap must update it: write its "
+                "value (a number, or a list of numbers), or an expression of numbers and names bound to them"
             )
             raise InputError(message, where.file, where.line, where.col)
 

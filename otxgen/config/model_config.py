@@ -28,7 +28,65 @@ _PURE_BUILTINS: dict[str, Any] = {
     "sum": sum, "len": len, "min": min, "max": max, "abs": abs, "round": round, "int": int, "float": float,
     "str": str, "bool": bool, "tuple": tuple, "list": list, "sorted": sorted,
 }  # fmt: skip
-_BUILTINS = frozenset({"dict", *_PURE_BUILTINS})  # the calls the reader evaluates as the builtins
+_BUILTINS = frozenset({"dict", *_PURE_BUILTINS})
+_UNARY: dict[type[ast.unaryop], Any] = {ast.USub: lambda x: -x, ast.UAdd: lambda x: +x}
+_ARITHMETIC: dict[type[ast.operator], Any] = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b,
+    ast.FloorDiv: lambda a, b: a // b,
+    ast.Mod: lambda a, b: a % b,
+    ast.Pow: lambda a, b: a**b,
+}
+_LONGEST = 10_000  # the most items a computed list may have, the largest exponent's magnitude 64
+
+
+def _binary(op: ast.operator, left: Any, right: Any) -> Any:
+    """``left op right`` for numbers, ``+`` of two lists or two tuples, ``*`` of one by a small count."""
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right))
+    if numbers and type(op) in _ARITHMETIC:
+        if isinstance(op, ast.Pow) and (abs(right) > 64 or abs(left) > 2**32):
+            raise ValueError("too large")
+        return _ARITHMETIC[type(op)](left, right)
+    if isinstance(op, ast.Add) and type(left) is type(right) and isinstance(left, (list, tuple)):
+        return left + right
+    if isinstance(op, ast.Mult) and isinstance(left, (list, tuple)) and type(right) is int:
+        if len(left) * right > _LONGEST:
+            raise ValueError("too long")
+        return left * right
+    raise TypeError("not read")
+
+
+def _computed(expr: ast.expr, local: dict[str, Any], module: Any) -> Any:
+    """A comprehension's item: numbers and strings, the loop's name (``local``) or a module-level one
+    (``module``, which raises ``KeyError`` for one it does not know), lists and tuples of them, and
+    ``_binary`` / ``_subscript`` / a sign over them. Anything else is ``TypeError`` (not read)."""
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, (int, float, str)):
+        return expr.value
+    if isinstance(expr, ast.Name):
+        return copy.deepcopy(local[expr.id] if expr.id in local else module(expr.id))
+    if isinstance(expr, (ast.List, ast.Tuple)):
+        items = [_computed(item, local, module) for item in expr.elts]
+        return items if isinstance(expr, ast.List) else tuple(items)
+    if isinstance(expr, ast.BinOp):
+        return _binary(expr.op, _computed(expr.left, local, module), _computed(expr.right, local, module))
+    if isinstance(expr, ast.UnaryOp) and type(expr.op) in _UNARY:
+        operand = _computed(expr.operand, local, module)
+        if isinstance(operand, bool) or not isinstance(operand, (int, float)):
+            raise TypeError("not read")
+        return _UNARY[type(expr.op)](operand)
+    if isinstance(expr, ast.Subscript) and not isinstance(expr.slice, ast.Slice):
+        return _subscript(_computed(expr.value, local, module), _computed(expr.slice, local, module))
+    raise TypeError("not read")
+
+
+def _subscript(value: Any, index: Any) -> Any:
+    if isinstance(value, (list, tuple)) and (type(index) is int or isinstance(index, slice)):
+        return value[index]
+    if isinstance(value, dict) and isinstance(index, (str, int)) and not isinstance(index, bool):
+        return value[index]
+    raise TypeError("not read")  # the calls the reader evaluates as the builtins
 
 
 @dataclass(frozen=True)
@@ -439,10 +497,79 @@ class _Evaluator:
             return items if isinstance(expr, ast.List) else tuple(items)
         if isinstance(expr, ast.Name):
             return self._name(expr.id, path)
+        if isinstance(expr, (ast.BinOp, ast.UnaryOp, ast.Subscript)):
+            return self._operation(expr, path)
+        if isinstance(expr, ast.ListComp):
+            return self._comprehension(expr, path)
         try:  # -1, 1e-4j, a set display: what Python reads as a literal
             return ast.literal_eval(expr)
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             raise _UnresolvedError from None
+
+    def _operation(self, expr: ast.BinOp | ast.UnaryOp | ast.Subscript, path: JsonPath) -> Any:
+        """``chans[-1]``, ``c4 // 2``, ``widths[1:]``, ``base + [2048]``, ``-x``: arithmetic on numbers,
+        joining lists or tuples, and an index or a slice of a known sequence or mapping, as Python computes
+        them (sizes bounded: ``[0] * 10**9`` is not read)."""
+        inner = (*path, "*")
+        try:
+            if isinstance(expr, ast.UnaryOp):
+                value = _UNARY[type(expr.op)](self._number(expr.operand, inner))
+            elif isinstance(expr, ast.BinOp):
+                value = _binary(expr.op, self.eval(expr.left, inner), self.eval(expr.right, inner))
+            else:
+                value = _subscript(self.eval(expr.value, inner), self._index(expr.slice, inner))
+        except (KeyError, IndexError, TypeError, ValueError, ZeroDivisionError, OverflowError):
+            raise _UnresolvedError from None
+        finally:
+            self._forget_recent(inner)
+        return copy.deepcopy(value)
+
+    def _comprehension(self, expr: ast.ListComp, path: JsonPath) -> list[Any]:
+        """``[64 * 2**i for i in range(4)]``, ``[c * 4 for c in widths]``: one loop over a known sequence
+        (or ``range`` of numbers), no condition, its item computed from the loop's name, numbers and the
+        module's names by ``_operation``'s rules."""
+        if len(expr.generators) != 1:
+            raise _UnresolvedError
+        loop = expr.generators[0]
+        if loop.ifs or loop.is_async or not isinstance(loop.target, ast.Name):
+            raise _UnresolvedError
+        inner = (*path, "*")
+        try:
+            items = self._iterable(loop.iter, inner)
+            return [_computed(expr.elt, {loop.target.id: item}, self._module_value) for item in items]
+        except (KeyError, IndexError, TypeError, ValueError, ZeroDivisionError, OverflowError):
+            raise _UnresolvedError from None
+        finally:
+            self._forget_recent(inner)
+
+    def _iterable(self, expr: ast.expr, path: JsonPath) -> list[Any]:
+        ranged = isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "range"
+        if ranged and "range" not in self.unready | self._bound and not cast(ast.Call, expr).keywords:
+            bounds = [self._number(arg, path) for arg in cast(ast.Call, expr).args]
+            if not all(type(b) is int for b in bounds) or len(range(*bounds)) > _LONGEST:
+                raise _UnresolvedError
+            return list(range(*bounds))
+        items = self.eval(expr, path)
+        if not isinstance(items, (list, tuple)):
+            raise _UnresolvedError
+        return list(items)
+
+    def _module_value(self, name: str) -> Any:
+        if name not in self.names.value:
+            raise KeyError(name)
+        return self.names.value[name]
+
+    def _number(self, expr: ast.expr, path: JsonPath) -> Any:
+        value = self.eval(expr, path)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _UnresolvedError
+        return value
+
+    def _index(self, expr: ast.expr, path: JsonPath) -> Any:
+        if isinstance(expr, ast.Slice):
+            parts = (expr.lower, expr.upper, expr.step)
+            return slice(*(None if part is None else self._number(part, path) for part in parts))
+        return self.eval(expr, path)
 
     def _pure_call(self, call: ast.Call, path: JsonPath) -> Any:
         """``sum([18, 36, 72, 144])``, ``len(depths)``: a builtin without side effects on literal

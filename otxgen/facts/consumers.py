@@ -117,6 +117,9 @@ DIRECT_DET_HEAD_KEYS = ("bbox_head", "rpn_head", "panoptic_head")
 # Every key of a model whose value may read the backbone's outputs: one the config does not give as a
 # value otxgen reads is not known absent (validate cannot check the consumers; build refuses).
 READER_KEYS = ("neck", *SEG_HEAD_KEYS, "head", *DIRECT_DET_HEAD_KEYS)
+# The keys of a reader that say what it reads of the backbone's outputs: one the config gives as an
+# expression otxgen does not evaluate leaves the swap unable to update it (build refuses).
+READING_KEYS = frozenset({"in_channels", "c1_in_channels", "in_index", "input_transform"})
 HEAD_KEYS = (*SEG_HEAD_KEYS, "head")
 # Classifier heads that read a ViT's class token (and pre-logits); a CNN's pooled map does not fit them.
 TOKEN_HEADS = frozenset({"VisionTransformerClsHead"})  # DeiTClsHead subclasses it
