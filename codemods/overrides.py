@@ -141,7 +141,8 @@ def _overlay(
             return merged
     if not (isinstance(node, cst.Call) and is_plain_dict(node)):
         _refuse_opaque(module, node, path)
-        return expression(_rendered(value, style, None))  # a literal (None) under a merge: the mapping replaces it
+        # a literal (None) under a merge: the mapping replaces it, and merges over what the bases give
+        return expression(_rendered(without_drops(value), style, None))
     return _overlay_call(module, node, value, style, path)
 
 
