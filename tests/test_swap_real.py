@@ -376,3 +376,27 @@ def test_head_channels_given_by_an_expression_are_computed_and_written_over(tmp_
     result = CliRunner().invoke(main, ["build", "--backbone", "mmseg.MobileNetV2", "--model", str(opaque)])
     assert result.exit_code == 2 and f"{opaque}:2:" in result.stderr
     assert "model.decode_head.in_channels is '[c for c in (1, 2048) if c > 1][0]', which otxgen" in result.stderr
+
+
+def test_a_reading_argument_set_anew_takes_the_checkpoint_trained_that_way(tmp_path: Path) -> None:
+    """``--set style=caffe`` on RetinaNet's pytorch-style ResNet-50 changes no parameter shape, but
+    torchvision's checkpoint is another network's for it: the caffe-style one mmdet's own caffe RetinaNet
+    starts from is written, with its normalisation."""
+    model = shipped("mmdet", "retinanet/retinanet_r50_fpn_1x_coco.py", tmp_path)
+    swapped(model, "mmdet.ResNet", "--set", "style=caffe", weights="auto")
+    theirs = load_config(tmp_path / "retinanet" / "retinanet_r50-caffe_fpn_1x_coco.py")
+    cfg = load_config(model)
+    assert cfg.model.backbone.depth == 50 and cfg.model.backbone.style == "caffe"
+    assert cfg.model.backbone.init_cfg.checkpoint == theirs.model.backbone.init_cfg.checkpoint
+    assert cfg.model.data_preprocessor.std == theirs.model.data_preprocessor.std
+
+
+def test_a_checkpoint_that_lacks_only_the_norms_out_indices_add_still_fits(tmp_path: Path) -> None:
+    """mmdet's ConvNeXt-T Mask R-CNN given ``arch=small``: the backbone it builds has a norm per output
+    (``out_indices``) that the published classifier checkpoint lacks; that checkpoint still fits, and
+    ConvNeXt-S's is written (it trained from scratch)."""
+    model = shipped("mmdet", "convnext/mask-rcnn_convnext-t-p4-w7_fpn_amp-ms-crop-3x_coco.py", tmp_path)
+    args = ["build", "--backbone", "mmpretrain.ConvNeXt", "--set", "arch=small", "--model", str(model), "--no-smoke"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    cfg = load_config(model)
+    assert cfg.model.backbone.arch == "small" and "convnext-small" in cfg.model.backbone.init_cfg.checkpoint

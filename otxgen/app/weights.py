@@ -94,9 +94,13 @@ def for_the_same_type(schema: dict[str, Any], old: dict[str, Any], requested: di
 
 
 def fitting(schema: dict[str, Any], backbone: dict[str, Any], other: dict[str, Any]) -> bool:
-    """Whether a checkpoint of ``other`` loads whole into ``backbone`` (both of ``schema``'s type): they
-    differ only in arguments that leave the parameters as they are (``UNWEIGHTED_ARGS``), or, built alone
-    (on the meta device), their parameters and buffers have the same names and shapes."""
+    """Whether a checkpoint of ``other`` loads whole into ``backbone`` (both of ``schema``'s type) as the
+    network it was trained as: they read checkpoints alike (``READING_ARGS``: a caffe-style ResNet's are
+    another network's), and they differ only in arguments that leave the parameters as they are
+    (``UNWEIGHTED_ARGS``), or, built alone (on the meta device), the parameters and buffers they share have
+    the same shapes and neither has more than ``_UNSHARED`` of its own beside them (ConvNeXt's norms for
+    its ``out_indices``; not ResNet-101's blocks beside ResNet-50's)."""
+    from otxgen.facts.checkpoints import READING_ARGS
     from otxgen.facts.libraries import UNWEIGHTED_ARGS
     from otxgen.facts.values import same_value
     from otxgen.shapes import parameter_shapes
@@ -104,13 +108,28 @@ def fitting(schema: dict[str, Any], backbone: dict[str, Any], other: dict[str, A
     properties = schema.get("properties", {})
 
     def value(args: dict[str, Any], key: str) -> Any:
-        return args.get(key, (properties.get(key) or {}).get("default"))
+        return args.get(key, (properties.get(key) or {}).get("default", READING_ARGS.get(key)))
 
+    if not all(same_value(value(backbone, k), value(other, k)) for k in READING_ARGS):
+        return False
     keys = (set(backbone) | set(other)) - {"type"} - UNWEIGHTED_ARGS
     if all(same_value(value(backbone, k), value(other, k)) for k in keys):
         return True
     mine, theirs = parameter_shapes(backbone), parameter_shapes(other)
-    return mine is not None and mine == theirs
+    if mine is None or theirs is None or any(mine[k] != theirs[k] for k in mine.keys() & theirs.keys()):
+        return False
+    return _unshared(mine, theirs) <= _UNSHARED and _unshared(theirs, mine) <= _UNSHARED
+
+
+_UNSHARED = 0.01  # the share of a network's parameters the other may lack and still be "the same network"
+
+
+def _unshared(shapes: dict[str, tuple[int, ...]], other: dict[str, tuple[int, ...]]) -> float:
+    """The share of ``shapes``' elements in tensors ``other`` does not have."""
+    import math
+
+    sizes = {name: math.prod(shape) for name, shape in shapes.items()}
+    return sum(size for name, size in sizes.items() if name not in other) / max(1, sum(sizes.values()))
 
 
 def _auto(backbone: dict[str, Any], schema: dict[str, Any]) -> Weights:
@@ -129,7 +148,7 @@ def _auto(backbone: dict[str, Any], schema: dict[str, Any]) -> Weights:
     if chosen is None:
         note = f"no pretrained weights written: {why}; pass --weights URL|PATH to start from one"
         return Weights(None, notes=(note,))
-    published = as_published(schema, backbone)
+    published = {**as_published(schema, backbone), **dict(chosen.arguments)}  # read as its configs read it
     if not fitting(schema, backbone, published):
         from otxgen.facts.libraries import UNWEIGHTED_ARGS
         from otxgen.facts.values import same_value
