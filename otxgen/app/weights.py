@@ -149,7 +149,7 @@ def _auto(backbone: dict[str, Any], schema: dict[str, Any]) -> Weights:
         note = f"no pretrained weights written: {why}; pass --weights URL|PATH to start from one"
         return Weights(None, notes=(note,))
     published = {**as_published(schema, backbone), **dict(chosen.arguments)}  # read as its configs read it
-    if not fitting(schema, backbone, published):
+    if not fitting(schema, {**dict(chosen.arguments), **backbone}, published):  # as it will be written
         from otxgen.facts.libraries import UNWEIGHTED_ARGS
         from otxgen.facts.values import same_value
 
