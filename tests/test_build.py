@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner, Result
 
 from otxgen.cli import main
@@ -712,3 +713,20 @@ def test_a_kept_decay_constructor_counts_the_new_backbones_layers_as_the_library
         assert result.exit_code == 0, result.output
         written = Config.fromfile(model).optim_wrapper.paramwise_cfg.num_layers
         assert written == wanted.optim_wrapper.paramwise_cfg.num_layers, arch
+
+
+def test_a_workspace_build_of_the_type_its_backbone_yaml_records_changes_that_record(tmp_path: Path) -> None:
+    """``--set frozen_stages=2`` after ``--set depth=101`` keeps depth 101 (it went back to the starting 18,
+    with ResNet-18's checkpoint and neck); the ResNet-101 weights stay, as the parameters do."""
+    folder = tmp_path / "ws"
+    assert CliRunner().invoke(main, ["build", "--task", "detection", "--workspace", str(folder)]).exit_code == 0
+    deeper = ["build", "--backbone", "mmdet.ResNet", "--set", "depth=101", "--workspace", str(folder), "--no-smoke"]
+    assert CliRunner().invoke(main, deeper).exit_code == 0
+    before = (folder / "model.py").read_text()
+    frozen = [*deeper[:3], "--set", "frozen_stages=2", "--workspace", str(folder), "--no-smoke"]
+    result = CliRunner().invoke(main, frozen)
+    assert result.exit_code == 0, result.output
+    recorded = yaml.safe_load((folder / "backbone.yaml").read_text())["backbone"]
+    assert recorded["depth"] == 101 and recorded["frozen_stages"] == 2
+    after = (folder / "model.py").read_text()
+    assert "torchvision://resnet101" in before and "torchvision://resnet101" in after and "depth=101" in after

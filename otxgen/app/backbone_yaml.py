@@ -55,7 +55,7 @@ def backbone_from_type(
         raise UsageError(resolved.problem.removeprefix(CANNOT_PREFIX).strip())
     schema = catalog.schema(resolved.type)
     meta = schema["x-otxgen"]
-    backbone = _with_required(resolved.type, schema, say)
+    backbone = _recorded(yamls, resolved.type, catalog, say) or _with_required(resolved.type, schema, say)
     properties = schema["properties"]
     _apply_overrides(backbone, settings, properties)
     missing = tuple(arg for arg, value in backbone.items() if value is None and arg in meta["required_args"])
@@ -95,6 +95,24 @@ def say_missing(chosen: Chosen, written: Path | None, say: Say) -> None:
         shipped = starting_arguments(schema)  # the whole backbone: its parts are made for each other
         given = " ".join(f"--set '{arg}={json.dumps(value)}'" for arg, value in shipped.items())
         say(f"[!] As {origin} sets it, with the rest of its backbone: {given}")
+
+
+def _recorded(yamls: tuple[Path, ...], backbone_type: str, catalog: Any, say: Say) -> dict[str, Any] | None:
+    """The backbone the ``backbone.yaml`` to write already records, where it is of ``backbone_type``: a
+    build of the type it names (``--set frozen_stages=2``) changes that record (its ``depth: 101`` stays),
+    not a fresh one at the required arguments' first options. None where there is none to read."""
+    from otxgen.config.yamlpos import load_located
+    from otxgen.schema.resolve import resolve_type
+
+    for path in yamls:
+        try:
+            recorded = load_located(fsio.read_text(path), str(path), literal=True).value.get("backbone")
+        except (OSError, InputError, UsageError):
+            continue
+        if isinstance(recorded, dict) and resolve_type(str(recorded.get("type")), None, catalog).type == backbone_type:
+            say(f"[*] Backbone Config: {backbone_type} (as {path.name} records it; --set changes it)")
+            return {**recorded, "type": backbone_type}
+    return None
 
 
 def _with_required(backbone_type: str, schema: dict[str, Any], say: Say) -> dict[str, Any]:
