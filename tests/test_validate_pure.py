@@ -582,3 +582,10 @@ def test_the_view_computes_what_python_would_from_numbers_and_known_names(expres
 def test_what_the_view_does_not_compute_stays_unresolved(expression: str) -> None:
     facts = read_config(f"chans = (256, 512, 1024, 2048)\nx = {expression}\n", "x.py")
     assert ("x",) in facts.names.unresolved and "x" not in facts.names.value
+
+
+def test_a_backbone_yaml_key_besides_backbone_is_an_error(catalog: DirCatalog) -> None:
+    text = "backbone:\n  type: mmdet.ResNet\n  depth: 50\nneck:\n  type: FPN\n"
+    findings = validate_backbone_yaml(text, "b.yaml", catalog)
+    assert [(f.where.line, f.path, f.code, f.severity) for f in findings] == [(4, "neck", "unknown-key", "error")]
+    assert "'neck' is not read" in findings[0].message

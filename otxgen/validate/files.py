@@ -34,7 +34,18 @@ def validate_backbone_yaml(text: str, file: str, catalog: Catalog) -> list[Findi
         path = ("backbone", "_delete_")
         why = "_delete_ belongs in a model config (build adds it where a base defines the backbone), not here"
         return [Finding(located.where(path, key=True), dotted(path), why, code="delete-in-backbone-yaml")]
-    return _placed(_check(located, ("backbone",), None, catalog, [])[0], file)
+    others = [
+        Finding(
+            located.where((key,), key=True),
+            str(key),
+            f"a backbone.yaml holds 'backbone' alone: {key!r} is not read (build writes the backbone, and the "
+            "necks and heads follow from its outputs); move it into the model config",
+            code="unknown-key",
+        )
+        for key in located.value
+        if key != "backbone"
+    ]
+    return _placed([*others, *_check(located, ("backbone",), None, catalog, [])[0]], file)
 
 
 def validate_model_config(text: str, file: str, catalog: Catalog, bases: BaseFiles | None = None) -> list[Finding]:
