@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from codemods import _layout
 from codemods._config import assigned_name, is_dict_call
 from codemods._literal import code_of, expression
 from codemods._merge import is_plain_dict
@@ -38,11 +39,15 @@ def wrapped(node: cst.BaseExpression, indent: str, column: int, width: int, trai
     call = node
     assert isinstance(call, cst.Call)
     args = list(call.args)
-    inner = indent + STEP
-    for position, arg in enumerate(args):
+    _, items = _layout.decompose(call)
+    here = " " * (column + len(code_of(call.func)) + 1)  # a key right after "(": the hanging layout's column
+    for position, (arg, item) in enumerate(zip(args, items, strict=True)):
         assert arg.keyword is not None
-        start = len(inner) + len(arg.keyword.value) + 1  # a spread-out dict holds a key a line
-        new = wrapped(arg.value, inner, start, width, trailing)
+        placement = item.placement
+        if placement is not None and placement.newline:  # a key a line, at the indentation the file gives it
+            here = placement.indent
+        start = len(here) + len(arg.keyword.value) + 1
+        new = wrapped(arg.value, here, start, width, trailing)
         if new is not arg.value:
             args[position] = arg.with_changes(value=new)
     return call.with_changes(args=args)
