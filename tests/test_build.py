@@ -171,6 +171,9 @@ def test_a_required_argument_without_options_stops_before_the_models(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = workspace_for("segmentation", tmp_path, monkeypatch)
+    # the template's model is an HRNet, whose extra a build of mmseg.HRNet keeps: start from another type
+    assert invoke("build", "--backbone", "mmseg.ResNetV1c", "--set", "depth=18", "--no-smoke").exit_code == 0
+    (folder / "backbone.yaml").unlink()
     models = {name: data for name, data in files(folder).items() if name.startswith("model")}
     result = invoke("build", "--backbone", "mmseg.HRNet", "--no-smoke")
     assert result.exit_code == 1
@@ -730,3 +733,35 @@ def test_a_workspace_build_of_the_type_its_backbone_yaml_records_changes_that_re
     assert recorded["depth"] == 101 and recorded["frozen_stages"] == 2
     after = (folder / "model.py").read_text()
     assert "torchvision://resnet101" in before and "torchvision://resnet101" in after and "depth=101" in after
+
+
+def test_a_workspace_build_of_its_models_type_keeps_its_required_arguments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The segmentation template's model is an HRNet-W18: ``build --backbone mmseg.HRNet`` (no backbone.yaml
+    yet) takes the ``extra`` it has, which has no options to start from, instead of stopping for it."""
+    folder = workspace_for("segmentation", tmp_path, monkeypatch)
+    before = (folder / "model.py").read_text()
+    result = invoke("build", "--backbone", "mmseg.HRNet", "--no-smoke")
+    assert result.exit_code == 0, result.output
+    assert "model.py has a mmseg.HRNet already: extra=" in result.stderr
+    assert yaml.safe_load((folder / "backbone.yaml").read_text())["backbone"]["extra"]["stage4"]["num_channels"]
+    assert (folder / "model.py").read_text() == before
+
+
+def test_a_workspace_backbone_yaml_that_does_not_read_is_not_overwritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The record a build rewrites, hand-edited into invalid YAML (or an OTX 1.x ``model:`` file): the build
+    refuses at it rather than overwrite it and build from the type's starting values (ResNet-101 became 18)."""
+    folder = workspace_for("detection", tmp_path, monkeypatch)
+    for text, where in (
+        ("backbone:\n  type: mmdet.ResNet\n  depth: [101\n", ":4:1: invalid YAML"),
+        ("model: {}\n", ":1:1: "),
+    ):
+        (folder / "backbone.yaml").write_text(text)
+        before = files(folder)
+        result = invoke("build", "--backbone", "mmdet.ResNet", "--set", "frozen_stages=2", "--no-smoke")
+        assert result.exit_code == 2 and f"backbone.yaml{where}" in result.stderr, result.stderr
+        assert "the record of the workspace's backbone: fix it, or remove it" in result.stderr
+        assert files(folder) == before

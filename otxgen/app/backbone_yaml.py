@@ -41,6 +41,7 @@ def backbone_from_type(
     catalog: Any,
     yamls: tuple[Path, ...],
     say: Say,
+    models: tuple[Path, ...] = (),
 ) -> Chosen:
     """The mapping for ``TYPE`` (required args at their first option, ``--set`` applied) and the text
     of each backbone.yaml in ``yamls``. Writes nothing."""
@@ -56,6 +57,8 @@ def backbone_from_type(
     schema = catalog.schema(resolved.type)
     meta = schema["x-otxgen"]
     backbone = _recorded(yamls, resolved.type, catalog, say) or _with_required(resolved.type, schema, say)
+    if yamls and len(backbone) == 1 + len(meta["required_args"]):  # no record: the workspace's model's own
+        backbone |= _required_of_models(models, resolved.type, list(meta["required_args"]), catalog, say)
     properties = schema["properties"]
     _apply_overrides(backbone, settings, properties)
     missing = tuple(arg for arg, value in backbone.items() if value is None and arg in meta["required_args"])
@@ -103,16 +106,61 @@ def _recorded(yamls: tuple[Path, ...], backbone_type: str, catalog: Any, say: Sa
     not a fresh one at the required arguments' first options. None where there is none to read."""
     from otxgen.config.yamlpos import load_located
     from otxgen.schema.resolve import resolve_type
+    from otxgen.validate.files import validate_backbone_yaml
 
     for path in yamls:
-        try:
-            recorded = load_located(fsio.read_text(path), str(path), literal=True).value.get("backbone")
-        except (OSError, InputError, UsageError):
+        if not path.exists():
             continue
+        text = fsio.read_text(path)
+        why = (
+            f"(the backbone.yaml this build would rewrite, the record of the workspace's backbone: fix it, or "
+            f"remove it to start from {backbone_type}'s defaults)"
+        )
+        try:
+            errors = [f for f in validate_backbone_yaml(text, str(path), catalog) if f.severity == "error"]
+        except InputError as error:  # not YAML: it would be overwritten, and what it says lost
+            raise InputError(f"{error.cause} {why}", error.path, error.line, error.col) from None
+        if errors:
+            first = errors[0]
+            raise InputError(f"{first.message} {why}", first.where.file, first.where.line, first.where.col)
+        recorded = load_located(text, str(path), literal=True).value.get("backbone")
         if isinstance(recorded, dict) and resolve_type(str(recorded.get("type")), None, catalog).type == backbone_type:
             say(f"[*] Backbone Config: {backbone_type} (as {path.name} records it; --set changes it)")
             return {**recorded, "type": backbone_type}
     return None
+
+
+def _required_of_models(
+    models: tuple[Path, ...], backbone_type: str, required: list[str], catalog: Any, say: Say
+) -> dict[str, Any]:
+    """The required arguments a workspace's model config already gives a backbone of ``backbone_type``
+    (its ResNet's ``depth=101``), read over its ``_base_`` chain: a build of the type the model has keeps
+    them, where no ``backbone.yaml`` records them."""
+    from otxgen.config.inherit import BaseFiles, inherit, read_any
+    from otxgen.schema.resolve import resolve_type
+    from otxgen.validate.backbones import infer_library
+
+    for model in models:
+        try:
+            facts = read_any(str(model), fsio.read_text(model))
+            merged = inherit(facts, BaseFiles(lambda base: fsio.read_text(Path(base)))) if facts.bases else facts
+        except (OSError, InputError):
+            continue
+        if isinstance(merged, str):  # a chain it cannot follow: nothing read
+            continue
+        host = merged.get("model")
+        backbone = host.get("backbone") if isinstance(host, dict) else None
+        if not isinstance(host, dict) or not isinstance(backbone, dict):
+            continue
+        library = infer_library(merged, host, from_imports=False)
+        if resolve_type(str(backbone.get("type")), library, catalog).type != backbone_type:
+            continue
+        kept = {key: backbone[key] for key in required if key in backbone}
+        if kept:
+            said = ", ".join(f"{key}={value!r}" for key, value in kept.items())
+            say(f"[*] {model.name} has a {backbone_type} already: {said} kept from it (--set changes them)")
+        return kept
+    return {}
 
 
 def _with_required(backbone_type: str, schema: dict[str, Any], say: Say) -> dict[str, Any]:

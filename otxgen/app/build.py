@@ -123,7 +123,7 @@ def _planned(options: BuildBackboneOptions, targets: Targets, say: Say) -> list[
         backbone = backbone_from_yaml(Path(options.backbone), options.overrides, catalog, say)
         source, filled = options.backbone, frozenset[str]()
     else:
-        chosen = backbone_from_type(options.backbone, options.overrides, catalog, targets.yamls, say)
+        chosen = backbone_from_type(options.backbone, options.overrides, catalog, targets.yamls, say, targets.models)
         yaml_writes = [_yaml_write(path, text, targets) for path, text in chosen.files]
         yaml_writes += [_schema_write(path, chosen.type) for path, _ in chosen.files]
         if chosen.backbone is None:

@@ -40,6 +40,7 @@ _ARITHMETIC: dict[type[ast.operator], Any] = {
     ast.Pow: lambda a, b: a**b,
 }
 _LONGEST = 10_000  # the most items a computed list may have, the largest exponent's magnitude 64
+_LARGEST = 2**64  # the largest magnitude a computed number may have
 
 
 def _binary(op: ast.operator, left: Any, right: Any) -> Any:
@@ -48,8 +49,13 @@ def _binary(op: ast.operator, left: Any, right: Any) -> Any:
     if numbers and type(op) in _ARITHMETIC:
         if isinstance(op, ast.Pow) and (abs(right) > 64 or abs(left) > 2**32):
             raise ValueError("too large")
-        return _ARITHMETIC[type(op)](left, right)
+        value = _ARITHMETIC[type(op)](left, right)
+        if abs(value) > _LARGEST:  # ``c * c`` forty times over: a number no config means
+            raise ValueError("too large")
+        return value
     if isinstance(op, ast.Add) and type(left) is type(right) and isinstance(left, (list, tuple)):
+        if len(left) + len(right) > _LONGEST:  # ``a = a + a`` fourteen times over
+            raise ValueError("too long")
         return left + right
     if isinstance(op, ast.Mult) and isinstance(left, (list, tuple)) and type(right) is int:
         if len(left) * right > _LONGEST:
