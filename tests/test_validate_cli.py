@@ -229,3 +229,17 @@ def test_a_finding_on_a_model_changed_after_its_definition_is_a_note(tmp_path: P
     assert result.exit_code == 0, result.stdout
     assert f"{config}:5:39: note: model.neck.in_channels: [256, 512, 1024] does not match" in result.stdout
     assert "(as defined; \"model['neck']['in_channels'] += [2048]\" changes the model" in result.stdout
+
+
+def test_a_reading_key_given_by_an_expression_the_view_does_not_compute_is_a_note(tmp_path: Path) -> None:
+    config = tmp_path / "model.py"
+    config.write_text(
+        "default_scope = 'mmdet'\n"
+        "model = dict(\n"
+        "    type='RetinaNet',\n"
+        "    backbone=dict(type='ResNet', depth=50, out_indices=(0, 1, 2, 3)),\n"
+        "    neck=dict(type='FPN', in_channels=[c for c in (256, 512, 1024, 2048) if c], out_channels=256))\n"
+    )
+    result = run(str(config))
+    assert result.exit_code == 0, result.stdout
+    assert f"{config}:5:39: note: model.neck.in_channels: cannot check statically" in result.stdout

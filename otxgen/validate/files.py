@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from otxgen.config.inherit import inherit, read_any
 from otxgen.config.located import Finding, JsonPath, Located, Where, dotted
 from otxgen.config.yamlpos import load_located
-from otxgen.facts.consumers import READER_KEYS, paired_head, unpooled_head
+from otxgen.facts.consumers import READER_KEYS, READING_KEYS, paired_head, unpooled_head
 from otxgen.facts.optimizers import optimizer_misfit
 from otxgen.schema.resolve import Catalog, resolve_type
 from otxgen.validate.backbones import custom_modules, infer_library, registry_problem
@@ -155,7 +155,7 @@ def _model_findings(facts: ConfigFacts, catalog: Catalog, reason: str) -> list[F
     library = infer_library(facts, model)
     findings, checked = _check(located, ("model", "backbone"), library, catalog, custom_modules(facts), fragment)
     findings += _registry_findings(facts, backbone)
-    unread = next((p for p in located.unresolved if len(p) == 2 and p[0] == "model" and p[1] in READER_KEYS), None)
+    unread = next((p for p in located.unresolved if _reads_unread(p)), None)
     if unread is not None:
         return [*findings, _note(located, unread, f"{CANNOT}: {dotted(unread)} is {located.unresolved[unread]}")]
     if checked is not None:
@@ -167,6 +167,13 @@ def _model_findings(facts: ConfigFacts, catalog: Catalog, reason: str) -> list[F
         findings += _optimizer(located, instance["type"], library)
         findings += weights_findings(model, located, instance, schema, library)
     return _without_required(findings, located, reason) if inherits else findings
+
+
+def _reads_unread(path: JsonPath) -> bool:
+    """A reader of the backbone's outputs, or what it reads (``in_channels``, ``in_index``...), given by an
+    expression the view does not compute: the consumers cannot be checked (build refuses to swap it)."""
+    reader = len(path) >= 2 and path[0] == "model" and path[1] in READER_KEYS
+    return reader and (len(path) == 2 or path[-1] in READING_KEYS)
 
 
 def _check(
