@@ -57,9 +57,12 @@ def _compare(reader: Reader, path: JsonPath, located: Located, outputs: list[int
         if len(expected) != 1:
             return [_note(located, channels_path, f"{CANNOT}: one in_channels for {len(expected)} feature maps")]
         expected = expected[0]
-    if actual == expected:
+    whole = all(type(c) is int for c in (actual if isinstance(actual, list) else [actual]))
+    if actual == expected and whole:
         return []
     message = f"{actual!r} does not match the backbone's output channels {expected!r}"
+    if actual == expected:  # 4096 / 2 is 2048.0: a layer takes a whole number of channels
+        message = f"{actual!r} holds a number that is not a whole int: the layers it sizes take ints ({expected!r})"
     fix = "" if reader.each else repr(expected)  # a head reading each level at one width: no one value
     return [Finding(located.where(channels_path), dotted(channels_path), message, code="channels", replacement=fix)]
 
