@@ -16,3 +16,9 @@ def _normalized(value: object) -> object:
     if isinstance(value, Mapping):
         return {key: _normalized(item) for key, item in value.items()}
     return value
+
+
+def is_count(value: object) -> bool:
+    """A number of channels (or of anything a layer is sized by): an int, not a float equal to one (``4096 /
+    2`` is 2048.0, which ``torch.empty`` refuses) and not a bool."""
+    return type(value) is int

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from otxgen.facts.strides import stride_of
+from otxgen.facts.values import is_count
 from otxgen.smoke.expect import CountDemand, Demand, Expectation
 
 Shape = tuple[int, ...]
@@ -89,7 +90,7 @@ def _level(index: int, shape: Shape | None, input_size: int, demands: list[Deman
         what = "not a tensor" if shape is None else f"shaped {shape}"
         problems.append(f"level {index}: the output is {what}, not a 4-D (N, C, H, W) feature map")
     for demand in demands:
-        if demand.channels is not None and channels != demand.channels:
+        if demand.channels is not None and (channels != demand.channels or not is_count(demand.channels)):
             problems.append(f"level {index}: {channels} channels, {demand.consumer} expects {demand.channels}")
         if demand.stride is not None and is_map and stride != demand.stride:
             problems.append(f"level {index}: stride {stride}, {demand.stride_source} expects {demand.stride}")

@@ -12,6 +12,7 @@ from typing import Any
 
 from otxgen.config.located import Finding, JsonPath, Located, dotted
 from otxgen.facts.consumers import Reader, backbone_readers, container_misfit
+from otxgen.facts.values import is_count
 from otxgen.validate.check import CANNOT
 
 
@@ -57,7 +58,7 @@ def _compare(reader: Reader, path: JsonPath, located: Located, outputs: list[int
         if len(expected) != 1:
             return [_note(located, channels_path, f"{CANNOT}: one in_channels for {len(expected)} feature maps")]
         expected = expected[0]
-    whole = all(type(c) is int for c in (actual if isinstance(actual, list) else [actual]))
+    whole = all(is_count(c) for c in (actual if isinstance(actual, list) else [actual]))
     if actual == expected and whole:
         return []
     message = f"{actual!r} does not match the backbone's output channels {expected!r}"
