@@ -46,6 +46,29 @@ def test_yolov3_takes_any_pyramid_backbone_deepest_first(tmp_path: Path, backbon
     build_and_forward("mmdet", cfg, 320, 120)
 
 
+@pytest.mark.parametrize(
+    ("library", "relative", "size"),
+    [
+        # heads built for their backbone's own outputs, whatever form (one tensor in evaluation)
+        ("mmseg", "ddrnet/ddrnet_23-slim_in1k-pre_2xb6-120k_cityscapes-1024x1024.py", 256),
+        ("mmseg", "pidnet/pidnet-s_2xb6-120k_1024x1024-cityscapes.py", 256),
+        # a registered adapter around the backbone given as its ``module``: no schema, a note
+        ("mmpretrain", "vision_transformer/vit-base-p16_8xb64-lora_in1k-384px.py", 384),
+    ],
+    ids=lambda value: str(value).partition("/")[0],
+)
+def test_validate_finds_no_error_in_a_shipped_config_that_builds_and_runs(
+    tmp_path: Path, library: str, relative: str, size: int
+) -> None:
+    model = shipped(library, relative, tmp_path)
+    result = CliRunner().invoke(main, ["validate", str(model)])
+    assert result.exit_code == 0 and " 0 errors" in result.stderr, result.output
+    cfg = load_config(model)
+    if cfg.model.backbone.type == "LoRAModel":  # its checkpoint '' is the user's to fill in; it loads as built
+        cfg.model.backbone.module.init_cfg = None
+    build_and_forward(library, cfg, size, 120)
+
+
 def test_a_head_built_for_pidnets_own_branches_is_a_refusal_with_its_reason(tmp_path: Path) -> None:
     model = shipped("mmseg", "pidnet/pidnet-s_2xb6-120k_1024x1024-cityscapes.py", tmp_path)
     before = model.read_text()

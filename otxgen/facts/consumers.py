@@ -386,6 +386,8 @@ def container_misfit(model: Mapping[str, Any], container: str | None) -> Contain
         if not readers:
             return None
         path, reader, takes = readers[0].path, readers[0].config, LEVEL_READER_TAKES
+        if known_as(reader, PAIRED_HEADS):  # it takes its own backbone's outputs, in each mode: ``paired_head``
+            return None
         takes = (*takes, "nested") if known_as(reader, NESTED_READING_HEADS) else takes
         takes = ("tuple",) if known_as(reader, TUPLE_ONLY_NECKS) else takes
     if container is None or container in takes:

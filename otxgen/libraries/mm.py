@@ -55,6 +55,18 @@ def _backbone_parent(cls: Any, backbones: tuple[type, ...]) -> str | None:
     return parent.__name__ if parent is not None else None
 
 
+def _wraps_a_module(cls: Any) -> bool:
+    """Whether ``cls`` is a module built around another given as its ``module`` config (mmpretrain's
+    ``LoRAModel`` adapts the backbone it is given), and not a whole model (a test-time-augmentation one)."""
+    import inspect
+
+    from mmengine.model import BaseModel, BaseTTAModel
+
+    if not isinstance(cls, type) or issubclass(cls, (BaseModel, BaseTTAModel)):
+        return False
+    return "module" in inspect.signature(cls.__init__).parameters
+
+
 class MMAdapter:
     """Backbones are the classes of ``<lib>.models.backbones`` that are public (``__all__``) and
     registered in the library's MODELS registry. Helper modules that live in the same package but
@@ -87,6 +99,8 @@ class MMAdapter:
                 parent = _backbone_parent(cls, backbones)
                 if parent is not None:  # MAEViT, SimMIMSwinTransformer: pretraining variants of a backbone
                     reasons[name] = f"a variant of {parent} outside {module.__name__} (self-supervised pretraining)"
+                elif _wraps_a_module(cls):
+                    reasons[name] = "an adapter built around the backbone given as its 'module'"
                 continue
             if name not in public:
                 reasons[name] = "helper module of the backbones package, not exported as a backbone"
