@@ -231,6 +231,26 @@ def test_a_finding_on_a_model_changed_after_its_definition_is_a_note(tmp_path: P
     assert "(as defined; \"model['neck']['in_channels'] += [2048]\" changes the model" in result.stdout
 
 
+def test_a_merge_the_definition_would_clash_in_is_a_note_when_a_later_statement_changes_the_model(
+    tmp_path: Path,
+) -> None:
+    """``_delete_`` set after the definition lets mmengine merge the dict over the base's list."""
+    (tmp_path / "base.py").write_text(
+        "model = dict(type='ImageClassifier', backbone=dict(type='mmpretrain.ResNet', depth=18,\n"
+        "    init_cfg=[dict(type='Kaiming', layer='Conv2d')]))\n"
+    )
+    config = tmp_path / "model.py"
+    config.write_text(
+        "_base_ = './base.py'\n"
+        "model = dict(backbone=dict(init_cfg=dict(type='Pretrained', checkpoint='r18.pth')))\n"
+        "model['backbone']['init_cfg']['_delete_'] = True\n"
+    )
+    result = run(str(config))
+    assert result.exit_code == 0, result.stdout
+    assert f"{config}:2:37: note: model.backbone.init_cfg: model.backbone.init_cfg is a dict here" in result.stdout
+    assert "(as defined; \"model['backbone']['init_cfg']['_delete_'] = True\" changes the model" in result.stdout
+
+
 def test_a_reading_key_given_by_an_expression_the_view_does_not_compute_is_a_note(tmp_path: Path) -> None:
     config = tmp_path / "model.py"
     config.write_text(

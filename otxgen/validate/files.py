@@ -67,7 +67,7 @@ def validate_model_config(text: str, file: str, catalog: Catalog, bases: BaseFil
     named = {finding.where for finding in undefined}  # its "cannot check statically: nan" says less
     findings = [f for f in _model_findings(facts, catalog, reason) if f.severity == "error" or f.where not in named]
     findings = _unsure(findings, facts)
-    chain = [*_chain_notes(facts), *_refused(facts)]
+    chain = [*_chain_notes(facts), *_unsure(_refused(facts), facts)]
     findings = _placed([*findings, *unfollowed, *_opaque_notes(facts), *chain, *undefined], file)
     return sorted(findings, key=lambda f: (f.where.file != file, f.where.file, f.where.line, f.where.col, f.path))
 
