@@ -735,6 +735,22 @@ def test_a_workspace_build_of_the_type_its_backbone_yaml_records_changes_that_re
     assert "torchvision://resnet101" in before and "torchvision://resnet101" in after and "depth=101" in after
 
 
+def test_each_model_of_a_same_type_swap_says_the_backbone_it_got(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two ResNet models of one workspace, 50 and 101 deep, and ``--set frozen_stages=2`` without a record:
+    each keeps its own depth, and the closing lines say so per model instead of one depth for both."""
+    folder = workspace_for("detection", tmp_path, monkeypatch)
+    assert invoke("build", "--backbone", "mmdet.ResNet", "--set", "depth=50", "--no-smoke").exit_code == 0
+    text = (folder / "model.py").read_text()
+    (folder / "model_deeper.py").write_text(text.replace("depth=50", "depth=101"))
+    result = invoke("build", "--backbone", "mmdet.ResNet", "--set", "frozen_stages=2", "--no-backbone-yaml")
+    assert result.exit_code == 0, result.output
+    assert "Backbone config (model.py): {'type': 'mmdet.ResNet', 'depth': 50, 'frozen_stages': 2}" in result.stderr
+    assert "Backbone config (model_deeper.py): {'type': 'mmdet.ResNet', 'depth': 101, " in result.stderr
+    assert "depth=101" in (folder / "model_deeper.py").read_text()
+
+
 def test_a_workspace_build_of_its_models_type_keeps_its_required_arguments(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

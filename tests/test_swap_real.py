@@ -314,6 +314,7 @@ def test_a_same_type_swap_keeps_what_the_user_did_not_set_and_the_weights_that_s
     assert cfg.model.backbone.init_cfg == before.model.backbone.init_cfg
     assert cfg.model.backbone.frozen_stages == 2 and cfg.model.neck.in_channels == before.model.neck.in_channels
     assert "the new arguments leave the backbone's parameters as they are: its own weights (init_cfg) stay" in said
+    assert "Backbone config: {'type': 'mmdet.ResNet', 'depth': 101, 'frozen_stages': 2}" in said  # what it got
 
 
 def test_a_vit_given_another_drop_path_keeps_the_models_pretrained_weights(tmp_path: Path) -> None:

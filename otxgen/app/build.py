@@ -152,7 +152,12 @@ def _planned(options: BuildBackboneOptions, targets: Targets, say: Say) -> list[
     for rewrite in rewrites:
         say(f"Target Model: {rewrite.path}")
     say(f"Target Backbone: {backbone['type']}")
-    say(f"Backbone config: {backbone}")
+    given = [rewrite.backbone for rewrite in rewrites]
+    if all(one == given[0] for one in given[1:]):
+        say(f"Backbone config: {given[0] if given else backbone}")
+    else:  # a value otxgen fills in yields to each config's own in a swap to its type
+        for rewrite in rewrites:
+            say(f"Backbone config ({rewrite.path.name}): {rewrite.backbone}")
     return [*yaml_writes, *(Write(r.path, r.before, r.after) for r in rewrites)]
 
 

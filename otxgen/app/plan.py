@@ -39,6 +39,8 @@ class SwapPlan:
     facts: tuple[str, ...] = ()  # ``[*]`` lines (the normalisation set for the new weights)
     # an emptied ``custom_imports`` of the form otxgen writes may go: no base lists imports it would revive
     drop_empty_imports: bool = True
+    # the config's own values of the arguments otxgen gave a starting value (``filled``): a swap to its type keeps them
+    kept: dict[str, Any] = field(default_factory=dict)
 
 
 class _RefusalError(Exception):
@@ -247,8 +249,8 @@ def _plan(
         message = f"{'.'.join((*host_path, key))} is a {old['type']}, not a backbone: --target names the backbone"
         raise _RefusalError((*host_path, key, "type"), message)
     same_type = old_type == requested["type"]
-    if same_type:
-        requested = {k: v for k, v in requested.items() if k not in filled or k not in old}
+    own = {k: old[k] for k in requested if same_type and k in filled and k in old}
+    requested = {k: v for k, v in requested.items() if k not in own}
     weights, keeps_weights = _weights_here(weights, old, requested, schema, same_type, facts, notes, host)
     requested = _with_weights(requested, weights, old if keeps_weights else {})
     old_schema = catalog.schema(old_type) if old_type is not None else None
@@ -335,6 +337,7 @@ def _plan(
         tuple(notes),
         tuple(facts),
         drop_empty_imports=not _base_imports(merged),
+        kept=own,
     )
     return plan, weights
 

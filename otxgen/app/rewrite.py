@@ -21,6 +21,7 @@ class Rewrite:
     path: Path
     before: str
     after: str
+    backbone: dict[str, Any]  # the one requested, as this config gets it (its own value kept where otxgen filled one)
 
     @property
     def changed(self) -> bool:
@@ -71,7 +72,7 @@ def rewrite_config(
     except CodemodError as error:
         raise InputError(error.message, str(path), error.line, error.col) from None
     _check_plan(planned_view(merged, plan, target), catalog)
-    return Rewrite(path, before, after)
+    return Rewrite(path, before, after, {**backbone, **plan.kept})
 
 
 def _base_files() -> Any:
