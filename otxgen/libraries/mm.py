@@ -64,7 +64,7 @@ def _wraps_a_module(cls: Any) -> bool:
 
     if not isinstance(cls, type) or issubclass(cls, (BaseModel, BaseTTAModel)):
         return False
-    return "module" in inspect.signature(cls.__init__).parameters
+    return "module" in inspect.signature(cls).parameters
 
 
 class MMAdapter:
