@@ -220,6 +220,43 @@ def test_a_checkpoint_is_written_with_the_arguments_its_configs_read_it_with(tmp
     assert again.exit_code == 0, again.output
 
 
+@pytest.mark.parametrize(
+    ("library", "shipped", "task"),
+    [
+        ("mmdet", "swin/mask-rcnn_swin-s-p4-w7_fpn_amp-ms-crop-3x_coco.py", "detection"),  # Swin-S: depths
+        ("mmseg", "segformer/segformer_mit-b0_8xb2-160k_ade20k-512x512.py", "segmentation"),  # MiT-B0
+    ],
+    ids=lambda value: str(value).split("/")[-1][:24],
+)
+def test_auto_writes_the_checkpoint_of_a_size_given_by_shape_arguments(
+    tmp_path: Path, library: str, shipped: str, task: str
+) -> None:
+    """A backbone without arch options whose size its arguments give: its library's configs of that size
+    start from that size's checkpoint, and so does ``--weights auto`` (it trained from scratch: only the
+    default size's were in the catalog)."""
+    import importlib
+
+    from mmengine.config import Config
+
+    config = Config.fromfile(
+        str(Path(importlib.import_module(library).__file__ or "").parent / ".mim/configs" / shipped)
+    )
+    theirs = config.model.backbone.to_dict()
+    backbone_type = f"{library}.{theirs['type']}"
+    shape = load_schema(backbone_type)["x-otxgen"]["catalog"]["reshaped"]["arguments"]
+    sets = [
+        f"{name}={json.dumps(list(v) if isinstance(v, tuple) else v)}" for name, v in theirs.items() if name in shape
+    ]
+    assert sets
+    folder = workspace(tmp_path, task)
+    args = ["--backbone", backbone_type, *(part for one in sets for part in ("--set", one))]
+    result = invoke("build", *args, "--workspace", str(folder), "--no-smoke")
+    assert result.exit_code == 0, result.output
+    checkpoint = theirs["init_cfg"]["checkpoint"] if theirs.get("init_cfg") else config.model.pretrained
+    assert backbone_of(folder / "model.py")["init_cfg"]["checkpoint"] == checkpoint
+    assert invoke("validate", str(folder / "model.py")).exit_code == 0
+
+
 def test_normalisation_follows_the_checkpoint(tmp_path: Path) -> None:
     """A caffe-style template (BGR, std 1) swapped to torchvision weights gets RGB ImageNet mean/std."""
     folder = workspace(tmp_path, "detection")

@@ -137,7 +137,8 @@ def _auto(backbone: dict[str, Any], schema: dict[str, Any]) -> Weights:
 
     from otxgen.facts.checkpoints import reads_with
 
-    arch = arch_of(schema, backbone)
+    # a size no config publishes (Swin at another img_size): its arch option's, where ``fitting`` says they load
+    arch = arch_of(schema, backbone) or arch_of(schema, as_published(schema, backbone))
     if arch is None:
         return Weights(
             None, notes=(f"no published checkpoint for this {backbone['type']} arch: it trains from scratch",)

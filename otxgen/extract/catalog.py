@@ -1,6 +1,9 @@
 """The catalog block of a schema (``x-otxgen.catalog``), made at ``schema export``: per arch option,
 the published checkpoints (from the library's metadata, see the adapters' ``published``) and the cost
-measured on the meta device (``otxgen.extract.costs``). ``otxgen.schema.published`` reads it.
+measured on the meta device (``otxgen.extract.costs``); under ``reshaped``, the checkpoints of the
+library's configs that set a shape argument away from its default (Swin-S's ``depths``, MiT-B0's
+``embed_dims``: sizes of a backbone without arch options), by those arguments.
+``otxgen.schema.published`` reads it.
 
 Measured costs are reused from the committed schema while its fingerprint holds, like channel tables.
 A checkpoint published by address only (an mmdet config's ``torchvision://resnet50``) takes the figures
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from otxgen.schema.published import DEFAULT_ARCH, arch_label
+from otxgen.schema.published import DEFAULT_ARCH, arch_label, at_default, reshaped_label
 
 Pairs = list[tuple[dict[str, Any], dict[str, Any]]]
 _FIGURES = ("data", "top1", "top5", "input_size", "params", "gflops", "mean", "std", "rgb")
@@ -36,21 +39,34 @@ def catalog_block(
             old = (reused.get(label) or {}).get("measured")
             measured_for[setting] = old if previous is not None and old else _measure(entry, schema, key, option)
         archs[label] = {"measured": measured_for[setting], "checkpoints": []}
-    block = {"key": key, "archs": archs}
+    block: dict[str, Any] = {"key": key, "archs": archs}
     shape_args = _shape_args(schema, key)
+    reshaped: dict[str, Any] = {}
     for args, record in published:
         found = arch_label(block, schema, args)
-        if found is None or any(not _at_default(schema, name, args) for name in shape_args):
-            continue  # another arch, or this arch reshaped (a wide ResNet): its weights would not load
-        listed = archs[found]["checkpoints"]
-        twin = next((c for c in listed if c.get("url") == record.get("url")), None)
-        if twin is None:
-            listed.append(_joined(record, by_url))
-        elif record.get("configs"):  # the same checkpoint again: one more config starts from it
-            twin["configs"] = twin.get("configs", 0) + record["configs"]
-    for value in archs.values():
+        if found is None:
+            continue  # a custom arch dict
+        moved = {name: args[name] for name in shape_args if not at_default(schema, name, args)}
+        if moved:  # this arch reshaped (Swin-S, a ResNeXt's groups): the weights of that shape
+            arguments = {**({key: next(o for o in options if str(o) == found)} if key else {}), **moved}
+            entry = reshaped.setdefault(reshaped_label(arguments), {"arguments": arguments, "checkpoints": []})
+            _listed(entry["checkpoints"], record, by_url)
+        else:
+            _listed(archs[found]["checkpoints"], record, by_url)
+    for value in [*archs.values(), *reshaped.values()]:
         value["checkpoints"].sort(key=lambda r: (-(r.get("top1") or 0), r["name"]))
+    if reshaped:
+        block["reshaped"] = {"arguments": shape_args, "archs": dict(sorted(reshaped.items()))}
     return block
+
+
+def _listed(listed: list[dict[str, Any]], record: dict[str, Any], by_url: dict[str, Any]) -> None:
+    """``record`` added to ``listed``: once per checkpoint, counting the configs that start from it."""
+    twin = next((c for c in listed if c.get("url") == record.get("url")), None)
+    if twin is None:
+        listed.append(_joined(record, by_url))
+    elif record.get("configs"):  # the same checkpoint again: one more config starts from it
+        twin["configs"] = twin.get("configs", 0) + record["configs"]
 
 
 _WEIGHT_NEUTRAL = ("stride", "dilation", "multi_grid")  # move a conv's window, not its weights
@@ -68,13 +84,6 @@ def _shape_args(schema: dict[str, Any], key: str | None) -> list[str]:
     else:
         names = [n for n in schema["properties"] if n not in NEUTRAL_ARGS and n not in {"type", key, "out_indices"}]
     return [n for n in names if not any(part in n for part in _WEIGHT_NEUTRAL)]
-
-
-def _at_default(schema: dict[str, Any], name: str, args: dict[str, Any]) -> bool:
-    from otxgen.facts.values import same_value
-
-    prop = schema["properties"].get(name) or {}
-    return name not in args or ("default" in prop and same_value(args[name], prop["default"]))
 
 
 def _measure(entry: Any, schema: dict[str, Any], key: str | None, option: Any) -> dict[str, Any]:

@@ -1,6 +1,7 @@
-"""The ONE reader of a schema's catalog block (``x-otxgen.catalog``, made by ``schema.catalog``): per arch
-option its published ImageNet checkpoints and its cost. Pure, no torch: ``find``, ``build --weights``
-and ``validate`` all ask it.
+"""The ONE reader of a schema's catalog block (``x-otxgen.catalog``, made by ``extract.catalog``): per arch
+option its published ImageNet checkpoints and its cost, and those of the sizes the library's configs
+give by shape arguments (``reshaped``: Swin-S is mmdet's SwinTransformer with ``depths=[2, 2, 18, 2]``).
+Pure, no torch: ``find``, ``build --weights`` and ``validate`` all ask it.
 
 Figures come from the libraries' metadata where they have them (``source`` names the publisher),
 otherwise from the measurement on the meta device (``source`` is ``measured``).
@@ -86,6 +87,7 @@ class Arch:
     gflops: Figure
     checkpoints: tuple[Checkpoint, ...]
     measured_error: str | None = None
+    reshaped: bool = False  # a size its library's configs give by shape arguments, not an arch option
 
     @property
     def label(self) -> str:
@@ -130,9 +132,20 @@ def archs(schema: dict[str, Any]) -> list[Arch]:
 
 
 def arch_of(schema: dict[str, Any], backbone: dict[str, Any]) -> Arch | None:
-    """The catalog entry of the arch that ``backbone`` (``{"type": ..., **args}``) selects."""
+    """The catalog entry of the arch that ``backbone`` (``{"type": ..., **args}``) selects: the size its
+    shape arguments give where the catalog has it, else its arch option's; None for a size of a backbone
+    without arch options that no config of its library publishes weights for."""
     block = block_of(schema)
-    label = arch_label(block, schema, backbone) if block is not None else None
+    if block is None:
+        return None
+    reshaped = _reshaped(block, schema, backbone)
+    if reshaped is not None:
+        size, value = reshaped
+        if value is not None:
+            return _arch((size,), value, reshaped=True)
+        if block.get("key") is None:
+            return None
+    label = arch_label(block, schema, backbone)
     if label is None:
         return None
     return next((a for a in archs(schema) if label in a.labels), None)
@@ -140,20 +153,61 @@ def arch_of(schema: dict[str, Any], backbone: dict[str, Any]) -> Arch | None:
 
 def as_published(schema: dict[str, Any], backbone: dict[str, Any]) -> dict[str, Any]:
     """The backbone the catalog measured, and published checkpoints for, of the arch that ``backbone``
-    selects (``arch_of``): its type and arch key as ``backbone`` has them, every other argument at its
-    default."""
-    key = (block_of(schema) or {}).get("key")
+    selects (``arch_of``): its type and arch key as ``backbone`` has them, and the shape arguments of a
+    size the catalog has, every other argument at its default."""
+    block = block_of(schema) or {}
+    reshaped = _reshaped(block, schema, backbone)
+    if reshaped is not None and reshaped[1] is not None:
+        return {"type": backbone["type"], **reshaped[1]["arguments"]}
+    key = block.get("key")
     return {k: v for k, v in backbone.items() if k == "type" or k == key}
 
 
-def _arch(labels: tuple[str, ...], value: dict[str, Any]) -> Arch:
+def reshaped_label(arguments: dict[str, Any]) -> str:
+    """The label of a size given by arguments: each as a config writes it, by name (tuples as lists)."""
+    return ", ".join(f"{name}={_as_list(value)!r}" for name, value in sorted(arguments.items()))
+
+
+def at_default(schema: dict[str, Any], name: str, args: dict[str, Any]) -> bool:
+    """Whether ``args`` leaves the argument ``name`` at the schema's default (or does not give it)."""
+    from otxgen.facts.values import same_value
+
+    prop = schema["properties"].get(name) or {}
+    return name not in args or ("default" in prop and same_value(args[name], prop["default"]))
+
+
+def _reshaped(
+    block: dict[str, Any], schema: dict[str, Any], backbone: dict[str, Any]
+) -> tuple[str, dict[str, Any] | None] | None:
+    """``(label, entry)`` of the size ``backbone``'s shape arguments give (the entry None where the catalog
+    has none of that size); None where they are all at their default, or the catalog records no sizes."""
+    reshaped = block.get("reshaped") or {}
+    moved = {name: backbone[name] for name in reshaped.get("arguments") or () if not at_default(schema, name, backbone)}
+    if not moved:
+        return None
+    key = block.get("key")
+    if key is not None:
+        moved[key] = backbone.get(key, (schema.get("properties", {}).get(key) or {}).get("default"))
+    label = reshaped_label(moved)
+    return label, (reshaped.get("archs") or {}).get(label)
+
+
+def _as_list(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_as_list(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _as_list(item) for key, item in sorted(value.items())}
+    return value
+
+
+def _arch(labels: tuple[str, ...], value: dict[str, Any], reshaped: bool = False) -> Arch:
     checkpoints = tuple(Checkpoint.of(r) for r in value.get("checkpoints") or [])
     measured = value.get("measured") or {}
     costed = next((c for c in checkpoints if c.input_size in (None, TRAINED_SIZE) and c.params is not None), None)
     params = Figure(costed.params, costed.publisher) if costed else Figure(measured.get("params"), "measured")
     flopped = next((c for c in checkpoints if c.input_size in (None, TRAINED_SIZE) and c.gflops is not None), None)
     gflops = Figure(flopped.gflops, flopped.publisher) if flopped else Figure(measured.get("gflops"), "measured")
-    return Arch(labels, params, gflops, checkpoints, measured.get("error"))
+    return Arch(labels, params, gflops, checkpoints, measured.get("error"), reshaped)
 
 
 def choose(arch: Arch) -> tuple[Checkpoint | None, str]:
@@ -185,8 +239,9 @@ def choose(arch: Arch) -> tuple[Checkpoint | None, str]:
 
 
 def find(schema: dict[str, Any], url: str) -> tuple[Arch, Checkpoint] | None:
-    """The published checkpoint at ``url`` among the arch options of ``schema``, with its arch."""
-    for arch in archs(schema):
+    """The published checkpoint at ``url`` among the arch options and sizes of ``schema``, with its arch."""
+    reshaped = ((block_of(schema) or {}).get("reshaped") or {}).get("archs") or {}
+    for arch in [*archs(schema), *(_arch((label,), value, reshaped=True) for label, value in reshaped.items())]:
         for checkpoint in arch.checkpoints:
             if url in (checkpoint.url, checkpoint.address):
                 return arch, checkpoint

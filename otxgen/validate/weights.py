@@ -46,6 +46,8 @@ def _other_arch(
     mine = arch_of(schema, instance)
     if found is None or mine is None or found[0].label == mine.label:
         return []
+    if found[0].reshaped or mine.reshaped:  # sizes given by arguments: whether one's weights load into the other is
+        return []  # a question of shapes (``build --weights``' ``fitting`` asks it; Swin-B-384's load into its P6)
     key = (block_of(schema) or {}).get("key")
     message = (
         f"{found[1].name} is a published checkpoint of {schema['title']} {key}={found[0].label}, not of "
