@@ -96,34 +96,57 @@ def dict_value(call: cst.Call, key: str) -> cst.BaseExpression | None:
 
 def dicts_in(node: cst.BaseExpression) -> list[cst.Call]:
     """``node`` itself when it is a ``dict(...)``, or the ``dict(...)`` items of a list/tuple of them."""
-    if is_dict_call(node):
-        return [cst.ensure_type(node, cst.Call)]
+    return [mapping for mapping in _mappings_in(node) if isinstance(mapping, cst.Call)]
+
+
+def mapping_items(node: cst.BaseExpression | None) -> list[tuple[str, cst.BaseExpression]] | None:
+    """The keys and values of a mapping written out: a ``dict(...)``'s keyword arguments, or a ``{...}``
+    display's when every key is a string literal (else, and for anything else, None)."""
+    if isinstance(node, cst.Call) and is_dict_call(node):
+        return [(arg.keyword.value, arg.value) for arg in node.args if arg.keyword is not None]
+    if not isinstance(node, cst.Dict):
+        return None
+    items: list[tuple[str, cst.BaseExpression]] = []
+    for element in node.elements:
+        if not isinstance(element, cst.DictElement) or not isinstance(element.key, cst.SimpleString):
+            return None
+        key = element.key.evaluated_value
+        if not isinstance(key, str):
+            return None
+        items.append((key, element.value))
+    return items
+
+
+def _mappings_in(node: cst.BaseExpression) -> list[cst.BaseExpression]:
+    """``node`` itself when it is a mapping written out, or the mapping items of a list/tuple of them."""
+    if mapping_items(node) is not None:
+        return [node]
     if isinstance(node, (cst.List, cst.Tuple)):
-        return [cst.ensure_type(el.value, cst.Call) for el in node.elements if is_dict_call(el.value)]
+        return [el.value for el in node.elements if mapping_items(el.value) is not None]
     return []
 
 
-def keyword_paths(call: cst.Call, key: str, prefix: Path) -> Iterator[Path]:
-    """Dotted paths of every ``key=`` inside nested ``dict(...)`` calls (list items count as ``name.N``)."""
-    for arg in call.args:
-        if arg.keyword is None:
-            continue
-        here = (*prefix, arg.keyword.value)
-        if arg.keyword.value == key:
+def keyword_paths(node: cst.BaseExpression, key: str, prefix: Path) -> Iterator[Path]:
+    """Dotted paths of every ``key`` inside nested mappings written out (list items count as ``name.N``):
+    ``dict(...)`` calls, and ``{...}`` displays that configure a module (with a ``'type'``); a display of
+    other keys maps names to options (``custom_keys={'backbone': dict(lr_mult=0.1)}``), not arguments."""
+    for name, value in mapping_items(node) or ():
+        here = (*prefix, name)
+        if name == key:
             yield here
-        nested = dicts_in(arg.value)
-        for index, inner in enumerate(nested):
-            sub = here if is_dict_call(arg.value) else (*here, str(index))
-            yield from keyword_paths(inner, key, sub)
+        single = mapping_items(value) is not None
+        for index, inner in enumerate(_mappings_in(value)):
+            if isinstance(inner, cst.Call) or "type" in dict(mapping_items(inner) or ()):
+                yield from keyword_paths(inner, key, here if single else (*here, str(index)))
 
 
 def all_keyword_paths(module: cst.Module, key: str) -> list[Path]:
-    """Every ``key=`` path under the top-level ``NAME = dict(...)`` assignments (latest assignment wins)."""
+    """Every ``key`` path under the top-level ``NAME = dict(...)`` (or ``{...}``) assignments (latest
+    assignment wins)."""
     latest = {name: assign for name, assign in assignments(module)}
     paths: list[Path] = []
     for name, assign in latest.items():
-        if is_dict_call(assign.value):
-            paths.extend(keyword_paths(cst.ensure_type(assign.value, cst.Call), key, (name,)))
+        paths.extend(keyword_paths(assign.value, key, (name,)))
     return paths
 
 
@@ -141,12 +164,10 @@ def resolve_in(root: cst.BaseExpression, steps: Path) -> cst.BaseExpression | No
         if node is None:
             return None
         if step.isdigit():
-            nested = dicts_in(node)
+            nested = _mappings_in(node)
             node = nested[int(step)] if int(step) < len(nested) else None
-        elif is_dict_call(node):
-            node = dict_value(cst.ensure_type(node, cst.Call), step)
         else:
-            return None
+            node = dict(mapping_items(node) or ()).get(step)
     return node
 
 
@@ -169,15 +190,20 @@ def replaced(node: cst.BaseExpression, steps: Path, new: cst.BaseExpression) -> 
     if not steps:
         return new
     step, rest = steps[0], steps[1:]
-    if step.isdigit() and is_dict_call(node):
+    if step.isdigit() and mapping_items(node) is not None:
         return replaced(node, rest, new)
     if step.isdigit():
         sequence = node if isinstance(node, (cst.List, cst.Tuple)) else None
         assert sequence is not None, f"no list at {step}"
         elements = list(sequence.elements)
-        at = [i for i, element in enumerate(elements) if is_dict_call(element.value)][int(step)]
+        at = [i for i, element in enumerate(elements) if mapping_items(element.value) is not None][int(step)]
         elements[at] = elements[at].with_changes(value=replaced(elements[at].value, rest, new))
         return sequence.with_changes(elements=elements)
+    if isinstance(node, cst.Dict):
+        entries = list(node.elements)
+        at = next(i for i, (key, _) in enumerate(mapping_items(node) or ()) if key == step)
+        entries[at] = entries[at].with_changes(value=replaced(entries[at].value, rest, new))
+        return node.with_changes(elements=entries)
     call = cst.ensure_type(node, cst.Call)
     args = list(call.args)
     at = next(i for i, arg in enumerate(args) if arg.keyword is not None and arg.keyword.value == step)

@@ -34,6 +34,8 @@ def wrapped(node: cst.BaseExpression, indent: str, column: int, width: int, trai
         elements = [e.with_changes(value=wrapped(e.value, inner, len(inner), width, trailing)) for e in node.elements]
         changed = any(new.value is not old.value for new, old in zip(elements, node.elements, strict=True))
         return node.with_changes(elements=elements) if changed else node
+    if isinstance(node, cst.Dict):
+        return _wrapped_display(node, column, width, trailing)
     if not is_plain_dict(node):
         return node
     call = node
@@ -51,6 +53,24 @@ def wrapped(node: cst.BaseExpression, indent: str, column: int, width: int, trai
         if new is not arg.value:
             args[position] = arg.with_changes(value=new)
     return call.with_changes(args=args)
+
+
+def _wrapped_display(node: cst.Dict, column: int, width: int, trailing: bool) -> cst.Dict:
+    """A spread-out ``{...}`` display with each value wrapped from the column its key stands at."""
+    elements = list(node.elements)
+    if not all(isinstance(element, cst.DictElement) for element in elements):
+        return node
+    before = [node.lbrace.whitespace_after, *(getattr(e.comma, "whitespace_after", None) for e in elements[:-1])]
+    here = " " * (column + 1)  # a key right after "{": the hanging layout's column
+    for position, (element, space) in enumerate(zip(elements, before, strict=True)):
+        assert isinstance(element, cst.DictElement)
+        if isinstance(space, cst.ParenthesizedWhitespace):  # a key a line, at the indentation the file gives it
+            here = space.last_line.value
+        start = len(here) + len(code_of(element.key)) + len(code_of(element.whitespace_after_colon)) + 1
+        new = wrapped(element.value, here, start, width, trailing)
+        if new is not element.value:
+            elements[position] = element.with_changes(value=new)
+    return node.with_changes(elements=elements)
 
 
 def _text(node: cst.BaseExpression, indent: str, column: int, width: int, trailing: bool) -> str:

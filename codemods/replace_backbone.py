@@ -92,10 +92,11 @@ def _replace_existing(job: _Job, old: cst.BaseExpression) -> cst.Module:
         merged = merge_call(old, job.backbone, job.style, delete_first=job.inherited)
         new: cst.BaseExpression = _layout.without_stale_comments(old, merged)
     else:
-        host = cst.ensure_type(_config.resolve(job.module, job.path[:-1]), cst.Call)
-        frame, items = _layout.decompose(host)
-        item = next(it for it in items if it.arg.value is old)
-        indent = _layout.new_line_indent(frame, items, item)
+        host = _config.resolve(job.module, job.path[:-1])
+        indent = None  # in a ``{...}`` display: on one line, wrapped to the file's width after the steps
+        if isinstance(host, cst.Call):
+            frame, items = _layout.decompose(host)
+            indent = _layout.new_line_indent(frame, items, next(it for it in items if it.arg.value is old))
         value = _with_delete(job.backbone, job.inherited)
         new = expression(render(value, job.style.quote, indent, trailing=job.style.trailing_comma))
     return job.module if new is old else _config.replace_at(job.module, job.path, new)

@@ -113,6 +113,23 @@ def test_no_backbone_and_no_base_is_an_error() -> None:
         replace_backbone("model = dict(type='A')\n", REGNET)
 
 
+def test_a_model_written_as_a_display_has_its_backbone_replaced_there() -> None:
+    source = "model = {\n    'type': 'RetinaNet',\n    'backbone': {'type': 'ResNet', 'depth': 50},  # old\n}\n"
+    assert replace_backbone(source, REGNET) == (
+        "model = {\n    'type': 'RetinaNet',\n"
+        "    'backbone': dict(type='RegNet', arch='regnetx_3.2gf', out_indices=(0, 1, 2, 3)),  # old\n}\n"
+    )
+
+
+def test_a_backbone_in_a_display_of_names_is_not_a_second_model_but_one_in_a_module_display_is() -> None:
+    options = "optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.1)}))\n"
+    source = "model = dict(type='RetinaNet', backbone=dict(type='ResNet', depth=50))\n" + options
+    assert "type='RegNet'" in replace_backbone(source, REGNET)
+    nested = "model = {'type': 'Distiller', 'backbone': {'type': 'ResNet'}, 'teacher': {'type': 'X', 'backbone': {}}}\n"
+    with pytest.raises(CodemodError, match=r"more than one model .*model\.teacher\.backbone"):
+        replace_backbone(nested, REGNET)
+
+
 def test_module_level_names_count_as_their_values() -> None:
     source = (
         "norm_cfg = dict(type='SyncBN', requires_grad=True)\nmodel = dict(backbone=dict(type='A', norm_cfg=norm_cfg))\n"

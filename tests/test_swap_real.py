@@ -69,6 +69,21 @@ def test_validate_finds_no_error_in_a_shipped_config_that_builds_and_runs(
     build_and_forward(library, cfg, size, 120)
 
 
+def test_a_model_written_as_a_display_is_swapped_to_another_type(tmp_path: Path) -> None:
+    """``model = {'backbone': {...}, ...}``: the backbone is found and replaced there (it was refused as
+    "no model.backbone in the config"), the neck updated in place, and the model runs."""
+    source = Path(__file__).resolve().parent.parent / "fixtures/build/det_model_written_as_a_display/input/configs"
+    model = tmp_path / "retinanet_display.py"
+    shutil.copy(source / model.name, model)
+    for backbone in (("mmdet.RegNet",), ("torchvision.resnet18",)):
+        swapped(model, *backbone)
+        cfg = load_config(model)
+        for module in (cfg.get("custom_imports") or {}).get("imports", []):
+            importlib.import_module(module)
+        build_and_forward("mmdet", cfg, 256, 120)
+    assert "'neck': {" in model.read_text()  # the display's layout stays where nothing had to change
+
+
 def test_a_head_built_for_pidnets_own_branches_is_a_refusal_with_its_reason(tmp_path: Path) -> None:
     model = shipped("mmseg", "pidnet/pidnet-s_2xb6-120k_1024x1024-cityscapes.py", tmp_path)
     before = model.read_text()
