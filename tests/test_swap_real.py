@@ -84,6 +84,30 @@ def test_a_model_written_as_a_display_is_swapped_to_another_type(tmp_path: Path)
     assert "'neck': {" in model.read_text()  # the display's layout stays where nothing had to change
 
 
+@pytest.mark.parametrize(
+    "backbone",
+    [
+        ("mmseg.VisionTransformer", "--set", "output_cls_token=false"),
+        ("mmpretrain.VisionTransformer", "--set", "arch=small", "--set", "out_indices=[1,3,5,7]"),
+    ],
+    ids=lambda value: value[0],
+)
+def test_dpts_head_takes_map_and_class_token_pairs_only(tmp_path: Path, backbone: tuple[str, ...]) -> None:
+    """DPT's head asserts a (map, class token) pair per level: a ViT that gives maps alone was written by
+    ``--no-smoke`` and passed validate; its forward failed. Refused, and validate says so of such a file."""
+    model = shipped("mmseg", "dpt/dpt_vit-b16_8xb2-160k_ade20k-512x512.py", tmp_path)
+    before = model.read_text()
+    result = CliRunner().invoke(main, ["build", "--backbone", *backbone, "--model", str(model), "--no-smoke"])
+    assert result.exit_code == 2, result.output
+    assert "the backbone returns a tuple, and DPTHead takes several outputs per level" in result.stderr
+    assert model.read_text() == before
+    base = tmp_path / "_base_/models/dpt_vit-b16.py"
+    assert "output_cls_token=True" in base.read_text()
+    base.write_text(base.read_text().replace("output_cls_token=True", "output_cls_token=False"))
+    checked = CliRunner().invoke(main, ["validate", str(model)])
+    assert checked.exit_code == 1 and "DPTHead takes several outputs per level" in checked.stdout
+
+
 def test_a_head_built_for_pidnets_own_branches_is_a_refusal_with_its_reason(tmp_path: Path) -> None:
     model = shipped("mmseg", "pidnet/pidnet-s_2xb6-120k_1024x1024-cityscapes.py", tmp_path)
     before = model.read_text()

@@ -141,6 +141,10 @@ PAIRED_HEADS = {
     "DPTHead": "VisionTransformer",  # reads (map, class token) pairs
     "TridentRoIHead": "TridentResNet",  # its branches' copies of the batch
 }
+# The forms a paired head takes its backbone's outputs in: DDRNet's and PIDNet's one map in evaluation and
+# their branches' tuple in training; DPT's (map, class token) pairs, which mmseg's ViT gives with
+# ``output_cls_token=True`` alone (a ViT without them fails DPT's ``assert len(x) == 2``).
+PAIRED_HEAD_TAKES = {"DDRHead": ("tensor", "tuple"), "PIDHead": ("tensor", "tuple"), "DPTHead": ("nested",)}
 # Backbones that give other outputs in training than in evaluation (PIDNet's three branches, DDRNet's
 # pair, TridentNet's batch once per branch): only their own heads (``PAIRED_HEADS``) take them, any
 # other fails at the first training step.
@@ -386,8 +390,7 @@ def container_misfit(model: Mapping[str, Any], container: str | None) -> Contain
         if not readers:
             return None
         path, reader, takes = readers[0].path, readers[0].config, LEVEL_READER_TAKES
-        if known_as(reader, PAIRED_HEADS):  # it takes its own backbone's outputs, in each mode: ``paired_head``
-            return None
+        takes = PAIRED_HEAD_TAKES.get(known_as(reader, PAIRED_HEAD_TAKES), takes)
         takes = (*takes, "nested") if known_as(reader, NESTED_READING_HEADS) else takes
         takes = ("tuple",) if known_as(reader, TUPLE_ONLY_NECKS) else takes
     if container is None or container in takes:
