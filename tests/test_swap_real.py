@@ -108,6 +108,45 @@ def test_dpts_head_takes_map_and_class_token_pairs_only(tmp_path: Path, backbone
     assert checked.exit_code == 1 and "DPTHead takes several outputs per level" in checked.stdout
 
 
+def unused_backbone_parameters(library: str, cfg: object) -> int:
+    """Trainable parameters of the built model's backbone that its outputs do not depend on (no gradient
+    after one backward through every output): what DDP refuses without ``find_unused_parameters``."""
+    import torch
+    from mmengine.registry import init_default_scope
+
+    init_default_scope(library)
+    backbone = importlib.import_module(f"{library}.registry").MODELS.build(cfg.model).backbone  # type: ignore[attr-defined]
+    backbone.train()  # mm backbones' train() returns None
+    outputs = backbone(torch.rand(2, 3, 128, 128))
+    sum(output.sum() for output in (outputs if isinstance(outputs, (list, tuple)) else [outputs])).backward()
+    return sum(p.numel() for p in backbone.parameters() if p.requires_grad and p.grad is None)
+
+
+@pytest.mark.parametrize(
+    ("library", "relative", "backbone", "unused"),
+    [
+        ("mmdet", "faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py", ("mmdet.ResNet", "--set", "out_indices=[0,1]"), True),
+        ("mmseg", "pspnet/pspnet_r101-d8_4xb2-40k_cityscapes-512x1024.py", ("mmpretrain.EfficientNet",), True),
+        ("mmdet", "faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py", ("mmdet.RegNet",), False),
+    ],
+    ids=lambda value: value[0] if isinstance(value, tuple) else None,
+)
+def test_stages_after_the_deepest_output_get_find_unused_parameters(
+    tmp_path: Path, library: str, relative: str, backbone: tuple[str, ...], unused: bool
+) -> None:
+    """A backbone that computes stages after the deepest one its out_indices give leaves their parameters
+    without gradient: distributed training stops at its second step unless the config says
+    ``find_unused_parameters=True``, which build writes exactly where the built backbone has such parameters."""
+    model = shipped(library, relative, tmp_path)
+    said = swapped(model, *backbone)
+    cfg = load_config(model)
+    for module in (cfg.get("custom_imports") or {}).get("imports", []):
+        importlib.import_module(module)
+    assert (unused_backbone_parameters(library, cfg) > 0) is unused
+    assert bool(cfg.get("find_unused_parameters")) is unused
+    assert ("find_unused_parameters=True: the backbone computes" in said) is unused
+
+
 def test_a_head_built_for_pidnets_own_branches_is_a_refusal_with_its_reason(tmp_path: Path) -> None:
     model = shipped("mmseg", "pidnet/pidnet-s_2xb6-120k_1024x1024-cityscapes.py", tmp_path)
     before = model.read_text()

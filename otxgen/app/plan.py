@@ -326,6 +326,7 @@ def _plan(
     )
     if padded is not None:
         overrides = _padded(overrides, merged, host_path, requested["type"], (divisor, padded), facts)
+    overrides |= _unused_stages(merged, {**backbone, "type": requested["type"]}, schema, catalog, notes)
     inherited = merged.inherited
     base_host = _at(inherited.value, host_path) if inherited is not None else None
     plan = SwapPlan(
@@ -340,6 +341,25 @@ def _plan(
         kept=own,
     )
     return plan, weights
+
+
+def _unused_stages(
+    merged: ConfigFacts, backbone: dict[str, Any], schema: dict[str, Any], catalog: Catalog, notes: list[str]
+) -> dict[str, Any]:
+    """``find_unused_parameters=True`` where the new backbone computes stages after the deepest one it
+    outputs (``ALL_STAGES_LIBRARIES``): distributed training stops at its second step on the parameters
+    they leave without gradient."""
+    from otxgen.facts.libraries import ALL_STAGES_LIBRARIES, UNUSED_PARAMETERS_KEY, split_type
+    from otxgen.schema.table import ChannelTable
+
+    after = ChannelTable.of(backbone, schema, catalog).stages_after(backbone)
+    if not after or split_type(backbone["type"])[0] not in ALL_STAGES_LIBRARIES or merged.get(UNUSED_PARAMETERS_KEY):
+        return {}
+    notes.append(
+        f"{UNUSED_PARAMETERS_KEY}=True: the backbone computes {after} stage(s) after the deepest one its "
+        "out_indices give, whose parameters get no gradient (distributed training stops on them without it)"
+    )
+    return {UNUSED_PARAMETERS_KEY: True}
 
 
 def _weights_here(

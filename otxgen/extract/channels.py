@@ -70,11 +70,10 @@ def _block(
     key: str | None, params: dict[str, Any], probed: dict[str, Any], dense_args: dict[str, Any], selects: bool
 ) -> dict[str, Any]:
     tables = {label: table for label, (_, table) in probed.items() if table is not None}
-    count = len(next(iter(tables.values())))
     ignored = {} if selects else {"out_indices_ignored": True}  # the table is what it gives, whatever they say
     return ignored | {
         "key": key,
-        "default_out_indices": _normalised(params.get("out_indices"), count),
+        "default_out_indices": as_written(params.get("out_indices")),
         "shape_args": sorted(n for n in params if n not in NEUTRAL_ARGS and n not in {key, "out_indices"}),
         "dense_args": dense_args,
         "defaults": {label: defaults for label, (defaults, table) in probed.items() if table is not None},
@@ -82,11 +81,11 @@ def _block(
     }
 
 
-def _normalised(out_indices: Any, count: int) -> list[int]:
+def as_written(out_indices: Any) -> list[int] | None:
+    """The signature's default ``out_indices`` as it counts (-1: each arch's last stage; None: all of them)."""
     if out_indices is None:
-        return list(range(count))
-    raw = [out_indices] if isinstance(out_indices, int) else list(out_indices)
-    return [i + count if i < 0 else i for i in raw]
+        return None
+    return [out_indices] if isinstance(out_indices, int) else list(out_indices)
 
 
 Measured = tuple[list[dict[str, Any]], list[dict[str, Any]] | None, dict[str, Any], bool, str | None]

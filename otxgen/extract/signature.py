@@ -373,7 +373,7 @@ def schema_for(
     probe; the catalog lists ``published`` (the adapter's checkpoints of this backbone); required
     arguments without options take their examples from ``configured`` (the libraries' shipped configs)."""
     from otxgen.extract.catalog import catalog_block
-    from otxgen.extract.channels import measure
+    from otxgen.extract.channels import as_written, measure
 
     schema = signature_schema(entry, adapter)
     admit_shipped(schema, configured or [])
@@ -386,6 +386,9 @@ def schema_for(
         channels, tasks = old.get("channels"), old.get("tasks")
         if channels and "container" not in channels:  # measured before the table recorded it
             channels = channels | {"container": _container(entry, adapter, schema)}
+        if channels and measured is None:  # the signature's, not measured: as this extraction writes it
+            default = _default_of(schema["properties"].get("out_indices") or {})
+            channels = channels | {"default_out_indices": as_written(default)}
     elif measured is not None:  # the adapter reads its library's own metadata (timm's feature_info)
         params = {p: _default_of(schema["properties"][p]) for p in schema["properties"] if p != "type"}
         channels, tasks = measured(entry.name, params)

@@ -135,6 +135,21 @@ class ChannelTable:
                 return value
         return None
 
+    def stages_after(self, backbone: dict[str, Any]) -> int:
+        """How many stages of these arguments' arch come after the deepest one their outputs include
+        (computed, and read by nothing, where the backbone computes every stage); 0 where the table does
+        not say the outputs."""
+        stages = self.stages(backbone)
+        if not stages or isinstance(self.outputs(backbone), Unknown):
+            return 0
+        indices = self._selected(self._args(backbone), len(stages))
+        return len(stages) - 1 - max(indices) if indices else 0
+
+    def _selected(self, args: dict[str, Any], count: int) -> list[int] | None:
+        """The stage positions ``out_indices`` (given, else the signature's default) select of ``count``."""
+        default = (self.block or {}).get("default_out_indices")
+        return normalised_indices(args.get("out_indices", list(range(count)) if default is None else default), count)
+
     @property
     def measured_container(self) -> str | None:
         """The form the forward returns its outputs in at default arguments: a tuple, a list or one tensor."""
@@ -179,7 +194,7 @@ class ChannelTable:
             return Unknown(
                 f"out_indices {given!r} count from the end, which only some backbones do (mmdet's ResNet not)"
             )
-        indices = normalised_indices(args.get("out_indices", block.get("default_out_indices")), len(table))
+        indices = self._selected(args, len(table))
         if indices is None:
             return Unknown(f"out_indices {args.get('out_indices')!r} do not fit the {len(table)} stages of the table")
         if len(set(indices)) < len(indices):  # mmpretrain's ConvNeXt gives a stage once, timm's wrapper twice
@@ -207,6 +222,11 @@ class TimmLevels(ChannelTable):
 
     def stages(self, backbone: dict[str, Any]) -> Rows | None:
         return self._levels() or None
+
+    def stages_after(self, backbone: dict[str, Any]) -> int:
+        """Unknown here (0): whether the levels after the deepest one taken are computed is timm's features
+        net's to decide (most stop there)."""
+        return 0
 
     def outputs(self, backbone: dict[str, Any]) -> Rows | Unknown:
         levels = {row["index"]: row for row in self._levels()}
@@ -243,8 +263,11 @@ class _Bound:
         stages = table.stages(self.backbone)
         if not stages or table.block is None:
             return None
-        default = table.block.get("default_out_indices") if not isinstance(table, TimmLevels) else None
-        indices = normalised_indices(args.get("out_indices", default or list(range(len(stages)))), len(stages))
+        indices = (
+            normalised_indices(args.get("out_indices", list(range(len(stages)))), len(stages))
+            if isinstance(table, TimmLevels)
+            else table._selected(args, len(stages))
+        )
         strides = [stages[i].get("stride") for i in indices or []]
         return (
             [int(s) for s in strides if isinstance(s, int)]
