@@ -201,7 +201,13 @@ def _over_name(name: cst.Name, value: Mapping[str, object], style: Style) -> cst
     """A merge into a value given by a module-level name (mmseg's ``data_preprocessor=data_preprocessor``):
     ``dict(data_preprocessor, mean=[...])``, a copy with the keys changed, so the name and its other uses
     stay as they are. Only for leaf keys: a nested mapping would replace the name's whole entry."""
-    keys = ", ".join(f"{key}={render(item, style.quote)}" for key, item in value.items())
+    held = maybe_literal(name, style.names)
+    changed = {
+        k: v for k, v in value.items() if not (isinstance(held, Mapping) and k in held and same_value(held[k], v))
+    }
+    if not changed:  # the name's mapping says it already (a head written whole keeps its norm_cfg=norm_cfg)
+        return name
+    keys = ", ".join(f"{key}={render(item, style.quote)}" for key, item in changed.items())
     return expression(f"dict({name.value}, {keys})")
 
 
