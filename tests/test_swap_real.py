@@ -147,6 +147,23 @@ def test_stages_after_the_deepest_output_get_find_unused_parameters(
     assert ("find_unused_parameters=True: the backbone computes" in said) is unused
 
 
+def test_a_model_whose_own_tensor_mode_fails_is_judged_in_predict_mode(tmp_path: Path) -> None:
+    """PointRend's point head samples its points in prediction alone: mmseg's own tensor mode fails for any
+    backbone (the untouched config too), so the smoke-build refused every PointRend swap; it runs predict."""
+    import torch
+    from mmengine.registry import init_default_scope
+
+    model = shipped("mmseg", "point_rend/pointrend_r50_4xb4-160k_ade20k-512x512.py", tmp_path)
+    init_default_scope("mmseg")
+    untouched = importlib.import_module("mmseg.registry").MODELS.build(load_config(model).model).eval()
+    with pytest.raises(TypeError), torch.no_grad():
+        untouched(torch.rand(1, 3, 128, 128), None, mode="tensor")
+    args = ["build", "--backbone", "mmseg.ResNetV1c", "--set", "depth=18", "--model", str(model), "--weights", "none"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "forward ok" in result.output and load_config(model).model.backbone.depth == 18
+
+
 def test_a_head_built_for_pidnets_own_branches_is_a_refusal_with_its_reason(tmp_path: Path) -> None:
     model = shipped("mmseg", "pidnet/pidnet-s_2xb6-120k_1024x1024-cityscapes.py", tmp_path)
     before = model.read_text()

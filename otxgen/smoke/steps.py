@@ -39,13 +39,24 @@ def tensor_forward(model: nn.Module, batch: Batch) -> str:
     """``model(**data, mode='tensor')`` in eval mode, after the model's own preprocessing (which
     also moves the batch to the model's device); the mode it ran in. A segmentor whose decode head's
     forward takes the data samples (mmseg's Mask2Former: its tensor mode calls the head without them,
-    and fails for any backbone) runs ``mode='predict'``."""
+    and fails for any backbone) runs ``mode='predict'``; so does one whose tensor mode fails where its
+    predict mode runs (PointRend's point head samples its points in prediction alone): the same backbone,
+    neck and heads, which a misfit of the swap's fails in either mode."""
     model.eval()
-    mode = "predict" if _head_takes_samples(getattr(model, "decode_head", None)) else "tensor"
     with torch.no_grad():
         data = model.data_preprocessor(batch, False)
-        model(**data, mode=mode)
-    return mode
+        if _head_takes_samples(getattr(model, "decode_head", None)):
+            model(**data, mode="predict")
+            return "predict"
+        try:
+            model(**data, mode="tensor")
+        except Exception as error:
+            try:
+                model(**data, mode="predict")
+            except Exception:
+                raise error from None
+            return "predict"
+    return "tensor"
 
 
 def _head_takes_samples(head: object) -> bool:
