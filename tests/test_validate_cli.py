@@ -251,6 +251,26 @@ def test_a_merge_the_definition_would_clash_in_is_a_note_when_a_later_statement_
     assert "(as defined; \"model['backbone']['init_cfg']['_delete_'] = True\" changes the model" in result.stdout
 
 
+def test_a_key_the_files_own_value_lacks_is_the_keyerror_mmengine_stops_with(tmp_path: Path) -> None:
+    """``model['backbone'][...] = ...`` where the file's own model has no backbone: mmengine runs each file
+    before merging its bases, so it stops with a KeyError; in a base, every config built on it does."""
+    from mmengine.config import Config
+
+    (tmp_path / "base.py").write_text(
+        "model = dict(type='RetinaNet', neck=dict(type='FPN', in_channels=[256, 512], out_channels=256))\n"
+        "model['backbone']['out_indices'] = (1, 2, 3)\n"
+    )
+    child = tmp_path / "child.py"
+    child.write_text("_base_ = ['./base.py']\nmodel = dict(backbone=dict(type='mmdet.ResNet', depth=50))\n")
+    for config in (child, tmp_path / "base.py"):
+        with pytest.raises(KeyError):
+            Config.fromfile(str(config))
+    result = run(str(child), str(tmp_path / "base.py"))
+    assert result.exit_code == 2, result.stdout
+    assert f"{child}:1:11: _base_ file {tmp_path / 'base.py'}:2:7: KeyError: model has no 'backbone'" in result.stdout
+    assert f"{tmp_path / 'base.py'}:2:7: KeyError: model has no 'backbone' when mmengine runs" in result.stdout
+
+
 def test_a_reading_key_given_by_an_expression_the_view_does_not_compute_is_a_note(tmp_path: Path) -> None:
     config = tmp_path / "model.py"
     config.write_text(

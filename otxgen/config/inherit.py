@@ -59,6 +59,9 @@ class BaseFiles:
             parent = _load(path, self.read)
             if parent.read_base:
                 raise _UnfollowableError(f"_base_ file {path} uses read_base() imports (not followed)")
+            if parent.failing:  # mmengine's run of the base stops there: nor does any config built on it load
+                at, why = parent.failing[0]
+                raise _UnreadableError(f"{path}:{at.line}:{at.col}: {why}")
             if parent.opaque:
                 first = parent.opaque[0]
                 where = f"{path}:{first.where.line}:{first.where.col}"
@@ -94,6 +97,7 @@ def inherit(facts: ConfigFacts, bases: BaseFiles) -> ConfigFacts | str:
         facts.undefined,
         [*facts.notes, *notes],
         refused,
+        facts.failing,
     )
 
 

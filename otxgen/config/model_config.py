@@ -127,6 +127,9 @@ class ConfigFacts:
     # What mmengine refuses as it merges the config over its chain (a dict over a base's list or None,
     # without ``_delete_``): the config does not load, each at the value that clashes.
     refused: list[tuple[Where, str]] = field(default_factory=list)
+    # Statements that stop mmengine's run of this file (``model['backbone']['x'] = 1`` where the file's
+    # own ``model`` has no ``backbone``: a base's is merged in after the file runs), each with why.
+    failing: list[tuple[Where, str]] = field(default_factory=list)
 
     def get(self, name: str) -> Any:
         return self.names.value.get(name)
@@ -180,6 +183,7 @@ def read_config(text: str, file: str) -> ConfigFacts:
     read_base = False
     suspects: list[tuple[ast.stmt, Effects]] = []
     aliases: list[tuple[str, set[str]]] = []
+    failing: list[tuple[Where, str]] = []
     for statement in tree.body:
         if isinstance(statement, ast.Assign) and all(isinstance(t, ast.Name) for t in statement.targets):
             names = [cast(ast.Name, target).id for target in statement.targets]
@@ -196,6 +200,9 @@ def read_config(text: str, file: str) -> ConfigFacts:
         elif _reads_base(statement):
             read_base = True
         else:
+            missing = _missing_key(statement, evaluator.names)
+            if missing is not None:
+                failing.append((evaluator.where_of(missing[0]), missing[1]))
             found = effects(statement, plain_targets=True)
             aliases += found.holds
             binds = _binds(statement)
@@ -218,7 +225,40 @@ def read_config(text: str, file: str) -> ConfigFacts:
     ]
     early = {name: where for name, where in evaluator.early.items() if name not in undefined}
     named = sorted([*undefined.items(), *early.items()], key=lambda item: (item[1].line, item[1].col))
-    return ConfigFacts(file, evaluator.names, read_base, bases, opaque, undefined=[(w, n) for n, w in named])
+    return ConfigFacts(
+        file, evaluator.names, read_base, bases, opaque, undefined=[(w, n) for n, w in named], failing=failing
+    )
+
+
+_AFTER = "what _base_ files give is merged in after it runs"
+
+
+def _missing_key(statement: ast.stmt, names: Located) -> tuple[ast.AST, str] | None:
+    """``NAME['a']['b'] = ...`` (or ``+=``) where the file's own ``NAME`` has no ``'a'`` (for ``+=``, no
+    ``'b'`` either), as far as the file says it: the KeyError that stops mmengine's run of the file, whose
+    ``_base_`` values are merged in only after it runs. ``(subscript, why)``, or None."""
+    augmented = isinstance(statement, ast.AugAssign)
+    targets = [statement.target] if isinstance(statement, ast.AugAssign) else getattr(statement, "targets", [])
+    for target in targets if isinstance(statement, (ast.Assign, ast.AugAssign)) else ():
+        steps: list[tuple[str, ast.Subscript]] = []
+        node = target
+        while isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+            if not isinstance(node.slice.value, str):
+                break
+            steps.insert(0, (node.slice.value, node))
+            node = node.value
+        if not isinstance(node, ast.Name) or not isinstance(node.ctx, ast.Load) or not steps:
+            continue
+        path: tuple[str, ...] = (node.id,)
+        value = names.value.get(node.id)
+        for key, subscript in steps if augmented else steps[:-1]:
+            if not isinstance(value, dict) or any(p[: len(path) + 1] == (*path, key) for p in names.unresolved):
+                break
+            if key not in value:
+                why = f"KeyError: {'.'.join(path)} has no {key!r} when mmengine runs this file ({_AFTER})"
+                return subscript.slice, why
+            path, value = (*path, key), value[key]
+    return None
 
 
 def _reads_base(statement: ast.stmt) -> bool:

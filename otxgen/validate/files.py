@@ -97,11 +97,15 @@ def _placed(findings: list[Finding], file: str) -> list[Finding]:
 
 
 def _undefined(facts: ConfigFacts) -> list[Finding]:
+    """What stops mmengine's run of the file: a name nothing defines, a key its own value lacks."""
     why = "is not defined: mmengine executes the config and would stop with a NameError"
     paths = {where: path for path, where in facts.names.values.items()}  # the value the name stands for
     return [
-        Finding(where, dotted(paths.get(where, ())), f"name {name!r} {why}", code="undefined-name")
-        for where, name in facts.undefined
+        *(
+            Finding(where, dotted(paths.get(where, ())), f"name {name!r} {why}", code="undefined-name")
+            for where, name in facts.undefined
+        ),
+        *(Finding(where, "", message, code="fails-when-run") for where, message in facts.failing),
     ]
 
 
