@@ -112,7 +112,11 @@ def _add_missing(job: _Job) -> cst.Module:
         code = f"model = dict(\n    {path[-1]}={render(value, job.style.quote, ' ' * 8)})\n"
         return _config.append_statement(module, code)
     if not isinstance(parent, cst.Call) or not is_plain_dict(parent):
-        raise _config.error_at(module, parent, f"{'.'.join(path[:-1])} is not a dict(...) the codemod can extend")
+        message = (
+            f"{'.'.join(path[:-1])} is not a dict(...) of keyword arguments the codemod can extend: write its "
+            f"keys out ({path[-2]} = dict({path[-1]}=dict(...), ...)), then build again"
+        )
+        raise _config.error_at(module, parent, message)
     wraps = [key for key in (*WRAPPER_KEYS, "_delete_") if _config.keyword_arg(parent, key) is not None]
     if path == DEFAULT_PATH and wraps:
         message = f"model has no backbone= and wraps or redefines a model ({wraps[0]}=); pass target= the backbone path"

@@ -130,6 +130,12 @@ def test_a_backbone_in_a_display_of_names_is_not_a_second_model_but_one_in_a_mod
         replace_backbone(nested, REGNET)
 
 
+def test_a_model_given_by_a_splat_is_refused_with_the_form_to_write() -> None:
+    source = "_base_ = ['./retina.py']\nmodel = dict(**{'backbone': {'depth': 101}})\n"
+    with pytest.raises(CodemodError, match=r"write its keys out \(model = dict\(backbone=dict\(\.\.\.\), \.\.\.\)\)"):
+        replace_backbone(source, REGNET)
+
+
 def test_module_level_names_count_as_their_values() -> None:
     source = (
         "norm_cfg = dict(type='SyncBN', requires_grad=True)\nmodel = dict(backbone=dict(type='A', norm_cfg=norm_cfg))\n"
