@@ -257,6 +257,17 @@ def test_auto_writes_the_checkpoint_of_a_size_given_by_shape_arguments(
     assert invoke("validate", str(folder / "model.py")).exit_code == 0
 
 
+def test_auto_prefers_an_imagenet_1k_classifier_to_an_imagenet_21k_one_when_none_is_rated() -> None:
+    """timm lists mobilenetv3_large_100's ImageNet-21k weights first, with no top-1 for any: auto took
+    them ("the first of 3"); it takes the first trained on ImageNet-1k last."""
+    (arch,) = archs(load_schema("timm.mobilenetv3_large_100"))
+    loadable = [c for c in arch.checkpoints if c.url]
+    assert all(c.top1 is None for c in loadable) and loadable[0].data[-1] != "ImageNet-1k"
+    chosen, why = choose(arch)
+    assert chosen is not None and chosen.data[-1] == "ImageNet-1k" and "trained on ImageNet-1k last" in why
+    assert chosen == next(c for c in loadable if c.data[-1] == "ImageNet-1k")
+
+
 def test_normalisation_follows_the_checkpoint(tmp_path: Path) -> None:
     """A caffe-style template (BGR, std 1) swapped to torchvision weights gets RGB ImageNet mean/std."""
     folder = workspace(tmp_path, "detection")

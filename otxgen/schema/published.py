@@ -15,6 +15,7 @@ from typing import Any
 from otxgen.facts.checkpoints import torch_readable
 
 DEFAULT_ARCH = "default"  # the label of a backbone without arch options
+IMAGENET_1K = "ImageNet-1k"  # the data a checkpoint's ``data`` names last when it classifies ImageNet-1k
 TRAINED_SIZE = 224  # the input size a swapped template trains at: checkpoints trained there come first
 
 
@@ -227,6 +228,10 @@ def choose(arch: Arch) -> tuple[Checkpoint | None, str]:
         return None, "its library publishes no ImageNet checkpoint for this arch"
     at_size = [c for c in loadable if c.input_size in (None, TRAINED_SIZE)] or loadable
     where = f" at {TRAINED_SIZE} px" if at_size is not loadable else ""
+    # an ImageNet-1k classifier's weights (trained or fine-tuned on it last) before an ImageNet-21k one's
+    last_on_1k = [c for c in at_size if c.data[-1:] == (IMAGENET_1K,)]
+    if last_on_1k and len(last_on_1k) < len(at_size):
+        at_size, where = last_on_1k, f"{where}, trained on {IMAGENET_1K} last"
     rated = [c for c in at_size if c.top1 is not None]
     if rated:
         best = max(rated, key=lambda c: (c.top1 or 0.0, c.name))
@@ -235,7 +240,9 @@ def choose(arch: Arch) -> tuple[Checkpoint | None, str]:
     if used:
         best = max(used, key=lambda c: (c.configs, c.name))
         return best, f"the one {best.configs} of {best.publisher}'s own configs start from"
-    return at_size[0], "the only one published" if len(at_size) == 1 else f"the first of {len(at_size)} published"
+    return at_size[0], f"the only one published{where}" if len(
+        at_size
+    ) == 1 else f"the first of {len(at_size)} published{where}"
 
 
 def find(schema: dict[str, Any], url: str) -> tuple[Arch, Checkpoint] | None:
