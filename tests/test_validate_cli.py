@@ -271,6 +271,16 @@ def test_a_key_the_files_own_value_lacks_is_the_keyerror_mmengine_stops_with(tmp
     assert f"{tmp_path / 'base.py'}:2:7: KeyError: model has no 'backbone' when mmengine runs" in result.stdout
 
 
+def test_a_builtin_called_on_the_model_changes_the_model_and_one_bound_anew_is_named(tmp_path: Path) -> None:
+    model = "model = dict(type='RetinaNet', backbone=dict(type='mmdet.ResNet', depth=50))\n"
+    called, bound = tmp_path / "called.py", tmp_path / "bound.py"
+    called.write_text(model + "dict.update(model, neck=None)\n")
+    bound.write_text("def dict(**kw):\n    return kw\n" + model)
+    said = run(str(called), str(bound)).stdout
+    assert "'dict.update(model, neck=None)' changes the model after its definition" in said
+    assert "'def dict(**kw):' binds dict, a builtin otxgen reads dict(...) as" in said
+
+
 def test_a_reading_key_given_by_an_expression_the_view_does_not_compute_is_a_note(tmp_path: Path) -> None:
     config = tmp_path / "model.py"
     config.write_text(

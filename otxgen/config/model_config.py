@@ -409,7 +409,7 @@ def _aliases_of(
 def _why(node: ast.stmt, found: Effects, watched: set[str]) -> str:
     if found.dynamic:
         return f"uses {found.dynamic}, after which no name is what the file says; set the values as literals"
-    shadowed = sorted(found.changed & _BUILTINS)
+    shadowed = sorted(found.changed & _BUILTINS & (_binds(node) | found.bound))  # not dict.update(model, ...)
     if shadowed:
         return f"binds {shadowed[0]}, a builtin otxgen reads {shadowed[0]}(...) as; give yours another name"
     bound = sorted(found.bound & watched & _WATCHED)
