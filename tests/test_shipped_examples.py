@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -177,5 +178,25 @@ def test_the_set_options_said_are_the_whole_shipped_backbone_and_build_as_pasted
     assert "ffm_cfg=" in " ".join(options)
     pasted = CliRunner().invoke(
         main, ["build", "--backbone", "mmseg.STDCContextPathNet", "--workspace", "ws", "--weights", "none", *options]
+    )
+    assert pasted.exit_code == 0, pasted.output  # with its smoke-build
+
+
+def test_a_required_argument_without_a_shipped_example_is_said_with_the_schemas_own(tmp_path: Path) -> None:
+    """mmdet's HRNet: its ``extra`` has the schema's own example (HRNet-W18) and no shipped configuration
+    to offer: with ``--model`` (no backbone.yaml to edit) it is said as ``--set`` options too, which build."""
+    import importlib
+
+    configs = Path(importlib.import_module("mmdet").__file__ or "").parent / ".mim" / "configs"
+    for folder in ("retinanet", "_base_"):
+        shutil.copytree(configs / folder, tmp_path / folder)
+    model = tmp_path / "retinanet" / "retinanet_r50_fpn_1x_coco.py"
+    asked = CliRunner().invoke(main, ["build", "--backbone", "mmdet.HRNet", "--model", str(model), "--no-smoke"])
+    assert asked.exit_code == 1, asked.output
+    line = next(x for x in asked.stderr.splitlines() if "For example (the schema's): " in x)
+    options = shlex.split(line.split("For example (the schema's): ", 1)[1])
+    assert json.loads(options[1].partition("=")[2]) == load_schema("mmdet.HRNet")["properties"]["extra"]["examples"][0]
+    pasted = CliRunner().invoke(
+        main, ["build", "--backbone", "mmdet.HRNet", "--model", str(model), "--weights", "none", *options]
     )
     assert pasted.exit_code == 0, pasted.output  # with its smoke-build

@@ -98,6 +98,15 @@ def say_missing(chosen: Chosen, written: Path | None, say: Say) -> None:
         shipped = starting_arguments(schema)  # the whole backbone: its parts are made for each other
         given = " ".join(f"--set '{arg}={json.dumps(value)}'" for arg, value in shipped.items())
         say(f"[!] As {origin} sets it, with the rest of its backbone: {given}")
+    elif not written:  # the schema's own example of each (HRNet-W18's ``extra``)
+        examples = {
+            arg: schema["properties"][arg]["examples"][0]
+            for arg in chosen.missing
+            if schema["properties"].get(arg, {}).get("examples")
+        }
+        if examples:
+            given = " ".join(f"--set '{arg}={json.dumps(value)}'" for arg, value in examples.items())
+            say(f"[!] For example (the schema's): {given}")
 
 
 def _recorded(yamls: tuple[Path, ...], backbone_type: str, catalog: Any, say: Say) -> dict[str, Any] | None:
