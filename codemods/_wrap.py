@@ -42,6 +42,9 @@ def wrapped(node: cst.BaseExpression, indent: str, column: int, width: int, trai
     assert isinstance(call, cst.Call)
     args = list(call.args)
     _, items = _layout.decompose(call)
+    if "#" not in code and any(item.placement is not None and not item.placement.newline for item in items[1:]):
+        # keys that share a line, one of which overflows: a key a line (nothing said between them to keep)
+        return expression(_text(call, indent, column, width, trailing))
     here = " " * (column + len(code_of(call.func)) + 1)  # a key right after "(": the hanging layout's column
     for position, (arg, item) in enumerate(zip(args, items, strict=True)):
         assert arg.keyword is not None

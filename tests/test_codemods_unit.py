@@ -183,6 +183,23 @@ def test_a_changed_statement_is_wrapped_only_where_its_real_line_passes_the_file
     assert "custom_imports = dict(\n" in narrow and all(len(line) <= 79 for line in narrow.splitlines())
 
 
+def test_keys_that_shared_a_line_are_laid_out_a_key_a_line_when_a_merge_makes_it_overflow() -> None:
+    """mmdet's SOLOv2-light writes ``depth=18, init_cfg=dict(...)`` on one line under ``backbone=dict(``: a
+    type change merged there gave ``_delete_=True, type='RegNet', ..., init_cfg=dict(`` with the rest broken
+    over lines; now a key a line, as a dict written anew."""
+    source = (
+        "_base_ = './solov2.py'\nmodel = dict(\n    backbone=dict(\n"
+        "        depth=18, init_cfg=dict(checkpoint='torchvision://resnet18')),\n"
+        "    neck=dict(in_channels=[64, 128, 256, 512]))\n"
+    )
+    backbone = {"type": "RegNet", "arch": "regnetx_400mf", "init_cfg": {"type": "Pretrained", "checkpoint": "x" * 30}}
+    out = run_steps(source, Swap(backbone, backbone_inherited=True))[0]
+    assert (
+        "        _delete_=True,\n        type='RegNet',\n        arch='regnetx_400mf',\n        init_cfg=dict(" in out
+    )
+    assert all(len(line) <= 79 for line in out.splitlines()), out
+
+
 def test_a_braced_dict_written_past_the_width_is_wrapped_a_key_a_line() -> None:
     """A ``{...}`` value (keys that are not names: ``custom_keys={'.ln': ...}``) that an override writes on
     one line past the file's width is wrapped as a ``dict(...)`` is (found by a swap that wrote a 254
