@@ -281,6 +281,33 @@ def test_a_builtin_called_on_the_model_changes_the_model_and_one_bound_anew_is_n
     assert "'def dict(**kw):' binds dict, a builtin otxgen reads dict(...) as" in said
 
 
+@pytest.mark.parametrize(
+    ("after", "fails"),
+    [
+        ("model['backbone'] = dict(depth=18)\nmodel['backbone']['frozen_stages'] = 1\n", False),
+        ("model.update(backbone=dict(depth=18))\nmodel['backbone']['frozen_stages'] = 1\n", False),
+        ("model.setdefault('backbone', dict(depth=18))\nmodel['backbone']['frozen_stages'] = 1\n", False),
+        ("model['backbone'].update(frozen_stages=1)\n", True),
+    ],
+)
+def test_a_key_error_is_said_only_where_the_files_own_value_is_known_to_lack_it(
+    tmp_path: Path, after: str, fails: bool
+) -> None:
+    """A statement the reading does not follow may add the key (the first three load): no error after one."""
+    from mmengine.config import Config
+
+    config = tmp_path / "model.py"
+    config.write_text("model = dict(type='ImageClassifier', head=dict(num_classes=10))\n" + after)
+    try:
+        Config.fromfile(str(config))
+        loads = True
+    except KeyError:
+        loads = False
+    assert loads is not fails
+    result = run(str(config))
+    assert ("KeyError: model has no 'backbone'" in result.stdout) is fails, result.stdout
+
+
 def test_a_reading_key_given_by_an_expression_the_view_does_not_compute_is_a_note(tmp_path: Path) -> None:
     config = tmp_path / "model.py"
     config.write_text(

@@ -200,7 +200,8 @@ def read_config(text: str, file: str) -> ConfigFacts:
         elif _reads_base(statement):
             read_base = True
         else:
-            missing = _missing_key(statement, evaluator.names)
+            # what the names hold is known until a statement the reading does not follow may change one
+            missing = None if suspects else _missing_key(statement, evaluator.names)
             if missing is not None:
                 failing.append((evaluator.where_of(missing[0]), missing[1]))
             found = effects(statement, plain_targets=True)
@@ -234,14 +235,22 @@ _AFTER = "what _base_ files give is merged in after it runs"
 
 
 def _missing_key(statement: ast.stmt, names: Located) -> tuple[ast.AST, str] | None:
-    """``NAME['a']['b'] = ...`` (or ``+=``) where the file's own ``NAME`` has no ``'a'`` (for ``+=``, no
-    ``'b'`` either), as far as the file says it: the KeyError that stops mmengine's run of the file, whose
-    ``_base_`` values are merged in only after it runs. ``(subscript, why)``, or None."""
-    augmented = isinstance(statement, ast.AugAssign)
-    targets = [statement.target] if isinstance(statement, ast.AugAssign) else getattr(statement, "targets", [])
-    for target in targets if isinstance(statement, (ast.Assign, ast.AugAssign)) else ():
+    """``NAME['a']['b'] = ...`` where the file's own ``NAME`` has no ``'a'`` (for ``+=`` and a method called,
+    ``NAME['a']['b'].update(...)``, no ``'b'`` either), as far as the file says it: the KeyError that stops
+    mmengine's run of the file, whose ``_base_`` values are merged in only after it runs. ``(subscript,
+    why)``, or None."""
+    called = statement.value.func if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call) else None
+    whole = isinstance(statement, ast.AugAssign) or isinstance(called, ast.Attribute)
+    targets: list[ast.expr] = []
+    if isinstance(statement, ast.AugAssign):
+        targets = [statement.target]
+    elif isinstance(statement, ast.Assign):
+        targets = list(statement.targets)
+    elif isinstance(called, ast.Attribute):
+        targets = [called.value]
+    for target in targets:
         steps: list[tuple[str, ast.Subscript]] = []
-        node = target
+        node: ast.expr = target
         while isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
             if not isinstance(node.slice.value, str):
                 break
@@ -251,7 +260,7 @@ def _missing_key(statement: ast.stmt, names: Located) -> tuple[ast.AST, str] | N
             continue
         path: tuple[str, ...] = (node.id,)
         value = names.value.get(node.id)
-        for key, subscript in steps if augmented else steps[:-1]:
+        for key, subscript in steps if whole else steps[:-1]:
             if not isinstance(value, dict) or any(p[: len(path) + 1] == (*path, key) for p in names.unresolved):
                 break
             if key not in value:
