@@ -268,6 +268,40 @@ def test_auto_prefers_an_imagenet_1k_classifier_to_an_imagenet_21k_one_when_none
     assert chosen == next(c for c in loadable if c.data[-1] == "ImageNet-1k")
 
 
+@pytest.mark.parametrize(
+    "shipped", ["gn/mask-rcnn_r50_fpn_gn-all_2x_coco.py", "gn+ws/faster-rcnn_r50_fpn_gn-ws-all_1x_coco.py"]
+)
+def test_auto_writes_the_checkpoint_trained_with_the_backbones_norm_layers(tmp_path: Path, shipped: str) -> None:
+    """A GroupNorm ResNet-50 (with weight standardisation, or not) gets the checkpoint mmdet's own config of
+    those layers starts from: it kept torchvision's BN weights (98 GN keys missing), and a GN+WS one went to
+    a BN ResNeXt-50."""
+    import importlib
+
+    from mmengine.config import Config
+
+    root = Path(importlib.import_module("mmdet").__file__ or "").parent / ".mim" / "configs"
+    theirs = Config.fromfile(str(root / shipped)).model.backbone.to_dict()
+    folder = workspace(tmp_path, "detection")
+    sets = [f"{name}={json.dumps(theirs[name])}" for name in ("norm_cfg", "conv_cfg") if theirs.get(name)]
+    args = ["--backbone", "mmdet.ResNet", "--set", "depth=50", *(part for one in sets for part in ("--set", one))]
+    result = invoke("build", *args, "--workspace", str(folder), "--no-smoke")
+    assert result.exit_code == 0, result.output
+    assert backbone_of(folder / "model.py")["init_cfg"]["checkpoint"] == theirs["init_cfg"]["checkpoint"]
+    plain = invoke(
+        "build",
+        "--backbone",
+        "mmdet.ResNeXt",
+        "--set",
+        "depth=50",
+        "--set",
+        "groups=32",
+        "--workspace",
+        str(folder),
+        "--no-smoke",
+    )
+    assert plain.exit_code == 0 and "_gn" not in str(backbone_of(folder / "model.py").get("init_cfg")), plain.output
+
+
 def test_normalisation_follows_the_checkpoint(tmp_path: Path) -> None:
     """A caffe-style template (BGR, std 1) swapped to torchvision weights gets RGB ImageNet mean/std."""
     folder = workspace(tmp_path, "detection")

@@ -100,7 +100,7 @@ def fitting(schema: dict[str, Any], backbone: dict[str, Any], other: dict[str, A
     (``UNWEIGHTED_ARGS``), or, built alone (on the meta device), the parameters and buffers they share have
     the same shapes and neither has more than ``_UNSHARED`` of its own beside them (ConvNeXt's norms for
     its ``out_indices``; not ResNet-101's blocks beside ResNet-50's)."""
-    from otxgen.facts.checkpoints import READING_ARGS
+    from otxgen.facts.checkpoints import READING_ARGS, norm_family
     from otxgen.facts.libraries import UNWEIGHTED_ARGS
     from otxgen.facts.values import same_value
     from otxgen.shapes import parameter_shapes
@@ -111,6 +111,8 @@ def fitting(schema: dict[str, Any], backbone: dict[str, Any], other: dict[str, A
         return args.get(key, (properties.get(key) or {}).get("default", READING_ARGS.get(key)))
 
     if not all(same_value(value(backbone, k), value(other, k)) for k in READING_ARGS):
+        return False
+    if norm_family(backbone, properties) != norm_family(other, properties):  # GroupNorm's are not BN's weights
         return False
     keys = (set(backbone) | set(other)) - {"type"} - UNWEIGHTED_ARGS
     if all(same_value(value(backbone, k), value(other, k)) for k in keys):
@@ -135,7 +137,7 @@ def _unshared(shapes: dict[str, tuple[int, ...]], other: dict[str, tuple[int, ..
 def _auto(backbone: dict[str, Any], schema: dict[str, Any]) -> Weights:
     from dataclasses import replace
 
-    from otxgen.facts.checkpoints import reads_with
+    from otxgen.facts.checkpoints import norm_family, reads_with
 
     # a size no config publishes (Swin at another img_size): its arch option's, where ``fitting`` says they load
     arch = arch_of(schema, backbone) or arch_of(schema, as_published(schema, backbone))
@@ -143,13 +145,22 @@ def _auto(backbone: dict[str, Any], schema: dict[str, Any]) -> Weights:
         return Weights(
             None, notes=(f"no published checkpoint for this {backbone['type']} arch: it trains from scratch",)
         )
-    # a caffe-style ResNet gets a checkpoint trained as one (and its normalisation), not torchvision's
-    arch = replace(arch, checkpoints=tuple(c for c in arch.checkpoints if reads_with(dict(c.arguments), backbone)))
+    # a caffe-style ResNet gets a checkpoint trained as one (and its normalisation), not torchvision's; a
+    # GroupNorm one a GroupNorm one's
+    family, plain = norm_family(backbone, schema["properties"]), norm_family({}, schema["properties"])
+    arch = replace(
+        arch,
+        checkpoints=tuple(
+            c for c in arch.checkpoints if reads_with(dict(c.arguments), backbone) and (c.norm or plain) == family
+        ),
+    )
     chosen, why = choose(arch)
     if chosen is None:
         note = f"no pretrained weights written: {why}; pass --weights URL|PATH to start from one"
         return Weights(None, notes=(note,))
     published = {**as_published(schema, backbone), **dict(chosen.arguments)}  # read as its configs read it
+    if chosen.norm is not None:  # trained with the norm layers this backbone has (a GroupNorm ResNet's)
+        published |= {k: backbone[k] for k in ("norm_cfg", "conv_cfg") if k in backbone}
     if not fitting(schema, {**dict(chosen.arguments), **backbone}, published):  # as it will be written
         from otxgen.facts.libraries import UNWEIGHTED_ARGS
         from otxgen.facts.values import same_value

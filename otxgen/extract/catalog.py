@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from otxgen.facts.checkpoints import norm_family
 from otxgen.schema.published import DEFAULT_ARCH, arch_label, at_default, reshaped_label
 
 Pairs = list[tuple[dict[str, Any], dict[str, Any]]]
@@ -42,10 +43,13 @@ def catalog_block(
     block: dict[str, Any] = {"key": key, "archs": archs}
     shape_args = _shape_args(schema, key)
     reshaped: dict[str, Any] = {}
+    plain = norm_family({}, schema["properties"])
     for args, record in published:
         found = arch_label(block, schema, args)
         if found is None:
             continue  # a custom arch dict
+        family = norm_family(args, schema["properties"])
+        record = record if family == plain else {**record, "norm": family}  # trained with other norm layers
         moved = {name: args[name] for name in shape_args if not at_default(schema, name, args)}
         if moved:  # this arch reshaped (Swin-S, a ResNeXt's groups): the weights of that shape
             arguments = {**({key: next(o for o in options if str(o) == found)} if key else {}), **moved}

@@ -66,6 +66,28 @@ def reads_with(arguments: Mapping[str, Any], backbone: Mapping[str, Any]) -> boo
     )
 
 
+# A normalisation layer's family names its parameters (mmcv: ``bn1`` for BN and SyncBN, ``gn1`` for GN)
+# and is what its weights were trained with, as is weight standardisation (``conv_cfg=dict(type='ConvWS')``):
+# a checkpoint of one is not another's (mmdet's GroupNorm ResNets start from ``detectron/resnet50_gn``, its
+# GN+WS ones from ``jhu/resnet50_gn_ws``; VGG-BN's from ``vgg11bn``). DetectoRS's ConvAWS networks start
+# from plain ImageNet weights, as mmdet's configs load them. The catalog records the family of a checkpoint
+# whose configs use another than the default.
+NORM_FAMILIES = {"BN": "bn", "BN1d": "bn", "BN2d": "bn", "BN3d": "bn", "SyncBN": "bn", "GN": "gn", "LN": "ln"}
+STANDARDISED_CONVS = frozenset({"ConvWS"})
+
+
+def norm_family(args: Mapping[str, Any], properties: Mapping[str, Any]) -> str:
+    """The family of the normalisation a backbone's ``norm_cfg`` and ``conv_cfg`` give (the schema's
+    defaults where unset): ``bn``, ``gn``, ``gn+ws``; ``''`` for none."""
+
+    def kind(name: str) -> str:
+        value = args.get(name, (properties.get(name) or {}).get("default"))
+        return str(value.get("type", "")) if isinstance(value, Mapping) else ""
+
+    family = NORM_FAMILIES.get(kind("norm_cfg"), kind("norm_cfg"))
+    return f"{family}+ws" if kind("conv_cfg") in STANDARDISED_CONVS else family
+
+
 TORCH_SUFFIXES = (".pth", ".pt", ".tar", ".bin", ".pyth", ".torch", ".ckpt", ".zip")
 
 

@@ -37,6 +37,7 @@ class Checkpoint:
     gflops: float | None = None
     configs: int = 0  # how many of the library's own configs start from it
     arguments: tuple[tuple[str, Any], ...] = ()  # those configs read it with these (``facts.checkpoints.READING_ARGS``)
+    norm: str | None = None  # the family of its norm layers where not the schema's default (``norm_family``)
 
     @classmethod
     def of(cls, record: dict[str, Any]) -> Checkpoint:
@@ -61,6 +62,7 @@ class Checkpoint:
             gflops=record.get("gflops"),
             configs=int(record.get("configs") or 0),
             arguments=tuple(sorted((record.get("arguments") or {}).items())),
+            norm=record.get("norm"),
         )
 
     @property
