@@ -149,9 +149,10 @@ def _overlay(
 def _overlay_display(
     module: cst.Module, node: cst.Dict, value: Mapping[str, object], style: Style, path: tuple[str, ...]
 ) -> cst.Dict | None:
-    """A merge into a ``{...}`` display of string keys that changes only values of keys it holds (mmdet's
-    ``paramwise_cfg={'num_layers': 6, ...}``), its layout kept; None where the merge would add or remove
-    a key, or a key is not a string (such a display is refused)."""
+    """A merge into a ``{...}`` display of string keys (mmdet's ``paramwise_cfg={'num_layers': 6, ...}``, a
+    user's ``model = {...}``), its layout kept: the values of keys it holds changed, new keys added after
+    its last one as its items are laid out; None where the merge would remove a key, or a key is not a
+    string (such a display is refused)."""
     elements = list(node.elements)
     held: dict[str, int] = {}
     for position, element in enumerate(elements):
@@ -159,18 +160,50 @@ def _overlay_display(
         if not isinstance(key, str):
             return None
         held[key] = position
+    added: list[tuple[str, object]] = []
     for key, sub in value.items():
         if key not in held:
-            if isinstance(sub, Drop) or _empty(without_drops(sub)):
-                continue  # nothing to say where the display says nothing
-            return None
+            plain = sub.value if isinstance(sub, Replace) else without_drops(sub)
+            if not (isinstance(sub, Drop) or _empty(plain)):  # nothing to say where the display says nothing
+                added.append((key, plain))
+            continue
         if isinstance(sub, Drop):
             return None
         element = cast(cst.DictElement, elements[held[key]])
         new = _overlay(module, element.value, sub, style, (*path, key))
         if new is not element.value:
             elements[held[key]] = element.with_changes(value=new)
-    return node.with_changes(elements=elements)
+    return node.with_changes(elements=_with_added(node, elements, added, style))
+
+
+def _with_added(
+    node: cst.Dict, elements: list[cst.BaseDictElement], added: list[tuple[str, object]], style: Style
+) -> list[cst.BaseDictElement]:
+    """``elements`` and, after the last, an item per ``(key, value)`` of ``added``, separated as the
+    display separates its items (a trailing comma stays the last item's)."""
+    if not added:
+        return elements
+    between: cst.BaseParenthesizableWhitespace = cst.SimpleWhitespace(" ")
+    if len(elements) > 1 and isinstance(elements[-2].comma, cst.Comma):
+        between = elements[-2].comma.whitespace_after
+    elif isinstance(node.lbrace.whitespace_after, cst.ParenthesizedWhitespace):
+        between = node.lbrace.whitespace_after
+    if isinstance(between, cst.ParenthesizedWhitespace):  # its line break and indentation, not its comment
+        between = between.with_changes(first_line=cst.TrailingWhitespace(), empty_lines=())
+    last = elements[-1] if elements else None
+    closing = last.comma if last is not None and isinstance(last.comma, cst.Comma) else cst.MaybeSentinel.DEFAULT
+    items = list(elements)
+    if last is not None:
+        items[-1] = last.with_changes(comma=cst.Comma(whitespace_after=between))
+    for position, (key, value) in enumerate(added):
+        final = position == len(added) - 1
+        element = cst.DictElement(
+            cst.SimpleString(f"{style.quote}{key}{style.quote}"),
+            expression(render(value, style.quote)),
+            comma=closing if final else cst.Comma(whitespace_after=between),
+        )
+        items.append(element)
+    return items
 
 
 def _differs(call: cst.Call, key: str, value: object, style: Style) -> bool:

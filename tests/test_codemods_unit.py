@@ -214,15 +214,16 @@ def test_a_braced_dict_written_past_the_width_is_wrapped_a_key_a_line() -> None:
 
 def test_a_merge_into_a_braced_dict_changes_the_values_it_holds_and_keeps_its_layout() -> None:
     """mmdet's ConvNeXt configs write ``paramwise_cfg={'num_layers': 6, ...}``: a merge that changes a value
-    it holds keeps the display, its quotes and its lines; one that would add a key is refused as before."""
+    it holds keeps the display, its quotes and its lines; one that adds a key puts it after the last, laid
+    out as the display's items are."""
     source = (
         "optim_wrapper = dict(\n    paramwise_cfg={\n        'decay_rate': 0.95,\n        'num_layers': 6\n    })\n"
     )
     swap = Swap(None, overrides={"optim_wrapper": {"paramwise_cfg": {"num_layers": 11}}})
     assert run_steps(source, swap)[0] == source.replace("'num_layers': 6", "'num_layers': 11")
     adding = Swap(None, overrides={"optim_wrapper": {"paramwise_cfg": {"decay_type": "layer_wise"}}})
-    with pytest.raises(CodemodError, match="not dict"):
-        run_steps(source, adding)
+    added = "'num_layers': 6,\n        'decay_type': 'layer_wise'\n    })"
+    assert run_steps(source, adding)[0] == source.replace("'num_layers': 6\n    })", added)
 
 
 def test_a_signed_name_reads_as_its_value() -> None:
