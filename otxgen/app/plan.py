@@ -326,7 +326,8 @@ def _plan(
     )
     if padded is not None:
         overrides = _padded(overrides, merged, host_path, requested["type"], (divisor, padded), facts)
-    overrides |= _unused_stages(merged, {**backbone, "type": requested["type"]}, schema, catalog, notes)
+    planned_host = _overridden(host, host_override)
+    overrides |= _unused_stages(merged, {**backbone, "type": requested["type"]}, schema, catalog, planned_host, notes)
     inherited = merged.inherited
     base_host = _at(inherited.value, host_path) if inherited is not None else None
     plan = SwapPlan(
@@ -344,20 +345,32 @@ def _plan(
 
 
 def _unused_stages(
-    merged: ConfigFacts, backbone: dict[str, Any], schema: dict[str, Any], catalog: Catalog, notes: list[str]
+    merged: ConfigFacts,
+    backbone: dict[str, Any],
+    schema: dict[str, Any],
+    catalog: Catalog,
+    host: dict[str, Any],
+    notes: list[str],
 ) -> dict[str, Any]:
-    """``find_unused_parameters=True`` where the new backbone computes stages after the deepest one it
-    outputs (``ALL_STAGES_LIBRARIES``): distributed training stops at its second step on the parameters
-    they leave without gradient."""
+    """``find_unused_parameters=True`` where the new backbone computes stages after the deepest one the
+    model's consumers read (``ALL_STAGES_LIBRARIES``; a decode head reading ``in_index=2`` of four, no
+    auxiliary head): distributed training stops at its second step on the parameters they leave without
+    gradient."""
+    from otxgen.facts.consumers import backbone_readers
     from otxgen.facts.libraries import ALL_STAGES_LIBRARIES, UNUSED_PARAMETERS_KEY, split_type
     from otxgen.schema.table import ChannelTable
 
-    after = ChannelTable.of(backbone, schema, catalog).stages_after(backbone)
+    table = ChannelTable.of(backbone, schema, catalog)
+    outputs = table.outputs(backbone)
+    count = len(outputs) if isinstance(outputs, list) else 0
+    readers = backbone_readers(host)
+    read = {i % count for reader in readers for i in reader.indices(count)} if readers and count else None
+    after = table.stages_after(backbone, read)
     if not after or split_type(backbone["type"])[0] not in ALL_STAGES_LIBRARIES or merged.get(UNUSED_PARAMETERS_KEY):
         return {}
     notes.append(
-        f"{UNUSED_PARAMETERS_KEY}=True: the backbone computes {after} stage(s) after the deepest one its "
-        "out_indices give, whose parameters get no gradient (distributed training stops on them without it)"
+        f"{UNUSED_PARAMETERS_KEY}=True: the backbone computes {after} stage(s) after the deepest one the "
+        "model reads, whose parameters get no gradient (distributed training stops on them without it)"
     )
     return {UNUSED_PARAMETERS_KEY: True}
 

@@ -6,6 +6,7 @@ agree on ``out_indices`` (normalised here only), ``dense_args`` and ``shape_args
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -135,15 +136,16 @@ class ChannelTable:
                 return value
         return None
 
-    def stages_after(self, backbone: dict[str, Any]) -> int:
-        """How many stages of these arguments' arch come after the deepest one their outputs include
-        (computed, and read by nothing, where the backbone computes every stage); 0 where the table does
-        not say the outputs."""
+    def stages_after(self, backbone: dict[str, Any], read: Collection[int] | None = None) -> int:
+        """How many stages of these arguments' arch come after the deepest one of their outputs that the
+        model reads (``read``: the outputs' positions; None: all of them); computed and read by nothing
+        where the backbone computes every stage. 0 where the table does not say the outputs."""
         stages = self.stages(backbone)
         if not stages or isinstance(self.outputs(backbone), Unknown):
             return 0
         indices = self._selected(self._args(backbone), len(stages))
-        return len(stages) - 1 - max(indices) if indices else 0
+        taken = [indices[i] for i in range(len(indices)) if read is None or i in read] if indices else []
+        return len(stages) - 1 - max(taken) if taken else 0
 
     def _selected(self, args: dict[str, Any], count: int) -> list[int] | None:
         """The stage positions ``out_indices`` (given, else the signature's default) select of ``count``."""
@@ -223,7 +225,7 @@ class TimmLevels(ChannelTable):
     def stages(self, backbone: dict[str, Any]) -> Rows | None:
         return self._levels() or None
 
-    def stages_after(self, backbone: dict[str, Any]) -> int:
+    def stages_after(self, backbone: dict[str, Any], read: Collection[int] | None = None) -> int:
         """Unknown here (0): whether the levels after the deepest one taken are computed is timm's features
         net's to decide (most stop there)."""
         return 0
