@@ -135,9 +135,7 @@ def run_steps(source: str, swap: Swap) -> tuple[str, list[str]]:
     if module is original:
         return source, ran
     module = _stale_comments_dropped(original, module, swap.target)
-    width = width_of(source)
-    if any(len(line) > width for line in module.code.split("\n")):  # the file's longest line is no longer: a new one
-        module = wrap_changed(module, original, width, style.trailing_comma)
+    module = wrap_changed(module, original, width_of(source), style.trailing_comma)  # untouched lines fit already
     return comments_kept_on_their_line(original, module).code, ran
 
 
