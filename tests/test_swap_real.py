@@ -329,6 +329,20 @@ def test_a_dilated_segmentation_backbone_says_the_maps_come_coarser(tmp_path: Pa
     build_and_forward("mmseg", cfg, 128, 120)
 
 
+def test_a_segmentor_given_stages_at_other_strides_says_so(tmp_path: Path) -> None:
+    """Semantic FPN was built for maps at the strides its head's ``feature_strides`` keep; a dilated
+    MobileNetV3 has no stage at the coarser ones, so its own outputs are kept and the line says at
+    which strides the model now reads them (it runs: the heads resize what they read)."""
+    model = shipped("mmseg", "sem_fpn/fpn_r50_4xb2-80k_cityscapes-512x1024.py", tmp_path)
+    built_for = list(load_config(model).model.decode_head.feature_strides)
+    said = swapped(model, "mmseg.MobileNetV3")
+    line = next(line for line in said.splitlines() if "the neck expects strides" in line)
+    assert f"the neck expects strides {', '.join(map(str, built_for))}, and mmseg.MobileNetV3 has no stage at" in line
+    cfg = load_config(model)
+    assert "out_indices" not in cfg.model.backbone  # its own choice, kept and said
+    build_and_forward("mmseg", cfg, 128, 120)
+
+
 def test_weights_none_on_the_way_back_returns_the_bases_normalisation(tmp_path: Path) -> None:
     """A -> RegNet (its caffe-style checkpoint sets the preprocessor: BGR, its mean and std) -> A with
     ``--weights none``: the normalisation was RegNet's checkpoint's, which the new backbone does not

@@ -45,6 +45,9 @@ def keeping_strides(
     if "out_indices" not in backbone and wanted not in (None, new_strides):
         readers = "neck expects" if host.get("neck") is not None else "heads expect"
         chosen = _choosing(backbone, schema, outputs, wanted or [], exact, facts, readers)
+        coarser = probed is not None and max(new_strides, default=0) > probed[-1]  # said below
+        if chosen[0] is backbone and not (exact or coarser):
+            _say_other_strides(backbone, schema, wanted or [], chosen[1], readers, notes)
     if probed is not None and "out_indices" not in backbone:
         _say_a_coarser_output(old.get("type"), probed, [o.stride for o in chosen[1].outputs], notes)
     _hold_windows(host, old_strides or probed or _probed(old, library, catalog), chosen[1])
@@ -181,6 +184,40 @@ def _outputs_at(
     if result is None or not result.is_dense or len(result.outputs) != len(indices):
         return None
     return result
+
+
+def _say_other_strides(
+    backbone: dict[str, Any],
+    schema: dict[str, Any],
+    wanted: list[int],
+    outputs: ShapeResult,
+    readers: str,
+    notes: list[str],
+) -> None:
+    """A ``[!]`` line where no stages of the new backbone come at the strides the segmentor's neck or heads
+    were built for, and its own choice of outputs is kept: they resize what they read, so the model runs,
+    at other resolutions than the config was sized for (a dilated MobileNetV3's 2, 4, 8 into an FPN built
+    for 4, 8, 16, 32)."""
+    from otxgen.schema.table import ChannelTable
+
+    got = [o.stride for o in outputs.outputs]
+    if got == wanted or len(set(got)) < 2:  # a single stride: a pyramid's business (``with_a_pyramid``)
+        return
+    rows = ChannelTable(schema).stages(backbone) or []
+    stages = sorted({row["stride"] for row in rows if isinstance(row.get("stride"), int)})
+    missing = [stride for stride in dict.fromkeys(wanted) if stride not in stages]
+    if not stages or not missing:
+        return
+    notes.append(
+        f"the {readers} strides {_listed(wanted)}, and {backbone.get('type')} has no stage at {_listed(missing)} (its "
+        f"stages come at strides {_listed(stages)}): its own outputs are kept, at strides {_listed(got)}; the heads "
+        "resize what they read, so the model runs, at other resolutions than the config was sized for; set "
+        "out_indices to choose other stages"
+    )
+
+
+def _listed(strides: list[Any]) -> str:
+    return ", ".join(map(str, strides))
 
 
 def _say_a_coarser_output(old_type: object, probed: list[int], new_strides: list[int | None], notes: list[str]) -> None:
