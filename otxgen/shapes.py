@@ -25,7 +25,7 @@ import io
 import logging
 import traceback
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -153,6 +153,60 @@ def static_outputs(backbone_cfg: dict[str, Any], schema: dict[str, Any]) -> Shap
 def _rows(rows: list[dict[str, Any]], tier: str, container: str | None) -> ShapeResult:
     outputs = tuple(Output(r.get("channels"), r.get("stride"), int(r.get("ndim", 4))) for r in rows)
     return ShapeResult(outputs, tier, container=container)
+
+
+# ---- parameters without gradient ---------------------------------------------------------------
+
+
+def unreached_parameters(
+    backbone_cfg: dict[str, Any], read: Collection[int], *, use_cache: bool = True
+) -> tuple[str, ...] | None:
+    """The backbone's trainable parameters that none of the outputs in ``read`` (positions in what its
+    forward returns; negative from the end) depends on: they get no gradient, on which distributed
+    training stops at its second step unless told to look for them. Measured, not derived: one forward in
+    training mode and one backward from those outputs, on the meta device (shapes alone: cheap at any
+    size), or on the CPU where the meta one fails. The stages after the deepest output read, a norm of an
+    output no consumer reads, HRNet's fusions into branches nobody reads, a classifier's layers a wrapper
+    keeps. None where the backbone does not run."""
+    args = {k: v for k, v in plain(backbone_cfg).items() if k not in ("init_cfg", "pretrained")}
+    key = shape_cache.key(args, f"unreached {sorted(set(read))}", None)
+    cached = shape_cache.read(key) if use_cache else None
+    if cached is not None and isinstance(cached.get("unreached"), list):
+        return tuple(str(name) for name in cached["unreached"])
+    for device in ("meta", "cpu"):
+        try:
+            names = _unreached(args, read, device)
+        except Exception:  # noqa: BLE001 - .item() on meta and friends: the CPU next, else unknown
+            continue
+        if use_cache:
+            shape_cache.write(key, {"unreached": list(names)})
+        return names
+    return None
+
+
+def _unreached(backbone_cfg: dict[str, Any], read: Collection[int], device: str) -> tuple[str, ...]:
+    import torch
+
+    model = _construct_cheapest(backbone_cfg)[0].to("meta") if device == "meta" else build_backbone(backbone_cfg)
+    model.train()  # as distributed training runs it (mmdet's ResNet freezes its frozen stages here)
+    size = _input_size(model)
+    result = None
+    for channels in dict.fromkeys((3, _input_channels(model))):  # RGB first, as ``_forward`` tries
+        try:  # two images: a training batch norm needs more than one value a channel
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                result = model(torch.zeros(2, channels, size, size, device=device))
+            break
+        except RuntimeError:
+            if channels == _input_channels(model):
+                raise
+    items = list(result.values()) if isinstance(result, dict) else result
+    items = list(items) if isinstance(items, (list, tuple)) else [items]
+    chosen = [tensor for i in sorted({i % len(items) for i in read}) for tensor in _tensors(items[i])]
+    total = sum((tensor.float().sum() for tensor in chosen if tensor.requires_grad), torch.zeros((), device=device))
+    if total.requires_grad:
+        total.backward()
+    return tuple(name for name, p in model.named_parameters() if p.requires_grad and p.grad is None)
 
 
 # ---- torch tiers ------------------------------------------------------------------------------

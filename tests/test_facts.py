@@ -18,6 +18,7 @@ from otxgen.facts.consumers import (
     fed_strides,
     known_as,
     level_strides,
+    levels_read,
 )
 
 YOLOV3 = {
@@ -262,3 +263,19 @@ def test_mmsegs_stage_wise_decay_is_convnexts_alone(decay_type: str, fails: bool
     else:
         constructor(model)
     assert (optimizer_misfit(cfg, "mmseg.MAE", "mmseg") is not None) is fails
+
+
+def test_the_levels_read_are_those_a_pyramid_neck_builds_laterals_for_and_those_heads_index() -> None:
+    """What the measurement of parameters without gradient backpropagates from: RetinaNet's FPN
+    (start_level=1) reads no level 0, an FPN's end_level is its last level read, PSPNet's heads read
+    their in_index; None where no consumer says."""
+    fpn = {"type": "FPN", "in_channels": [256, 512, 1024, 2048], "out_channels": 256}
+    assert levels_read({"neck": {**fpn, "start_level": 1}}, 4) == {1, 2, 3}
+    assert levels_read({"neck": {**fpn, "end_level": 2}}, 4) == {0, 1, 2}
+    assert levels_read({"neck": fpn}, 4) == {0, 1, 2, 3}
+    heads = {
+        "decode_head": {"type": "PSPHead", "in_channels": 2048, "in_index": 3},
+        "auxiliary_head": {"type": "FCNHead", "in_channels": 1024, "in_index": -2},
+    }
+    assert levels_read(heads, 4) == {2, 3}
+    assert levels_read({}, 4) is None

@@ -7,10 +7,11 @@ from __future__ import annotations
 import importlib
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from corpus.sample import build_and_forward, load_config
+from corpus.sample import build_and_forward, data_samples, load_config
 
 from otxgen.cli import main
 
@@ -108,18 +109,27 @@ def test_dpts_head_takes_map_and_class_token_pairs_only(tmp_path: Path, backbone
     assert checked.exit_code == 1 and "DPTHead takes several outputs per level" in checked.stdout
 
 
-def unused_backbone_parameters(library: str, cfg: object) -> int:
-    """Trainable parameters of the built model's backbone that its outputs do not depend on (no gradient
-    after one backward through every output): what DDP refuses without ``find_unused_parameters``."""
+def unused_backbone_parameters(library: str, cfg: Any, size: int = 128) -> int:
+    """Trainable parameters of the built model's backbone that the model's outputs do not depend on (no
+    gradient after one backward through everything its tensor mode returns): what DDP refuses without
+    ``find_unused_parameters``. In eval mode (one image's batch norms), which takes the same paths."""
     import torch
     from mmengine.registry import init_default_scope
 
     init_default_scope(library)
-    backbone = importlib.import_module(f"{library}.registry").MODELS.build(cfg.model).backbone  # type: ignore[attr-defined]
-    backbone.train()  # mm backbones' train() returns None
-    outputs = backbone(torch.rand(2, 3, 128, 128))
-    sum(output.sum() for output in (outputs if isinstance(outputs, (list, tuple)) else [outputs])).backward()
-    return sum(p.numel() for p in backbone.parameters() if p.requires_grad and p.grad is None)
+    model = importlib.import_module(f"{library}.registry").MODELS.build(cfg.model).eval()
+    outputs = model(torch.rand(1, 3, size, size), data_samples(library, size), mode="tensor")
+    tensors = [t for t in _tensors_in(outputs) if t.requires_grad]
+    sum(t.float().sum() for t in tensors).backward()
+    return sum(p.numel() for p in model.backbone.parameters() if p.requires_grad and p.grad is None)
+
+
+def _tensors_in(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return [tensor for item in value for tensor in _tensors_in(item)]
+    return [value] if hasattr(value, "requires_grad") else []
 
 
 @pytest.mark.parametrize(
@@ -128,23 +138,37 @@ def unused_backbone_parameters(library: str, cfg: object) -> int:
         ("mmdet", "faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py", ("mmdet.ResNet", "--set", "out_indices=[0,1]"), True),
         ("mmseg", "pspnet/pspnet_r101-d8_4xb2-40k_cityscapes-512x1024.py", ("mmpretrain.EfficientNet",), True),
         ("mmdet", "faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py", ("mmdet.RegNet",), False),
+        # RetinaNet's FPN starts at level 1: ConvNeXt's norm of level 0 is unread; ResNet has none
+        ("mmdet", "retinanet/retinanet_r50_fpn_1x_coco.py", ("mmpretrain.ConvNeXt", "--set", "arch=tiny"), True),
+        ("mmdet", "retinanet/retinanet_r50_fpn_1x_coco.py", ("mmdet.ResNet", "--set", "depth=18"), False),
+        # the heads read HRNet's two deepest branches: the last fusions into the others are unread
+        ("mmseg", "pspnet/pspnet_r50-d8_4xb2-40k_cityscapes-512x1024.py", ("mmpretrain.HRNet",), True),
+        # timm's EfficientNet features net computes its blocks past the deepest level LR-ASPP reads
+        (
+            "mmseg",
+            "mobilenet_v3/mobilenet-v3-d8_lraspp_4xb4-320k_cityscapes-512x1024.py",
+            ("timm.efficientnet_b0",),
+            True,
+        ),
     ],
     ids=lambda value: value[0] if isinstance(value, tuple) else None,
 )
-def test_stages_after_the_deepest_output_get_find_unused_parameters(
+def test_parameters_no_output_read_reaches_get_find_unused_parameters(
     tmp_path: Path, library: str, relative: str, backbone: tuple[str, ...], unused: bool
 ) -> None:
-    """A backbone that computes stages after the deepest one its out_indices give leaves their parameters
+    """A backbone with trainable parameters that no output the model reads depends on (stages after the
+    deepest output read, a norm of a level the neck skips, fusions into unread branches) leaves them
     without gradient: distributed training stops at its second step unless the config says
-    ``find_unused_parameters=True``, which build writes exactly where the built backbone has such parameters."""
+    ``find_unused_parameters=True``, which build writes exactly where the built model has such parameters."""
     model = shipped(library, relative, tmp_path)
     said = swapped(model, *backbone)
     cfg = load_config(model)
     for module in (cfg.get("custom_imports") or {}).get("imports", []):
         importlib.import_module(module)
-    assert (unused_backbone_parameters(library, cfg) > 0) is unused
+    size = 512 if "lraspp" in relative else 128  # LR-ASPP pools a 49-cell window at stride 8
+    assert (unused_backbone_parameters(library, cfg, size) > 0) is unused
     assert bool(cfg.get("find_unused_parameters")) is unused
-    assert ("find_unused_parameters=True: the backbone computes" in said) is unused
+    assert ("get no gradient from the outputs the model reads" in said) is unused
 
 
 def test_a_model_whose_own_tensor_mode_fails_is_judged_in_predict_mode(tmp_path: Path) -> None:

@@ -321,13 +321,12 @@ def _plan(
     _replacing_where_not_inherited(host_override, merged, host_path)
     overrides = _weights(merged, host, host_path, host_override, notes, keeps_weights)
     was = {k: v for k, v in old.items() if k not in ("_delete_", "init_cfg", "pretrained")} if old_type else None
-    overrides |= _optimizer(
-        merged, {**backbone, "type": requested["type"]}, was and {**was, "type": old_type}, library, notes
-    )
+    typed = {**backbone, "type": requested["type"]}
+    overrides |= _optimizer(merged, typed, was and {**was, "type": old_type}, library, notes)
     if padded is not None:
         overrides = _padded(overrides, merged, host_path, requested["type"], (divisor, padded), facts)
     planned_host = _overridden(host, host_override)
-    overrides |= _unused_stages(merged, {**backbone, "type": requested["type"]}, schema, catalog, planned_host, notes)
+    overrides |= _unused_parameters(merged, typed, schema, catalog, outputs, planned_host, notes)
     inherited = merged.inherited
     base_host = _at(inherited.value, host_path) if inherited is not None else None
     plan = SwapPlan(
@@ -344,33 +343,39 @@ def _plan(
     return plan, weights
 
 
-def _unused_stages(
+def _unused_parameters(
     merged: ConfigFacts,
     backbone: dict[str, Any],
     schema: dict[str, Any],
     catalog: Catalog,
+    outputs: ShapeResult,
     host: dict[str, Any],
     notes: list[str],
 ) -> dict[str, Any]:
-    """``find_unused_parameters=True`` where the new backbone computes stages after the deepest one the
-    model's consumers read (``ALL_STAGES_LIBRARIES``; a decode head reading ``in_index=2`` of four, no
-    auxiliary head): distributed training stops at its second step on the parameters they leave without
-    gradient."""
-    from otxgen.facts.consumers import backbone_readers
-    from otxgen.facts.libraries import ALL_STAGES_LIBRARIES, UNUSED_PARAMETERS_KEY, split_type
+    """``find_unused_parameters=True`` where the new backbone has trainable parameters that none of the
+    outputs the model reads depends on (measured: ``shapes.unreached_parameters``): the stages after the
+    deepest output read, a norm of a level the neck skips, HRNet's fusions into branches nobody reads.
+    Distributed training stops at its second step on the parameters without gradient. Not measured where
+    the model reads every output and its table says they reach the last stage."""
+    from otxgen.facts.consumers import levels_read
+    from otxgen.facts.libraries import UNUSED_PARAMETERS_KEY
     from otxgen.schema.table import ChannelTable
+    from otxgen.shapes import unreached_parameters
 
-    table = ChannelTable.of(backbone, schema, catalog)
-    outputs = table.outputs(backbone)
-    count = len(outputs) if isinstance(outputs, list) else 0
-    readers = backbone_readers(host)
-    read = {i % count for reader in readers for i in reader.indices(count)} if readers and count else None
-    after = table.stages_after(backbone, read)
-    if not after or split_type(backbone["type"])[0] not in ALL_STAGES_LIBRARIES or merged.get(UNUSED_PARAMETERS_KEY):
+    count = len(outputs.outputs)
+    if merged.get(UNUSED_PARAMETERS_KEY) or not count or outputs.container == "nested":
+        return {}
+    read = levels_read(host, count)
+    every = read is None or read == set(range(count))
+    if every and ChannelTable.of(backbone, schema, catalog).reaches_the_last_stage(backbone):
+        return {}
+    unreached = unreached_parameters(backbone, range(count) if read is None else read)
+    if not unreached:
         return {}
     notes.append(
-        f"{UNUSED_PARAMETERS_KEY}=True: the backbone computes {after} stage(s) after the deepest one the "
-        "model reads, whose parameters get no gradient (distributed training stops on them without it)"
+        f"{UNUSED_PARAMETERS_KEY}=True: {len(unreached)} of the backbone's trainable tensors (the first: "
+        f"{unreached[0]}) get no gradient from the outputs the model reads; distributed training stops on "
+        "them without it"
     )
     return {UNUSED_PARAMETERS_KEY: True}
 

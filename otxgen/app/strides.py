@@ -45,7 +45,9 @@ def keeping_strides(
     if "out_indices" not in backbone and wanted not in (None, new_strides):
         readers = "neck expects" if host.get("neck") is not None else "heads expect"
         chosen = _choosing(backbone, schema, outputs, wanted or [], exact, facts, readers)
-        coarser = probed is not None and max(new_strides, default=0) > probed[-1]  # said below
+        coarser = (
+            probed is not None and max((s for s in new_strides if s is not None), default=0) > probed[-1]
+        )  # said below
         if chosen[0] is backbone and not (exact or coarser):
             _say_other_strides(backbone, schema, wanted or [], chosen[1], readers, notes)
     if probed is not None and "out_indices" not in backbone:

@@ -338,6 +338,25 @@ def backbone_readers(model: Mapping[str, Any]) -> list[Reader]:
     return readers
 
 
+def levels_read(model: Mapping[str, Any], count: int) -> set[int] | None:
+    """The positions of the backbone's ``count`` outputs that some consumer reads: each reader's, where a
+    level-preserving neck reads from its ``start_level`` up to its ``end_level`` alone (RetinaNet's FPN
+    builds no lateral for level 0); None where no consumer says."""
+    readers = backbone_readers(model)
+    if not readers or count < 1:
+        return None
+    read: set[int] = set()
+    for reader in readers:
+        indices = [i % count for i in reader.indices(count) if -count <= i < count]
+        start, end = reader.config.get("start_level", 0), reader.config.get("end_level", -1)
+        ranged = known_as(reader.config, LEVEL_PRESERVING_NECKS) and not known_as(reader.config, PASS_THROUGH_NECKS)
+        if reader.path[0] == "neck" and ranged and isinstance(start, int) and isinstance(end, int):
+            last = count - 1 if end == -1 else end
+            indices = [i for i in indices if start <= i <= last]
+        read.update(indices)
+    return read
+
+
 @dataclass(frozen=True)
 class Window:
     """A head at ``path`` that pools ``cells`` cells over the level it reads last, at ``stride``."""

@@ -60,13 +60,10 @@ UNWEIGHTED_ARGS = NEUTRAL_ARGS | SIZE_ARGS | {"out_indices"}
 # loads (timm's filter, which otxgen's wrapper runs): a patch-14 DINOv2 made patch-16 for a pyramid.
 PATCH_SIZE_ARGS = {"timm": "patch_size"}
 
+# Parameters no output the model reads depends on get no gradient, which distributed training refuses at
+# its second step unless the config sets this (mmengine's Runner hands it to its DDP wrapper).
+UNUSED_PARAMETERS_KEY = "find_unused_parameters"
 # The distribution that installs a library, where its name differs.
-# Libraries whose backbones compute every stage whatever ``out_indices`` selects (a ResNet's layer4 with
-# out_indices (0, 1), mmpretrain's EfficientNet's last 1x1 conv): the stages after the deepest one selected
-# get no gradient, which distributed training refuses at its second step unless the config sets
-# ``find_unused_parameters=True``. otxgen's torchvision and pytorchcv wrappers stop at the deepest one.
-ALL_STAGES_LIBRARIES = frozenset({"mmdet", "mmseg", "mmpretrain"})
-UNUSED_PARAMETERS_KEY = "find_unused_parameters"  # mmengine's Runner hands it to its DDP wrapper
 DISTRIBUTIONS = {"mmseg": "mmsegmentation"}
 # The task of each mm library's own configs (what its models are for).
 LIBRARY_TASKS = {"mmdet": "detection", "mmseg": "segmentation", "mmpretrain": "classification"}

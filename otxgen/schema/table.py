@@ -6,7 +6,6 @@ agree on ``out_indices`` (normalised here only), ``dense_args`` and ``shape_args
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -136,16 +135,15 @@ class ChannelTable:
                 return value
         return None
 
-    def stages_after(self, backbone: dict[str, Any], read: Collection[int] | None = None) -> int:
-        """How many stages of these arguments' arch come after the deepest one of their outputs that the
-        model reads (``read``: the outputs' positions; None: all of them); computed and read by nothing
-        where the backbone computes every stage. 0 where the table does not say the outputs."""
+    def reaches_the_last_stage(self, backbone: dict[str, Any]) -> bool:
+        """Whether the outputs of these arguments include their arch's last stage, as the table says: a
+        model reading every output then has every stage on its way (nothing to measure, see
+        ``shapes.unreached_parameters``); False where the table cannot say."""
         stages = self.stages(backbone)
         if not stages or isinstance(self.outputs(backbone), Unknown):
-            return 0
+            return False
         indices = self._selected(self._args(backbone), len(stages))
-        taken = [indices[i] for i in range(len(indices)) if read is None or i in read] if indices else []
-        return len(stages) - 1 - max(taken) if taken else 0
+        return indices is not None and bool(indices) and max(indices) == len(stages) - 1
 
     def _selected(self, args: dict[str, Any], count: int) -> list[int] | None:
         """The stage positions ``out_indices`` (given, else the signature's default) select of ``count``."""
@@ -225,10 +223,13 @@ class TimmLevels(ChannelTable):
     def stages(self, backbone: dict[str, Any]) -> Rows | None:
         return self._levels() or None
 
-    def stages_after(self, backbone: dict[str, Any], read: Collection[int] | None = None) -> int:
-        """Unknown here (0): whether the levels after the deepest one taken are computed is timm's features
-        net's to decide (most stop there)."""
-        return 0
+    def reaches_the_last_stage(self, backbone: dict[str, Any]) -> bool:
+        """Whether ``out_indices`` takes timm's last feature level (a features net may compute its blocks
+        past the deepest level taken: EfficientNet's do)."""
+        levels = [row["index"] for row in self._levels()]
+        raw = backbone.get("out_indices", levels)
+        wanted = [raw] if isinstance(raw, int) else raw
+        return bool(levels) and isinstance(wanted, (list, tuple)) and levels[-1] in wanted
 
     def outputs(self, backbone: dict[str, Any]) -> Rows | Unknown:
         levels = {row["index"]: row for row in self._levels()}
