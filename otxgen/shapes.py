@@ -159,7 +159,7 @@ def _rows(rows: list[dict[str, Any]], tier: str, container: str | None) -> Shape
 
 
 def unreached_parameters(
-    backbone_cfg: dict[str, Any], read: Collection[int], *, use_cache: bool = True
+    backbone_cfg: dict[str, Any], read: Collection[int], side: int | None = None, *, use_cache: bool = True
 ) -> tuple[str, ...] | None:
     """The backbone's trainable parameters that none of the outputs in ``read`` (positions in what its
     forward returns; negative from the end) depends on: they get no gradient, on which distributed
@@ -167,7 +167,8 @@ def unreached_parameters(
     training mode and one backward from those outputs, on the meta device (shapes alone: cheap at any
     size), or on the CPU where the meta one fails. The stages after the deepest output read, a norm of an
     output no consumer reads, HRNet's fusions into branches nobody reads, a classifier's layers a wrapper
-    keeps. None where the backbone does not run."""
+    keeps. At the backbone's own input size, else at ``side`` (the config's: a SwinV2 given other windows).
+    None where the backbone does not run."""
     args = {k: v for k, v in plain(backbone_cfg).items() if k not in ("init_cfg", "pretrained")}
     key = shape_cache.key(args, f"unreached {sorted(set(read))}", None)
     cached = shape_cache.read(key) if use_cache else None
@@ -175,7 +176,7 @@ def unreached_parameters(
         return tuple(str(name) for name in cached["unreached"])
     for device in ("meta", "cpu"):
         try:
-            names = _unreached(args, read, device)
+            names = _unreached(args, read, device, side)
         except Exception:  # noqa: BLE001 - .item() on meta and friends: the CPU next, else unknown
             continue
         if use_cache:
@@ -184,22 +185,23 @@ def unreached_parameters(
     return None
 
 
-def _unreached(backbone_cfg: dict[str, Any], read: Collection[int], device: str) -> tuple[str, ...]:
+def _unreached(backbone_cfg: dict[str, Any], read: Collection[int], device: str, side: int | None) -> tuple[str, ...]:
     import torch
 
     model = _construct_cheapest(backbone_cfg)[0].to("meta") if device == "meta" else build_backbone(backbone_cfg)
     model.train()  # as distributed training runs it (mmdet's ResNet freezes its frozen stages here)
-    size = _input_size(model)
-    result = None
-    for channels in dict.fromkeys((3, _input_channels(model))):  # RGB first, as ``_forward`` tries
+    inputs = [(size, channels) for size in (_input_size(model), side) for channels in (3, _input_channels(model))]
+    result, failure = None, None
+    for size, channels in dict.fromkeys((s, c) for s, c in inputs if s):  # RGB first, as ``_forward`` tries
         try:  # two images: a training batch norm needs more than one value a channel
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 result = model(torch.zeros(2, channels, size, size, device=device))
             break
-        except RuntimeError:
-            if channels == _input_channels(model):
-                raise
+        except RuntimeError as error:
+            failure = error
+    if result is None:
+        raise failure or RuntimeError(NO_OUTPUTS)
     items = list(result.values()) if isinstance(result, dict) else result
     items = list(items) if isinstance(items, (list, tuple)) else [items]
     chosen = [tensor for i in sorted({i % len(items) for i in read}) for tensor in _tensors(items[i])]

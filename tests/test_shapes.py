@@ -8,7 +8,7 @@ import pytest
 
 from otxgen.facts.strides import stride_of
 from otxgen.schema import store
-from otxgen.shapes import ShapeResult, probe_outputs, static_outputs
+from otxgen.shapes import ShapeResult, probe_outputs, static_outputs, unreached_parameters
 
 
 @pytest.fixture(autouse=True)
@@ -106,3 +106,30 @@ def test_a_vits_block_count_argument_sets_how_many_levels_its_table_lists() -> N
     assert len(table.stages({"type": "mmseg.BEiT", "num_layers": built}) or []) == built
     default = len(BEiT(img_size=64, embed_dims=64, num_heads=2).layers)
     assert len(table.stages({"type": "mmseg.BEiT", "num_heads": 16}) or []) == default
+
+
+def test_unreached_parameters_are_those_no_output_read_depends_on_and_frozen_ones_do_not_count() -> None:
+    """The meta-device measurement against a CPU backward of the same backbone: ResNet-18's outputs 0 and
+    1 leave layer3 and layer4 without gradient; reading all four leaves nothing; a frozen stem and first
+    stage are not trainable, so reading output 0 alone leaves layer2 to layer4 only."""
+    import torch
+
+    from otxgen.shapes import build_backbone
+
+    def on_cpu(cfg: dict[str, object], read: set[int]) -> tuple[str, ...]:
+        model = build_backbone(cfg)
+        model.train()
+        outputs = model(torch.rand(2, 3, 64, 64))
+        total = sum(outputs[i].sum() for i in read)
+        if total.requires_grad:  # a frozen stage's output has no gradient to give
+            total.backward()
+        return tuple(name for name, p in model.named_parameters() if p.requires_grad and p.grad is None)
+
+    resnet = {"type": "mmdet.ResNet", "depth": 18}
+    measured = unreached_parameters(resnet, {0, 1}, use_cache=False)
+    assert measured == on_cpu(resnet, {0, 1})
+    assert measured and {name.split(".")[0] for name in measured} == {"layer3", "layer4"}
+    assert unreached_parameters(resnet, {0, 1, 2, 3}, use_cache=False) == ()
+    frozen = {**resnet, "frozen_stages": 1}
+    assert unreached_parameters(frozen, {0}, use_cache=False) == on_cpu(frozen, {0})
+    assert unreached_parameters(resnet, {-1}) == unreached_parameters(resnet, {3}) == ()  # cached alike

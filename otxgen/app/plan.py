@@ -326,7 +326,7 @@ def _plan(
     if padded is not None:
         overrides = _padded(overrides, merged, host_path, requested["type"], (divisor, padded), facts)
     planned_host = _overridden(host, host_override)
-    overrides |= _unused_parameters(merged, typed, schema, catalog, outputs, planned_host, notes)
+    overrides |= _unused_parameters(merged, typed, schema, catalog, outputs, side, planned_host, notes)
     inherited = merged.inherited
     base_host = _at(inherited.value, host_path) if inherited is not None else None
     plan = SwapPlan(
@@ -349,13 +349,15 @@ def _unused_parameters(
     schema: dict[str, Any],
     catalog: Catalog,
     outputs: ShapeResult,
+    side: int | None,
     host: dict[str, Any],
     notes: list[str],
 ) -> dict[str, Any]:
     """``find_unused_parameters=True`` where the new backbone has trainable parameters that none of the
     outputs the model reads depends on (measured: ``shapes.unreached_parameters``): the stages after the
     deepest output read, a norm of a level the neck skips, HRNet's fusions into branches nobody reads.
-    Distributed training stops at its second step on the parameters without gradient. Not measured where
+    Distributed training stops at its second step on the parameters without gradient. ``side``: the
+    config's input side, where the backbone does not run at its own. Not measured where
     the model reads every output and its table says they reach the last stage."""
     from otxgen.facts.consumers import levels_read
     from otxgen.facts.libraries import UNUSED_PARAMETERS_KEY
@@ -369,7 +371,7 @@ def _unused_parameters(
     every = read is None or read == set(range(count))
     if every and ChannelTable.of(backbone, schema, catalog).reaches_the_last_stage(backbone):
         return {}
-    unreached = unreached_parameters(backbone, range(count) if read is None else read)
+    unreached = unreached_parameters(backbone, range(count) if read is None else read, side)
     if not unreached:
         return {}
     notes.append(
