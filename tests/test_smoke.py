@@ -162,7 +162,13 @@ def test_the_train_step_names_the_tensors_no_gradient_reaches(tmp_path: Path, mo
     assert train["tensors_without_gradient"] and all(
         name.startswith("backbone.layer4.") for name in train["tensors_without_gradient"]
     )
-    assert "find_unused_parameters=True" in train["detail"]
+    assert "the config sets find_unused_parameters=True, which distributed training needs" in train["detail"]
+    written = Path("model.py").read_text()
+    assert "find_unused_parameters = True" in written  # build measured them too
+    Path("model.py").write_text(written.replace("find_unused_parameters = True", ""))
+    code, out, err = _smoke("model.py", "--train-step", "--input-size", "64", "--format", "json")
+    detail = json.loads(out)["train_step"]["detail"]
+    assert "distributed training stops at its first step unless the config sets find_unused_parameters" in detail
 
 
 def test_the_configs_optimizer_is_built_over_the_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from otxgen.errors import UsageError
+from otxgen.facts.libraries import UNUSED_PARAMETERS_KEY
 from otxgen.smoke import runtime, steps
 from otxgen.smoke.check import LevelReport, check_levels
 from otxgen.smoke.expect import expectation
@@ -69,7 +70,10 @@ def run_smoke(
     if device not in ("cpu", "meta"):
         model.to(device)
     levels, shapes_from = _measure(model, model_cfg, task, size, device, seconds)
-    forward, train_result = _whole_model(model, task, size, device, train, levels, seconds)
+    looks = bool(
+        config.get(UNUSED_PARAMETERS_KEY) or (config.get("model_wrapper_cfg") or {}).get(UNUSED_PARAMETERS_KEY)
+    )
+    forward, train_result = _whole_model(model, task, size, device, (train, looks), levels, seconds)
     wrapper = config.get("optim_wrapper")
     optimizer = None
     if forward.state == "ok" and isinstance(wrapper, Mapping):
@@ -186,10 +190,13 @@ def _whole_model(
     task: str,
     size: int,
     device: str,
-    train: bool,
+    training: tuple[bool, bool],
     levels: LevelReport,
     seconds: dict[str, float],
 ) -> tuple[Step, Step]:
+    """The forward, and the training step where asked (``training``: whether, and whether the config has
+    distributed training look for parameters without gradient)."""
+    train, looks = training
     if device == "meta":
         return Step("skipped", "--device meta computes shapes only"), Step("skipped", "not requested")
     if not levels.ok:
@@ -205,7 +212,7 @@ def _whole_model(
         return forward, Step("skipped", "not requested")
     if forward.state != "ok":
         return forward, Step("skipped", "the forward failed")
-    return forward, _train(model, task, size, seconds)
+    return forward, _train(model, task, size, seconds, looks)
 
 
 def _optimizer(model: nn.Module, wrapper: Mapping[str, Any], scope: str, seconds: dict[str, float]) -> Step:
@@ -235,7 +242,7 @@ def _failure(error: Exception) -> str:
     return f"{type(error).__name__}: {text[0]}" if text and text[0] else type(error).__name__
 
 
-def _train(model: nn.Module, task: str, size: int, seconds: dict[str, float]) -> Step:
+def _train(model: nn.Module, task: str, size: int, seconds: dict[str, float], looks: bool) -> Step:
     start = time.perf_counter()
     try:
         result = steps.train_step(model, make_batch(task, model, size, TRAIN_BATCH))
@@ -255,8 +262,10 @@ def _train(model: nn.Module, task: str, size: int, seconds: dict[str, float]) ->
     detail = f"loss {result.loss:.4f}, gradients reach {result.reached}/{result.trainable} backbone tensors"
     if result.without_gradient:
         count, first = len(result.without_gradient), result.without_gradient[0]
+        detail += f"; {count} trainable tensors get no gradient at all (the first: {first}): "
         detail += (
-            f"; {count} trainable tensors get no gradient at all (the first: {first}): distributed training"
-            " stops at its first step unless model_wrapper_cfg sets find_unused_parameters=True"
+            f"the config sets {UNUSED_PARAMETERS_KEY}=True, which distributed training needs for them"
+            if looks
+            else f"distributed training stops at its first step unless the config sets {UNUSED_PARAMETERS_KEY}=True"
         )
     return Step("ok", detail, seconds["train"], data)
