@@ -171,6 +171,24 @@ def test_parameters_no_output_read_reaches_get_find_unused_parameters(
     assert ("get no gradient from the outputs the model reads" in said) is unused
 
 
+def test_an_auxiliary_head_that_does_not_fit_fails_the_smoke_build(tmp_path: Path) -> None:
+    """A segmentor's auxiliary heads run in training alone: neither tensor nor predict mode runs them, so
+    an auxiliary head that does not fit what it reads (here behind the pyramid neck a ViT gets) passed
+    the smoke-build. It runs them over what the model extracts, and names the head that failed."""
+    model = shipped("mmseg", "upernet/upernet_r18_4xb4-20k_voc12aug-512x512.py", tmp_path)
+    swapped(model, "mmseg.VisionTransformer")
+    width = load_config(model).model.auxiliary_head.in_channels
+    ok = CliRunner().invoke(main, ["smoke", str(model), "--input-size", "128"])
+    assert ok.exit_code == 0, ok.output
+    model.write_text(
+        model.read_text().replace(f"auxiliary_head=dict(in_channels={width}", "auxiliary_head=dict(in_channels=999")
+    )
+    assert load_config(model).model.auxiliary_head.in_channels == 999
+    failed = CliRunner().invoke(main, ["smoke", str(model), "--input-size", "128"])
+    assert failed.exit_code == 1, failed.output
+    assert "auxiliary_head FCNHead: RuntimeError" in failed.output
+
+
 def test_a_model_whose_own_tensor_mode_fails_is_judged_in_predict_mode(tmp_path: Path) -> None:
     """PointRend's point head samples its points in prediction alone: mmseg's own tensor mode fails for any
     backbone (the untouched config too), so the smoke-build refused every PointRend swap; it runs predict."""

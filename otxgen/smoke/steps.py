@@ -45,18 +45,39 @@ def tensor_forward(model: nn.Module, batch: Batch) -> str:
     model.eval()
     with torch.no_grad():
         data = model.data_preprocessor(batch, False)
-        if _head_takes_samples(getattr(model, "decode_head", None)):
-            model(**data, mode="predict")
-            return "predict"
+        mode = _forward_in_either_mode(model, data)
+        _auxiliary_forward(model, data["inputs"])
+    return mode
+
+
+def _forward_in_either_mode(model: nn.Module, data: dict[str, object]) -> str:
+    if _head_takes_samples(getattr(model, "decode_head", None)):
+        model(**data, mode="predict")
+        return "predict"
+    try:
+        model(**data, mode="tensor")
+    except Exception as error:  # noqa: BLE001 - any failure: the same model in its other mode decides
         try:
-            model(**data, mode="tensor")
-        except Exception as error:  # noqa: BLE001 - any failure: the same model in its other mode decides
-            try:
-                model(**data, mode="predict")
-            except Exception:  # noqa: BLE001 - it fails there too: the tensor mode's error is the one to say
-                raise error from None
-            return "predict"
+            model(**data, mode="predict")
+        except Exception:  # noqa: BLE001 - it fails there too: the tensor mode's error is the one to say
+            raise error from None
+        return "predict"
     return "tensor"
+
+
+def _auxiliary_forward(model: nn.Module, inputs: torch.Tensor) -> None:
+    """A segmentor's auxiliary heads over what it extracts: they read the backbone's or the neck's levels
+    in training alone, where neither mode runs them, and a misfit of theirs would pass."""
+    heads = getattr(model, "auxiliary_head", None)
+    if heads is None or not hasattr(model, "extract_feat"):
+        return
+    features = model.extract_feat(inputs)
+    for head in heads if isinstance(heads, nn.ModuleList) else [heads]:
+        try:
+            head(features)
+        except Exception as error:  # named: the message alone does not say which head
+            text = (str(error).splitlines() or [""])[0]
+            raise RuntimeError(f"auxiliary_head {type(head).__name__}: {type(error).__name__}: {text}") from error
 
 
 def _head_takes_samples(head: object) -> bool:
