@@ -278,4 +278,7 @@ def test_the_levels_read_are_those_a_pyramid_neck_builds_laterals_for_and_those_
         "auxiliary_head": {"type": "FCNHead", "in_channels": 1024, "in_index": -2},
     }
     assert levels_read(heads, 4) == {2, 3}
+    deeplabv3plus = {"type": "DepthwiseSeparableASPPHead", "in_channels": 2048, "in_index": 3, "c1_in_channels": 256}
+    assert levels_read({"decode_head": deeplabv3plus}, 4) == {0, 3}  # its low-level input, through c1
+    assert levels_read({"decode_head": {**deeplabv3plus, "c1_in_channels": 0}}, 4) == {3}
     assert levels_read({}, 4) is None

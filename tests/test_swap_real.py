@@ -171,6 +171,35 @@ def test_parameters_no_output_read_reaches_get_find_unused_parameters(
     assert ("get no gradient from the outputs the model reads" in said) is unused
 
 
+def test_deeplabv3plus_reads_its_low_level_input_beside_its_in_index(tmp_path: Path) -> None:
+    """DeepLabV3+'s head reads the first level through its ``c1`` skip beside its ``in_index`` level: with
+    ConvNeXt giving exactly those two, every parameter gets a gradient, and no find_unused_parameters is
+    written (the measurement once read ``in_index`` alone and blamed ConvNeXt's first norm)."""
+    model = shipped("mmseg", "deeplabv3plus/deeplabv3plus_r50-d8_4xb4-80k_ade20k-512x512.py", tmp_path)
+    model.write_text(model.read_text().replace("auxiliary_head=dict(num_classes=150)", "auxiliary_head=None"))
+    said = swapped(model, "mmpretrain.ConvNeXt", "--set", "out_indices=[0,3]")
+    cfg = load_config(model)
+    assert cfg.model.auxiliary_head is None and cfg.model.decode_head.c1_in_channels > 0
+    importlib.import_module("mmpretrain.models")
+    assert unused_backbone_parameters("mmseg", cfg) == 0
+    assert "find_unused_parameters" not in said and not cfg.get("find_unused_parameters")
+
+
+def test_a_vit_into_semantic_fpn_gets_the_pyramid_the_fpn_was_fed(tmp_path: Path) -> None:
+    """Semantic FPN's ResNetV1c sets its strides (its table cannot say them): they are probed, and a
+    plain ViT gets mmseg's MultiLevelNeck before the FPN at the factors that bring its one stride to the
+    four the FPN and its head were built for (it got the FPN alone: levels at 16, 32, 64 and 128)."""
+    model = shipped("mmseg", "sem_fpn/fpn_r50_4xb4-160k_ade20k-512x512.py", tmp_path)
+    built_for = list(load_config(model).model.decode_head.feature_strides)
+    said = swapped(model, "mmseg.VisionTransformer")
+    assert f"FPN reads strides {', '.join(map(str, built_for))}" in said
+    cfg = load_config(model)
+    pyramid, fpn = cfg.model.neck
+    assert (pyramid.type, fpn.type) == ("MultiLevelNeck", "FPN")
+    assert [16 / scale for scale in pyramid.scales] == built_for  # the ViT's stride 16 brought to each
+    build_and_forward("mmseg", cfg, 128, 120)
+
+
 def test_an_auxiliary_head_that_does_not_fit_fails_the_smoke_build(tmp_path: Path) -> None:
     """A segmentor's auxiliary heads run in training alone: neither tensor nor predict mode runs them, so
     an auxiliary head that does not fit what it reads (here behind the pyramid neck a ViT gets) passed

@@ -250,10 +250,10 @@ def _pyramid_neck(scope: str | None, channels: list[int], width: int, factors: l
 
 def _fed(host: dict[str, Any], old: dict[str, Any], scope: str | None, catalog: Catalog) -> list[int] | None:
     """The strides the pyramid neck was fed at, level by level: those its anchors say, else the old
-    backbone's table's."""
-    from otxgen.schema.table import ChannelTable
+    backbone's (its table's, else probed: Semantic FPN's dilation-free ResNetV1c sets ``strides``)."""
+    from otxgen.app.strides import strides_before
 
-    return fed_strides(host) or ChannelTable.for_config(old, scope, catalog).strides()
+    return fed_strides(host) or strides_before(host, old, scope, catalog)
 
 
 def _factors(stride: int, wanted: list[int]) -> list[float] | None:

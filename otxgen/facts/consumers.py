@@ -119,7 +119,9 @@ DIRECT_DET_HEAD_KEYS = ("bbox_head", "rpn_head", "panoptic_head")
 READER_KEYS = ("neck", *SEG_HEAD_KEYS, "head", *DIRECT_DET_HEAD_KEYS)
 # The keys of a reader that say what it reads of the backbone's outputs: one the config gives as an
 # expression otxgen does not evaluate leaves the swap unable to update it (build refuses).
-READING_KEYS = frozenset({"in_channels", "c1_in_channels", "in_index", "input_transform"})
+# DeepLabV3+'s head reads the backbone's first level as its low-level input, beside its ``in_index`` one.
+LOW_LEVEL_KEY = "c1_in_channels"
+READING_KEYS = frozenset({"in_channels", LOW_LEVEL_KEY, "in_index", "input_transform"})
 HEAD_KEYS = (*SEG_HEAD_KEYS, "head")
 # Classifier heads that read a ViT's class token (and pre-logits); a CNN's pooled map does not fit them.
 TOKEN_HEADS = frozenset({"VisionTransformerClsHead"})  # DeiTClsHead subclasses it
@@ -341,7 +343,8 @@ def backbone_readers(model: Mapping[str, Any]) -> list[Reader]:
 def levels_read(model: Mapping[str, Any], count: int) -> set[int] | None:
     """The positions of the backbone's ``count`` outputs that some consumer reads: each reader's, where a
     level-preserving neck reads from its ``start_level`` up to its ``end_level`` alone (RetinaNet's FPN
-    builds no lateral for level 0); None where no consumer says."""
+    builds no lateral for level 0), and DeepLabV3+'s first level beside its ``in_index`` one; None where no
+    consumer says."""
     readers = backbone_readers(model)
     if not readers or count < 1:
         return None
@@ -353,7 +356,8 @@ def levels_read(model: Mapping[str, Any], count: int) -> set[int] | None:
         if reader.path[0] == "neck" and ranged and isinstance(start, int) and isinstance(end, int):
             last = count - 1 if end == -1 else end
             indices = [i for i in indices if start <= i <= last]
-        read.update(indices)
+        low = reader.config.get(LOW_LEVEL_KEY)
+        read.update([*indices, *([0] if isinstance(low, int) and low > 0 else [])])
     return read
 
 
@@ -685,8 +689,8 @@ def seg_head_updates(
     updates: dict[str, Any] = {"in_channels": picked}
     if levels != -1 or old_index is not _MISSING:
         updates["in_index"] = levels
-    if "c1_in_channels" in head:  # DeepLabV3+ reads the first level as its low-level input
-        updates["c1_in_channels"] = channels[0]
+    if LOW_LEVEL_KEY in head:
+        updates[LOW_LEVEL_KEY] = channels[0]
     return {key: value for key, value in updates.items() if not same_value(head.get(key, _MISSING), value)}
 
 
