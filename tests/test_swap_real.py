@@ -414,6 +414,18 @@ def test_a_segmentor_given_stages_at_other_strides_says_so(tmp_path: Path) -> No
     build_and_forward("mmseg", cfg, 128, 120)
 
 
+def test_heads_built_for_strides_out_of_order_say_what_they_get(tmp_path: Path) -> None:
+    """Fast-SCNN's heads read its outputs at strides 8, 32 and 8: no stages are chosen out of order, so
+    ConvNeXt's own output is kept, and the line says at which stride the heads now read it."""
+    model = shipped("mmseg", "fastscnn/fast_scnn_8xb4-160k_cityscapes-512x1024.py", tmp_path)
+    said = swapped(model, "mmpretrain.ConvNeXt")
+    line = next(line for line in said.splitlines() if "the heads expect strides" in line)
+    assert "and no stages are chosen for them out of order: mmpretrain.ConvNeXt's own outputs are kept" in line
+    cfg = load_config(model)
+    importlib.import_module("mmpretrain.models")
+    build_and_forward("mmseg", cfg, 128, 120)
+
+
 def test_weights_none_on_the_way_back_returns_the_bases_normalisation(tmp_path: Path) -> None:
     """A -> RegNet (its caffe-style checkpoint sets the preprocessor: BGR, its mean and std) -> A with
     ``--weights none``: the normalisation was RegNet's checkpoint's, which the new backbone does not

@@ -203,18 +203,17 @@ def _say_other_strides(
     from otxgen.schema.table import ChannelTable
 
     got = [o.stride for o in outputs.outputs]
-    if got == wanted or len(set(got)) < 2:  # a single stride: a pyramid's business (``with_a_pyramid``)
-        return
     rows = ChannelTable(schema).stages(backbone) or []
     stages = sorted({row["stride"] for row in rows if isinstance(row.get("stride"), int)})
-    missing = [stride for stride in dict.fromkeys(wanted) if stride not in stages]
-    if not stages or not missing:
+    if got == wanted or len(stages) < 2:  # stages of one stride (a ViT): a pyramid's business (``with_a_pyramid``)
         return
+    missing = [stride for stride in dict.fromkeys(wanted) if stride not in stages]
+    name = backbone.get("type")
+    why = f"{name} has no stage at {_listed(missing)}" if missing else "no stages are chosen for them out of order"
     notes.append(
-        f"the {readers} strides {_listed(wanted)}, and {backbone.get('type')} has no stage at {_listed(missing)} (its "
-        f"stages come at strides {_listed(stages)}): its own outputs are kept, at strides {_listed(got)}; the heads "
-        "resize what they read, so the model runs, at other resolutions than the config was sized for; set "
-        "out_indices to choose other stages"
+        f"the {readers} strides {_listed(wanted)}, and {why}: {name}'s own outputs are kept, at strides "
+        f"{_listed(got)} (its stages come at strides {_listed(stages)}); the heads resize what they read, so the "
+        "model runs, at other resolutions than the config was sized for; set out_indices to choose other stages"
     )
 
 
