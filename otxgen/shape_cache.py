@@ -39,9 +39,10 @@ def installed_version(distribution: str) -> str:
         return "missing"
 
 
-def key(backbone_cfg: dict[str, Any], tier: str, input_size: int | None) -> str:
-    """The cache key of one probe; ``backbone_cfg`` holds plain JSON values and a ``LIB.Name`` type."""
-    library, _ = split_type(str(backbone_cfg.get("type", "")))
+def key(backbone_cfg: dict[str, Any], tier: str, input_size: int | None, library: str | None = None) -> str:
+    """The cache key of one probe; ``backbone_cfg`` holds plain JSON values and a ``LIB.Name`` type, or
+    the type as ``library``'s registry names it (a neck's ``FPN``)."""
+    library = library or split_type(str(backbone_cfg.get("type", "")))[0]
     payload = {
         "format": FORMAT,
         "cfg": backbone_cfg,

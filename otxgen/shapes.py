@@ -133,7 +133,7 @@ def static_from_store(backbone_cfg: dict[str, Any]) -> ShapeResult | None:
     from otxgen.schema import store
 
     try:
-        schema = store.load_schema(str(backbone_cfg.get("type", "")))
+        schema = store.shared_schema(str(backbone_cfg.get("type", "")))
     except (KeyError, FileNotFoundError, UsageError):
         return None
     return static_outputs(backbone_cfg, schema)
@@ -395,7 +395,19 @@ def _quiet() -> Iterator[None]:
 
 def module_construction_error(cfg: dict[str, Any], library: str) -> str | None:
     """Why a model part (a neck, a head) does not construct from ``library``'s registry with this config,
-    on the meta device (one line); None when it does."""
+    on the meta device (one line); None when it does. Kept in the shape cache: a swap asks it of a neck
+    normalised by groups before and after, and the same neck recurs across configs."""
+    key = shape_cache.key(plain(cfg), "construct", None, library)
+    cached = shape_cache.read(key)
+    if cached is not None and "error" in cached:
+        error: str | None = cached["error"]
+        return error
+    error = _construction_error(cfg, library)
+    shape_cache.write(key, {"error": error})
+    return error
+
+
+def _construction_error(cfg: dict[str, Any], library: str) -> str | None:
     import importlib
 
     import torch

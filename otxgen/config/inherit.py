@@ -67,7 +67,7 @@ class BaseFiles:
                 where = f"{path}:{first.where.line}:{first.where.col}"
                 raise _UnfollowableError(f"_base_ file {where} holds {first.code!r}, which {first.why}: not followed")
             refused: list[Note] = []
-            names, files, _, notes = _resolved(parent, self, seen | {path}, refused)
+            names, files, _, notes = _resolved(parent, self, seen | {path}, refused, kept=True)
             if refused:  # mmengine cannot load the base: nor any config built on it
                 at, why = refused[0]
                 raise _UnreadableError(f"{path}:{at.line}:{at.col}: {why}")
@@ -129,13 +129,21 @@ _Sub = tuple[str, str, Where, tuple[Located, list[str], list[Note]]]  # entry, p
 # identity is never reused while its entry lives.
 _FOLDS: OrderedDict[tuple[object, ...], tuple[tuple[object, ...], Located, list[str], list[Note]]] = OrderedDict()
 _FOLDS_KEPT = 256
+# A base file merged over its combined bases, kept the same way (by the identities of both): a base's
+# facts are cached by text, so the same files give the same merge, and the folds above it hit too.
+_MERGES: OrderedDict[tuple[int, int], tuple[Located, Located, Located, list[Note]]] = OrderedDict()
 
 
 def _resolved(
-    facts: ConfigFacts, bases: BaseFiles, seen: frozenset[str], refused: list[Note] | None = None
+    facts: ConfigFacts,
+    bases: BaseFiles,
+    seen: frozenset[str],
+    refused: list[Note] | None = None,
+    kept: bool = False,
 ) -> tuple[Located, list[str], Located, list[Note]]:
     """``facts`` merged over its chain, the chain's files, what the chain alone gives, and the notes;
-    ``refused`` gets what mmengine refuses in merging ``facts`` over the chain (``merge``)."""
+    ``refused`` gets what mmengine refuses in merging ``facts`` over the chain (``merge``). ``kept``:
+    ``facts`` are a base file's (cached by text), so the merge is kept for the next config built on it."""
     if ("_base_",) in facts.names.unresolved:
         raise _UnfollowableError(f"_base_ in {facts.file} is not a literal: {facts.names.unresolved[('_base_',)]}")
     subs: list[_Sub] = []
@@ -159,7 +167,23 @@ def _resolved(
             _FOLDS.popitem(last=False)
     _FOLDS.move_to_end(key)
     _, combined, files, notes = _FOLDS[key]
-    return merge(combined, facts.names, refused), list(files), combined, list(notes)
+    merged = _kept_merge(combined, facts.names, refused) if kept else merge(combined, facts.names, refused)
+    return merged, list(files), combined, list(notes)
+
+
+def _kept_merge(base: Located, child: Located, refused: list[Note] | None) -> Located:
+    """``merge``, once a process for the same two objects (``_MERGES``)."""
+    key = (id(base), id(child))
+    if key not in _MERGES:
+        said: list[Note] = []
+        _MERGES[key] = (base, child, merge(base, child, said), said)
+        while len(_MERGES) > _FOLDS_KEPT:
+            _MERGES.popitem(last=False)
+    _MERGES.move_to_end(key)
+    _, _, merged, said = _MERGES[key]
+    if refused is not None:
+        refused.extend(said)
+    return merged
 
 
 def _fold(subs: list[_Sub]) -> tuple[Located, list[str], list[Note]]:

@@ -47,6 +47,18 @@ def load_schema(backbone_type: str) -> dict[str, Any]:
     return data
 
 
+@cache
+def shared_schema(backbone_type: str) -> dict[str, Any]:
+    """``load_schema`` parsed once a process, for readers that never change it (the checks, the static
+    table): a swap reads the same schema from several places, and a loop over configs reads few types."""
+    return load_schema(backbone_type)
+
+
+@cache
+def _types() -> tuple[str, ...]:
+    return tuple(entry["type"] for entry in load_index()["backbones"])
+
+
 def starting_arguments(schema: dict[str, Any]) -> dict[str, Any]:
     """The arguments a backbone starts from: the first configuration its library's shipped configs
     give (the schema's root ``examples``, every argument of it but the type) where there is one; else
@@ -80,22 +92,13 @@ def _read_json(path: Traversable) -> dict[str, Any]:
 
 class StoreCatalog:
     """The committed schemas as ``validate`` and ``build`` use them (the ``Catalog`` protocol of
-    ``otxgen.validate.backbones``): every type, the excluded ones, one schema by type; loaded on first use."""
-
-    def __init__(self) -> None:
-        self._index: dict[str, Any] | None = None
-        self._types: list[str] | None = None
-        self._schemas: dict[str, dict[str, Any]] = {}  # read-only for the checks: one parse per type
+    ``otxgen.validate.backbones``): every type, the excluded ones, one schema by type; each read once a process, and only read."""
 
     def index(self) -> dict[str, Any]:
-        if self._index is None:
-            self._index = load_index()
-        return self._index
+        return load_index()
 
     def types(self) -> Sequence[str]:
-        if self._types is None:
-            self._types = [entry["type"] for entry in self.index()["backbones"]]
-        return self._types
+        return _types()
 
     def excluded(self) -> dict[str, str]:
         libraries = self.index().get("libraries", {})
@@ -104,6 +107,4 @@ class StoreCatalog:
         }
 
     def schema(self, backbone_type: str) -> dict[str, Any]:
-        if backbone_type not in self._schemas:
-            self._schemas[backbone_type] = load_schema(backbone_type)
-        return self._schemas[backbone_type]
+        return shared_schema(backbone_type)  # read-only for the checks
