@@ -92,7 +92,8 @@ def _read_json(path: Traversable) -> dict[str, Any]:
 
 class StoreCatalog:
     """The committed schemas as ``validate`` and ``build`` use them (the ``Catalog`` protocol of
-    ``otxgen.validate.backbones``): every type, the excluded ones, one schema by type; each read once a process, and only read."""
+    ``otxgen.validate.backbones``): every type, the excluded ones, one schema by type; each read once a
+    process, and only read."""
 
     def index(self) -> dict[str, Any]:
         return load_index()
