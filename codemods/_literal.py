@@ -97,14 +97,18 @@ def quote_and_names(source: str) -> tuple[str, dict[str, object], bool]:
     except SourceError:
         return "'", {}, False
     lines = source.splitlines()
-    trailing = _trailing_commas(tree, lines)
     counts = {"'": 0, '"': 0}
-    names: dict[str, object] = {}
-    for node in ast.walk(tree):
+    votes = {True: 0, False: 0}  # multi-line calls and displays with a comma after their last item, or not
+    for node in ast.walk(tree):  # one walk for both: the file's style costs a swap a walk of its tree
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             text = lines[node.lineno - 1].encode()[node.col_offset :].decode(errors="replace").lstrip("rRbBuU")
             if text[:1] in counts and text[:3] not in ("'''", '"""'):
                 counts[text[0]] += 1
+        elif isinstance(node, (ast.Call, ast.List, ast.Tuple, ast.Dict)):
+            comma = _comma_after_last(node, lines)
+            if comma is not None:
+                votes[comma] += 1
+    names: dict[str, object] = {}
     for statement in tree.body:
         target = statement.targets[0] if isinstance(statement, ast.Assign) and len(statement.targets) == 1 else None
         if isinstance(statement, ast.Assign) and isinstance(target, ast.Name):
@@ -112,30 +116,25 @@ def quote_and_names(source: str) -> tuple[str, dict[str, object], bool]:
                 names[target.id] = _evaluated(statement.value, names)
             except (ValueError, TypeError, SyntaxError, NotLiteralError, RecursionError):
                 continue
-    return ('"' if counts['"'] > counts["'"] else "'"), names, trailing
+    return ('"' if counts['"'] > counts["'"] else "'"), names, votes[True] > votes[False]
 
 
-def _trailing_commas(tree: ast.Module, lines: list[str]) -> bool:
-    """Whether most multi-line calls and displays put a comma after their last item."""
-    votes = {True: 0, False: 0}
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.expr):
-            continue
-        items: list[ast.expr] = []
-        if isinstance(node, ast.Call):
-            items = [*node.args, *(kw.value for kw in node.keywords)]
-        elif isinstance(node, (ast.List, ast.Tuple)):
-            items = list(node.elts)
-        elif isinstance(node, ast.Dict):
-            items = list(node.values)
-        if not items or node.end_lineno is None or node.end_lineno == node.lineno:
-            continue
-        last = max(items, key=lambda item: (item.end_lineno or 0, item.end_col_offset or 0))
-        if last.end_lineno is None or last.end_col_offset is None or node.end_col_offset is None:
-            continue
-        between = _text_between(lines, (last.end_lineno, last.end_col_offset), (node.end_lineno, node.end_col_offset))
-        votes["," in between.split("#")[0]] += 1
-    return votes[True] > votes[False]
+def _comma_after_last(node: ast.Call | ast.List | ast.Tuple | ast.Dict, lines: list[str]) -> bool | None:
+    """Whether a multi-line call or display puts a comma after its last item (None: one line, or empty)."""
+    items: list[ast.expr]
+    if isinstance(node, ast.Call):
+        items = [*node.args, *(kw.value for kw in node.keywords)]
+    elif isinstance(node, ast.Dict):
+        items = list(node.values)
+    else:
+        items = list(node.elts)
+    if not items or node.end_lineno is None or node.end_lineno == node.lineno or node.end_col_offset is None:
+        return None
+    last = max(items, key=lambda item: (item.end_lineno or 0, item.end_col_offset or 0))
+    if last.end_lineno is None or last.end_col_offset is None:
+        return None
+    between = _text_between(lines, (last.end_lineno, last.end_col_offset), (node.end_lineno, node.end_col_offset))
+    return "," in between.split("#")[0]
 
 
 def _text_between(lines: list[str], start: tuple[int, int], end: tuple[int, int]) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import libcst as cst
 
 from codemods import _layout
-from codemods._config import assigned_name, is_dict_call
+from codemods._config import assigned_name, code_for, is_dict_call
 from codemods._literal import code_of, expression
 from codemods._merge import is_plain_dict
 
@@ -115,7 +115,7 @@ def wrap_changed(module: cst.Module, original: cst.Module, width: int, trailing:
         name = assigned_name(statement)
         if name is None or id(statement) in kept:
             continue
-        code = module.code_for_node(statement)
+        code = code_for(module, statement)
         if all(len(line) <= width for line in code.split("\n")):
             continue
         if before is None:

@@ -7,6 +7,7 @@ import inspect
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -565,3 +566,64 @@ def test_each_step_alone_changes_the_file_once(name: str) -> None:
     assert ran == [name]
     assert once != source and "# a config" in once and "# old" in once
     assert run_steps(once, ONE_STEP[name])[0] == once
+
+
+# ---- the module's text: changed statements printed, the rest cut from the source ----------------
+
+
+def _shipped_sources(step: int) -> list[tuple[str, str]]:
+    import importlib.resources
+
+    roots = [Path(str(importlib.resources.files(name) / ".mim" / "configs")) for name in ("mmdet", "mmseg")]
+    paths = [path for root in roots for path in sorted(root.rglob("*.py"))][::step]
+    return [(path.name, path.read_text()) for path in paths]
+
+
+def _each_statement_replaced(module: Any) -> Iterator[Any]:
+    import libcst as cst
+
+    new = cst.parse_statement("x = dict(a=1)  # new\n")
+    for index in range(len(module.body)):
+        yield module.with_changes(body=[*module.body[:index], new, *module.body[index + 1 :]])
+    yield module.with_changes(body=[new, *module.body])  # one added, as custom_imports is
+
+
+def test_module_text_is_libcst_printing_on_shipped_configs() -> None:
+    """``module_text`` cuts unchanged statements from the source: the result is the module's own
+    printing, for every statement of a sample of shipped configs replaced in turn, and the cut is taken
+    (not the whole-module fallback) for every one of them, all plain statements."""
+    import io
+
+    import libcst as cst
+
+    from codemods._print import _spans, module_text
+
+    sources = _shipped_sources(step=25)
+    assert len(sources) > 60
+    for name, source in sources:
+        original = cst.parse_module(source)
+        lines = io.StringIO(source, newline="").readlines()
+        assert _spans(original, source, len(lines)) is not None, name
+        for changed in _each_statement_replaced(original):
+            assert module_text(original, changed, source) == changed.code, name
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "# head\n\nx = 1  # one\r\n# above y\r\ny = dict(\r\n    a=1)\r\n# end\r\n",  # CRLF, header, footer
+        "x = 1\ry = 2\r",  # old Mac line endings
+        "x = 1\ny = 2",  # no final newline: printed whole
+        "x = 1; z = 3\nif x:\n    y = 2\n    # block footer\n# above w\nw = 4\n",  # compound: printed whole
+        "@dec\n# mid\ndef f():\n    pass\nv = f(\n    1,\n)\n",
+        "s = '''a\nb'''  # a string over lines\nt = 1 \\\n    + 2\n",
+    ],
+)
+def test_module_text_on_unusual_layouts(source: str) -> None:
+    import libcst as cst
+
+    from codemods._print import module_text
+
+    original = cst.parse_module(source)
+    for changed in _each_statement_replaced(original):
+        assert module_text(original, changed, source) == changed.code
