@@ -13,8 +13,6 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from otxgen.errors import InputError, UsageError
 
 WORKSPACE_MARKER = "template.yaml"
@@ -48,6 +46,8 @@ def list_templates() -> list[Template]:
 
 
 def _load_template(folder: Traversable) -> Template:
+    import yaml  # a template is read when a workspace is made, not when one is built
+
     meta = yaml.safe_load((folder / WORKSPACE_MARKER).read_text(encoding="utf-8"))
     fields = ("id", "task", "name", "backbone", "description")
     return Template(**{k: str(meta[k]) for k in fields}, default=bool(meta.get("default")), folder=folder)

@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from otxgen import fsio
 from otxgen.app import Say
@@ -68,11 +67,11 @@ def backbone_from_type(
         examples = {arg: value for arg, value in shipped.items() if backbone.get(arg) != value}
     else:
         examples = {arg: properties[arg]["examples"][0] for arg in missing if properties[arg].get("examples")}
-    text = render_backbone_yaml(backbone, schema_ref(resolved.type), examples, origin)
-    files = tuple((path, text) for path in yamls)
+    text = render_backbone_yaml(backbone, schema_ref(resolved.type), examples, origin) if yamls else None
+    files = tuple((path, text) for path in yamls if text is not None)
     if missing:
         return Chosen(resolved.type, None, files, missing)
-    _raise_on_findings(text, BACKBONE_YAML, catalog, generated=True)
+    _raise_on_findings(text, BACKBONE_YAML, catalog, generated=True, mapping=backbone)
     filled = frozenset(meta["required_args"]) - {path[0] for path, _ in settings}
     return Chosen(resolved.type, backbone, files, filled=filled)
 
@@ -113,13 +112,14 @@ def _recorded(yamls: tuple[Path, ...], backbone_type: str, catalog: Any, say: Sa
     """The backbone the ``backbone.yaml`` to write already records, where it is of ``backbone_type``: a
     build of the type it names (``--set frozen_stages=2``) changes that record (its ``depth: 101`` stays),
     not a fresh one at the required arguments' first options. None where there is none to read."""
-    from otxgen.config.yamlpos import load_located
     from otxgen.schema.resolve import resolve_type
     from otxgen.validate.files import validate_backbone_yaml
 
     for path in yamls:
         if not path.exists():
             continue
+        from otxgen.config.yamlpos import load_located  # YAML is imported where a YAML file is read
+
         text = fsio.read_text(path)
         why = (
             f"(the backbone.yaml this build would rewrite, the record of the workspace's backbone: fix it, or "
@@ -214,12 +214,19 @@ def backbone_from_yaml(path: Path, overrides: tuple[tuple[str, str], ...], catal
     return backbone
 
 
-def _raise_on_findings(text: str, file: str, catalog: Any, *, generated: bool) -> None:
+def _raise_on_findings(
+    text: str | None, file: str, catalog: Any, *, generated: bool, mapping: dict[str, Any] | None = None
+) -> None:
     """The schema's errors as one line: for a file, at the first error's position; for a generated
-    ``backbone.yaml`` (``TYPE`` and ``--set``), naming the arguments since the file does not exist yet."""
-    from otxgen.validate.files import validate_backbone_yaml
+    ``backbone.yaml`` (``TYPE`` and ``--set``), naming the arguments since the file does not exist yet.
+    Without a ``text`` (no file to write: ``--model`` alone), the ``mapping`` is checked as the file's
+    would be, with no YAML to write or read."""
+    from otxgen.validate.files import validate_backbone_mapping, validate_backbone_yaml
 
-    errors = [f for f in validate_backbone_yaml(text, file, catalog) if f.severity == "error"]
+    findings = validate_backbone_yaml(text, file, catalog) if text is not None else []
+    if text is None and mapping is not None:
+        findings = validate_backbone_mapping(mapping, catalog)
+    errors = [f for f in findings if f.severity == "error"]
     if not errors:
         return
     details = "; ".join(f"{f.path}: {f.message}" if f.path else f.message for f in errors)
@@ -233,7 +240,9 @@ def _parse_overrides(overrides: tuple[tuple[str, str], ...]) -> list[tuple[list[
     """``--set depth=50 --set norm_cfg.type=GN`` -> ``[(['depth'], 50), (['norm_cfg', 'type'], 'GN')]``:
     YAML values, held to backbone.yaml's rules (no dates, sets, nan...: a config cannot spell them as
     literals); a dotted key names a key inside an argument's mapping."""
-    from otxgen.config.yamlpos import load_value
+    if not overrides:
+        return []
+    from otxgen.config.yamlpos import load_value  # YAML is imported where a value is read as YAML
 
     parsed = []
     for key, raw in overrides:
@@ -328,14 +337,20 @@ def same_backbone_yaml(one: str, other: str) -> bool:
 
 
 def _dump(data: dict[str, Any]) -> str:
-    return yaml.dump(data, Dumper=_BackboneDumper, sort_keys=False, default_flow_style=False)
+    import yaml  # imported when a backbone.yaml is written: a swap of --model alone writes none
+
+    return yaml.dump(data, Dumper=_dumper(), sort_keys=False, default_flow_style=False)
 
 
-class _BackboneDumper(yaml.SafeDumper):
-    def represent_list(self, data: Any) -> yaml.SequenceNode:
-        flat = all(not isinstance(item, (dict, list, tuple)) for item in data)
-        return self.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flat)
+@functools.cache
+def _dumper() -> Any:
+    import yaml
 
+    class BackboneDumper(yaml.SafeDumper):
+        def represent_list(self, data: Any) -> yaml.SequenceNode:
+            flat = all(not isinstance(item, (dict, list, tuple)) for item in data)
+            return self.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flat)
 
-_BackboneDumper.add_representer(list, _BackboneDumper.represent_list)
-_BackboneDumper.add_representer(tuple, _BackboneDumper.represent_list)
+    BackboneDumper.add_representer(list, BackboneDumper.represent_list)
+    BackboneDumper.add_representer(tuple, BackboneDumper.represent_list)
+    return BackboneDumper

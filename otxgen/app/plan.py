@@ -17,7 +17,7 @@ from otxgen.app.sizes import Padding, sized
 from otxgen.app.strides import keeping_strides, reindexed
 from otxgen.errors import ArgumentError, InputError
 from otxgen.facts.inputs import PAD_DIVISOR_KEY, batch_sides, input_sides, pad_divisor
-from otxgen.facts.libraries import LIBRARY_TASKS, REGISTERING_MODULES
+from otxgen.facts.libraries import LIBRARY_TASKS, REGISTERING_MODULES, canonical_library
 from otxgen.facts.optimizers import DECAY_KEYS, DEFAULT_CONSTRUCTOR, default_constructor, optimizer_misfit
 from otxgen.facts.values import same_value
 
@@ -1213,8 +1213,6 @@ def _base_imports(merged: ConfigFacts) -> list[Any]:
 
 def _scopes_used(value: object, skip: tuple[str, ...] = ()) -> set[str]:
     """The libraries named by scoped ``type`` strings anywhere in ``value`` (``'mmpretrain.X'``)."""
-    from otxgen.facts.libraries import canonical_library
-
     found: set[str] = set()
     if isinstance(value, Mapping):
         for key, item in value.items():

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 from otxgen.config.inherit import inherit, read_any
 from otxgen.config.located import Finding, JsonPath, Located, Where, dotted
-from otxgen.config.yamlpos import load_located
 from otxgen.facts.consumers import READER_KEYS, READING_KEYS, paired_head, unpooled_head
 from otxgen.facts.optimizers import optimizer_misfit
 from otxgen.schema.resolve import Catalog, resolve_type
@@ -26,6 +25,8 @@ YAML_HINT = "expected 'backbone:' with a mapping such as {type: mmdet.ResNet, de
 
 def validate_backbone_yaml(text: str, file: str, catalog: Catalog) -> list[Finding]:
     """A ``backbone.yaml``: its ``backbone:`` mapping against the schema of its ``type``."""
+    from otxgen.config.yamlpos import load_located  # YAML is imported where a YAML file is read
+
     located = load_located(text, file, literal=True)  # its values are written into configs as literals
     if "backbone" not in located.value:
         return [Finding(Where(file, 1, 1), "", f"no 'backbone' key; {YAML_HINT}", code="no-backbone")]
@@ -46,6 +47,12 @@ def validate_backbone_yaml(text: str, file: str, catalog: Catalog) -> list[Findi
         if key != "backbone"
     ]
     return _placed([*others, *_check(located, ("backbone",), None, catalog, [])[0]], file)
+
+
+def validate_backbone_mapping(backbone: dict[str, Any], catalog: Catalog) -> list[Finding]:
+    """What ``validate_backbone_yaml`` finds in a backbone.yaml holding ``backbone`` (the schema's check),
+    for a mapping no file holds (``build --backbone TYPE`` with no backbone.yaml to write): no positions."""
+    return _check(Located({"backbone": backbone}), ("backbone",), None, catalog, [])[0]
 
 
 def validate_model_config(text: str, file: str, catalog: Catalog, bases: BaseFiles | None = None) -> list[Finding]:
@@ -99,6 +106,8 @@ def _placed(findings: list[Finding], file: str) -> list[Finding]:
 def _undefined(facts: ConfigFacts) -> list[Finding]:
     """What stops mmengine's run of the file: a name nothing defines, a key its own value lacks."""
     why = "is not defined: mmengine executes the config and would stop with a NameError"
+    if not facts.undefined and not facts.failing:
+        return []
     paths = {where: path for path, where in facts.names.values.items()}  # the value the name stands for
     return [
         *(
