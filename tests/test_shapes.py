@@ -133,3 +133,20 @@ def test_unreached_parameters_are_those_no_output_read_depends_on_and_frozen_one
     frozen = {**resnet, "frozen_stages": 1}
     assert unreached_parameters(frozen, {0}, use_cache=False) == on_cpu(frozen, {0})
     assert unreached_parameters(resnet, {-1}) == unreached_parameters(resnet, {3}) == ()  # cached alike
+
+
+@pytest.mark.parametrize("library", ["torch", "otxgen", "mmdet", "mmseg", "mmpretrain", "timm", "torchvision"])
+def test_installed_versions_are_the_metadata_versions(library: str) -> None:
+    """The shape cache's key reads versions from the .dist-info folder names; the metadata agrees."""
+    from importlib.metadata import version
+
+    from otxgen.facts.libraries import DISTRIBUTIONS
+    from otxgen.shape_cache import installed_version
+
+    assert installed_version(library) == version(DISTRIBUTIONS.get(library, library))
+
+
+def test_an_absent_distribution_has_no_version() -> None:
+    from otxgen.shape_cache import installed_version
+
+    assert installed_version("no-such-distribution-otxgen") == "missing"

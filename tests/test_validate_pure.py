@@ -17,7 +17,7 @@ from otxgen.fsio import decode_text
 from otxgen.schema.resolve import resolve_type
 from otxgen.validate.backbones import infer_library
 from otxgen.validate.check import backbone_outputs
-from otxgen.validate.files import validate_backbone_yaml, validate_model_config
+from otxgen.validate.files import validate_backbone_mapping, validate_backbone_yaml, validate_model_config
 from otxgen.validate.report import render
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "validate"
@@ -123,6 +123,18 @@ def test_misspelled_key_and_bad_enum_give_two_errors_with_lines(catalog: DirCata
 def test_valid_backbone_yaml_has_no_findings(catalog: DirCatalog) -> None:
     text = (FIXTURES / "valid" / "yaml" / "backbone.yaml").read_text()
     assert validate_backbone_yaml(text, "backbone.yaml", catalog) == []
+
+
+@pytest.mark.parametrize("case", ["valid", "invalid"])
+def test_a_mapping_no_file_holds_gets_the_files_verdict(case: str, catalog: DirCatalog) -> None:
+    """``build --backbone TYPE --model FILE`` checks the mapping without a backbone.yaml: the same
+    findings as the file holding it, positions aside."""
+    text = (FIXTURES / case / "yaml" / "backbone.yaml").read_text()
+    mapping = load_located(text, "backbone.yaml", literal=True).value["backbone"]
+    from_file = [(f.path, f.message, f.severity) for f in validate_backbone_yaml(text, "backbone.yaml", catalog)]
+    alone = [(f.path, f.message, f.severity) for f in validate_backbone_mapping(mapping, catalog)]
+    assert sorted(alone) == sorted(from_file)
+    assert bool(alone) == (case == "invalid")
 
 
 @pytest.mark.parametrize(
