@@ -304,6 +304,7 @@ class _Layer:
         self.merged: set[JsonPath] = set()  # dicts merged: the child's position, the base's contents
         self.clashes: list[tuple[JsonPath, str]] = []  # a child dict over a base's non-dict: mmengine refuses it
         self._replaced_under: dict[str | int, set[JsonPath]] = {}
+        self._leading: set[JsonPath] = set()  # the proper prefixes of the replaced paths
 
     def merge_dict(self, path: JsonPath, into: dict[str, Any], over: dict[str, Any]) -> None:
         for key in _child_keys(self.child, path, over):
@@ -335,11 +336,14 @@ class _Layer:
         into[key] = value
 
     def result(self) -> Located:
-        # The replaced paths by their first step: most paths of a config are under no replaced one, and
-        # the test of one that is costs a set lookup per prefix (a whole top-level name: one lookup).
+        # The replaced paths by their first step: most paths of a config are under no replaced one; the
+        # test of one that is walks its prefixes while they lead to a replaced path (``_leading``): a
+        # path beside the replaced ones (the neck's, when the backbone's were) stops at its second step.
         self._replaced_under = {}
+        self._leading = set()
         for path in self.replaced:
             self._replaced_under.setdefault(path[0], set()).add(path)
+            self._leading.update(path[:end] for end in range(1, len(path)))
         values = self._table(self.base.values, self.child.values)
         keys = self._table(self.base.keys, self.child.keys)
         return Located(self.value, values, keys, self._table(self.base.unresolved, self.child.unresolved))
@@ -347,17 +351,45 @@ class _Layer:
     def _table(self, mine: dict[JsonPath, _T], theirs: dict[JsonPath, _T]) -> dict[JsonPath, _T]:
         """The base's entries except where the child replaced a value, then the child's that now apply."""
         under, merged = self._replaced_under, self.merged  # most paths start under no replaced one
-        table = {p: item for p, item in mine.items() if not (p and p[0] in under and self._below_replaced(p))}
+        table = dict(mine)
+        by_name = _by_name(mine)
+        for name in under:
+            for path in by_name.get(name, ()):
+                if self._below_replaced(path):
+                    del table[path]
         table.update(
             {p: item for p, item in theirs.items() if p in merged or (p and p[0] in under and self._below_replaced(p))}
         )
         return table
 
     def _below_replaced(self, path: JsonPath) -> bool:
-        under = self._replaced_under.get(path[0]) if path else None
-        if not under:
-            return False
-        return (path[0],) in under or any(path[:end] in under for end in range(2, len(path) + 1))
+        replaced, leading = self.replaced, self._leading
+        for end in range(1, len(path) + 1):
+            head = path[:end]
+            if head in replaced:
+                return True
+            if head not in leading:
+                return False
+        return False
+
+
+# The paths of a table by their first step, kept by the table's identity: the tables of combined bases
+# are shared by the configs built on them, and a merge looks only under the names the child replaced.
+_BY_NAME: OrderedDict[int, tuple[dict[JsonPath, Any], dict[str | int, list[JsonPath]]]] = OrderedDict()
+
+
+def _by_name(table: dict[JsonPath, Any]) -> dict[str | int, list[JsonPath]]:
+    kept = _BY_NAME.get(id(table))
+    if kept is None or kept[0] is not table:
+        index: dict[str | int, list[JsonPath]] = {}
+        for path in table:
+            if path:
+                index.setdefault(path[0], []).append(path)
+        kept = _BY_NAME[id(table)] = (table, index)
+        while len(_BY_NAME) > _FOLDS_KEPT:
+            _BY_NAME.popitem(last=False)
+    _BY_NAME.move_to_end(id(table))
+    return kept[1]
 
 
 def _child_keys(child: Located, path: JsonPath, over: dict[str, Any]) -> Iterator[str]:
