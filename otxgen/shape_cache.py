@@ -85,12 +85,27 @@ def key(backbone_cfg: dict[str, Any], tier: str, input_size: int | None, library
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=repr).encode()).hexdigest()[:32]
 
 
+# The entries read, kept a process: a key names its content (the probe's arguments and every version),
+# so an entry found never changes; a swap reads the same probes several times (each side it is fed at).
+_READ: dict[tuple[Path, str], dict[str, Any]] = {}
+_READ_KEPT = 1024
+
+
 def read(cache_key: str) -> dict[str, Any] | None:
+    """The entry of ``cache_key``, or None; callers only read it."""
+    directory = cache_dir()
+    if (directory, cache_key) in _READ:
+        return _READ[directory, cache_key]
     try:
-        data: dict[str, Any] = json.loads((cache_dir() / f"{cache_key}.json").read_text(encoding="utf-8"))
+        data: dict[str, Any] = json.loads((directory / f"{cache_key}.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        return None
+    if len(_READ) >= _READ_KEPT:
+        _READ.clear()
+    _READ[directory, cache_key] = data
+    return data
 
 
 def write(cache_key: str, data: dict[str, Any]) -> None:
