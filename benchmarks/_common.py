@@ -43,6 +43,26 @@ def measure(command: list[str], runs: int) -> Measure:
     return Measure(statistics.median(times), min(times), max(s[1] for s in samples), samples[-1][2])
 
 
+def measure_side_by_side(commands: list[list[str]], runs: int) -> list[Measure]:
+    """``measure`` of each command, their runs taken in turn (one of each, ``runs`` times), so that a
+    machine whose speed drifts during the benchmark slows them alike."""
+    for command in commands:
+        run_once(command)  # warm-up
+    samples: list[list[tuple[float, float, int]]] = [[] for _ in commands]
+    for _ in range(runs):
+        for taken, command in zip(samples, commands, strict=True):
+            taken.append(run_once(command))
+    return [
+        Measure(
+            statistics.median(s[0] for s in taken),
+            min(s[0] for s in taken),
+            max(s[1] for s in taken),
+            taken[-1][2],
+        )
+        for taken in samples
+    ]
+
+
 def emit_row(figure: str, otxgen: float, baseline: float | None, unit: str, target: str, ok: bool) -> None:
     """One headline figure for ``run_all.py``; ``ratio`` is otxgen / baseline."""
     ratio = otxgen / baseline if baseline else None

@@ -15,8 +15,9 @@ kept, and whether the result loads to the same config as the other method's. A c
 Then the same swap as a whole process, side by side on one shipped config (the median of 5 runs each):
 ``otxgen build --backbone mmdet.RegNet --model retinanet/retinanet_r50_fpn_1x_coco.py --no-smoke
 --no-backbone-yaml --diff`` against a process that runs ``Config.fromfile`` and ``pretty_text`` (what a
-pre-commit hook or one swap pays). The ``BENCHROW`` lines (``_common.emit_row``) go to ``run_all.py``.
-Run with the [mm] extra:
+pre-commit hook or one swap pays), and against a process that only imports libcst, jsonschema and click:
+the floor no swap built on them goes under. Their runs are taken in turn. The ``BENCHROW`` lines
+(``_common.emit_row``) go to ``run_all.py``. Run with the [mm] extra:
 
     python benchmarks/bench_codemods.py [--count 100] [--repeat 5]
 """
@@ -218,12 +219,18 @@ def table(ours: Result, theirs: Result, mismatches: list[str], refused: list[str
 PROCESS_CONFIG = "retinanet/retinanet_r50_fpn_1x_coco.py"
 
 
-def processes(root: Path, runs: int) -> tuple[float, float]:
-    """Median whole-process seconds of otxgen's swap and of mmengine's load-and-dump, on one config."""
+# What otxgen's swap cannot start without: the libraries its codemods, its check and its command line
+# are made of. Their imports alone, in a process of their own, are the floor of the whole-process figure.
+FLOOR_IMPORTS = "import libcst, jsonschema, click"
+
+
+def processes(root: Path, runs: int) -> tuple[float, float, float]:
+    """Median whole-process seconds of otxgen's swap, of mmengine's load-and-dump on the same config,
+    and of a process that only imports what the swap is built on (``FLOOR_IMPORTS``), taken in turn."""
     import compileall
     import sys
 
-    from _common import measure as measure_process
+    from _common import measure_side_by_side
 
     # otxgen's bytecode as an installed package has it (pip compiles it at install; mmengine's is)
     for package in ("otxgen", "codemods"):
@@ -232,9 +239,10 @@ def processes(root: Path, runs: int) -> tuple[float, float]:
     otxgen = [sys.executable, "-m", "otxgen", "build", "--backbone", "mmdet.RegNet", "--model", config]
     otxgen += ["--no-smoke", "--no-backbone-yaml", "--diff"]
     dump = "import sys; from mmengine.config import Config; Config.fromfile(sys.argv[1]).pretty_text"
-    ours, theirs = measure_process(otxgen, runs), measure_process([sys.executable, "-c", dump, config], runs)
-    assert ours.exit_code == 0 and theirs.exit_code == 0, (ours, theirs)
-    return ours.median_s, theirs.median_s
+    commands = [otxgen, [sys.executable, "-c", dump, config], [sys.executable, "-c", FLOOR_IMPORTS]]
+    ours, theirs, floor = measure_side_by_side(commands, runs)
+    assert ours.exit_code == 0 and theirs.exit_code == 0 and floor.exit_code == 0, (ours, theirs, floor)
+    return ours.median_s, theirs.median_s, floor.median_s
 
 
 def main() -> None:
@@ -248,11 +256,13 @@ def main() -> None:
         shutil.copytree(source_root, root, ignore=shutil.ignore_patterns("__pycache__"))
         paths = pick(root, args.count)
         ours, theirs, mismatches, refused = measure(paths, args.repeat)
-        process_ours, process_theirs = processes(root, 5)
+        process_ours, process_theirs, floor = processes(root, 5)
     print(table(ours, theirs, mismatches, refused))
     print(
         f"\nwhole process, {PROCESS_CONFIG}: otxgen build --diff {process_ours:.3f} s, "
-        f"Config.fromfile + pretty_text {process_theirs:.3f} s (ratio {process_ours / process_theirs:.2f})"
+        f"Config.fromfile + pretty_text {process_theirs:.3f} s (ratio {process_ours / process_theirs:.2f});\n"
+        f"'{FLOOR_IMPORTS}' alone {floor:.3f} s (ratio {floor / process_theirs:.2f}): otxgen's own imports and "
+        f"work take {process_ours - floor:.3f} s"
     )
     emit_rows(ours, theirs)
     from _common import emit_row
