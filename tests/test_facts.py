@@ -282,3 +282,24 @@ def test_the_levels_read_are_those_a_pyramid_neck_builds_laterals_for_and_those_
     assert levels_read({"decode_head": deeplabv3plus}, 4) == {0, 3}  # its low-level input, through c1
     assert levels_read({"decode_head": {**deeplabv3plus, "c1_in_channels": 0}}, 4) == {3}
     assert levels_read({}, 4) is None
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "index", "level"),
+    [
+        ([4, 8, 16, 32], [4, 16, 32], 2, 1),  # the stage at stride 16 is the second of three now
+        ([4, 8, 16, 32], [4, 16, 32], 3, 2),
+        ([4, 8, 8, 8], [4, 16, 32], 2, 1),  # a dilated ResNet's third stage counts as stride 16
+        ([4, 8, 8, 8], [2, 4, 8], 2, 2),  # none as coarse: the deepest (OCRNet's cascade reads one level)
+        ([4, 8, 8, 8], [2, 4, 8], 3, 2),
+        ([4, 8, 16, 32], [4, 8, 16, 32], 2, None),  # the same count: positions are the strides kept
+        ([8, 32, 8], [4, 16], 1, None),  # out of order: the strides do not say
+        ([4, 8, 16, 32], [16, 16, 16], 1, None),  # one stride: depth, not stride, tells the blocks apart
+    ],
+)
+def test_a_heads_level_follows_its_stride_to_a_backbone_of_another_count(
+    before: list[int], after: list[int], index: int, level: int | None
+) -> None:
+    from otxgen.facts.consumers import Strides
+
+    assert Strides(before, after).level_at(index) == level

@@ -185,6 +185,25 @@ def test_deeplabv3plus_reads_its_low_level_input_beside_its_in_index(tmp_path: P
     assert "find_unused_parameters" not in said and not cfg.get("find_unused_parameters")
 
 
+def test_a_head_reads_the_level_at_its_old_stride_when_the_backbone_gives_fewer(tmp_path: Path) -> None:
+    """DeepLabV3+'s auxiliary head read the dilated ResNet's third stage (in_index 2): with ConvNeXt's
+    stages 0, 2 and 3 it reads stage 2 (level 1, at stride 16), not level 2, which is the decode head's
+    stage 3 now (the index was kept by its position)."""
+    model = shipped("mmseg", "deeplabv3plus/deeplabv3plus_r50-d8_4xb4-80k_ade20k-512x512.py", tmp_path)
+    said = swapped(model, "mmpretrain.ConvNeXt", "--set", "out_indices=[0,2,3]")
+    cfg = load_config(model)
+    importlib.import_module("mmpretrain.models")
+    from otxgen.schema.store import load_schema
+    from otxgen.schema.table import ChannelTable
+
+    stages = ChannelTable(load_schema("mmpretrain.ConvNeXt")).stages({"arch": "tiny"}) or []
+    decode, auxiliary = cfg.model.decode_head, cfg.model.auxiliary_head
+    assert (decode.in_index, auxiliary.in_index) == (2, 1)
+    assert (decode.in_channels, auxiliary.in_channels) == (stages[3]["channels"], stages[2]["channels"])
+    assert "auxiliary_head.in_index=1 (was 2): the new backbone's level at stride 16" in said
+    build_and_forward("mmseg", cfg, 128, 120)
+
+
 def test_a_vit_into_semantic_fpn_gets_the_pyramid_the_fpn_was_fed(tmp_path: Path) -> None:
     """Semantic FPN's ResNetV1c sets its strides (its table cannot say them): they are probed, and a
     plain ViT gets mmseg's MultiLevelNeck before the FPN at the factors that bring its one stride to the

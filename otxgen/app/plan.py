@@ -24,6 +24,7 @@ from otxgen.facts.values import same_value
 if TYPE_CHECKING:
     from otxgen.app.weights import Weights
     from otxgen.config.model_config import ConfigFacts
+    from otxgen.facts.consumers import Strides
     from otxgen.schema.resolve import Catalog
     from otxgen.shapes import ShapeResult
 
@@ -302,7 +303,11 @@ def _plan(
         if paired is not None:
             raise _RefusalError((*host_path, *paired[0]), paired[1])
         channels = [int(o.channels or 0) for o in outputs.outputs]
-        host_override = _merged_dicts(necks, consumer_overrides(necked, channels))
+        strides = (
+            _head_strides(necked, old, outputs, library, catalog) if task == "segmentation" and not necks else None
+        )
+        host_override = _merged_dicts(necks, consumer_overrides(necked, channels, strides=strides))
+        _say_levels_at_strides(host, _overridden(host, host_override), strides, facts)
     except ConsumerError as error:
         raise _RefusalError((*host_path, *error.path), error.message) from None
     if task == "classification":
@@ -1209,6 +1214,47 @@ def _base_imports(merged: ConfigFacts) -> list[Any]:
     inherited = merged.inherited.value.get("custom_imports") if merged.inherited is not None else None
     imports = inherited.get("imports") if isinstance(inherited, dict) else None
     return list(imports) if isinstance(imports, (list, tuple)) else [imports] if imports else []
+
+
+def _head_strides(
+    host: dict[str, Any], old: dict[str, Any], outputs: ShapeResult, library: str | None, catalog: Catalog
+) -> Strides | None:
+    """The strides of the old backbone's levels and of the new one's, where a segmentation head reads the
+    backbone's levels itself by one ``in_index`` (``consumer_overrides`` maps it by its stride)."""
+    from otxgen.app.strides import strides_before
+    from otxgen.facts.consumers import SEG_HEAD_KEYS, Strides, each_of
+
+    indices = [head.get("in_index") for key in SEG_HEAD_KEYS for head in each_of(host.get(key))]
+    if not any(isinstance(index, int) and not isinstance(index, bool) and index >= 0 for index in indices):
+        return None
+    after = [output.stride for output in outputs.outputs]
+    before = strides_before(host, old, library, catalog)
+    if not before or not all(isinstance(stride, int) for stride in after):
+        return None
+    return Strides(before, [int(stride or 0) for stride in after])
+
+
+def _say_levels_at_strides(
+    host: dict[str, Any], planned: dict[str, Any], strides: Strides | None, facts: list[str]
+) -> None:
+    """A head moved to the new level at its old level's stride is said in ``facts``."""
+    from otxgen.facts.consumers import SEG_HEAD_KEYS, each_of
+
+    if strides is None:
+        return
+    for key in SEG_HEAD_KEYS:
+        for number, (was, now) in enumerate(zip(each_of(host.get(key)), each_of(planned.get(key)), strict=False)):
+            before, after = was.get("in_index"), now.get("in_index")
+            if not isinstance(before, int) or isinstance(before, bool) or before < 0 or after == before:
+                continue
+            if strides.level_at(before) != after or not isinstance(after, int):
+                continue
+            name = key if not isinstance(host.get(key), list) else f"{key}[{number}]"
+            facts.append(
+                f"{name}.in_index={after} (was {before}): the new backbone's level at stride {strides.after[after]}, "
+                f"for the old one's level {before} (stride {strides.before[before]}), as it gives "
+                f"{len(strides.after)} levels, not {len(strides.before)}"
+            )
 
 
 def _scopes_used(value: object, skip: tuple[str, ...] = ()) -> set[str]:

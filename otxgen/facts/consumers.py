@@ -18,6 +18,7 @@ Who consumes the backbone's feature maps, by task (mmengine / OpenMMLab semantic
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -536,12 +537,43 @@ def fed_strides(model: Mapping[str, Any]) -> list[int] | None:
     return [mapped[level][0] for level in range(count)]
 
 
+@dataclass(frozen=True)
+class Strides:
+    """The strides of the old backbone's levels and of the new one's: a head that read one level by its
+    ``in_index`` reads the new level at that stride where the new backbone gives another count of levels
+    (``level_at``)."""
+
+    before: Sequence[int]
+    after: Sequence[int]
+
+    def level_at(self, index: int) -> int | None:
+        """The new level for old level ``index`` (``index >= 0``): the one at its stride, else the first
+        coarser one, else the deepest; a dilated old backbone's repeated strides (4, 8, 8, 8) count as
+        the stages they are (4, 8, 16, 32: as ``keeping_strides`` reads them). None where the count of
+        levels is the same (their positions are the strides kept) or the strides do not say (out of
+        order, repeated in the new backbone's, an index the old one did not have)."""
+        before, after = list(self.before), list(self.after)
+        if len(before) == len(after) or not 0 <= index < len(before) or not after:
+            return None
+        if any(b < a for a, b in itertools.pairwise(before)) or any(b <= a for a, b in itertools.pairwise(after)):
+            return None
+        stages: list[int] = []
+        for stride in before:
+            stages.append(stride if not stages or stride > stages[-1] else 2 * stages[-1])
+        wanted = stages[index]
+        return next((level for level, stride in enumerate(after) if stride >= wanted), len(after) - 1)
+
+
 def consumer_overrides(
-    model: Mapping[str, Any], channels: Sequence[int], in_index: Sequence[int] | None = None
+    model: Mapping[str, Any],
+    channels: Sequence[int],
+    in_index: Sequence[int] | None = None,
+    strides: Strides | None = None,
 ) -> dict[str, Any]:
     """The smallest override of ``model`` that makes every consumer of the backbone's outputs read
     ``channels`` (one per level), in mmengine's merge semantics: a dict merges into the model's, a list
-    replaces the whole list. ``in_index`` (levels for the decode head) overrides the heads' own choice.
+    replaces the whole list. ``in_index`` (levels for the decode head) overrides the heads' own choice;
+    ``strides`` maps a head's one level to the new level at its stride (``Strides.level_at``).
 
     ``{'neck': {'in_channels': [...]}}``, ``{'decode_head': {'in_channels': 512, 'in_index': 3}}``,
     ``{'neck': [whole list]}``; ``{}`` when everything already fits."""
@@ -551,7 +583,8 @@ def consumer_overrides(
     override: dict[str, Any] = {}
     for key in SEG_HEAD_KEYS:
         levels = in_index if key == "decode_head" else None
-        _put(override, key, model.get(key), functools.partial(_seg_updates, channels=channels, in_index=levels))
+        updates = functools.partial(_seg_updates, channels=channels, in_index=levels, strides=strides)
+        _put(override, key, model.get(key), updates)
     head = model.get("head")
     if isinstance(head, Mapping) and "in_channels" in head and not same_value(head["in_channels"], channels[-1]):
         override["head"] = {"in_channels": channels[-1]}
@@ -661,28 +694,38 @@ def _merged_into(head: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str
     return merged
 
 
-def _seg_updates(head: Mapping[str, Any], *, channels: Sequence[int], in_index: Sequence[int] | None) -> dict[str, Any]:
+def _seg_updates(
+    head: Mapping[str, Any], *, channels: Sequence[int], in_index: Sequence[int] | None, strides: Strides | None
+) -> dict[str, Any]:
     nested = NESTED_READERS.get(known_as(head, NESTED_READERS))
     inner = head.get(nested) if nested else None
     if nested and isinstance(inner, Mapping):
-        updates = seg_head_updates(inner, channels, in_index)
+        updates = seg_head_updates(inner, channels, in_index, strides)
         return {nested: updates} if updates else {}
-    return seg_head_updates(head, channels, in_index)
+    return seg_head_updates(head, channels, in_index, strides)
 
 
 def seg_head_updates(
-    head: Mapping[str, Any], channels: Sequence[int], in_index: Sequence[int] | None = None
+    head: Mapping[str, Any],
+    channels: Sequence[int],
+    in_index: Sequence[int] | None = None,
+    strides: Strides | None = None,
 ) -> dict[str, Any]:
-    """``in_channels`` / ``in_index`` (and DeepLabV3+'s ``c1_in_channels``) for one mmseg head: it keeps
-    reading its ``in_index`` levels when the new backbone has them, else the last level (an int head) or
-    all levels (a list head). mmseg's default ``in_index`` is -1."""
+    """``in_channels`` / ``in_index`` (and DeepLabV3+'s ``c1_in_channels``) for one mmseg head: a head
+    of one level reads the new level at its old one's stride where ``strides`` says (the new backbone
+    gives another count of levels); else it keeps reading its ``in_index`` levels when the new backbone
+    has them, else the last level (an int head) or all levels (a list head). mmseg's default
+    ``in_index`` is -1."""
     old_channels, old_index = head.get("in_channels", _MISSING), head.get("in_index", _MISSING)
     if old_channels is _MISSING and in_index is None:
         return {}
     levels: int | list[int]
+    at_stride = _level_at_stride(old_index, strides)
     if in_index is not None:
         single = len(in_index) == 1 and not isinstance(old_channels, (list, tuple))
         levels = in_index[0] if single else list(in_index)
+    elif at_stride is not None:
+        levels = at_stride
     else:
         levels = _levels(old_index, old_channels, len(channels), bool(known_as(head, FIXED_INPUT_HEADS)))
     picked: object = channels[levels] if isinstance(levels, int) else [channels[i] for i in levels]
@@ -692,6 +735,13 @@ def seg_head_updates(
     if LOW_LEVEL_KEY in head:
         updates[LOW_LEVEL_KEY] = channels[0]
     return {key: value for key, value in updates.items() if not same_value(head.get(key, _MISSING), value)}
+
+
+def _level_at_stride(index: object, strides: Strides | None) -> int | None:
+    """``Strides.level_at`` for a head's one ``in_index`` counted from the first level."""
+    if strides is None or not isinstance(index, int) or isinstance(index, bool) or index < 0:
+        return None
+    return strides.level_at(index)
 
 
 def _direct_head_updates(key: str, head: Mapping[str, Any], *, channels: Sequence[int]) -> dict[str, Any]:
