@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Any
@@ -47,7 +47,7 @@ def load_schema(backbone_type: str) -> dict[str, Any]:
     return data
 
 
-@cache
+@lru_cache(maxsize=128)  # a run over every type (the matrix) holds the last ones, not 17 MB of JSON parsed
 def shared_schema(backbone_type: str) -> dict[str, Any]:
     """``load_schema`` parsed once a process, for readers that never change it (the checks, the static
     table): a swap reads the same schema from several places, and a loop over configs reads few types."""
