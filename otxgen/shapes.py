@@ -169,8 +169,9 @@ def unreached_parameters(
     output no consumer reads, HRNet's fusions into branches nobody reads, a classifier's layers a wrapper
     keeps. At the backbone's own input size, else at ``side`` (the config's: a SwinV2 given other windows).
     None where the backbone does not run."""
-    args = {k: v for k, v in plain(backbone_cfg).items() if k not in ("init_cfg", "pretrained")}
-    key = shape_cache.key(args, f"unreached {sorted(set(read))}", None)
+    # built as written (mmseg's MobileNetV3 asserts its out_indices are a tuple), keyed as JSON
+    args = {k: v for k, v in backbone_cfg.items() if k not in ("init_cfg", "pretrained")}
+    key = shape_cache.key(plain(args), f"unreached {sorted(set(read))}", None)
     cached = shape_cache.read(key) if use_cache else None
     if cached is not None and isinstance(cached.get("unreached"), list):
         return tuple(str(name) for name in cached["unreached"])

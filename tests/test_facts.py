@@ -303,3 +303,16 @@ def test_a_heads_level_follows_its_stride_to_a_backbone_of_another_count(
     from otxgen.facts.consumers import Strides
 
     assert Strides(before, after).level_at(index) == level
+
+
+def test_a_head_of_several_levels_follows_their_strides_while_they_stay_distinct() -> None:
+    from otxgen.facts.consumers import Strides, seg_head_updates
+
+    head = {"type": "UPerHead", "in_channels": [256, 512, 1024, 2048], "in_index": [0, 1, 2, 3]}
+    finer_in_front = Strides([4, 8, 16, 32], [2, 4, 8, 16, 32])
+    assert seg_head_updates(head, [16, 24, 40, 112, 1280], strides=finer_in_front) == {
+        "in_channels": [24, 40, 112, 1280],
+        "in_index": [1, 2, 3, 4],
+    }
+    fewer = Strides([4, 8, 16, 32], [4, 16, 32])  # 4 and 8 would both read the level at 4: every level
+    assert seg_head_updates(head, [96, 384, 768], strides=fewer)["in_index"] == [0, 1, 2]

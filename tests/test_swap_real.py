@@ -200,7 +200,47 @@ def test_a_head_reads_the_level_at_its_old_stride_when_the_backbone_gives_fewer(
     decode, auxiliary = cfg.model.decode_head, cfg.model.auxiliary_head
     assert (decode.in_index, auxiliary.in_index) == (2, 1)
     assert (decode.in_channels, auxiliary.in_channels) == (stages[3]["channels"], stages[2]["channels"])
-    assert "auxiliary_head.in_index=1 (was 2): the new backbone's level at stride 16" in said
+    assert (
+        "auxiliary_head.in_index=1 (was 2): the new backbone's levels at the strides its old ones were at (16)" in said
+    )
+    build_and_forward("mmseg", cfg, 128, 120)
+
+
+def test_heads_of_several_levels_follow_their_strides_past_a_finer_level_in_front(tmp_path: Path) -> None:
+    """EfficientNet asked for a stage at stride 2 in front of those at 4 to 32: UPerHead reads the levels
+    at 4, 8, 16 and 32 it read before (1 to 4), not 2 to 16 (0 to 3, kept by position); DeepLabV3+'s
+    low-level branch, which reads the first level whatever its stride, is said to read it at 2 now."""
+    upernet = shipped("mmseg", "upernet/upernet_r50_4xb2-40k_cityscapes-512x1024.py", tmp_path)
+    stages = ("--set", "arch=b0", "--set", "out_indices=[1,2,3,4,6]")
+    said = swapped(upernet, "mmpretrain.EfficientNet", *stages)
+    cfg = load_config(upernet)
+    assert list(cfg.model.decode_head.in_index) == [1, 2, 3, 4] and cfg.model.auxiliary_head.in_index == 3
+    assert "decode_head.in_index=[1, 2, 3, 4] (was [0, 1, 2, 3])" in said
+    importlib.import_module("mmpretrain.models")
+    build_and_forward("mmseg", cfg, 128, 120)
+    deeplab = shipped("mmseg", "deeplabv3plus/deeplabv3plus_r50-d8_4xb2-40k_cityscapes-512x1024.py", tmp_path / "d")
+    said = swapped(deeplab, "mmpretrain.EfficientNet", *stages)
+    assert "reads the first level for its low-level branch, whatever its stride: at 2 now, at 4 before" in said
+    assert load_config(deeplab).model.decode_head.in_index == 4
+
+
+def test_stages_after_the_deepest_read_get_find_unused_parameters_with_a_tuple_only_backbone(tmp_path: Path) -> None:
+    """mmseg's MobileNetV3 asserts its out_indices are a tuple: the measurement built it from their JSON
+    list, failed, and said nothing; its layers past the deepest level read get no gradient."""
+    model = shipped("mmseg", "pspnet/pspnet_r50-d8_4xb2-40k_cityscapes-512x1024.py", tmp_path)
+    said = swapped(model, "mmseg.MobileNetV3", "--set", "out_indices=[1,2,7]")
+    cfg = load_config(model)
+    assert cfg.get("find_unused_parameters") is True and "get no gradient" in said
+    assert unused_backbone_parameters("mmseg", cfg) > 0
+
+
+def test_a_negative_out_index_is_written_as_a_list_the_backbone_can_count_from_the_end(tmp_path: Path) -> None:
+    """mmpretrain's ConvNeXt turns a negative index into its stage in place: a tuple failed to build."""
+    model = shipped("mmseg", "pspnet/pspnet_r50-d8_4xb2-40k_cityscapes-512x1024.py", tmp_path)
+    swapped(model, "mmpretrain.ConvNeXt", "--set", "out_indices=[-1]")
+    cfg = load_config(model)
+    assert cfg.model.backbone.out_indices == [-1]
+    importlib.import_module("mmpretrain.models")
     build_and_forward("mmseg", cfg, 128, 120)
 
 

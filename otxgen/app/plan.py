@@ -307,7 +307,7 @@ def _plan(
             _head_strides(necked, old, outputs, library, catalog) if task == "segmentation" and not necks else None
         )
         host_override = _merged_dicts(necks, consumer_overrides(necked, channels, strides=strides))
-        _say_levels_at_strides(host, _overridden(host, host_override), strides, facts)
+        _say_levels_at_strides(host, _overridden(host, host_override), strides, len(channels), facts, notes)
     except ConsumerError as error:
         raise _RefusalError((*host_path, *error.path), error.message) from None
     if task == "classification":
@@ -326,7 +326,7 @@ def _plan(
     _replacing_where_not_inherited(host_override, merged, host_path)
     overrides = _weights(merged, host, host_path, host_override, notes, keeps_weights)
     was = {k: v for k, v in old.items() if k not in ("_delete_", "init_cfg", "pretrained")} if old_type else None
-    typed = {**backbone, "type": requested["type"]}
+    typed = {**{k: _tuple_lists(k, v) for k, v in backbone.items()}, "type": requested["type"]}  # as written
     overrides |= _optimizer(merged, typed, was and {**was, "type": old_type}, library, notes)
     if padded is not None:
         overrides = _padded(overrides, merged, host_path, requested["type"], (divisor, padded), facts)
@@ -1174,8 +1174,12 @@ def _scoped_inner(key: str, value: Any, library: str) -> Any:
 
 
 def _tuple_lists(key: str, value: Any) -> Any:
-    """YAML has no tuples; mm configs spell index and size sequences as tuples."""
-    return tuple(value) if isinstance(value, list) and key.endswith(("indices", "_size", "strides")) else value
+    """YAML has no tuples; mm configs spell index and size sequences as tuples. One with a negative index
+    stays a list: a backbone may count it from the end in place (mmpretrain's ConvNeXt assigns into it)."""
+    if not isinstance(value, list) or not key.endswith(("indices", "_size", "strides")):
+        return value
+    negative = any(isinstance(item, int) and not isinstance(item, bool) and item < 0 for item in value)
+    return value if negative else tuple(value)
 
 
 def _imports(
@@ -1220,12 +1224,13 @@ def _head_strides(
     host: dict[str, Any], old: dict[str, Any], outputs: ShapeResult, library: str | None, catalog: Catalog
 ) -> Strides | None:
     """The strides of the old backbone's levels and of the new one's, where a segmentation head reads the
-    backbone's levels itself by one ``in_index`` (``consumer_overrides`` maps it by its stride)."""
+    backbone's levels itself by ``in_index`` (``consumer_overrides`` maps them by their strides)."""
     from otxgen.app.strides import strides_before
     from otxgen.facts.consumers import SEG_HEAD_KEYS, Strides, each_of
 
     indices = [head.get("in_index") for key in SEG_HEAD_KEYS for head in each_of(host.get(key))]
-    if not any(isinstance(index, int) and not isinstance(index, bool) and index >= 0 for index in indices):
+    listed = [i for index in indices for i in (index if isinstance(index, (list, tuple)) else [index])]
+    if not any(isinstance(index, int) and not isinstance(index, bool) and index >= 0 for index in listed):
         return None
     after = [output.stride for output in outputs.outputs]
     before = strides_before(host, old, library, catalog)
@@ -1235,26 +1240,50 @@ def _head_strides(
 
 
 def _say_levels_at_strides(
-    host: dict[str, Any], planned: dict[str, Any], strides: Strides | None, facts: list[str]
+    host: dict[str, Any],
+    planned: dict[str, Any],
+    strides: Strides | None,
+    count: int,
+    facts: list[str],
+    notes: list[str],
 ) -> None:
-    """A head moved to the new level at its old level's stride is said in ``facts``."""
-    from otxgen.facts.consumers import SEG_HEAD_KEYS, each_of
+    """Each segmentation head's ``in_index`` that the swap changed is said in ``facts``, with the stride
+    it follows where it followed one; DeepLabV3+'s low-level branch, which reads the first level whatever
+    its stride, is a ``[!]`` note where that stride changed."""
+    from otxgen.facts.consumers import LOW_LEVEL_KEY, SEG_HEAD_KEYS, each_of
 
-    if strides is None:
-        return
     for key in SEG_HEAD_KEYS:
         for number, (was, now) in enumerate(zip(each_of(host.get(key)), each_of(planned.get(key)), strict=False)):
-            before, after = was.get("in_index"), now.get("in_index")
-            if not isinstance(before, int) or isinstance(before, bool) or before < 0 or after == before:
-                continue
-            if strides.level_at(before) != after or not isinstance(after, int):
-                continue
             name = key if not isinstance(host.get(key), list) else f"{key}[{number}]"
-            facts.append(
-                f"{name}.in_index={after} (was {before}): the new backbone's level at stride {strides.after[after]}, "
-                f"for the old one's level {before} (stride {strides.before[before]}), as it gives "
-                f"{len(strides.after)} levels, not {len(strides.before)}"
-            )
+            before, after = was.get("in_index", -1), now.get("in_index", -1)
+            if after != before and _follows_stride(before, after, strides):
+                assert strides is not None
+                at = [strides.after[level] for level in (after if isinstance(after, list) else [after])]
+                facts.append(
+                    f"{name}.in_index={after} (was {before}): the new backbone's levels at the strides its old "
+                    f"ones were at ({', '.join(map(str, at))}), as it gives {count} levels, not {len(strides.before)}"
+                )
+            elif after != before:
+                facts.append(f"{name}.in_index={after} (was {before}): the new backbone gives {count} levels")
+            low = LOW_LEVEL_KEY in now and strides is not None and strides.before and strides.after
+            if low and strides is not None and strides.after[0] != strides.before[0]:
+                notes.append(
+                    f"{name} ({now.get('type')}) reads the first level for its low-level branch, whatever its "
+                    f"stride: at {strides.after[0]} now, at {strides.before[0]} before; set out_indices to start "
+                    f"at the stage at stride {strides.before[0]} to keep it"
+                )
+
+
+def _follows_stride(before: object, after: object, strides: Strides | None) -> bool:
+    """Whether ``after`` is the level (or levels) at the strides ``before``'s were at."""
+    if strides is None:
+        return False
+    olds = before if isinstance(before, (list, tuple)) else [before]
+    news = after if isinstance(after, (list, tuple)) else [after]
+    indices = [i for i in olds if isinstance(i, int) and not isinstance(i, bool) and i >= 0]
+    if len(indices) != len(olds) or len(olds) != len(news):
+        return False
+    return [strides.level_at(i) for i in indices] == list(news)
 
 
 def _scopes_used(value: object, skip: tuple[str, ...] = ()) -> set[str]:

@@ -737,11 +737,23 @@ def seg_head_updates(
     return {key: value for key, value in updates.items() if not same_value(head.get(key, _MISSING), value)}
 
 
-def _level_at_stride(index: object, strides: Strides | None) -> int | None:
-    """``Strides.level_at`` for a head's one ``in_index`` counted from the first level."""
-    if strides is None or not isinstance(index, int) or isinstance(index, bool) or index < 0:
+def _level_at_stride(index: object, strides: Strides | None) -> int | list[int] | None:
+    """``Strides.level_at`` for a head's ``in_index`` counted from the first level: one level, or each of
+    a list (UPerHead's 0 to 3 over a backbone with a finer level in front: 1 to 4), where they stay
+    distinct and in order; None where they do not."""
+    if strides is None:
         return None
-    return strides.level_at(index)
+    if isinstance(index, int) and not isinstance(index, bool):
+        return strides.level_at(index) if index >= 0 else None
+    if not isinstance(index, (list, tuple)) or not index:
+        return None
+    if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in index):
+        return None
+    levels = [strides.level_at(i) for i in index]
+    if any(level is None for level in levels):
+        return None
+    found = [int(level or 0) for level in levels]
+    return found if found == sorted(set(found)) else None
 
 
 def _direct_head_updates(key: str, head: Mapping[str, Any], *, channels: Sequence[int]) -> dict[str, Any]:
