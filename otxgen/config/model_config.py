@@ -428,6 +428,13 @@ def _why(node: ast.stmt, found: Effects, watched: set[str]) -> str:
         return f"binds {bound[0]} a second time (the file's meaning is the last one's); keep one {bound[0]} = ..."
     if bound and not isinstance(node, _SCOPES):  # not a function's ``global model``: the module's own
         return f"binds {bound[0]} in a form otxgen does not read (only {bound[0]} = ... on its own line)"
+    others = sorted((found.changed | found.bound) & watched - _WATCHED)
+    if others and not (found.changed | found.bound) & _WATCHED:  # ``if DEBUG: norm_cfg = ...``
+        name = others[0]
+        return (
+            f"changes {name}, which the model is built from, where otxgen does not read it (which value the "
+            f"model gets would depend on running the file); give {name} its value in one {name} = ... statement"
+        )
     return "changes the model after its definition; fold it into the model = dict(...) it changes"
 
 
