@@ -213,14 +213,15 @@ def read_config(text: str, file: str) -> ConfigFacts:
     bases = base_entries(evaluator.names)
     # a name bound by a loop, an unpacking, := or a pattern may be any object its statement mentions
     loose = [(name, found.mentions) for _, found in suspects for name in found.bound]
-    watched = _aliases_of(_WATCHED | _model_names(tree) | (_BUILTINS & rebound), aliases, loose)
+    built_from = _model_names(tree)
+    watched = _aliases_of(_WATCHED | built_from | (_BUILTINS & rebound), aliases, loose)
     # a call changes what holds the model's own objects (a saved bound method of it); a function the model
     # is built from holds none of them, and calling it changes nothing of the model
     sharing = _aliases_of(_WATCHED, aliases, loose)
     for _, found in suspects:
         found.changed |= found.called & sharing
     opaque = [
-        Opaque(evaluator.where_of(node), source.first_line(node), _why(node, found, watched))
+        Opaque(evaluator.where_of(node), source.first_line(node), _why(node, found, watched, built_from))
         for node, found in suspects
         if found.dynamic or found.changed & watched
     ]
@@ -415,7 +416,8 @@ def _aliases_of(
     return watched
 
 
-def _why(node: ast.stmt, found: Effects, watched: set[str]) -> str:
+def _why(node: ast.stmt, found: Effects, watched: set[str], built_from: set[str]) -> str:
+    """Why ``node`` is opaque; ``built_from``: the names the ``model = ...`` value is written with."""
     if found.dynamic:
         return f"uses {found.dynamic}, after which no name is what the file says; set the values as literals"
     shadowed = sorted(found.changed & _BUILTINS & (_binds(node) | found.bound))  # not dict.update(model, ...)
@@ -428,8 +430,8 @@ def _why(node: ast.stmt, found: Effects, watched: set[str]) -> str:
         return f"binds {bound[0]} a second time (the file's meaning is the last one's); keep one {bound[0]} = ..."
     if bound and not isinstance(node, _SCOPES):  # not a function's ``global model``: the module's own
         return f"binds {bound[0]} in a form otxgen does not read (only {bound[0]} = ... on its own line)"
-    others = sorted((found.changed | found.bound) & watched - _WATCHED)
-    if others and not (found.changed | found.bound) & _WATCHED:  # ``if DEBUG: norm_cfg = ...``
+    others = sorted((_binds(node) | found.bound) & built_from - _WATCHED)
+    if others and not (found.changed | found.bound | found.mentions) & _WATCHED:  # ``if DEBUG: norm_cfg = ...``
         name = others[0]
         return (
             f"changes {name}, which the model is built from, where otxgen does not read it (which value the "
