@@ -244,6 +244,22 @@ def test_a_negative_out_index_is_written_as_a_list_the_backbone_can_count_from_t
     build_and_forward("mmseg", cfg, 128, 120)
 
 
+def test_out_indices_out_of_stage_order_are_measured_not_read_from_the_table(tmp_path: Path) -> None:
+    """ConvNeXt gives the stages it is asked for in stage order (Fast-SCNN gives them as listed): for
+    out_indices [3, 1] the table's rows in the listed order were written, and the heads got each other's
+    widths; the outputs are now probed, and the model builds and runs."""
+    from otxgen.schema.store import load_schema
+    from otxgen.schema.table import ChannelTable, Unknown
+
+    table = ChannelTable(load_schema("mmpretrain.ConvNeXt"))
+    assert isinstance(table.outputs({"type": "mmpretrain.ConvNeXt", "out_indices": [3, 1]}), Unknown)
+    model = shipped("mmseg", "pspnet/pspnet_r50-d8_4xb2-40k_cityscapes-512x1024.py", tmp_path)
+    said = swapped(model, "mmpretrain.ConvNeXt", "--set", "out_indices=[3,1]")
+    assert "backbone outputs (meta)" in said
+    importlib.import_module("mmpretrain.models")
+    build_and_forward("mmseg", load_config(model), 128, 120)
+
+
 def test_a_vit_into_semantic_fpn_gets_the_pyramid_the_fpn_was_fed(tmp_path: Path) -> None:
     """Semantic FPN's ResNetV1c sets its strides (its table cannot say them): they are probed, and a
     plain ViT gets mmseg's MultiLevelNeck before the FPN at the factors that bring its one stride to the

@@ -199,6 +199,10 @@ class ChannelTable:
             return Unknown(f"out_indices {args.get('out_indices')!r} do not fit the {len(table)} stages of the table")
         if len(set(indices)) < len(indices):  # mmpretrain's ConvNeXt gives a stage once, timm's wrapper twice
             return Unknown(f"out_indices {args.get('out_indices')!r} name a stage twice: a backbone may give it once")
+        if indices != sorted(indices):  # ConvNeXt gives its stages in stage order, Fast-SCNN as listed
+            return Unknown(
+                f"out_indices {args.get('out_indices')!r} are out of stage order: a backbone may give them in order"
+            )
         return [dict(table[i], ndim=4) for i in indices]
 
 

@@ -3,7 +3,6 @@ channel table. Pure: the schema, index and values come in as data."""
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -83,7 +82,6 @@ def _out_of_range(instance: dict[str, Any], located: Located, base: JsonPath, sc
             if blocks:
                 message += "; out_indices counts these levels, not timm's blocks"
             findings.append(Finding(located.where(path), dotted(path), message, code="stage-range"))
-    findings += _out_of_order(indices, count, located, (*base, "out_indices"), schema)
     frozen = instance.get("frozen_stages")
     if isinstance(frozen, int) and _integer(frozen) and not -1 <= frozen <= count:
         path = (*base, "frozen_stages")
@@ -93,32 +91,6 @@ def _out_of_range(instance: dict[str, Any], located: Located, base: JsonPath, sc
         )
         findings.append(Finding(located.where(path), dotted(path), message, code="stage-range"))
     return findings
-
-
-def _out_of_order(
-    indices: list[Any], count: int, located: Located, path: JsonPath, schema: dict[str, Any]
-) -> list[Finding]:
-    """``out_indices`` of an OpenMMLab backbone listed out of stage order, or a stage twice: such a backbone
-    returns each stage it is asked for once, in stage order (``if i in out_indices``), so its outputs
-    would not come in the order, nor the number, listed, and its consumers would be built for others."""
-    from otxgen.facts.libraries import LIBRARY_TASKS
-    from otxgen.schema.table import normalised_indices
-
-    if (schema.get("x-otxgen") or {}).get("library") not in LIBRARY_TASKS or len(indices) < 2:
-        return []
-    stages = normalised_indices(indices, count)
-    if stages is None or all(a < b for a, b in itertools.pairwise(stages)):
-        return []
-    title = schema.get("title", "this backbone")
-    message = (
-        f"out_indices {_listed(indices)} are not in stage order: {title} returns each stage once, in stage "
-        f"order, whatever order out_indices lists them in; list them ascending: {_listed(sorted(set(stages)))}"
-    )
-    return [Finding(located.where(path), dotted(path), message, code="stage-order")]
-
-
-def _listed(indices: list[Any]) -> str:
-    return "[" + ", ".join(map(str, indices)) + "]"
 
 
 _NOT_PER_STAGE = ("out_indices", "init_cfg")
