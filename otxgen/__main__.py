@@ -1,4 +1,4 @@
-from otxgen.cli import main
+from otxgen.cli import run
 
 if __name__ == "__main__":
-    main()
+    run()

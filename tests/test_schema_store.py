@@ -78,6 +78,10 @@ def test_index_lists_every_schema_and_enough_of_them() -> None:
     assert len(listed) >= 150
 
 
+def test_the_types_read_from_the_schema_files_are_the_index_types_in_its_order() -> None:
+    assert store.StoreCatalog().types() == tuple(row["type"] for row in store.load_index()["backbones"])
+
+
 def test_store_and_static_tier_import_no_torch() -> None:
     code = (
         "import sys; from otxgen.schema import store; from otxgen.shapes import probe_outputs; "

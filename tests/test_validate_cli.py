@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import tomllib
 from click.testing import CliRunner, Result
 
 from otxgen.cli import main
@@ -120,6 +121,17 @@ print(json.dumps({{"code": code, "heavy": heavy}}))
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False, cwd=ROOT)
     report = json.loads(done.stdout.splitlines()[-1])
     assert report == {"code": 1, "heavy": []}
+
+
+def test_the_command_run_as_a_process_exits_with_the_code_and_output_of_main() -> None:
+    """The console script and ``python -m otxgen`` run ``run``: ``main`` in a process that freezes its
+    objects on the way out; its exit code and its output come through."""
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {"otxgen": "otxgen.cli:run"}
+    command = [sys.executable, "-m", "otxgen", "validate", str(INVALID_YAML)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
+    assert done.returncode == 1
+    assert done.stdout == run(str(INVALID_YAML)).stdout
 
 
 INHERIT = FIXTURES / "inherit"

@@ -15,7 +15,6 @@ torchvision / pytorchcv / timm wrappers rename their library's classifier keys t
 from __future__ import annotations
 
 import itertools
-import pickletools
 import re
 import zipfile
 from collections.abc import Sequence
@@ -280,6 +279,8 @@ def _top_object(path: Path) -> str | None:
     """What a torch checkpoint holds at its top, read from its pickle's first opcode without executing
     it: ``'a dict'``, ``'a list'``, the class it builds (``'collections OrderedDict'``); None where it
     cannot be told (not a zip archive, an opcode otxgen does not read)."""
+    import pickletools  # here: a swap without a checkpoint file does not load the pickle machinery
+
     data = _pickled(path)
     try:
         opcodes = [(op.name, arg) for op, arg, _ in itertools.islice(pickletools.genops(data), 3)]
@@ -306,6 +307,8 @@ def _pickled(path: Path) -> bytes:
 
 def _key_names(path: Path) -> list[str]:
     """The strings of a torch checkpoint's pickle, listed without executing it (``pickletools``)."""
+    import pickletools
+
     data = _pickled(path)
     try:
         return [arg for _, arg, _ in pickletools.genops(data) if isinstance(arg, str)]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 FOLD_BYTES = 64 * 1024
@@ -42,15 +43,22 @@ _NESTED = rf"[\[({{](?>{_SCALAR}|:|{_FLAT})*+[\])}}]"
 # written as one keeps the positions of its keys (a large value inside it is folded alone). A match
 # must not begin right after what would make its brackets a call's or a subscript's; the syntax tree
 # of the folded text checks that again (a name before a line continuation or a comment).
-_DISPLAY = re.compile(rf"(?<![\w)\]}}'\"\s\\])(\s*)([\[({{](?>{_SCALAR}|{_NESTED})*+[\])}}])")
+_DISPLAY = rf"(?<![\w)\]}}'\"\s\\])(\s*)([\[({{](?>{_SCALAR}|{_NESTED})*+[\])}}])"
 _PLAIN = r"""(?:'[^'\\\n\r]*'|"[^"\\\n\r]*")"""
 # possessive throughout: ``re`` keeps no state to backtrack into (a greedy run of 400,000 strings held 200 MB)
-_PLAIN_RUN = re.compile(rf"{_SPACE}*+(?:{_PLAIN}{_SPACE}*+,{_SPACE}*+)++(?:{_PLAIN}{_SPACE}*+)?+")
+_PLAIN_RUN = rf"{_SPACE}*+(?:{_PLAIN}{_SPACE}*+,{_SPACE}*+)++(?:{_PLAIN}{_SPACE}*+)?+"
 _PLAIN_ITEM = re.compile(r"""'([^'\\\n\r]*)'|"([^"\\\n\r]*)\"""")
 _SINGLE_QUOTED = re.compile(r"'([^'\\\n\r]*)'")  # a run in one kind of quotes: no pair a string
 _NUMERIC = re.compile(r"[0-9eE.+\-,()\[\] \t\f\r\n]*")
 _TRAILING_COMMA = re.compile(r",(\s*[\])])")
 _PAIRS = {"(": ")", "[": "]", "{": "}"}
+
+
+@cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    """The two long patterns, compiled on the first file large enough to be folded: compiling them
+    costs more than reading a small config."""
+    return re.compile(pattern)
 
 
 @dataclass
@@ -80,7 +88,7 @@ def fold(text: str) -> Folded:
     while prefix in text:  # never a name the file has (a comment may mention one)
         prefix += "_"
     regions: list[_Region] = []
-    for match in _DISPLAY.finditer(text):
+    for match in _compiled(_DISPLAY).finditer(text):
         start, end = match.span(2)
         if end - start < FOLD_BYTES or _PAIRS[text[start]] != text[end - 1]:
             continue
@@ -132,7 +140,7 @@ def _value(display: str) -> Any:
     """A display's value: a flat run of plain strings read by ``re``, numbers (and displays of them)
     by ``json``, anything else by ``literal_eval``."""
     inner = display[1:-1]
-    if _PLAIN_RUN.fullmatch(inner):
+    if _compiled(_PLAIN_RUN).fullmatch(inner):
         if '"' not in inner:
             items = _SINGLE_QUOTED.findall(inner)
         else:
