@@ -36,17 +36,6 @@ def parse(source: str) -> cst.Module:
     return module
 
 
-def code_for(module: cst.Module, node: cst.CSTNode) -> str:
-    """``module.code_for_node(node)``, printed once a node: the width check and the module's text both
-    print each statement a swap changed."""
-    return _code_for(node, module.default_newline, module.default_indent)
-
-
-@functools.lru_cache(maxsize=32)
-def _code_for(node: cst.CSTNode, newline: str, indent: str) -> str:
-    return cst.Module(body=[], default_newline=newline, default_indent=indent).code_for_node(node)
-
-
 def assignments(module: cst.Module) -> tuple[tuple[str, cst.Assign], ...]:
     """Top-level ``NAME = value`` statements in file order (indexed once per module: nodes are immutable)."""
     return _assignments(module)

@@ -10,6 +10,7 @@ import ast
 import copy
 import keyword
 import operator
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -66,8 +67,9 @@ def _is_dict_call(node: ast.expr) -> bool:
 
 
 def code_of(node: cst.CSTNode) -> str:
-    """The source text of one node."""
-    return _EMPTY_MODULE.code_for_node(node)
+    """The source text of one node (``made_text`` where ``expression`` made it)."""
+    made = made_text(node)
+    return made if made is not None else _EMPTY_MODULE.code_for_node(node)
 
 
 def literal_value(node: cst.BaseExpression, names: Mapping[str, object] | None = None) -> object:
@@ -215,5 +217,22 @@ def render_like(
 
 
 def expression(code: str) -> cst.BaseExpression:
-    """Parse rendered source back into a CST expression."""
-    return cst.parse_expression(code)
+    """Parse rendered source back into a CST expression, which then prints as ``code`` (``made_text``)."""
+    node = cst.parse_expression(code)
+    if code == code.rstrip():  # libcst keeps every character of an expression but whitespace after it
+        _MADE[id(node)] = (node, code)
+        if len(_MADE) > MADE_KEPT:
+            _MADE.popitem(last=False)
+    return node
+
+
+def made_text(node: cst.CSTNode) -> str | None:
+    """The text ``expression`` made ``node`` from, while it is one of the last ``MADE_KEPT`` it made: what
+    printing the node gives (its line ends ``\\n``), without printing it. A swap prints the values it made
+    (to check their width, to compare them, to write them), and printing is most of what libcst costs."""
+    made = _MADE.get(id(node))
+    return made[1] if made is not None and made[0] is node else None
+
+
+MADE_KEPT = 512  # a swap makes a few dozen; each is held (so that its id names no other node meanwhile)
+_MADE: OrderedDict[int, tuple[cst.CSTNode, str]] = OrderedDict()  # popitem is one step: safe across threads

@@ -8,9 +8,10 @@ from __future__ import annotations
 import libcst as cst
 
 from codemods import _layout
-from codemods._config import assigned_name, code_for, is_dict_call
+from codemods._config import assigned_name, is_dict_call
 from codemods._literal import code_of, expression
 from codemods._merge import is_plain_dict
+from codemods._print import Printer
 
 STEP = "    "
 MIN_WIDTH = 79  # the width OpenMMLab's configs are formatted to (yapf); a file with longer lines allows them
@@ -103,10 +104,12 @@ def _text(node: cst.BaseExpression, indent: str, column: int, width: int, traili
     return code
 
 
-def wrap_changed(module: cst.Module, original: cst.Module, width: int, trailing: bool) -> cst.Module:
-    """``module`` with the value of each top-level ``NAME = value`` that differs from ``original``'s
-    text wrapped to ``width``; statements as the file wrote them are left alone. A statement whose every
-    line fits is left as it is without more: the text of the others alone is compared and wrapped."""
+def wrap_changed(module: cst.Module, printer: Printer, width: int, trailing: bool) -> cst.Module:
+    """``module`` with the value of each top-level ``NAME = value`` that differs from the original's
+    text (``printer.original``) wrapped to ``width``; statements as the file wrote them are left alone. A
+    statement whose every line fits is left as it is without more: the text of the others alone is
+    compared and wrapped."""
+    original = printer.original
     kept = {id(statement) for statement in original.body}  # the steps hand untouched statements on as they are
     present = {id(statement) for statement in module.body}
     before: set[str] | None = None
@@ -115,11 +118,11 @@ def wrap_changed(module: cst.Module, original: cst.Module, width: int, trailing:
         name = assigned_name(statement)
         if name is None or id(statement) in kept:
             continue
-        code = code_for(module, statement)
+        code = printer.statement(module, statement)
         if all(len(line) <= width for line in code.split("\n")):
             continue
         if before is None:
-            before = {original.code_for_node(s) for s in original.body if id(s) not in present}
+            before = {printer.original_text(s) for s in original.body if id(s) not in present}
         if code in before:
             continue
         assert isinstance(statement, cst.SimpleStatementLine)
@@ -139,5 +142,6 @@ def rewrapped(before: str, after: str) -> str:
 
     if after == before:
         return after
-    module = wrap_changed(parse(after), parse(before), width_of(before), Style.from_source(before).trailing_comma)
+    printer = Printer(parse(before), before)
+    module = wrap_changed(parse(after), printer, width_of(before), Style.from_source(before).trailing_comma)
     return module.code

@@ -15,7 +15,7 @@ from codemods import _config
 from codemods._config import is_dict_call
 from codemods._layout import comments_kept_on_their_line, without_stale_comments
 from codemods._merge import Style
-from codemods._print import module_text
+from codemods._print import Printer
 from codemods._wrap import width_of, wrap_changed
 from codemods.custom_imports import add_custom_imports_in_module, set_custom_imports_in_module
 from codemods.errors import CodemodError
@@ -136,8 +136,9 @@ def run_steps(source: str, swap: Swap) -> tuple[str, list[str]]:
     if module is original:
         return source, ran
     module = _stale_comments_dropped(original, module, swap.target)
-    module = wrap_changed(module, original, width_of(source), style.trailing_comma)  # untouched lines fit already
-    return module_text(original, comments_kept_on_their_line(original, module), source), ran
+    printer = Printer(original, source)
+    module = wrap_changed(module, printer, width_of(source), style.trailing_comma)  # untouched lines fit already
+    return printer.module_text(comments_kept_on_their_line(original, module)), ran
 
 
 def _stale_comments_dropped(original: cst.Module, module: cst.Module, target: str | None) -> cst.Module:

@@ -596,16 +596,80 @@ def test_module_text_is_libcst_printing_on_shipped_configs() -> None:
 
     import libcst as cst
 
-    from codemods._print import _spans, module_text
+    from codemods._print import Printer, _statements
 
     sources = _shipped_sources(step=25)
     assert len(sources) > 60
     for name, source in sources:
         original = cst.parse_module(source)
         lines = io.StringIO(source, newline="").readlines()
-        assert _spans(original, source, len(lines)) is not None, name
+        assert _statements(original, source, len(lines)) is not None, name
         for changed in _each_statement_replaced(original):
-            assert module_text(original, changed, source) == changed.code, name
+            assert Printer(original, source).module_text(changed) == changed.code, name
+
+
+def _each_value_replaced(module: Any, every: int = 1) -> Iterator[Any]:
+    """``module`` with one value inside a top-level ``NAME = value`` replaced, for each value in turn (a
+    ``dict(...)`` argument, a ``{...}`` value, a list or tuple item, at any depth), its parents rebuilt
+    and everything else handed on as the same nodes: what the codemods do."""
+    import libcst as cst
+
+    from codemods._config import assigned_name
+
+    def variants(node: Any) -> Iterator[Any]:
+        field = "args" if isinstance(node, cst.Call) else "elements"
+        parts = list(getattr(node, field, ())) if isinstance(node, (cst.Call, cst.List, cst.Tuple, cst.Dict)) else []
+        for index, part in enumerate(parts):
+            for value in [cst.Name("changed"), *variants(part.value)]:
+                changed = [*parts[:index], part.with_changes(value=value), *parts[index + 1 :]]
+                yield node.with_changes(**{field: changed})
+
+    for index, statement in enumerate(module.body):
+        if assigned_name(statement) is None:
+            continue
+        assign = statement.body[0]
+        for value in list(variants(assign.value))[::every]:
+            line = statement.with_changes(body=[assign.with_changes(value=value)])
+            yield module.with_changes(body=[*module.body[:index], line, *module.body[index + 1 :]])
+
+
+def test_a_changed_statement_is_printed_with_the_values_it_kept_cut_from_the_source() -> None:
+    """Inside a changed ``NAME = value``, what the codemods kept is cut from the source: the text is the
+    module's own printing with one value at any depth replaced, and the cut is taken for them."""
+    import libcst as cst
+
+    from codemods._print import Printer
+
+    cut = changed_count = 0
+    for name, source in _shipped_sources(step=40):
+        original = cst.parse_module(source)
+        for changed in _each_value_replaced(original, every=7):
+            printer = Printer(original, source)
+            assert printer.module_text(changed) == changed.code, name
+            replaced = next(s for s in changed.body if s not in original.body)
+            changed_count += 1
+            cut += printer._shadowed(replaced) is not replaced
+    assert changed_count > 300
+    assert cut > 0.8 * changed_count  # the rest replaced a whole value: nothing of it kept
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "m = dict(a=(1), b=((2, 3)), c=(4, 5), d=[*x, (y)], e={'k': (1), **z}, f=dict(g='été', h='é'))\n",
+        "m = dict(\r\n    a=[1,  # one\r\n       2],\r\n    b=dict(c='x' 'y',\r\n           d=f'{v}'))  # end\r\n",
+        "m = {'a': [dict(b=1), dict(c=(1, 2))], 'b': lambda x: (x), 'c': -(1)}\nn = dict(m, a=1)\n",
+        "m = dict(a=1, **n)\nk = ('é', dict(a=('é'), b=1))\n",
+    ],
+)
+def test_a_changed_statement_is_its_printing_on_unusual_values(source: str) -> None:
+    import libcst as cst
+
+    from codemods._print import Printer
+
+    original = cst.parse_module(source)
+    for changed in _each_value_replaced(original):
+        assert Printer(original, source).module_text(changed) == changed.code
 
 
 @pytest.mark.parametrize(
@@ -622,8 +686,8 @@ def test_module_text_is_libcst_printing_on_shipped_configs() -> None:
 def test_module_text_on_unusual_layouts(source: str) -> None:
     import libcst as cst
 
-    from codemods._print import module_text
+    from codemods._print import Printer
 
     original = cst.parse_module(source)
     for changed in _each_statement_replaced(original):
-        assert module_text(original, changed, source) == changed.code
+        assert Printer(original, source).module_text(changed) == changed.code
