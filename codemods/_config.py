@@ -130,24 +130,34 @@ def keyword_paths(node: cst.BaseExpression, key: str, prefix: Path) -> Iterator[
     """Dotted paths of every ``key`` inside nested mappings written out (list items count as ``name.N``):
     ``dict(...)`` calls, and ``{...}`` displays that configure a module (with a ``'type'``); a display of
     other keys maps names to options (``custom_keys={'backbone': dict(lr_mult=0.1)}``), not arguments."""
-    for name, value in mapping_items(node) or ():
+    yield from _keyword_paths(mapping_items(node) or [], key, prefix)
+
+
+def _keyword_paths(items: list[tuple[str, cst.BaseExpression]], key: str, prefix: Path) -> Iterator[Path]:
+    for name, value in items:
         here = (*prefix, name)
         if name == key:
             yield here
-        single = mapping_items(value) is not None
-        for index, inner in enumerate(_mappings_in(value)):
-            if isinstance(inner, cst.Call) or "type" in dict(mapping_items(inner) or ()):
-                yield from keyword_paths(inner, key, here if single else (*here, str(index)))
+        inner = mapping_items(value)
+        if inner is not None:  # a mapping: its keys are under ``here``
+            mappings = [(here, value, inner)]
+        elif isinstance(value, (cst.List, cst.Tuple)):  # mappings among its items: under ``here.N``
+            found = ((element.value, mapping_items(element.value)) for element in value.elements)
+            kept = [(item, inner) for item, inner in found if inner is not None]
+            mappings = [((*here, str(index)), item, inner) for index, (item, inner) in enumerate(kept)]
+        else:
+            continue
+        for path, mapping, inner in mappings:
+            if isinstance(mapping, cst.Call) or any(name == "type" for name, _ in inner):
+                yield from _keyword_paths(inner, key, path)
 
 
-def all_keyword_paths(module: cst.Module, key: str) -> list[Path]:
+@functools.lru_cache(maxsize=16)
+def all_keyword_paths(module: cst.Module, key: str) -> tuple[Path, ...]:
     """Every ``key`` path under the top-level ``NAME = dict(...)`` (or ``{...}``) assignments (latest
-    assignment wins)."""
+    assignment wins); found once a module (nodes are immutable: a swap asks twice of the same one)."""
     latest = {name: assign for name, assign in assignments(module)}
-    paths: list[Path] = []
-    for name, assign in latest.items():
-        paths.extend(keyword_paths(assign.value, key, (name,)))
-    return paths
+    return tuple(path for name, assign in latest.items() for path in keyword_paths(assign.value, key, (name,)))
 
 
 def resolve(module: cst.Module, path: Path) -> cst.BaseExpression | None:

@@ -10,13 +10,14 @@ import ast
 import copy
 import keyword
 import operator
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import libcst as cst
 
-from otxgen.facts.pysource import SourceError, check_syntax
+from otxgen.facts.pysource import SourceError, check_syntax, child_nodes
 
 _EMPTY_MODULE = cst.Module(body=[])
 _ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -101,9 +102,16 @@ def quote_and_names(source: str) -> tuple[str, dict[str, object], bool]:
     lines = source.splitlines()
     counts = {"'": 0, '"': 0}
     votes = {True: 0, False: 0}  # multi-line calls and displays with a comma after their last item, or not
-    for node in ast.walk(tree):  # one walk for both: the file's style costs a swap a walk of its tree
+    stack: list[ast.AST] = [tree]
+    while stack:  # one walk for both, in no order: the file's style costs a swap a walk of its tree
+        node = stack.pop()
+        stack.extend(child_nodes(node))
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            text = lines[node.lineno - 1].encode()[node.col_offset :].decode(errors="replace").lstrip("rRbBuU")
+            line = lines[node.lineno - 1]  # ast's columns are UTF-8 byte offsets
+            text = (
+                line[node.col_offset :] if line.isascii() else line.encode()[node.col_offset :].decode(errors="replace")
+            )
+            text = text.lstrip("rRbBuU")
             if text[:1] in counts and text[:3] not in ("'''", '"""'):
                 counts[text[0]] += 1
         elif isinstance(node, (ast.Call, ast.List, ast.Tuple, ast.Dict)):
@@ -217,12 +225,23 @@ def render_like(
 
 
 def expression(code: str) -> cst.BaseExpression:
-    """Parse rendered source back into a CST expression, which then prints as ``code`` (``made_text``)."""
+    """Rendered source parsed into a CST expression, which prints as ``code`` (``made_text``). One text
+    is parsed once while it is among the last ``MADE_KEPT``: a swap renders the same few values in every
+    config it changes (the new backbone's), and nodes are immutable, so a tree may share them."""
+    with _MADE_LOCK:
+        node = _MADE.get(code)
+        if node is not None:
+            _MADE.move_to_end(code)
+            return node
     node = cst.parse_expression(code)
-    if code == code.rstrip():  # libcst keeps every character of an expression but whitespace after it
-        _MADE[id(node)] = (node, code)
+    if code != code.rstrip():  # libcst keeps every character of an expression but whitespace after it
+        return node
+    with _MADE_LOCK:
+        _MADE[code] = node
+        _TEXTS[id(node)] = (node, code)
         if len(_MADE) > MADE_KEPT:
-            _MADE.popitem(last=False)
+            _, dropped = _MADE.popitem(last=False)
+            del _TEXTS[id(dropped)]
     return node
 
 
@@ -230,9 +249,11 @@ def made_text(node: cst.CSTNode) -> str | None:
     """The text ``expression`` made ``node`` from, while it is one of the last ``MADE_KEPT`` it made: what
     printing the node gives (its line ends ``\\n``), without printing it. A swap prints the values it made
     (to check their width, to compare them, to write them), and printing is most of what libcst costs."""
-    made = _MADE.get(id(node))
+    made = _TEXTS.get(id(node))
     return made[1] if made is not None and made[0] is node else None
 
 
 MADE_KEPT = 512  # a swap makes a few dozen; each is held (so that its id names no other node meanwhile)
-_MADE: OrderedDict[int, tuple[cst.CSTNode, str]] = OrderedDict()  # popitem is one step: safe across threads
+_MADE: OrderedDict[str, cst.BaseExpression] = OrderedDict()  # by text, the most recently used last
+_TEXTS: dict[int, tuple[cst.CSTNode, str]] = {}  # the same, by node
+_MADE_LOCK = threading.Lock()  # the language server swaps in threads

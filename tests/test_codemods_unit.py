@@ -691,3 +691,26 @@ def test_module_text_on_unusual_layouts(source: str) -> None:
     original = cst.parse_module(source)
     for changed in _each_statement_replaced(original):
         assert Printer(original, source).module_text(changed) == changed.code
+
+
+def test_a_rendered_value_is_parsed_once_and_known_by_its_text_while_kept() -> None:
+    """``expression`` gives one node for one text while the text is among the last ``MADE_KEPT``, and
+    ``made_text`` gives the text (what libcst prints) for that node only; trailing whitespace, which libcst
+    does not keep, is never remembered."""
+    import libcst as cst
+
+    from codemods import _literal
+
+    texts = ["dict(\n    a=1,\n    b=[1, 2],\n)", "(1, )", "'x'", "-1e-05"]
+    nodes = [_literal.expression(text) for text in texts]
+    for text, node in zip(texts, nodes, strict=True):
+        assert _literal.expression(text) is node
+        assert _literal.made_text(node) == text == cst.Module(body=[]).code_for_node(node)
+        assert _literal.code_of(node) == text
+    assert _literal.made_text(cst.parse_expression("'x'")) is None  # the same text, another node
+    spaced = _literal.expression("1 ")
+    assert _literal.made_text(spaced) is None and _literal.expression("1 ") is not spaced
+    for index in range(_literal.MADE_KEPT):
+        _literal.expression(f"[{index}]")
+    assert all(_literal.made_text(node) is None for node in nodes)
+    assert _literal.expression(texts[0]) is not nodes[0]

@@ -64,10 +64,22 @@ def _too_deep(tree: ast.Module, quotes: _Quotes) -> ast.AST | None:
             depth += quotes.pieces(node) - 1
         if depth > MAX_DEPTH:
             return node
-        for child in reversed(list(ast.iter_child_nodes(node))):
-            if not isinstance(child, ast.expr_context):  # Load/Store: no nesting
-                stack.append((child, depth if isinstance(child, ast.keyword) else depth + 1))
+        children = reversed(child_nodes(node))
+        stack.extend((child, depth if isinstance(child, ast.keyword) else depth + 1) for child in children)
     return None
+
+
+def child_nodes(node: ast.AST) -> list[ast.AST]:
+    """``ast.iter_child_nodes`` as a list, without the ``Load``/``Store`` markers (they nest nothing):
+    twice as fast, and a swap walks every node of its config's tree."""
+    children: list[ast.AST] = []
+    for name in node._fields:
+        value = getattr(node, name, None)
+        if isinstance(value, list):
+            children.extend(item for item in value if isinstance(item, ast.AST))
+        elif isinstance(value, ast.AST) and not isinstance(value, ast.expr_context):
+            children.append(value)
+    return children
 
 
 class _Quotes:
