@@ -9,7 +9,6 @@ from __future__ import annotations
 import ast
 import copy
 import keyword
-import operator
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -17,6 +16,7 @@ from typing import Any
 
 import libcst as cst
 
+from otxgen.facts.compute import PURE_BUILTINS, UNARY, binary, subscript
 from otxgen.facts.pysource import SourceError, check_syntax, child_nodes
 
 _EMPTY_MODULE = cst.Module(body=[])
@@ -27,14 +27,15 @@ class NotLiteralError(Exception):
     """The expression is not a literal (a call, an f-string, a reference to ``_base_``...)."""
 
 
-_SIGNS: dict[type[ast.unaryop], Callable[[Any], Any]] = {ast.UAdd: operator.pos, ast.USub: operator.neg}
 _NUMBERS = (int, float, complex)
+_NOT_COMPUTED = (TypeError, ValueError, ArithmeticError, LookupError)  # what ``otxgen.facts.compute`` raises
 
 
 def _evaluated(node: ast.expr, names: Mapping[str, object]) -> object:
     """``ast.literal_eval``'s value of ``node``, reading ``dict(k=v)`` calls as mappings and ``names`` as
-    their values; the tree is only read (it may be the one tree of the file the whole process shares).
-    ``NotLiteralError`` for anything else, ``TypeError`` for an unhashable key."""
+    their values, and what the config view computes on them (``otxgen.facts.compute``: ``sum([...])``,
+    ``c * 2``, ``widths[-1]``); the tree is only read (it may be the one tree of the file the whole process
+    shares). ``NotLiteralError`` for anything else, ``TypeError`` for an unhashable key."""
     if isinstance(node, ast.Constant):
         return node.value
     if isinstance(node, ast.List):
@@ -49,15 +50,34 @@ def _evaluated(node: ast.expr, names: Mapping[str, object]) -> object:
         return {kw.arg: _evaluated(kw.value, names) for kw in node.keywords}  # type: ignore[attr-defined]
     if isinstance(node, ast.Name) and node.id in names:
         return copy.deepcopy(names[node.id])  # each use its own value, as the text it stands for would give
-    if isinstance(node, ast.UnaryOp) and type(node.op) in _SIGNS:  # ``not 1``, ``~1``: not literals
+    if isinstance(node, ast.UnaryOp) and type(node.op) in UNARY:  # ``not 1``, ``~1``: not literals
         operand = _evaluated(node.operand, names)  # a number, or a name for one (``-shift``)
         if type(operand) in _NUMBERS:
-            return _SIGNS[type(node.op)](operand)
-    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
-        left, right = _evaluated(node.left, names), _evaluated(node.right, names)  # a complex number: 1+2j
-        if type(left) in (int, float) and type(right) is complex:
-            return left + right if isinstance(node.op, ast.Add) else left - right  # type: ignore[operator]
+            return UNARY[type(node.op)](operand)
+    if isinstance(node, ast.BinOp):
+        left, right = _evaluated(node.left, names), _evaluated(node.right, names)
+        if type(left) in (int, float) and type(right) is complex and isinstance(node.op, (ast.Add, ast.Sub)):
+            return left + right if isinstance(node.op, ast.Add) else left - right  # type: ignore[operator]  # 1+2j
+        return _computed(binary, node.op, left, right)
+    if isinstance(node, ast.Subscript) and not isinstance(node.slice, ast.Slice):
+        return _computed(subscript, _evaluated(node.value, names), _evaluated(node.slice, names))
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and _pure(node.func.id, node, names):
+        arguments = [_evaluated(argument, names) for argument in node.args]
+        return _computed(PURE_BUILTINS[node.func.id], *arguments)
     raise NotLiteralError
+
+
+def _pure(called: str, call: ast.Call, names: Mapping[str, object]) -> bool:
+    """A builtin the config view computes (not a name the file binds), on positional arguments only."""
+    unpacked = any(isinstance(argument, ast.Starred) for argument in call.args)
+    return called in PURE_BUILTINS and called not in names and not call.keywords and not unpacked
+
+
+def _computed(function: Callable[..., Any], *arguments: Any) -> object:
+    try:
+        return function(*arguments)
+    except _NOT_COMPUTED as error:
+        raise NotLiteralError from error
 
 
 def _is_dict_call(node: ast.expr) -> bool:

@@ -714,3 +714,42 @@ def test_a_rendered_value_is_parsed_once_and_known_by_its_text_while_kept() -> N
         _literal.expression(f"[{index}]")
     assert all(_literal.made_text(node) is None for node in nodes)
     assert _literal.expression(texts[0]) is not nodes[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("sum([18, 36, 72, 144])", {}),  # OCRNet's FCN head over HRNet
+        ("c * 2", {"c": 64}),
+        ("widths[-1]", {"widths": [96, 192, 384, 768]}),
+        ("base + [2048]", {"base": [256, 512, 1024]}),
+        ("max(64, 2**7) // 2", {}),
+        ("-shift", {"shift": 3}),
+    ],
+)
+def test_the_codemods_compute_a_value_as_the_config_view_does(text: str, names: dict[str, object]) -> None:
+    """A computed value compares equal to the value the config view reads from the same text, so a swap
+    that does not change it keeps its text (``otxgen.facts.compute`` is the one set of rules)."""
+    from codemods._literal import expression, literal_value
+    from otxgen.config.model_config import read_config
+
+    source = "".join(f"{name} = {value!r}\n" for name, value in names.items()) + f"x = {text}\n"
+    viewed = read_config(source, "m.py").names.value["x"]
+    assert literal_value(expression(text), names) == viewed
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("sum(x)", {"sum": 3, "x": [1]}),
+        ("max([1], key=len)", {}),
+        ("sum(*a)", {"a": [[1]]}),
+        ("1 / 0", {}),
+        ("x[5]", {"x": [1]}),
+    ],
+)
+def test_what_the_codemods_do_not_compute_is_not_a_literal(text: str, names: dict[str, object]) -> None:
+    from codemods._literal import NotLiteralError, expression, literal_value
+
+    with pytest.raises(NotLiteralError):
+        literal_value(expression(text), names)

@@ -21,47 +21,10 @@ from otxgen.config.fold import fold
 from otxgen.config.located import JsonPath, Located, Where
 from otxgen.config.mutations import Effects, aliased, effects, names_in
 from otxgen.errors import InputError
+from otxgen.facts.compute import LONGEST, PURE_BUILTINS, UNARY, binary, subscript
 from otxgen.facts.pysource import SourceError, check_syntax
 
-# Builtins a config may use on literals that change nothing and return a plain value.
-_PURE_BUILTINS: dict[str, Any] = {
-    "sum": sum, "len": len, "min": min, "max": max, "abs": abs, "round": round, "int": int, "float": float,
-    "str": str, "bool": bool, "tuple": tuple, "list": list, "sorted": sorted,
-}  # fmt: skip
-_BUILTINS = frozenset({"dict", *_PURE_BUILTINS})
-_UNARY: dict[type[ast.unaryop], Any] = {ast.USub: lambda x: -x, ast.UAdd: lambda x: +x}
-_ARITHMETIC: dict[type[ast.operator], Any] = {
-    ast.Add: lambda a, b: a + b,
-    ast.Sub: lambda a, b: a - b,
-    ast.Mult: lambda a, b: a * b,
-    ast.Div: lambda a, b: a / b,
-    ast.FloorDiv: lambda a, b: a // b,
-    ast.Mod: lambda a, b: a % b,
-    ast.Pow: lambda a, b: a**b,
-}
-_LONGEST = 10_000  # the most items a computed list may have, the largest exponent's magnitude 64
-_LARGEST = 2**64  # the largest magnitude a computed number may have
-
-
-def _binary(op: ast.operator, left: Any, right: Any) -> Any:
-    """``left op right`` for numbers, ``+`` of two lists or two tuples, ``*`` of one by a small count."""
-    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right))
-    if numbers and type(op) in _ARITHMETIC:
-        if isinstance(op, ast.Pow) and (abs(right) > 64 or abs(left) > 2**32):
-            raise ValueError("too large")
-        value = _ARITHMETIC[type(op)](left, right)
-        if abs(value) > _LARGEST:  # ``c * c`` forty times over: a number no config means
-            raise ValueError("too large")
-        return value
-    if isinstance(op, ast.Add) and type(left) is type(right) and isinstance(left, (list, tuple)):
-        if len(left) + len(right) > _LONGEST:  # ``a = a + a`` fourteen times over
-            raise ValueError("too long")
-        return left + right
-    if isinstance(op, ast.Mult) and isinstance(left, (list, tuple)) and type(right) is int:
-        if len(left) * right > _LONGEST:
-            raise ValueError("too long")
-        return left * right
-    raise TypeError("not read")
+_BUILTINS = frozenset({"dict", *PURE_BUILTINS})
 
 
 def _computed(expr: ast.expr, local: dict[str, Any], module: Any) -> Any:
@@ -76,23 +39,15 @@ def _computed(expr: ast.expr, local: dict[str, Any], module: Any) -> Any:
         items = [_computed(item, local, module) for item in expr.elts]
         return items if isinstance(expr, ast.List) else tuple(items)
     if isinstance(expr, ast.BinOp):
-        return _binary(expr.op, _computed(expr.left, local, module), _computed(expr.right, local, module))
-    if isinstance(expr, ast.UnaryOp) and type(expr.op) in _UNARY:
+        return binary(expr.op, _computed(expr.left, local, module), _computed(expr.right, local, module))
+    if isinstance(expr, ast.UnaryOp) and type(expr.op) in UNARY:
         operand = _computed(expr.operand, local, module)
         if isinstance(operand, bool) or not isinstance(operand, (int, float)):
             raise TypeError("not read")
-        return _UNARY[type(expr.op)](operand)
+        return UNARY[type(expr.op)](operand)
     if isinstance(expr, ast.Subscript) and not isinstance(expr.slice, ast.Slice):
-        return _subscript(_computed(expr.value, local, module), _computed(expr.slice, local, module))
+        return subscript(_computed(expr.value, local, module), _computed(expr.slice, local, module))
     raise TypeError("not read")
-
-
-def _subscript(value: Any, index: Any) -> Any:
-    if isinstance(value, (list, tuple)) and (type(index) is int or isinstance(index, slice)):
-        return value[index]
-    if isinstance(value, dict) and isinstance(index, (str, int)) and not isinstance(index, bool):
-        return value[index]
-    raise TypeError("not read")  # the calls the reader evaluates as the builtins
 
 
 @dataclass(frozen=True)
@@ -261,12 +216,12 @@ def _missing_key(statement: ast.stmt, names: Located) -> tuple[ast.AST, str] | N
             continue
         path: tuple[str, ...] = (node.id,)
         value = names.value.get(node.id)
-        for key, subscript in steps if whole else steps[:-1]:
+        for key, indexing in steps if whole else steps[:-1]:
             if not isinstance(value, dict) or any(p[: len(path) + 1] == (*path, key) for p in names.unresolved):
                 break
             if key not in value:
                 why = f"KeyError: {'.'.join(path)} has no {key!r} when mmengine runs this file ({_AFTER})"
-                return subscript.slice, why
+                return indexing.slice, why
             path, value = (*path, key), value[key]
     return None
 
@@ -577,11 +532,11 @@ class _Evaluator:
         inner = (*path, "*")
         try:
             if isinstance(expr, ast.UnaryOp):
-                value = _UNARY[type(expr.op)](self._number(expr.operand, inner))
+                value = UNARY[type(expr.op)](self._number(expr.operand, inner))
             elif isinstance(expr, ast.BinOp):
-                value = _binary(expr.op, self.eval(expr.left, inner), self.eval(expr.right, inner))
+                value = binary(expr.op, self.eval(expr.left, inner), self.eval(expr.right, inner))
             else:
-                value = _subscript(self.eval(expr.value, inner), self._index(expr.slice, inner))
+                value = subscript(self.eval(expr.value, inner), self._index(expr.slice, inner))
         except (KeyError, IndexError, TypeError, ValueError, ZeroDivisionError, OverflowError):
             raise _UnresolvedError from None
         finally:
@@ -610,7 +565,7 @@ class _Evaluator:
         ranged = isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "range"
         if ranged and "range" not in self.unready | self._bound and not cast(ast.Call, expr).keywords:
             bounds = [self._number(arg, path) for arg in cast(ast.Call, expr).args]
-            if not all(type(b) is int for b in bounds) or len(range(*bounds)) > _LONGEST:
+            if not all(type(b) is int for b in bounds) or len(range(*bounds)) > LONGEST:
                 raise _UnresolvedError
             return list(range(*bounds))
         items = self.eval(expr, path)
@@ -643,7 +598,7 @@ class _Evaluator:
         args = [self.eval(arg, (*path, "*")) for arg in call.args]
         self._forget_recent((*path, "*"))
         try:
-            return _PURE_BUILTINS[cast(ast.Name, call.func).id](*args)
+            return PURE_BUILTINS[cast(ast.Name, call.func).id](*args)
         except (TypeError, ValueError, OverflowError):
             raise _UnresolvedError from None
 
