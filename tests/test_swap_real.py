@@ -691,3 +691,26 @@ def test_a_checkpoint_that_lacks_only_the_norms_out_indices_add_still_fits(tmp_p
     assert CliRunner().invoke(main, args).exit_code == 0
     cfg = load_config(model)
     assert cfg.model.backbone.arch == "small" and "convnext-small" in cfg.model.backbone.init_cfg.checkpoint
+
+
+def test_out_indices_a_user_gives_at_other_strides_than_the_neck_expects_are_said(tmp_path: Path) -> None:
+    """PointRend's FPN and FPNHead were built for strides 4 to 32. Swin's last three stages (8 to 32), set
+    by the user, are kept, and the model runs (the heads resize what they read), but a ``[!]`` line says
+    the strides the neck expects; the strides come from Swin's table, not typed here."""
+    model = shipped("mmseg", "point_rend/pointrend_r50_4xb2-80k_cityscapes-512x1024.py", tmp_path)
+    said = swapped(model, "mmpretrain.SwinTransformer", "--set", "out_indices=[1,2,3]")
+    from otxgen.schema.store import load_schema
+    from otxgen.schema.table import ChannelTable
+
+    stages = ChannelTable(load_schema("mmpretrain.SwinTransformer")).stages({}) or []
+    strides = ", ".join(str(stages[index]["stride"]) for index in (1, 2, 3))
+    assert f"[!] {model.name}: out_indices=(1, 2, 3) give strides {strides}, and the neck expects 4, 8, 16, 32" in said
+    import torch
+    from mmengine.registry import init_default_scope
+
+    importlib.import_module("mmpretrain.models")
+    init_default_scope("mmseg")  # PointRend runs in predict mode only: its FPN and FPNHead are what strides feed
+    net = importlib.import_module("mmseg.registry").MODELS.build(load_config(model).model).eval()
+    with torch.no_grad():
+        mapped = net.decode_head[0](net.extract_feat(torch.rand(1, 3, 224, 224)))  # Swin's windows: 7 at 32
+    assert mapped.shape[-1] == 224 // stages[1]["stride"]

@@ -23,7 +23,8 @@ def keeping_strides(
 ) -> tuple[dict[str, Any], ShapeResult]:
     """The new backbone with ``out_indices`` chosen so that its maps come at the strides the old one
     gave (its schema's table), or else at the strides the anchors were built for (the strides the neck,
-    anchors and heads expect), with its outputs; unchanged when ``out_indices`` is set, the strides
+    anchors and heads expect), with its outputs; unchanged when ``out_indices`` is set (a ``[!]`` line
+    where a segmentor's neck or heads expect other strides than they give), the strides
     agree, or neither says. A segmentor's heads resize what they read: where the old backbone's table
     cannot say (mmseg's HRNet, a dilated ResNet), its strides are probed, and a new backbone that gives
     fewer levels than it did (ConvNeXt's last stage alone) is given its levels; where no stage gives an
@@ -42,8 +43,14 @@ def keeping_strides(
     fewer = probed is not None and len(new_strides) < len(probed)  # its heads read levels it does not give
     wanted = old_strides or (probed if fewer else None)
     chosen = backbone, outputs
+    readers = "neck expects" if host.get("neck") is not None else "heads expect"
+    if "out_indices" in backbone and wanted not in (None, new_strides) and not exact:
+        notes.append(
+            f"out_indices={_spelled(backbone['out_indices'])} give strides {_listed(new_strides)}, and the {readers} "
+            f"{_listed(wanted or [])}: the heads resize what they read, so the model runs, at other resolutions "
+            "than the config was sized for"
+        )
     if "out_indices" not in backbone and wanted not in (None, new_strides):
-        readers = "neck expects" if host.get("neck") is not None else "heads expect"
         chosen = _choosing(backbone, schema, outputs, wanted or [], exact, facts, readers)
         coarser = (
             probed is not None and max((s for s in new_strides if s is not None), default=0) > probed[-1]
