@@ -352,10 +352,10 @@ class _Layer:
         """The base's entries except where the child replaced a value, then the child's that now apply."""
         under, merged = self._replaced_under, self.merged  # most paths start under no replaced one
         table = dict(mine)
-        by_name = _by_name(mine)
-        for name in under:
-            for path in by_name.get(name, ()):
-                if self._below_replaced(path):
+        by_start = _by_start(mine)
+        for replaced in self.replaced:  # the paths that begin as it does (its first two steps)
+            for path in by_start.get(replaced[:2] if len(replaced) > 1 else replaced[0], ()):
+                if path in table and self._below_replaced(path):
                     del table[path]
         table.update(
             {p: item for p, item in theirs.items() if p in merged or (p and p[0] in under and self._below_replaced(p))}
@@ -373,22 +373,25 @@ class _Layer:
         return False
 
 
-# The paths of a table by their first step, kept by the table's identity: the tables of combined bases
-# are shared by the configs built on them, and a merge looks only under the names the child replaced.
-_BY_NAME: OrderedDict[int, tuple[dict[JsonPath, Any], dict[str | int, list[JsonPath]]]] = OrderedDict()
+# The paths of a table by their first step and by their first two, kept by the table's identity: the
+# tables of combined bases are shared by the configs built on them, and a merge looks only at the paths
+# that begin as a path the child replaced (``model.backbone``: not the rest of the model's).
+_BY_START: OrderedDict[int, tuple[dict[JsonPath, Any], dict[Any, list[JsonPath]]]] = OrderedDict()
 
 
-def _by_name(table: dict[JsonPath, Any]) -> dict[str | int, list[JsonPath]]:
-    kept = _BY_NAME.get(id(table))
+def _by_start(table: dict[JsonPath, Any]) -> dict[Any, list[JsonPath]]:
+    kept = _BY_START.get(id(table))
     if kept is None or kept[0] is not table:
-        index: dict[str | int, list[JsonPath]] = {}
+        index: dict[Any, list[JsonPath]] = {}
         for path in table:
             if path:
                 index.setdefault(path[0], []).append(path)
-        kept = _BY_NAME[id(table)] = (table, index)
-        while len(_BY_NAME) > _FOLDS_KEPT:
-            _BY_NAME.popitem(last=False)
-    _BY_NAME.move_to_end(id(table))
+            if len(path) > 1:
+                index.setdefault(path[:2], []).append(path)
+        kept = _BY_START[id(table)] = (table, index)
+        while len(_BY_START) > _FOLDS_KEPT:
+            _BY_START.popitem(last=False)
+    _BY_START.move_to_end(id(table))
     return kept[1]
 
 

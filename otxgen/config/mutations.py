@@ -13,6 +13,8 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
+from otxgen.facts.pysource import child_nodes
+
 # Builtins that change nothing they are given: their arguments are only read.
 PURE_CALLS = frozenset(
     {
@@ -105,7 +107,13 @@ def _defaults(arguments: ast.arguments) -> set[str]:
 
 def names_in(node: ast.AST) -> set[str]:
     """Every name ``node`` spells: names, attribute names, keywords and parameters."""
-    return {found for child in ast.walk(node) for found in _spelled(child)}
+    found: set[str] = set()
+    stack = [node]
+    while stack:  # ``ast.walk`` in no order, by ``child_nodes``: a config's every statement is read so
+        child = stack.pop()
+        found.update(_spelled(child))
+        stack.extend(child_nodes(child))
+    return found
 
 
 def _spelled(node: ast.AST) -> tuple[str, ...]:
