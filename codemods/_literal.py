@@ -245,17 +245,18 @@ def render_like(
 
 
 def expression(code: str) -> cst.BaseExpression:
-    """Rendered source parsed into a CST expression, which prints as ``code`` (``made_text``). One text
-    is parsed once while it is among the last ``MADE_KEPT``: a swap renders the same few values in every
-    config it changes (the new backbone's), and nodes are immutable, so a tree may share them."""
+    """Rendered source parsed into a CST expression, which prints as ``code`` (``made_text``) where libcst
+    prints it back so. One text is parsed (and printed) once while it is among the last ``MADE_KEPT``: a
+    swap renders the same few values in every config it changes (the new backbone's), and nodes are
+    immutable, so a tree may share them."""
     with _MADE_LOCK:
         node = _MADE.get(code)
         if node is not None:
             _MADE.move_to_end(code)
             return node
     node = cst.parse_expression(code)
-    if code != code.rstrip():  # libcst keeps every character of an expression but whitespace after it
-        return node
+    if _EMPTY_MODULE.code_for_node(node) != code:  # what libcst does not print back: space or a comment
+        return node  # after it, line ends other than ``\n`` (each printed as the module's own)
     with _MADE_LOCK:
         _MADE[code] = node
         _TEXTS[id(node)] = (node, code)

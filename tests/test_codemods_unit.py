@@ -672,6 +672,29 @@ def test_a_changed_statement_is_its_printing_on_unusual_values(source: str) -> N
         assert Printer(original, source).module_text(changed) == changed.code
 
 
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+@pytest.mark.parametrize(
+    "made", ["dict(\n    a=1)", "dict(\r\n    a=1)", "dict(\r    a=1,\n    b=2)", "[1,  # one\n 2]"]
+)
+def test_a_value_made_from_text_is_its_printing_in_any_file(newline: str, made: str) -> None:
+    """A value the codemods made from text (``expression``: the text of a kept value, whatever its line
+    ends) prints in the file as libcst prints it, whatever the file's line ends."""
+    import libcst as cst
+
+    from codemods._literal import expression
+    from codemods._print import Printer
+
+    source = newline.join(["x = 1", "m = dict(", "    a=1,", "    b=2)", ""])
+    original = cst.parse_module(source)
+    line = cst.ensure_type(original.body[1], cst.SimpleStatementLine)
+    assign = cst.ensure_type(line.body[0], cst.Assign)
+    call = cst.ensure_type(assign.value, cst.Call)
+    args = [call.args[0], call.args[1].with_changes(value=expression(made))]  # a kept, b made
+    changed = line.with_changes(body=[assign.with_changes(value=call.with_changes(args=args))])
+    module = original.with_changes(body=[original.body[0], changed])
+    assert Printer(original, source).module_text(module) == module.code
+
+
 @pytest.mark.parametrize(
     "source",
     [
@@ -708,8 +731,9 @@ def test_a_rendered_value_is_parsed_once_and_known_by_its_text_while_kept() -> N
         assert _literal.made_text(node) == text == cst.Module(body=[]).code_for_node(node)
         assert _literal.code_of(node) == text
     assert _literal.made_text(cst.parse_expression("'x'")) is None  # the same text, another node
-    spaced = _literal.expression("1 ")
-    assert _literal.made_text(spaced) is None and _literal.expression("1 ") is not spaced
+    for unlike in ("1 ", "1  # one", "dict(\r\n    a=1)", "dict(\r    a=1)", "(\n1)\r\n"):
+        node = _literal.expression(unlike)  # libcst prints it otherwise: it is printed
+        assert _literal.made_text(node) is None and _literal.expression(unlike) is not node
     for index in range(_literal.MADE_KEPT):
         _literal.expression(f"[{index}]")
     assert all(_literal.made_text(node) is None for node in nodes)
