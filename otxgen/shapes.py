@@ -33,6 +33,7 @@ from typing import Any
 from otxgen import shape_cache
 from otxgen.errors import UsageError
 from otxgen.facts.strides import stride_of
+from otxgen.libraries.quiet import quiet_libraries
 from otxgen.schema.table import plain
 
 TIERS = ("auto", "static", "probe", "meta", "fake", "forward")
@@ -258,7 +259,7 @@ def build_backbone(backbone_cfg: dict[str, Any], construct: str = "cpu") -> Any:
     library, name = split_type(str(backbone_cfg["type"]))
     args = copy.deepcopy({k: v for k, v in backbone_cfg.items() if k != "type"})
     adapter = get_adapter(library)
-    with _registry_scope(library):
+    with _registry_scope(library), quiet_libraries():  # a backbone may log as it is built (TIMMBackbone)
         if construct == "meta":
             with torch.device("meta"):
                 return adapter.build(name, **args)
@@ -380,18 +381,10 @@ def decay_depth(backbone_cfg: dict[str, Any], library: str, wrapper: dict[str, A
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """A decay constructor prints every parameter group (``print_log`` without a logger prints), and warns
-    of its own deprecations: neither is the user's."""
-    from mmengine.logging import MMLogger
-
-    logger = MMLogger.get_current_instance()  # its handler writes to the stream it was made with
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        logger.setLevel(level)
+    of its own deprecations: neither is the user's, nor wanted on stderr either."""
+    with quiet_libraries(), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 def module_construction_error(cfg: dict[str, Any], library: str) -> str | None:

@@ -714,3 +714,20 @@ def test_out_indices_a_user_gives_at_other_strides_than_the_neck_expects_are_sai
     with torch.no_grad():
         mapped = net.decode_head[0](net.extract_feat(torch.rand(1, 3, 224, 224)))  # Swin's windows: 7 at 32
     assert mapped.shape[-1] == 224 // stages[1]["stride"]
+
+
+def test_a_diff_on_stdout_is_the_diff_alone_when_a_backbone_is_built(tmp_path: Path) -> None:
+    """mmpretrain's TIMMBackbone logs as it is built, on mmengine's logger, which writes to stdout: the
+    probe of the old backbone keeps it off stdout, which carries the diff (``--diff > change.patch``).
+    A process of its own, with a cache of its own: the probe runs, and the logger is made in it."""
+    import os
+    import subprocess
+    import sys
+
+    model = shipped("mmdet", "timm_example/retinanet_timm-tv-resnet50_fpn_1x_coco.py", tmp_path)
+    command = [sys.executable, "-m", "otxgen", "build", "--backbone", "timm.resnet18", "--model", str(model)]
+    command += ["--no-smoke", "--no-backbone-yaml", "--diff"]
+    env = {**os.environ, "OTXGEN_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env, cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("--- ") and "mmengine" not in done.stdout, done.stdout[:300]

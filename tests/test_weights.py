@@ -398,6 +398,7 @@ LOCAL = {
 def test_local_checkpoint_loads_with_no_missing_key(tmp_path: Path, backbone_type: str) -> None:
     from mmengine.config import Config
 
+    from otxgen.libraries.quiet import quiet_libraries
     from otxgen.smoke import runtime
 
     extra, make = LOCAL[backbone_type]
@@ -411,7 +412,7 @@ def test_local_checkpoint_loads_with_no_missing_key(tmp_path: Path, backbone_typ
     assert result.exit_code == 0, result.output
     config = Config.fromfile(str(folder / "model.py"))
     model = runtime.build_model(config, runtime.scope_of(config))
-    with runtime.quiet_mmengine():
+    with quiet_libraries():
         model.init_weights()  # mmengine's Pretrained initialisation, as training runs it
     state = saved.get("state_dict", saved)
     loaded = {k: v for k, v in model.backbone.state_dict().items() if not k.endswith("num_batches_tracked")}
@@ -581,6 +582,7 @@ def test_an_original_repositorys_checkpoint_loads_through_timms_filter(
     initialisation runs it: every backbone tensor comes from the file, none is left missing."""
     from mmengine.config import Config
 
+    from otxgen.libraries.quiet import quiet_libraries
     from otxgen.smoke import runtime
 
     saved = make()
@@ -593,7 +595,7 @@ def test_an_original_repositorys_checkpoint_loads_through_timms_filter(
     assert built.exit_code == 0, built.output
     config = Config.fromfile(str(folder / "model.py"))
     model = runtime.build_model(config, runtime.scope_of(config))
-    with runtime.quiet_mmengine():
+    with quiet_libraries():
         model.init_weights()
     published = fingerprints(saved["model"].values())
     loaded = {k: v for k, v in model.backbone.state_dict().items() if not k.endswith("num_batches_tracked")}

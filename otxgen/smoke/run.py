@@ -16,6 +16,7 @@ from torch import nn
 
 from otxgen.errors import UsageError
 from otxgen.facts.libraries import UNUSED_PARAMETERS_KEY
+from otxgen.libraries.quiet import quiet_libraries
 from otxgen.smoke import runtime, steps
 from otxgen.smoke.check import LevelReport, check_levels
 from otxgen.smoke.expect import expectation
@@ -144,7 +145,7 @@ def _weights(backbone: nn.Module, backbone_cfg: dict[str, Any], given: str, seco
     from otxgen.smoke.weights import checkpoint_of, weights_check
 
     path, prefix = checkpoint_of(backbone_cfg, given or None)
-    with runtime.quiet_mmengine():  # mmengine's reader logs on stdout, which carries the report
+    with quiet_libraries():  # mmengine's reader logs on stdout, which carries the report
         return _timed(seconds, "weights", lambda: weights_check(backbone, path, prefix))
 
 

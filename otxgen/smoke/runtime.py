@@ -9,8 +9,6 @@ from __future__ import annotations
 import copy
 import importlib
 import inspect
-import logging
-import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,13 +16,13 @@ from typing import Any
 
 import torch
 from mmengine.config import Config
-from mmengine.logging import MMLogger
 from mmengine.registry import MODELS, init_default_scope
 from torch import nn
 
 from otxgen.errors import InputError, UsageError
 from otxgen.facts.checkpoints import wants_weights
 from otxgen.facts.consumers import POOLING_WINDOWS
+from otxgen.libraries.quiet import quiet_libraries
 
 SCOPES = ("mmdet", "mmseg", "mmpretrain")
 _SCOPE_OF_MODEL = {"EncoderDecoder": "mmseg", "CascadeEncoderDecoder": "mmseg", "ImageClassifier": "mmpretrain"}
@@ -198,7 +196,7 @@ def build_model(config: Config, scope: str, backbone_dtype: str = "float32") -> 
         model_cfg = {**model_cfg, "data_preprocessor": copy.deepcopy(preprocessor)}
     dtype = getattr(torch, backbone_dtype)
     try:
-        with quiet_mmengine(), _backbone_built_in(dtype, model_cfg.get("backbone")):
+        with quiet_libraries(), _backbone_built_in(dtype, model_cfg.get("backbone")):
             init_default_scope(scope)
             model = MODELS.build(model_cfg)
     except Exception as error:  # a constructor may raise anything for a bad config
@@ -218,7 +216,7 @@ def build_optimizer(model: nn.Module, wrapper: Mapping[str, Any], scope: str) ->
 
     takes = inspect.signature(OptimWrapper.__init__).parameters
     cfg = {key: copy.deepcopy(value) for key, value in wrapper.items() if key in takes or key in _BUILDING_KEYS}
-    with quiet_mmengine():
+    with quiet_libraries():
         init_default_scope(scope)
         built = build_optim_wrapper(model, {**cfg, "type": "OptimWrapper"})
     return len(built.optimizer.param_groups)
@@ -291,25 +289,9 @@ def initialise(model: nn.Module, model_cfg: Mapping[str, Any]) -> str:
         return "init_weights skipped: the config asks for pretrained weights; weights are the constructors' defaults"
     init_weights = getattr(model, "init_weights", None)
     if callable(init_weights):
-        with quiet_mmengine():  # it logs one INFO block per parameter, on stdout
+        with quiet_libraries():  # it logs one INFO block per parameter, on stdout
             init_weights()
     return ""
-
-
-@contextmanager
-def quiet_mmengine() -> Iterator[None]:
-    """Keep mmengine's logger (which writes to stdout) to errors: stdout carries otxgen's results. The
-    libraries' own deprecation notices (``num_anchors``, ``build_loss``...) are theirs, not the user's
-    config's, and are silenced too."""
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=UserWarning, module=r"(mmcv|mmdet|mmseg|mmpretrain|mmengine)\.")
-            yield
-    finally:
-        logger.setLevel(level)
 
 
 def backbone_shapes(backbone: nn.Module, size: int, device: str, in_channels: int = 3) -> list[tuple[int, ...] | None]:
