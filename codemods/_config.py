@@ -64,11 +64,31 @@ def assigned_name(statement: cst.CSTNode) -> str | None:
 
 
 def assigned(module: cst.Module, name: str) -> cst.Assign | None:
-    """The last top-level assignment to ``name`` (the one mmengine sees)."""
+    """The last top-level assignment to ``name`` (the one mmengine sees). One that shares its line with
+    another statement (``a = 1; model = dict(...)``) is a ``CodemodError`` at it: the codemods rewrite
+    a statement on a line of its own."""
+    shared = _shared(module).get(name)
+    if shared is not None:
+        message = f"{name} = ... shares its line with another statement (;): put it on a line of its own"
+        raise error_at(module, shared, message)
     found = None
     for target, assign in assignments(module):
         if target == name:
             found = assign
+    return found
+
+
+@functools.lru_cache(maxsize=16)
+def _shared(module: cst.Module) -> dict[str, cst.Assign]:
+    """The top-level ``NAME = value`` statements that share a line with another (``;``), by name."""
+    found: dict[str, cst.Assign] = {}
+    for statement in module.body:
+        if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) > 1:
+            for small in statement.body:
+                if isinstance(small, cst.Assign) and len(small.targets) == 1:
+                    target = small.targets[0].target
+                    if isinstance(target, cst.Name):
+                        found[target.value] = small
     return found
 
 
