@@ -731,3 +731,23 @@ def test_a_diff_on_stdout_is_the_diff_alone_when_a_backbone_is_built(tmp_path: P
     done = subprocess.run(command, capture_output=True, text=True, check=False, env=env, cwd=tmp_path, timeout=600)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("--- ") and "mmengine" not in done.stdout, done.stdout[:300]
+
+
+@pytest.mark.parametrize("backbone", ["mmpretrain.ConvNeXt", "mmpretrain.MobileNetV2"])
+def test_a_classifier_neck_that_fuses_levels_gets_them_at_its_strides(tmp_path: Path, backbone: str) -> None:
+    """HRNet's classifier fuses its four branches in HRFuseScales before pooling: a new backbone gives
+    feature maps (ConvNeXt pools by default) at the strides the neck fused, one per branch, so the
+    model runs; with ConvNeXt's pooled output or its last stage alone the neck failed."""
+    model = shipped("mmpretrain", "hrnet/hrnet-w18_4xb32_in1k.py", tmp_path)
+    said = swapped(model, backbone)
+    cfg = load_config(model)
+    from otxgen.schema.store import load_schema
+    from otxgen.schema.table import ChannelTable
+
+    table = ChannelTable(load_schema(backbone))
+    widths = [row["channels"] for row in table.stages(cfg.model.backbone) or []]
+    fused = cfg.model.neck[0]
+    assert fused.type == "HRFuseScales" and len(fused.in_channels) == 4
+    assert list(fused.in_channels) == [widths[i] for i in cfg.model.backbone.out_indices]
+    assert "keeps the strides its neck expects (4, 8, 16, 32)" in said
+    build_and_forward("mmpretrain", cfg, 224, 120)

@@ -229,6 +229,7 @@ def _plan(
         NESTED_READING_HEADS,
         ConsumerError,
         consumer_overrides,
+        feature_neck,
         first_of,
         known_as,
         paired_head,
@@ -274,7 +275,8 @@ def _plan(
     sides = input_sides(merged.names.value)
     reads_nested = host.get("neck") is None and bool(known_as(host.get("head"), NESTED_READING_HEADS))
     side = sides[0] if sides else None
-    backbone, outputs = _outputs(backbone, task, schema, notes, requested, side, reads_nested)
+    maps_reader = feature_neck(host) if task == "classification" else None  # HRNet's HRFuseScales
+    backbone, outputs = _outputs(backbone, task, schema, notes, requested, side, reads_nested, maps_reader)
     necks: dict[str, Any] = {}
     divisor = pad_divisor(merged.names.value)
     try:
@@ -296,6 +298,10 @@ def _plan(
                 form = "one tensor" if outputs.container == "tensor" else f"a {outputs.container}"
                 notes.append(f"removed neck {type_name(first_of(host['neck']))}: the new backbone returns {form}")
             given = set(requested) - {"type", "init_cfg"}
+            if maps_reader is not None:  # a neck that fuses the old backbone's levels: at their strides
+                backbone, outputs = keeping_strides(
+                    host, old, backbone, schema, outputs, catalog, library, facts, notes
+                )
             backbone, outputs = _deepest_alone(_overridden(host, necks), backbone, schema, outputs, given, facts)
         necked = _overridden(host, necks)
         _refuse_single_stride_into_pyramid(necked, outputs, host_path)
@@ -887,12 +893,15 @@ def _outputs(
     requested: Mapping[str, Any],
     side: int | None,
     reads_nested: bool = False,
+    maps_reader: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], ShapeResult]:
     """The backbone's outputs, at its own input size or else at ``side``, the one the config feeds it (a
-    SwinV2 given 24 px windows runs at a 384 px crop, not at its own 256); for a dense task, a backbone
-    that pools by default (ConvNeXt) gets the arguments its table records for feature maps
+    SwinV2 given 24 px windows runs at a 384 px crop, not at its own 256); for a dense task, or a
+    classifier whose neck reads maps (``maps_reader``: HRNet's HRFuseScales), a backbone that pools by
+    default (ConvNeXt) gets the arguments its table records for feature maps
     (``gap_before_final_norm=False``), unless set; so does one that gives several outputs per level
     (DistilledViT's two tokens) in any task, unless the head reads them (``reads_nested``: DeiT's)."""
+    from otxgen.facts.consumers import type_name
     from otxgen.schema.table import ChannelTable
     from otxgen.shapes import NO_OUTPUTS, ProbeError, construction_error, probe_outputs
 
@@ -909,14 +918,15 @@ def _outputs(
                 raise ProbeError(f"{backbone['type']} does not construct: {failure}")
         dense_args = ((schema.get("x-otxgen") or {}).get("channels") or {}).get("dense_args") or {}
         nested = result.container == "nested" and not reads_nested  # DistilledViT's tokens: DeiT's head reads them
-        wanted = nested or (task != "classification" and not result.is_dense)
+        wanted = nested or ((task != "classification" or maps_reader is not None) and not result.is_dense)
         if wanted and dense_args and not set(dense_args) & set(backbone):
             backbone = {**backbone, **dense_args}
             result = probe_outputs(backbone)
             said = ", ".join(f"{k}={v!r}" for k, v in dense_args.items())
             why = "gives several outputs per level" if nested else "pools"
             needs = "one feature map per level" if nested else "feature maps"
-            notes.append(f"set {said}: {backbone['type']} {why} by default, and a {task} model needs {needs}")
+            who = f"a {task} model" if maps_reader is None else f"the neck {type_name(maps_reader)}"
+            notes.append(f"set {said}: {backbone['type']} {why} by default, and {who} needs {needs}")
     except ProbeError as error:
         if NO_OUTPUTS in error.why and "out_indices" in requested:  # indices it does not count so (-1)
             stages = ChannelTable(schema).stages(backbone)
