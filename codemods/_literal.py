@@ -10,13 +10,13 @@ import ast
 import copy
 import keyword
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import libcst as cst
 
-from otxgen.facts.compute import PURE_BUILTINS, UNARY, binary, subscript
+from otxgen.facts.compute import PURE_BUILTINS, UNARY, binary, pure_call, subscript
 from otxgen.facts.pysource import SourceError, check_syntax, child_nodes
 
 _EMPTY_MODULE = cst.Module(body=[])
@@ -63,7 +63,7 @@ def _evaluated(node: ast.expr, names: Mapping[str, object]) -> object:
         return _computed(subscript, _evaluated(node.value, names), _evaluated(node.slice, names))
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and _pure(node.func.id, node, names):
         arguments = [_evaluated(argument, names) for argument in node.args]
-        return _computed(PURE_BUILTINS[node.func.id], *arguments)
+        return _computed(pure_call, node.func.id, arguments)
     raise NotLiteralError
 
 
@@ -113,7 +113,7 @@ def maybe_literal(node: cst.BaseExpression | None, names: Mapping[str, object] |
 
 def quote_and_names(source: str) -> tuple[str, dict[str, object], bool]:
     """The file's dominant quote character (``'`` on a tie; triple-quoted strings do not count), its
-    top-level ``NAME = <literal>`` assignments (the last one wins), for ``norm_cfg=norm_cfg``, and whether
+    top-level ``NAME = <literal>`` assignments of names bound once, for ``norm_cfg=norm_cfg``, and whether
     its multi-line calls and displays mostly end with a trailing comma (black's layout)."""
     try:
         tree = check_syntax(source)  # the file's one tree: only read here
@@ -139,14 +139,35 @@ def quote_and_names(source: str) -> tuple[str, dict[str, object], bool]:
             if comma is not None:
                 votes[comma] += 1
     names: dict[str, object] = {}
+    bound: Counter[str] = Counter()
     for statement in tree.body:
+        bound.update(_bound_by(statement))
         target = statement.targets[0] if isinstance(statement, ast.Assign) and len(statement.targets) == 1 else None
         if isinstance(statement, ast.Assign) and isinstance(target, ast.Name):
             try:
                 names[target.id] = _evaluated(statement.value, names)
             except (ValueError, TypeError, SyntaxError, NotLiteralError, RecursionError):
                 continue
-    return ('"' if counts['"'] > counts["'"] else "'"), names, votes[True] > votes[False]
+    # A name bound twice has another value before its second binding than after it, and a value that
+    # reads it is not known without knowing where (``c = 128 ... in_channels=c * 4 ... c = 512``).
+    once = {name: value for name, value in names.items() if bound[name] == 1}
+    return ('"' if counts['"'] > counts["'"] else "'"), once, votes[True] > votes[False]
+
+
+def _bound_by(statement: ast.stmt) -> set[str]:
+    """The module-level names a top-level statement binds (kept wide: a comprehension's loop name too)."""
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {statement.name}
+    if isinstance(statement, (ast.Import, ast.ImportFrom)):
+        return {(alias.asname or alias.name).partition(".")[0] for alias in statement.names}
+    found: set[str] = set()
+    stack: list[ast.AST] = list(statement.targets) if isinstance(statement, ast.Assign) else [statement]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            found.add(node.id)
+        stack.extend(child_nodes(node))
+    return found
 
 
 def _comma_after_last(node: ast.Call | ast.List | ast.Tuple | ast.Dict, lines: list[str]) -> bool | None:
