@@ -770,6 +770,8 @@ def test_the_codemods_compute_a_value_as_the_config_view_does(text: str, names: 
         ("sum(*a)", {"a": [[1]]}),
         ("1 / 0", {}),
         ("x[5]", {"x": [1]}),
+        ("sum(x, [])", {"x": [[0] * 10_000] * 1_500}),  # a join a copy at a time: 15 million items
+        ("str(x)", {"x": [[0] * 10_000] * 1_500}),
     ],
 )
 def test_what_the_codemods_do_not_compute_is_not_a_literal(text: str, names: dict[str, object]) -> None:
@@ -777,3 +779,13 @@ def test_what_the_codemods_do_not_compute_is_not_a_literal(text: str, names: dic
 
     with pytest.raises(NotLiteralError):
         literal_value(expression(text), names)
+
+
+@pytest.mark.parametrize("text", ["sum(x, [])", "str(x)", "sorted(x)"])
+def test_the_config_view_computes_no_value_past_its_bounds(text: str) -> None:
+    """``[[0] * 10000] * 1500`` is one inner list to Python and 15 million items to a join, a printing or
+    a sort: the name that would hold the result is left unresolved, without computing it."""
+    from otxgen.config.model_config import read_config
+
+    names = read_config(f"x = [[0] * 10_000] * 1_500\ny = {text}\n", "m.py").names
+    assert "x" in names.value and "y" not in names.value

@@ -21,7 +21,7 @@ from otxgen.config.fold import fold
 from otxgen.config.located import JsonPath, Located, Where
 from otxgen.config.mutations import Effects, aliased, effects, names_in
 from otxgen.errors import InputError
-from otxgen.facts.compute import LONGEST, PURE_BUILTINS, UNARY, binary, subscript
+from otxgen.facts.compute import LONGEST, PURE_BUILTINS, UNARY, binary, pure_call, subscript
 from otxgen.facts.pysource import SourceError, check_syntax
 
 _BUILTINS = frozenset({"dict", *PURE_BUILTINS})
@@ -598,7 +598,7 @@ class _Evaluator:
         args = [self.eval(arg, (*path, "*")) for arg in call.args]
         self._forget_recent((*path, "*"))
         try:
-            return PURE_BUILTINS[cast(ast.Name, call.func).id](*args)
+            return pure_call(cast(ast.Name, call.func).id, args)
         except (TypeError, ValueError, OverflowError):
             raise _UnresolvedError from None
 

@@ -6,6 +6,7 @@ text with a new value with them. Pure: no parser, no positions."""
 from __future__ import annotations
 
 import ast
+from collections.abc import Sequence
 from typing import Any
 
 # Builtins a config may use on literals that change nothing and return a plain value.
@@ -55,3 +56,25 @@ def subscript(value: Any, index: Any) -> Any:
     if isinstance(value, dict) and isinstance(index, (str, int)) and not isinstance(index, bool):
         return value[index]
     raise TypeError("not read")
+
+
+def pure_call(name: str, arguments: Sequence[Any]) -> Any:
+    """``name(*arguments)`` for a builtin of ``PURE_BUILTINS``, on arguments of at most ``LONGEST`` items
+    in all (counted through nested lists, tuples and mappings: ``[[0] * 10000] * 1500`` is 15 million,
+    though Python holds one inner list): ``sum(lists, [])`` joins them a copy at a time, and ``str`` or
+    ``sorted`` of such a value would take as long as its size."""
+    budget = [LONGEST]
+    for argument in arguments:
+        _spend(argument, budget)
+    return PURE_BUILTINS[name](*arguments)
+
+
+def _spend(value: Any, budget: list[int]) -> None:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple, dict)):
+            budget[0] -= len(item)
+            if budget[0] < 0:
+                raise ValueError("too large")
+            stack.extend(item.values() if isinstance(item, dict) else item)
