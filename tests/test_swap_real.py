@@ -749,5 +749,32 @@ def test_a_classifier_neck_that_fuses_levels_gets_them_at_its_strides(tmp_path: 
     fused = cfg.model.neck[0]
     assert fused.type == "HRFuseScales" and len(fused.in_channels) == 4
     assert list(fused.in_channels) == [widths[i] for i in cfg.model.backbone.out_indices]
-    assert "keeps the strides its neck expects (4, 8, 16, 32)" in said
+    assert f"keeps the strides its neck expects ({_hrnet_strides()})" in said
     build_and_forward("mmpretrain", cfg, 224, 120)
+
+
+@pytest.mark.parametrize(
+    "backbone",
+    [("mmpretrain.VisionTransformer", "--set", "arch=s"), ("mmpretrain.ResNet", "--set", "out_indices=[1,2,3]")],
+    ids=str,
+)
+def test_a_classifier_neck_that_fuses_levels_refuses_other_strides(tmp_path: Path, backbone: tuple[str, ...]) -> None:
+    """HRFuseScales has a branch for each of HRNet's four levels, each at twice the stride of the one
+    before: a ViT's one level, or the user's three stages, are refused before anything is written (the
+    model built, and failed in its neck, under --no-smoke)."""
+    model = shipped("mmpretrain", "hrnet/hrnet-w18_4xb32_in1k.py", tmp_path)
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*.py")}
+    argv = ["build", "--backbone", *backbone, "--model", str(model), "--weights", "none", "--no-smoke"]
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 2, result.output
+    assert f"the neck HRFuseScales fuses the old backbone's levels at strides {_hrnet_strides()}" in result.stderr
+    assert {path: path.read_bytes() for path in tmp_path.rglob("*.py")} == before
+
+
+def _hrnet_strides() -> str:
+    """The strides of mmpretrain's HRNet-W18 levels, as its schema's table gives them."""
+    from otxgen.schema.store import StoreCatalog
+    from otxgen.schema.table import ChannelTable
+
+    table = ChannelTable.for_config({"type": "HRNet", "arch": "w18"}, "mmpretrain", StoreCatalog())
+    return ", ".join(map(str, table.strides() or []))

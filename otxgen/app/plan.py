@@ -302,6 +302,7 @@ def _plan(
                 backbone, outputs = keeping_strides(
                     host, old, backbone, schema, outputs, catalog, library, facts, notes
                 )
+                _refuse_unfused(maps_reader, old, outputs, library, catalog, (*host_path, "neck"))
             backbone, outputs = _deepest_alone(_overridden(host, necks), backbone, schema, outputs, given, facts)
         necked = _overridden(host, necks)
         _refuse_single_stride_into_pyramid(necked, outputs, host_path)
@@ -992,6 +993,34 @@ def _classifier_overrides(
         override["head"] = {"_delete_": True, "type": LINEAR_HEAD, **kept, "in_channels": channels[-1]}
         notes.append(f"head {type_name(head)} reads a class token: replaced by {LINEAR_HEAD} (kept: {', '.join(kept)})")
     return override
+
+
+def _refuse_unfused(
+    neck: Mapping[str, Any],
+    old: dict[str, Any],
+    outputs: ShapeResult,
+    library: str | None,
+    catalog: Catalog,
+    path: tuple[str | int, ...],
+) -> None:
+    """A classifier's neck that fuses the old backbone's levels (HRNet's HRFuseScales: one branch a
+    level, each at twice the stride of the one before) takes them at those strides only: a backbone
+    that gives other strides or another count of levels (a ViT's one, the user's ``out_indices``) is
+    refused before anything is written."""
+    from otxgen.facts.consumers import type_name
+    from otxgen.schema.table import ChannelTable
+
+    wanted = ChannelTable.for_config(old, library, catalog).strides()
+    got = [output.stride for output in outputs.outputs]
+    if wanted is None or got == wanted:
+        return
+    listed = ", ".join(str(stride) for stride in got)
+    message = (
+        f"the neck {type_name(neck)} fuses the old backbone's levels at strides {', '.join(map(str, wanted))}, "
+        f"and the new one gives {len(got)} at {listed}: choose a backbone with stages at those strides, or set "
+        "out_indices to give them"
+    )
+    raise _RefusalError(path, message)
 
 
 def _without_list_neck(model: dict[str, Any]) -> dict[str, Any]:
