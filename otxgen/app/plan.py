@@ -275,7 +275,8 @@ def _plan(
     sides = input_sides(merged.names.value)
     reads_nested = host.get("neck") is None and bool(known_as(host.get("head"), NESTED_READING_HEADS))
     side = sides[0] if sides else None
-    maps_reader = feature_neck(host) if task == "classification" else None  # HRNet's HRFuseScales
+    # a classifier's neck that reads maps (HRNet's HRFuseScales), not the one a swap put in front of the pooling
+    maps_reader = feature_neck(_overridden(host, _without_list_neck(host))) if task == "classification" else None
     backbone, outputs = _outputs(backbone, task, schema, notes, requested, side, reads_nested, maps_reader)
     necks: dict[str, Any] = {}
     divisor = pad_divisor(merged.names.value)

@@ -59,14 +59,19 @@ def subscript(value: Any, index: Any) -> Any:
 
 
 def pure_call(name: str, arguments: Sequence[Any]) -> Any:
-    """``name(*arguments)`` for a builtin of ``PURE_BUILTINS``, on arguments of at most ``LONGEST`` items
-    in all (counted through nested lists, tuples and mappings: ``[[0] * 10000] * 1500`` is 15 million,
-    though Python holds one inner list): ``sum(lists, [])`` joins them a copy at a time, and ``str`` or
-    ``sorted`` of such a value would take as long as its size."""
-    budget = [LONGEST]
-    for argument in arguments:
-        _spend(argument, budget)
+    """``name(*arguments)`` for a builtin of ``PURE_BUILTINS``. Those whose work grows with what their
+    arguments nest (``DEEP``: ``sum(lists, [])`` joins them a copy at a time; ``str``, ``sorted``, ``min``
+    and ``max`` print or compare each item through) take at most ``10 * LONGEST`` items in all, counted
+    through nested lists, tuples and mappings: ``[[0] * 10000] * 1500`` is 15 million, though Python holds
+    one inner list. ``len(classes)`` of a large literal costs nothing and is not counted."""
+    if name in DEEP:
+        budget = [10 * LONGEST]
+        for argument in arguments:
+            _spend(argument, budget)
     return PURE_BUILTINS[name](*arguments)
+
+
+DEEP = frozenset({"sum", "str", "sorted", "min", "max"})
 
 
 def _spend(value: Any, budget: list[int]) -> None:
