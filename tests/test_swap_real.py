@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import importlib
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -778,3 +780,24 @@ def _hrnet_strides() -> str:
 
     table = ChannelTable.for_config({"type": "HRNet", "arch": "w18"}, "mmpretrain", StoreCatalog())
     return ", ".join(map(str, table.strides() or []))
+
+
+def test_a_swap_that_writes_a_valid_backbone_never_imports_jsonschema(tmp_path: Path) -> None:
+    """The point of ``conforms``: a build of a shipped config (checked by validate before it writes)
+    and validate of the result run without jsonschema, whose import costs as much as the swap; an error
+    still gets jsonschema's message."""
+    model = shipped("mmdet", "retinanet/retinanet_r50_fpn_1x_coco.py", tmp_path)
+    swap = ["build", "--backbone", "mmdet.RegNet", "--model", str(model), "--no-smoke", "--no-backbone-yaml"]
+    for args, code in ((swap, 0), (["validate", str(model)], 0)):
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "otxgen", *args], cwd=tmp_path, capture_output=True, text=True
+        )
+        assert done.returncode == code, done.stdout + done.stderr[-2000:]
+        assert "jsonschema" not in done.stderr
+    bad = tmp_path / "backbone.yaml"
+    bad.write_text("backbone:\n  type: mmdet.RegNet\n  arch: regnetx_3.2gf\n  out_indices: [0, '1']\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "otxgen", "validate", str(bad)], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"{bad}:4:" in done.stdout and "'1' is not of type 'integer'" in done.stdout

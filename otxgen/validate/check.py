@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from typing import Any
-
-from jsonschema import Draft202012Validator, ValidationError, validators
-from jsonschema.exceptions import best_match
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from otxgen.config.located import Finding, JsonPath, Located, dotted
 from otxgen.facts.words import did_you_mean
+from otxgen.validate.conforms import conforms
+
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
+    from jsonschema.protocols import Validator
 
 CANNOT = "cannot check statically"
 
@@ -20,18 +23,25 @@ def _python_integer(_checker: object, value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-# JSON Schema counts 3.0 as an integer; a backbone does not (``out_indices=(0, 3.0)`` indexes a list).
-_Validator = validators.extend(  # type: ignore[no-untyped-call]
-    Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _python_integer)
-)
+@cache
+def _validator_class() -> type[Validator]:
+    """Draft 2020-12, where 3.0 is no integer: a backbone does not count it one (``out_indices=(0, 3.0)``
+    indexes a list). Imported on the first value ``conforms`` cannot prove valid."""
+    from jsonschema import Draft202012Validator, validators
+
+    checker = Draft202012Validator.TYPE_CHECKER.redefine("integer", _python_integer)
+    return validators.extend(Draft202012Validator, type_checker=checker)  # type: ignore[no-any-return,no-untyped-call]
+
+
 _VALUE_PRIORITY = {"enum": 0, "const": 1, "anyOf": 2, "oneOf": 2, "type": 3}
 
 
 def check_backbone(instance: dict[str, Any], located: Located, base: JsonPath, schema: dict[str, Any]) -> list[Finding]:
     """Every schema error of ``instance`` (the backbone mapping found at ``base`` in ``located``)."""
     findings = list(_unresolved_notes(located, base))
-    errors = _Validator(schema).iter_errors(as_json(instance))
-    findings += _findings(errors, located, base, schema)
+    if not conforms(schema, instance):
+        errors = _validator_class()(schema).iter_errors(as_json(instance))
+        findings += _findings(errors, located, base, schema)
     said = {finding.path for finding in findings}  # a value of the wrong type needs no range as well
     ranges = [
         *_out_of_range(instance, located, base, schema),
@@ -225,6 +235,8 @@ def _message(error: ValidationError) -> str:
             for k in (e.validator_value if isinstance(e.validator_value, list) else [e.validator_value])
         ]
         return f"{error.instance!r} is not of type " + " or ".join(repr(k) for k in dict.fromkeys(kinds))
+    from jsonschema.exceptions import best_match
+
     # A branch whose type matched failed deeper: its error says more than "not of type 'null'".
     deeper = [e for e in error.context if e.validator != "type"] or error.context
     deepest = best_match(deeper)
