@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -206,7 +205,10 @@ def replace_backbone(
 
 
 def parse_mapping(text: str) -> dict[str, object]:
-    """A backbone given on the command line: a Python literal or JSON object, ``dict(...)`` allowed."""
+    """A backbone given on the codemod's command line: a Python literal or JSON object, ``dict(...)``
+    allowed."""
+    import argparse  # the command line's, not a swap's
+
     try:
         value = json.loads(text)
     except ValueError:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 
 import libcst as cst
@@ -183,7 +182,9 @@ def set_in_channels(
 
 
 def parse_ints(text: str) -> list[int]:
-    """``64,128,256`` (or ``[64, 128, 256]``) -> ``[64, 128, 256]``."""
+    """``64,128,256`` (or ``[64, 128, 256]``) -> ``[64, 128, 256]``, for the codemod's command line."""
+    import argparse
+
     try:
         return [int(part) for part in text.strip("[]() ").split(",") if part.strip()]
     except ValueError as exc:

@@ -4,7 +4,6 @@ into messages and exit codes in one place (``_run``)."""
 from __future__ import annotations
 
 import gc
-import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -43,6 +42,8 @@ def _run(ctx: click.Context, call: Callable[[], Outcome]) -> None:
         ctx.exit(error.exit_code)
     except Exception as error:  # noqa: BLE001 - the last line of defence: exit 3, not a traceback
         if ctx.find_root().params.get("verbose"):
+            import traceback
+
             traceback.print_exc()
         click.echo(f"otxgen: internal error: {type(error).__name__}: {error}", err=True)
         ctx.exit(3)

@@ -16,7 +16,6 @@ import os
 import re
 import signal
 import stat
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -241,6 +240,8 @@ def _stage(path: Path, text: str) -> str:
     target = resolve(path)
     existing = os.stat(target) if target.exists() else None
     mode = stat.S_IMODE(existing.st_mode) if existing is not None else 0o644
+    import tempfile  # only a write needs it: a check or a diff does not pay its import
+
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:

@@ -5,12 +5,10 @@ upgrade invalidates it. A cache that cannot be read or written only costs speed.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +80,8 @@ def key(backbone_cfg: dict[str, Any], tier: str, input_size: int | None, library
         **({"wrapper": WRAPPERS[library]} if library in WRAPPERS else {}),
         **{name: installed_version(name) for name in ("torch", "otxgen")},
     }
+    import hashlib  # with OpenSSL: loaded where a probe is looked up, not on every import
+
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=repr).encode()).hexdigest()[:32]
 
 
@@ -110,6 +110,8 @@ def read(cache_key: str) -> dict[str, Any] | None:
 
 def write(cache_key: str, data: dict[str, Any]) -> None:
     directory = cache_dir()
+    import tempfile
+
     try:
         directory.mkdir(parents=True, exist_ok=True)
         handle, temp = tempfile.mkstemp(dir=directory, suffix=".tmp")

@@ -22,8 +22,6 @@ import contextlib
 import copy
 import inspect
 import io
-import logging
-import traceback
 import warnings
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import asdict, dataclass
@@ -234,6 +232,8 @@ def describe(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     if text:
         return f"{type(error).__name__}: {text[0]}"
+    import traceback
+
     frames = traceback.extract_tb(error.__traceback__)
     if not frames:
         return type(error).__name__
@@ -426,6 +426,8 @@ def _construct_cheapest(backbone_cfg: dict[str, Any]) -> tuple[Any, str]:
 
 
 def _fake_tier(backbone_cfg: dict[str, Any], input_size: int | None) -> ShapeResult:
+    import logging
+
     import torch
     from torch._subclasses.fake_tensor import FakeTensorMode
 

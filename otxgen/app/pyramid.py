@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from otxgen.facts.consumers import (
@@ -259,6 +258,8 @@ def _fed(host: dict[str, Any], old: dict[str, Any], scope: str | None, catalog: 
 def _factors(stride: int, wanted: list[int]) -> list[float] | None:
     """The resize factor of each level, ``stride / wanted``, where each is a power of two (bilinear
     resizing by a fraction such as 3.5 would put the maps off the anchors' grid)."""
+    from fractions import Fraction
+
     factors = [Fraction(stride, s) for s in wanted]
     if all(f.numerator & (f.numerator - 1) == 0 and f.denominator & (f.denominator - 1) == 0 for f in factors):
         return [float(f) for f in factors]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -297,6 +296,8 @@ def _top_object(path: Path) -> str | None:
 
 
 def _pickled(path: Path) -> bytes:
+    import zipfile
+
     try:
         with zipfile.ZipFile(path) as archive:
             pickled = next((n for n in archive.namelist() if n.endswith("data.pkl")), None)
