@@ -30,6 +30,7 @@ from typing import Any
 
 from otxgen import shape_cache
 from otxgen.errors import UsageError
+from otxgen.facts.checkpoints import weightless
 from otxgen.facts.strides import stride_of
 from otxgen.libraries.quiet import quiet_libraries
 from otxgen.schema.table import plain
@@ -169,7 +170,7 @@ def unreached_parameters(
     keeps. At the backbone's own input size, else at ``side`` (the config's: a SwinV2 given other windows).
     None where the backbone does not run."""
     # built as written (mmseg's MobileNetV3 asserts its out_indices are a tuple), keyed as JSON
-    args = {k: v for k, v in backbone_cfg.items() if k not in ("init_cfg", "pretrained")}
+    args = weightless(backbone_cfg)
     key = shape_cache.key(plain(args), f"unreached {sorted(set(read))}", None)
     cached = shape_cache.read(key) if use_cache else None
     if cached is not None and isinstance(cached.get("unreached"), list):
@@ -257,7 +258,7 @@ def build_backbone(backbone_cfg: dict[str, Any], construct: str = "cpu") -> Any:
     from otxgen.libraries import get_adapter, split_type
 
     library, name = split_type(str(backbone_cfg["type"]))
-    args = copy.deepcopy({k: v for k, v in backbone_cfg.items() if k != "type"})
+    args = copy.deepcopy({k: v for k, v in weightless(backbone_cfg).items() if k != "type"})
     adapter = get_adapter(library)
     with _registry_scope(library), quiet_libraries():  # a backbone may log as it is built (TIMMBackbone)
         if construct == "meta":

@@ -801,3 +801,30 @@ def test_a_swap_that_writes_a_valid_backbone_never_imports_jsonschema(tmp_path: 
     )
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"{bad}:4:" in done.stdout and "'1' is not of type 'integer'" in done.stdout
+
+
+@pytest.mark.parametrize("weights", ["none", "auto"])
+def test_a_switch_that_loaded_weights_is_switched_off_not_emptied(tmp_path: Path, weights: str) -> None:
+    """A same-type swap that drops the old weights writes what loads none: TIMMBackbone's ``pretrained``
+    is a switch, whose off is False (None was written, which validate rejects: the build refused)."""
+    model = shipped("mmdet", "timm_example/retinanet_timm-tv-resnet50_fpn_1x_coco.py", tmp_path)
+    swapped(model, "mmpretrain.TIMMBackbone", "--set", "model_name=resnet18", weights=weights)
+    cfg = load_config(model)
+    assert cfg.model.backbone.pretrained is False
+    assert cfg.model.backbone.model_name == "resnet18"
+    build_and_forward("mmdet", cfg, 256, 120)
+
+
+@pytest.mark.parametrize("backbone", ["mmpretrain.TIMMBackbone", "torchvision.resnet18"])
+def test_a_switch_set_on_is_the_libraries_own_weights(tmp_path: Path, backbone: str) -> None:
+    """``--set pretrained=True`` where ``pretrained`` is a switch asks the library for its own weights when
+    the model is built for training: it is no address to check, and the probes build the backbone without
+    it (with it, timm fetches from the network, which is not here)."""
+    model = shipped("mmdet", "timm_example/retinanet_timm-tv-resnet50_fpn_1x_coco.py", tmp_path)
+    name = ("--set", "model_name=resnet18") if backbone.endswith("TIMMBackbone") else ()
+    result = CliRunner().invoke(
+        main, ["build", "--backbone", backbone, *name, "--set", "pretrained=True", "--model", str(model), "--no-smoke"]
+    )
+    assert result.exit_code == 0, result.output
+    assert CliRunner().invoke(main, ["validate", str(model)]).exit_code == 0
+    assert load_config(model).model.backbone.pretrained is True

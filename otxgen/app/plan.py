@@ -328,7 +328,7 @@ def _plan(
     _refuse_ungrouped_widths(host, _overridden(host, host_override), host_override, library, host_path)
     written: dict[str, Any] | None = _spelled(backbone, schema, library, old)
     if same_type:  # what differs is merged into the config's own backbone: everything else stays
-        host_override[key] = changes(old, written or {})
+        host_override[key] = changes(old, written or {}, schema)
         written = None
     _refuse_lost_values(host_override, merged, host_path)
     _replacing_where_not_inherited(host_override, merged, host_path)

@@ -68,7 +68,9 @@ def _check_own(backbone: dict[str, Any], schema: dict[str, Any], base: Path) -> 
     init_cfg, pretrained = backbone.get("init_cfg"), backbone.get("pretrained")
     inits = [init_cfg] if isinstance(init_cfg, dict) else init_cfg if isinstance(init_cfg, list) else []
     given = [("init_cfg", i.get("checkpoint")) for i in inits if isinstance(i, dict) and loads_checkpoint(i)]
-    given += [("pretrained", pretrained)] if pretrained not in (None, False) else []
+    # a switch (torchvision's, timm's ``pretrained=True``): the library loads its own weights when it builds
+    switch = schema.get("properties", {}).get("pretrained", {}).get("type") == "boolean"
+    given += [("pretrained", pretrained)] if pretrained not in (None, False) and not switch else []
     for argument, address in given:
         said = f"{argument} checkpoint" if argument == "init_cfg" else argument
         if not isinstance(address, str):

@@ -35,6 +35,12 @@ def is_weights(key: str, value: object) -> bool:
     return key == "init_cfg" and any(loads_checkpoint(init) for init in _inits(value))
 
 
+def weightless(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """A backbone's ``arguments`` without those that load weights: what a backbone built to be measured
+    or checked is built with (the weights change no shape, and fetching them is the training's job)."""
+    return {key: value for key, value in arguments.items() if not is_weights(key, value)}
+
+
 def wants_weights(node: object) -> bool:
     """Whether anything in a config value loads weights (a whole model's config, for the smoke-build)."""
     if isinstance(node, Mapping):
