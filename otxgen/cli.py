@@ -145,7 +145,7 @@ def find(
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Backbone argument (YAML value).")
 @click.option("--model", "models", multiple=True, type=click.Path(path_type=Path), help="Model config to rewrite.")
 @click.option("--target", metavar="PATH", help="Dotted path of the backbone when a config has several models.")
-@click.option("--diff", is_flag=True, help="Print a unified diff; write nothing.")
+@click.option("--diff", is_flag=True, help="Print a unified diff; write nothing and execute nothing (no smoke-build).")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if anything would change.")
 @click.option("--no-smoke", is_flag=True, help="Skip the smoke-build (which executes the rewritten config).")
 @click.option(

@@ -136,6 +136,7 @@ def test_diff_touches_only_backbone_neck_channels_and_normalisation_and_writes_n
     result = invoke("build", "--backbone", "mmdet.RegNet", "--diff")
     assert result.exit_code == 0, result.output
     assert files(detection) == before
+    assert "[*] Nothing was built or run (--diff executes nothing)" in result.stderr  # its reader is told
     assert result.stdout.startswith("--- /dev/null\n+++ b/backbone.yaml\n")  # every file the build writes
     model_diff = result.stdout[result.stdout.index("--- a/model.py\n+++ b/model.py\n") :]
     changed = changed_lines(model_diff)

@@ -84,6 +84,8 @@ def _build_backbone(options: BuildBackboneOptions, targets: Targets, say: Say) -
     if isinstance(planned, Outcome):  # a required argument without options: backbone.yaml alone
         return planned
     writes = planned
+    if options.mode == "diff":  # the reader of a diff is told what it does not show
+        say("[*] Nothing was built or run (--diff executes nothing): build without --diff to smoke-build the model")
     outcome = _finish(writes, options.mode, say)
     if not options.smoke or outcome.exit_code != 0:
         return outcome
