@@ -170,7 +170,7 @@ def unreached_parameters(
     keeps. At the backbone's own input size, else at ``side`` (the config's: a SwinV2 given other windows).
     None where the backbone does not run."""
     # built as written (mmseg's MobileNetV3 asserts its out_indices are a tuple), keyed as JSON
-    args = weightless(backbone_cfg)
+    args = _weightless(backbone_cfg)
     key = shape_cache.key(plain(args), f"unreached {sorted(set(read))}", None)
     cached = shape_cache.read(key) if use_cache else None
     if cached is not None and isinstance(cached.get("unreached"), list):
@@ -251,6 +251,18 @@ def _short(filename: str) -> str:
     return "/".join(parts[cut + 1 :]) if cut >= 0 else Path(filename).name
 
 
+def _weightless(backbone_cfg: dict[str, Any]) -> dict[str, Any]:
+    """``backbone_cfg`` as a backbone built to be measured is: no weights, its switch (by its schema) off."""
+    from otxgen.errors import OtxgenError
+    from otxgen.schema.store import shared_schema
+
+    try:
+        properties = shared_schema(str(backbone_cfg.get("type"))).get("properties", {})
+    except OtxgenError:  # a type without a schema: its weights arguments alone are left out
+        properties = {}
+    return weightless(backbone_cfg, properties)
+
+
 def build_backbone(backbone_cfg: dict[str, Any], construct: str = "cpu") -> Any:
     """Construct the backbone: ``construct`` is ``cpu``, ``meta`` or ``hybrid`` (meta, schedules on CPU)."""
     import torch
@@ -258,7 +270,7 @@ def build_backbone(backbone_cfg: dict[str, Any], construct: str = "cpu") -> Any:
     from otxgen.libraries import get_adapter, split_type
 
     library, name = split_type(str(backbone_cfg["type"]))
-    args = copy.deepcopy({k: v for k, v in weightless(backbone_cfg).items() if k != "type"})
+    args = copy.deepcopy({k: v for k, v in _weightless(backbone_cfg).items() if k != "type"})
     adapter = get_adapter(library)
     with _registry_scope(library), quiet_libraries():  # a backbone may log as it is built (TIMMBackbone)
         if construct == "meta":

@@ -94,6 +94,20 @@ def test_output_count_must_match_the_neck() -> None:
     assert "level 0: 32 channels, neck FPN in_channels[0] expects 24" in report.problems
 
 
+def test_an_fpn_takes_no_more_levels_than_it_makes_outputs_from_its_start_level() -> None:
+    """mmseg's FPN with five inputs and ``num_outs=4`` asserts as it is built (a TIMMBackbone's stride-2
+    level on top of four), as mmdet's does; ``end_level`` set, it reads up to there and takes any number
+    (tests/test_swap_real.py holds the rule to both libraries' FPN)."""
+    neck = {"type": "FPN", "in_channels": [64, 64, 128, 256, 512], "out_channels": 256, "num_outs": 4}
+    five = _maps(256, (64, 2), (64, 4), (128, 8), (256, 16), (512, 32))
+    report = check_levels(five, 256, expectation({"neck": neck}, "segmentation"))
+    assert report.problems == (
+        "the backbone gives 5 outputs, neck FPN takes at most 4 (num_outs=4 from start_level=0)",
+    )
+    for fits in ({"num_outs": 5}, {"start_level": 1}, {"end_level": 4, "num_outs": 4}):
+        assert check_levels(five, 256, expectation({"neck": {**neck, **fits}}, "segmentation")).ok, fits
+
+
 def test_detection_strides_must_increase_strictly_but_dilated_segmentation_may_repeat() -> None:
     dilated = _maps(256, (256, 4), (512, 8), (1024, 8), (2048, 8))
     neck = {"type": "CustomNeck", "in_channels": [256, 512, 1024, 2048]}

@@ -5,6 +5,7 @@ model and it runs a forward (``tests/corpus/sample.py``'s ``build_and_forward``)
 from __future__ import annotations
 
 import importlib
+import itertools
 import shutil
 import subprocess
 import sys
@@ -828,3 +829,74 @@ def test_a_switch_set_on_is_the_libraries_own_weights(tmp_path: Path, backbone: 
     assert result.exit_code == 0, result.output
     assert CliRunner().invoke(main, ["validate", str(model)]).exit_code == 0
     assert load_config(model).model.backbone.pretrained is True
+
+
+@pytest.mark.parametrize("library", ["mmdet", "mmseg"])
+def test_the_most_levels_an_fpn_takes_is_what_the_library_builds(library: str) -> None:
+    """``facts.consumers.most_levels`` against the real FPN of each library: with ``end_level`` -1 it builds
+    from five inputs exactly where the smoke-build's count check passes five levels."""
+    from mmengine.registry import init_default_scope
+
+    from otxgen.smoke.check import check_levels
+    from otxgen.smoke.expect import expectation
+
+    init_default_scope(library)
+    registry = importlib.import_module(f"{library}.registry").MODELS
+    five = [(1, c, 64 // s, 64 // s) for c, s in ((8, 2), (8, 4), (8, 8), (8, 16), (8, 32))]
+    for num_outs, start_level in itertools.product((3, 4, 5), (0, 1, 2)):
+        neck = {"type": "FPN", "in_channels": [8] * 5, "out_channels": 8, "num_outs": num_outs}
+        neck["start_level"] = start_level
+        try:
+            registry.build(neck)
+            builds = True
+        except AssertionError:
+            builds = False
+        fits = check_levels(five, 64, expectation({"neck": neck}, "segmentation")).ok
+        assert builds == fits, (neck, builds, fits)
+
+
+def test_a_switch_on_by_default_is_turned_off_for_no_weights_and_an_fpn_gets_no_more_levels_than_it_takes(
+    tmp_path: Path,
+) -> None:
+    """mmseg's TIMMBackbone fetches timm's weights unless ``pretrained=False``: ``--weights none`` writes it
+    (without, training would fetch the weights the build said it would not). Its five levels (a stride-2
+    one first) are more than the FPN's ``num_outs=4``: refused with the reason, where it was written and
+    then asserted as it was built; four chosen by the user build and run."""
+    model = shipped("mmseg", "sem_fpn/fpn_r50_4xb2-80k_cityscapes-512x1024.py", tmp_path)
+    before = model.read_text()
+    args = ["build", "--backbone", "mmseg.TIMMBackbone", "--set", "model_name=resnet18", "--model", str(model)]
+    refused = CliRunner().invoke(main, [*args, "--weights", "none", "--no-smoke"])
+    assert refused.exit_code == 2, refused.output
+    assert "neck FPN takes at most 4 (num_outs=4 from start_level=0)" in refused.stderr
+    assert model.read_text() == before
+    swapped(model, "mmseg.TIMMBackbone", "--set", "model_name=resnet18", "--set", "out_indices=[1,2,3,4]")
+    cfg = load_config(model)
+    assert cfg.model.backbone.pretrained is False
+    build_and_forward("mmseg", cfg, 256, 120)
+
+
+def test_the_smoke_build_turns_a_weights_switch_off_and_fetches_nothing(tmp_path: Path) -> None:
+    """mmdet's own TIMMBackbone example asks timm for its weights (``pretrained=True``) as the model is
+    built: the smoke-build builds it without them, and says so (there is no network here to fetch them)."""
+    model = shipped("mmdet", "timm_example/retinanet_timm-tv-resnet50_fpn_1x_coco.py", tmp_path)
+    result = CliRunner().invoke(main, ["smoke", str(model), "--input-size", "128"])
+    assert result.exit_code == 0, result.output
+    assert "built with pretrained=False: the backbone would fetch its library's weights" in result.stdout
+
+
+def test_weights_and_the_backbones_own_switch_may_not_disagree(tmp_path: Path) -> None:
+    model = shipped("mmdet", "retinanet/retinanet_r50_fpn_1x_coco.py", tmp_path)
+    args = ["build", "--backbone", "torchvision.resnet18", "--set", "pretrained=True", "--model", str(model)]
+    result = CliRunner().invoke(main, [*args, "--weights", "none", "--no-smoke"])
+    assert result.exit_code == 2, result.output
+    assert "--weights none and the backbone's own pretrained=True both say which weights" in result.stderr
+
+
+def test_a_dropped_weight_of_a_switch_on_by_default_is_written_off() -> None:
+    from otxgen.app.carry import changes
+    from otxgen.schema.store import load_schema
+
+    schema = load_schema("mmseg.TIMMBackbone")
+    assert schema["properties"]["pretrained"]["default"] is True  # on unless a config turns it off
+    old = {"type": "TIMMBackbone", "model_name": "resnet50", "pretrained": True}
+    assert changes(old, {"type": "TIMMBackbone", "model_name": "resnet18"}, schema)["pretrained"] is False

@@ -27,12 +27,13 @@ STAGE_COUNTS = ("frozen_stages",)
 
 def changes(old: dict[str, Any], new: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     """The keys of ``new`` whose value differs from ``old``'s. A removed weight takes the value that
-    loads none: the schema's default (a switch's ``pretrained=False``), else ``None``."""
+    loads none (a switch's ``pretrained=False``: ``facts.checkpoints.no_weights``)."""
+    from otxgen.facts.checkpoints import no_weights
     from otxgen.facts.values import same_value
 
     properties = schema.get("properties", {})
     differ = {k: v for k, v in new.items() if k not in old or not same_value(old[k], v)}
-    return differ | {k: properties.get(k, {}).get("default") for k in old if is_weights(k, old[k]) and k not in new}
+    return differ | {k: no_weights(k, properties) for k in old if is_weights(k, old[k]) and k not in new}
 
 
 def new_backbone(

@@ -254,7 +254,7 @@ def _plan(
     own = {k: old[k] for k in requested if same_type and k in filled and k in old}
     requested = {k: v for k, v in requested.items() if k not in own}
     weights, keeps_weights = _weights_here(weights, old, requested, schema, same_type, facts, notes, host)
-    requested = _with_weights(requested, weights, old if keeps_weights else {})
+    requested = _with_weights(requested, weights, old if keeps_weights else {}, schema)
     old_schema = catalog.schema(old_type) if old_type is not None else None
     backbone = new_backbone(old, requested, schema, old_schema, same_type, notes)
     dropped = misfits(old, backbone, requested, schema, notes) if same_type else []
@@ -426,12 +426,19 @@ def _weights_here(
     return mine, False
 
 
-def _with_weights(requested: dict[str, Any], weights: Weights | None, own: dict[str, Any]) -> dict[str, Any]:
+def _with_weights(
+    requested: dict[str, Any], weights: Weights | None, own: dict[str, Any], schema: dict[str, Any]
+) -> dict[str, Any]:
     """``requested`` with the checkpoint it loads: ``weights``' (read with the arguments the library's configs
-    read it with, where the user set none), or the config's own weights keys (``own``) where they stay."""
-    from otxgen.facts.checkpoints import is_weights
+    read it with, where the user set none), or the config's own weights keys (``own``) where they stay. A
+    weights switch that is on by default is turned off where they are none or a checkpoint."""
+    from otxgen.app.weights import NONE
+    from otxgen.facts.checkpoints import is_weights, switched_on
 
     requested = {**requested, **{k: v for k, v in own.items() if is_weights(k, v)}}
+    others = weights is not None and (weights.init_cfg is not None or weights.choice == NONE)
+    if others and "pretrained" not in requested and switched_on(schema.get("properties", {})):
+        requested = {**requested, "pretrained": False}
     if weights is not None and weights.init_cfg is not None:
         requested = {**requested, "init_cfg": weights.init_cfg}
         reading = dict(weights.checkpoint.arguments) if weights.checkpoint is not None else {}

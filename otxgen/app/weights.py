@@ -23,7 +23,7 @@ from typing import Any
 
 from otxgen import fsio
 from otxgen.errors import UsageError
-from otxgen.facts.checkpoints import is_weights
+from otxgen.facts.checkpoints import is_weights, switched_on
 from otxgen.schema.published import Checkpoint, arch_of, as_published, choose, find
 
 AUTO, NONE, GIVEN = "auto", "none", "given"
@@ -47,13 +47,24 @@ def plan_weights(
     read from ``base`` (the current folder), and written as an absolute path when a model it goes into
     lies in another of ``folders``."""
     if any(k in backbone for k in ("init_cfg", "pretrained")):  # None too: no weights, as the user says
+        own = [f"{k}={backbone[k]!r}" for k in ("init_cfg", "pretrained") if k in backbone]
+        loads = any(is_weights(k, backbone[k]) for k in ("init_cfg", "pretrained") if k in backbone)
+        if choice != AUTO and (choice != NONE or loads):
+            raise UsageError(
+                f"--weights {choice} and the backbone's own {', '.join(own)} both say which weights it starts "
+                "from: give one of them"
+            )
         _check_own(backbone, schema, base)
         return Weights(backbone.get("init_cfg"), facts=("weights: as the backbone's arguments set them",), choice=GIVEN)
     if choice == NONE:
         note = "no pretrained weights (--weights none): the backbone trains from scratch"
         return Weights(None, notes=(note,), choice=NONE)
     if choice == AUTO:
-        return _auto(backbone, schema)
+        chosen = _auto(backbone, schema)
+        if chosen.init_cfg is None and switched_on(schema["properties"]):
+            fact = f"weights: {backbone['type']}'s pretrained is on by default: its library's, fetched as it is built"
+            return Weights(None, facts=(fact,), choice=AUTO)
+        return chosen
     elsewhere = any(fsio.resolve(folder) != fsio.resolve(base) for folder in folders)
     return _given(choice, schema, base, elsewhere)
 
@@ -63,13 +74,12 @@ def _check_own(backbone: dict[str, Any], schema: dict[str, Any], base: Path) -> 
     held to ``--weights``' rules: an address mmengine fetches, or a checkpoint file that is there
     (relative to ``base``); an ``ArgumentError`` naming the argument where one is not."""
     from otxgen.errors import ArgumentError
-    from otxgen.facts.checkpoints import loads_checkpoint
+    from otxgen.facts.checkpoints import is_switch, loads_checkpoint
 
     init_cfg, pretrained = backbone.get("init_cfg"), backbone.get("pretrained")
     inits = [init_cfg] if isinstance(init_cfg, dict) else init_cfg if isinstance(init_cfg, list) else []
     given = [("init_cfg", i.get("checkpoint")) for i in inits if isinstance(i, dict) and loads_checkpoint(i)]
-    # a switch (torchvision's, timm's ``pretrained=True``): the library loads its own weights when it builds
-    switch = schema.get("properties", {}).get("pretrained", {}).get("type") == "boolean"
+    switch = is_switch(schema.get("properties", {}))  # True asks the library: no address to check
     given += [("pretrained", pretrained)] if pretrained not in (None, False) and not switch else []
     for argument, address in given:
         said = f"{argument} checkpoint" if argument == "init_cfg" else argument

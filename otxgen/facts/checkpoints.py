@@ -35,10 +35,31 @@ def is_weights(key: str, value: object) -> bool:
     return key == "init_cfg" and any(loads_checkpoint(init) for init in _inits(value))
 
 
-def weightless(arguments: Mapping[str, Any]) -> dict[str, Any]:
-    """A backbone's ``arguments`` without those that load weights: what a backbone built to be measured
-    or checked is built with (the weights change no shape, and fetching them is the training's job)."""
-    return {key: value for key, value in arguments.items() if not is_weights(key, value)}
+def is_switch(properties: Mapping[str, Any]) -> bool:
+    """Whether a backbone's ``pretrained`` (by its schema's ``properties``) is a switch: a boolean that
+    asks the library for its own weights when the backbone is built (torchvision's, timm's, TIMMBackbone's,
+    on by default in mmseg's), not the address of a checkpoint. Its "no weights" is False."""
+    pretrained = properties.get("pretrained")
+    return isinstance(pretrained, Mapping) and pretrained.get("type") == "boolean"
+
+
+def switched_on(properties: Mapping[str, Any]) -> bool:
+    """Whether the backbone's weights switch is on unless a config turns it off (mmseg's TIMMBackbone):
+    one written without ``pretrained`` fetches its library's weights when it is built."""
+    return is_switch(properties) and properties["pretrained"].get("default") is True
+
+
+def no_weights(key: str, properties: Mapping[str, Any]) -> object:
+    """The value of the weights argument ``key`` that loads none: False for a switch, else None."""
+    return False if key == "pretrained" and is_switch(properties) else None
+
+
+def weightless(arguments: Mapping[str, Any], properties: Mapping[str, Any]) -> dict[str, Any]:
+    """A backbone's ``arguments`` without those that load weights, a switch turned off: what a backbone
+    built to be measured or checked is built with (the weights change no shape, and fetching them is
+    the training's job). ``properties``: its schema's."""
+    kept = {key: value for key, value in arguments.items() if not is_weights(key, value)}
+    return kept | ({"pretrained": False} if is_switch(properties) else {})
 
 
 def wants_weights(node: object) -> bool:

@@ -41,6 +41,10 @@ LEVEL_PRESERVING_NECKS = frozenset(
         "SSH",
     }
 )
+# Necks that make ``num_outs`` outputs from their ``start_level`` on and assert, where ``end_level`` is -1
+# (all the backbone's levels), that they have no more inputs than that: mmdet's and mmseg's FPN (and its
+# subclasses: PAFPN, RFP, FPN_DropBlock), FPN_CARAFE, NASFPN, NASFCOS_FPN, FPG.
+LEVEL_CAPPED_NECKS = frozenset({"FPN", "FPN_CARAFE", "NASFPN", "NASFCOS_FPN", "FPG"})
 # Necks that take the backbone's channels as ``in_channels`` even where a config leaves it to a base.
 IN_CHANNELS_NECKS = LEVEL_PRESERVING_NECKS | {"HRFPN", "YOLOV3Neck", "SSDNeck", "DilatedEncoder", "MultiLevelNeck"}
 # Necks that make a pyramid out of single-stride levels (a ViT's) by rescaling them, with the argument
@@ -339,6 +343,20 @@ def backbone_readers(model: Mapping[str, Any]) -> list[Reader]:
                 single = not isinstance(head.get("in_channels"), (list, tuple))
                 readers += [Reader(path, head, None, single, each=single)] if "in_channels" in head else []
     return readers
+
+
+def most_levels(neck: Mapping[str, Any]) -> tuple[int, str] | None:
+    """The most backbone levels ``neck`` takes, and why: ``num_outs`` from ``start_level`` on, for a neck
+    of ``LEVEL_CAPPED_NECKS`` that reads to the last level (an mmseg FPN with 5 inputs and ``num_outs=4``
+    asserts as it is built); None where it takes any number or says no ``num_outs``."""
+    outs, start, end = neck.get("num_outs"), neck.get("start_level", 0), neck.get("end_level", -1)
+    if not known_as(neck, LEVEL_CAPPED_NECKS) or end != -1 or not all(_integer(v) for v in (outs, start)):
+        return None
+    return outs + start, f"num_outs={outs} from start_level={start}"
+
+
+def _integer(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def levels_read(model: Mapping[str, Any], count: int) -> set[int] | None:

@@ -68,13 +68,13 @@ def _resolve(demand: Demand, count: int) -> tuple[Demand, int | None]:
 
 
 def _count_problems(demand: CountDemand, count: int) -> list[str]:
-    if demand.exact and count != demand.count:
-        return [f"the backbone gives {_outputs(count)}, {demand.consumer} expects {demand.count} ({demand.reason})"]
-    if not demand.exact and count < demand.count:
-        return [
-            f"the backbone gives {_outputs(count)}, {demand.consumer} needs at least {demand.count} ({demand.reason})"
-        ]
-    return []
+    if demand.least <= count and (demand.most is None or count <= demand.most):
+        return []
+    if demand.least == demand.most:
+        wants = f"expects {demand.least}"
+    else:
+        wants = f"needs at least {demand.least}" if count < demand.least else f"takes at most {demand.most}"
+    return [f"the backbone gives {_outputs(count)}, {demand.consumer} {wants} ({demand.reason})"]
 
 
 def _outputs(count: int) -> str:

@@ -20,6 +20,7 @@ from otxgen.facts.consumers import (
     first_of,
     known_as,
     level_strides,
+    most_levels,
     type_name,
 )
 
@@ -37,11 +38,11 @@ class Demand:
 
 @dataclass(frozen=True)
 class CountDemand:
-    """``consumer`` needs exactly (or at least, when ``exact`` is false) ``count`` outputs."""
+    """``consumer`` needs at least ``least`` outputs and takes at most ``most`` (None: any number)."""
 
     consumer: str
-    count: int
-    exact: bool
+    least: int
+    most: int | None
     reason: str
 
 
@@ -110,11 +111,14 @@ def _from_neck(model: Mapping[str, Any], reader: Reader, task: str) -> Expectati
     demands = [Demand(f"{name} in_channels[{k}]", i, channels[k]) for k, i in enumerate(order)]
     demands.sort(key=lambda demand: demand.index)
     counts: tuple[CountDemand, ...] = (
-        CountDemand(name, len(channels), True, f"in_channels has {len(channels)} entries"),
+        CountDemand(name, len(channels), len(channels), f"in_channels has {len(channels)} entries"),
     )
     start = neck.get("start_level", 0)
     if isinstance(start, int) and start > 0:  # the levels before start_level are skipped, not read
-        counts += (CountDemand(name, start + 1, False, f"start_level={start} skips the first {start}"),)
+        counts += (CountDemand(name, start + 1, None, f"start_level={start} skips the first {start}"),)
+    capped = most_levels(neck)
+    if capped is not None:
+        counts += (CountDemand(name, 1, *capped),)
     detecting = task in ("detection", "instance-segmentation")
     growing = detecting and not known_as(neck, RESCALING_NECKS)  # a rescaling neck reads one stride
     notes: tuple[str, ...] = ()
@@ -132,18 +136,18 @@ def _reader_demands(reader: Reader, demands: list[Demand], counts: list[CountDem
     channels = _ints(reader.config.get("in_channels")) or []
     if reader.each:  # one int for every output
         demands += [Demand(f"{name} in_channels", index, channels[0]) for index in (0, -1)]
-        counts.append(CountDemand(name, 1, False, "it reads every output"))
+        counts.append(CountDemand(name, 1, None, "it reads every output"))
         return
     if reader.levels is None:
         order = reader.indices(len(channels))
-        counts.append(CountDemand(name, len(channels), True, f"in_channels has {len(channels)} entries"))
+        counts.append(CountDemand(name, len(channels), len(channels), f"in_channels has {len(channels)} entries"))
     else:
         order = list(reader.levels)
         if not reader.single and len(channels) != len(order):
             reason = f"in_channels has {len(channels)} entries but in_index has {len(order)}"
-            counts.append(CountDemand(name, len(order), True, reason))
+            counts.append(CountDemand(name, len(order), len(order), reason))
         needed = max(max(i + 1 if i >= 0 else -i for i in order), 1)
-        counts.append(CountDemand(name, needed, False, f"in_index {tuple(order)}"))
+        counts.append(CountDemand(name, needed, None, f"in_index {tuple(order)}"))
     for k, index in enumerate(order):
         wanted = channels[k] if k < len(channels) and (not reader.single or len(order) == 1) else None
         label = f"{name} in_channels[{k}]" if len(order) > 1 else f"{name} in_channels"
@@ -164,7 +168,7 @@ def _classification(model: Mapping[str, Any], neck: Mapping[str, Any] | None) ->
         if isinstance(channels, int):
             demands = (Demand(f"head {type_name(head) or '?'} in_channels", -1, channels),)
     notes = () if pooled_by_neck else ("no pooling neck: the head reads the last output as it is",)
-    count = CountDemand("head", 1, False, "the head reads the last output")
+    count = CountDemand("head", 1, None, "the head reads the last output")
     return Expectation(demands, (count,), maps, notes=notes, ordered=False)
 
 

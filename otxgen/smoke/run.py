@@ -56,6 +56,7 @@ def run_smoke(
         )
     config = runtime.load_config(path)
     scope = runtime.scope_of(config)
+    switch_note = runtime.switched_off(config, scope)
     model_cfg: dict[str, Any] = config.model.to_dict()
     task = runtime.task_of(scope, model_cfg)
     backbone_cfg = model_cfg.get("backbone") or {}
@@ -80,9 +81,8 @@ def run_smoke(
     if forward.state == "ok" and isinstance(wrapper, Mapping):
         optimizer = _optimizer(model, wrapper, scope, seconds)
     exported = _export(model, size, export, forward, seconds) if export else None
-    notes = (
-        levels.notes + ((init_note,) if init_note else ()) + _dtype_notes(backbone_dtype, levels, forward, train_result)
-    )
+    said = tuple(note for note in (switch_note, init_note) if note)
+    notes = levels.notes + said + _dtype_notes(backbone_dtype, levels, forward, train_result)
     return SmokeResult(
         str(path),
         scope,

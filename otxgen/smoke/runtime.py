@@ -20,7 +20,7 @@ from mmengine.registry import MODELS, init_default_scope
 from torch import nn
 
 from otxgen.errors import InputError, UsageError
-from otxgen.facts.checkpoints import wants_weights
+from otxgen.facts.checkpoints import is_switch, wants_weights
 from otxgen.facts.consumers import POOLING_WINDOWS
 from otxgen.libraries.quiet import quiet_libraries
 
@@ -280,6 +280,27 @@ def _cast(value: Any, dtype: torch.dtype) -> Any:
     if isinstance(value, dict):
         return {key: _cast(item, dtype) for key, item in value.items()}
     return value
+
+
+def switched_off(config: Config, scope: str) -> str:
+    """The config's backbone with its weights switch off, and a note, where it was on: TIMMBackbone,
+    torchvision's and timm's backbones with ``pretrained=True`` (on by default in mmseg's TIMMBackbone)
+    fetch their library's weights as they are built, and the smoke-build fetches nothing (a checkpoint an
+    ``init_cfg`` names is not loaded either). The model's shapes are the same without them."""
+    from otxgen.schema.resolve import resolve_type
+    from otxgen.schema.store import StoreCatalog
+
+    model = config.get("model")
+    backbone = model.get("backbone") if isinstance(model, Mapping) else None
+    if not isinstance(backbone, Mapping) or not isinstance(backbone.get("type"), str):
+        return ""
+    catalog = StoreCatalog()
+    resolved = resolve_type(backbone["type"], scope, catalog)
+    properties = catalog.schema(resolved.type).get("properties", {}) if resolved.type else {}
+    if not is_switch(properties) or backbone.get("pretrained", properties["pretrained"].get("default")) is not True:
+        return ""
+    config.model.backbone.pretrained = False
+    return "built with pretrained=False: the backbone would fetch its library's weights; the smoke-build fetches none"
 
 
 def initialise(model: nn.Module, model_cfg: Mapping[str, Any]) -> str:
