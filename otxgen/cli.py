@@ -142,7 +142,13 @@ def find(
 @click.option("--template", "template_id", metavar="ID", help="Template to start from (see 'find --template').")
 @click.option("--workspace", type=click.Path(path_type=Path), help="Workspace folder (default: the current one).")
 @click.option("--backbone", metavar="TYPE|FILE.yaml", help="Backbone to put in: LIB.Name or a backbone.yaml.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Backbone argument (YAML value).")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Backbone argument: a YAML value (out_indices=[1,2,3]), or a Python tuple ((1,2,3)).",
+)
 @click.option("--model", "models", multiple=True, type=click.Path(path_type=Path), help="Model config to rewrite.")
 @click.option("--target", metavar="PATH", help="Dotted path of the backbone when a config has several models.")
 @click.option("--diff", is_flag=True, help="Print a unified diff; write nothing and execute nothing (no smoke-build).")

@@ -782,3 +782,12 @@ def test_a_workspace_backbone_yaml_that_does_not_read_is_not_overwritten(
         assert result.exit_code == 2 and f"backbone.yaml{where}" in result.stderr, result.stderr
         assert "the record of the workspace's backbone: fix it, or remove it" in result.stderr
         assert files(folder) == before
+
+
+@pytest.mark.parametrize("given", ["(0, 1, 2, 3)", "(0,1,2,3,)"])
+def test_a_python_tuple_given_with_set_is_a_tuple(detection: Path, given: str) -> None:
+    """YAML reads ``(0, 1, 2, 3)`` as text, which no backbone takes; configs write tuples so."""
+    result = invoke("build", "--backbone", "mmdet.RegNet", "--set", f"out_indices={given}", "--no-smoke")
+    assert result.exit_code == 0, result.output
+    assert "out_indices=(0, 1, 2, 3)," in (detection / "model.py").read_text()
+    assert "out_indices: [0, 1, 2, 3]" in (detection / "backbone.yaml").read_text()

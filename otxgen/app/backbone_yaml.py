@@ -239,7 +239,8 @@ def _raise_on_findings(
 def _parse_overrides(overrides: tuple[tuple[str, str], ...]) -> list[tuple[list[str], Any]]:
     """``--set depth=50 --set norm_cfg.type=GN`` -> ``[(['depth'], 50), (['norm_cfg', 'type'], 'GN')]``:
     YAML values, held to backbone.yaml's rules (no dates, sets, nan...: a config cannot spell them as
-    literals); a dotted key names a key inside an argument's mapping."""
+    literals), and a Python tuple as one (``out_indices=(1,2,3)``); a dotted key names a key inside an
+    argument's mapping."""
     if not overrides:
         return []
     from otxgen.config.yamlpos import load_value  # YAML is imported where a value is read as YAML
@@ -253,10 +254,25 @@ def _parse_overrides(overrides: tuple[tuple[str, str], ...]) -> list[tuple[list[
                 "(norm_cfg.type=GN); the type is what --backbone names"
             )
         try:
-            parsed.append((path, load_value(raw, f"--set {key}")))
+            value = load_value(raw, f"--set {key}")
         except InputError as error:
             raise UsageError(f"--set {key}={raw}: {error.cause}") from None
+        parsed.append((path, _python_tuple(value) if isinstance(value, str) else value))
     return parsed
+
+
+def _python_tuple(text: str) -> object:
+    """A Python tuple literal as configs write one (``(1, 2, 3)``, which YAML reads as text), as the
+    tuple it spells; any other text as it is."""
+    import ast
+
+    if not (text.startswith("(") and text.endswith(")")):
+        return text
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return text
+    return value if isinstance(value, tuple) else text
 
 
 def _apply_overrides(
