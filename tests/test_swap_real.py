@@ -900,3 +900,18 @@ def test_a_dropped_weight_of_a_switch_on_by_default_is_written_off() -> None:
     assert schema["properties"]["pretrained"]["default"] is True  # on unless a config turns it off
     old = {"type": "TIMMBackbone", "model_name": "resnet50", "pretrained": True}
     assert changes(old, {"type": "TIMMBackbone", "model_name": "resnet18"}, schema)["pretrained"] is False
+
+
+def test_a_switch_on_by_default_is_said_where_the_config_builds_it_on(tmp_path: Path) -> None:
+    """``--weights auto`` leaves mmseg's TIMMBackbone fetching timm's weights, said for the config; a
+    rebuild of a config that turned it off keeps it off, and says nothing of fetching."""
+    model = shipped("mmseg", "sem_fpn/fpn_r50_4xb2-80k_cityscapes-512x1024.py", tmp_path)
+    fetched = "weights: pretrained is on by default: the library's own, fetched as the backbone is built"
+    args = ["--set", "out_indices=(1,2,3,4)"]
+    said = swapped(model, "mmseg.TIMMBackbone", "--set", "model_name=resnet18", *args, weights="auto")
+    assert fetched in said
+    assert "pretrained" not in load_config(model).model.backbone
+    swapped(model, "mmseg.TIMMBackbone", "--set", "model_name=resnet34", weights="none")
+    said = swapped(model, "mmseg.TIMMBackbone", "--set", "model_name=resnet50", weights="auto")
+    assert fetched not in said
+    assert load_config(model).model.backbone.pretrained is False

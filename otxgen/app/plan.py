@@ -339,6 +339,7 @@ def _plan(
     if padded is not None:
         overrides = _padded(overrides, merged, host_path, requested["type"], (divisor, padded), facts)
     planned_host = _overridden(host, host_override)
+    _say_switched_on(planned_host.get(key), schema, facts)
     overrides |= _unused_parameters(merged, typed, schema, catalog, outputs, side, planned_host, notes)
     inherited = merged.inherited
     base_host = _at(inherited.value, host_path) if inherited is not None else None
@@ -424,6 +425,18 @@ def _weights_here(
         notes.extend(mine.notes)
         facts.extend(f"{fact} (for the backbone this config builds)" for fact in mine.facts)
     return mine, False
+
+
+def _say_switched_on(backbone: object, schema: dict[str, Any], facts: list[str]) -> None:
+    """The config's backbone as it will be built, where its weights switch is on by default and nothing
+    turns it off or loads a checkpoint (mmseg's TIMMBackbone): its library's weights are fetched as it is
+    built, said for this config (a rebuild keeps the config's own ``pretrained=False``)."""
+    from otxgen.facts.checkpoints import is_weights, switched_on
+
+    if not isinstance(backbone, dict) or not switched_on(schema.get("properties", {})) or "pretrained" in backbone:
+        return
+    if not is_weights("init_cfg", backbone.get("init_cfg")):
+        facts.append("weights: pretrained is on by default: the library's own, fetched as the backbone is built")
 
 
 def _with_weights(

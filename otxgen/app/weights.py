@@ -61,9 +61,8 @@ def plan_weights(
         return Weights(None, notes=(note,), choice=NONE)
     if choice == AUTO:
         chosen = _auto(backbone, schema)
-        if chosen.init_cfg is None and switched_on(schema["properties"]):
-            fact = f"weights: {backbone['type']}'s pretrained is on by default: its library's, fetched as it is built"
-            return Weights(None, facts=(fact,), choice=AUTO)
+        if chosen.init_cfg is None and switched_on(schema["properties"]):  # its own: each config's plan says
+            return Weights(None, choice=AUTO)
         return chosen
     elsewhere = any(fsio.resolve(folder) != fsio.resolve(base) for folder in folders)
     return _given(choice, schema, base, elsewhere)
