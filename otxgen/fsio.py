@@ -23,6 +23,7 @@ from otxgen.errors import InputError
 
 MAX_BYTES = 5 * 1024 * 1024  # configs and backbone.yaml files are kilobytes; refuse before parsing more
 TEMP_SUFFIX = ".otxgen-tmp"
+_STEP = 64 * 1024  # what a read asks for past the size a file says it has
 _NO_WAIT = getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -39,11 +40,22 @@ def read_bytes(path: Path, limit: int = MAX_BYTES + 1) -> bytes:
         fd = os.open(path, os.O_RDONLY | _NO_WAIT)
     except OSError as error:
         raise _unreadable(error, path) from None
-    with os.fdopen(fd, "rb") as handle:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise InputError(_not_regular(mode), str(path))
-        return handle.read(limit)
+    try:
+        found = os.fstat(fd)
+        if not stat.S_ISREG(found.st_mode):
+            raise InputError(_not_regular(found.st_mode), str(path))
+        # to its end or the limit, asking first for the size it says and a byte more, then in small steps:
+        # a read sets aside what it asks for (the limit is 5 MiB, a config a few kB; procfs says 0 bytes)
+        chunks, left, ask = [], limit, found.st_size + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, ask))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left, ask = left - len(chunk), _STEP
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def require_regular_file(path: Path) -> None:

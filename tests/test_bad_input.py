@@ -673,3 +673,15 @@ def test_a_symlinked_model_is_followed_and_the_link_kept(workspace: Path) -> Non
     assert (workspace / "model.py").is_symlink()
     assert "type='RegNet'" in real.read_text()
     assert not [p for p in real.parent.iterdir() if p.name.endswith(fsio.TEMP_SUFFIX)]
+
+
+def test_a_file_is_read_to_its_end_or_to_the_limit_whatever_its_size_says(tmp_path: Path) -> None:
+    """``fsio.read_bytes`` asks for the size the file reports: a file that says 0 bytes (procfs) is
+    still read to its end, and a larger one stops at the limit."""
+    status = Path("/proc/self/status")
+    if status.exists():  # Linux: a regular file whose size is 0
+        assert status.stat().st_size == 0 and fsio.read_bytes(status).startswith(b"Name:")
+    config = tmp_path / "model.py"
+    config.write_bytes(b"x = 1\n" * 100)
+    assert fsio.read_bytes(config) == config.read_bytes()
+    assert fsio.read_bytes(config, limit=10) == b"x = 1\nx = "
