@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from otxgen.facts.consumers import (
     LEVEL_PRESERVING_NECKS,
@@ -20,6 +22,7 @@ from otxgen.facts.consumers import (
     level_strides,
     levels_read,
 )
+from otxgen.facts.values import same_value
 
 YOLOV3 = {
     "type": "YOLOV3",
@@ -316,3 +319,31 @@ def test_a_head_of_several_levels_follows_their_strides_while_they_stay_distinct
     }
     fewer = Strides([4, 8, 16, 32], [4, 16, 32])  # 4 and 8 would both read the level at 4: every level
     assert seg_head_updates(head, [96, 384, 768], strides=fewer)["in_index"] == [0, 1, 2]
+
+
+def _as_lists(value: Any) -> Any:
+    """The definition ``same_value`` keeps to: ``==`` once every tuple is a list."""
+    if isinstance(value, (list, tuple)):
+        return [_as_lists(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _as_lists(item) for key, item in value.items()}
+    return value
+
+
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from([1.0, 0.5, "a", "b", ""]))
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.lists(inner, max_size=3).map(tuple),
+        st.dictionaries(st.sampled_from(["a", "b", 1, True]), inner, max_size=3),
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_VALUES, _VALUES)
+def test_same_value_is_equality_with_tuples_as_lists(left: Any, right: Any) -> None:
+    assert same_value(left, right) is (_as_lists(left) == _as_lists(right))
+    assert same_value(left, _as_lists(left)) and same_value(_as_lists(right), right)

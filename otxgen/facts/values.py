@@ -6,16 +6,20 @@ from collections.abc import Mapping
 
 
 def same_value(left: object, right: object) -> bool:
-    """Equal, counting a tuple and a list with equal items as equal (YAML has no tuples)."""
-    return _normalized(left) == _normalized(right)
-
-
-def _normalized(value: object) -> object:
-    if isinstance(value, (list, tuple)):
-        return [_normalized(item) for item in value]
-    if isinstance(value, Mapping):
-        return {key: _normalized(item) for key, item in value.items()}
-    return value
+    """Equal, counting a tuple and a list with equal items as equal (YAML has no tuples): ``==`` on the
+    values with every tuple a list, compared item by item without making those copies (a swap compares
+    thousands of values)."""
+    if isinstance(left, (list, tuple)):
+        if not isinstance(right, (list, tuple)) or len(left) != len(right):
+            return False
+        return all(same_value(a, b) for a, b in zip(left, right, strict=True))
+    if isinstance(left, Mapping):
+        if not isinstance(right, Mapping) or len(left) != len(right):
+            return False
+        return all(key in right and same_value(item, right[key]) for key, item in left.items())
+    if isinstance(right, (list, tuple, Mapping)):
+        return False
+    return bool(left == right)
 
 
 def is_count(value: object) -> bool:
