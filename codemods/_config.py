@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
 
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
@@ -146,30 +145,34 @@ def _mappings_in(node: cst.BaseExpression) -> list[cst.BaseExpression]:
     return []
 
 
-def keyword_paths(node: cst.BaseExpression, key: str, prefix: Path) -> Iterator[Path]:
+def keyword_paths(node: cst.BaseExpression, key: str, prefix: Path) -> list[Path]:
     """Dotted paths of every ``key`` inside nested mappings written out (list items count as ``name.N``):
     ``dict(...)`` calls, and ``{...}`` displays that configure a module (with a ``'type'``); a display of
-    other keys maps names to options (``custom_keys={'backbone': dict(lr_mult=0.1)}``), not arguments."""
-    yield from _keyword_paths(mapping_items(node) or [], key, prefix)
+    other keys maps names to options (``custom_keys={'backbone': dict(lr_mult=0.1)}``), not arguments.
+    In the order they are written."""
+    found: list[Path] = []
+    _keyword_paths(mapping_items(node) or [], key, prefix, found)
+    return found
 
 
-def _keyword_paths(items: list[tuple[str, cst.BaseExpression]], key: str, prefix: Path) -> Iterator[Path]:
+def _keyword_paths(items: list[tuple[str, cst.BaseExpression]], key: str, prefix: Path, found: list[Path]) -> None:
     for name, value in items:
         here = (*prefix, name)
         if name == key:
-            yield here
+            found.append(here)
         inner = mapping_items(value)
         if inner is not None:  # a mapping: its keys are under ``here``
-            mappings = [(here, value, inner)]
+            if isinstance(value, cst.Call) or any(item == "type" for item, _ in inner):
+                _keyword_paths(inner, key, here, found)
         elif isinstance(value, (cst.List, cst.Tuple)):  # mappings among its items: under ``here.N``
-            found = ((element.value, mapping_items(element.value)) for element in value.elements)
-            kept = [(item, inner) for item, inner in found if inner is not None]
-            mappings = [((*here, str(index)), item, inner) for index, (item, inner) in enumerate(kept)]
-        else:
-            continue
-        for path, mapping, inner in mappings:
-            if isinstance(mapping, cst.Call) or any(name == "type" for name, _ in inner):
-                yield from _keyword_paths(inner, key, path)
+            index = 0
+            for element in value.elements:
+                inner = mapping_items(element.value)
+                if inner is None:
+                    continue
+                if isinstance(element.value, cst.Call) or any(item == "type" for item, _ in inner):
+                    _keyword_paths(inner, key, (*here, str(index)), found)
+                index += 1
 
 
 @functools.lru_cache(maxsize=16)

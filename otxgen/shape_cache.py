@@ -22,9 +22,15 @@ WRAPPERS = {"torchvision": 2, "pytorchcv": 2}
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("OTXGEN_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "otxgen"
-    )
+    environ = os.environ
+    return _cache_dir(environ.get("OTXGEN_CACHE_DIR"), environ.get("XDG_CACHE_HOME"), environ.get("HOME"))
+
+
+@functools.lru_cache(maxsize=8)
+def _cache_dir(own: str | None, xdg: str | None, home: str | None) -> Path:
+    """The folder for these variables (a swap looks a probe up several times: made once, not each time)."""
+    cache = xdg or (os.path.join(home, ".cache") if home else os.path.expanduser("~/.cache"))
+    root = own or os.path.join(cache, "otxgen")
     return Path(root) / "shapes"
 
 

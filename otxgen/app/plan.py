@@ -1347,16 +1347,22 @@ def _follows_stride(before: object, after: object, strides: Strides | None) -> b
 
 
 def _scopes_used(value: object, skip: tuple[str, ...] = ()) -> set[str]:
-    """The libraries named by scoped ``type`` strings anywhere in ``value`` (``'mmpretrain.X'``)."""
+    """The libraries named by scoped ``type`` strings anywhere in ``value`` (``'mmpretrain.X'``); the keys
+    in ``skip`` of ``value`` itself are not looked into."""
     found: set[str] = set()
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if key == "type" and isinstance(item, str) and "." in item:
-                library = canonical_library(item.rpartition(".")[0])
-                found |= {library} if library else set()
-            elif key not in skip:
-                found |= _scopes_used(item)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            found |= _scopes_used(item)
+    top = {key: item for key, item in value.items() if key not in skip} if isinstance(value, Mapping) else value
+    stack = [top]
+    while stack:  # a walk, not a recursion: a model dict holds hundreds of values, most of them leaves
+        item = stack.pop()
+        if isinstance(item, (str, int, float)) or item is None:
+            continue
+        if isinstance(item, Mapping):
+            named = item.get("type")
+            if isinstance(named, str) and "." in named:
+                library = canonical_library(named.rpartition(".")[0])
+                if library:
+                    found.add(library)
+            stack.extend(inner for key, inner in item.items() if key != "type" or not isinstance(inner, str))
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
     return found
