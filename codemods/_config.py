@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import functools
+import io
+import itertools
+import re
+from collections.abc import Collection
+from typing import cast
 
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
@@ -21,10 +27,7 @@ def parse(source: str) -> cst.Module:
 
     Python's own parser reads it first (it stops cleanly on any input), so libcst only ever sees
     valid Python nested at most ``MAX_DEPTH`` levels."""
-    try:
-        check_syntax(source)
-    except SourceError as error:
-        raise CodemodError(error.message, error.line, error.col) from None
+    _checked(source)
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
@@ -33,6 +36,88 @@ def parse(source: str) -> cst.Module:
     if not module.has_trailing_newline and source.endswith("\r"):
         return module.with_changes(has_trailing_newline=True)
     return module
+
+
+def _checked(source: str) -> ast.Module:
+    """Python's tree of ``source`` (``check_syntax``: the one parse a process makes of a text), or a
+    ``CodemodError`` at what Python refuses."""
+    try:
+        return check_syntax(source)
+    except SourceError as error:
+        raise CodemodError(error.message, error.line, error.col) from None
+
+
+def parse_reading(source: str, names: Collection[str]) -> tuple[cst.Module, frozenset[int]]:
+    """``parse(source)`` for a caller that reads and changes only the top-level statements that assign
+    ``names``, ``_base_`` or ``custom_imports``, those with a ``backbone`` in their text, and the statements
+    other than a plain ``NAME = value``. The value of each other ``NAME = value`` that has its lines to
+    itself is stood in for by ``(0)`` over the same lines (its line breaks kept): libcst's parse is most
+    of a swap's cost, and a config's pipelines and datasets are most of its text. Also the positions in
+    ``.body`` of the statements stood in for, which the caller must hand on untouched and print as the
+    source has them (``_print.Printer.cuts``), or parse the whole source after all.
+
+    The names that the kept statements read are kept too, and the names those read (``norm_cfg``)."""
+    body = _checked(source).body
+    kept = {*names, "_base_", "custom_imports"}
+    candidates = [index for index, statement in enumerate(body) if _stands_in(statement, index, body, kept)]
+    if not candidates:  # most configs: a ``_base_`` and a ``model``
+        return parse(source), frozenset()
+    values: dict[str, list[ast.expr]] = {}
+    for statement in body:
+        if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+            target = statement.targets[0]
+            if isinstance(target, ast.Name):
+                values.setdefault(target.id, []).append(statement.value)
+    lines = io.StringIO(source, newline="").readlines()
+    for index in candidates:  # one that mentions a backbone is read (``backbone_path``), and what it reads
+        statement = body[index]
+        if "backbone" in "".join(lines[statement.lineno - 1 : statement.end_lineno]):
+            kept.add(cast(ast.Name, cast(ast.Assign, statement).targets[0]).id)
+    reading = [name for name in kept if name in values]
+    while reading:
+        for value in values.pop(reading.pop()):
+            for node in ast.walk(value):
+                if isinstance(node, ast.Name) and node.id not in kept:
+                    kept.add(node.id)
+                    if node.id in values:
+                        reading.append(node.id)
+    starts = [0, *itertools.accumulate(len(line) for line in lines)]
+    pieces, at, stood = [], 0, []
+    for index in candidates:
+        statement = cast(ast.Assign, body[index])
+        if cast(ast.Name, statement.targets[0]).id in kept:
+            continue
+        value = statement.value
+        first = _offset(lines, starts, value.lineno, value.col_offset)
+        last = _offset(lines, starts, value.end_lineno or value.lineno, value.end_col_offset)
+        pieces += [source[at:first], "(", *_LINE_BREAK.findall(source, first, last), "0)"]
+        at = last
+        stood.append(index)
+    if not stood:
+        return parse(source), frozenset()
+    return parse("".join([*pieces, source[at:]])), frozenset(stood)
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _stands_in(statement: ast.stmt, index: int, body: list[ast.stmt], kept: set[str]) -> bool:
+    """Whether ``statement`` is a ``NAME = value`` of a name not ``kept``, alone on its lines, whose value
+    is long enough to be worth standing in for."""
+    if not (isinstance(statement, ast.Assign) and len(statement.targets) == 1):
+        return False
+    target = statement.targets[0]
+    if not isinstance(target, ast.Name) or target.id in kept or isinstance(statement.value, (ast.Constant, ast.Name)):
+        return False
+    end = statement.end_lineno or statement.lineno
+    alone_before = index == 0 or (body[index - 1].end_lineno or 0) < statement.lineno
+    return alone_before and (index + 1 == len(body) or body[index + 1].lineno > end)
+
+
+def _offset(lines: list[str], starts: list[int], line: int, column: int | None) -> int:
+    """The offset in the source of a 1-based ``line`` and a UTF-8 byte ``column`` (as ast gives them)."""
+    text, column = lines[line - 1], column or 0
+    return starts[line - 1] + (column if text.isascii() else len(text.encode()[:column].decode(errors="replace")))
 
 
 def assignments(module: cst.Module) -> tuple[tuple[str, cst.Assign], ...]:

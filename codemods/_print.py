@@ -75,11 +75,17 @@ class Printer:
         self.printed[id(statement)] = (statement, text)
         return text
 
+    def cuts(self, module: cst.Module) -> bool:
+        """Whether ``module_text`` cuts the statements of ``module`` that the codemods handed on untouched
+        from the source (else it prints the whole module with libcst)."""
+        original = self.original
+        unchanged_ends = module.header is original.header and module.footer is original.footer
+        return self.tiled and unchanged_ends and module.has_trailing_newline
+
     def module_text(self, module: cst.Module) -> str:
         """``module.code``, where ``module`` is the original after the codemods."""
         original = self.original
-        unchanged_ends = module.header is original.header and module.footer is original.footer
-        if not (self.tiled and unchanged_ends and module.has_trailing_newline):
+        if not self.cuts(module):
             return module.code
         parts = self.lines[: len(original.header)]
         parts.extend(self.statement(module, statement) for statement in module.body)

@@ -124,8 +124,31 @@ def swap_backbone(source: str, swap: Swap) -> str:
 
 def run_steps(source: str, swap: Swap) -> tuple[str, list[str]]:
     """``source`` with every step of ``STEPS`` the request asks for applied to one parse, what changed
-    wrapped to the file's width; and the names of the steps that ran."""
-    original = module = _config.parse(source)
+    wrapped to the file's width; and the names of the steps that ran.
+
+    The parse is of what the steps read (``_config.parse_reading``): the statements they neither read nor
+    change are stood in for, then cut from the source as it has them. Where the result would not be cut
+    so (a statement stood in for changed, or the file not tiled by its statements), the whole source is
+    parsed and the steps run again: the text is never printed from a stand-in."""
+    original, stood = _config.parse_reading(source, _names_read(swap))
+    result = _run(source, swap, original, stood) if stood else None
+    if result is None:
+        result = _run(source, swap, original if not stood else _config.parse(source), frozenset())
+    assert result is not None  # nothing stood in: printed as it is
+    return result
+
+
+def _names_read(swap: Swap) -> set[str]:
+    """The top-level names whose statements the steps read or change (besides ``_base_`` and
+    ``custom_imports``, and those that mention a backbone: ``_config.parse_reading``)."""
+    root = _config.split_path(swap.target)[0] if swap.target else "model"
+    return {root, *(swap.overrides or {})}
+
+
+def _run(source: str, swap: Swap, original: cst.Module, stood: frozenset[int]) -> tuple[str, list[str]] | None:
+    """``run_steps`` on ``original`` (parsed from ``source``, its statements at ``stood`` stood in for);
+    None where that would print a stand-in."""
+    module = original
     style = Style.from_source(source)
     ran: list[str] = []
     for name, step in STEPS:
@@ -138,7 +161,10 @@ def run_steps(source: str, swap: Swap) -> tuple[str, list[str]]:
     module = _stale_comments_dropped(original, module, swap.target)
     printer = Printer(original, source)
     module = wrap_changed(module, printer, width_of(source), style.trailing_comma)  # untouched lines fit already
-    return printer.module_text(comments_kept_on_their_line(original, module)), ran
+    module = comments_kept_on_their_line(original, module)
+    if stood and not (printer.cuts(module) and {id(original.body[i]) for i in stood} <= {id(s) for s in module.body}):
+        return None
+    return printer.module_text(module), ran
 
 
 def _stale_comments_dropped(original: cst.Module, module: cst.Module, target: str | None) -> cst.Module:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from codemods import _literal
+from codemods import _config, _literal
 from codemods.custom_imports import add_custom_imports
 from codemods.errors import CodemodError
 from codemods.overrides import Replace
@@ -789,3 +789,21 @@ def test_the_config_view_computes_no_value_past_its_bounds(text: str) -> None:
 
     names = read_config(f"x = [[0] * 10_000] * 1_500\ny = {text}\n", "m.py").names
     assert "x" in names.value and "y" not in names.value
+
+
+PIPELINE = "train_pipeline = [\n    dict(type='LoadImageFromFile'),  # read\n    dict(type='Resize'),\n]\n"
+TRAIN = "train_dataloader = dict(batch_size=2, dataset=dict(pipeline=train_pipeline))\n"
+NECKED = "model = dict(\n    backbone=dict(type='ResNet'),  # old\n    neck=dict(type='FPN', in_channels=[1, 2]))\n"
+
+
+def test_the_statements_a_swap_does_not_read_are_stood_in_for_and_cut_from_the_source() -> None:
+    source = PIPELINE + NECKED + TRAIN
+    module, stood = _config.parse_reading(source, {"model"})
+    assert stood == {0, 2} and module.code.splitlines()[:4] == ["train_pipeline = (", "", "", "0)"]
+    assert _config.parse_reading(source, {"model", "train_dataloader"})[1] == set()  # it reads train_pipeline
+    out = run_steps(source, Swap(REGNET, [96, 192, 432, 1008]))[0]
+    assert out.startswith(PIPELINE) and out.endswith(TRAIN) and "type='RegNet'" in out
+    assert out == _config.parse(out).code  # text Python and libcst read alike
+    # a file its statements do not tile (no final newline): printed by libcst, so from a whole parse
+    untiled = run_steps(source.rstrip("\n"), Swap(REGNET, [96, 192, 432, 1008]))[0]
+    assert untiled == out.rstrip("\n") and "# read" in untiled

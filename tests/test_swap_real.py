@@ -915,3 +915,31 @@ def test_a_switch_on_by_default_is_said_where_the_config_builds_it_on(tmp_path: 
     said = swapped(model, "mmseg.TIMMBackbone", "--set", "model_name=resnet50", weights="auto")
     assert fetched not in said
     assert load_config(model).model.backbone.pretrained is False
+
+
+@pytest.mark.parametrize(
+    ("library", "relative", "backbone"),
+    [
+        ("mmdet", "yolo/yolov3_d53_8xb8-320-273e_coco.py", ("mmdet.RegNet",)),
+        ("mmdet", "ssd/ssd300_coco.py", ("torchvision.resnet18",)),
+        ("mmseg", "mask2former/mask2former_r50_8xb2-160k_ade20k-512x512.py", ("mmseg.ResNetV1c", "--set", "depth=18")),
+        ("mmseg", "segformer/segformer_mit-b5_8xb2-160k_ade20k-640x640.py", ("mmdet.RegNet",)),
+        ("mmpretrain", "vision_transformer/vit-base-p16_64xb64_in1k-384px.py", ("mmpretrain.ResNet",)),
+    ],
+    ids=lambda value: value if isinstance(value, str) else None,
+)
+def test_a_swap_parses_what_it_reads_and_writes_what_a_whole_parse_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, library: str, relative: str, backbone: tuple[str, ...]
+) -> None:
+    """The codemods' parse stands in for the pipelines and datasets a swap does not read
+    (``codemods._config.parse_reading``): the diff is the one a parse of the whole file gives."""
+    from codemods import _config
+
+    model = shipped(library, relative, tmp_path)
+    assert _config.parse_reading(model.read_text(), {"model"})[1]  # statements stood in for
+    args = ["build", "--backbone", *backbone, "--model", str(model), "--weights", "none", "--no-smoke", "--diff"]
+    partial = CliRunner().invoke(main, args)
+    monkeypatch.setattr(_config, "parse_reading", lambda text, _: (_config.parse(text), frozenset()))
+    whole = CliRunner().invoke(main, args)
+    assert partial.exit_code == whole.exit_code == 0, partial.output
+    assert partial.output == whole.output and "+++" in partial.output
