@@ -33,7 +33,9 @@ import yaml
 from hypothesis import HealthCheck, Phase, assume, event, given, settings
 from hypothesis import strategies as st
 
+from codemods import _config
 from codemods.errors import CodemodError
+from codemods.pipeline import Swap, _run, run_steps
 from codemods.replace_backbone import replace_backbone
 from codemods.set_in_channels import set_in_channels
 from otxgen.errors import InputError
@@ -271,6 +273,31 @@ def test_codemods_on_mutated_configs_fail_only_with_codemod_error(text: str) -> 
     else:
         event("rewritten")
         assert rewrite(out, {"type": "RegNet", "arch": "regnetx_400mf"}, [32, 64]) == out
+
+
+def _outcome(run: Any) -> str:
+    try:
+        return str(run())
+    except CodemodError as error:
+        return f"CodemodError {error.message} at {error.line}:{error.col}"
+
+
+@PROPERTY
+@given(
+    configs().map(lambda generated: generated[0])
+    | mutated(configs().map(lambda generated: generated[0]), CONFIG_TOKENS),
+    st.sampled_from(NEW_BACKBONES),
+)
+def test_the_steps_on_what_they_read_write_what_they_write_on_the_whole_file(text: str, new: dict[str, object]) -> None:
+    """``run_steps`` parses only the statements the steps read (``_config.parse_reading``): its text, or
+    its error, is the one the steps give on a parse of the whole file."""
+    swap = Swap(new, [32, 64, 128, 256])
+    partial = _outcome(lambda: run_steps(text, swap))
+    whole = _outcome(lambda: _run(text, swap, _config.parse(text), frozenset()))
+    event(
+        "stood in" if _outcome(lambda: _config.parse_reading(text, {"model"})[1]).startswith("frozenset({") else "whole"
+    )
+    assert partial == whole
 
 
 # -- backbone.yaml ---------------------------------------------------------------------------------
