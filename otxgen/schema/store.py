@@ -8,6 +8,7 @@ The schemas live in the package ``otxgen.schemas``; pyproject maps it to the rep
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from functools import cache, lru_cache
 from importlib import resources
@@ -65,11 +66,17 @@ def _types() -> tuple[str, ...]:
         for library in LIBRARIES
         if root.joinpath(library).is_dir()
         for name in sorted(
-            entry.name.removesuffix(".json")
-            for entry in root.joinpath(library).iterdir()
-            if entry.name.endswith(".json")
+            entry.removesuffix(".json") for entry in _names_in(root.joinpath(library)) if entry.endswith(".json")
         )
     )
+
+
+def _names_in(folder: Traversable) -> list[str]:
+    """The names in a folder of the package: read as names where it is a folder on disk (an installed
+    package: 1,900 path objects were a twentieth of a swap's process), else through the resource reader."""
+    if isinstance(folder, os.PathLike):
+        return os.listdir(folder)
+    return [entry.name for entry in folder.iterdir()]
 
 
 def starting_arguments(schema: dict[str, Any]) -> dict[str, Any]:
