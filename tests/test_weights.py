@@ -199,6 +199,19 @@ def test_auto_for_the_wrappers(tmp_path: Path, backbone_type: str) -> None:
     assert backbone_of(folder / "model.py")["init_cfg"] == {"type": "Pretrained", "checkpoint": expected.address}
 
 
+def test_auto_with_no_checkpoint_for_a_weights_switch_names_the_switch(tmp_path: Path) -> None:
+    """mmpretrain's TIMMBackbone: its library's metadata lists no checkpoint, and its ``pretrained`` is a
+    switch that has timm fetch its own weights; the note says both, and the switch is taken."""
+    folder = workspace(tmp_path, "classification")
+    swap = ("build", "--backbone", "mmpretrain.TIMMBackbone", "--set", "model_name=resnet18")
+    result = invoke(*swap, "--workspace", str(folder), "--diff")
+    assert result.exit_code == 0, result.output
+    assert "metadata lists no ImageNet checkpoint for this arch; --set pretrained=True has it fetch" in result.output
+    switched = invoke(*swap, "--set", "pretrained=True", "--workspace", str(folder), "--no-smoke")
+    assert switched.exit_code == 0, switched.output
+    assert backbone_of(folder / "model.py")["pretrained"] is True
+
+
 def test_a_checkpoint_is_written_with_the_arguments_its_configs_read_it_with(tmp_path: Path) -> None:
     """mmdet's own Swin configs start from the original repository's checkpoint with convert_weights=True
     (its keys are converted as it loads; without it init_weights fails: a hostile pass): --weights auto

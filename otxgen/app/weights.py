@@ -23,7 +23,7 @@ from typing import Any
 
 from otxgen import fsio
 from otxgen.errors import UsageError
-from otxgen.facts.checkpoints import is_weights, switched_on
+from otxgen.facts.checkpoints import is_switch, is_weights, switched_on
 from otxgen.schema.published import Checkpoint, arch_of, as_published, choose, find
 
 AUTO, NONE, GIVEN = "auto", "none", "given"
@@ -165,7 +165,13 @@ def _auto(backbone: dict[str, Any], schema: dict[str, Any]) -> Weights:
     )
     chosen, why = choose(arch)
     if chosen is None:
-        note = f"no pretrained weights written: {why}; pass --weights URL|PATH to start from one"
+        # a switch (TIMMBackbone's, torchvision's): the library it builds with has weights of its own
+        own = (
+            "--set pretrained=True has it fetch its library's own as it is built, or "
+            if is_switch(schema["properties"])
+            else ""
+        )
+        note = f"no pretrained weights written: {why}; {own}pass --weights URL|PATH to start from one"
         return Weights(None, notes=(note,))
     published = {**as_published(schema, backbone), **dict(chosen.arguments)}  # read as its configs read it
     if chosen.norm is not None:  # trained with the norm layers this backbone has (a GroupNorm ResNet's)

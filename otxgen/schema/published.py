@@ -227,7 +227,7 @@ def choose(arch: Arch) -> tuple[Checkpoint | None, str]:
             )
         if hub:
             return None, f"its {len(hub)} published checkpoint(s) are on a model hub only (e.g. {hub[0]})"
-        return None, "its library publishes no ImageNet checkpoint for this arch"
+        return None, "its library's metadata lists no ImageNet checkpoint for this arch"
     at_size = [c for c in loadable if c.input_size in (None, TRAINED_SIZE)] or loadable
     where = f" at {TRAINED_SIZE} px" if at_size is not loadable else ""
     # an ImageNet-1k classifier's weights (trained or fine-tuned on it last) before an ImageNet-21k one's
