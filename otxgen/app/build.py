@@ -196,13 +196,13 @@ def _is_yaml_file(backbone: str) -> bool:
 
 
 def _targets(options: BuildBackboneOptions) -> Targets:
-    from otxgen.workspace import workspace_model_files
-
     if options.models:
         if options.workspace:
             raise UsageError("--workspace and --model exclude each other")
         models, default, replaces = options.models, None, False
     else:
+        from otxgen.workspace import workspace_model_files  # a workspace's: a --model build does not import it
+
         workspace = options.workspace or Path.cwd()
         models, default, replaces = tuple(workspace_model_files(workspace)), workspace / BACKBONE_YAML, True
     for model in models:  # a FIFO would block the read, a symlink loop never ends

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import logging
 import sys
 import warnings
 from collections.abc import Iterator
@@ -22,6 +21,8 @@ def quiet_libraries() -> Iterator[None]:
     with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning, module=_THEIR_WARNINGS)
         if importlib.util.find_spec("mmengine") is not None:
+            import logging  # with mmengine, which imports it: a swap that builds nothing imports neither
+
             from mmengine.logging import MMLogger
 
             logger = MMLogger.get_current_instance()
