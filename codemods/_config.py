@@ -59,7 +59,7 @@ def parse_reading(source: str, names: Collection[str]) -> tuple[cst.Module, froz
     The names that the kept statements read are kept too, and the names those read (``norm_cfg``)."""
     body = _checked(source).body
     kept = {*names, "_base_", "custom_imports"}
-    candidates = [index for index, statement in enumerate(body) if _stands_in(statement, index, body, kept)]
+    candidates = {index for index, statement in enumerate(body) if _stands_in(statement, index, body, kept)}
     if not candidates:  # most configs: a ``_base_`` and a ``model``
         return parse(source), frozenset()
     values: dict[str, list[ast.expr]] = {}
@@ -69,10 +69,13 @@ def parse_reading(source: str, names: Collection[str]) -> tuple[cst.Module, froz
             if isinstance(target, ast.Name):
                 values.setdefault(target.id, []).append(statement.value)
     lines = io.StringIO(source, newline="").readlines()
-    for index in candidates:  # one that mentions a backbone is read (``backbone_path``), and what it reads
+    for index in sorted(candidates):  # one that mentions a backbone is read (``backbone_path``), and what it reads
         statement = body[index]
         if "backbone" in "".join(lines[statement.lineno - 1 : statement.end_lineno]):
             kept.add(cast(ast.Name, cast(ast.Assign, statement).targets[0]).id)
+    for index, statement in enumerate(body):  # the names any statement that is kept reads are kept
+        if index not in candidates:
+            kept.update(node.id for node in ast.walk(statement) if isinstance(node, ast.Name))
     reading = [name for name in kept if name in values]
     while reading:
         for value in values.pop(reading.pop()):
@@ -83,7 +86,7 @@ def parse_reading(source: str, names: Collection[str]) -> tuple[cst.Module, froz
                         reading.append(node.id)
     starts = [0, *itertools.accumulate(len(line) for line in lines)]
     pieces, at, stood = [], 0, []
-    for index in candidates:
+    for index in sorted(candidates):
         statement = cast(ast.Assign, body[index])
         if cast(ast.Name, statement.targets[0]).id in kept:
             continue

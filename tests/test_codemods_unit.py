@@ -801,6 +801,7 @@ def test_the_statements_a_swap_does_not_read_are_stood_in_for_and_cut_from_the_s
     module, stood = _config.parse_reading(source, {"model"})
     assert stood == {0, 2} and module.code.splitlines()[:4] == ["train_pipeline = (", "", "", "0)"]
     assert _config.parse_reading(source, {"model", "train_dataloader"})[1] == set()  # it reads train_pipeline
+    assert _config.parse_reading(source + "model.update(pipeline=train_dataloader)\n", {"model"})[1] == set()
     out = run_steps(source, Swap(REGNET, [96, 192, 432, 1008]))[0]
     assert out.startswith(PIPELINE) and out.endswith(TRAIN) and "type='RegNet'" in out
     assert out == _config.parse(out).code  # text Python and libcst read alike

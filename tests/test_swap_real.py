@@ -917,6 +917,9 @@ def test_a_switch_on_by_default_is_said_where_the_config_builds_it_on(tmp_path: 
     assert load_config(model).model.backbone.pretrained is False
 
 
+CAFFE_R50 = ("mmdet.ResNet", "--set", "depth=50", "--set", "style=caffe")
+
+
 @pytest.mark.parametrize(
     ("library", "relative", "backbone"),
     [
@@ -924,6 +927,8 @@ def test_a_switch_on_by_default_is_said_where_the_config_builds_it_on(tmp_path: 
         ("mmdet", "ssd/ssd300_coco.py", ("torchvision.resnet18",)),
         ("mmseg", "mask2former/mask2former_r50_8xb2-160k_ade20k-512x512.py", ("mmseg.ResNetV1c", "--set", "depth=18")),
         ("mmseg", "segformer/segformer_mit-b5_8xb2-160k_ade20k-640x640.py", ("mmdet.RegNet",)),
+        # --weights auto: caffe weights change the module-level data_preprocessor the model is given
+        ("mmseg", "segformer/segformer_mit-b5_8xb2-160k_ade20k-640x640.py", (*CAFFE_R50, "--weights", "auto")),
         ("mmpretrain", "vision_transformer/vit-base-p16_64xb64_in1k-384px.py", ("mmpretrain.ResNet",)),
     ],
     ids=lambda value: value if isinstance(value, str) else None,
@@ -937,9 +942,11 @@ def test_a_swap_parses_what_it_reads_and_writes_what_a_whole_parse_writes(
 
     model = shipped(library, relative, tmp_path)
     assert _config.parse_reading(model.read_text(), {"model"})[1]  # statements stood in for
-    args = ["build", "--backbone", *backbone, "--model", str(model), "--weights", "none", "--no-smoke", "--diff"]
+    weights = () if "--weights" in backbone else ("--weights", "none")
+    args = ["build", "--backbone", *backbone, "--model", str(model), *weights, "--no-smoke", "--diff"]
     partial = CliRunner().invoke(main, args)
     monkeypatch.setattr(_config, "parse_reading", lambda text, _: (_config.parse(text), frozenset()))
     whole = CliRunner().invoke(main, args)
     assert partial.exit_code == whole.exit_code == 0, partial.output
     assert partial.output == whole.output and "+++" in partial.output
+    assert "--weights" not in backbone or "mean=[103.53, 116.28, 123.675]" in partial.output
