@@ -222,14 +222,16 @@ def _options_text(choices: list[Any]) -> str:
 def render_table(header: list[str], rows: list[list[str]]) -> str:
     """A plain text table; cells longer than ``OPTIONS_WIDTH`` wrap onto continuation lines."""
     wrapped = [[_wrapped(cell) for cell in row] for row in rows]
-    widths = [len(h) for h in header]
-    for row in wrapped:
-        widths = [max(w, *(len(line) for line in cell)) for w, cell in zip(widths, row, strict=True)]
+    widths = [max(len(h), *(len(line) for row in wrapped for line in row[i])) for i, h in enumerate(header)]
     rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
     lines = [rule, _line(header, widths), rule.replace("-", "=")]
     for row in wrapped:
-        for depth in range(max(len(cell) for cell in row)):
-            lines.append(_line([cell[depth] if depth < len(cell) else "" for cell in row], widths))
+        depth = max(map(len, row))
+        if depth == 1:  # most rows of the whole catalog's 2,000
+            lines.append(_line([cell[0] for cell in row], widths))
+            continue
+        for at in range(depth):
+            lines.append(_line([cell[at] if at < len(cell) else "" for cell in row], widths))
     lines.append(rule)
     return "\n".join(lines) + "\n"
 
