@@ -88,14 +88,15 @@ def static_check(cell: Cell, workspace: Path) -> StepResult:
 def smoke_checks(cell: Cell, model: Path, device: str = "cpu") -> tuple[int | None, dict[str, StepResult], str]:
     """The smoke-build's steps on ``device`` as check results, the input side they ran at, and the dtype
     the backbone was built in where not float32: a backbone whose float32 weights do not fit in the cell's
-    memory is built again in bfloat16, the rest of the model in float32 (``otxgen smoke --backbone-dtype``)."""
+    memory is built again in bfloat16, the rest of the model in float32 (``otxgen smoke --backbone-dtype``),
+    whether torch's allocator or Python's ran out."""
     size = input_size_for(cell)
     steps = _smoke(cell, model, size, device)
     dtype = ""
     if _out_of_memory(steps):
         gc.collect()  # the float32 attempt's tensors
         dtype, steps = "bfloat16", _smoke(cell, model, size, device, "bfloat16")
-    if size is not None and _size_may_matter(steps):
+    if size is not None and _size_may_matter(steps) and not _out_of_memory(steps):
         size, steps = None, _smoke(cell, model, None, device, dtype or "float32")
     return size, steps, dtype
 
@@ -130,8 +131,8 @@ def _smoke(cell: Cell, model: Path, size: int | None, device: str, dtype: str = 
     start = time.perf_counter()
     try:
         result = run_smoke(model, device, size, train, _quiet, export, backbone_dtype=dtype)
-    except MemoryError:
-        raise
+    except MemoryError:  # Python's, where torch's allocator would fail the build: the same, for the retry
+        return {"build": StepResult("failed", _seconds(start), f"MemoryError: out of the cell's memory in {dtype}")}
     except Exception as error:  # noqa: BLE001 - a model that cannot be loaded or built is the cell's result
         return {"build": StepResult("failed", _seconds(start), _error_line(error, model.parent))}
     seconds = result.seconds
